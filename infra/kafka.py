@@ -1,0 +1,80 @@
+"""The one producer factory and the one consumer loop. Processors get bootstrap servers as a value
+(from the settings); nothing here knows whether the cluster is embedded or production."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+
+from schemas.errors import BclError
+
+
+class KafkaClientError(BclError):
+    pass
+
+
+def make_producer(bootstrap_servers: str, *, bulk: bool = False, **overrides: Any) -> Producer:
+    """An idempotent producer (acks=all, no duplicates on retry, order kept per partition).
+    bulk=True batches harder and compresses, for full loads."""
+    conf: dict[str, Any] = {
+        "bootstrap.servers": bootstrap_servers,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+    }
+    if bulk:
+        conf.update({"linger.ms": 50, "batch.size": 1_000_000, "queue.buffering.max.messages": 1_000_000,
+                     "queue.buffering.max.kbytes": 1_048_576})
+    conf.update(overrides)
+    return Producer(conf)
+
+
+def produce(producer: Producer, topic: str, value: bytes, key: bytes | None = None, **kwargs: Any) -> None:
+    """Produce, waiting for room in the local queue instead of failing when it is full."""
+    while True:
+        try:
+            producer.produce(topic, value, key, **kwargs)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
+def make_consumer(bootstrap_servers: str, group_id: str, **overrides: Any) -> Consumer:
+    """A consumer that commits only what the caller says is done (no auto commit)."""
+    conf: dict[str, Any] = {
+        "bootstrap.servers": bootstrap_servers,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": True,
+        "fetch.max.bytes": 64 * 1024 * 1024,
+        "max.partition.fetch.bytes": 8 * 1024 * 1024,
+    }
+    conf.update(overrides)
+    return Consumer(conf)
+
+
+def consume_batches(
+    consumer: Consumer, *, batch_size: int = 5000, timeout: float = 0.5, stop: threading.Event | None = None
+) -> Iterator[tuple[list[Message], set[tuple[str, int]]]]:
+    """The consumer loop: yields (messages, partitions that reached their end in this poll).
+    An empty batch is yielded on idle polls so callers can flush and notice being caught up."""
+    while stop is None or not stop.is_set():
+        batch = consumer.consume(batch_size, timeout)
+        messages: list[Message] = []
+        at_end: set[tuple[str, int]] = set()
+        for msg in batch:
+            err = msg.error()
+            if err is None:
+                messages.append(msg)
+            elif err.code() == KafkaError._PARTITION_EOF:
+                at_end.add((msg.topic(), msg.partition()))
+            elif err.fatal():
+                raise KafkaClientError(f"fatal consumer error: {err.str()}")
+            elif not err.retriable():
+                raise KafkaException(err)
+        yield messages, at_end

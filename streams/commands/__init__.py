@@ -1,0 +1,8 @@
+"""Sub-command groups of `bcl`, one module per area. Each is a thin shell: parse arguments, call
+the library, print. Heavy imports stay inside the command functions so `bcl --help` is quick."""
+
+from __future__ import annotations
+
+import click
+
+COMMAND_GROUPS: list[click.Command] = []
