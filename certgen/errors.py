@@ -1,0 +1,57 @@
+"""Errors of the JPKI test PKI and of certificate checks. Each message names what was wrong."""
+
+from __future__ import annotations
+
+from schemas.errors import BclError
+
+
+class PkiError(BclError):
+    """Something went wrong making, storing or checking a certificate."""
+
+
+class PkiNotInitialisedError(PkiError):
+    """The PKI directory has no hierarchy yet (run `bcl pki init`)."""
+
+
+class InvalidSerialError(PkiError):
+    """A certificate serial is not 16 lower-case hexadecimal digits (or is zero)."""
+
+
+class DuplicateSerialError(PkiError):
+    """A certificate with this serial was already issued: serials are never reused."""
+
+
+class UnknownSerialError(PkiError):
+    """No certificate with this serial was issued by this PKI."""
+
+
+class CertificateValidationError(PkiError):
+    """A presented user certificate must not be trusted."""
+
+
+class UnknownIssuerError(CertificateValidationError):
+    """The certificate was not issued by (does not name) the trusted root."""
+
+
+class ForgedCertificateError(CertificateValidationError):
+    """The certificate names the trusted root but its signature does not verify against the root's key."""
+
+
+class CertificateExpiredError(CertificateValidationError):
+    """The certificate's validity period ended before the time of the check."""
+
+
+class CertificateNotYetValidError(CertificateValidationError):
+    """The certificate's validity period starts after the time of the check."""
+
+
+class WrongCertificatePurposeError(CertificateValidationError):
+    """The certificate is not a user-authentication certificate (key usage / extended key usage)."""
+
+
+class RevocationCheckError(PkiError):
+    """The revocation status could not be established (bad or stale CRL, OCSP failure or bad response)."""
+
+
+class StaleCrlError(RevocationCheckError):
+    """The CRL's nextUpdate has passed: a fresh CRL must be downloaded before trusting it."""
