@@ -5,6 +5,12 @@ set -euo pipefail
 packages=(
   python3-venv       # the project's virtual environment
   fonts-ipaexfont    # Japanese fonts for seal impressions and certificates
+  poppler-utils      # pdfsig/pdftotext/pdftoppm: check the sealed certificate PDFs in tests
+  libnss3-tools      # certutil: an NSS database trusting the test seal root, so pdfsig checks trust
+  pcscd              # PC/SC daemon: the kiosk client talks to the (virtual) card reader through it
+  vsmartcard-vpcd    # pcscd reader driver whose card is the virtual My Number card (TCP 127.0.0.1:35963)
+  libpcsclite-dev    # headers to build pyscard
+  swig               # pyscard's build tool when no wheel fits
 )
 
 missing=()
