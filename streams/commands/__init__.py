@@ -5,4 +5,7 @@ from __future__ import annotations
 
 import click
 
+from streams.commands.billing import billing
+
 COMMAND_GROUPS: list[click.Command] = []
+COMMAND_GROUPS.append(billing)
