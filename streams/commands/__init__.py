@@ -6,6 +6,8 @@ from __future__ import annotations
 import click
 
 from streams.commands.billing import billing
+from streams.commands.cluster import cluster
 
 COMMAND_GROUPS: list[click.Command] = []
 COMMAND_GROUPS.append(billing)
+COMMAND_GROUPS.append(cluster)
