@@ -55,3 +55,31 @@ class RevocationCheckError(PkiError):
 
 class StaleCrlError(RevocationCheckError):
     """The CRL's nextUpdate has passed: a fresh CRL must be downloaded before trusting it."""
+
+
+class CertificateDocumentError(BclError):
+    """A certificate PDF cannot be laid out, rendered or sealed."""
+
+
+class JapaneseDateError(CertificateDocumentError):
+    """A date cannot be written in the Japanese era (before 1873, when Japan adopted the Gregorian calendar)."""
+
+
+class CertificateContentError(CertificateDocumentError):
+    """The records given cannot make the certificate asked for (deleted record, no seal, no tax year...)."""
+
+
+class FontError(CertificateDocumentError):
+    """The certificate font cannot be read, or lacks a glyph the certificate needs."""
+
+
+class SealError(CertificateDocumentError):
+    """The electronic seal cannot be applied (bad key or certificate, signature too large)."""
+
+
+class ScrambleError(CertificateDocumentError):
+    """The scramble image cannot be made or decoded with the values given (bad key, params or image)."""
+
+
+class ScrambleDecodeError(ScrambleError):
+    """A scan does not show a readable scramble image (markers not found or too damaged)."""
