@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
 
 from cryptography import x509
@@ -26,6 +26,8 @@ SERIAL_HEX_DIGITS = 16
 _SERIAL_RE = re.compile(rf"[0-9a-f]{{{SERIAL_HEX_DIGITS}}}")
 CARD_VALIDITY_YEARS = 5
 _OPAQUE_ID_RE = re.compile(r"[0-9A-Z]{8,64}")
+# Japan time without a tz database lookup: JST has no daylight saving.
+JST = timezone(timedelta(hours=9), "JST")
 
 
 class CertificateKind(StrEnum):
@@ -63,12 +65,12 @@ def new_subject_id() -> str:
 def card_validity(issued_on: date) -> tuple[datetime, datetime]:
     """The validity of a card certificate issued on a (Japan-time) day: from the start of that day
     to the end of the day before the same date five years later (29 Feb → 28 Feb)."""
-    start = datetime.combine(issued_on, time(0, 0), tzinfo=_JST)
+    start = datetime.combine(issued_on, time(0, 0), tzinfo=JST)
     try:
         end_day = issued_on.replace(year=issued_on.year + CARD_VALIDITY_YEARS)
     except ValueError:  # 29 February in a non-leap year
         end_day = issued_on.replace(year=issued_on.year + CARD_VALIDITY_YEARS, day=28)
-    end = datetime.combine(end_day, time(0, 0), tzinfo=_JST) - timedelta(seconds=1)
+    end = datetime.combine(end_day, time(0, 0), tzinfo=JST) - timedelta(seconds=1)
     return start, end
 
 
@@ -143,9 +145,3 @@ def crl_url_of(certificate: x509.Certificate) -> str | None:
             if isinstance(name, x509.UniformResourceIdentifier) and name.value.startswith("http"):
                 return name.value
     return None
-
-
-# Japan time without a tz database lookup: JST has no daylight saving.
-from datetime import timezone as _timezone  # noqa: E402
-
-_JST = _timezone(timedelta(hours=9), "JST")
