@@ -38,6 +38,9 @@ class Settings:
     # Logs: "console" for people, "json" for services.
     log_format: str = "console"
     log_level: str = "info"
+    # Base URL of the JPKI-TEST repository (OCSP responder, CRL, root): written into every user
+    # certificate's CRL distribution point and OCSP access, served by `bcl pki ocsp-serve`.
+    jpki_repository_url: str = "http://127.0.0.1:8470"
 
     @property
     def cluster_dir(self) -> Path:
@@ -46,6 +49,10 @@ class Settings:
     @property
     def bootstrap_file(self) -> Path:
         return self.cluster_dir / "bootstrap.servers"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.data_dir / "pki"
 
     @property
     def snapshot_dir(self) -> Path:
