@@ -1,0 +1,1 @@
+"""The test suite (a package so that tests/conftest.py can load tests.integration_fixtures)."""
