@@ -8,6 +8,8 @@ import pytest
 
 from streams.settings import Settings
 
+pytest_plugins = ["tests.integration_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
