@@ -50,6 +50,8 @@ class VpcdCardServer:
         """Insert the card: connect to the reader driver, retrying until pcscd has loaded it."""
         deadline = time.monotonic() + timeout
         while True:
+            if self._closing.is_set():
+                raise TransportError("the virtual card was removed (closed) and cannot be inserted again")
             try:
                 sock = socket.create_connection((self.host, self.port), timeout=retry_interval * 10)
             except OSError as exc:
@@ -63,7 +65,6 @@ class VpcdCardServer:
             sock.settimeout(None)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._sock = sock
-            self._closing.clear()
             log.info("card inserted into vpcd reader", host=self.host, port=self.port)
             return
 
@@ -90,7 +91,7 @@ class VpcdCardServer:
             log.info("card removed from vpcd reader", host=self.host, port=self.port)
 
     def close(self) -> None:
-        """Remove the card: ends `serve` from another thread."""
+        """Remove the card for good: ends `serve` (from another thread or a signal handler) and `connect`."""
         self._closing.set()
         sock = self._sock
         if sock is not None:
