@@ -200,6 +200,8 @@ class ClusterHandle:
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._reader: Any = None
+        # The exit status of the cluster process once stop() has ended it.
+        self.exit_code: int | None = None
         state = self.state()
         self.bootstrap_servers: str = state["bootstrap_servers"]
         self.brokers: int = state["brokers"]
@@ -248,6 +250,7 @@ class ClusterHandle:
             self._disconnect()
         if self._process is not None:
             _terminate(self._process, timeout)
+            self.exit_code = self._process.returncode
             self._process = None
 
     def __enter__(self) -> ClusterHandle:
