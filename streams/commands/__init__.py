@@ -6,10 +6,14 @@ from __future__ import annotations
 import click
 
 from streams.commands.billing import billing
+from streams.commands.card import card
 from streams.commands.cluster import cluster
+from streams.commands.pki import pki
 from streams.commands.stats import stats
 
 COMMAND_GROUPS: list[click.Command] = []
 COMMAND_GROUPS.append(billing)
 COMMAND_GROUPS.append(cluster)
 COMMAND_GROUPS.append(stats)
+COMMAND_GROUPS.append(card)
+COMMAND_GROUPS.append(pki)
