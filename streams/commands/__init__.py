@@ -8,6 +8,7 @@ import click
 from streams.commands.billing import billing
 from streams.commands.card import card
 from streams.commands.cluster import cluster
+from streams.commands.pki import pki
 from streams.commands.stats import stats
 
 COMMAND_GROUPS: list[click.Command] = []
@@ -15,3 +16,4 @@ COMMAND_GROUPS.append(billing)
 COMMAND_GROUPS.append(cluster)
 COMMAND_GROUPS.append(stats)
 COMMAND_GROUPS.append(card)
+COMMAND_GROUPS.append(pki)
