@@ -79,3 +79,24 @@ def kafka_topics_commands(
             words += ["--config", shlex.quote(f"{key}={value}")]
         commands.append(" ".join(words))
     return commands
+
+
+def kafka_topics_script(specs: Iterable[TopicSpec] = CATALOGUE) -> str:
+    """infra/production/create-topics.sh: a POSIX shell script creating the catalogue on Apache Kafka.
+    Regenerate with `bcl cluster topics --kafka-topics-script > infra/production/create-topics.sh`."""
+    header = [
+        "#!/bin/sh",
+        "# Creates the BCL topic catalogue on an Apache Kafka cluster. Idempotent (--if-not-exists).",
+        "# GENERATED from infra/topics.py by `bcl cluster topics --kafka-topics-script`; do not edit by hand.",
+        "#   BOOTSTRAP_SERVER  brokers to talk to (default kafka-1:19092,kafka-2:19092,kafka-3:19092)",
+        "#   KAFKA_TOPICS      the kafka-topics.sh program (default /opt/kafka/bin/kafka-topics.sh)",
+        "set -eu",
+        ': "${BOOTSTRAP_SERVER:=kafka-1:19092,kafka-2:19092,kafka-3:19092}"',
+        ': "${KAFKA_TOPICS:=/opt/kafka/bin/kafka-topics.sh}"',
+        "",
+    ]
+    lines = header + kafka_topics_commands(specs) + [
+        "",
+        '"${KAFKA_TOPICS}" --bootstrap-server "${BOOTSTRAP_SERVER}" --list',
+    ]
+    return "\n".join(lines) + "\n"

@@ -110,15 +110,20 @@ def _refuse_if_running(bootstrap_file: Path) -> None:
 @cluster.command("topics")
 @click.option("--kafka-topics-commands", "as_commands", is_flag=True,
               help="Print kafka-topics.sh commands that create the catalogue on an Apache Kafka cluster.")
+@click.option("--kafka-topics-script", "as_script", is_flag=True,
+              help="Print the whole infra/production/create-topics.sh script (to regenerate it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
-def topics(as_commands: bool, as_json: bool) -> None:
+def topics(as_commands: bool, as_script: bool, as_json: bool) -> None:
     """Show the topic catalogue: name, partitions, replication factor, configuration.
 
     The configuration applies in production; the embedded cluster ignores it (no compaction)."""
-    from infra.topics import CATALOGUE, kafka_topics_commands
+    from infra.topics import CATALOGUE, kafka_topics_commands, kafka_topics_script
 
-    if as_commands and as_json:
-        raise click.UsageError("choose one of --kafka-topics-commands and --json")
+    if as_commands + as_script + as_json > 1:
+        raise click.UsageError("choose one of --kafka-topics-commands, --kafka-topics-script and --json")
+    if as_script:
+        click.echo(kafka_topics_script(), nl=False)
+        return
     if as_commands:
         for line in kafka_topics_commands():
             click.echo(line)

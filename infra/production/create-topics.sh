@@ -1,0 +1,18 @@
+#!/bin/sh
+# Creates the BCL topic catalogue on an Apache Kafka cluster. Idempotent (--if-not-exists).
+# GENERATED from infra/topics.py by `bcl cluster topics --kafka-topics-script`; do not edit by hand.
+#   BOOTSTRAP_SERVER  brokers to talk to (default kafka-1:19092,kafka-2:19092,kafka-3:19092)
+#   KAFKA_TOPICS      the kafka-topics.sh program (default /opt/kafka/bin/kafka-topics.sh)
+set -eu
+: "${BOOTSTRAP_SERVER:=kafka-1:19092,kafka-2:19092,kafka-3:19092}"
+: "${KAFKA_TOPICS:=/opt/kafka/bin/kafka-topics.sh}"
+
+"${KAFKA_TOPICS}" --bootstrap-server "${BOOTSTRAP_SERVER}" --create --if-not-exists --topic bcl.register.diffs --partitions 64 --replication-factor 3 --config cleanup.policy=delete --config min.insync.replicas=2 --config retention.ms=-1
+"${KAFKA_TOPICS}" --bootstrap-server "${BOOTSTRAP_SERVER}" --create --if-not-exists --topic bcl.residents --partitions 64 --replication-factor 3 --config cleanup.policy=compact --config min.insync.replicas=2
+"${KAFKA_TOPICS}" --bootstrap-server "${BOOTSTRAP_SERVER}" --create --if-not-exists --topic bcl.kiosk.requests --partitions 6 --replication-factor 3 --config cleanup.policy=delete --config min.insync.replicas=2 --config retention.ms=-1
+"${KAFKA_TOPICS}" --bootstrap-server "${BOOTSTRAP_SERVER}" --create --if-not-exists --topic bcl.kiosk.responses --partitions 6 --replication-factor 3 --config cleanup.policy=delete --config min.insync.replicas=2 --config retention.ms=-1
+"${KAFKA_TOPICS}" --bootstrap-server "${BOOTSTRAP_SERVER}" --create --if-not-exists --topic bcl.certificates.issued --partitions 6 --replication-factor 3 --config cleanup.policy=delete --config min.insync.replicas=2 --config retention.ms=-1
+"${KAFKA_TOPICS}" --bootstrap-server "${BOOTSTRAP_SERVER}" --create --if-not-exists --topic bcl.jpki.revocations --partitions 3 --replication-factor 3 --config cleanup.policy=compact --config min.insync.replicas=2
+"${KAFKA_TOPICS}" --bootstrap-server "${BOOTSTRAP_SERVER}" --create --if-not-exists --topic bcl.dlq --partitions 3 --replication-factor 3 --config cleanup.policy=delete --config min.insync.replicas=2 --config retention.ms=-1
+
+"${KAFKA_TOPICS}" --bootstrap-server "${BOOTSTRAP_SERVER}" --list
