@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from schemas.errors import BclError
 
@@ -56,6 +56,20 @@ def make_consumer(bootstrap_servers: str, group_id: str, **overrides: Any) -> Co
     }
     conf.update(overrides)
     return Consumer(conf)
+
+
+def assign_all(consumer: Consumer, topic: str, timeout: float = 30.0) -> list[tuple[str, int]]:
+    """Assign every partition of the topic at the group's committed offsets (or the beginning).
+
+    For single-instance processors: no group membership, so a restart never waits for the previous
+    member's session to expire, while offsets are still committed under the group id."""
+    metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+    if metadata is None or metadata.error is not None or not metadata.partitions:
+        raise KafkaClientError(f"topic {topic} does not exist on the cluster")
+    committed = consumer.committed([TopicPartition(topic, p) for p in metadata.partitions], timeout=timeout)
+    consumer.assign([TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
+                     for tp in committed])
+    return [(topic, p) for p in metadata.partitions]
 
 
 def consume_batches(

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from schemas.errors import BclError
 
@@ -35,6 +36,11 @@ class Settings:
     seed: int = 20261121
     # Japanese font used for seal impressions and certificates (Debian fonts-ipaexfont).
     mincho_font: Path = Path("/usr/share/fonts/opentype/ipaexfont-mincho/ipaexm.ttf")
+    # Key of the pseudonyms in analyst outputs (keyed SHA-256 of identifying numbers). Change it in
+    # production; with it, pseudonyms are stable across queries so that analysts can join.
+    pseudonym_key: str = "bcl-development-pseudonym-key"
+    # Simulated instant of the demo's full loads (the synthetic register's day 0), Japan time.
+    simulation_start: str = "2026-11-09T00:00:00+09:00"
     # Logs: "console" for people, "json" for services.
     log_format: str = "console"
     log_level: str = "info"
@@ -57,6 +63,14 @@ class Settings:
     @property
     def snapshot_dir(self) -> Path:
         return self.data_dir / "snapshots"
+
+    @property
+    def audit_file(self) -> Path:
+        return self.data_dir / "audit" / "personal-data-access.jsonl"
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.data_dir / "adapter"
 
     def require_bootstrap_servers(self) -> str:
         """The bootstrap servers: configured, or those the running embedded cluster wrote."""

@@ -1,0 +1,299 @@
+"""The backup materialiser: bcl.register.diffs → validated, applied → bcl.residents + change history.
+
+Batch path (consume(n) + fastavro + pyarrow), because per-event processing with a table write is
+far too slow for full loads. For every event: wire format and schema id, Avro body, codes and check
+digits, then the per-municipality sequence decides apply / fill a gap / duplicate. Anything that
+cannot be accepted goes to bcl.dlq with its original bytes and a reason; the processor keeps going.
+
+Durability order per batch: (1) flush residents and dead letters, (2) write the history batch to
+the snapshot store, (3) commit offsets. A crash at any point re-delivers events that the sequence
+state (rebuilt from the history at start) recognises as already applied, so nothing is lost and
+nothing is applied twice. One instance per cluster: the sequence state is per municipality."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import structlog
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from infra import kafka, topics
+from schemas.contracts import CONTRACTS
+from schemas.registry import BaseSchemaRegistry, UnknownSchemaId
+from schemas.wire import HEADER, AvroSerde, frame
+from sinks.snapshot_store import BaseSnapshotStore, history_schema
+from streams.dead_letters import DeadLetterSink
+from streams.domain.register_validation import MAX_SEQUENCE_JUMP, validate_change
+from streams.domain.sequencing import MunicipalitySequence, Outcome
+
+log = structlog.get_logger("materialiser")
+
+PROCESSOR = "backup-materialiser"
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MS = dt.timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class MaterialiserTopics:
+    """Where the materialiser reads and writes; the catalogue's topics unless a test isolates itself."""
+
+    diffs: str = topics.REGISTER_DIFFS
+    residents: str = topics.RESIDENTS
+    dlq: str = topics.DLQ
+
+
+@dataclass
+class Counters:
+    consumed: int = 0
+    applied: int = 0  # includes gap fills
+    gap_fills: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    residents_published: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def _zigzag_size(n: int) -> int:
+    z = (n << 1) ^ (n >> 63)
+    return max(1, (z.bit_length() + 6) // 7)
+
+
+def _string_size(s: str) -> int:
+    n = len(s.encode())
+    return _zigzag_size(n) + n
+
+
+@dataclass
+class _Pending:
+    """What happened since the last commit: history rows per municipality and messages consumed."""
+
+    rows: dict[str, dict[str, list[Any]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    row_count: int = 0
+    consumed: int = 0
+    since: float = field(default_factory=time.monotonic)
+
+
+class BackupMaterialiser:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        registry: BaseSchemaRegistry,
+        store: BaseSnapshotStore,
+        *,
+        group_id: str = PROCESSOR,
+        batch_size: int = 10_000,
+        flush_rows: int = 50_000,
+        flush_seconds: float = 1.0,
+        topic_names: MaterialiserTopics = MaterialiserTopics(),
+    ) -> None:
+        self.topics = topic_names
+        self._serde = AvroSerde(registry, CONTRACTS[topics.REGISTER_DIFFS])
+        self._resident_serde = AvroSerde(registry, CONTRACTS[topics.RESIDENTS])
+        self._change_types: list[str] = next(
+            f["type"]["symbols"] for f in self._serde.contract_schema["fields"] if f["name"] == "change_type"
+        )
+        self._store = store
+        self._bootstrap = bootstrap_servers
+        self._group_id = group_id
+        self._batch_size = batch_size
+        self._flush_rows = flush_rows
+        self._flush_seconds = flush_seconds
+        self._schema = history_schema()
+        self._resident_fields = [f.name for f in self._schema if f.name not in _EVENT_COLUMNS]
+        self.counters = Counters()
+        self.sequences: dict[str, MunicipalitySequence] = {}
+        self._resident_seq: dict[tuple[str, str], int] = {}
+        self._gaps_reported: dict[str, tuple[tuple[int, int], ...]] = {}
+        self._producer: Producer | None = None
+        self._dead_letters: DeadLetterSink | None = None
+        self._delivery_errors: list[str] = []
+
+    # -- state -------------------------------------------------------------------------------
+    def recover(self) -> None:
+        """Rebuild sequence and per-resident state from the snapshot store (the durable truth)."""
+        if not self._store.has_history():
+            return
+        con = duckdb.connect()
+        rel = self._store.history_relation(con)
+        for muni, seqs in con.execute(
+            f"SELECT municipality_code, list(sequence ORDER BY sequence) FROM {rel} GROUP BY 1"
+        ).fetchall():
+            self.sequences[muni] = MunicipalitySequence.from_applied(seqs)
+        for muni, rc, seq in con.execute(
+            f"SELECT municipality_code, resident_code, max(sequence) FROM {rel} GROUP BY 1, 2"
+        ).fetchall():
+            self._resident_seq[(muni, rc)] = seq
+        log.info("recovered", municipalities=len(self.sequences), residents=len(self._resident_seq))
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(
+        self, stop: threading.Event | None = None, *, until_caught_up: bool = False, idle_seconds: float = 1.0
+    ) -> Counters:
+        """Process until stopped (or, with until_caught_up, until every partition is at its end and
+        nothing arrived for idle_seconds)."""
+        self.recover()
+        consumer = kafka.make_consumer(self._bootstrap, self._group_id)
+        self._producer = kafka.make_producer(self._bootstrap, bulk=True)
+        self._dead_letters = DeadLetterSink(
+            self._producer, self._serde.registry, PROCESSOR, self._on_delivery, topic=self.topics.dlq
+        )
+        pending = _Pending()
+        assigned = set(kafka.assign_all(consumer, self.topics.diffs))
+        at_end: set[tuple[str, int]] = set()
+        last_message = time.monotonic()
+        try:
+            for messages, ended in kafka.consume_batches(consumer, batch_size=self._batch_size, stop=stop):
+                for msg in messages:
+                    at_end.discard((msg.topic(), msg.partition()))
+                    self._process(msg, pending)
+                pending.consumed += len(messages)
+                at_end |= ended
+                now = time.monotonic()
+                if messages:
+                    last_message = now
+                if pending.row_count >= self._flush_rows or (
+                    pending.consumed and now - pending.since >= self._flush_seconds
+                ):
+                    self._flush(consumer, pending)
+                caught_up = bool(assigned) and assigned <= at_end
+                if caught_up:
+                    self._report_gaps()
+                    if until_caught_up and now - last_message >= idle_seconds:
+                        break
+            self._flush(consumer, pending)
+        finally:
+            consumer.close()
+            self._producer.flush()
+        log.info("stopped", **self.counters.as_dict())
+        return self.counters
+
+    # -- one event ---------------------------------------------------------------------------
+    def _process(self, msg: Message, pending: _Pending) -> None:
+        self.counters.consumed += 1
+        value = msg.value()
+        try:
+            schema_id, change = self._serde.decode_with_id(value)
+        except UnknownSchemaId as exc:
+            return self._dead_letter(msg, "UNKNOWN_SCHEMA_ID", str(exc))
+        except Exception as exc:  # any failure to decode foreign bytes becomes a dead letter
+            return self._dead_letter(msg, "MALFORMED", f"not a readable ResidentChange: {type(exc).__name__}: {exc}")
+        rejection = validate_change(change, msg.key())
+        if rejection is not None:
+            return self._dead_letter(msg, rejection.code, rejection.reason)
+        muni, seq = change["municipality_code"], change["sequence"]
+        sequence = self.sequences.setdefault(muni, MunicipalitySequence())
+        if seq > sequence.high + MAX_SEQUENCE_JUMP:
+            return self._dead_letter(
+                msg, "BAD_SEQUENCE", f"sequence {seq} jumps more than {MAX_SEQUENCE_JUMP} ahead of {sequence.high}"
+            )
+        outcome = sequence.observe(seq)
+        if outcome is Outcome.DUPLICATE:
+            self.counters.duplicates += 1
+            return None
+        self.counters.applied += 1
+        if outcome is Outcome.FILL:
+            self.counters.gap_fills += 1
+        self._apply(change, schema_id, value, msg.key(), pending)
+        return None
+
+    def _apply(self, change: dict[str, Any], schema_id: int, value: bytes, key: bytes | None,
+               pending: _Pending) -> None:
+        muni, rc, seq = change["municipality_code"], change["resident_code"], change["sequence"]
+        after = change["after"]
+        cols = pending.rows[muni]
+        cols["sequence"].append(seq)
+        cols["change_type"].append(change["change_type"])
+        cols["event_time"].append(change["event_time"])
+        cols["event_notified_on"].append(change["notified_on"])
+        cols["sent_at"].append(change["sent_at"])
+        cols["event_id"].append(change["event_id"])
+        cols["removed"].append(after is None)
+        record = after if after is not None else {"municipality_code": muni, "resident_code": rc}
+        for name in self._resident_fields:
+            cols[name].append(record.get(name))
+        pending.row_count += 1
+        # The latest state only moves forward: a late gap fill older than what we hold is history only.
+        if seq > self._resident_seq.get((muni, rc), 0):
+            self._resident_seq[(muni, rc)] = seq
+            self._publish_resident(change, schema_id, value, key)
+
+    def _publish_resident(self, change: dict[str, Any], schema_id: int, value: bytes, key: bytes | None) -> None:
+        assert self._producer is not None
+        if change["after"] is None:
+            resident_value = None  # tombstone: compaction removes the record
+        elif schema_id == self._serde.schema_id:
+            # `after` is the last field: its bytes, after the union branch byte, are the Resident body.
+            start = HEADER.size + self._header_size(change) + 1
+            resident_value = frame(self._resident_serde.schema_id, value[start:])
+        else:  # an older writer version: its layout may differ, so encode the record anew
+            resident_value = self._resident_serde.encode(change["after"])
+        kafka.produce(self._producer, self.topics.residents, resident_value, key, on_delivery=self._on_delivery)
+        self.counters.residents_published += 1
+
+    def _header_size(self, change: dict[str, Any]) -> int:
+        return (
+            _string_size(change["event_id"])
+            + _string_size(change["municipality_code"])
+            + _string_size(change["resident_code"])
+            + _zigzag_size(change["sequence"])
+            + _zigzag_size(self._change_types.index(change["change_type"]))
+            + _zigzag_size((change["event_time"] - EPOCH) // MS)
+            + _zigzag_size((change["notified_on"] - EPOCH.date()).days)
+            + _zigzag_size((change["sent_at"] - EPOCH) // MS)
+        )
+
+    def _dead_letter(self, msg: Message, code: str, reason: str) -> None:
+        assert self._dead_letters is not None
+        self.counters.dead_lettered += 1
+        log.warning("dead_letter", reason_code=code, reason=reason, topic=msg.topic(), partition=msg.partition(),
+                    offset=msg.offset())
+        self._dead_letters.send(msg, code, reason)
+
+    def _on_delivery(self, err: Any, msg: Message) -> None:
+        if err is not None:
+            self._delivery_errors.append(str(err))
+
+    # -- batch boundary ----------------------------------------------------------------------
+    def _flush(self, consumer: Any, pending: _Pending) -> None:
+        assert self._producer is not None
+        remaining = self._producer.flush(30)
+        if remaining or self._delivery_errors:
+            raise kafka.KafkaClientError(
+                f"could not deliver {remaining} messages ({'; '.join(self._delivery_errors[:3])}); "
+                "offsets not committed, the batch will be processed again"
+            )
+        for muni, cols in pending.rows.items():
+            self._store.append_history(muni, pa.Table.from_pydict(
+                {**cols, "municipality_code": [muni] * len(cols["sequence"])}, schema=self._schema))
+        if pending.consumed:
+            try:
+                consumer.commit(asynchronous=False)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError._NO_OFFSET:  # nothing new to commit is fine
+                    raise
+        pending.rows.clear()
+        pending.row_count = pending.consumed = 0
+        pending.since = time.monotonic()
+
+    def _report_gaps(self) -> None:
+        for muni, seq in self.sequences.items():
+            gaps = tuple(seq.gaps)
+            if gaps != self._gaps_reported.get(muni, ()):
+                self._gaps_reported[muni] = gaps
+                if gaps:
+                    log.warning("gap", municipality=muni, missing=seq.missing, first_missing=gaps[0][0],
+                                ranges=len(gaps))
+                else:
+                    log.info("gap_closed", municipality=muni)
+
+
+_EVENT_COLUMNS = {"sequence", "change_type", "event_time", "event_notified_on", "sent_at", "event_id", "removed"}
