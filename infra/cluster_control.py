@@ -15,11 +15,13 @@ import contextlib
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
 import socketserver
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -202,6 +204,7 @@ class ClusterHandle:
         self._reader: Any = None
         # The exit status of the cluster process once stop() has ended it.
         self.exit_code: int | None = None
+        self._socket_dir: Path | None = None
         state = self.state()
         self.bootstrap_servers: str = state["bootstrap_servers"]
         self.brokers: int = state["brokers"]
@@ -224,6 +227,11 @@ class ClusterHandle:
         cluster_dir = data_dir / "cluster"
         cluster_dir.mkdir(parents=True, exist_ok=True)
         control_path = cluster_dir / "control.sock"
+        socket_dir: Path | None = None
+        if len(os.fsencode(control_path)) > _MAX_SOCKET_PATH:
+            # A deep data dir would exceed the Unix socket path limit; use a short private directory.
+            socket_dir = Path(tempfile.mkdtemp(prefix="bcl-ctl-"))
+            control_path = socket_dir / "control.sock"
         log_path = cluster_dir / "cluster.log"
         command = [
             sys.executable, "-m", "streams.cli", "--data-dir", str(data_dir), "--log-format", "json",
@@ -234,10 +242,14 @@ class ClusterHandle:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, stdin=subprocess.DEVNULL)
         try:
             _wait_ready(process, log_path, timeout)
-            return cls(control_path, process=process, log_path=log_path, timeout=timeout)
+            handle = cls(control_path, process=process, log_path=log_path, timeout=timeout)
         except BaseException:
             _terminate(process, 5.0)
+            if socket_dir is not None:
+                shutil.rmtree(socket_dir, ignore_errors=True)
             raise
+        handle._socket_dir = socket_dir
+        return handle
 
     @classmethod
     def connect(cls, control_path: Path, *, timeout: float = 30.0) -> ClusterHandle:
@@ -252,6 +264,9 @@ class ClusterHandle:
             _terminate(self._process, timeout)
             self.exit_code = self._process.returncode
             self._process = None
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
 
     def __enter__(self) -> ClusterHandle:
         return self

@@ -110,3 +110,19 @@ def test_catalogue_listing_and_kafka_topics_commands() -> None:
     lines = commands.output.splitlines()
     assert len(lines) == len(CATALOGUE)
     assert "--topic bcl.residents --partitions 64 --replication-factor 3 --config cleanup.policy=compact" in lines[1]
+
+
+def test_a_data_dir_too_deep_for_a_unix_socket_still_gets_a_control_channel(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 100)
+    handle = ClusterHandle.start(brokers=1, data_dir=deep)
+    try:
+        assert len(str(handle.control_path)) < 108
+        assert (deep / "cluster" / "bootstrap.servers").read_text().strip() == handle.bootstrap_servers
+    finally:
+        handle.stop()
+    assert not handle.control_path.parent.exists()
+
+
+def test_attaching_to_a_socket_nobody_serves_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(ControlError, match=re.escape(f"control channel {tmp_path / 'none.sock'}: ")):
+        ClusterHandle.connect(tmp_path / "none.sock")
