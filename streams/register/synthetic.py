@@ -355,7 +355,7 @@ def build_register(
     seal_u = rng.random(N).tolist()
     seal_day_u = rng.random(N).tolist()
     card_u = rng.random(N).tolist()
-    card_age_u = (rng.random(N) ** 1.6).tolist()  # most cards were issued in recent years
+    card_age_u = (rng.random(N) ** 3).tolist()  # most cards were issued in recent years (the 2020s drive)
     phone_u = rng.random(N).tolist()
     phone_day_u = rng.random(N).tolist()
     income_u = rng.random(N).tolist()
