@@ -31,6 +31,7 @@ CTRL_RESET = 0x02
 CTRL_ATR = 0x04
 
 _LENGTH = struct.Struct(">H")
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 log = structlog.get_logger(__name__)
 
@@ -128,6 +129,11 @@ class VpcdCardServer:
 
     @staticmethod
     def _receive(sock: socket.socket) -> bytes | None:
+        # vpcd writes the length and the payload in two writes without TCP_NODELAY: Nagle holds the payload
+        # until the length is acknowledged, and a delayed ACK here would cost ~40 ms per APDU. Linux resets
+        # TCP_QUICKACK after use, so it is set again before every message.
+        if _QUICKACK is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         header = _read_exactly(sock, _LENGTH.size)
         if header is None:
             return None
