@@ -36,6 +36,7 @@ CONTRACTS: dict[str, Contract] = {
         Contract(topics.REGISTER_DIFFS, "jp.bcl.register.ResidentChange", ("resident.avsc", "resident_change.avsc")),
         Contract(topics.RESIDENTS, "jp.bcl.register.Resident", ("resident.avsc",)),
         Contract(topics.DLQ, "jp.bcl.ops.DeadLetter", ("dead_letter.avsc",)),
+        Contract(topics.CERTIFICATES_ISSUED, "jp.bcl.kiosk.CertificateIssued", ("certificate_issued.avsc",)),
     )
 }
 

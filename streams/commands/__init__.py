@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import click
 
+from streams.commands.adapter import adapter
+from streams.commands.backup import backup, query, schemas
 from streams.commands.billing import billing
 from streams.commands.card import card
 from streams.commands.cluster import cluster
 from streams.commands.pki import pki
 from streams.commands.stats import stats
 
-COMMAND_GROUPS: list[click.Command] = []
+COMMAND_GROUPS: list[click.Command] = [adapter, backup, query, schemas]
 COMMAND_GROUPS.append(billing)
 COMMAND_GROUPS.append(cluster)
 COMMAND_GROUPS.append(stats)
