@@ -81,7 +81,8 @@ class KeyPool:
             keys = [load_private_key_pem(block + _PEM_END, trusted=True)
                     for block in self.path.read_bytes().split(_PEM_END) if block.strip()]
             if len(keys) != self.size:
-                raise PkiError(f"key pool {self.path} holds {len(keys)} keys, expected {self.size}; delete it to rebuild")
+                raise PkiError(f"key pool {self.path} holds {len(keys)} keys, expected {self.size}; "
+                               "delete the file to rebuild it")
         else:
             keys = []
             for _ in range(self.size):

@@ -11,6 +11,7 @@ packages=(
   vsmartcard-vpcd    # pcscd reader driver whose card is the virtual My Number card (TCP 127.0.0.1:35963)
   libpcsclite-dev    # headers to build pyscard
   swig               # pyscard's build tool when no wheel fits
+  openssl            # openssl x509/crl/verify/ocsp: tests check the JPKI test PKI with the reference tool
 )
 
 missing=()
