@@ -23,7 +23,7 @@ from certgen.ocsp import OcspResponderIdentity, answer_ocsp_request
 from certgen.ocsp_responder import RepositoryContent, RepositoryServer, serve_repository
 from certgen.pki_directory import IssuedCard, PkiDirectory
 from certgen.revocation import Revocation, RevocationReason, RevocationStatus
-from certgen.revocation_source import OcspRevocationSource, check_revocation_ocsp
+from certgen.revocation_source import CrlRevocationSource, OcspRevocationSource, check_revocation_ocsp, fetch_crl
 from certgen.user_certificates import CertificateKind, issue_user_certificate
 
 
@@ -131,3 +131,16 @@ def test_unreachable_responder_is_a_typed_error(pki: PkiDirectory, cards: dict[s
     dead = JpkiEndpoints("http://127.0.0.1:9")  # discard port: nothing listens
     with pytest.raises(RevocationCheckError, match="failed"):
         check_revocation_ocsp(dead.ocsp_url, cards["good"].certificate, pki.auth_root_certificate(), timeout=2)
+
+
+def test_repository_serves_the_daily_crl_and_the_root(pki: PkiDirectory, cards: dict[str, IssuedCard]) -> None:
+    root = pki.auth_root_certificate()
+    pki.issue_crl(datetime.now(UTC))  # the CRL of the day now includes the fixture's lost card
+    source = CrlRevocationSource.from_url(pki.endpoints.crl_url)
+    assert source.check(cards["revoked"].certificate, root).status is RevocationStatus.REVOKED
+    assert source.check(cards["good"].certificate, root).status is RevocationStatus.GOOD
+    with urllib.request.urlopen(pki.endpoints.root_certificate_url, timeout=10) as reply:
+        assert reply.headers["Content-Type"] == "application/pkix-cert"
+        assert x509.load_der_x509_certificate(reply.read()) == root
+    with pytest.raises(RevocationCheckError, match="HTTP 404"):
+        fetch_crl(pki.endpoints.base_url + "/crl/other.crl")
