@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from certgen.certificate_document import Box, Color, DocumentLayout, ImageSlot, Line, Page, Text
@@ -41,6 +42,22 @@ class PdfImage:
     data: bytes
     filter: str  # /FlateDecode or /DCTDecode
     smask: PdfImage | None = None  # alpha, as a soft mask
+    stencil_color: Color | None = None  # a 1-bit stencil mask painted in this colour (no colour space)
+
+    @classmethod
+    def stencil(cls, mask: np.ndarray, color: Color) -> PdfImage:
+        """A boolean ink mask (True = ink, e.g. the copy-evident pattern) printed in one colour."""
+        if mask.ndim != 2:
+            raise CertificateDocumentError(f"a stencil mask is two-dimensional, got shape {mask.shape}")
+        # /ImageMask samples of 0 paint: pack the inverted mask, 8 pixels per byte, rows padded.
+        packed = np.packbits(~mask.astype(bool), axis=1)
+        return cls(mask.shape[1], mask.shape[0], "", zlib.compress(packed.tobytes(), _COMPRESSION), "/FlateDecode",
+                   stencil_color=color)
+
+    def paint(self, name: str, width: float, height: float, x: float = 0, y: float = 0) -> str:
+        """Content-stream operators drawing this image as XObject name over a rectangle."""
+        fill = f"{_rgb(self.stencil_color)} rg " if self.stencil_color is not None else ""
+        return f"q {fill}{_num(width)} 0 0 {_num(height)} {_num(x)} {_num(y)} cm /{name} Do Q"
 
     @classmethod
     def from_pillow(cls, image: Image.Image) -> PdfImage:
@@ -147,6 +164,7 @@ class _Writer:
         self.buf = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
         self.offsets: dict[int, int] = {}
         self.next_id = 1
+        self._images: dict[int, int] = {}  # id(PdfImage) -> object: one copy per document, shared by pages
 
     def reserve(self) -> int:
         obj_id = self.next_id
@@ -166,10 +184,17 @@ class _Writer:
         self.obj(obj_id, f"<< /Length {len(data)}{extra} >>\nstream\n".encode("latin-1") + data + b"\nendstream")
 
     def image(self, image: PdfImage) -> int:
+        known = self._images.get(id(image))
+        if known is not None:
+            return known
         smask_id = self.image(image.smask) if image.smask is not None else None
         obj_id = self.reserve()
-        extra = (f" /Type /XObject /Subtype /Image /Width {image.width} /Height {image.height}"
-                 f" /ColorSpace {image.color_space} /BitsPerComponent 8 /Filter {image.filter}")
+        self._images[id(image)] = obj_id
+        extra = f" /Type /XObject /Subtype /Image /Width {image.width} /Height {image.height} /Filter {image.filter}"
+        if image.stencil_color is not None:
+            extra += " /ImageMask true /BitsPerComponent 1"
+        else:
+            extra += f" /ColorSpace {image.color_space} /BitsPerComponent 8"
         if smask_id is not None:
             extra += f" /SMask {smask_id} 0 R"
         self.stream(obj_id, image.data, extra, compress=False)
@@ -177,10 +202,10 @@ class _Writer:
 
 
 def _content(page: Page, height: float, subset: FontSubset, font: TrueTypeFont, images: dict[str, str],
-             background: str | None, width: float) -> bytes:
+             background: PdfImage | None, width: float) -> bytes:
     out: list[str] = []
     if background is not None:
-        out.append(f"q {_num(width)} 0 0 {_num(height)} 0 0 cm /{background} Do Q")
+        out.append(background.paint("Bg", width, height))
     color: Color | None = None
     line_width: float | None = None
     texts: list[Text] = []
@@ -284,10 +309,9 @@ def render_pdf(
     for i, (name, data) in enumerate(sorted(layout.images.items())):
         image_names[name] = f"Im{i}"
         xobjects[f"Im{i}"] = w.image(PdfImage.of(data))
-    background_name = None
-    if front_background is not None:
-        background_name = "Bg"
-        xobjects["Bg"] = w.image(PdfImage.of(front_background))
+    background = PdfImage.of(front_background) if front_background is not None else None
+    if background is not None:
+        xobjects["Bg"] = w.image(background)
 
     page_ids: list[int] = []
     media = f"[0 0 {_num(layout.width)} {_num(layout.height)}]"
@@ -295,7 +319,7 @@ def render_pdf(
     field_id = w.reserve() if signature is not None else None
     for index, page in enumerate(layout.pages):
         content_id, page_id = w.reserve(), w.reserve()
-        w.stream(content_id, _content(page, layout.height, subset, font, image_names, background_name, layout.width))
+        w.stream(content_id, _content(page, layout.height, subset, font, image_names, background, layout.width))
         xobj = " ".join(f"/{n} {i} 0 R" for n, i in xobjects.items())
         annots = f" /Annots [{field_id} 0 R]" if field_id is not None and index == 0 else ""
         w.obj(page_id, f"<< /Type /Page /Parent {pages_id} 0 R /MediaBox {media} /Contents {content_id} 0 R "
@@ -349,13 +373,14 @@ def _back_page(w: _Writer, back: BackSide, pages_id: int, width: float, height: 
     names = {"Sc": w.image(scramble)}
     ops = []
     if back.background is not None:
-        names["Bg"] = w.image(PdfImage.of(back.background))
-        ops.append(f"q {_num(width)} 0 0 {_num(height)} 0 0 cm /Bg Do Q")
+        background = PdfImage.of(back.background)
+        names["Bg"] = w.image(background)
+        ops.append(background.paint("Bg", width, height))
     # The scramble image keeps its aspect ratio inside the margins, centred.
     box_w, box_h = width - 2 * back.margin, height - 2 * back.margin
     scale = min(box_w / scramble.width, box_h / scramble.height)
     sw, sh = scramble.width * scale, scramble.height * scale
-    ops.append(f"q {_num(sw)} 0 0 {_num(sh)} {_num((width - sw) / 2)} {_num((height - sh) / 2)} cm /Sc Do Q")
+    ops.append(scramble.paint("Sc", sw, sh, (width - sw) / 2, (height - sh) / 2))
     content_id, page_id = w.reserve(), w.reserve()
     w.stream(content_id, "\n".join(ops).encode("latin-1"))
     xobj = " ".join(f"/{n} {i} 0 R" for n, i in names.items())

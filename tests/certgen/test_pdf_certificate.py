@@ -234,3 +234,23 @@ def test_back_sides_follow_their_fronts(renderer: CertificateRenderer, tmp_path:
     assert re.search(r"^\s*4\s+\d+\s+image\s+827\s+1169\s+rgb\s+3\s+8\s+jpeg", listing, re.M)  # JPEG kept as is
     with pytest.raises(CertificateDocumentError, match="one per page"):
         renderer.prepare(layout, ISSUER, ISSUED_AT, backs[:1])
+
+
+def test_scrambled_back_and_copy_evident_pattern_on_both_sides(font: TrueTypeFont, tmp_path: Path) -> None:
+    from certgen.back_side import ScrambleBackSide, copy_evident_background
+    from certgen.raster_render import RasterRenderer
+
+    background = copy_evident_background(MINCHO)
+    renderer = CertificateRenderer(font, None, raster=RasterRenderer(MINCHO), front_background=background,
+                                   back_side=ScrambleBackSide(b"test scramble key", background))
+    issued = renderer.render(CertificateKind.RESIDENT_COPY, household_of_seven(), ISSUER, ISSUED_AT)
+    assert page_count(issued.pdf, tmp_path) == 2 * issued.sheets == 4
+    path = tmp_path / "both.pdf"
+    path.write_bytes(issued.pdf)
+    rows = [line.split() for line in run("pdfimages", "-list", path).splitlines()[2:]]
+    stencils = [r for r in rows if r[2] == "stencil"]
+    assert [r[0] for r in stencils] == ["1", "2", "3", "4"]  # the pattern under every side...
+    assert len({r[10] for r in stencils}) == 1  # ...embedded once (one object) and shared
+    scrambles = [r for r in rows if r[2] == "image" and r[8] == "jpeg"]
+    assert [r[0] for r in scrambles] == ["2", "4"]  # a scramble image on each back
+    assert "2枚中1枚目" in pdf_text(issued.pdf, tmp_path, 1)
