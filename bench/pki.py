@@ -56,7 +56,7 @@ def main() -> None:
         KeyPool(root / "pool", 16).load()
         print(f"key pool load (16 keys)      {rate(16, time.perf_counter() - started)}")
 
-        server = serve_repository("127.0.0.1", 0, None)  # type: ignore[arg-type] - set below
+        server = serve_repository("127.0.0.1", 0)  # content set once the PKI exists
         pki = PkiDirectory(root / "pki", JpkiEndpoints(server.url))
         keys = itertools.cycle(pool.load())
         now = datetime.now(UTC)

@@ -46,7 +46,9 @@ class RepositoryContent:
 class RepositoryServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], content: RepositoryContent) -> None:
+    def __init__(self, address: tuple[str, int], content: RepositoryContent | None = None) -> None:
+        # Content may be set after binding: certificates carry the server's URL, so a PKI on a free
+        # port is created once the port is known. Until then every request gets 503.
         self.content = content
         super().__init__(address, _RepositoryHandler)
 
@@ -67,17 +69,24 @@ class _RepositoryHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
+        if self.server.content is None:
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, b"", "text/plain")
+            return
         if self.path.rstrip("/") != OCSP_PATH:
             self._send(HTTPStatus.NOT_FOUND, b"", "text/plain")
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        length_header = self.headers.get("Content-Length") or "0"
+        length = int(length_header) if length_header.isdigit() else 0
         if not 0 < length <= MAX_REQUEST_BYTES:
             self._send(HTTPStatus.BAD_REQUEST, b"", "text/plain")
             return
-        self._answer_ocsp(self.rfile.read(length))
+        self._answer_ocsp(self.server.content, self.rfile.read(length))
 
     def do_GET(self) -> None:
         content = self.server.content
+        if content is None:
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, b"", "text/plain")
+            return
         if self.path.startswith(OCSP_PATH + "/"):
             encoded = unquote(self.path[len(OCSP_PATH) + 1:])
             try:
@@ -85,7 +94,7 @@ class _RepositoryHandler(BaseHTTPRequestHandler):
             except (binascii.Error, ValueError):
                 self._send(HTTPStatus.BAD_REQUEST, b"", "text/plain")
                 return
-            self._answer_ocsp(request_der)
+            self._answer_ocsp(content, request_der)
         elif self.path == CRL_PATH:
             crl = content.crl(content.clock())
             self._send(HTTPStatus.OK, crl.public_bytes(serialization.Encoding.DER), "application/pkix-crl")
@@ -95,8 +104,7 @@ class _RepositoryHandler(BaseHTTPRequestHandler):
         else:
             self._send(HTTPStatus.NOT_FOUND, b"", "text/plain")
 
-    def _answer_ocsp(self, request_der: bytes) -> None:
-        content = self.server.content
+    def _answer_ocsp(self, content: RepositoryContent, request_der: bytes) -> None:
         body = answer_ocsp_request(request_der, content.responder, content.lookup, content.clock())
         self._send(HTTPStatus.OK, body, "application/ocsp-response")
 
@@ -116,6 +124,6 @@ class _RepositoryHandler(BaseHTTPRequestHandler):
         log.warning("http_error", client=self.client_address[0], detail=format % args)
 
 
-def serve_repository(host: str, port: int, content: RepositoryContent) -> RepositoryServer:
+def serve_repository(host: str, port: int, content: RepositoryContent | None = None) -> RepositoryServer:
     """Bind the repository server (port 0: any free port; see `.url`)."""
     return RepositoryServer((host, port), content)

@@ -32,7 +32,7 @@ def key_pool(tmp_path_factory: pytest.TempPathFactory) -> KeyPool:
 def pki_server(tmp_path_factory: pytest.TempPathFactory, key_pool: KeyPool) -> Iterator[tuple[PkiDirectory,
                                                                                              RepositoryServer]]:
     """An initialised PKI whose certificates point at a repository server running in a thread."""
-    server = serve_repository("127.0.0.1", 0, None)  # type: ignore[arg-type] - content set once the PKI exists
+    server = serve_repository("127.0.0.1", 0)  # content set once the PKI exists
     directory = PkiDirectory(tmp_path_factory.mktemp("pki") / "pki", JpkiEndpoints(server.url))
     keys = itertools.cycle(key_pool.load())
     directory.initialise(datetime.now(UTC), key_factory=lambda: next(keys))
