@@ -469,7 +469,7 @@ def locate_grid(
     params = params or ScrambleParams()
     rgb = _as_rgb(scan)
     layout = GridLayout.for_front(out_shape[0], out_shape[1], params)
-    gray = _luminance(rgb.astype(np.float32))
+    gray = _luminance(rgb)
     threshold, dark, light = _otsu(gray)
     # Finder detection does not need every pixel of a 600 dpi scan: average down to at most ~2000 px.
     step = max(1, int(max(gray.shape) // 2000))
@@ -503,7 +503,7 @@ def _reference_levels(rgb: np.ndarray, h: np.ndarray, layout: GridLayout) -> tup
     for offsets in (ink_offsets, paper_offsets):
         nominal = (layout.finder_centres()[:, None, :] + offsets[None]).reshape(-1, 2)
         sx, sy = _apply(h, nominal).T
-        levels.append(np.median(_bilinear(rgb.astype(np.float32), sx, sy), axis=0))
+        levels.append(np.median(_bilinear(rgb, sx, sy), axis=0))
     return levels[0], levels[1]
 
 
@@ -552,7 +552,7 @@ def descramble(
     den = h[2, 0] * nx + h[2, 1] * ny + h[2, 2]
     sx = (h[0, 0] * nx + h[0, 1] * ny + h[0, 2]) / den
     sy = (h[1, 0] * nx + h[1, 1] * ny + h[1, 2]) / den
-    sampled = _bilinear(rgb.astype(np.float32), sx, sy)
+    sampled = _bilinear(rgb, sx, sy)
     # Stretch each channel from the scan's full-ink level to its paper level, both read off the finder
     # patterns. Inverted channels turn the page's white into full ink, so without this a blank area
     # would restore as a patchwork of slightly different whites (paper vs ink) that looks like texture.
