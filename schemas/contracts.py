@@ -37,6 +37,7 @@ CONTRACTS: dict[str, Contract] = {
         Contract(topics.RESIDENTS, "jp.bcl.register.Resident", ("resident.avsc",)),
         Contract(topics.DLQ, "jp.bcl.ops.DeadLetter", ("dead_letter.avsc",)),
         Contract(topics.CERTIFICATES_ISSUED, "jp.bcl.kiosk.CertificateIssued", ("certificate_issued.avsc",)),
+        Contract(topics.JPKI_REVOCATIONS, "jp.bcl.jpki.Revocation", ("revocation.avsc",)),
     )
 }
 
