@@ -38,6 +38,8 @@ CONTRACTS: dict[str, Contract] = {
         Contract(topics.DLQ, "jp.bcl.ops.DeadLetter", ("dead_letter.avsc",)),
         Contract(topics.CERTIFICATES_ISSUED, "jp.bcl.kiosk.CertificateIssued", ("certificate_issued.avsc",)),
         Contract(topics.JPKI_REVOCATIONS, "jp.bcl.jpki.Revocation", ("revocation.avsc",)),
+        Contract(topics.KIOSK_REQUESTS, "jp.bcl.kiosk.CertificateRequest", ("certificate_request.avsc",)),
+        Contract(topics.KIOSK_RESPONSES, "jp.bcl.kiosk.CertificateResponse", ("certificate_response.avsc",)),
     )
 }
 
