@@ -47,6 +47,10 @@ class Settings:
     # Base URL of the JPKI-TEST repository (OCSP responder, CRL, root): written into every user
     # certificate's CRL distribution point and OCSP access, served by `bcl pki ocsp-serve`.
     jpki_repository_url: str = "http://127.0.0.1:8470"
+    # Secret from which each municipality's scramble-image key is derived
+    # (certgen.scramble_keys.scramble_key): the certificate worker scrambles the back side with it and
+    # the verification service restores scans with it. Change it in production.
+    scramble_key_secret: str = "bcl-development-scramble-key-secret"
 
     @property
     def cluster_dir(self) -> Path:
@@ -71,6 +75,11 @@ class Settings:
     @property
     def adapter_dir(self) -> Path:
         return self.data_dir / "adapter"
+
+    @property
+    def issuance_dir(self) -> Path:
+        """The issuance archive (sinks.issuance_archive): every issued certificate, for verification."""
+        return self.data_dir / "issuance"
 
     def require_bootstrap_servers(self) -> str:
         """The bootstrap servers: configured, or those the running embedded cluster wrote."""
