@@ -150,13 +150,18 @@ def revoke(settings: Settings, serial: str, reason: str, municipality: str | Non
 @click.option("--out", "out_file", required=True, type=click.Path(path_type=Path, dir_okay=False),
               help="Where to write the CRL.")
 @click.option("--pem", is_flag=True, help="Write PEM instead of DER.")
+@click.option("--at", "this_update", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
+              help="Issue the CRL as of this instant (default now; without offset: UTC), e.g. the end of a "
+                   "simulated day: it lists the revocations that took effect up to then.")
 @click.pass_obj
-def crl(settings: Settings, out_file: Path, pem: bool) -> None:
-    """Issue the daily CRL now (thisUpdate now, nextUpdate +24 h, signed by the root)."""
+def crl(settings: Settings, out_file: Path, pem: bool, this_update: datetime | None) -> None:
+    """Issue the daily CRL now (thisUpdate now, nextUpdate +24 h, signed by the root). It lists every
+    revocation in the PKI index, including those `bcl pki sync` took from the register."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    revocation_list = _pki(settings).issue_crl(_now())
+    when = _now() if this_update is None else (this_update if this_update.tzinfo else this_update.replace(tzinfo=UTC))
+    revocation_list = _pki(settings).issue_crl(when)
     encoding = serialization.Encoding.PEM if pem else serialization.Encoding.DER
     _write(out_file, revocation_list.public_bytes(encoding))
     number = revocation_list.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
@@ -259,3 +264,41 @@ def key_pool(settings: Settings, pool_dir: Path | None, size: int) -> None:
         task = progress.add_task("generating RSA-2048 keys", total=size)
         pool.load(lambda n: progress.advance(task, n))
     click.echo(f"wrote {size} keys to {pool.path}")
+
+
+@pki.command()
+@click.option("--until-caught-up", is_flag=True,
+              help="Stop once everything the backup has accepted is processed and nothing arrived for a while.")
+@click.option("--idle-seconds", type=float, default=2.0, show_default=True, help="Idle time that counts as caught up.")
+@click.option("--key-pool-size", type=click.IntRange(1, 100_000), default=256, show_default=True,
+              help="Size of the key pool in data_dir/pki/key-pool whose keys the virtual cards use (made if missing).")
+@click.pass_obj
+def sync(settings: Settings, until_caught_up: bool, idle_seconds: float, key_pool_size: int) -> None:
+    """Keep the PKI in step with the register: issue the certificates of new serials and revoke those a
+    change ended (renewal → superseded, card revoked → keyCompromise, death / emigration / deletion →
+    cessationOfOperation; a move within Japan keeps them), publishing each revocation on
+    bcl.jpki.revocations. Acts only on changes the backup materialiser has applied; safe to re-run."""
+    import json
+    import signal
+    import threading
+
+    from rich.progress import Progress
+
+    from schemas.registry import make_registry
+    from sinks.snapshot_store import ParquetSnapshotStore
+    from streams.card_lifecycle import CardLifecycleProcessor, card_key_pool
+
+    directory = _pki(settings)
+    pool = card_key_pool(settings.pki_dir, key_pool_size)
+    if not pool.path.exists():
+        with Progress(transient=True) as progress:
+            task = progress.add_task("generating the RSA-2048 key pool of the virtual cards", total=key_pool_size)
+            pool.load(lambda n: progress.advance(task, n))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    registry = make_registry(settings.schema_registry_url)
+    processor = CardLifecycleProcessor(settings.require_bootstrap_servers(), registry,
+                                       ParquetSnapshotStore(settings.snapshot_dir), directory, pool)
+    counters = processor.run(stop, until_caught_up=until_caught_up, idle_seconds=idle_seconds)
+    click.echo(json.dumps(counters.as_dict()))
