@@ -36,6 +36,8 @@ class Settings:
     seed: int = 20261121
     # Japanese font used for seal impressions and certificates (Debian fonts-ipaexfont).
     mincho_font: Path = Path("/usr/share/fonts/opentype/ipaexfont-mincho/ipaexm.ttf")
+    # Gothic (sans-serif) companion for headings of reports such as billing statements (fonts-ipaexfont).
+    gothic_font: Path = Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf")
     # Key of the pseudonyms in analyst outputs (keyed SHA-256 of identifying numbers). Change it in
     # production; with it, pseudonyms are stable across queries so that analysts can join.
     pseudonym_key: str = "bcl-development-pseudonym-key"
@@ -75,6 +77,11 @@ class Settings:
     @property
     def adapter_dir(self) -> Path:
         return self.data_dir / "adapter"
+
+    @property
+    def billing_dir(self) -> Path:
+        """Billing: the participation table (participation.csv) and written statements."""
+        return self.data_dir / "billing"
 
     @property
     def issuance_dir(self) -> Path:
