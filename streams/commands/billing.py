@@ -4,9 +4,12 @@ the billing processor) register on the same `billing` group."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
+
+from streams.settings import Settings
 
 _MONTH = click.IntRange(1, 12)
 _POPULATION = click.IntRange(min=0)
@@ -85,3 +88,147 @@ def certificate_fees_command(certificates: int, as_json: bool) -> None:
         as_json,
         {"bcl_fee": "BCL issuing fee", "consignment_fee": "consignment fee"},
     )
+
+
+# -- the billing processor and statements ----------------------------------------------------------------------
+
+
+def _billing_month(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from streams.domain.billing import BillingMonth
+    from streams.domain.fees import FeeError
+
+    if value.lower() == "none" and param.name == "disaster_system_from":
+        return value.lower()
+    try:
+        return BillingMonth.parse(value)
+    except FeeError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@billing.command("run")
+@click.option("--until-caught-up", is_flag=True,
+              help="Stop once every partition is read to its end and nothing arrived for --idle-seconds.")
+@click.option("--idle-seconds", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="With --until-caught-up: how long to wait for more events at the end.")
+@click.option("--group-id", default=None, help="Consumer group (default billing-processor).")
+@click.pass_obj
+def run_processor(settings: Settings, until_caught_up: bool, idle_seconds: float, group_id: str | None) -> None:
+    """Run the billing processor in the foreground: bcl.certificates.issued → the billing ledger (the
+    de-duplicated issued-certificate log in the snapshot store). Each certificate is counted once, also when
+    events are redelivered or the processor restarts. Ctrl-C stops it after the current batch."""
+    import signal
+    import threading
+
+    from rich.console import Console
+
+    from schemas.registry import make_registry
+    from streams.billing import PROCESSOR, BillingProcessor
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    processor = BillingProcessor(settings.require_bootstrap_servers(), make_registry(settings.schema_registry_url),
+                                 settings.snapshot_dir, group_id=group_id or PROCESSOR)
+    console = Console(stderr=True)
+    with console.status("billing: waiting for certificates…") as status:
+        def progress(counters: Any) -> None:
+            status.update(f"billing: {counters.consumed:,} events, {counters.counted:,} certificates counted, "
+                          f"{counters.duplicates:,} duplicates, {counters.dead_lettered:,} dead letters")
+        try:
+            counters = processor.run(stop, until_caught_up=until_caught_up, idle_seconds=idle_seconds,
+                                     on_batch=progress)
+        except KeyboardInterrupt:
+            stop.set()
+            counters = processor.counters
+    click.echo(json.dumps(counters.as_dict()))
+
+
+@billing.command("participation")
+@click.option("--municipality", required=True, help="Municipality code (6 digits with check digit).")
+@click.option("--mode", type=click.Choice(["bcl", "own"]), help="Issuing through BCL or the municipality's own server.")
+@click.option("--joined", callback=_billing_month, help="First month of participation, YYYY-MM.")
+@click.option("--disaster-system-from", callback=_billing_month,
+              help="Start of the disaster-victim support system, YYYY-MM, or 'none' if not used "
+                   "(default: from joining).")
+@click.pass_obj
+def participation(settings: Settings, municipality: str, mode: str | None, joined: Any,
+                  disaster_system_from: Any) -> None:
+    """Show or set how a municipality takes part (mode, joining month, disaster system); used by the fiscal-year
+    statement. Without options, shows the current values."""
+    from dataclasses import replace
+
+    from sinks.billing_participation import participation_of, set_participation
+    from streams.domain.fees import IssuingMode
+
+    path = settings.billing_dir / "participation.csv"
+    current = participation_of(path, municipality)
+    changes: dict[str, Any] = {}
+    if mode is not None:
+        changes["mode"] = IssuingMode(mode)
+    if joined is not None:
+        changes["joined"] = joined
+    if disaster_system_from == "none":
+        changes.update(disaster_system=False, disaster_system_from=None)
+    elif disaster_system_from is not None:
+        changes.update(disaster_system=True, disaster_system_from=disaster_system_from)
+    if changes:
+        current = replace(current, **changes)
+        set_participation(path, municipality, current)
+    start = current.disaster_system_start()
+    click.echo(json.dumps({
+        "municipality_code": municipality, "mode": str(current.mode),
+        "joined": str(current.joined) if current.joined else None,
+        "disaster_system": current.disaster_system,
+        "disaster_system_from": (str(start) if start else None) if current.disaster_system else None,
+    }))
+
+
+@billing.command("statement")
+@click.option("--municipality", required=True, help="Municipality code (6 digits with check digit), e.g. 011002.")
+@click.option("--month", callback=_billing_month, help="Monthly statement of this month, YYYY-MM.")
+@click.option("--fiscal-year", type=click.IntRange(min=2000, max=2999),
+              help="Fiscal-year statement (年度, April–March), e.g. 2025.")
+@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Where to write the PDF and CSV (default <data-dir>/billing/statements).")
+@click.option("--issued-on", type=click.DateTime(["%Y-%m-%d"]), help="Issue date printed (default today, Japan).")
+@click.option("--json", "as_json", is_flag=True, help="Print only the totals as JSON (with the files written).")
+@click.pass_obj
+def statement(settings: Settings, municipality: str, month: Any, fiscal_year: int | None, out_dir: Path | None,
+              issued_on: Any, as_json: bool) -> None:
+    """Write a billing statement a municipal clerk can read (Japanese PDF, and CSV) and print its totals: per
+    month the counts by certificate type and kiosk vendor, fees collected, consignment fees and net income;
+    per fiscal year also the BCL fee, the operating contribution and the disaster-system fee."""
+    import datetime as dt
+
+    from sinks.billing_statement import write_csv, write_pdf
+    from sinks.billing_totals import fiscal_year_statement, monthly_statement
+    from streams.domain.statistics import JAPAN
+
+    if (month is None) == (fiscal_year is None):
+        raise click.UsageError("give exactly one of --month YYYY-MM or --fiscal-year YYYY")
+    day = issued_on.date() if issued_on is not None else dt.datetime.now(JAPAN).date()
+    if month is not None:
+        built: Any = monthly_statement(settings.snapshot_dir, settings.reference_data_dir, municipality, month, day)
+        stem = f"statement-{municipality}-{month}"
+    else:
+        built = fiscal_year_statement(settings.snapshot_dir, settings.reference_data_dir,
+                                      settings.billing_dir / "participation.csv", municipality, fiscal_year, day)
+        stem = f"statement-{municipality}-FY{fiscal_year}"
+    folder = out_dir or settings.billing_dir / "statements"
+    pdf = write_pdf(built, folder / f"{stem}.pdf", mincho_font=settings.mincho_font, gothic_font=settings.gothic_font)
+    csv_path = write_csv(built, folder / f"{stem}.csv")
+    totals = built.totals()
+    if as_json:
+        click.echo(json.dumps({**totals, "files": {"pdf": str(pdf), "csv": str(csv_path)}}, ensure_ascii=False))
+        return
+    labels = {"certificates": "certificates", "fees_collected": "fees collected", "consignment_fee": "consignment fee",
+              "net_income": "net income"}
+    if fiscal_year is not None:
+        labels.update(bcl_fee="BCL fee", contribution="contribution", disaster_system_fee="disaster-system fee",
+                      year_end_total="year-end total")
+    click.echo(f"{totals['municipality_code']} {totals['municipality_name']} {month or f'FY{fiscal_year}'}")
+    width = max(len(v) for v in labels.values())
+    for key, label in labels.items():
+        click.echo(f"{label:<{width}}  {totals[key]:>14,}")
+    click.echo(f"wrote {pdf}\nwrote {csv_path}")
