@@ -38,8 +38,8 @@ def arrow_type(avro_type: Any, named: dict[str, pa.DataType] | None = None) -> p
         return _LOGICAL[logical]
     kind = avro_type["type"]
     if kind == "record":
-        t = pa.struct([pa.field(f["name"], arrow_type(f["type"], named), nullable=_nullable(f["type"]))
-                       for f in avro_type["fields"]])
+        # Nested fields stay nullable in Arrow: the children of a null struct (an absent seal) are null.
+        t = pa.struct([pa.field(f["name"], arrow_type(f["type"], named)) for f in avro_type["fields"]])
     elif kind == "enum":
         t = pa.string()
     elif kind == "array":

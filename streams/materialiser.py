@@ -20,17 +20,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from infra import kafka, topics
+from schemas.arrow_decode import ArrowBatchDecoder
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry, UnknownSchemaId
-from schemas.wire import HEADER, AvroSerde, frame
+from schemas.wire import HEADER, MAGIC, AvroSerde, frame
 from sinks.snapshot_store import BaseSnapshotStore, history_schema
 from streams.dead_letters import DeadLetterSink
-from streams.domain.register_validation import MAX_SEQUENCE_JUMP, validate_change
+from streams.domain.codes import is_valid_municipality_code, valid_individual_numbers
+from streams.domain.register_validation import MAX_SEQUENCE_JUMP, validate_change, validate_change_fields
 from streams.domain.sequencing import MunicipalitySequence, Outcome
 
 log = structlog.get_logger("materialiser")
@@ -76,7 +80,9 @@ def _string_size(s: str) -> int:
 class _Pending:
     """What happened since the last commit: history rows per municipality and messages consumed."""
 
+    # Rows from the message-by-message path, as columns, and Arrow tables from the batch path.
     rows: dict[str, dict[str, list[Any]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    tables: dict[str, list[pa.Table]] = field(default_factory=lambda: defaultdict(list))
     row_count: int = 0
     consumed: int = 0
     since: float = field(default_factory=time.monotonic)
@@ -93,14 +99,18 @@ class BackupMaterialiser:
         batch_size: int = 10_000,
         flush_rows: int = 50_000,
         flush_seconds: float = 1.0,
+        gap_grace_seconds: float = 5.0,
         topic_names: MaterialiserTopics = MaterialiserTopics(),
     ) -> None:
         self.topics = topic_names
         self._serde = AvroSerde(registry, CONTRACTS[topics.REGISTER_DIFFS])
         self._resident_serde = AvroSerde(registry, CONTRACTS[topics.RESIDENTS])
-        self._change_types: list[str] = next(
-            f["type"]["symbols"] for f in self._serde.contract_schema["fields"] if f["name"] == "change_type"
-        )
+        fields = self._serde.contract_schema["fields"]
+        symbols = next(f["type"]["symbols"] for f in fields if f["name"] == "change_type")
+        self._change_type_index = {symbol: i for i, symbol in enumerate(symbols)}
+        self._change_types = pa.array(symbols)
+        self._decoder = ArrowBatchDecoder(self._serde.contract_schema)
+        self._current_header = HEADER.pack(MAGIC, self._serde.schema_id)
         self._store = store
         self._bootstrap = bootstrap_servers
         self._group_id = group_id
@@ -110,8 +120,13 @@ class BackupMaterialiser:
         self._schema = history_schema()
         self._resident_fields = [f.name for f in self._schema if f.name not in _EVENT_COLUMNS]
         self.counters = Counters()
+        self.last_applied_at = 0.0  # wall-clock time when the last applied batch became durable
         self.sequences: dict[str, MunicipalitySequence] = {}
         self._resident_seq: dict[tuple[str, str], int] = {}
+        # Events of a municipality are spread over partitions, so short-lived gaps are normal while
+        # partitions are read at different speeds: a gap is reported once it outlives this grace.
+        self._gap_grace = gap_grace_seconds
+        self._gap_open_since: dict[str, float] = {}
         self._gaps_reported: dict[str, tuple[tuple[int, int], ...]] = {}
         self._producer: Producer | None = None
         self._dead_letters: DeadLetterSink | None = None
@@ -154,7 +169,7 @@ class BackupMaterialiser:
             for messages, ended in kafka.consume_batches(consumer, batch_size=self._batch_size, stop=stop):
                 for msg in messages:
                     at_end.discard((msg.topic(), msg.partition()))
-                    self._process(msg, pending)
+                self._process_batch(messages, pending)
                 pending.consumed += len(messages)
                 at_end |= ended
                 now = time.monotonic()
@@ -166,7 +181,7 @@ class BackupMaterialiser:
                     self._flush(consumer, pending)
                 caught_up = bool(assigned) and assigned <= at_end
                 if caught_up:
-                    self._report_gaps()
+                    self._report_gaps(now)
                     if until_caught_up and now - last_message >= idle_seconds:
                         break
             self._flush(consumer, pending)
@@ -175,6 +190,111 @@ class BackupMaterialiser:
             self._producer.flush()
         log.info("stopped", **self.counters.as_dict())
         return self.counters
+
+    # -- a batch -----------------------------------------------------------------------------
+    def _process_batch(self, messages: list[Message], pending: _Pending) -> None:
+        """Messages in the current schema version are decoded together (schemas/arrow_decode.py);
+        anything else, and any batch holding a malformed body, goes message by message."""
+        fast: list[Message] = []
+        for msg in messages:
+            value = msg.value()
+            if value is not None and len(value) > HEADER.size and value[: HEADER.size] == self._current_header:
+                fast.append(msg)
+            else:
+                self._process(msg, pending)
+        if not fast:
+            return
+        table = self._decoder.decode([m.value()[HEADER.size :] for m in fast])
+        if table is None:
+            for msg in fast:
+                self._process(msg, pending)
+            return
+        self._apply_batch(fast, table, pending)
+
+    def _apply_batch(self, msgs: list[Message], table: pa.Table, pending: _Pending) -> None:
+        self.counters.consumed += len(msgs)
+        after = table.column("after").combine_chunks()
+        munis = table.column("municipality_code").to_pylist()
+        codes = table.column("resident_code").to_pylist()
+        seqs = table.column("sequence").to_pylist()
+        types = table.column("change_type").to_pylist()
+        present = after.is_valid().to_pylist()
+        record_munis = after.field("municipality_code").to_pylist()
+        record_codes = after.field("resident_code").to_pylist()
+        numbers_valid = valid_individual_numbers(after.field("individual_number").to_pylist())
+        munis_valid = {m: is_valid_municipality_code(m) for m in set(munis)}
+        starts = self._resident_starts(table)
+        applied: list[int] = []
+        for i, msg in enumerate(msgs):
+            rejection = validate_change_fields(
+                municipality_code=munis[i], resident_code=codes[i], key=msg.key(), sequence=seqs[i],
+                change_type=types[i], record_present=present[i], record_municipality_code=record_munis[i],
+                record_resident_code=record_codes[i], municipality_code_valid=munis_valid[munis[i]],
+                individual_number_valid=bool(numbers_valid[i]),
+            )
+            if rejection is not None:
+                self._dead_letter(msg, rejection.code, rejection.reason)
+                continue
+            if self._admit(msg, munis[i], seqs[i]):
+                applied.append(i)
+                if self._moves_forward(munis[i], codes[i], seqs[i]):
+                    value = msg.value()
+                    resident = frame(self._resident_serde.schema_id, value[starts[i] :]) if present[i] else None
+                    self._publish(resident, msg.key())
+        if applied:
+            self._add_history(table.take(pa.array(applied)), pending)
+
+    def _resident_starts(self, table: pa.Table) -> np.ndarray:
+        """Where each message's Resident body starts: after the header, the fields before `after`
+        (their Avro sizes, from the decoded values) and the union branch byte."""
+
+        def varint_sizes(values: np.ndarray) -> np.ndarray:
+            z = ((values << 1) ^ (values >> 63)).astype(np.uint64)
+            return 1 + sum((z >= np.uint64(1 << (7 * k))).astype(np.int64) for k in range(1, 10))
+
+        def string_sizes(column: pa.ChunkedArray) -> np.ndarray:
+            lengths = pc.binary_length(column).to_numpy().astype(np.int64)
+            return varint_sizes(lengths) + lengths
+
+        def ints(column: pa.ChunkedArray, kind: pa.DataType) -> np.ndarray:
+            return column.cast(kind).to_numpy().astype(np.int64)
+
+        type_index = pc.index_in(table.column("change_type"), value_set=self._change_types).to_numpy()
+        return (
+            HEADER.size
+            + string_sizes(table.column("event_id"))
+            + string_sizes(table.column("municipality_code"))
+            + string_sizes(table.column("resident_code"))
+            + varint_sizes(table.column("sequence").to_numpy())
+            + varint_sizes(type_index.astype(np.int64))
+            + varint_sizes(ints(table.column("event_time"), pa.int64()))
+            + varint_sizes(ints(table.column("notified_on"), pa.int32()))
+            + varint_sizes(ints(table.column("sent_at"), pa.int64()))
+            + 1
+        )
+
+    def _add_history(self, changes: pa.Table, pending: _Pending) -> None:
+        after = changes.column("after").combine_chunks()
+        record = dict(zip([f.name for f in after.type], after.flatten(), strict=True))
+        columns = {
+            "sequence": changes.column("sequence"),
+            "change_type": changes.column("change_type"),
+            "event_time": changes.column("event_time"),
+            "event_notified_on": changes.column("notified_on"),
+            "sent_at": changes.column("sent_at"),
+            "event_id": changes.column("event_id"),
+            "removed": after.is_null(),
+            **record,
+            # A removal has no record: its codes come from the event.
+            "municipality_code": changes.column("municipality_code"),
+            "resident_code": changes.column("resident_code"),
+        }
+        history = pa.Table.from_arrays([columns[f.name] for f in self._schema], schema=self._schema)
+        munis = pc.unique(history.column("municipality_code")).to_pylist()
+        for muni in munis:
+            part = history if len(munis) == 1 else history.filter(pc.equal(history.column("municipality_code"), muni))
+            pending.tables[muni].append(part)
+        pending.row_count += history.num_rows
 
     # -- one event ---------------------------------------------------------------------------
     def _process(self, msg: Message, pending: _Pending) -> None:
@@ -189,54 +309,64 @@ class BackupMaterialiser:
         rejection = validate_change(change, msg.key())
         if rejection is not None:
             return self._dead_letter(msg, rejection.code, rejection.reason)
-        muni, seq = change["municipality_code"], change["sequence"]
+        muni, rc, seq = change["municipality_code"], change["resident_code"], change["sequence"]
+        if not self._admit(msg, muni, seq):
+            return None
+        self._add_history_row(change, pending)
+        if self._moves_forward(muni, rc, seq):
+            if change["after"] is None:
+                resident = None
+            elif schema_id == self._serde.schema_id:
+                resident = frame(self._resident_serde.schema_id, value[HEADER.size + self._header_size(change) + 1 :])
+            else:  # an older writer version: its layout may differ, so encode the record anew
+                resident = self._resident_serde.encode(change["after"])
+            self._publish(resident, msg.key())
+        return None
+
+    def _admit(self, msg: Message, muni: str, seq: int) -> bool:
+        """Sequence check: True to apply (new or filling a gap), False for a duplicate or a jump."""
         sequence = self.sequences.setdefault(muni, MunicipalitySequence())
         if seq > sequence.high + MAX_SEQUENCE_JUMP:
-            return self._dead_letter(
+            self._dead_letter(
                 msg, "BAD_SEQUENCE", f"sequence {seq} jumps more than {MAX_SEQUENCE_JUMP} ahead of {sequence.high}"
             )
+            return False
         outcome = sequence.observe(seq)
         if outcome is Outcome.DUPLICATE:
             self.counters.duplicates += 1
-            return None
+            return False
         self.counters.applied += 1
         if outcome is Outcome.FILL:
             self.counters.gap_fills += 1
-        self._apply(change, schema_id, value, msg.key(), pending)
-        return None
+        return True
 
-    def _apply(self, change: dict[str, Any], schema_id: int, value: bytes, key: bytes | None,
-               pending: _Pending) -> None:
-        muni, rc, seq = change["municipality_code"], change["resident_code"], change["sequence"]
+    def _moves_forward(self, muni: str, rc: str, seq: int) -> bool:
+        """The latest state only moves forward: a late gap fill older than what we hold is history only."""
+        if seq <= self._resident_seq.get((muni, rc), 0):
+            return False
+        self._resident_seq[(muni, rc)] = seq
+        return True
+
+    def _add_history_row(self, change: dict[str, Any], pending: _Pending) -> None:
+        muni = change["municipality_code"]
         after = change["after"]
         cols = pending.rows[muni]
-        cols["sequence"].append(seq)
+        cols["sequence"].append(change["sequence"])
         cols["change_type"].append(change["change_type"])
         cols["event_time"].append(change["event_time"])
         cols["event_notified_on"].append(change["notified_on"])
         cols["sent_at"].append(change["sent_at"])
         cols["event_id"].append(change["event_id"])
         cols["removed"].append(after is None)
-        record = after if after is not None else {"municipality_code": muni, "resident_code": rc}
+        record = after if after is not None else {"municipality_code": muni, "resident_code": change["resident_code"]}
         for name in self._resident_fields:
             cols[name].append(record.get(name))
         pending.row_count += 1
-        # The latest state only moves forward: a late gap fill older than what we hold is history only.
-        if seq > self._resident_seq.get((muni, rc), 0):
-            self._resident_seq[(muni, rc)] = seq
-            self._publish_resident(change, schema_id, value, key)
 
-    def _publish_resident(self, change: dict[str, Any], schema_id: int, value: bytes, key: bytes | None) -> None:
+    def _publish(self, resident: bytes | None, key: bytes | None) -> None:
+        """bcl.residents: the record, or a tombstone (None) that compaction turns into a removal."""
         assert self._producer is not None
-        if change["after"] is None:
-            resident_value = None  # tombstone: compaction removes the record
-        elif schema_id == self._serde.schema_id:
-            # `after` is the last field: its bytes, after the union branch byte, are the Resident body.
-            start = HEADER.size + self._header_size(change) + 1
-            resident_value = frame(self._resident_serde.schema_id, value[start:])
-        else:  # an older writer version: its layout may differ, so encode the record anew
-            resident_value = self._resident_serde.encode(change["after"])
-        kafka.produce(self._producer, self.topics.residents, resident_value, key, on_delivery=self._on_delivery)
+        kafka.produce(self._producer, self.topics.residents, resident, key, on_delivery=self._on_delivery)
         self.counters.residents_published += 1
 
     def _header_size(self, change: dict[str, Any]) -> int:
@@ -245,7 +375,7 @@ class BackupMaterialiser:
             + _string_size(change["municipality_code"])
             + _string_size(change["resident_code"])
             + _zigzag_size(change["sequence"])
-            + _zigzag_size(self._change_types.index(change["change_type"]))
+            + _zigzag_size(self._change_type_index[change["change_type"]])
             + _zigzag_size((change["event_time"] - EPOCH) // MS)
             + _zigzag_size((change["notified_on"] - EPOCH.date()).days)
             + _zigzag_size((change["sent_at"] - EPOCH) // MS)
@@ -272,8 +402,11 @@ class BackupMaterialiser:
                 "offsets not committed, the batch will be processed again"
             )
         for muni, cols in pending.rows.items():
-            self._store.append_history(muni, pa.Table.from_pydict(
-                {**cols, "municipality_code": [muni] * len(cols["sequence"])}, schema=self._schema))
+            pending.tables[muni].append(pa.Table.from_pydict(cols, schema=self._schema))
+        for muni, tables in pending.tables.items():
+            self._store.append_history(muni, pa.concat_tables(tables))
+        if pending.row_count:
+            self.last_applied_at = time.time()
         if pending.consumed:
             try:
                 consumer.commit(asynchronous=False)
@@ -281,12 +414,18 @@ class BackupMaterialiser:
                 if exc.args[0].code() != KafkaError._NO_OFFSET:  # nothing new to commit is fine
                     raise
         pending.rows.clear()
+        pending.tables.clear()
         pending.row_count = pending.consumed = 0
         pending.since = time.monotonic()
 
-    def _report_gaps(self) -> None:
+    def _report_gaps(self, now: float) -> None:
+        """Called when every partition is consumed to its end: what is still missing was not sent."""
         for muni, seq in self.sequences.items():
             gaps = tuple(seq.gaps)
+            if not gaps:
+                self._gap_open_since.pop(muni, None)
+            elif now - self._gap_open_since.setdefault(muni, now) < self._gap_grace:
+                continue
             if gaps != self._gaps_reported.get(muni, ()):
                 self._gaps_reported[muni] = gaps
                 if gaps:

@@ -42,3 +42,11 @@ def test_exactly_one_check_digit_is_valid(body: str) -> None:
 @given(st.text(alphabet="0123456789", min_size=5, max_size=5))
 def test_municipality_check_digit_is_a_digit(body: str) -> None:
     assert 0 <= municipality_check_digit(body) <= 9
+
+
+@given(st.lists(st.one_of(st.text(alphabet="0123456789", min_size=12, max_size=12),
+                          st.text(max_size=13), st.none()), max_size=50))
+def test_vectorised_check_agrees_with_the_rule(numbers: list[str | None]) -> None:
+    from streams.domain.codes import valid_individual_numbers
+
+    assert valid_individual_numbers(numbers) == [n is not None and is_valid_individual_number(n) for n in numbers]
