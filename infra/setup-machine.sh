@@ -12,6 +12,8 @@ packages=(
   libpcsclite-dev    # headers to build pyscard
   swig               # pyscard's build tool when no wheel fits
   openssl            # openssl x509/crl/verify/ocsp: tests check the JPKI test PKI with the reference tool
+  chromium           # headless browser of the verification web page's browser test (Selenium)
+  chromium-driver    # /usr/bin/chromedriver: Selenium drives Chromium through it, never a downloaded driver
 )
 
 missing=()

@@ -12,6 +12,7 @@ from streams.commands.card import card
 from streams.commands.cluster import cluster
 from streams.commands.pki import pki
 from streams.commands.stats import stats
+from streams.commands.verify import verify
 
 COMMAND_GROUPS: list[click.Command] = [adapter, backup, query, schemas]
 COMMAND_GROUPS.append(billing)
@@ -19,3 +20,4 @@ COMMAND_GROUPS.append(cluster)
 COMMAND_GROUPS.append(stats)
 COMMAND_GROUPS.append(card)
 COMMAND_GROUPS.append(pki)
+COMMAND_GROUPS.append(verify)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 from certgen.errors import ScrambleDecodeError, ScrambleError
 from certgen.scramble import GridLayout, ScrambleParams, descramble, scramble
 from certgen.verification_scan import MATCH_THRESHOLD, match
+from tests.certgen.scan_degradation import degrade
 
 GOTHIC = "/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"
 KEY = bytes.fromhex("5c1e0a3d9b7f4e2a8c6d1f0e3b5a7c9d2e4f6a8b0c1d3e5f7a9b2c4d6e8f0a1b")
@@ -40,21 +40,6 @@ def make_front(fields: list[str], seed: int = 7) -> np.ndarray:
 
 RESIDENT_A = ["氏名 山田 太郎", "生年月日 昭和40年5月1日 男", "住所 東京都千代田区霞が関一丁目1番1号"]
 RESIDENT_B = ["氏名 佐藤 花子", "生年月日 平成3年12月24日 女", "住所 大阪府大阪市北区梅田三丁目2番"]
-
-
-def degrade(image: np.ndarray, *, angle: float = 1.5, scale: float = 1.03, seed: int = 0) -> Image.Image:
-    """What a flatbed scan of the printed back does: scale, rotation, paper around it, blur, noise, JPEG 60."""
-    scan = Image.fromarray(image)
-    scan = scan.resize((round(scan.width * scale), round(scan.height * scale)), Image.BICUBIC)
-    scan = scan.rotate(angle, resample=Image.BICUBIC, expand=True, fillcolor="white")
-    page = Image.new("RGB", (scan.width + 180, scan.height + 140), "white")
-    page.paste(scan, (110, 50))
-    page = page.filter(ImageFilter.GaussianBlur(1))
-    noisy = np.asarray(page, np.float32) + np.random.default_rng(seed).normal(0, 8, (page.height, page.width, 3))
-    page = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
-    buffer = io.BytesIO()
-    page.save(buffer, "JPEG", quality=60)
-    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,100 @@
+"""A small world of issued certificates for the verification tests: a PKI with the municipality's seal
+certificate under <data_dir>/pki, two certificates of 横浜市 issued the same day (the whole household
+of three, and the wife alone: the same layout, different people) rendered with the scrambled back
+side and archived under <data_dir>/issuance exactly as the certificate worker does, and scans of
+their backs (rendered from the PDF by poppler, then degraded like a scanner would)."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from cryptography import x509
+from PIL import Image
+
+from certgen.back_side import ScrambleBackSide, copy_evident_background
+from certgen.certificate_document import CertificateKind, ResidentCopyOptions
+from certgen.certificate_pdf import CertificateRenderer
+from certgen.endpoints import JpkiEndpoints
+from certgen.keys import KeyPool
+from certgen.pki_directory import PkiDirectory
+from certgen.raster_render import RasterRenderer
+from certgen.scramble_keys import scramble_key
+from certgen.seal import KeyFileSealSigner
+from certgen.verification import png_bytes
+from sinks.issuance_archive import ArchivedCertificate, IssuanceArchive
+from tests.certgen.factories import ISSUER, MINCHO, household_of_three
+from tests.certgen.pdf_fixtures import ISSUED_AT, shared_font
+from tests.certgen.scan_degradation import degrade
+
+SECRET = "verification-test-secret"
+REPOSITORY_URL = "http://127.0.0.1:8470"  # only written into certificates; nothing is fetched
+
+
+@dataclass(frozen=True)
+class Issued:
+    record: ArchivedCertificate
+    pdf: bytes
+
+
+@dataclass(frozen=True)
+class IssuedWorld:
+    data_dir: Path
+    archive: IssuanceArchive
+    seal_root: x509.Certificate
+    household: Issued  # 住民票の写し of the household of three
+    wife: Issued  # 住民票の写し of the wife alone: same layout, other names
+
+    def key_of(self, municipality_code: str) -> bytes:
+        return scramble_key(SECRET, municipality_code)
+
+
+def build_issued_world(data_dir: Path, key_pool: KeyPool) -> IssuedWorld:
+    keys = itertools.cycle(key_pool.load())
+    pki = PkiDirectory(data_dir / "pki", JpkiEndpoints(REPOSITORY_URL))
+    pki.initialise(datetime.now(UTC), key_factory=lambda: next(keys))
+    credentials, _ = pki.ensure_seal_certificate(ISSUER.municipality_code, ISSUER.municipality_name,
+                                                 datetime.now(UTC), key_factory=lambda: next(keys))
+    signer = KeyFileSealSigner(credentials.key, credentials.certificate, list(credentials.chain))
+    background = copy_evident_background(MINCHO)
+    renderer = CertificateRenderer(shared_font(), signer, raster=RasterRenderer(MINCHO), front_background=background,
+                                   back_side=ScrambleBackSide(scramble_key(SECRET, ISSUER.municipality_code),
+                                                              background))
+    archive = IssuanceArchive(data_dir / "issuance")
+    members = household_of_three()
+    wife_only = ResidentCopyOptions(member_codes=frozenset({members[1]["resident_code"]}))
+
+    def issue(certificate_id: str, options: ResidentCopyOptions | None) -> Issued:
+        # What the certificate worker does: render and seal, then archive the PDF and the fronts.
+        issued = renderer.render(CertificateKind.RESIDENT_COPY, members, ISSUER, ISSUED_AT, options=options)
+        layout = renderer.layout(CertificateKind.RESIDENT_COPY, members, ISSUER, ISSUED_AT, options=options)
+        fronts = [png_bytes(front) for front in renderer.front_rasters(layout)]
+        record = archive.put(certificate_id, f"request-{certificate_id}", ISSUER.municipality_code, ISSUED_AT,
+                             issued.pdf, fronts)
+        return Issued(record, issued.pdf)
+
+    return IssuedWorld(data_dir, archive, pki.seal_root().certificate,
+                       issue("cert-household", None), issue("cert-wife", wife_only))
+
+
+def back_page(pdf: bytes, directory: Path, dpi: int = 100) -> np.ndarray:
+    """The back of the first sheet (page 2) as poppler prints it, RGB."""
+    path = directory / "certificate.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-f", "2", "-l", "2", "-png", "-singlefile", str(path),
+                    str(directory / "back")], check=True, capture_output=True)
+    return np.asarray(Image.open(directory / "back.png").convert("RGB"))
+
+
+def degraded_scan_png(pdf: bytes, directory: Path, angle: float = 1.5, scale: float = 1.03) -> bytes:
+    """A scan of the printed back: blur, JPEG quality 60, rotation, scale change and noise (saved as PNG
+    so that the upload carries exactly that degradation)."""
+    scan = degrade(back_page(pdf, directory), angle=angle, scale=scale)
+    out = io.BytesIO()
+    scan.save(out, "PNG")
+    return out.getvalue()

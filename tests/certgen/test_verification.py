@@ -1,0 +1,141 @@
+"""Verification of issued certificates: PDFs (seal, issuance record) and degraded scans of the back."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from certgen.certificate_document import CertificateKind
+from certgen.certificate_pdf import CertificateRenderer
+from certgen.errors import ScrambleError
+from certgen.keys import KeyPool
+from certgen.seal import KeyFileSealSigner
+from certgen.verification import Check, load_scan, side_by_side, verify_pdf, verify_scan
+from tests.certgen.factories import ISSUER, household_of_three
+from tests.certgen.issued_world import IssuedWorld, build_issued_world, degraded_scan_png
+from tests.certgen.pdf_fixtures import ISSUED_AT, shared_font, shared_seal_material
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, key_pool: KeyPool) -> IssuedWorld:
+    return build_issued_world(tmp_path_factory.mktemp("verification"), key_pool)
+
+
+@pytest.fixture(scope="module")
+def household_scan(world: IssuedWorld, tmp_path_factory: pytest.TempPathFactory) -> Image.Image:
+    """The back of the household certificate scanned with blur, JPEG 60, 1.5° rotation, +3 % scale, noise."""
+    return load_scan(degraded_scan_png(world.household.pdf, tmp_path_factory.mktemp("scan")))
+
+
+def test_an_issued_pdf_is_valid(world: IssuedWorld) -> None:
+    result = verify_pdf(world.household.pdf, [world.seal_root], world.archive)
+    assert result.valid, result.reasons
+    assert [f.check for f in result.findings] == [Check.SEAL, Check.RECORD, Check.ISSUER]
+    assert result.certificate_ids == ("cert-household",)
+    assert result.municipality_code == ISSUER.municipality_code
+    assert result.signer == "横浜市 電子契印"
+
+
+def _flip(pdf: bytes, at: int) -> bytes:
+    changed = bytearray(pdf)
+    changed[at] ^= 0x01
+    return bytes(changed)
+
+
+@pytest.mark.parametrize("where", ["content stream", "document info", "seal contents", "xref table", "last byte",
+                                   "first third", "second third"])
+def test_a_pdf_with_one_byte_changed_fails(world: IssuedWorld, where: str) -> None:
+    pdf = world.household.pdf
+    positions = {
+        "content stream": pdf.index(b"stream\n") + 40,
+        "document info": pdf.index(b"/Title"),
+        "seal contents": pdf.index(b"/Contents <") + 200,
+        "xref table": pdf.rindex(b"trailer") - 10,
+        "last byte": len(pdf) - 2,
+        "first third": len(pdf) // 3,
+        "second third": 2 * len(pdf) // 3,
+    }
+    result = verify_pdf(_flip(pdf, positions[where]), [world.seal_root], world.archive)
+    assert not result.valid
+    assert any(f.check is Check.RECORD and not f.ok for f in result.findings)
+    if where != "seal contents":
+        # Bytes the seal signs: the seal check fails on its own too (or the file no longer parses).
+        assert any(f.check in (Check.SEAL, Check.DOCUMENT) and not f.ok for f in result.findings), result.findings
+    # The signature container itself is outside the signed byte range; there (e.g. inside the embedded
+    # certificate list, which CMS does not sign) only the archived digest tells.
+
+
+def test_a_validly_sealed_pdf_that_was_never_issued_fails(world: IssuedWorld) -> None:
+    # What a stolen seal key would produce: the seal is fine, the issuance record does not know it.
+    from certgen.endpoints import JpkiEndpoints
+    from certgen.pki_directory import PkiDirectory
+
+    credentials = PkiDirectory(world.data_dir / "pki", JpkiEndpoints("http://127.0.0.1:8470")).seal_credentials(
+        ISSUER.municipality_code)
+    signer = KeyFileSealSigner(credentials.key, credentials.certificate, list(credentials.chain))
+    forged = CertificateRenderer(shared_font(), signer).render(CertificateKind.INCOME, household_of_three()[:1],
+                                                               ISSUER, ISSUED_AT, fiscal_year=2026).pdf
+    result = verify_pdf(forged, [world.seal_root], world.archive)
+    assert not result.valid
+    assert [(f.check, f.ok) for f in result.findings] == [(Check.SEAL, True), (Check.RECORD, False)]
+    assert "not in the issuance record" in result.reasons[0]
+
+
+def test_a_seal_from_another_root_is_not_trusted(world: IssuedWorld) -> None:
+    result = verify_pdf(world.household.pdf, [shared_seal_material().root], world.archive)
+    assert not result.valid
+    assert any("does not chain to the municipal seal root" in r for r in result.reasons)
+
+
+def test_not_a_pdf(world: IssuedWorld) -> None:
+    result = verify_pdf(b"%PDF-1.7\nnothing else", [world.seal_root], world.archive)
+    assert not result.valid
+    assert result.findings[0].check in (Check.DOCUMENT, Check.SEAL)
+
+
+def test_a_degraded_scan_restores_and_matches_the_issued_front(world: IssuedWorld, household_scan: Image.Image,
+                                                               tmp_path: Path) -> None:
+    record = world.household.record
+    result = verify_scan(household_scan, world.archive, world.key_of, municipality_code=record.municipality_code,
+                         issued_on=record.issued_on)
+    assert result.matches, result.reasons
+    assert (result.certificate_id, result.sheet, result.candidates) == ("cert-household", 0, 2)
+    issued = np.asarray(Image.open(io.BytesIO(world.archive.read_front(record))).convert("RGB"))
+    assert result.restored is not None and result.restored.shape == issued.shape
+    assert np.array_equal(result.issued, issued)
+    composite = side_by_side(result.restored, issued)
+    assert composite.size == (2 * issued.shape[1] + 16, issued.shape[0])
+
+
+def test_a_scan_named_by_certificate_id(world: IssuedWorld, household_scan: Image.Image) -> None:
+    assert verify_scan(household_scan, world.archive, world.key_of, certificate_id="cert-household").matches
+    other = verify_scan(household_scan, world.archive, world.key_of, certificate_id="cert-wife")
+    assert not other.matches
+    # Nothing of someone else's certificate is handed out on a mismatch.
+    assert other.issued is None and other.certificate_id is None and other.restored is not None
+    missing = verify_scan(household_scan, world.archive, world.key_of, certificate_id="no-such-certificate")
+    assert not missing.matches and "not in the issuance record" in missing.reasons[0]
+
+
+def test_a_scan_restored_with_another_municipalitys_key_does_not_match(world: IssuedWorld,
+                                                                        household_scan: Image.Image) -> None:
+    from certgen.scramble_keys import scramble_key
+
+    result = verify_scan(household_scan, world.archive, lambda code: scramble_key("another secret", code),
+                         certificate_id="cert-household")
+    assert not result.matches
+    assert result.score is not None and result.score < 0.2
+
+
+def test_scan_needs_a_certificate_named_and_an_image(world: IssuedWorld, household_scan: Image.Image) -> None:
+    with pytest.raises(ScrambleError, match="certificate id"):
+        verify_scan(household_scan, world.archive, world.key_of, municipality_code="141003")
+    with pytest.raises(ScrambleError, match="not an image"):
+        load_scan(b"%PDF-1.7 not an image")
+    blank = verify_scan(np.full((900, 700, 3), 255, np.uint8), world.archive, world.key_of,
+                        certificate_id="cert-household")
+    assert not blank.matches and "no scramble image" in blank.reasons[0]
