@@ -15,13 +15,19 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 
+from certgen.certificate_validation import verify_user_certificate
 from certgen.endpoints import JpkiEndpoints
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import revocation_from_record
 from infra.cluster_control import ClusterHandle
 from infra.kafka import make_producer, produce
+from kiosk_sim.card import CardKey, JpkiCard
+from kiosk_sim.card_client import JpkiCardClient
+from kiosk_sim.transport import InProcessTransport
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
@@ -273,3 +279,15 @@ def test_the_crl_lists_exactly_the_revoked_serials_with_their_reasons(scenario: 
     last = max(at for _, at in revoked.values())
     earlier = scenario.pki.issue_crl(last - dt.timedelta(milliseconds=1))
     assert len(earlier) == len(revoked) - 1
+
+
+def test_a_virtual_card_built_for_a_current_serial_authenticates(scenario: Scenario) -> None:
+    latest = {e["resident_code"]: e["after"] for e in scenario.events}
+    serial = next(c.serial for r in latest.values() if r and r["status"] == "CURRENT" for c in certificates(r))
+    issued = scenario.pki.index.get(serial)
+    assert issued is not None
+    card = JpkiCard(auth=CardKey(scenario.key_pool.key_for_serial(serial), issued.der), auth_pin="1234")
+    answer = JpkiCardClient(InProcessTransport(card)).authenticate("1234", b"challenge")
+    certificate = x509.load_der_x509_certificate(answer.certificate_der)
+    verify_user_certificate(certificate, scenario.pki.auth_root_certificate(), issued.not_before)
+    certificate.public_key().verify(answer.signature, b"challenge", padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr]
