@@ -81,7 +81,8 @@ class BillingProcessor:
         self._batch_size = batch_size
         self._flush_events = flush_events
         self._flush_seconds = flush_seconds
-        self.ledger = CertificateLedger(snapshot_dir)
+        self._snapshot_dir = snapshot_dir
+        self.ledger: CertificateLedger | None = None
         self.counters = Counters()
         self._producer: Producer | None = None
         self._dead_letters: DeadLetterSink | None = None
@@ -97,6 +98,7 @@ class BillingProcessor:
     ) -> Counters:
         """Process until stopped (or, with until_caught_up, until every partition is at its end and nothing
         arrived for idle_seconds). on_batch(counters) is called after each committed batch (progress)."""
+        self.ledger = CertificateLedger(self._snapshot_dir)
         consumer = kafka.make_consumer(self._bootstrap, self._group_id, **{"isolation.level": "read_committed"})
         self._producer = kafka.make_producer(self._bootstrap)
         self._dead_letters = DeadLetterSink(
@@ -166,6 +168,7 @@ class BillingProcessor:
                 "offsets not committed, the batch will be processed again"
             )
         if pending.events:
+            assert self.ledger is not None
             written = self.ledger.record(pending.events)
             self.counters.counted += written.new
             self.counters.duplicates += written.duplicates

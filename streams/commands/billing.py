@@ -1,5 +1,5 @@
-"""`bcl billing`: the fee rules of DOMAIN.md §5 on the command line. Further sub-commands (statements from
-the billing processor) register on the same `billing` group."""
+"""`bcl billing`: the fee rules of DOMAIN.md §5 on the command line, the billing processor (`run`), the
+per-municipality participation table (`participation`) and statements (`statement`)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _emit(values: dict[str, Any], as_json: bool, labels: dict[str, str]) -> None
 
 @click.group()
 def billing() -> None:
-    """Fees, contributions and the disaster-system fee (amounts in yen, tax included)."""
+    """Fees, contributions, the disaster-system fee; the billing processor and statements (yen, tax included)."""
 
 
 @billing.command()

@@ -118,3 +118,29 @@ def test_bad_events_go_to_the_dead_letter_topic(cluster: ClusterHandle, topic_fa
                for m in read_topic(cluster.bootstrap_servers, names.dlq)]
     assert sorted(d["reason_code"] for d in letters) == ["BAD_CERTIFICATE", "BAD_CERTIFICATE", "MALFORMED"]
     assert all(d["processor"] == "billing-processor" and d["topic"] == names.issued for d in letters)
+
+
+def test_bcl_billing_run_on_the_catalogue_topic(cluster: ClusterHandle, group_id: str, tmp_path: Path) -> None:
+    """`bcl billing run --until-caught-up` as the demo runs it. Other tests may publish on the catalogue topic
+    too, so this checks that every certificate of this test reached the log once."""
+    import json
+
+    from click.testing import CliRunner
+
+    from infra import topics
+    from streams.cli import cli
+
+    serde = AvroSerde(FileSchemaRegistry(), CONTRACTS[topics.CERTIFICATES_ISSUED])
+    events = certificate_events(40, seed=1234)
+    encoded = [serde.encode(e) for e in events]
+    produce(cluster.bootstrap_servers, topics.CERTIFICATES_ISSUED, encoded + encoded[:5])
+    args = ["--bootstrap-servers", cluster.bootstrap_servers, "--data-dir", str(tmp_path), "billing", "run",
+            "--until-caught-up", "--idle-seconds", "0.5", "--group-id", group_id]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    counters = json.loads(result.output.strip().splitlines()[-1])
+    assert counters["counted"] >= len(events) and counters["duplicates"] >= 5
+    ids = [r for c in (SAPPORO, CHIYODA) for r in certificate_counts(tmp_path / "snapshots", c, MONTHS)]
+    assert sum(c.certificates for c in ids) >= len(events)
+    ledger = CertificateLedger(tmp_path / "snapshots")
+    assert ledger.record(events).duplicates == len(events)  # all of them are in the log already
