@@ -14,7 +14,7 @@ import html
 from collections.abc import Sequence
 from datetime import date
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from certgen.errors import ScrambleError
 from certgen.verification import (
@@ -154,7 +154,7 @@ def make_app(service: VerificationContext) -> web.Application:
         fields: dict[str, str] = {}
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
-            if not isinstance(part, web.BodyPartReader) or part.name is None:
+            if not isinstance(part, BodyPartReader) or part.name is None:
                 continue
             if part.name == "file":
                 data = bytes(await part.read())
