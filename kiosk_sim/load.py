@@ -16,6 +16,7 @@ Cards are in-process (no PC/SC): the card steps cost what the card's RSA signatu
 
 from __future__ import annotations
 
+import datetime as dt
 import queue
 import random
 import threading
@@ -54,6 +55,9 @@ VENDORS: tuple[Vendor, ...] = (
 OTHER_MUNICIPALITY_SHARE = 0.06  # requests made at a kiosk outside the resident's municipality
 WRONG_PIN_SHARE = 0.01  # sessions where the resident mistypes the PIN (the kiosk sends nothing)
 NOT_VIA_BCL_SHARE = 0.01  # 住民票記載事項証明書 / 戸籍: refused with a reason
+# Residents asking for what the register does not hold (a seal certificate without a registration,
+# a tax certificate without a record): refused. The others who ask for it have it.
+MISTAKEN_SHARE = 0.03
 
 
 class LoadError(KioskSimError):
@@ -79,42 +83,65 @@ def make_terminals(count: int, municipality_codes: Sequence[str], other_codes: S
     return terminals
 
 
-def choose_certificate(profile: ResidentProfile, rng: random.Random) -> CertificateChoice:
-    """A realistic choice for this resident. Residents mostly ask for what exists, sometimes not
-    (a seal certificate without a registration, a tax year that is not there): the centre refuses those."""
+def choose_kind(rng: random.Random) -> str:
+    """The certificate a resident arriving at a kiosk wants (the mix of the module docstring)."""
     u = rng.random()
+    if u < NOT_VIA_BCL_SHARE:
+        return rng.choice(("RESIDENT_RECORD_ITEMS", "FAMILY_REGISTER", "FAMILY_REGISTER_ANNEX"))
+    if u < 0.55:
+        return "RESIDENT_RECORD"
+    if u < 0.85:
+        return "SEAL_REGISTRATION"
+    return rng.choices(("INCOME", "TAXATION", "TAX_PAYMENT"), (0.45, 0.35, 0.20))[0]
+
+
+def eligible(profile: ResidentProfile, kind: str) -> bool:
+    """Whether the register holds what the certificate certifies (a seal registration, a tax record)."""
+    if kind == "SEAL_REGISTRATION":
+        return profile.has_seal
+    if kind in ("INCOME", "TAXATION", "TAX_PAYMENT"):
+        return bool(profile.tax_years)
+    return True
+
+
+def choose_options(profile: ResidentProfile, kind: str, rng: random.Random) -> CertificateChoice:
+    """The options a resident picks for the certificate."""
     code = profile.municipality_code
     copies = rng.choices((1, 2, 3), (0.90, 0.08, 0.02))[0]
-    if u < NOT_VIA_BCL_SHARE:
-        kind = rng.choice(("RESIDENT_RECORD_ITEMS", "FAMILY_REGISTER", "FAMILY_REGISTER_ANNEX"))
-        return CertificateChoice(code, kind)
-    if u < 0.55:
+    if kind == "RESIDENT_RECORD":
         return CertificateChoice(
-            code, "RESIDENT_RECORD",
+            code, kind,
             household_scope="WHOLE_HOUSEHOLD" if rng.random() < 0.45 else "SELF",
             include_head_and_relationship=rng.random() < 0.6,
             include_domicile=rng.random() < 0.1,
             copies=copies,
         )
-    if u < 0.85:
-        return CertificateChoice(code, "SEAL_REGISTRATION", copies=copies)
-    kind = rng.choices(("INCOME", "TAXATION", "TAX_PAYMENT"), (0.45, 0.35, 0.20))[0]
-    fiscal_year = None
-    if profile.tax_years and rng.random() < 0.1:  # an earlier year than the latest
-        fiscal_year = rng.choice(profile.tax_years)
-    return CertificateChoice(code, kind, fiscal_year=fiscal_year, copies=copies)
+    if kind in ("INCOME", "TAXATION", "TAX_PAYMENT"):
+        fiscal_year = None
+        if profile.tax_years and rng.random() < 0.1:  # a year other than the latest
+            fiscal_year = rng.choice(profile.tax_years)
+        return CertificateChoice(code, kind, fiscal_year=fiscal_year, copies=copies)
+    if kind == "SEAL_REGISTRATION":
+        return CertificateChoice(code, kind, copies=copies)
+    return CertificateChoice(code, kind)
 
 
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
-    """One arrival's session, for the report (no personal data)."""
+    """One arrival's session. Kept in memory for the report and for replaying the same certificates
+    (bench/kiosk.py); the profile holds codes, never printed."""
 
-    certificate_type: str
+    choice: CertificateChoice
+    profile: ResidentProfile
     vendor: str
     centre: str
     out_of_town: bool
     outcome: KioskOutcome
     queued_seconds: float  # waiting for a free terminal
+
+    @property
+    def certificate_type(self) -> str:
+        return self.choice.certificate_type
 
 
 @dataclass
@@ -175,7 +202,7 @@ class LoadGenerator:
 
     def __init__(self, connection: KioskConnection, residents: Sequence[VirtualResident],
                  terminals: Sequence[KioskTerminal], *, seed: int = 0,
-                 wrong_pin_share: float = WRONG_PIN_SHARE) -> None:
+                 wrong_pin_share: float = WRONG_PIN_SHARE, clock: Callable[[], dt.datetime] | None = None) -> None:
         if not residents:
             raise LoadError("no residents with virtual cards to send to the kiosks")
         if not terminals:
@@ -188,7 +215,8 @@ class LoadGenerator:
         self._wrong_pin_share = wrong_pin_share
         self._idle: dict[str, queue.Queue[Kiosk]] = {}
         for terminal in terminals:
-            self._idle.setdefault(terminal.municipality_code, queue.Queue()).put(Kiosk(terminal, connection))
+            kiosk = Kiosk(terminal, connection) if clock is None else Kiosk(terminal, connection, clock=clock)
+            self._idle.setdefault(terminal.municipality_code, queue.Queue()).put(kiosk)
         self._home_codes = sorted({r.profile.municipality_code for r in residents})
         self._busy: set[int] = set()
         self._busy_lock = threading.Lock()
@@ -231,18 +259,28 @@ class LoadGenerator:
         report.wall_seconds = time.perf_counter() - start
         return report
 
-    def _pick_resident(self, rng: random.Random) -> tuple[int, VirtualResident]:
+    def _pick_resident(self, rng: random.Random, kind: str) -> tuple[int, VirtualResident]:
+        """A resident not at a kiosk right now; one the certificate applies to, except for a mistaken few."""
+        mistaken = rng.random() < MISTAKEN_SHARE
         with self._busy_lock:
-            for _ in range(100):
+            fallback = None
+            for _ in range(200):
                 i = rng.randrange(len(self._residents))
-                if i not in self._busy:
+                if i in self._busy:
+                    continue
+                if mistaken or eligible(self._residents[i].profile, kind):
                     self._busy.add(i)
                     return i, self._residents[i]
+                fallback = i if fallback is None else fallback
+            if fallback is not None:  # nobody here holds what is asked: someone asks anyway
+                self._busy.add(fallback)
+                return fallback, self._residents[fallback]
         raise LoadError("every virtual card is in use: load more residents or lower the rate")
 
     def _session(self, index: int, arrived: float) -> SessionRecord:
         rng = random.Random(self._seed * 1_000_003 + index)
-        i, resident = self._pick_resident(rng)
+        kind = choose_kind(rng)
+        i, resident = self._pick_resident(rng, kind)
         try:
             home = resident.profile.municipality_code
             away = [c for c in self._idle if c != home]
@@ -252,7 +290,7 @@ class LoadGenerator:
             kiosk = idle.get()
             queued = time.perf_counter() - arrived
             try:
-                choice = choose_certificate(resident.profile, rng)
+                choice = choose_options(resident.profile, kind, rng)
                 pin = resident.pin
                 if rng.random() < self._wrong_pin_share:
                     pin = f"{(int(pin) + 1 + rng.randrange(9998)) % 10000:04d}"
@@ -261,7 +299,7 @@ class LoadGenerator:
             finally:
                 idle.put(kiosk)
             terminal = kiosk.terminal
-            return SessionRecord(choice.certificate_type, terminal.vendor, terminal.centre,
+            return SessionRecord(choice, resident.profile, terminal.vendor, terminal.centre,
                                  terminal.municipality_code != home, outcome, queued)
         finally:
             with self._busy_lock:

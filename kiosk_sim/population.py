@@ -93,7 +93,7 @@ def profiles_from_records(records: Iterable[Mapping[str, Any]]) -> list[Resident
 _BACKUP_QUERY = """
     SELECT municipality_code, resident_code, household_number, status, jpki_certificates,
            struct_pack(status := seal.status) AS seal,
-           list_transform(tax_records, t -> struct_pack(fiscal_year := t.fiscal_year)) AS tax_records
+           list_transform(tax_records, lambda t: struct_pack(fiscal_year := t.fiscal_year)) AS tax_records
     FROM (
         SELECT *, row_number() OVER (PARTITION BY resident_code ORDER BY sequence DESC) AS _latest
         FROM {relation} WHERE municipality_code = $municipality
