@@ -47,25 +47,21 @@ from schemas.challenge import challenge_bytes
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
+from streams.domain.kiosk_rules import NOT_AVAILABLE_VIA_BCL, FeeTable, RequestedCertificate
+
+FEES = FeeTable()  # the default kiosk fees; municipalities' own fees are the centre's concern
 
 DEFAULT_RESPONSE_TIMEOUT = 30.0
 
 # What the resident can pick (the RequestedCertificate symbols of certificate_request.avsc).
-CERTIFICATE_TYPES = (
-    "RESIDENT_RECORD", "SEAL_REGISTRATION", "INCOME", "TAXATION", "TAX_PAYMENT", "DISASTER_DAMAGE",
-    "DISASTER_AFFECTED", "RESIDENT_RECORD_ITEMS", "FAMILY_REGISTER", "FAMILY_REGISTER_ANNEX",
-)
+CERTIFICATE_TYPES = tuple(kind.value for kind in RequestedCertificate)
 HOUSEHOLD_SCOPES = ("SELF", "WHOLE_HOUSEHOLD")
 CENTRES = ("EAST", "WEST")
 MAX_COPIES = 10
 
-# The kiosk's price per copy (yen), shown before the resident pays. Municipalities set their own fees;
-# this is the common kiosk price, and the centre's answer (fee_yen) is what is finally charged.
-DEFAULT_PRICE_PER_COPY: dict[str, int] = {
-    "RESIDENT_RECORD": 200, "SEAL_REGISTRATION": 200, "INCOME": 200, "TAXATION": 200, "TAX_PAYMENT": 200,
-    "DISASTER_DAMAGE": 10, "DISASTER_AFFECTED": 10,
-    "RESIDENT_RECORD_ITEMS": 200, "FAMILY_REGISTER": 350, "FAMILY_REGISTER_ANNEX": 200,
-}
+# The price the kiosk collects per copy (yen) before sending: (municipality code, certificate type) -> yen.
+# The municipality's fee table sets it; the centre checks the payment and answers with the fee charged.
+PricePerCopy = Callable[[str, str], int]
 
 # Messages on the kiosk screen.
 MESSAGE_WRONG_PIN = "暗証番号が正しくありません。あと{tries}回間違えるとカードがロックされます。"
@@ -129,8 +125,8 @@ class CertificateChoice:
         if len(self.municipality_code) != 6 or not self.municipality_code.isdigit():
             raise KioskError(f"a municipality code has 6 digits, got {self.municipality_code!r}")
 
-    def price(self, per_copy: dict[str, int] = DEFAULT_PRICE_PER_COPY) -> int:
-        return per_copy[self.certificate_type] * self.copies
+    def price(self, per_copy: PricePerCopy) -> int:
+        return per_copy(self.municipality_code, self.certificate_type) * self.copies
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +231,15 @@ class KioskConnection:
             return self._failed.pop(request_id, None)
 
 
+def kiosk_price(municipality_code: str, certificate_type: str) -> int:
+    """The municipality's kiosk fee per copy; 0 for what BCL does not issue (the centre refuses those
+    before any payment)."""
+    kind = RequestedCertificate(certificate_type)
+    if kind in NOT_AVAILABLE_VIA_BCL:
+        return 0
+    return FEES.fee(municipality_code, kind)
+
+
 def _utc_now_millis() -> dt.datetime:
     now = dt.datetime.now(dt.UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
@@ -246,7 +251,7 @@ class Kiosk:
 
     def __init__(self, terminal: KioskTerminal, connection: KioskConnection, *,
                  clock: Callable[[], dt.datetime] = _utc_now_millis,
-                 price_per_copy: dict[str, int] = DEFAULT_PRICE_PER_COPY) -> None:
+                 price_per_copy: PricePerCopy = kiosk_price) -> None:
         self.terminal = terminal
         self.connection = connection
         self._clock = clock

@@ -10,7 +10,10 @@ session time, not in the request→response latency).
 The mix follows DOMAIN.md §1 and §3: kiosks by chain (Seven-Eleven ~45 %, Lawson ~20 %, FamilyMart
 ~20 %, others), vendors assigned to centres (vendor A → East, B and C → West), certificates 住民票の写し
 ~55 % (self or whole household, optional items), 印鑑登録証明書 ~30 %, tax certificates ~15 %, plus a few
-requests BCL must refuse (住民票記載事項証明書, 戸籍) and a few wrong PIN entries (nothing is sent).
+requests BCL must refuse (住民票記載事項証明書, 戸籍), a few residents asking for what the register does not
+hold (a seal certificate without a registration) and a few wrong PIN entries (nothing is sent).
+The certificate is chosen first, then a resident it applies to: people who ask for a seal certificate
+mostly have a registered seal.
 Cards are in-process (no PC/SC): the card steps cost what the card's RSA signature costs.
 """
 

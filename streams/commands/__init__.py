@@ -10,6 +10,7 @@ from streams.commands.backup import backup, query, schemas
 from streams.commands.billing import billing
 from streams.commands.card import card
 from streams.commands.cluster import cluster
+from streams.commands.kiosk import kiosk
 from streams.commands.pki import pki
 from streams.commands.stats import stats
 from streams.commands.verify import verify
@@ -21,5 +22,6 @@ COMMAND_GROUPS.append(cluster)
 COMMAND_GROUPS.append(stats)
 COMMAND_GROUPS.append(card)
 COMMAND_GROUPS.append(pki)
+COMMAND_GROUPS.append(kiosk)
 COMMAND_GROUPS.append(verify)
 COMMAND_GROUPS.append(worker)
