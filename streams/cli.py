@@ -15,9 +15,11 @@ from streams.settings import load_settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="TOML settings file (also BCL_CONFIG).")
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
+              help="TOML settings file (also BCL_CONFIG).")
 @click.option("--bootstrap-servers", help="Kafka bootstrap servers (default: the running embedded cluster).")
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), help="Where BCL keeps its data (default ./var).")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Where BCL keeps its data (default ./var).")
 @click.option("--log-format", type=click.Choice(["console", "json"]), help="Log format.")
 @click.pass_context
 def cli(ctx: click.Context, config: Path | None, bootstrap_servers: str | None, data_dir: Path | None,

@@ -25,13 +25,13 @@ def bodies(serde: AvroSerde) -> list[bytes]:
             "impression_png": b"\x89PNG..."}
     tax = [{"fiscal_year": 2026, "income_yen": 1, "taxable_income_yen": 0, "tax_yen": 0, "tax_exempt": True,
             "paid_yen": 0, "payment_status": "NOT_DUE"}]
-    jpki = [{"serial": "00ff", "kind": "SMARTPHONE", "not_before": make_resident()["birth_date"],
-             "not_after": make_resident()["birth_date"]}]
+    day = make_resident()["birth_date"]
+    jpki = [{"serial": "00ff", "kind": "SMARTPHONE", "not_before": day, "not_after": day}]
+    deceased = make_resident(n=2, seal=seal, tax_records=tax, jpki_certificates=jpki, sex="FEMALE", status="DELETED",
+                             deletion_reason="DEATH", deleted_on=day)
     changes = [
         make_change(1, make_resident(n=1)),
-        make_change(2, make_resident(n=2, seal=seal, tax_records=tax, jpki_certificates=jpki, sex="FEMALE",
-                                     status="DELETED", deletion_reason="DEATH", deleted_on=make_resident()["birth_date"]),
-                    change_type="DEATH"),
+        make_change(2, deceased, change_type="DEATH"),
         make_change(3, None, resident_code="00000000003", change_type="RECORD_REMOVED"),
         make_change(4, make_resident(n=4, address={**make_resident()["address"], "building": "コーポ101"})),
     ]
