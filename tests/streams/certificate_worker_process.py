@@ -1,0 +1,49 @@
+"""A certificate worker in its own process, for tests that kill it (SIGKILL) and start it again.
+
+    python -m tests.streams.certificate_worker_process '<json config>'
+
+The config names the cluster, the private topics, the world's PKI and snapshot store, and the
+worker's ledger, archive and audit paths; the clock runs from the test world's anchor."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from certgen.endpoints import JpkiEndpoints
+from certgen.pki_directory import PkiDirectory
+from schemas.registry import FileSchemaRegistry
+from sinks.snapshot_store import ParquetSnapshotStore
+from streams.certificate_worker import CertificateWorker, WorkerOptions, WorkerTopics
+from streams.log import configure_logging
+from streams.register.reference import load_reference_data
+from streams.settings import Settings
+from tests.streams.kiosk_world import ShiftableClock
+
+
+def main(config: dict[str, object]) -> None:
+    configure_logging("json", "warning")
+    root = Path(str(config["root"]))
+    settings = Settings()
+    worker = CertificateWorker(
+        str(config["bootstrap"]), FileSchemaRegistry(), ParquetSnapshotStore(Path(str(config["snapshots"]))),
+        PkiDirectory(Path(str(config["pki"])), JpkiEndpoints(str(config["repository_url"]))),
+        load_reference_data(settings.reference_data_dir), font_path=settings.mincho_font,
+        audit_file=root / "audit.jsonl", ledger_path=root / "ledger.sqlite3", archive_dir=root / "issuance",
+        scramble_key_secret="test-secret", topic_names=WorkerTopics(**config["topics"]),  # type: ignore[arg-type]
+        group_id=str(config["group_id"]),
+        options=WorkerOptions(render_processes=int(config.get("render_processes", 0)),  # type: ignore[call-overload]
+                              back_side=bool(config.get("back_side", False))),
+        clock=ShiftableClock())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    ready = threading.Event()
+    threading.Thread(target=lambda: (ready.wait(), print("READY", flush=True)), daemon=True).start()
+    worker.run(stop, ready)
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))

@@ -1,0 +1,226 @@
+"""Exactly once across crashes: the worker killed (SIGKILL) and restarted under load answers every
+request once and emits every certificate once; a batch left in doubt is completed from the ledger."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra import topics
+from infra.cluster_control import ClusterHandle
+from schemas.contracts import CONTRACTS
+from schemas.registry import FileSchemaRegistry
+from schemas.wire import AvroSerde
+from streams.certificate_worker import (
+    CERTIFICATE_HEADER,
+    REQUEST_HEADER,
+    CertificateWorker,
+    WorkerOptions,
+    WorkerTopics,
+    certificate_id,
+)
+from streams.register.reference import load_reference_data
+from streams.request_ledger import Claim, IssuedMessage, RequestLedger
+from streams.settings import Settings
+from tests.streams.kiosk_world import (
+    ANCHOR,
+    TANABE,
+    Holder,
+    Kiosk,
+    KioskWorld,
+    ShiftableClock,
+    load_residents,
+    make_request,
+    make_world,
+    resident_with_card,
+)
+from tests.topic_reader import read_topic
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KioskWorld, list[Holder]]]:
+    w = make_world(tmp_path_factory.mktemp("restart-world"))
+    holders = [w.card(i) for i in range(6)]
+    load_residents(w.store, [resident_with_card(w, h, TANABE, 100 + i) for i, h in enumerate(holders)])
+    yield w, holders
+    w.server.shutdown()
+
+
+def private_topics(topic_factory) -> WorkerTopics:  # type: ignore[no-untyped-def]
+    return WorkerTopics(requests=topic_factory(4), responses=topic_factory(4), issued=topic_factory(3),
+                        residents=topic_factory(1), revocations=topic_factory(1), dlq=topic_factory(1))
+
+
+class WorkerProcess:
+    def __init__(self, config: dict[str, object]) -> None:
+        self.config = config
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.streams.certificate_worker_process",
+                                      json.dumps(self.config)], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                                     env={**os.environ, "PYTHONPATH": str(REPO)})
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if line.strip() == "READY":
+                return
+            if not line and self.proc.poll() is not None:
+                raise AssertionError(f"worker exited with {self.proc.returncode} before it was ready")
+        raise AssertionError("worker not ready in time")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def test_killed_and_restarted_under_load_every_request_answered_once_no_certificate_twice(
+        cluster: ClusterHandle, topic_factory, group_id: str, world, tmp_path: Path) -> None:
+    w, holders = world
+    names = private_topics(topic_factory)
+    worker = WorkerProcess({"bootstrap": cluster.bootstrap_servers, "topics": dataclasses.asdict(names),
+                            "group_id": group_id, "root": str(tmp_path), "snapshots": str(w.store.root),
+                            "pki": str(w.pki.path), "repository_url": w.pki.endpoints.base_url})
+    kiosk = Kiosk(cluster.bootstrap_servers, names)
+    clock = ShiftableClock()
+    rng = random.Random(5)
+    requests = []
+    for i in range(90):
+        kind = "FAMILY_REGISTER" if i % 15 == 7 else "RESIDENT_RECORD"  # some refusals among them
+        copies = rng.randint(1, 3)
+        requests.append(make_request(holders[i % len(holders)], clock, certificate_type=kind, copies=copies))
+    replayed = requests[40]
+
+    def send_all() -> None:
+        for i, request in enumerate(requests):
+            kiosk.send(request)
+            if i == 45:
+                kiosk.send(replayed)  # a replay in the middle of the load
+            time.sleep(0.02)
+
+    try:
+        worker.start()
+        worker.wait_ready()
+        sender = threading.Thread(target=send_all)
+        sender.start()
+        for pause in (0.4, 0.5, 0.3):
+            time.sleep(pause)
+            worker.kill()
+            worker.start()
+            worker.wait_ready()
+        sender.join()
+        ids = [r["request_id"] for r in requests]
+        kiosk.wait_for(ids, timeout=60)
+        kiosk.wait_for([replayed["request_id"]], timeout=30, count=2)
+        time.sleep(1.0)  # anything emitted twice would arrive by now
+        kiosk.poll(0.5)
+    finally:
+        worker.stop()
+        kiosk.close()
+
+    answers = Counter({rid: len(a) for rid, a in kiosk.answers.items()})
+    assert answers[replayed["request_id"]] == 2
+    assert {rid for rid, n in answers.items() if n != 1} == {replayed["request_id"]}
+    assert set(answers) == set(ids)
+    first, second = kiosk.answers[replayed["request_id"]]
+    assert first["status"] == "ISSUED" and second["reason_code"] == "REPLAYED_REQUEST"
+
+    serde = AvroSerde(FileSchemaRegistry(), CONTRACTS[topics.CERTIFICATES_ISSUED])
+    events = [serde.decode(m.value()) for m in read_topic(cluster.bootstrap_servers, names.issued)]
+    certificate_ids = [e["certificate_id"] for e in events]
+    assert len(certificate_ids) == len(set(certificate_ids)), "a certificate was emitted twice"
+    issued = {r["request_id"]: r for r in requests if kiosk.answers[r["request_id"]][0]["status"] == "ISSUED"}
+    expected = {certificate_id(rid, n) for rid, r in issued.items() for n in range(1, r["copies"] + 1)}
+    assert set(certificate_ids) == expected
+    refused = [r for r in requests if kiosk.answers[r["request_id"]][0]["status"] == "REFUSED"]
+    assert {kiosk.answers[r["request_id"]][0]["reason_code"] for r in refused} == {"NOT_AVAILABLE_VIA_BCL"}
+    assert len(refused) == 6
+
+
+def test_batch_in_doubt_is_completed_without_emitting_twice(cluster: ClusterHandle, topic_factory, group_id: str,
+                                                            world, tmp_path: Path) -> None:
+    """A crash after the response went out but before the certificates did: the restart sends only the
+    missing CertificateIssued events, and does not answer the request again."""
+    w, holders = world
+    names = private_topics(topic_factory)
+    kiosk = Kiosk(cluster.bootstrap_servers, names)
+    registry = FileSchemaRegistry()
+    responses = AvroSerde(registry, CONTRACTS[topics.KIOSK_RESPONSES])
+    issued_serde = AvroSerde(registry, CONTRACTS[topics.CERTIFICATES_ISSUED])
+    request = make_request(holders[0], ShiftableClock(), copies=2)
+    kiosk.send(request)  # the request at offset 0 of its partition
+    position = next((m.topic(), m.partition(), m.offset()) for m in read_topic(cluster.bootstrap_servers,
+                                                                                names.requests))
+    rid = request["request_id"]
+    ids = [certificate_id(rid, 1), certificate_id(rid, 2)]
+    response = responses.encode({"request_id": rid, "status": "ISSUED", "reason_code": None, "message": None,
+                                 "certificate_ids": ids, "pdf": b"%PDF-1.7 stand-in", "pages": 2, "fee_yen": 400,
+                                 "responded_at": ANCHOR})
+    events = [IssuedMessage(cid, TANABE.encode(), issued_serde.encode({
+        "certificate_id": cid, "request_id": rid, "municipality_code": TANABE, "certificate_type": "RESIDENT_RECORD",
+        "copy_number": n, "copies": 2, "pages": 1, "kiosk_id": "KIOSK-0001", "kiosk_vendor": "seven-eleven",
+        "centre": "EAST", "kiosk_municipality_code": TANABE, "issued_at": ANCHOR, "fee_yen": 200}))
+        for n, cid in enumerate(ids, start=1)]
+    ledger = RequestLedger(tmp_path / "ledger.sqlite3")
+    ledger.claim([Claim(position, rid, "ISSUED", rid.encode(), response, events, ANCHOR.timestamp(), TANABE,
+                        (b"\x89PNG front",))])
+    ledger.close()
+    # What the crashed run had already sent: the response and the first copy's event.
+    kiosk.producer.produce(names.responses, response, rid.encode(),
+                           headers=[(REQUEST_HEADER, f"{position[0]}:{position[1]}:{position[2]}".encode())])
+    kiosk.producer.produce(names.issued, events[0].value, events[0].key, headers=[(CERTIFICATE_HEADER,
+                                                                                   ids[0].encode())])
+    kiosk.producer.flush(10)
+
+    worker = CertificateWorker(
+        cluster.bootstrap_servers, registry, w.store, w.pki, load_reference_data(Settings().reference_data_dir),
+        font_path=Settings().mincho_font, audit_file=tmp_path / "audit.jsonl", ledger_path=tmp_path / "ledger.sqlite3",
+        archive_dir=tmp_path / "issuance", scramble_key_secret="test-secret", topic_names=names, group_id=group_id,
+        options=WorkerOptions(back_side=False), clock=ShiftableClock())
+    stop, ready = threading.Event(), threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop, ready), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(60)
+        follow_up = make_request(holders[1], ShiftableClock())
+        kiosk.wait_for([kiosk.send(follow_up)])  # the worker is past the in-doubt request by now
+    finally:
+        stop.set()
+        thread.join(30)
+    kiosk.poll(0.5)
+    kiosk.close()
+    assert worker.counters.recovered == 1
+    assert worker.counters.redelivered == 1  # the in-doubt request itself was skipped when re-delivered
+    assert len(kiosk.answers[rid]) == 1
+    emitted = [issued_serde.decode(m.value())["certificate_id"] for m in read_topic(cluster.bootstrap_servers,
+                                                                                       names.issued)]
+    assert sorted(e for e in emitted if e in ids) == sorted(ids)
+    assert (tmp_path / "issuance" / "records" / f"{ids[1]}.json").exists()
+    assert RequestLedger(tmp_path / "ledger.sqlite3").counts() == {"delivered": 2}
