@@ -102,7 +102,7 @@ class WorkerOptions:
     ocsp_url: str | None = None  # None: the responder named in each certificate (AIA)
     render_processes: int = 0  # 0: render in the worker process
     back_side: bool = True
-    batch_size: int = 16
+    batch_size: int = 4  # small: a batch is answered when its slowest render is done
     poll_timeout: float = 0.2
     freshness: dt.timedelta = FRESHNESS_WINDOW
     fees: FeeTable = field(default_factory=FeeTable)
@@ -335,16 +335,24 @@ class CertificateWorker:
             if item.job is not None:
                 item.future = pool.submit(item.job)
             pending.append(item)
+        decided = time.monotonic()
         claims = [self._finish(item, now) for item in pending]
+        rendered = time.monotonic()
         if claims:
             ledger.claim(claims)
+            claimed = time.monotonic()
             self._emit(claims, producer, archiver)
+            emitted = time.monotonic()
             self._audit(pending)
             ledger.mark_delivered([c.position for c in claims], self._take_marks())
         elif self.counters.dead_lettered > dead_lettered:
             self._flush(producer)  # dead letters out before their offsets are committed
         self._commit(consumer, messages)
         done = time.monotonic()
+        if claims:
+            log.debug("batch", requests=len(claims), decide_ms=round((decided - received) * 1000, 1),
+                      render_ms=round((rendered - decided) * 1000, 1), claim_ms=round((claimed - rendered) * 1000, 1),
+                      emit_ms=round((emitted - claimed) * 1000, 1), commit_ms=round((done - emitted) * 1000, 1))
         for item in pending:
             request = item.request
             fields: dict[str, Any] = {"request_id": request["request_id"], "municipality": request["municipality_code"],

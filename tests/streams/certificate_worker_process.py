@@ -25,7 +25,7 @@ from tests.streams.kiosk_world import ShiftableClock
 
 
 def main(config: dict[str, object]) -> None:
-    configure_logging("json", "warning")
+    configure_logging("json", str(config.get("log_level", "warning")))
     root = Path(str(config["root"]))
     settings = Settings()
     worker = CertificateWorker(
