@@ -56,7 +56,30 @@ from streams.register.simulator import RegisterSimulator
 from streams.settings import REPO_ROOT, Settings, load_settings
 
 BCL = Path(sys.executable).with_name("bcl")
+SATURATED_P99_MS = 5000.0  # beyond this the worker is behind the offered rate: stop raising it
 console = Console()
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its live descendants (from /proc)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    total, stack = 0.0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += times.get(pid, 0.0)
+        stack += [child for child, parent in parents.items() if parent == pid]
+    return total
 
 
 def step(message: str) -> None:
@@ -231,13 +254,24 @@ def main() -> None:
                 step(f"the worker answers (warm-up {time.perf_counter() - t:.1f} s)")
                 reports: list[LoadReport] = []
                 for rate in (float(r) for r in args.rates.split(",")):
+                    cpu_before = (time.process_time(), tree_cpu_seconds(worker.pid),
+                                  tree_cpu_seconds(cluster.pid or 0))
                     report = generator.run(rate, args.duration)
+                    cpu = [(after - before) / report.wall_seconds for before, after in zip(cpu_before, (
+                        time.process_time(), tree_cpu_seconds(worker.pid), tree_cpu_seconds(cluster.pid or 0)),
+                        strict=True)]
                     reports.append(report)
                     p = report.percentiles_ms()
-                    console.print(f"offered {rate:5.0f}/s: {report.issued_per_second:6.1f} certificates/s issued, "
+                    console.print(f"offered {rate:5.0f}/s ({report.arrivals} arrivals): "
+                                  f"{report.issued_per_second:6.1f} certificates/s issued, "
                                   f"{report.answered_per_second:6.1f} answers/s; request→response p50 {p[50]:5.0f} "
                                   f"ms  p95 {p[95]:5.0f} ms  p99 {p[99]:5.0f} ms  max {p[100]:5.0f} ms; "
+                                  f"{report.by_status().get('NO_RESPONSE', 0)} unanswered; CPU cores used: kiosks "
+                                  f"{cpu[0]:.2f}, worker {cpu[1]:.2f}, cluster {cpu[2]:.2f}; "
                                   f"load average {os.getloadavg()[0]:.2f}")
+                    if report.answered_per_second < 0.9 * report.offered_rate or p[99] > SATURATED_P99_MS:
+                        console.print(f"saturated at {rate:g}/s: higher rates would only queue (skipped)")
+                        break
             stop_worker(worker)
             print_report(console, reports[-1])
             jobs = render_jobs(settings, [s for r in reports for s in r.sessions], args.render_count)

@@ -214,6 +214,7 @@ class LoadGenerator:
         self._residents = list(residents)
         self._terminals = list(terminals)
         self._seed = seed
+        self._sessions = 0
         self._rng = random.Random(seed)
         self._wrong_pin_share = wrong_pin_share
         self._idle: dict[str, queue.Queue[Kiosk]] = {}
@@ -249,6 +250,7 @@ class LoadGenerator:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kiosk") as pool:
             next_at = 0.0
             index = 0
+            first = self._sessions  # session numbers run on across runs: each session draws its own choices
             while True:
                 next_at += self._rng.expovariate(rate)
                 if next_at >= duration or (stop is not None and stop.is_set()):
@@ -256,8 +258,9 @@ class LoadGenerator:
                 delay = start + next_at - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-                pool.submit(session, index, time.perf_counter())
+                pool.submit(session, first + index, time.perf_counter())
                 index += 1
+            self._sessions += index
             report.arrivals = index
         report.wall_seconds = time.perf_counter() - start
         return report
