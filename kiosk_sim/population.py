@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -28,6 +28,9 @@ from certgen.pki_directory import PkiDirectory
 from certgen.user_certificates import JST, CertificateKind
 from kiosk_sim.card import CardKey, JpkiCard
 from kiosk_sim.errors import KioskSimError
+
+if TYPE_CHECKING:
+    from sinks.snapshot_store import BaseSnapshotStore
 
 DEFAULT_PIN = "1234"
 # Token info of the JPKI application by where the certificate lives (JPKI_CARD.md).
@@ -101,10 +104,10 @@ _BACKUP_QUERY = """
     ORDER BY resident_code"""
 
 
-def profiles_from_backup(store: Any, municipality_code: str, audit_file: Path,
+def profiles_from_backup(store: BaseSnapshotStore, municipality_code: str, audit_file: Path,
                          limit: int | None = None) -> list[ResidentProfile]:
-    """Profiles of the municipality's current residents with a certificate, from the materialised backup
-    (a BaseSnapshotStore). The read is recorded in the audit log (it touches the register)."""
+    """Profiles of the municipality's current residents with a certificate, from the materialised backup.
+    The read is recorded in the audit log (it touches the register)."""
     import duckdb
 
     from sinks.audit import record_access

@@ -154,7 +154,8 @@ def test_refusals_are_shown_and_not_printed(centre: Centre, connection: KioskCon
     with InProcessTransport(resident.card) as transport:
         elsewhere = kiosk(centre, connection).issue(transport, resident.pin,
                                                     CertificateChoice("302015", "RESIDENT_RECORD"))
-    assert elsewhere.status is OutcomeStatus.REFUSED and elsewhere.reason_code and elsewhere.message
+    assert elsewhere.status is OutcomeStatus.REFUSED and elsewhere.reason_code == "OTHER_MUNICIPALITY"
+    assert elsewhere.message and elsewhere.fee_yen == 0
 
 
 def test_the_card_through_pcsc(centre: Centre, connection: KioskConnection, pcsc_daemon: PcscDaemon,
