@@ -259,7 +259,11 @@ class CertificateWorker:
                 raise feed.error
             self._recover(ledger, producer, archiver)
             ledger.prune()
-            consumer = kafka.make_consumer(self.bootstrap_servers, self.group_id, **{"enable.partition.eof": False})
+            consumer = kafka.make_consumer(
+                self.bootstrap_servers, self.group_id,
+                # The broker would otherwise hold each fetch up to 500 ms before answering: latency.
+                **{"enable.partition.eof": False, "fetch.wait.max.ms": 10},
+            )
             kafka.assign_all(consumer, self.topics.requests)
             log.info("ready", residents_from_snapshot=loaded, residents=len(self.directory),
                      revocations=len(self._revoked), render_processes=pool.processes,
