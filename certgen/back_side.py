@@ -18,7 +18,7 @@ from PIL import Image
 from certgen.certificate_document import PAGE_HEIGHT, PAGE_WIDTH, Color
 from certgen.copy_evident import MIN_DPI, copy_evident_pattern
 from certgen.pdf_render import BackSide, PdfImage
-from certgen.scramble import ScrambleParams, scramble
+from certgen.scramble import ScrambleParams, scramble_image
 
 PATTERN_COLOR: Color = (0.80, 0.84, 0.90)  # light grey-blue: reads as plain paper, survives a copier as dots
 
@@ -40,7 +40,7 @@ class ScrambleBackSide:
         self.jpeg_quality = jpeg_quality
 
     def __call__(self, front: Image.Image) -> BackSide:
-        scrambled = Image.fromarray(scramble(front, self.key, self.params))
+        scrambled = scramble_image(front, self.key, self.params)
         out = io.BytesIO()
         scrambled.save(out, "JPEG", quality=self.jpeg_quality)
         return BackSide(out.getvalue(), self.background)

@@ -218,29 +218,82 @@ def _as_rgb(image: np.ndarray | Image.Image) -> np.ndarray:
     return array[:, :, :3]
 
 
+# Source words appended after the front's pixels: what the markers and the padding gather.
+_WHITE_BLACK = np.array([[255, 255, 255, 255], [0, 0, 0, 255]], np.uint8).view(np.uint32).ravel()
+
+
+@lru_cache(maxsize=8)
+def _encode_map(key: bytes, layout: GridLayout, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The whole scramble image as one gather and one XOR over 32-bit RGBX words (cached per key and
+    front size): index[i] = which word of [front pixels..., white, black] output pixel i shows (markers
+    and padding included), xor[i] = its channel-inversion mask. Built once, a scramble is then a single
+    `take` and an in-place XOR (~1.5 ms) instead of per-channel byte shuffling (~11 ms)."""
+    plan = _plan(key, layout)
+    b, rows, cols, o = layout.block, layout.rows, layout.cols, layout.origin
+    white, black = height * width, height * width + 1
+    index = np.where(_marker_canvas(layout)[:, :, 0] == 0, black, white).astype(np.intp)
+    src_y, src_x = np.divmod(plan.gather, cols * b)  # positions in the front padded to whole blocks
+    inside = (src_y < height) & (src_x < width)
+    index[o : o + rows * b, o : o + cols * b] = np.where(inside, src_y * width + src_x, white)
+    xor = np.zeros((layout.height, layout.width, 4), np.uint8)
+    xor[o : o + rows * b, o : o + cols * b, :3] = np.repeat(np.repeat(plan.invert, b, axis=0), b, axis=1)
+    words = xor.view(np.uint32).reshape(-1)
+    index = index.reshape(-1)
+    index.setflags(write=False)
+    words.setflags(write=False)
+    return index, words
+
+
+def _front_words(front: np.ndarray | Image.Image) -> np.ndarray:
+    """The front's pixels as RGBX words, followed by a white and a black word."""
+    if isinstance(front, Image.Image) and front.mode in ("RGB", "RGBX", "RGBA"):
+        height, width = front.height, front.width
+        # Pillow keeps RGB pixels as 4 bytes: packing them as RGBX is a plain copy.
+        pixels = np.frombuffer(front.tobytes("raw", "RGBX"), np.uint32)
+        words = np.empty(height * width + 2, np.uint32)
+        words[:-2] = pixels
+    else:
+        rgb = _as_rgb(front)
+        height, width = rgb.shape[:2]
+        words = np.empty(height * width + 2, np.uint32)
+        as_bytes = words[:-2].view(np.uint8).reshape(height, width, 4)
+        as_bytes[:, :, :3] = rgb
+        as_bytes[:, :, 3] = 255
+    words[-2:] = _WHITE_BLACK
+    return words.reshape(-1)
+
+
+def _scramble_words(front: np.ndarray | Image.Image, key: bytes, params: ScrambleParams | None) -> np.ndarray:
+    """The scramble image as (height, width) RGBX words."""
+    params = params or ScrambleParams()
+    if not key:
+        raise ScrambleError("the scramble key is empty")
+    if isinstance(front, Image.Image):
+        height, width = front.height, front.width
+    else:
+        height, width = np.shape(front)[:2]
+    layout = GridLayout.for_front(height, width, params)
+    words = _front_words(front)
+    index, xor = _encode_map(bytes(key), layout, height, width)
+    out = words.take(index)
+    out ^= xor
+    return out.reshape(layout.height, layout.width)
+
+
 def scramble(front: np.ndarray | Image.Image, key: bytes, params: ScrambleParams | None = None) -> np.ndarray:
     """The scramble image (RGB uint8, markers included) of a front page raster.
 
     The front is padded with white to whole blocks; its shape (not stored in the image) is what
     `descramble` needs back as out_shape, together with the same key and params."""
-    params = params or ScrambleParams()
-    if not key:
-        raise ScrambleError("the scramble key is empty")
-    rgb = _as_rgb(front)
-    layout = GridLayout.for_front(rgb.shape[0], rgb.shape[1], params)
-    plan = _plan(bytes(key), layout)
-    b, rows, cols = layout.block, layout.rows, layout.cols
-    padded = np.full((rows * b, cols * b, 3), 255, np.uint8)
-    padded[: rgb.shape[0], : rgb.shape[1]] = rgb
-    # Gathering whole pixels as 32-bit words is several times faster than gathering 3-byte rows.
-    words = np.zeros((rows * b, cols * b), np.uint32)
-    words.view(np.uint8).reshape(rows * b, cols * b, 4)[:, :, :3] = padded
-    data = words.ravel().take(plan.gather).view(np.uint8).reshape(rows * b, cols * b, 4)[:, :, :3]
-    data = data.reshape(rows, b, cols, b, 3) ^ plan.invert[:, None, :, None, :]
-    out = _marker_canvas(layout).copy()
-    o = layout.origin
-    out[o : o + rows * b, o : o + cols * b] = data.reshape(rows * b, cols * b, 3)
-    return out
+    return np.array(scramble_image(front, key, params))
+
+
+def scramble_image(front: np.ndarray | Image.Image, key: bytes, params: ScrambleParams | None = None) -> Image.Image:
+    """`scramble` as an RGB Pillow image, without the intermediate (H, W, 3) array."""
+    words = _scramble_words(front, key, params)
+    height, width = words.shape
+    # Pillow unpacks RGBX to RGB in C; NumPy's strided 3-of-4-byte copy is several times slower.
+    return Image.frombytes("RGB", (width, height), memoryview(words).cast("B"), "raw", "RGBX")
 
 
 # ---------------------------------------------------------------------------------------------

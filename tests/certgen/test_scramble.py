@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from certgen.errors import ScrambleDecodeError, ScrambleError
-from certgen.scramble import GridLayout, ScrambleParams, descramble, scramble
+from certgen.scramble import GridLayout, ScrambleParams, descramble, scramble, scramble_image
 from certgen.verification_scan import MATCH_THRESHOLD, match
 from tests.certgen.scan_degradation import degrade
 
@@ -141,3 +141,16 @@ def test_bad_arguments_are_refused() -> None:
         scramble(np.zeros((32, 32, 3), np.uint8), b"")
     with pytest.raises(ScrambleError, match="RGB"):
         scramble(np.zeros((32, 32, 5), np.uint8), KEY)
+
+
+def test_the_image_encoder_gives_the_same_pixels_from_an_image_or_an_array(front_a: np.ndarray) -> None:
+    # The back side scrambles the Pillow front raster directly; it must print what `scramble` defines.
+    odd = front_a[:203, :157]
+    for front in (front_a, odd):
+        expected = scramble(front, KEY)
+        assert np.array_equal(np.asarray(scramble_image(Image.fromarray(front), KEY)), expected)
+        assert np.array_equal(scramble(Image.fromarray(front), KEY), expected)
+    params = ScrambleParams(block_px=10)
+    grey = np.ascontiguousarray(odd[:, :, 0])
+    restored = descramble(scramble_image(Image.fromarray(grey), KEY, params), KEY, grey.shape, params, guard_px=0)
+    assert np.array_equal(restored, np.repeat(grey[:, :, None], 3, axis=2))
