@@ -2,12 +2,22 @@
 
 Starts the embedded Kafka-protocol cluster, full-loads three municipalities of different sizes
 while the backup materialiser runs, streams a week of changes, restores one municipality as of
-the middle of the week, runs an analyst query, and prints where everything is."""
+the middle of the week and runs an analyst query. Then the JPKI test PKI follows the register's
+card events, kiosks of several vendors ask the certificate worker for certificates (a weekday
+and a Saturday), one certificate is printed and verified, billing counts what was issued and
+writes a statement, and the published statistics are computed over the demo's own certificates.
+
+Kiosks and worker share a simulated clock (the week after the register's week), so the kiosk
+service hours hold whatever the time of day the demo is run."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import random
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -128,6 +138,136 @@ def analyst_query(run: DemoRun) -> None:
     console.print(table)
 
 
+class DemoClock:
+    """Simulated time shared by kiosks and worker: an instant that runs on at real speed."""
+
+    def __init__(self, instant: dt.datetime) -> None:
+        self.set(instant)
+
+    def set(self, instant: dt.datetime) -> None:
+        self._instant, self._t0 = instant.astimezone(dt.UTC), time.monotonic()
+
+    def __call__(self) -> dt.datetime:
+        now = self._instant + dt.timedelta(seconds=time.monotonic() - self._t0)
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def cards_follow_register(run: DemoRun) -> None:
+    from certgen.endpoints import JpkiEndpoints
+    from certgen.pki_directory import PkiDirectory
+    from streams.card_lifecycle import CardLifecycleProcessor, card_key_pool
+
+    settings = run.settings
+    step("JPKI test PKI follows the register's card events (issued, renewed, revoked)")
+    pki = PkiDirectory(settings.pki_dir, JpkiEndpoints(settings.jpki_repository_url))
+    pki.initialise(dt.datetime.fromisoformat(settings.simulation_start) - dt.timedelta(days=1))
+    began = time.perf_counter()
+    with console.status("building the virtual cards' key pool and issuing the register's certificates"):
+        counters = CardLifecycleProcessor(
+            run.cluster.bootstrap_servers, make_registry(settings.schema_registry_url), run.store, pki,
+            card_key_pool(settings.pki_dir),
+        ).run(until_caught_up=True)
+    console.print(f"  {json.dumps(counters.as_dict())} in {time.perf_counter() - began:.1f} s")
+
+
+def kiosk_issuance(run: DemoRun) -> None:
+    from certgen.endpoints import JpkiEndpoints
+    from certgen.pki_directory import PkiDirectory
+    from kiosk_sim.kiosk import CertificateChoice, Kiosk, KioskConnection, KioskTerminal
+    from kiosk_sim.load import LoadGenerator, make_terminals
+    from kiosk_sim.population import VirtualCardIssuer, profiles_from_backup
+    from kiosk_sim.transport import InProcessTransport
+    from streams.card_lifecycle import card_key_pool
+    from streams.certificate_worker import build_certificate_worker
+    from streams.commands.kiosk import print_report
+
+    settings = run.settings
+    week_after = dt.datetime.fromisoformat(settings.simulation_start) + dt.timedelta(days=DAYS + 1)
+    weekday_noon = week_after.replace(hour=12, tzinfo=JST)  # a Tuesday
+    saturday = (weekday_noon + dt.timedelta(days=4)).replace(hour=10)
+    clock = DemoClock(weekday_noon)
+    step(f"Kiosk issuance: certificate worker + kiosks of several vendors ({weekday_noon:%a %Y-%m-%d %H:%M} JST)")
+    worker = build_certificate_worker(settings, render_processes=2, clock=clock)
+    stop, ready = threading.Event(), threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop, ready), name="certificate-worker")
+    thread.start()
+    try:
+        pki = PkiDirectory(settings.pki_dir, JpkiEndpoints(settings.jpki_repository_url))
+        issuer = VirtualCardIssuer(pki, card_key_pool(settings.pki_dir))
+        profiles = [p for code in MUNICIPALITIES
+                    for p in profiles_from_backup(run.store, code, settings.audit_file, limit=150)]
+        residents = issuer.population(profiles, clock())
+        terminals = make_terminals(40, list(MUNICIPALITIES), ["302015", "302023"], random.Random(settings.seed))
+        if not ready.wait(120):
+            raise RuntimeError("the certificate worker did not become ready")
+        with KioskConnection(run.cluster.bootstrap_servers, make_registry(settings.schema_registry_url)) as conn:
+            # One resident prints a 住民票の写し of the whole household, then the verifier checks it.
+            first = next(r for r in residents if r.profile.municipality_code == MUNICIPALITIES[0])
+            pdf = settings.data_dir / "kiosk" / "jyuminhyo.pdf"
+            outcome = Kiosk(KioskTerminal("DEMO-0001", "seven-eleven", "EAST", MUNICIPALITIES[0]), conn,
+                            clock=clock).issue(
+                InProcessTransport(first.card), first.pin,
+                CertificateChoice(MUNICIPALITIES[0], "RESIDENT_RECORD", "WHOLE_HOUSEHOLD", True, False, None, 1),
+                print_to=pdf)
+            console.print(f"  one 住民票の写し: {outcome.status.name} in {outcome.latency * 1000:.0f} ms, "
+                          f"{outcome.pages} sheet(s), {outcome.fee_yen} yen → {pdf}")
+            run.outputs["printed certificate (PDF)"] = pdf
+            generator = LoadGenerator(conn, residents, terminals, seed=settings.seed, clock=clock)
+            for label, instant in (("weekday", weekday_noon), ("Saturday", saturday)):
+                clock.set(instant)
+                report = generator.run(rate=6, duration=10)
+                console.print(f"  [bold]{label}[/bold] {instant:%Y-%m-%d %H:%M} JST")
+                print_report(console, report)
+    finally:
+        stop.set()
+        thread.join(60)
+    verified = subprocess.run([sys.executable, "-m", "streams.cli", "--data-dir", str(settings.data_dir),
+                               "verify", "pdf", str(pdf)], capture_output=True, text=True)
+    console.print("  bcl verify pdf: " + verified.stdout.strip().splitlines()[-1])
+
+
+def billing_and_statistics(run: DemoRun) -> None:
+    from sinks.billing_statement import write_csv, write_pdf
+    from sinks.billing_totals import monthly_statement
+    from sinks.statistics import monthly, off_hours, open_statistics, vendors
+    from sinks.statistics_chart import monthly_trend_chart
+    from streams.billing import BillingProcessor
+    from streams.domain.billing import BillingMonth
+
+    settings = run.settings
+    step("Billing: exact counts from bcl.certificates.issued, and a statement for the clerk")
+    counters = BillingProcessor(run.cluster.bootstrap_servers, make_registry(settings.schema_registry_url),
+                                settings.snapshot_dir).run(until_caught_up=True)
+    console.print(f"  {json.dumps(counters.as_dict())}")
+    week_after = dt.datetime.fromisoformat(settings.simulation_start) + dt.timedelta(days=DAYS + 1)
+    statement = monthly_statement(settings.snapshot_dir, settings.reference_data_dir, MUNICIPALITIES[0],
+                                  BillingMonth.parse(f"{week_after:%Y-%m}"), week_after.date())
+    folder = settings.data_dir / "billing"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"statement-{MUNICIPALITIES[0]}-{week_after:%Y-%m}"
+    run.outputs["billing statement (PDF)"] = write_pdf(statement, folder / f"{stem}.pdf",
+                                                       mincho_font=settings.mincho_font,
+                                                       gothic_font=settings.gothic_font)
+    run.outputs["billing statement (CSV)"] = write_csv(statement, folder / f"{stem}.csv")
+    console.print("  totals: " + json.dumps(statement.totals(), ensure_ascii=False, default=str))
+
+    step("Published statistics over the demo's own certificates (DuckDB over the issued-certificate log)")
+    con = open_statistics(settings.snapshot_dir, settings.reference_data_dir)
+    trend = monthly(con)
+    for table in (trend, off_hours(con, top=3), vendors(con)):
+        shown = Table(title=table.title)
+        for col in table.columns:
+            shown.add_column(col)
+        for row in table.rows:
+            shown.add_row(*(f"{v:.1%}" if c in table.share_columns else str(v) for c, v in zip(table.columns, row,
+                                                                                              strict=True)))
+        console.print(shown)
+    chart = settings.data_dir / "statistics" / "monthly.png"
+    chart.parent.mkdir(parents=True, exist_ok=True)
+    monthly_trend_chart(trend, chart)
+    run.outputs["monthly trend chart"] = chart
+
+
 def summary(run: DemoRun) -> None:
     step("Summary")
     for name, value in run.figures.items():
@@ -152,6 +292,9 @@ def main() -> None:
         show_status(run)
         restore_mid_week(run)
         analyst_query(run)
+        cards_follow_register(run)
+        kiosk_issuance(run)
+        billing_and_statistics(run)
         summary(run)
     finally:
         cluster.stop()
