@@ -22,6 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from confluent_kafka import Consumer, TopicPartition
+
 from infra.cluster_control import ClusterHandle
 from streams.certificate_worker import WorkerTopics
 from tests.streams.kiosk_world import (
@@ -72,6 +74,7 @@ def run(cluster: ClusterHandle, root: Path, args: argparse.Namespace) -> None:
                             "render_processes": args.render_processes, "back_side": not args.no_back_side,
                             "log_level": args.log_level})
     kiosk = Kiosk(cluster.bootstrap_servers, names)
+    _answer_promptly(kiosk, cluster.bootstrap_servers)
     clock = ShiftableClock()
     count = int(args.rate * args.seconds)
     print(f"signing {count} requests ...", flush=True)
@@ -80,7 +83,9 @@ def run(cluster: ClusterHandle, root: Path, args: argparse.Namespace) -> None:
     worker.start()
     worker.wait_ready(120)
     pid = worker.proc.pid  # type: ignore[union-attr]
-    cpu_before = _cpu(pid)
+    load_before = os.getloadavg()[0]
+    cpu_before, all_before, own_before = _cpu(pid), _cpu(os.getpid()), _own_cpu()
+    main_before = _cpu(pid, descendants=False)
     sent: dict[str, float] = {}
     received: dict[str, float] = {}
     stop = threading.Event()
@@ -110,6 +115,9 @@ def run(cluster: ClusterHandle, root: Path, args: argparse.Namespace) -> None:
     stop.set()
     collector.join(5)
     cpu = _cpu(pid) - cpu_before
+    main_cpu = _cpu(pid, descendants=False) - main_before
+    own = _own_cpu() - own_before
+    others = _cpu(os.getpid()) - all_before - own - cpu  # the embedded cluster's process
     worker.stop()
     kiosk.close()
     latencies = sorted((received[r] - sent[r]) * 1000 for r in received)
@@ -120,11 +128,28 @@ def run(cluster: ClusterHandle, root: Path, args: argparse.Namespace) -> None:
     print(f"latency ms: p50 {_pct(latencies, 50):.0f}  p90 {_pct(latencies, 90):.0f}  "
           f"p99 {_pct(latencies, 99):.0f}  max {latencies[-1]:.0f}  mean {statistics.mean(latencies):.0f}")
     print(f"worker CPU (all its processes): {cpu:.1f} s = {cpu / elapsed:.2f} cores, "
-          f"{cpu * 1000 / max(len(received), 1):.0f} ms per request")
+          f"{cpu * 1000 / max(len(received), 1):.0f} ms per request "
+          f"(main process {main_cpu * 1000 / max(len(received), 1):.1f} ms, "
+          f"renderers {(cpu - main_cpu) * 1000 / max(len(received), 1):.1f} ms)")
+    print(f"cluster CPU {others / elapsed:.2f} cores, load generator (this process) {own / elapsed:.2f} cores; "
+          f"load average before {load_before:.2f}, after {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
 
 
-def _cpu(pid: int) -> float:
-    """CPU seconds of a process and its descendants, from /proc (Linux)."""
+def _answer_promptly(kiosk: Kiosk, bootstrap: str) -> None:
+    """Read responses the way the kiosks' response router does (kiosk_sim.response_router): the embedded
+    mock broker holds a fetch for fetch.wait.max.ms (500 ms by default) even when data arrives meanwhile,
+    which would add up to half a second to every measured answer."""
+    kiosk.consumer.close()
+    kiosk.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-kiosk-{uuid.uuid4().hex}",
+                               "enable.auto.commit": False, "fetch.max.bytes": 64 * 1024 * 1024,
+                               "max.partition.fetch.bytes": 16 * 1024 * 1024, "fetch.wait.max.ms": 5})
+    topic = kiosk.names.responses
+    partitions = kiosk.consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    kiosk.consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+
+
+def _cpu(pid: int, descendants: bool = True) -> float:
+    """CPU seconds of a process and (unless told) its descendants, from /proc (Linux)."""
     tick = os.sysconf("SC_CLK_TCK")
     total, stack = 0.0, [pid]
     while stack:
@@ -132,11 +157,16 @@ def _cpu(pid: int) -> float:
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{current}/task").iterdir():
+            for task in Path(f"/proc/{current}/task").iterdir() if descendants else ():
                 stack += [int(c) for c in (task / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError):
             pass
     return total
+
+
+def _own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def _pct(values: list[float], pct: float) -> float:
