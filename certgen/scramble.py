@@ -218,49 +218,40 @@ def _as_rgb(image: np.ndarray | Image.Image) -> np.ndarray:
     return array[:, :, :3]
 
 
-# Source words appended after the front's pixels: what the markers and the padding gather.
-_WHITE_BLACK = np.array([[255, 255, 255, 255], [0, 0, 0, 255]], np.uint8).view(np.uint32).ravel()
+@dataclass(frozen=True)
+class _BlockMoves:
+    """The keyed plan as whole-block moves over 32-bit RGBX words, grouped by dihedral transform, so that
+    a scramble is eight fancy-indexed block copies and one XOR (~2-4 ms for an A4 front) instead of
+    per-channel byte shuffling (~11 ms) or a per-pixel gather through a 10 MB index map."""
+
+    # Per transform d: (source block rows, source block cols, destination rows, destination cols).
+    groups: tuple[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], ...]
+    invert: np.ndarray  # (rows, cols) uint32: the channel-inversion mask of the block at each grid position
+    canvas: np.ndarray  # (height, width) uint32: the marker canvas as RGBX words
 
 
-@lru_cache(maxsize=8)
-def _encode_map(key: bytes, layout: GridLayout, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """The whole scramble image as one gather and one XOR over 32-bit RGBX words (cached per key and
-    front size): index[i] = which word of [front pixels..., white, black] output pixel i shows (markers
-    and padding included), xor[i] = its channel-inversion mask. Built once, a scramble is then a single
-    `take` and an in-place XOR (~1.5 ms) instead of per-channel byte shuffling (~11 ms)."""
+def _words(rgbx: np.ndarray) -> np.ndarray:
+    """(..., 4) uint8 RGBX bytes as (...) uint32 words (native byte order: bytes stay where they are)."""
+    return np.ascontiguousarray(rgbx).view(np.uint32)[..., 0]
+
+
+@lru_cache(maxsize=16)
+def _block_moves(key: bytes, layout: GridLayout) -> _BlockMoves:
     plan = _plan(key, layout)
-    b, rows, cols, o = layout.block, layout.rows, layout.cols, layout.origin
-    white, black = height * width, height * width + 1
-    index = np.where(_marker_canvas(layout)[:, :, 0] == 0, black, white).astype(np.intp)
-    src_y, src_x = np.divmod(plan.gather, cols * b)  # positions in the front padded to whole blocks
-    inside = (src_y < height) & (src_x < width)
-    index[o : o + rows * b, o : o + cols * b] = np.where(inside, src_y * width + src_x, white)
-    xor = np.zeros((layout.height, layout.width, 4), np.uint8)
-    xor[o : o + rows * b, o : o + cols * b, :3] = np.repeat(np.repeat(plan.invert, b, axis=0), b, axis=1)
-    words = xor.view(np.uint32).reshape(-1)
-    index = index.reshape(-1)
-    index.setflags(write=False)
-    words.setflags(write=False)
-    return index, words
-
-
-def _front_words(front: np.ndarray | Image.Image) -> np.ndarray:
-    """The front's pixels as RGBX words, followed by a white and a black word."""
-    if isinstance(front, Image.Image) and front.mode in ("RGB", "RGBX", "RGBA"):
-        height, width = front.height, front.width
-        # Pillow keeps RGB pixels as 4 bytes: packing them as RGBX is a plain copy.
-        pixels = np.frombuffer(front.tobytes("raw", "RGBX"), np.uint32)
-        words = np.empty(height * width + 2, np.uint32)
-        words[:-2] = pixels
-    else:
-        rgb = _as_rgb(front)
-        height, width = rgb.shape[:2]
-        words = np.empty(height * width + 2, np.uint32)
-        as_bytes = words[:-2].view(np.uint8).reshape(height, width, 4)
-        as_bytes[:, :, :3] = rgb
-        as_bytes[:, :, 3] = 255
-    words[-2:] = _WHITE_BLACK
-    return words.reshape(-1)
+    cols = layout.cols
+    groups = []
+    for d in range(8):
+        moved = np.flatnonzero(plan.dihedral == d)
+        to = plan.destination[moved]
+        groups.append((d, moved // cols, moved % cols, to // cols, to % cols))
+    invert = np.zeros((layout.rows, cols, 4), np.uint8)
+    invert[:, :, :3] = plan.invert
+    canvas = np.full((layout.height, layout.width, 4), 255, np.uint8)
+    canvas[:, :, :3] = _marker_canvas(layout)
+    moves = _BlockMoves(tuple(groups), _words(invert), _words(canvas))
+    moves.invert.setflags(write=False)
+    moves.canvas.setflags(write=False)
+    return moves
 
 
 def _scramble_words(front: np.ndarray | Image.Image, key: bytes, params: ScrambleParams | None) -> np.ndarray:
@@ -268,16 +259,30 @@ def _scramble_words(front: np.ndarray | Image.Image, key: bytes, params: Scrambl
     params = params or ScrambleParams()
     if not key:
         raise ScrambleError("the scramble key is empty")
-    if isinstance(front, Image.Image):
+    if isinstance(front, Image.Image) and front.mode in ("RGB", "RGBX", "RGBA"):
         height, width = front.height, front.width
+        # Pillow keeps RGB pixels as 4 bytes: packing them as RGBX is a plain copy.
+        pixels = np.frombuffer(front.tobytes("raw", "RGBX"), np.uint32).reshape(height, width)
     else:
-        height, width = np.shape(front)[:2]
+        rgb = _as_rgb(front)
+        height, width = rgb.shape[:2]
+        rgbx = np.full((height, width, 4), 255, np.uint8)
+        rgbx[:, :, :3] = rgb
+        pixels = _words(rgbx)
     layout = GridLayout.for_front(height, width, params)
-    words = _front_words(front)
-    index, xor = _encode_map(bytes(key), layout, height, width)
-    out = words.take(index)
-    out ^= xor
-    return out.reshape(layout.height, layout.width)
+    moves = _block_moves(bytes(key), layout)
+    b, rows, cols, o = layout.block, layout.rows, layout.cols, layout.origin
+    padded = np.full((rows * b, cols * b), pixels.dtype.type(0xFFFFFFFF))  # white, X = 255
+    padded[:height, :width] = pixels
+    source = padded.reshape(rows, b, cols, b).transpose(0, 2, 1, 3)  # [block row, block col, v, u]
+    out = moves.canvas.copy()
+    data = out[o : o + rows * b, o : o + cols * b].reshape(rows, b, cols, b).transpose(0, 2, 1, 3)
+    for d, from_r, from_c, to_r, to_c in moves.groups:
+        # Same transform as _dihedral_tables: d % 4 quarter turns anticlockwise, then a mirror if d >= 4.
+        blocks = np.rot90(source[from_r, from_c], d % 4, axes=(1, 2))
+        data[to_r, to_c] = blocks[:, :, ::-1] if d >= 4 else blocks
+    data ^= moves.invert[:, :, None, None]
+    return out
 
 
 def scramble(front: np.ndarray | Image.Image, key: bytes, params: ScrambleParams | None = None) -> np.ndarray:

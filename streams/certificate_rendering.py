@@ -9,9 +9,9 @@ Copies: every copy of a request is its own certificate (own certificate id, bill
 from one PDF: the pages are laid out and rasterised once and repeated per copy, sharing the image
 objects, and the whole document is sealed once.
 
-`RenderPool` spreads the rendering over processes (the CPU-heavy part: ~19 ms per certificate with
-the back side and the archive PNG: front raster ~5.5, scramble + JPEG ~4, archive PNG ~5, PDF and seal
-~4); with zero processes it renders in the calling process. The front is rasterised once per sheet and
+`RenderPool` spreads the rendering over processes (the CPU-heavy part: ~16 ms per certificate with
+the back side and the archive PNG: front raster ~6, scramble + JPEG ~5, archive PNG ~2, PDF and seal
+~3); with zero processes it renders in the calling process. The front is rasterised once per sheet and
 used for both the scramble and the archive.
 """
 
