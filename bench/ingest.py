@@ -19,6 +19,7 @@ import argparse
 import datetime as dt
 import io
 import multiprocessing as mp
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -88,17 +89,32 @@ def pipeline_materialiser(bootstrap: str, names: MaterialiserTopics, snapshots: 
     out.put((counters.applied, counters.dead_lettered, materialiser.last_applied_at))
 
 
-def timed(target, args, bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> tuple[float, tuple]:  # type: ignore[no-untyped-def]
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(target, args, cluster: ClusterHandle, topic: str,  # type: ignore[no-untyped-def]
+          payloads: list[tuple[bytes, bytes]]) -> tuple[float, tuple, dict[str, float]]:
+    """Run the consumer side in its own process while this one produces; also the CPU seconds each
+    process spent (broker, producer, consumer), to show where the time goes on two cores."""
     ctx = mp.get_context("spawn")
     ready, out = ctx.Event(), ctx.Queue()
     proc = ctx.Process(target=target, args=(*args, ready, out))
     proc.start()
     ready.wait(60)
+    assert proc.pid is not None and cluster.pid is not None
+    before = {"broker": cpu_seconds(cluster.pid), "producer": cpu_seconds(os.getpid()),
+              "consumer": cpu_seconds(proc.pid)}
     began = time.time()
-    produce_all(bootstrap, topic, payloads)
+    produce_all(cluster.bootstrap_servers, topic, payloads)
     result = out.get(timeout=3600)
+    cpu = {"broker": cpu_seconds(cluster.pid) - before["broker"],
+           "producer": cpu_seconds(os.getpid()) - before["producer"],
+           "consumer": cpu_seconds(proc.pid) - before["consumer"]}
     proc.join()
-    return result[-1] - began, result
+    return result[-1] - began, result, cpu
 
 
 def main() -> None:
@@ -120,12 +136,12 @@ def main() -> None:
         cluster.create_topic("bench.residents", 64, 3)
         cluster.create_topic("bench.dlq", 3, 3)
 
-        base_s, (decoded, _) = timed(baseline_consumer, (bootstrap, "bench.baseline", n), bootstrap,
-                                     "bench.baseline", payloads)
+        base_s, (decoded, _), base_cpu = timed(baseline_consumer, (bootstrap, "bench.baseline", n), cluster,
+                                               "bench.baseline", payloads)
         names = MaterialiserTopics("bench.diffs", "bench.residents", "bench.dlq")
         snapshots = Path(tmp) / "snapshots"
-        pipe_s, (applied, dead, _) = timed(pipeline_materialiser, (bootstrap, names, str(snapshots), n), bootstrap,
-                                           "bench.diffs", payloads)
+        pipe_s, (applied, dead, _), pipe_cpu = timed(pipeline_materialiser, (bootstrap, names, str(snapshots), n),
+                                                     cluster, "bench.diffs", payloads)
 
         store = ParquetSnapshotStore(snapshots)
         t0 = time.perf_counter()
@@ -136,6 +152,9 @@ def main() -> None:
     print(f"{'baseline (produce+decode)':28}{decoded:>12,}{base_s:>10.2f}{decoded / base_s:>12,.0f}")
     print(f"{'pipeline (materialiser)':28}{applied:>12,}{pipe_s:>10.2f}{applied / pipe_s:>12,.0f}")
     print(f"pipeline / baseline: {(applied / pipe_s) / (decoded / base_s):.2f}")
+    for name, cpu, seconds in (("baseline", base_cpu, base_s), ("pipeline", pipe_cpu, pipe_s)):
+        shares = ", ".join(f"{k} {v:.1f} s ({v / n * 1e6:.1f} µs/event)" for k, v in cpu.items())
+        print(f"CPU during the {name} run ({seconds:.1f} s wall, 2 cores): {shares}")
     print(f"point-in-time restore of {args.municipality}: {restored:,} records in {restore_s:.2f} s")
     lost = n - applied
     if lost or dead or decoded != n:

@@ -51,6 +51,9 @@ def make_consumer(bootstrap_servers: str, group_id: str, **overrides: Any) -> Co
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "enable.partition.eof": True,
+        # The embedded broker holds a fetch for the whole wait even when data arrives meanwhile
+        # (a real broker answers as soon as there is data); a short wait keeps consumers busy.
+        "fetch.wait.max.ms": 20,
         "fetch.max.bytes": 64 * 1024 * 1024,
         "max.partition.fetch.bytes": 8 * 1024 * 1024,
     }

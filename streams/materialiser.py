@@ -175,8 +175,9 @@ class BackupMaterialiser:
                 now = time.monotonic()
                 if messages:
                     last_message = now
+                # Flush when the batch is big, old, or nothing more is arriving right now.
                 if pending.row_count >= self._flush_rows or (
-                    pending.consumed and now - pending.since >= self._flush_seconds
+                    pending.consumed and (not messages or now - pending.since >= self._flush_seconds)
                 ):
                     self._flush(consumer, pending)
                 caught_up = bool(assigned) and assigned <= at_end
@@ -195,24 +196,24 @@ class BackupMaterialiser:
     def _process_batch(self, messages: list[Message], pending: _Pending) -> None:
         """Messages in the current schema version are decoded together (schemas/arrow_decode.py);
         anything else, and any batch holding a malformed body, goes message by message."""
-        fast: list[Message] = []
+        fast: list[tuple[Message, bytes]] = []  # each value read once: Message.value() copies
         for msg in messages:
             value = msg.value()
             if value is not None and len(value) > HEADER.size and value[: HEADER.size] == self._current_header:
-                fast.append(msg)
+                fast.append((msg, value))
             else:
                 self._process(msg, pending)
         if not fast:
             return
-        table = self._decoder.decode([m.value()[HEADER.size :] for m in fast])
+        table = self._decoder.decode([value[HEADER.size :] for _, value in fast])
         if table is None:
-            for msg in fast:
+            for msg, _ in fast:
                 self._process(msg, pending)
             return
         self._apply_batch(fast, table, pending)
 
-    def _apply_batch(self, msgs: list[Message], table: pa.Table, pending: _Pending) -> None:
-        self.counters.consumed += len(msgs)
+    def _apply_batch(self, batch: list[tuple[Message, bytes]], table: pa.Table, pending: _Pending) -> None:
+        self.counters.consumed += len(batch)
         after = table.column("after").combine_chunks()
         munis = table.column("municipality_code").to_pylist()
         codes = table.column("resident_code").to_pylist()
@@ -223,11 +224,13 @@ class BackupMaterialiser:
         record_codes = after.field("resident_code").to_pylist()
         numbers_valid = valid_individual_numbers(after.field("individual_number").to_pylist())
         munis_valid = {m: is_valid_municipality_code(m) for m in set(munis)}
-        starts = self._resident_starts(table)
+        starts = self._resident_starts(table).tolist()
+        resident_header = frame(self._resident_serde.schema_id, b"")
         applied: list[int] = []
-        for i, msg in enumerate(msgs):
+        for i, (msg, value) in enumerate(batch):
+            key = msg.key()
             rejection = validate_change_fields(
-                municipality_code=munis[i], resident_code=codes[i], key=msg.key(), sequence=seqs[i],
+                municipality_code=munis[i], resident_code=codes[i], key=key, sequence=seqs[i],
                 change_type=types[i], record_present=present[i], record_municipality_code=record_munis[i],
                 record_resident_code=record_codes[i], municipality_code_valid=munis_valid[munis[i]],
                 individual_number_valid=bool(numbers_valid[i]),
@@ -238,9 +241,7 @@ class BackupMaterialiser:
             if self._admit(msg, munis[i], seqs[i]):
                 applied.append(i)
                 if self._moves_forward(munis[i], codes[i], seqs[i]):
-                    value = msg.value()
-                    resident = frame(self._resident_serde.schema_id, value[starts[i] :]) if present[i] else None
-                    self._publish(resident, msg.key())
+                    self._publish(resident_header + value[starts[i] :] if present[i] else None, key)
         if applied:
             self._add_history(table.take(pa.array(applied)), pending)
 
