@@ -19,6 +19,11 @@ restart resumes at once); CPU parallelism comes from the renderer processes.
 
 Latency: the loop blocks for the first request, then takes whatever else is already there (up to
 batch_size) without waiting, so a lone request is answered at once and a burst is batched.
+Two batches are in flight at a time: while one waits for its renders and is claimed, emitted and
+committed, the next is already decided and queued at the renderers, so the renderer processes do
+not idle while the worker process writes the ledger, the archive and Kafka. Batches are claimed,
+emitted and committed strictly in order; a batch that is only decided has emitted nothing (but
+dead letters) and is decided again after a crash.
 """
 
 from __future__ import annotations
@@ -147,6 +152,19 @@ class _Pending:
     future: Future[RenderedCertificate] | None = None
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """A batch decided and handed to the renderers, waiting to be completed."""
+
+    messages: list[Message]
+    pending: list[_Pending]
+    now: dt.datetime
+    received: float
+    decided: float
+    dead_lettered: bool  # dead letters were sent: flush them before the offsets are committed
+    request_ids: frozenset[str]
+
+
 class _Feed(threading.Thread):
     """Keeps the resident directory and the revocation registry current from bcl.residents and
     bcl.jpki.revocations (from the beginning: the compacted topics hold the latest state)."""
@@ -270,12 +288,23 @@ class CertificateWorker:
                      revocation_mode=self.options.revocation, startup_s=round(time.monotonic() - started, 2))
             if ready is not None:
                 ready.set()
+            # Two batches in flight: the next batch is decided and handed to the renderers while the
+            # current one waits for its renders, then is claimed, emitted and committed (strictly in order).
+            in_flight: _Batch | None = None
             while not stop.is_set():
                 if feed.error is not None:
                     raise feed.error
-                messages = self._next_batch(consumer)
+                # With a batch in flight, only take what is already there: it must not wait on an idle topic.
+                messages = self._next_batch(consumer, 0 if in_flight is not None else self.options.poll_timeout)
+                started = None
                 if messages:
-                    self._process_batch(messages, consumer, ledger, producer, dead_letters, pool, archiver)
+                    started = self._start_batch(messages, ledger, dead_letters, pool,
+                                                in_flight.request_ids if in_flight is not None else frozenset())
+                if in_flight is not None:
+                    self._complete_batch(in_flight, consumer, ledger, producer, archiver)
+                in_flight = started
+            if in_flight is not None:
+                self._complete_batch(in_flight, consumer, ledger, producer, archiver)
         finally:
             stop.set()
             if consumer is not None:
@@ -288,8 +317,8 @@ class CertificateWorker:
         log.info("stopped", **self.counters.as_dict())
         return self.counters
 
-    def _next_batch(self, consumer: Consumer) -> list[Message]:
-        first = consumer.poll(self.options.poll_timeout)
+    def _next_batch(self, consumer: Consumer, timeout: float) -> list[Message]:
+        first = consumer.poll(timeout)
         if first is None:
             return []
         batch = [first]
@@ -308,12 +337,15 @@ class CertificateWorker:
 
     # -- one batch ---------------------------------------------------------------------------
 
-    def _process_batch(self, messages: list[Message], consumer: Consumer, ledger: RequestLedger, producer: Producer,
-                       dead_letters: DeadLetterSink, pool: RenderPool, archiver: ThreadPoolExecutor) -> None:
+    def _start_batch(self, messages: list[Message], ledger: RequestLedger, dead_letters: DeadLetterSink,
+                     pool: RenderPool, in_flight_ids: frozenset[str]) -> _Batch:
+        """Decide every request of the batch and hand the issued ones to the renderers (nothing is emitted
+        yet but dead letters). in_flight_ids: the request ids of the batch still in flight, not yet in the
+        ledger, so that a replay of one of them is caught here too."""
         received = time.monotonic()
         now = self._clock()
         pending: list[_Pending] = []
-        seen_in_batch: set[str] = set()
+        seen_in_batch: set[str] = set(in_flight_ids)
         dead_lettered = self.counters.dead_lettered
         for msg in messages:
             self.counters.consumed += 1
@@ -339,7 +371,16 @@ class CertificateWorker:
             if item.job is not None:
                 item.future = pool.submit(item.job)
             pending.append(item)
-        decided = time.monotonic()
+        return _Batch(messages, pending, now, received, time.monotonic(),
+                      self.counters.dead_lettered > dead_lettered,
+                      frozenset(item.request["request_id"] for item in pending))
+
+    def _complete_batch(self, batch: _Batch, consumer: Consumer, ledger: RequestLedger, producer: Producer,
+                        archiver: ThreadPoolExecutor) -> None:
+        """Wait for the batch's renders, then claim, emit, mark delivered and commit its offsets."""
+        messages, pending, now, received, decided = (batch.messages, batch.pending, batch.now, batch.received,
+                                                     batch.decided)
+        waiting = time.monotonic()
         claims = [self._finish(item, now) for item in pending]
         rendered = time.monotonic()
         if claims:
@@ -349,13 +390,14 @@ class CertificateWorker:
             emitted = time.monotonic()
             self._audit(pending)
             ledger.mark_delivered([c.position for c in claims], self._take_marks())
-        elif self.counters.dead_lettered > dead_lettered:
+        elif batch.dead_lettered:
             self._flush(producer)  # dead letters out before their offsets are committed
         self._commit(consumer, messages)
         done = time.monotonic()
         if claims:
             log.debug("batch", requests=len(claims), decide_ms=round((decided - received) * 1000, 1),
-                      render_ms=round((rendered - decided) * 1000, 1), claim_ms=round((claimed - rendered) * 1000, 1),
+                      queued_ms=round((waiting - decided) * 1000, 1), render_ms=round((rendered - waiting) * 1000, 1),
+                      claim_ms=round((claimed - rendered) * 1000, 1),
                       emit_ms=round((emitted - claimed) * 1000, 1), commit_ms=round((done - emitted) * 1000, 1))
         for item in pending:
             request = item.request
