@@ -22,13 +22,16 @@ class RestoreError(BclError):
 
 
 def _register_query(rel: str, current_only: bool) -> str:
+    # Sequence numbers are unique within a municipality, so the latest change of each record is a
+    # semi-join on its sequence: a hash aggregate over two columns instead of a window over all.
     columns = ", ".join(f'"{f.name}"' for f in resident_arrow_schema())
     status = "AND status = 'CURRENT'" if current_only else ""
     return f"""
-        SELECT {columns} FROM (
-            SELECT *, row_number() OVER (PARTITION BY resident_code ORDER BY sequence DESC) AS _latest
-            FROM {rel} WHERE municipality_code = $municipality AND event_time <= $as_of
-        ) WHERE _latest = 1 AND NOT removed {status}
+        SELECT {columns} FROM {rel}
+        WHERE municipality_code = $municipality AND sequence IN (
+            SELECT max(sequence) FROM {rel}
+            WHERE municipality_code = $municipality AND event_time <= $as_of GROUP BY resident_code
+        ) AND NOT removed {status}
         ORDER BY household_number, resident_code"""
 
 
@@ -56,7 +59,7 @@ def restore(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     if fmt == "parquet":
-        con.execute(f"COPY ({query}) TO '{tmp.as_posix()}' (FORMAT parquet, COMPRESSION zstd)", params)
+        written = con.execute(f"COPY ({query}) TO '{tmp.as_posix()}' (FORMAT parquet, COMPRESSION zstd)", params)
     elif fmt == "csv":
         # Nested parts (address, seal, tax records, certificates) become columns or JSON text.
         flat = f"""SELECT * EXCLUDE (address, seal, tax_records, jpki_certificates),
@@ -68,11 +71,11 @@ def restore(
                    seal.status AS seal_status, to_json(tax_records) AS tax_records,
                    to_json(jpki_certificates) AS jpki_certificates
                    FROM ({query})"""
-        con.execute(f"COPY ({flat}) TO '{tmp.as_posix()}' (FORMAT csv, HEADER)", params)
+        written = con.execute(f"COPY ({flat}) TO '{tmp.as_posix()}' (FORMAT csv, HEADER)", params)
     else:
         raise RestoreError(f"unknown format {fmt!r}: use parquet or csv")
+    count = written.fetchone()  # COPY answers with the number of rows it wrote
     tmp.replace(out)
-    count = con.execute(f"SELECT count(*) FROM ({query})", params).fetchone()
     return int(count[0]) if count else 0
 
 
