@@ -8,6 +8,8 @@ milliseconds, where rasterising the finished PDF would take tens.
 from __future__ import annotations
 
 import io
+import math
+from collections import OrderedDict
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -16,6 +18,9 @@ from certgen.certificate_document import Box, Color, DocumentLayout, ImageSlot, 
 from certgen.errors import FontError
 
 DEFAULT_DPI = 100  # what the scramble codec's block size is tuned for (16 px blocks = 4 mm)
+# Rendered text masks kept per renderer: labels, headings, the certifying sentence and the issuer
+# repeat on every certificate; FreeType rendering is the biggest part of drawing a page.
+TEXT_MASK_CACHE = 4096
 
 
 def _rgb(color: Color) -> tuple[int, int, int]:
@@ -30,6 +35,7 @@ class RasterRenderer:
         self.dpi = dpi
         self.scale = dpi / 72
         self._faces: dict[int, ImageFont.FreeTypeFont] = {}
+        self._masks: OrderedDict[tuple[object, ...], tuple[object, tuple[int, int]]] = OrderedDict()
         self._face(10)  # fail early on a missing font
 
     def _face(self, size_pt: float) -> ImageFont.FreeTypeFont:
@@ -53,8 +59,7 @@ class RasterRenderer:
         draw = ImageDraw.Draw(image)
         for item in layout.pages[page_index].items:
             if isinstance(item, Text):
-                draw.text((item.x * s, item.y * s), item.text, font=self._face(item.size), fill=_rgb(item.color),
-                          anchor="ls")
+                self._text(draw, item.x * s, item.y * s, item.text, self._face(item.size), _rgb(item.color))
             elif isinstance(item, Line):
                 draw.line((item.x1 * s, item.y1 * s, item.x2 * s, item.y2 * s), fill=_rgb(item.color),
                           width=max(1, round(item.width * s)))
@@ -67,6 +72,28 @@ class RasterRenderer:
                 picture = picture.resize(size, Image.Resampling.BILINEAR)
                 image.paste(picture, (round(item.x * s), round(item.y * s)), picture)
         return image
+
+    def _text(self, draw: ImageDraw.ImageDraw, x: float, y: float, text: str, face: ImageFont.FreeTypeFont,
+              color: tuple[int, int, int]) -> None:
+        """What draw.text(..., anchor="ls") does for one line, with the glyph mask cached by text, face,
+        sub-pixel start and ink (the same mask is drawn at the same place: pixel-identical output)."""
+        if "\n" in text or draw.fontmode != "L":
+            draw.text((x, y), text, font=face, fill=color, anchor="ls")
+            return
+        ink = draw.draw.draw_ink(color)
+        start = (math.modf(x)[0], math.modf(y)[0])
+        key = (text, id(face), start, ink)
+        cached = self._masks.get(key)
+        if cached is None:
+            mask, offset = face.getmask2(text, "L", None, None, None, 0, "ls", ink, start, stroke_filled=True)
+            cached = (mask, offset)
+            self._masks[key] = cached
+            if len(self._masks) > TEXT_MASK_CACHE:
+                self._masks.popitem(last=False)
+        else:
+            self._masks.move_to_end(key)
+        mask, offset = cached
+        draw.draw.draw_bitmap((int(x) + offset[0], int(y) + offset[1]), mask, ink)
 
     def render_all(self, layout: DocumentLayout) -> list[Image.Image]:
         return [self.render(layout, i) for i in range(len(layout.pages))]
