@@ -1,9 +1,13 @@
 """The backup materialiser: bcl.register.diffs → validated, applied → bcl.residents + change history.
 
-Batch path (consume(n) + fastavro + pyarrow), because per-event processing with a table write is
-far too slow for full loads. For every event: wire format and schema id, Avro body, codes and check
-digits, then the per-municipality sequence decides apply / fill a gap / duplicate. Anything that
-cannot be accepted goes to bcl.dlq with its original bytes and a reason; the processor keeps going.
+Batch path, because per-event processing with a table write is far too slow for full loads: the
+messages of a poll in the current schema version are decoded together into Arrow
+(schemas/arrow_decode.py); older versions and batches holding a malformed body go message by
+message through fastavro. For every event: wire format and schema id, Avro body, codes and check
+digits (vectorised in a batch), then the per-municipality sequence decides apply / fill a gap /
+duplicate. Anything that cannot be accepted goes to bcl.dlq with its original bytes and a reason;
+the processor keeps going. The record is forwarded to bcl.residents as the tail of the change's
+bytes (`after` is the contract's last field), without re-encoding.
 
 Durability order per batch: (1) flush residents and dead letters, (2) write the history batch to
 the snapshot store, (3) commit offsets. A crash at any point re-delivers events that the sequence
