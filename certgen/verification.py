@@ -10,10 +10,10 @@ A validly sealed PDF that was never archived fails check 2: that is what a stole
 
 A scan (or photo) of the back is verified by restoring the front from the scramble image with the
 municipality's key (certgen.scramble.descramble) and comparing it with the issued front raster kept in
-the archive (certgen.verification_scan.match, judged against SCAN_MATCH_THRESHOLD below). A scan
-does not say which certificate it is, so the
-person names either the certificate id or the municipality and the issue date printed on the front
-(both are on the paper); every sheet of every certificate that municipality issued that day is then a
+the archive (certgen.verification_scan.match, judged against its MATCH_THRESHOLD, the one threshold of
+scan verification). A scan does not say which certificate it is, so the person names either the
+certificate id or the municipality and the issue date printed on the front (both are on the paper);
+every sheet of every certificate that municipality issued that day is then a
 candidate and the best match wins. On a match the restore is shown beside the issued front (the score
 cannot catch a single altered character, a person comparing the two can); without one, nothing of the
 archived certificates is returned, since the best candidate is then someone else's certificate.
@@ -45,19 +45,8 @@ from pyhanko_certvalidator import ValidationContext
 
 from certgen.errors import ScrambleError
 from certgen.scramble import descramble
-from certgen.verification_scan import match
+from certgen.verification_scan import MATCH_THRESHOLD, match
 
-# Score a restore must reach to be called a match, calibrated on REAL certificates (CertificateRenderer
-# fronts with their 1-px table rules, the back side rendered from the sealed PDF by poppler at 100 dpi,
-# then blur, JPEG 60, ±1.5° rotation, ±3 % scale and noise; tests/certgen/test_verification.py):
-# the issued front scores 0.48-0.57; another household's 住民票 of the same layout and day 0.36-0.37;
-# a certificate of another layout (one member instead of three) 0.05; a wrong key below 0. The
-# codec's own MATCH_THRESHOLD (0.55) was calibrated on synthetic fronts with large text and no thin
-# rules, where genuine restores score 0.85: thin rules restore faintly and set the worst tile here.
-# 0.43 sits between the two clusters, but the margin (~0.06 each side) is narrow, and an altered
-# single field (a birth date, a given name) scores exactly as the genuine front because the worst tile
-# lies elsewhere: the side-by-side image a person compares with the paper is the real check.
-SCAN_MATCH_THRESHOLD = 0.43
 # A scan larger than this (pixels) is refused before decoding: a phone photo is ~12 MP, an A4 scan
 # at 600 dpi ~35 MP; anything bigger is not a scan of one certificate back.
 MAX_SCAN_PIXELS = 40_000_000
@@ -300,16 +289,16 @@ def verify_scan(scan: Image.Image | np.ndarray, archive: BaseIssuanceRecord, key
         return ScanVerification((Finding(Check.RECORD, False, "no archived front to compare with"),))
     score, record, sheet, restored, issued, tiles = best
     findings = [Finding(Check.SCAN, True, "scramble image found and restored")]
-    if score < SCAN_MATCH_THRESHOLD:
+    if score < MATCH_THRESHOLD:
         # Neither the best candidate's id nor its front is returned: it is someone else's certificate.
         findings.append(Finding(Check.MATCH, False, f"the restored front matches no certificate issued "
-                                                    f"(best score {score:.2f} < {SCAN_MATCH_THRESHOLD:.2f} "
+                                                    f"(best score {score:.2f} < {MATCH_THRESHOLD:.2f} "
                                                     f"over {sheets} issued sheet(s))"))
         return ScanVerification(tuple(findings), score=score, candidates=sheets, municipality_code=municipality_code,
                                 restored=restored)
     findings.append(Finding(Check.MATCH, True, f"the restored front matches certificate {record.certificate_id}, "
                                                f"sheet {sheet + 1} (score {score:.2f}, threshold "
-                                               f"{SCAN_MATCH_THRESHOLD:.2f}); compare it with the paper"))
+                                               f"{MATCH_THRESHOLD:.2f}); compare it with the paper"))
     return ScanVerification(tuple(findings), record.certificate_id, sheet, score, sheets, municipality_code, restored,
                             issued, tiles)
 

@@ -6,12 +6,14 @@ their backs (rendered from the PDF by poppler, then degraded like a scanner woul
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import itertools
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from cryptography import x509
@@ -28,7 +30,7 @@ from certgen.scramble_keys import scramble_key
 from certgen.seal import KeyFileSealSigner
 from certgen.verification import png_bytes
 from sinks.issuance_archive import ArchivedCertificate, IssuanceArchive
-from tests.certgen.factories import ISSUER, MINCHO, household_of_three
+from tests.certgen.factories import ISSUER, MINCHO, address, household_of_three, resident
 from tests.certgen.pdf_fixtures import ISSUED_AT, shared_font
 from tests.certgen.scan_degradation import degrade
 
@@ -52,6 +54,36 @@ class IssuedWorld:
 
     def key_of(self, municipality_code: str) -> bytes:
         return scramble_key(SECRET, municipality_code)
+
+
+def other_household() -> list[dict[str, Any]]:
+    """Three people of another household in the same town: same layout, other names, dates and address."""
+    home = address(town="山下町", block="27番地")
+    common = {"household_number": "0005678", "household_head_name": "田中\u3000誠", "family_name": "田中",
+              "family_name_kana": "タナカ", "address": home, "domicile_head": "田中\u3000誠",
+              "registered_domicile": "神奈川県横浜市中区山下町27番地",
+              "previous_address": "埼玉県さいたま市浦和区高砂三丁目15番1号"}
+    return [
+        resident(3, **common, given_name="誠", given_name_kana="マコト", birth_date=dt.date(1969, 11, 2)),
+        resident(4, **common, relationship="妻", given_name="由美子", given_name_kana="ユミコ",
+                 birth_date=dt.date(1972, 3, 19), sex="FEMALE"),
+        resident(5, **common, relationship="子", given_name="翔太", given_name_kana="ショウタ",
+                 birth_date=dt.date(2004, 7, 8), became_resident_on=dt.date(2004, 7, 8)),
+    ]
+
+
+def neighbour_household() -> list[dict[str, Any]]:
+    """Three people at the same address as household_of_three (a flat in the same building): the same
+    layout and address, other names and dates. The hardest impostor: only the people's fields differ."""
+    common = {"household_number": "0001240", "household_head_name": "鈴木\u3000大輔", "family_name": "鈴木",
+              "family_name_kana": "スズキ", "domicile_head": "鈴木\u3000大輔"}
+    return [
+        resident(3, **common, given_name="大輔", given_name_kana="ダイスケ", birth_date=dt.date(1983, 9, 27)),
+        resident(4, **common, relationship="妻", given_name="恵", given_name_kana="メグミ",
+                 birth_date=dt.date(1985, 12, 5), sex="FEMALE"),
+        resident(5, **common, relationship="子", given_name="蓮", given_name_kana="レン",
+                 birth_date=dt.date(2016, 2, 14), became_resident_on=dt.date(2016, 2, 14)),
+    ]
 
 
 def build_issued_world(data_dir: Path, key_pool: KeyPool) -> IssuedWorld:
