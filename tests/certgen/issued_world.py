@@ -1,6 +1,7 @@
 """A small world of issued certificates for the verification tests: a PKI with the municipality's seal
-certificate under <data_dir>/pki, two certificates of 横浜市 issued the same day (the whole household
-of three, and the wife alone: the same layout, different people) rendered with the scrambled back
+certificate under <data_dir>/pki, three certificates of 横浜市 issued the same day (the whole household
+of three; the wife alone, another layout; a neighbouring household of three at the same address, the
+same layout with other people) rendered with the scrambled back
 side and archived under <data_dir>/issuance exactly as the certificate worker does, and scans of
 their backs (rendered from the PDF by poppler, then degraded like a scanner would)."""
 
@@ -50,7 +51,8 @@ class IssuedWorld:
     archive: IssuanceArchive
     seal_root: x509.Certificate
     household: Issued  # 住民票の写し of the household of three
-    wife: Issued  # 住民票の写し of the wife alone: same layout, other names
+    wife: Issued  # 住民票の写し of the wife alone: another layout (one member instead of three)
+    neighbour: Issued  # 住民票の写し of another household of three at the same address: same layout
 
     def key_of(self, municipality_code: str) -> bytes:
         return scramble_key(SECRET, municipality_code)
@@ -101,17 +103,18 @@ def build_issued_world(data_dir: Path, key_pool: KeyPool) -> IssuedWorld:
     members = household_of_three()
     wife_only = ResidentCopyOptions(member_codes=frozenset({members[1]["resident_code"]}))
 
-    def issue(certificate_id: str, options: ResidentCopyOptions | None) -> Issued:
+    def issue(certificate_id: str, people: list[dict[str, Any]], options: ResidentCopyOptions | None) -> Issued:
         # What the certificate worker does: render and seal, then archive the PDF and the fronts.
-        issued = renderer.render(CertificateKind.RESIDENT_COPY, members, ISSUER, ISSUED_AT, options=options)
-        layout = renderer.layout(CertificateKind.RESIDENT_COPY, members, ISSUER, ISSUED_AT, options=options)
+        issued = renderer.render(CertificateKind.RESIDENT_COPY, people, ISSUER, ISSUED_AT, options=options)
+        layout = renderer.layout(CertificateKind.RESIDENT_COPY, people, ISSUER, ISSUED_AT, options=options)
         fronts = [png_bytes(front) for front in renderer.front_rasters(layout)]
         record = archive.put(certificate_id, f"request-{certificate_id}", ISSUER.municipality_code, ISSUED_AT,
                              issued.pdf, fronts)
         return Issued(record, issued.pdf)
 
     return IssuedWorld(data_dir, archive, pki.seal_root().certificate,
-                       issue("cert-household", None), issue("cert-wife", wife_only))
+                       issue("cert-household", members, None), issue("cert-wife", members, wife_only),
+                       issue("cert-neighbour", neighbour_household(), None))
 
 
 def back_page(pdf: bytes, directory: Path, dpi: int = 100) -> np.ndarray:
@@ -123,10 +126,10 @@ def back_page(pdf: bytes, directory: Path, dpi: int = 100) -> np.ndarray:
     return np.asarray(Image.open(directory / "back.png").convert("RGB"))
 
 
-def degraded_scan_png(pdf: bytes, directory: Path, angle: float = 1.5, scale: float = 1.03) -> bytes:
+def degraded_scan_png(pdf: bytes, directory: Path, angle: float = 1.5, scale: float = 1.03, seed: int = 0) -> bytes:
     """A scan of the printed back: blur, JPEG quality 60, rotation, scale change and noise (saved as PNG
     so that the upload carries exactly that degradation)."""
-    scan = degrade(back_page(pdf, directory), angle=angle, scale=scale)
+    scan = degrade(back_page(pdf, directory), angle=angle, scale=scale, seed=seed)
     out = io.BytesIO()
     scan.save(out, "PNG")
     return out.getvalue()

@@ -13,8 +13,10 @@ from certgen.certificate_document import CertificateKind
 from certgen.certificate_pdf import CertificateRenderer
 from certgen.errors import ScrambleError
 from certgen.keys import KeyPool
+from certgen.scramble import descramble
 from certgen.seal import KeyFileSealSigner
 from certgen.verification import Check, load_scan, side_by_side, verify_pdf, verify_scan
+from certgen.verification_scan import MATCH_THRESHOLD, match
 from tests.certgen.factories import ISSUER, household_of_three
 from tests.certgen.issued_world import IssuedWorld, build_issued_world, degraded_scan_png
 from tests.certgen.pdf_fixtures import ISSUED_AT, shared_font, shared_seal_material
@@ -103,12 +105,45 @@ def test_a_degraded_scan_restores_and_matches_the_issued_front(world: IssuedWorl
     result = verify_scan(household_scan, world.archive, world.key_of, municipality_code=record.municipality_code,
                          issued_on=record.issued_on)
     assert result.matches, result.reasons
-    assert (result.certificate_id, result.sheet, result.candidates) == ("cert-household", 0, 2)
+    # Three sheets issued that day, one of them another household's of the same layout.
+    assert (result.certificate_id, result.sheet, result.candidates) == ("cert-household", 0, 3)
     issued = np.asarray(Image.open(io.BytesIO(world.archive.read_front(record))).convert("RGB"))
     assert result.restored is not None and result.restored.shape == issued.shape
     assert np.array_equal(result.issued, issued)
     composite = side_by_side(result.restored, issued)
     assert composite.size == (2 * issued.shape[1] + 16, issued.shape[0])
+
+
+def _front(world: IssuedWorld, certificate_id: str) -> np.ndarray:
+    record = world.archive.get(certificate_id)
+    assert record is not None
+    return np.asarray(Image.open(io.BytesIO(world.archive.read_front(record))).convert("RGB"))
+
+
+# The issue's scanner: blur, JPEG 60 and noise in every scan, rotation and scale change either way.
+SCANNER_POSES = [(1.5, 1.03, 0), (-1.5, 0.97, 1), (0.8, 0.98, 2)]
+
+
+@pytest.mark.parametrize(("angle", "scale", "seed"), SCANNER_POSES)
+def test_real_scans_are_clearly_separated_from_same_layout_impostors(world: IssuedWorld, tmp_path: Path,
+                                                                     angle: float, scale: float, seed: int) -> None:
+    # Both households' backs, printed from the sealed PDF by poppler and degraded like a scanner.
+    household, neighbour, wife = (_front(world, c) for c in ("cert-household", "cert-neighbour", "cert-wife"))
+    key = world.key_of(world.household.record.municipality_code)
+    for issued, pdf, impostor in ((household, world.household.pdf, neighbour),
+                                  (neighbour, world.neighbour.pdf, household)):
+        scan = load_scan(degraded_scan_png(pdf, tmp_path, angle=angle, scale=scale, seed=seed))
+        restored = descramble(scan, key, issued.shape[:2])
+        genuine = match(restored, issued)
+        assert genuine.matches and genuine.score >= MATCH_THRESHOLD + 0.15, genuine.score
+        # Another household of the same layout and address, issued the same day: only the people differ.
+        same_layout = match(restored, impostor)
+        assert not same_layout.matches and same_layout.score <= MATCH_THRESHOLD - 0.25, same_layout.score
+        # The tiles that tell them apart lie on the members' tables (y 205-700 px), not on the title, the
+        # address or the certifying text below.
+        rows = np.nonzero(same_layout.tile_scores.min(axis=1) < MATCH_THRESHOLD)[0] * 32 + 32  # tile centres
+        assert rows.min() >= 190 and rows.max() <= 720, rows
+        assert match(restored, wife).score <= MATCH_THRESHOLD - 0.25
 
 
 def test_a_scan_named_by_certificate_id(world: IssuedWorld, household_scan: Image.Image) -> None:
@@ -117,6 +152,7 @@ def test_a_scan_named_by_certificate_id(world: IssuedWorld, household_scan: Imag
     assert not other.matches
     # Nothing of someone else's certificate is handed out on a mismatch.
     assert other.issued is None and other.certificate_id is None and other.restored is not None
+    assert not verify_scan(household_scan, world.archive, world.key_of, certificate_id="cert-neighbour").matches
     missing = verify_scan(household_scan, world.archive, world.key_of, certificate_id="no-such-certificate")
     assert not missing.matches and "not in the issuance record" in missing.reasons[0]
 
