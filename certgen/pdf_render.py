@@ -166,7 +166,9 @@ class _Writer:
         self.buf = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
         self.offsets: dict[int, int] = {}
         self.next_id = 1
-        self._images: dict[int, int] = {}  # id(PdfImage) -> object: one copy per document, shared by pages
+        # id(PdfImage) -> (the image, its object): one copy per document, shared by pages. The image is
+        # kept referenced so that its id cannot be reused by another image while the document is written.
+        self._images: dict[int, tuple[PdfImage, int]] = {}
 
     def reserve(self) -> int:
         obj_id = self.next_id
@@ -187,11 +189,11 @@ class _Writer:
 
     def image(self, image: PdfImage) -> int:
         known = self._images.get(id(image))
-        if known is not None:
-            return known
+        if known is not None and known[0] is image:
+            return known[1]
         smask_id = self.image(image.smask) if image.smask is not None else None
         obj_id = self.reserve()
-        self._images[id(image)] = obj_id
+        self._images[id(image)] = (image, obj_id)
         extra = f" /Type /XObject /Subtype /Image /Width {image.width} /Height {image.height} /Filter {image.filter}"
         if image.stencil_color is not None:
             extra += " /ImageMask true /BitsPerComponent 1"

@@ -254,3 +254,15 @@ def test_scrambled_back_and_copy_evident_pattern_on_both_sides(font: TrueTypeFon
     scrambles = [r for r in rows if r[2] == "image" and r[8] == "jpeg"]
     assert [r[0] for r in scrambles] == ["2", "4"]  # a scramble image on each back
     assert "2枚中1枚目" in pdf_text(issued.pdf, tmp_path, 1)
+
+
+def test_an_image_dropped_while_writing_is_never_mistaken_for_the_next_one() -> None:
+    """Images are shared per document by identity; a freed image's id must not alias a new one
+    (that would print one sheet's scramble image on another sheet's back)."""
+    from certgen.pdf_render import PdfImage, _Writer
+
+    writer = _Writer()
+    ids = []
+    for shade in range(20):  # temporaries freed as soon as they are written, as for converted backs
+        ids.append(writer.image(PdfImage.from_pillow(Image.new("RGB", (8, 8), (shade, 0, 0)))))
+    assert len(set(ids)) == 20
