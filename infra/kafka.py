@@ -43,6 +43,35 @@ def produce(producer: Producer, topic: str, value: bytes, key: bytes | None = No
             producer.poll(0.05)
 
 
+class DeliveryTracker:
+    """The producer's delivery callback: collects failures; `flush` waits for every message and raises
+    when any was not delivered, so that the caller does not commit the offsets of that batch."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def __call__(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self.errors.append(str(err))
+
+    def flush(self, producer: Producer, what: str, consequence: str = "the batch will be processed again") -> None:
+        remaining = producer.flush(30)
+        if remaining or self.errors:
+            raise KafkaClientError(
+                f"could not deliver {remaining} {what} ({'; '.join(self.errors[:3])}); offsets not committed, "
+                f"{consequence}"
+            )
+
+
+def commit_offsets(consumer: Consumer) -> None:
+    """Commit the consumed positions synchronously; having nothing new to commit is fine."""
+    try:
+        consumer.commit(asynchronous=False)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError._NO_OFFSET:
+            raise
+
+
 def make_consumer(bootstrap_servers: str, group_id: str, **overrides: Any) -> Consumer:
     """A consumer that commits only what the caller says is done (no auto commit)."""
     conf: dict[str, Any] = {

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Message, Producer
 
 from infra import kafka, topics
 from schemas.contracts import CONTRACTS
@@ -86,7 +86,7 @@ class BillingProcessor:
         self.counters = Counters()
         self._producer: Producer | None = None
         self._dead_letters: DeadLetterSink | None = None
-        self._delivery_errors: list[str] = []
+        self._delivered = kafka.DeliveryTracker()
 
     def run(
         self,
@@ -102,7 +102,7 @@ class BillingProcessor:
         consumer = kafka.make_consumer(self._bootstrap, self._group_id, **{"isolation.level": "read_committed"})
         self._producer = kafka.make_producer(self._bootstrap)
         self._dead_letters = DeadLetterSink(
-            self._producer, self._serde.registry, PROCESSOR, self._on_delivery, topic=self.topics.dlq
+            self._producer, self._serde.registry, PROCESSOR, self._delivered, topic=self.topics.dlq
         )
         pending = _Pending()
         assigned = set(kafka.assign_all(consumer, self.topics.issued))
@@ -155,29 +155,16 @@ class BillingProcessor:
                     offset=msg.offset())
         self._dead_letters.send(msg, code, reason)
 
-    def _on_delivery(self, err: Any, msg: Message) -> None:
-        if err is not None:
-            self._delivery_errors.append(str(err))
-
     def _flush(self, consumer: Any, pending: _Pending) -> None:
         assert self._producer is not None
-        remaining = self._producer.flush(30)
-        if remaining or self._delivery_errors:
-            raise kafka.KafkaClientError(
-                f"could not deliver {remaining} dead letters ({'; '.join(self._delivery_errors[:3])}); "
-                "offsets not committed, the batch will be processed again"
-            )
+        self._delivered.flush(self._producer, "dead letters")
         if pending.events:
             assert self.ledger is not None
             written = self.ledger.record(pending.events)
             self.counters.counted += written.new
             self.counters.duplicates += written.duplicates
         if pending.consumed:
-            try:
-                consumer.commit(asynchronous=False)
-            except KafkaException as exc:
-                if exc.args[0].code() != KafkaError._NO_OFFSET:  # nothing new to commit is fine
-                    raise
+            kafka.commit_offsets(consumer)
         pending.events.clear()
         pending.consumed = 0
         pending.since = time.monotonic()

@@ -142,7 +142,7 @@ class CardLifecycleProcessor:
         self.counters = Counters()
         self._con = duckdb.connect()
         self._producer: Producer | None = None
-        self._delivery_errors: list[str] = []
+        self._delivered = kafka.DeliveryTracker()
 
     # -- the loop ----------------------------------------------------------------------------
     def run(
@@ -318,18 +318,11 @@ class CardLifecycleProcessor:
             new.append(revocation)
             kafka.produce(self._producer, self.topics.revocations,
                           self._revocation_serde.encode(revocation_to_record(revocation)), serial.encode(),
-                          on_delivery=self._on_delivery)
+                          on_delivery=self._delivered)
         if not new:
             return
-        remaining = self._producer.flush(30)
-        if remaining or self._delivery_errors:
-            raise kafka.KafkaClientError(
-                f"could not deliver {remaining} revocations ({'; '.join(self._delivery_errors[:3])}); "
-                "offsets not committed, the batch will be processed again")
+        self._delivered.flush(self._producer, "revocations")
         for revocation in new:
             self._pki.revoke(revocation)
             self.counters.revoked += 1
 
-    def _on_delivery(self, err: Any, msg: Message) -> None:
-        if err is not None:
-            self._delivery_errors.append(str(err))

@@ -249,7 +249,7 @@ class CertificateWorker:
         self._crl_source: CrlRevocationSource | None = None
         self._ocsp_source = OcspRevocationSource(options.ocsp_url, clock=clock)
         self._sealed: set[str] = set()
-        self._delivery_errors: list[str] = []
+        self._delivered = kafka.DeliveryTracker()
         self._marks: dict[tuple[str, int], int] = {}
 
     # -- the loop ----------------------------------------------------------------------------
@@ -568,15 +568,12 @@ class CertificateWorker:
                               list(claim.fronts))
 
     def _flush(self, producer: Producer) -> None:
-        remaining = producer.flush(30)
-        if remaining or self._delivery_errors:
-            errors = "; ".join(self._delivery_errors[:3])
-            raise kafka.KafkaClientError(f"could not deliver {remaining} messages ({errors}); the batch is in doubt "
-                                         "and will be completed from the ledger at restart")
+        self._delivered.flush(producer, "responses or issued events",
+                              "the batch is in doubt and will be completed from the ledger at restart")
 
     def _on_delivery(self, err: Any, msg: Message) -> None:
+        self._delivered(err, msg)
         if err is not None:
-            self._delivery_errors.append(str(err))
             return
         at = (msg.topic(), msg.partition())
         self._marks[at] = max(self._marks.get(at, -1), msg.offset())

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Message, Producer
 
 from infra import kafka, topics
 from schemas.arrow_decode import ArrowBatchDecoder
@@ -134,7 +134,7 @@ class BackupMaterialiser:
         self._gaps_reported: dict[str, tuple[tuple[int, int], ...]] = {}
         self._producer: Producer | None = None
         self._dead_letters: DeadLetterSink | None = None
-        self._delivery_errors: list[str] = []
+        self._delivered = kafka.DeliveryTracker()
 
     # -- state -------------------------------------------------------------------------------
     def recover(self) -> None:
@@ -163,7 +163,7 @@ class BackupMaterialiser:
         consumer = kafka.make_consumer(self._bootstrap, self._group_id)
         self._producer = kafka.make_producer(self._bootstrap, bulk=True)
         self._dead_letters = DeadLetterSink(
-            self._producer, self._serde.registry, PROCESSOR, self._on_delivery, topic=self.topics.dlq
+            self._producer, self._serde.registry, PROCESSOR, self._delivered, topic=self.topics.dlq
         )
         pending = _Pending()
         assigned = set(kafka.assign_all(consumer, self.topics.diffs))
@@ -371,7 +371,7 @@ class BackupMaterialiser:
     def _publish(self, resident: bytes | None, key: bytes | None) -> None:
         """bcl.residents: the record, or a tombstone (None) that compaction turns into a removal."""
         assert self._producer is not None
-        kafka.produce(self._producer, self.topics.residents, resident, key, on_delivery=self._on_delivery)
+        kafka.produce(self._producer, self.topics.residents, resident, key, on_delivery=self._delivered)
         self.counters.residents_published += 1
 
     def _header_size(self, change: dict[str, Any]) -> int:
@@ -393,19 +393,10 @@ class BackupMaterialiser:
                     offset=msg.offset())
         self._dead_letters.send(msg, code, reason)
 
-    def _on_delivery(self, err: Any, msg: Message) -> None:
-        if err is not None:
-            self._delivery_errors.append(str(err))
-
     # -- batch boundary ----------------------------------------------------------------------
     def _flush(self, consumer: Any, pending: _Pending) -> None:
         assert self._producer is not None
-        remaining = self._producer.flush(30)
-        if remaining or self._delivery_errors:
-            raise kafka.KafkaClientError(
-                f"could not deliver {remaining} messages ({'; '.join(self._delivery_errors[:3])}); "
-                "offsets not committed, the batch will be processed again"
-            )
+        self._delivered.flush(self._producer, "residents or dead letters")
         for muni, cols in pending.rows.items():
             pending.tables[muni].append(pa.Table.from_pydict(cols, schema=self._schema))
         for muni, tables in pending.tables.items():
@@ -413,11 +404,7 @@ class BackupMaterialiser:
         if pending.row_count:
             self.last_applied_at = time.time()
         if pending.consumed:
-            try:
-                consumer.commit(asynchronous=False)
-            except KafkaException as exc:
-                if exc.args[0].code() != KafkaError._NO_OFFSET:  # nothing new to commit is fine
-                    raise
+            kafka.commit_offsets(consumer)
         pending.rows.clear()
         pending.tables.clear()
         pending.row_count = pending.consumed = 0
