@@ -312,17 +312,24 @@ class JpkiCard:
             return _sw(SW_OK)
         return _sw(SW_WRONG_P1P2)
 
+    def _selected_pin(self, session: _Session) -> tuple[PinId, _Pin] | bytes:
+        """The PIN of the currently selected PIN EF, or the status word refusing the command."""
+        if not isinstance(session.current, _PinFile):
+            return _sw(SW_NO_CURRENT_EF)
+        pin = self._pins[session.current.pin]
+        if pin.blocked:
+            return _sw(SW_PIN_BLOCKED)
+        return session.current.pin, pin
+
     def _verify(self, session: _Session, command: CommandApdu) -> bytes:
         if command.p1 != 0x00 or command.p2 != 0x80:
             return _sw(SW_WRONG_P1P2)
         if command.le is not None:
             return _sw(SW_WRONG_LENGTH)
-        if not isinstance(session.current, _PinFile):
-            return _sw(SW_NO_CURRENT_EF)
-        pin_id = session.current.pin
-        pin = self._pins[pin_id]
-        if pin.blocked:
-            return _sw(SW_PIN_BLOCKED)
+        selected = self._selected_pin(session)
+        if isinstance(selected, bytes):
+            return selected
+        pin_id, pin = selected
         if not command.data:  # a status query: uses no try
             if pin_id in session.verified:
                 return _sw(SW_OK)
@@ -342,12 +349,10 @@ class JpkiCard:
             return _sw(SW_WRONG_P1P2)
         if not command.data or command.le is not None:
             return _sw(SW_WRONG_LENGTH)
-        if not isinstance(session.current, _PinFile):
-            return _sw(SW_NO_CURRENT_EF)
-        pin_id = session.current.pin
-        pin = self._pins[pin_id]
-        if pin.blocked:
-            return _sw(SW_PIN_BLOCKED)
+        selected = self._selected_pin(session)
+        if isinstance(selected, bytes):
+            return selected
+        pin_id, pin = selected
         if pin_id not in session.verified:
             return _sw(SW_SECURITY_NOT_SATISFIED)
         try:

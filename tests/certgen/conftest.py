@@ -1,5 +1,6 @@
-"""Fixtures of the JPKI test PKI: one PKI per session, served by a real repository server on 127.0.0.1,
-keys from a small pool (RSA key generation dominates otherwise), and a factory of fresh serials."""
+"""Fixtures of certgen's tests: the JPKI test PKI (one PKI per session, served by a real repository
+server on 127.0.0.1, keys from a small pool since RSA key generation dominates otherwise, and a
+factory of fresh serials), and the shared font and certificate renderer."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from certgen.certificate_pdf import CertificateRenderer
 from certgen.endpoints import JpkiEndpoints
 from certgen.keys import KeyPool
 from certgen.ocsp_responder import RepositoryContent, RepositoryServer, serve_repository
 from certgen.pki_directory import PkiDirectory
+from certgen.truetype_font import TrueTypeFont
+from tests.certgen.pdf_fixtures import shared_font, shared_renderer
 
 KEY_POOL_SIZE = 8
 
@@ -63,3 +67,13 @@ def write_pem(tmp_path: Path) -> Callable[[str, x509.Certificate | x509.Certific
         path.write_bytes(item.public_bytes(serialization.Encoding.PEM))
         return path
     return write
+
+
+@pytest.fixture
+def font() -> TrueTypeFont:
+    return shared_font()
+
+
+@pytest.fixture
+def renderer() -> CertificateRenderer:
+    return shared_renderer()

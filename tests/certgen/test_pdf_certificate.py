@@ -26,18 +26,7 @@ from tests.certgen.factories import (
     household_of_seven,
     household_of_three,
 )
-from tests.certgen.pdf_fixtures import ISSUED_AT, page_count, pdf_text, run, shared_font, shared_renderer
-
-
-@pytest.fixture
-def font() -> TrueTypeFont:
-    return shared_font()
-
-
-@pytest.fixture
-def renderer() -> CertificateRenderer:
-    return shared_renderer()
-
+from tests.certgen.pdf_fixtures import ISSUED_AT, page_count, pdf_text, run
 
 FULL = ResidentCopyOptions(household_head_and_relationship=True, domicile=True)
 

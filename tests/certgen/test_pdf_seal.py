@@ -25,22 +25,10 @@ from tests.certgen.factories import ISSUER, household_of_three
 from tests.certgen.pdf_fixtures import (
     ISSUED_AT,
     pdfsig,
-    shared_font,
-    shared_renderer,
     shared_seal_material,
     shared_signer,
 )
 from tests.certgen.seal_fixtures import SealMaterial, make_seal_material, nss_db_trusting
-
-
-@pytest.fixture
-def font() -> TrueTypeFont:
-    return shared_font()
-
-
-@pytest.fixture
-def renderer() -> CertificateRenderer:
-    return shared_renderer()
 
 
 @pytest.fixture
