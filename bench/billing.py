@@ -19,13 +19,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from domain.billing import BillingMonth
+from infra.log import configure_logging
 from sinks.billing_statement import write_csv, write_pdf
 from sinks.billing_totals import fiscal_year_statement, monthly_statement
 from sinks.certificate_ledger import CertificateLedger
 from sinks.certificate_log import part_files
-from streams.domain.billing import BillingMonth
-from streams.log import configure_logging
-from streams.settings import Settings
+from streams.settings import load_settings
 
 YOKOHAMA = "141003"
 TYPES = ("RESIDENT_RECORD", "SEAL_REGISTRATION", "INCOME", "TAXATION", "TAX_PAYMENT")
@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000)
     args = parser.parse_args()
     configure_logging("console", "warning")
-    settings = Settings()
+    settings = load_settings()
     data = events(args.certificates)
     with tempfile.TemporaryDirectory() as folder:
         snapshot_dir = Path(folder) / "snapshots"
@@ -92,14 +92,14 @@ def main() -> None:
         day = dt.date(2025, 12, 5)
         out = Path(folder) / "statements"
         t = time.perf_counter()
-        month = monthly_statement(snapshot_dir, settings.reference_data_dir, YOKOHAMA, BillingMonth(2025, 11), day)
+        month = monthly_statement(snapshot_dir, YOKOHAMA, BillingMonth(2025, 11), day)
         query = time.perf_counter() - t
         write_pdf(month, out / "m.pdf", mincho_font=settings.mincho_font, gothic_font=settings.gothic_font)
         write_csv(month, out / "m.csv")
         print(f"monthly statement: query {query * 1000:.0f} ms, total with PDF and CSV "
               f"{time.perf_counter() - t:.2f} s ({month.settlement.certificates:,} certificates)")
         t = time.perf_counter()
-        year = fiscal_year_statement(snapshot_dir, settings.reference_data_dir, out / "participation.csv", YOKOHAMA,
+        year = fiscal_year_statement(snapshot_dir, out / "participation.csv", YOKOHAMA,
                                      2025, day)
         write_pdf(year, out / "y.pdf", mincho_font=settings.mincho_font, gothic_font=settings.gothic_font)
         print(f"fiscal-year statement with PDF: {time.perf_counter() - t:.2f} s")

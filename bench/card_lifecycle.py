@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--start", default="2026-01-05T00:00:00+09:00")
     args = parser.parse_args()
     settings = load_settings()
-    reference = load_reference_data(settings.reference_data_dir)
+    reference = load_reference_data()
     sim = RegisterSimulator(reference, args.code, population=args.population, seed=7,
                             start=dt.datetime.fromisoformat(args.start), font_path=settings.mincho_font)
     events = list(sim.full_load()) + list(sim.changes(args.days))

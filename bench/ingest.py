@@ -26,6 +26,7 @@ from pathlib import Path
 
 import fastavro
 
+from domain.register_validation import message_key
 from infra import kafka
 from infra.cluster_control import ClusterHandle
 from schemas.contracts import CONTRACTS
@@ -33,19 +34,18 @@ from schemas.registry import FileSchemaRegistry
 from schemas.wire import HEADER, AvroSerde
 from sinks.restore import restore
 from sinks.snapshot_store import ParquetSnapshotStore
-from streams.domain.register_validation import message_key
 from streams.materialiser import BackupMaterialiser, MaterialiserTopics
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
-from streams.settings import Settings
+from streams.settings import load_settings
 
 PARTITIONS = 256
 START = dt.datetime(2026, 11, 9, tzinfo=dt.timezone(dt.timedelta(hours=9)))
 
 
 def encode_full_load(code: str, population: int) -> tuple[list[tuple[bytes, bytes]], int]:
-    settings = Settings()
-    sim = RegisterSimulator(load_reference_data(settings.reference_data_dir), code, population=population,
+    settings = load_settings()
+    sim = RegisterSimulator(load_reference_data(), code, population=population,
                             seed=settings.seed, start=START, font_path=settings.mincho_font)
     serde = AvroSerde(FileSchemaRegistry(), CONTRACTS["bcl.register.diffs"])
     payloads = [(message_key(e["municipality_code"], e["resident_code"]), serde.encode(e)) for e in sim.full_load()]

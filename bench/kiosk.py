@@ -53,7 +53,9 @@ from streams.commands.kiosk import print_report
 from streams.materialiser import BackupMaterialiser
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
-from streams.settings import REPO_ROOT, Settings, load_settings
+from streams.settings import Settings, load_settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 BCL = Path(sys.executable).with_name("bcl")
 SATURATED_P99_MS = 5000.0  # beyond this the worker is behind the offered rate: stop raising it
@@ -87,7 +89,7 @@ def step(message: str) -> None:
 
 
 def load_municipality(settings: Settings, code: str, population: int) -> RegisterSimulator:
-    reference = load_reference_data(settings.reference_data_dir)
+    reference = load_reference_data()
     simulator = RegisterSimulator(reference, code, population=population, seed=settings.seed,
                                   start=dt.datetime.fromisoformat(settings.simulation_start),
                                   font_path=settings.mincho_font)
@@ -139,13 +141,13 @@ def render_jobs(settings: Settings, sessions: list[SessionRecord], limit: int) -
     """The render jobs of the issued sessions, built as the worker builds them (CertificateWorker._decide:
     the record by serial in the backup, the household members, the tax year), from the same backup."""
     from certgen.certificate_document import ResidentCopyOptions
+    from domain import kiosk_rules as rules
     from streams.certificate_rendering import CERTIFICATE_KINDS, issuer_for
-    from streams.domain import kiosk_rules as rules
     from streams.resident_directory import ResidentDirectory
 
     directory = ResidentDirectory()
     directory.load_snapshot(ParquetSnapshotStore(settings.snapshot_dir))
-    reference = load_reference_data(settings.reference_data_dir)
+    reference = load_reference_data()
     now = dt.datetime.now(dt.UTC)
     jobs = []
     for session in sessions:
@@ -219,7 +221,7 @@ def main() -> None:
     parser.add_argument("--worker-arg", action="append", default=[], help="extra argument for `bcl worker run`")
     args = parser.parse_args()
 
-    data_dir = REPO_ROOT / "var" / "bench" / f"kiosk-{os.getpid()}"
+    data_dir = load_settings().data_dir / "bench" / f"kiosk-{os.getpid()}"
     shutil.rmtree(data_dir, ignore_errors=True)
     settings = load_settings({"data_dir": data_dir})
     load_before = os.getloadavg()
@@ -240,7 +242,7 @@ def main() -> None:
                                                                args.municipality, settings.audit_file), now)
             step(f"{len(residents)} virtual cards ({issuer.counters.issued} certificates issued) "
                  f"in {time.perf_counter() - t:.1f} s")
-            reference = load_reference_data(settings.reference_data_dir)
+            reference = load_reference_data()
             prefecture = simulator.municipality.prefecture
             neighbours = [m.code for m in reference.municipalities
                           if m.prefecture == prefecture and m.code != args.municipality][:10]

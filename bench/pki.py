@@ -1,7 +1,7 @@
 """Benchmark of the JPKI test PKI: key generation, issuance, CRL building and checks, OCSP over HTTP.
 
 Everything runs in a temporary directory with the repository server on a free 127.0.0.1 port. The
-CRL-versus-OCSP figures are the trade-off of DOMAIN.md §4: a local CRL lookup against an HTTP round trip.
+CRL-versus-OCSP figures are the trade-off of docs/domain.md §4: a local CRL lookup against an HTTP round trip.
 Prints figures; asserts nothing.
 
     .venv/bin/python bench/pki.py [--cards 300] [--revocations 10000] [--ocsp 300] [--threads 4]

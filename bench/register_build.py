@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 
 import fastavro
 
+from schemas.contracts import SCHEMA_DIR
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
-from streams.settings import REPO_ROOT, load_settings
+from streams.settings import load_settings
 
 
 def main() -> None:
@@ -29,7 +30,7 @@ def main() -> None:
     parser.add_argument("--start", default="2026-10-01T00:00:00+09:00")
     args = parser.parse_args()
     settings = load_settings()
-    reference = load_reference_data(settings.reference_data_dir)
+    reference = load_reference_data()
     simulator = RegisterSimulator(
         reference, args.code, population=args.population, seed=settings.seed,
         start=datetime.fromisoformat(args.start).astimezone(UTC), font_path=settings.mincho_font,
@@ -42,7 +43,7 @@ def main() -> None:
           f"({len(records) / build:,.0f}/s), peak RSS {rss_mb:,.0f} MB")
 
     named: dict = {}
-    schema = fastavro.schema.load_schema(REPO_ROOT / "schemas/avro/resident.avsc", named_schemas=named)
+    schema = fastavro.schema.load_schema(SCHEMA_DIR / "resident.avsc", named_schemas=named)
     out = io.BytesIO()
     t = time.perf_counter()
     for record in records:

@@ -1,4 +1,4 @@
-"""Scan-match score distribution on REAL issued certificates (DOMAIN.md §3.1 item 3).
+"""Scan-match score distribution on REAL issued certificates (docs/domain.md §3.1 item 3).
 
 Renders 住民票の写し with CertificateRenderer (real seal, copy-evident background, scrambled back side
 keyed with certgen.scramble_keys), prints the back of each sealed PDF with poppler, degrades it like a

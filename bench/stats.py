@@ -18,7 +18,7 @@ from rich.table import Table
 from sinks import statistics
 from sinks.certificate_log import part_files
 from sinks.national_year import generate_year
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import load_settings
 
 QUERIES = {
     "monthly": statistics.monthly,
@@ -36,12 +36,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="DuckDB threads (default: DuckDB's, i.e. the cores)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per query; the best and the first are shown")
     args = parser.parse_args()
-    settings = Settings()
-    snapshot_dir = REPO_ROOT / "var" / "bench" / f"national-year-{args.scale:g}" / "snapshots"
+    settings = load_settings()
+    snapshot_dir = settings.data_dir / "bench" / f"national-year-{args.scale:g}" / "snapshots"
     console = Console()
     if not part_files(snapshot_dir):
         started = time.perf_counter()
-        rows = generate_year(snapshot_dir, settings.reference_data_dir, 2025, settings.seed, args.scale)
+        rows = generate_year(snapshot_dir, 2025, settings.seed, args.scale)
         console.print(f"generated {rows:,} rows in {time.perf_counter() - started:.1f} s into {snapshot_dir}")
     size = sum(p.stat().st_size for p in part_files(snapshot_dir))
     table = Table(title=f"bcl stats over {snapshot_dir} ({size / 1e9:.2f} GB Parquet)")
@@ -49,7 +49,7 @@ def main() -> None:
         table.add_column(column, justify="left" if column == "query" else "right")
     for name, query in QUERIES.items():
         started = time.perf_counter()
-        con = statistics.open_statistics(snapshot_dir, settings.reference_data_dir)
+        con = statistics.open_statistics(snapshot_dir)
         if args.threads:
             con.execute(f"SET threads = {args.threads}")
         opened = time.perf_counter() - started

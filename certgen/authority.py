@@ -1,7 +1,7 @@
 """Certification authorities of the test PKI: self-signed roots and the delegated OCSP signer.
 
 The JPKI user-authentication hierarchy is a single self-signed root that issues end-user
-certificates directly (JPKI_CARD.md, "Certificates and revocation"). Test cards chain to a
+certificates directly (docs/card_protocol.md, "Certificates and revocation"). Test cards chain to a
 separate `O=JPKI-TEST` root, which is what this module makes: RSA-2048, sha256WithRSAEncryption.
 The OCSP responder signs with a delegated certificate (id-kp-OCSPSigning) issued by the root, as
 real responders do, so the root key is only needed to issue certificates and CRLs.

@@ -1,5 +1,5 @@
 """The back of a printed certificate sheet and the copy-evident background of both sides
-(DOMAIN.md §3.1): joins the scramble codec (certgen.scramble) and the copy-evident pattern
+(docs/domain.md §3.1): joins the scramble codec (certgen.scramble) and the copy-evident pattern
 (certgen.copy_evident) to the PDF writer.
 
 Everything that does not change between certificates is made once here: the page-sized

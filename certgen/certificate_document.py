@@ -6,7 +6,7 @@ and the raster renderer (the image the back-side scramble is made from) both dra
 model, so they cannot disagree. Text widths come from a TextMeasure (the font's metrics), passed in.
 
 Never printed: the individual number (個人番号) and the resident-record code (住民票コード); this module
-does not read those fields at all (DOMAIN.md §3, §8).
+does not read those fields at all (docs/domain.md §3, §8).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from certgen.errors import CertificateContentError
-from certgen.japanese_date import format_japanese_date, format_western_date, to_era
+from domain.japanese_date import format_japanese_date, format_western_date, to_era
 
 PAGE_WIDTH = 595.28  # A4 portrait, points
 PAGE_HEIGHT = 841.89

@@ -1,4 +1,4 @@
-"""Is a presented user-authentication certificate one the issuing centre may trust? (DOMAIN.md §4)
+"""Is a presented user-authentication certificate one the issuing centre may trust? (docs/domain.md §4)
 
 Chain (the JPKI root issues end-user certificates directly, so the chain is one link), signature,
 validity at a given time and purpose. Revocation is checked separately through a revocation source.
@@ -13,14 +13,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certgen.authority import require_aware
-from certgen.errors import (
+from certgen.user_certificates import certificate_serial_hex
+from domain.errors import (
     CertificateExpiredError,
     CertificateNotYetValidError,
     ForgedCertificateError,
     UnknownIssuerError,
     WrongCertificatePurposeError,
 )
-from certgen.user_certificates import certificate_serial_hex
 
 
 def verify_user_certificate(certificate: x509.Certificate, root: x509.Certificate, at: datetime) -> None:

@@ -1,4 +1,4 @@
-"""The copy-evident background (けん制文字, DOMAIN.md §3.1 item 2), printed on both sides.
+"""The copy-evident background (けん制文字, docs/domain.md §3.1 item 2), printed on both sides.
 
 Two dot screens of the same average tone: the background is fine 1-pixel dots on a 3-pixel pitch
 (at 600 dpi: 42 µm dots every 0.13 mm, below what a copier resolves), the word 「複写」 is the same

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.errors import BclError
+from domain.errors import BclError
 
 
 class PkiError(BclError):
@@ -25,30 +25,6 @@ class UnknownSerialError(PkiError):
     """No certificate with this serial was issued by this PKI."""
 
 
-class CertificateValidationError(PkiError):
-    """A presented user certificate must not be trusted."""
-
-
-class UnknownIssuerError(CertificateValidationError):
-    """The certificate was not issued by (does not name) the trusted root."""
-
-
-class ForgedCertificateError(CertificateValidationError):
-    """The certificate names the trusted root but its signature does not verify against the root's key."""
-
-
-class CertificateExpiredError(CertificateValidationError):
-    """The certificate's validity period ended before the time of the check."""
-
-
-class CertificateNotYetValidError(CertificateValidationError):
-    """The certificate's validity period starts after the time of the check."""
-
-
-class WrongCertificatePurposeError(CertificateValidationError):
-    """The certificate is not a user-authentication certificate (key usage / extended key usage)."""
-
-
 class RevocationCheckError(PkiError):
     """The revocation status could not be established (bad or stale CRL, OCSP failure or bad response)."""
 
@@ -59,10 +35,6 @@ class StaleCrlError(RevocationCheckError):
 
 class CertificateDocumentError(BclError):
     """A certificate PDF cannot be laid out, rendered or sealed."""
-
-
-class JapaneseDateError(CertificateDocumentError):
-    """A date cannot be written in the Japanese era (before 1873, when Japan adopted the Gregorian calendar)."""
 
 
 class CertificateContentError(CertificateDocumentError):

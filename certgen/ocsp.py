@@ -21,7 +21,7 @@ from certgen.authority import SIGNATURE_HASH, CertificateAuthority, require_awar
 from certgen.revocation import RevocationStatus, SerialStatus
 
 # How long a client may cache an answer. Short, because OCSP is the "current status" path
-# (DOMAIN.md §4); the CRL is the cheap, day-stale one.
+# (docs/domain.md §4); the CRL is the cheap, day-stale one.
 OCSP_ANSWER_VALIDITY = timedelta(minutes=5)
 
 

@@ -7,7 +7,7 @@ afford per request. What does not change between documents is prepared once: the
 once (TrueTypeFont), images that repeat (the copy-evident background) are encoded once (PdfImage).
 
 Each front page may be followed by its back side (the scramble image of that front over the
-copy-evident pattern, DOMAIN.md §3.1), so a printed sheet is front + back.
+copy-evident pattern, docs/domain.md §3.1), so a printed sheet is front + back.
 
 The signature dictionary is written in place with a zero-filled /Contents slot and a padded
 /ByteRange: certgen.seal fills both in, so sealing needs no PDF parsing or rewriting.

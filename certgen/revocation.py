@@ -4,7 +4,7 @@ Revocations arrive as `Revocation` events (schemas/avro/revocation.avsc, topic
 bcl.jpki.revocations keyed by serial). The registry is the fold of those events; the daily CRL
 and the OCSP answers are derived from it.
 
-Why the reasons map to RFC 5280 codes the way they do (DOMAIN.md §4, JPKI_CARD.md):
+Why the reasons map to RFC 5280 codes the way they do (docs/domain.md §4, docs/card_protocol.md):
 
 | domain reason            | event symbol  | RFC 5280 CRLReason       | why |
 |--------------------------|---------------|--------------------------|-----|

@@ -1,4 +1,4 @@
-"""Revocation checks for the certificate worker: one interface, three sources (DOMAIN.md §4).
+"""Revocation checks for the certificate worker: one interface, three sources (docs/domain.md §4).
 
 - `CrlRevocationSource`: the CRL downloaded once a day, checked locally. Fast and cheap, up to a
   day stale; a serial it does not list is GOOD (a CRL cannot say "unknown").

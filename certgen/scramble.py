@@ -1,4 +1,4 @@
-"""The scramble image printed on the back of a kiosk certificate (DOMAIN.md §3.1 item 3).
+"""The scramble image printed on the back of a kiosk certificate (docs/domain.md §3.1 item 3).
 
 The front page raster is cut into square blocks; a generator keyed with the municipality's secret
 permutes the blocks and transforms each one (one of the 8 rotations/mirrorings of the square, and

@@ -1,4 +1,4 @@
-"""The scramble-image key of each municipality (DOMAIN.md §3.1 item 3), derived from one platform
+"""The scramble-image key of each municipality (docs/domain.md §3.1 item 3), derived from one platform
 secret (Settings.scramble_key_secret): the certificate worker scrambles the back of every sheet with
 it and the verification service restores scans with it, so both must call this one function.
 

@@ -1,4 +1,4 @@
-"""The electronic seal (電子契印, DOMAIN.md §3.1): a PAdES signature of the certificate PDF made with
+"""The electronic seal (電子契印, docs/domain.md §3.1): a PAdES signature of the certificate PDF made with
 the municipality's seal certificate.
 
 BaseSealSigner is the boundary (key file now, HSM later): it turns a document digest into a CMS

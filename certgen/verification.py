@@ -1,4 +1,4 @@
-"""Verification of an issued certificate (DOMAIN.md §3.1): of its PDF, and of a scan of its paper.
+"""Verification of an issued certificate (docs/domain.md §3.1): of its PDF, and of a scan of its paper.
 
 A PDF is genuine when three checks pass, each reported with a sentence a person can read:
   1. seal — the electronic seal (電子契印) is intact (the signed bytes hash to the signed digest), its

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import confluent_kafka
 
+from domain.errors import BclError
 from infra.topics import CATALOGUE, TopicSpec
-from schemas.errors import BclError
 
 _RD_KAFKA_PRODUCER = 0
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")

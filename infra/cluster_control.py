@@ -220,8 +220,8 @@ class ClusterHandle:
         rebalance_delay_ms: int = DEFAULT_REBALANCE_DELAY_MS,
         timeout: float = 30.0,
     ) -> ClusterHandle:
-        """Launch `bcl cluster up` with its data in data_dir (bootstrap file, control socket, log in
-        data_dir/cluster/) and wait until it prints its bootstrap servers."""
+        """Launch the embedded cluster (infra.cluster_service) with its data in data_dir (bootstrap file,
+        control socket, log in data_dir/cluster/) and wait until it prints its bootstrap servers."""
         if data_dir is None:
             raise ControlError("ClusterHandle.start needs a data_dir for the bootstrap file, socket and log")
         cluster_dir = data_dir / "cluster"
@@ -234,8 +234,8 @@ class ClusterHandle:
             control_path = socket_dir / "control.sock"
         log_path = cluster_dir / "cluster.log"
         command = [
-            sys.executable, "-m", "streams.cli", "--data-dir", str(data_dir), "--log-format", "json",
-            "cluster", "up", "--brokers", str(brokers), "--rtt-ms", str(rtt_ms),
+            sys.executable, "-m", "infra.cluster_service", "--bootstrap-file", str(cluster_dir / "bootstrap.servers"),
+            "--brokers", str(brokers), "--rtt-ms", str(rtt_ms),
             "--rebalance-delay-ms", str(rebalance_delay_ms), "--control", str(control_path),
         ]
         with log_path.open("ab") as log_file:

@@ -9,7 +9,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from schemas.errors import BclError
+from domain.errors import BclError
 
 
 class KafkaClientError(BclError):

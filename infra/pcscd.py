@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from schemas.errors import BclError
+from domain.errors import BclError
 
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 VPCD_READER_CONFIG = Path("/etc/reader.conf.d/vpcd")

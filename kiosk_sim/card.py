@@ -1,4 +1,4 @@
-"""The virtual My Number card: its JPKI and card-info applications as an APDU handler (JPKI_CARD.md).
+"""The virtual My Number card: its JPKI and card-info applications as an APDU handler (docs/card_protocol.md).
 
 Pure: no I/O. A transport (the vpcd link, or the in-process transport of load tests) powers the card on
 and hands it command APDUs; `process` answers with the response data followed by SW1 SW2.

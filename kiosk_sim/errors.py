@@ -5,7 +5,7 @@ Messages are written for the person at the kiosk or the operator: they say what 
 
 from __future__ import annotations
 
-from schemas.errors import BclError
+from domain.errors import BclError
 
 
 class KioskSimError(BclError):

@@ -4,7 +4,7 @@ One session, as at a convenience-store terminal:
 1. read the user-authentication certificate from the card (no PIN needed);
 2. check the PIN counter without using a try (a locked card is turned away at once), verify the PIN;
    a wrong or locked PIN is shown on the screen in Japanese and NOTHING is sent to BCL;
-3. have the card sign the challenge (schemas/challenge.py: request id, kiosk id, time);
+3. have the card sign the challenge (domain/challenge.py: request id, kiosk id, time);
 4. send a CertificateRequest to bcl.kiosk.requests (key = request id) and wait for the matching
    CertificateResponse, which the process's one ResponseRouter hands over;
 5. "print": save the PDF of an issued certificate; show the message of a refusal.
@@ -28,6 +28,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message
 
+from domain.challenge import challenge_bytes
+from domain.kiosk_rules import NOT_AVAILABLE_VIA_BCL, FeeTable, RequestedCertificate
 from infra.kafka import make_producer, produce
 from infra.topics import KIOSK_REQUESTS, KIOSK_RESPONSES
 from kiosk_sim.card_client import JpkiCardClient
@@ -43,11 +45,9 @@ from kiosk_sim.errors import (
 )
 from kiosk_sim.response_router import PendingResponse, ResponseRouter
 from kiosk_sim.transport import BaseCardTransport
-from schemas.challenge import challenge_bytes
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
-from streams.domain.kiosk_rules import NOT_AVAILABLE_VIA_BCL, FeeTable, RequestedCertificate
 
 FEES = FeeTable()  # the default kiosk fees; municipalities' own fees are the centre's concern
 

@@ -7,7 +7,7 @@ municipality, sometimes one in another municipality (コンビニ交付 works an
 serves one resident at a time; a resident whose terminal is busy waits for it (that wait is in the
 session time, not in the request→response latency).
 
-The mix follows DOMAIN.md §1 and §3: kiosks by chain (Seven-Eleven ~45 %, Lawson ~20 %, FamilyMart
+The mix follows docs/domain.md §1 and §3: kiosks by chain (Seven-Eleven ~45 %, Lawson ~20 %, FamilyMart
 ~20 %, others), vendors assigned to centres (vendor A → East, B and C → West), certificates 住民票の写し
 ~55 % (self or whole household, optional items), 印鑑登録証明書 ~30 %, tax certificates ~15 %, plus a few
 requests BCL must refuse (住民票記載事項証明書, 戸籍), a few residents asking for what the register does not

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sinks.snapshot_store import BaseSnapshotStore
 
 DEFAULT_PIN = "1234"
-# Token info of the JPKI application by where the certificate lives (JPKI_CARD.md).
+# Token info of the JPKI application by where the certificate lives (docs/card_protocol.md).
 TOKEN_INFO = {CertificateKind.CARD: "JPKIAPICCTOKEN2", CertificateKind.SMARTPHONE: "JPKIAPGPSETOKEN"}
 
 

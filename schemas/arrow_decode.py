@@ -23,7 +23,7 @@ import fastavro
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sinks.arrow_schema import arrow_type
+from schemas.arrow_schema import arrow_type
 
 _SYNC = b"BCL-batch-sync!!"  # any 16 bytes: the container is only ever read here
 

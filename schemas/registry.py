@@ -16,8 +16,8 @@ import avro.schema
 import fastavro
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 
+from domain.errors import BclError
 from schemas.contracts import CONTRACTS, Contract, canonical_form, expanded_schema, schema_json
-from schemas.errors import BclError
 
 LOCK_FILE = Path(__file__).resolve().parent / "registry.lock.json"
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import fastavro
 
+from domain.errors import BclError
 from schemas.contracts import Contract, expanded_schema
-from schemas.errors import BclError
 from schemas.registry import BaseSchemaRegistry
 
 MAGIC = 0

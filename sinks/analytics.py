@@ -1,4 +1,4 @@
-"""Analyst access: DuckDB over the snapshots, with identifying fields never in plain text (DOMAIN.md 8).
+"""Analyst access: DuckDB over the snapshots, with identifying fields never in plain text (docs/domain.md §8).
 
 The analyst tables are built from the history into an in-memory database, with the individual
 number, the resident code and the household number replaced by keyed pseudonyms, and names, exact
@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from schemas.errors import BclError
+from domain.errors import BclError
 from sinks.snapshot_store import BaseSnapshotStore
 
 

@@ -1,4 +1,4 @@
-"""The audit log: every read of personal data by staff or processors is recorded (DOMAIN.md 8).
+"""The audit log: every read of personal data by staff or processors is recorded (docs/domain.md §8).
 JSON lines, one per read: when, who, what action, which municipality, how many records."""
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ import csv
 import os
 from pathlib import Path
 
-from schemas.errors import BclError
-from streams.domain.billing import BillingMonth, Participation
-from streams.domain.codes import is_valid_municipality_code
-from streams.domain.fees import FeeError, IssuingMode
+from domain.billing import BillingMonth, Participation
+from domain.codes import is_valid_municipality_code
+from domain.errors import BclError
+from domain.fees import FeeError, IssuingMode
 
 COLUMNS = ("municipality_code", "mode", "joined", "disaster_system_from")
 NOT_USED = "none"

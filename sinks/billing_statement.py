@@ -15,8 +15,7 @@ from pathlib import Path
 
 from fpdf import FPDF, FontFace
 
-from certgen.japanese_date import ERAS, format_japanese_date, format_western_date, to_era
-from streams.domain.billing import (
+from domain.billing import (
     FiscalYearStatement,
     MonthlyStatement,
     Settlement,
@@ -26,7 +25,7 @@ from streams.domain.billing import (
     type_label,
     vendor_label,
 )
-from streams.domain.fees import (
+from domain.fees import (
     BCL_FEE_PER_CERTIFICATE,
     CONSIGNMENT_FEE_PER_CERTIFICATE,
     DISASTER_SYSTEM_BASE_FEE,
@@ -34,6 +33,7 @@ from streams.domain.fees import (
     IssuingMode,
     MunicipalityClass,
 )
+from domain.japanese_date import ERAS, format_japanese_date, format_western_date, to_era
 
 Statement = MonthlyStatement | FiscalYearStatement
 

@@ -1,5 +1,5 @@
 """Billing figures as DuckDB queries over the billing ledger (the de-duplicated issued-certificate log), and the
-statements built from them with the fee rules (streams.domain.billing, streams.domain.fees).
+statements built from them with the fee rules (domain.billing, domain.fees).
 
 Counts are taken over distinct certificate_ids, so a row that reached the log twice by any route is still
 billed once. Only the partitions of the months asked for are read.
@@ -17,11 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from schemas.errors import BclError
-from sinks.billing_participation import participation_of
-from sinks.certificate_log import partition_dir
-from sinks.municipalities import MUNICIPALITIES_FILE, VIEW_NAME, register_municipalities
-from streams.domain.billing import (
+from domain.billing import (
     BillingMonth,
     CertificateCount,
     FiscalYearStatement,
@@ -29,33 +25,23 @@ from streams.domain.billing import (
     MunicipalityInfo,
     fiscal_year_months,
 )
-from streams.domain.fees import MunicipalityClass
+from domain.errors import UnknownMunicipalityError
+from domain.fees import MunicipalityClass
+from domain.municipalities import municipality
+from sinks.billing_participation import participation_of
+from sinks.certificate_log import partition_dir
 
 
-class UnknownMunicipalityError(BclError):
-    pass
-
-
-def municipality_info(reference_data_dir: Path, code: str) -> MunicipalityInfo:
-    """A billing unit of the reference data (designated city, city, special ward, town, village)."""
-    con = duckdb.connect()
-    try:
-        register_municipalities(con, reference_data_dir)
-        row = con.execute(f"SELECT code, name, prefecture, kind, population FROM {VIEW_NAME} WHERE code = $code",
-                          {"code": code}).fetchone()
-        if row is None:
-            raise UnknownMunicipalityError(
-                f"no municipality {code!r} among the billing units of {reference_data_dir / MUNICIPALITIES_FILE} "
-                "(6-digit code with check digit of a city, special ward, town or village; wards of designated "
-                "cities are billed with their city)"
-            )
-        path = str(reference_data_dir / MUNICIPALITIES_FILE).replace("'", "''")
-        year = con.execute(f"SELECT population_year FROM read_csv('{path}', header = true, all_varchar = true) "
-                           "WHERE code = $code", {"code": code}).fetchone()
-    finally:
-        con.close()
-    figure_year = int(year[0]) if year and year[0] else None
-    return MunicipalityInfo(row[0], row[1], row[2], MunicipalityClass(row[3]), int(row[4]), figure_year)
+def municipality_info(code: str) -> MunicipalityInfo:
+    """A billing unit (designated city, city, special ward, town, village)."""
+    found = municipality(code)
+    if not found.is_billing_unit:
+        raise UnknownMunicipalityError(
+            f"municipality {code!r} ({found.name}) is not billed on its own: wards of designated cities are billed "
+            "with their city"
+        )
+    return MunicipalityInfo(found.code, found.name, found.prefecture, MunicipalityClass(found.kind),
+                            int(found.population or 0), found.population_year)
 
 
 def certificate_counts(snapshot_dir: Path, code: str, months: Sequence[BillingMonth]) -> tuple[CertificateCount, ...]:
@@ -83,14 +69,14 @@ def certificate_counts(snapshot_dir: Path, code: str, months: Sequence[BillingMo
     return tuple(CertificateCount(BillingMonth(y, m), t, v, n, fees) for y, m, t, v, n, fees in rows)
 
 
-def monthly_statement(snapshot_dir: Path, reference_data_dir: Path, code: str, month: BillingMonth,
+def monthly_statement(snapshot_dir: Path, code: str, month: BillingMonth,
                       issued_on: dt.date) -> MonthlyStatement:
-    info = municipality_info(reference_data_dir, code)
+    info = municipality_info(code)
     return MonthlyStatement(info, month, certificate_counts(snapshot_dir, code, [month]), issued_on)
 
 
-def fiscal_year_statement(snapshot_dir: Path, reference_data_dir: Path, participation_file: Path, code: str,
+def fiscal_year_statement(snapshot_dir: Path, participation_file: Path, code: str,
                           fiscal_year: int, issued_on: dt.date) -> FiscalYearStatement:
-    info = municipality_info(reference_data_dir, code)
+    info = municipality_info(code)
     counts = certificate_counts(snapshot_dir, code, fiscal_year_months(fiscal_year))
     return FiscalYearStatement(info, fiscal_year, counts, participation_of(participation_file, code), issued_on)

@@ -32,6 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
 
+from domain.billing import BillingMonth
+from domain.statistics import JAPAN
 from sinks.certificate_log import (
     LOG_SCHEMA,
     CertificateLogError,
@@ -40,8 +42,6 @@ from sinks.certificate_log import (
     partition_dir,
     write_partition,
 )
-from streams.domain.billing import BillingMonth
-from streams.domain.statistics import JAPAN
 
 log = structlog.get_logger("certificate_ledger")
 

@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from schemas.errors import BclError
-from streams.domain.statistics import JAPAN
+from domain.errors import BclError
+from domain.statistics import JAPAN
 
 LOG_DIRNAME = "certificates_issued"
 VIEW_NAME = "certificates_issued"

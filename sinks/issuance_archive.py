@@ -37,7 +37,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from schemas.errors import BclError
+from domain.errors import BclError
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 

@@ -1,5 +1,5 @@
 """A synthetic national year of issued certificates, written straight into the snapshot store, so that the
-statistics can be tried at real scale (DOMAIN.md §7: about 36 million certificates a year, ~1,378
+statistics can be tried at real scale (docs/domain.md §7: about 36 million certificates a year, ~1,378
 participating municipalities, ~56,000 kiosk sites).
 
 The data is vectorised (NumPy, Arrow) and written one Japan month at a time, so memory holds one month.
@@ -36,10 +36,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from schemas.errors import BclError
+from domain.errors import BclError
+from domain.statistics import is_year_end_break, japan_holidays
 from sinks.certificate_log import LOG_SCHEMA, drop_month, partition_dir, write_partition
-from sinks.municipalities import read_municipalities
-from streams.domain.statistics import is_year_end_break, japan_holidays
+from sinks.municipalities import municipalities_table
 
 NATIONAL_CERTIFICATES_PER_YEAR = 36_000_000
 PARTICIPATING_MUNICIPALITIES = 1_378
@@ -106,8 +106,8 @@ class Country:
     kiosk_count: np.ndarray
 
 
-def build_country(reference_data_dir: Path, seed: int) -> Country:
-    table = read_municipalities(reference_data_dir)
+def build_country(seed: int) -> Country:
+    table = municipalities_table()
     rng = np.random.default_rng([seed, 1])
     codes = np.array(table["code"].to_pylist())
     prefectures = table["prefecture"].to_pylist()
@@ -274,7 +274,6 @@ def generate_month(country: Country, fiscal_year: int, month_index: int, certifi
 
 def generate_year(
     snapshot_dir: Path,
-    reference_data_dir: Path,
     fiscal_year: int,
     seed: int,
     scale: float = 1.0,
@@ -292,7 +291,7 @@ def generate_year(
         raise NationalYearError(
             f"the issued-certificate log already holds {', '.join(taken)}; use --replace to regenerate them"
         )
-    country = build_country(reference_data_dir, seed)
+    country = build_country(seed)
     totals = _month_totals(round(NATIONAL_CERTIFICATES_PER_YEAR * scale))
     written = 0
     for index, (year, month) in enumerate(months):

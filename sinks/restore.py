@@ -13,7 +13,7 @@ from typing import Literal
 
 import duckdb
 
-from schemas.errors import BclError
+from domain.errors import BclError
 from sinks.snapshot_store import BaseSnapshotStore, resident_arrow_schema
 
 

@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from infra import topics
+from schemas.arrow_schema import arrow_schema
 from schemas.contracts import CONTRACTS, expanded_schema
-from sinks.arrow_schema import arrow_schema
 
 # Metadata of the change that produced each history row, before the record's own fields.
 EVENT_FIELDS = pa.schema([

@@ -1,6 +1,6 @@
-"""The statistics the operator publishes (DOMAIN.md §7), as DuckDB queries over the issued-certificate log.
+"""The statistics the operator publishes (docs/domain.md §7), as DuckDB queries over the issued-certificate log.
 
-Definitions (office hours, holidays, categories) come from streams/domain/statistics.py. So that no Python
+Definitions (office hours, holidays, categories) come from domain/statistics.py. So that no Python
 runs per row, the holiday rules are evaluated once per day into a small table `office_days` that the
 queries join, and the certificate categories are a small table `certificate_categories`.
 
@@ -18,15 +18,15 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from sinks.certificate_log import VIEW_NAME, register_view
-from sinks.municipalities import register_municipalities
-from streams.domain.statistics import (
+from domain.statistics import (
     CATEGORIES,
     CATEGORY_OF_TYPE,
     OFFICE_CLOSES_MINUTE,
     OFFICE_OPENS_MINUTE,
     office_calendar,
 )
+from sinks.certificate_log import VIEW_NAME, register_view
+from sinks.municipalities import register_municipalities
 
 NATIONAL = "全国"
 PARTICIPATING = "参加団体計"
@@ -56,12 +56,12 @@ class StatTable:
         return [row[at] for row in self.rows]
 
 
-def open_statistics(snapshot_dir: Path, reference_data_dir: Path) -> duckdb.DuckDBPyConnection:
+def open_statistics(snapshot_dir: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the log view, the office-day calendar, the category map and the
     municipalities."""
     con = duckdb.connect()
     register_view(con, snapshot_dir)
-    register_municipalities(con, reference_data_dir)
+    register_municipalities(con)
     first, last = con.execute(f"SELECT min(issued_date), max(issued_date) FROM {VIEW_NAME}").fetchall()[0]
     days = office_calendar(first, last)
     con.register("office_days_arrow", pa.table({"day": [d for d, _ in days], "is_office_day": [o for _, o in days]}))

@@ -9,8 +9,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from domain.statistics import CATEGORIES, OTHER, RESIDENT_RECORD, SEAL, TAX
 from sinks.statistics import StatTable
-from streams.domain.statistics import CATEGORIES, OTHER, RESIDENT_RECORD, SEAL, TAX
 
 # Latin labels, so that the chart renders without a Japanese font.
 _LABELS = {RESIDENT_RECORD: "resident record", SEAL: "seal registration", TAX: "tax", OTHER: "disaster"}

@@ -17,12 +17,12 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message
 
+from domain.errors import BclError
+from domain.register_validation import message_key
 from infra import kafka, topics
 from schemas.contracts import CONTRACTS
-from schemas.errors import BclError
 from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
-from streams.domain.register_validation import message_key
 from streams.register.reference import ReferenceData
 from streams.register.simulator import RegisterSimulator
 

@@ -22,13 +22,13 @@ from typing import Any
 import structlog
 from confluent_kafka import Message, Producer
 
+from domain.billing import certificate_rejection
 from infra import kafka, topics
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry, UnknownSchemaId
 from schemas.wire import AvroSerde
 from sinks.certificate_ledger import CertificateLedger
 from streams.dead_letters import DeadLetterSink
-from streams.domain.billing import certificate_rejection
 
 log = structlog.get_logger("billing")
 

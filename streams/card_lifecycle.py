@@ -1,10 +1,10 @@
 """The card lifecycle: register changes the backup accepted → JPKI certificates issued and revoked.
 
 Issuing, renewing and revoking a card flows through the register: the after-image of every change
-lists the resident's current certificate serials (DOMAIN.md §2.2). This processor keeps the test
+lists the resident's current certificate serials (docs/domain.md §2.2). This processor keeps the test
 PKI (certgen.pki_directory) in step with it: a serial new to a resident is issued (its key from the
 shared KeyPool, so the kiosk simulator can build the virtual card for that serial), a serial that
-leaves is revoked with the reason of streams.domain.card_lifecycle, and each revocation is published
+leaves is revoked with the reason of domain.card_lifecycle, and each revocation is published
 on bcl.jpki.revocations (keyed by serial) for the CRL and OCSP consumers.
 
 Design (why not simply keep "the previous serials per resident" in memory):
@@ -55,13 +55,13 @@ from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import Revocation, RevocationReason, merge_revocation, revocation_to_record
 from certgen.user_certificates import JST, CertificateKind, parse_serial
+from domain.card_lifecycle import CertificateEntry, card_actions, entries
 from infra import kafka, topics
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
 from sinks.snapshot_store import BaseSnapshotStore
 from streams import materialiser
-from streams.domain.card_lifecycle import CertificateEntry, card_actions, entries
 
 log = structlog.get_logger("card_lifecycle")
 

@@ -37,8 +37,8 @@ from certgen.raster_render import RasterRenderer
 from certgen.scramble_keys import scramble_key
 from certgen.seal import KeyFileSealSigner, seal_prepared
 from certgen.truetype_font import TrueTypeFont
-from streams.domain.kiosk_rules import RequestedCertificate
-from streams.register.reference import Municipality
+from domain.kiosk_rules import RequestedCertificate
+from domain.municipalities import Municipality
 
 CERTIFICATE_KINDS: dict[RequestedCertificate, CertificateKind] = {
     RequestedCertificate.RESIDENT_RECORD: CertificateKind.RESIDENT_COPY,

@@ -4,7 +4,7 @@ Per request: replay guard, service hours and maintenance, the card (freshness, c
 JPKI-TEST root, validity, challenge signature), revocation (CRL by default: the daily CRL of the
 PKI directory plus every revocation seen on bcl.jpki.revocations; OCSP by configuration), the
 certificate type, the resident found by certificate serial in the materialised backup
-(streams.resident_directory), eligibility, fee and payment (streams.domain.kiosk_rules). An issued
+(streams.resident_directory), eligibility, fee and payment (domain.kiosk_rules). An issued
 request is rendered and sealed (streams.certificate_rendering, in a pool of processes), archived
 (sinks.issuance_archive), answered with the PDF inline, and produces one CertificateIssued per copy.
 Every refusal is answered too, with a reason code and a message the kiosk shows.
@@ -50,6 +50,11 @@ from certgen.errors import CertificateDocumentError, PkiError, RevocationCheckEr
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import Revocation, RevocationStatus, merge_revocation, revocation_from_record
 from certgen.revocation_source import BaseRevocationSource, CrlRevocationSource, OcspRevocationSource
+from domain import kiosk_rules as rules
+from domain.errors import JapaneseDateError, UnknownMunicipalityError
+from domain.kiosk_rules import FeeTable, MaintenanceWindow, ReasonCode, Refusal, RequestedCertificate, refusal
+from domain.municipalities import municipality as find_municipality
+from domain.request_authentication import FRESHNESS_WINDOW, authenticate_request
 from infra import kafka, topics
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
@@ -58,11 +63,6 @@ from sinks.issuance_archive import IssuanceArchive
 from sinks.snapshot_store import BaseSnapshotStore
 from streams.certificate_rendering import CERTIFICATE_KINDS, RenderedCertificate, RenderJob, RenderPool, issuer_for
 from streams.dead_letters import DeadLetterSink
-from streams.domain import kiosk_rules as rules
-from streams.domain.kiosk_rules import FeeTable, MaintenanceWindow, ReasonCode, Refusal, RequestedCertificate, refusal
-from streams.domain.request_authentication import FRESHNESS_WINDOW, authenticate_request
-from streams.register.errors import UnknownMunicipalityError
-from streams.register.reference import ReferenceData
 from streams.request_ledger import Claim, IssuedMessage, Position, RequestLedger
 from streams.resident_directory import ResidentDirectory, audit_reads, key_of
 
@@ -210,7 +210,6 @@ class CertificateWorker:
         registry: BaseSchemaRegistry,
         store: BaseSnapshotStore,
         pki: PkiDirectory,
-        reference: ReferenceData,
         *,
         font_path: Path,
         audit_file: Path,
@@ -231,7 +230,6 @@ class CertificateWorker:
         self._registry = registry
         self._store = store
         self._pki = pki
-        self._reference = reference
         self._font_path = font_path
         self._audit_file = audit_file
         self._ledger_path = ledger_path
@@ -414,7 +412,7 @@ class CertificateWorker:
         request = item.request
         municipality_code = request["municipality_code"]
         try:
-            municipality = self._reference.municipality(municipality_code)
+            municipality = find_municipality(municipality_code)
         except UnknownMunicipalityError:
             item.refusal = refusal(ReasonCode.UNKNOWN_MUNICIPALITY, f"{municipality_code} not in the reference data")
             return
@@ -506,7 +504,7 @@ class CertificateWorker:
         if item.future is not None:
             try:
                 rendered = item.future.result()
-            except (CertificateDocumentError, PkiError) as exc:
+            except (CertificateDocumentError, PkiError, JapaneseDateError) as exc:
                 item.refusal = refusal(ReasonCode.ISSUE_FAILED, f"{type(exc).__name__}: {exc}")
         responded_at = self._clock()
         key = request["request_id"].encode()
@@ -677,7 +675,6 @@ def build_certificate_worker(settings: Settings, *, revocation: str = "crl", ren
 
     from schemas.registry import make_registry
     from sinks.snapshot_store import ParquetSnapshotStore
-    from streams.register.reference import load_reference_data
 
     if options is None:
         processes = render_processes if render_processes is not None else min(os.cpu_count() or 1, 4)
@@ -685,7 +682,7 @@ def build_certificate_worker(settings: Settings, *, revocation: str = "crl", ren
     pki = PkiDirectory(settings.pki_dir, JpkiEndpoints(settings.jpki_repository_url))
     return CertificateWorker(
         settings.require_bootstrap_servers(), make_registry(settings.schema_registry_url),
-        ParquetSnapshotStore(settings.snapshot_dir), pki, load_reference_data(settings.reference_data_dir),
+        ParquetSnapshotStore(settings.snapshot_dir), pki,
         font_path=settings.mincho_font, audit_file=settings.audit_file,
         ledger_path=settings.data_dir / "certificate_worker" / "ledger.sqlite3", archive_dir=settings.issuance_dir,
         scramble_key_secret=settings.scramble_key_secret, topic_names=topic_names, group_id=group_id,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from schemas.errors import BclError
+from domain.errors import BclError
+from infra.log import configure_logging
 from streams.commands import COMMAND_GROUPS
-from streams.log import configure_logging
 from streams.settings import load_settings
 
 

@@ -27,13 +27,13 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.cluster_control import ClusterHandle
+from infra.log import configure_logging
 from schemas.registry import make_registry
 from sinks.analytics import analyst_connection, run_query
 from sinks.audit import record_access
 from sinks.restore import backup_status, restore
 from sinks.snapshot_store import ParquetSnapshotStore
 from streams.adapter import AdapterState, publish
-from streams.log import configure_logging
 from streams.materialiser import BackupMaterialiser
 from streams.register.reference import load_reference_data
 from streams.settings import Settings, load_settings
@@ -62,7 +62,7 @@ def step(title: str) -> None:
 
 def load_register(run: DemoRun) -> None:
     settings = run.settings
-    reference = load_reference_data(settings.reference_data_dir)
+    reference = load_reference_data()
     registry = make_registry(settings.schema_registry_url)
     start = dt.datetime.fromisoformat(settings.simulation_start)
     stop = threading.Event()
@@ -227,12 +227,12 @@ def kiosk_issuance(run: DemoRun) -> None:
 
 
 def billing_and_statistics(run: DemoRun) -> None:
+    from domain.billing import BillingMonth
     from sinks.billing_statement import write_csv, write_pdf
     from sinks.billing_totals import monthly_statement
     from sinks.statistics import monthly, off_hours, open_statistics, vendors
     from sinks.statistics_chart import monthly_trend_chart
     from streams.billing import BillingProcessor
-    from streams.domain.billing import BillingMonth
 
     settings = run.settings
     step("Billing: exact counts from bcl.certificates.issued, and a statement for the clerk")
@@ -240,7 +240,7 @@ def billing_and_statistics(run: DemoRun) -> None:
                                 settings.snapshot_dir).run(until_caught_up=True)
     console.print(f"  {json.dumps(counters.as_dict())}")
     week_after = dt.datetime.fromisoformat(settings.simulation_start) + dt.timedelta(days=DAYS + 1)
-    statement = monthly_statement(settings.snapshot_dir, settings.reference_data_dir, MUNICIPALITIES[0],
+    statement = monthly_statement(settings.snapshot_dir, MUNICIPALITIES[0],
                                   BillingMonth.parse(f"{week_after:%Y-%m}"), week_after.date())
     folder = settings.data_dir / "billing"
     folder.mkdir(parents=True, exist_ok=True)
@@ -252,7 +252,7 @@ def billing_and_statistics(run: DemoRun) -> None:
     console.print("  totals: " + json.dumps(statement.totals(), ensure_ascii=False, default=str))
 
     step("Published statistics over the demo's own certificates (DuckDB over the issued-certificate log)")
-    con = open_statistics(settings.snapshot_dir, settings.reference_data_dir)
+    con = open_statistics(settings.snapshot_dir)
     trend = monthly(con)
     for table in (trend, off_hours(con, top=3), vendors(con)):
         shown = Table(title=table.title)
@@ -280,7 +280,7 @@ def summary(run: DemoRun) -> None:
 
 
 def main() -> None:
-    settings = load_settings({"data_dir": Settings().data_dir / "demo"})
+    settings = load_settings({"data_dir": load_settings().data_dir / "demo"})
     configure_logging("console", "warning")
     shutil.rmtree(settings.data_dir, ignore_errors=True)  # every demo starts from an empty platform
     step("Embedded Kafka-protocol cluster (librdkafka mock, 3 brokers)")

@@ -30,6 +30,9 @@ import pyarrow.compute as pc
 import structlog
 from confluent_kafka import Message, Producer
 
+from domain.codes import is_valid_municipality_code, valid_individual_numbers
+from domain.register_validation import MAX_SEQUENCE_JUMP, validate_change, validate_change_fields
+from domain.sequencing import MunicipalitySequence, Outcome
 from infra import kafka, topics
 from schemas.arrow_decode import ArrowBatchDecoder
 from schemas.contracts import CONTRACTS
@@ -37,9 +40,6 @@ from schemas.registry import BaseSchemaRegistry, UnknownSchemaId
 from schemas.wire import HEADER, MAGIC, AvroSerde, frame
 from sinks.snapshot_store import BaseSnapshotStore, history_schema
 from streams.dead_letters import DeadLetterSink
-from streams.domain.codes import is_valid_municipality_code, valid_individual_numbers
-from streams.domain.register_validation import MAX_SEQUENCE_JUMP, validate_change, validate_change_fields
-from streams.domain.sequencing import MunicipalitySequence, Outcome
 
 log = structlog.get_logger("materialiser")
 

@@ -1,4 +1,4 @@
-"""Finding residents by JPKI certificate serial in the materialised backup (DOMAIN.md §4).
+"""Finding residents by JPKI certificate serial in the materialised backup (docs/domain.md §4).
 
 An in-memory index, built at start from the snapshot store (latest state of every record: the row
 with the highest sequence per municipality and resident code, removals dropped) and kept current
@@ -12,7 +12,7 @@ point reads. The index holds whole records (the seal impression is a few kB), so
 and a few million residents per worker host; a national deployment would partition it by
 municipality (one keyed store per worker partition) — not built here.
 
-Every read of personal data is audited (DOMAIN.md §8): the worker calls `audit_reads` once per
+Every read of personal data is audited (docs/domain.md §8): the worker calls `audit_reads` once per
 processed batch with the records it read, grouped per municipality, so the audit log gets one line
 per municipality and batch instead of one per certificate.
 """
@@ -37,7 +37,7 @@ _EVENT_COLUMNS = [f.name for f in EVENT_FIELDS]
 
 
 def key_of(message_key: bytes) -> RecordKey:
-    """bcl.residents keys are `<municipality code>:<resident code>` (streams.domain.register_validation)."""
+    """bcl.residents keys are `<municipality code>:<resident code>` (domain.register_validation)."""
     municipality, _, resident = message_key.decode().partition(":")
     return municipality, resident
 

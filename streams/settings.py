@@ -11,9 +11,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from schemas.errors import BclError
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from domain.errors import BclError
 
 ENV_PREFIX = "BCL_"
 
@@ -29,9 +27,8 @@ class Settings:
     # Confluent-compatible schema registry; None means the file-backed registry (schemas/registry.lock.json).
     schema_registry_url: str | None = None
     # Where everything the platform writes lives: cluster bootstrap file, snapshot store, outputs.
-    data_dir: Path = REPO_ROOT / "var"
-    # The reference data (municipalities, towns, names); see its SOURCES.md.
-    reference_data_dir: Path = REPO_ROOT.parent / "shared" / "data"
+    # Relative paths are taken from the working directory when the settings are loaded.
+    data_dir: Path = Path("var")
     # Seed of the synthetic register: the same seed gives the same register and changes.
     seed: int = 20261121
     # Japanese font used for seal impressions and certificates (Debian fonts-ipaexfont).
@@ -138,4 +135,5 @@ def load_settings(
         if env_name in environ:
             values[name] = environ[env_name]
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return replace(Settings(), **{k: _coerce(k, v) for k, v in values.items()})
+    settings = replace(Settings(), **{k: _coerce(k, v) for k, v in values.items()})
+    return replace(settings, data_dir=settings.data_dir.expanduser().absolute())

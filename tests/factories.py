@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from streams.domain.codes import individual_number_check_digit
+from domain.codes import individual_number_check_digit
 
 JST = dt.timezone(dt.timedelta(hours=9))
 

@@ -37,7 +37,7 @@ def full_load(settings: Settings, code: str, population: int | None, start: str 
     start_at = dt.datetime.fromisoformat(start or settings.simulation_start)
     if start_at.tzinfo is None:
         raise click.BadParameter("needs a time zone, e.g. 2026-11-09T00:00+09:00", param_hint="--start")
-    reference = load_reference_data(settings.reference_data_dir)
+    reference = load_reference_data()
     state = AdapterState(code, population, settings.seed, start_at.isoformat())
     simulator = state.simulator(reference, settings.mincho_font)
     records = len(simulator.register.records)
@@ -62,7 +62,7 @@ def diffs(settings: Settings, code: str, days: int) -> None:
     from streams.register.reference import load_reference_data
 
     state = AdapterState.load(settings.adapter_dir, code)
-    simulator = state.simulator(load_reference_data(settings.reference_data_dir), settings.mincho_font)
+    simulator = state.simulator(load_reference_data(), settings.mincho_font)
     first = state.last_day + 1
     progress, advance = _progress(f"days {first}–{first + days - 1} of {code}", None)
     with progress:

@@ -1,4 +1,4 @@
-"""`bcl billing`: the fee rules of DOMAIN.md §5 on the command line, the billing processor (`run`), the
+"""`bcl billing`: the fee rules of docs/domain.md §5 on the command line, the billing processor (`run`), the
 per-municipality participation table (`participation`) and statements (`statement`)."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def contribution(
     municipality_class: str, population: int, mode: str, fiscal_year: int, join_month: int | None, as_json: bool
 ) -> None:
     """The annual operating contribution (運営負担金), pro-rated by months in the joining year."""
-    from streams.domain.fees import FeeError, IssuingMode, MunicipalityClass, annual_contribution, billed_contribution
+    from domain.fees import FeeError, IssuingMode, MunicipalityClass, annual_contribution, billed_contribution
 
     cls, issuing = MunicipalityClass(municipality_class), IssuingMode(mode)
     try:
@@ -65,7 +65,7 @@ def contribution(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON with annual, monthly and billed.")
 def disaster_fee(population: int, fiscal_year: int, start_month: int | None, as_json: bool) -> None:
     """The cloud disaster-victim support system fee: 185,000 + 10 × population a year."""
-    from streams.domain.fees import billed_disaster_system_fee, disaster_system_annual_fee, disaster_system_monthly_fee
+    from domain.fees import billed_disaster_system_fee, disaster_system_annual_fee, disaster_system_monthly_fee
 
     values = {
         "annual": disaster_system_annual_fee(population),
@@ -80,7 +80,7 @@ def disaster_fee(population: int, fiscal_year: int, start_month: int | None, as_
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {\"bcl_fee\": ..., \"consignment_fee\": ...}.")
 def certificate_fees_command(certificates: int, as_json: bool) -> None:
     """The BCL issuing fee (180 each) and the consignment fee to the kiosk operator (117 each)."""
-    from streams.domain.fees import certificate_fees
+    from domain.fees import certificate_fees
 
     fees = certificate_fees(certificates)
     _emit(
@@ -96,8 +96,8 @@ def certificate_fees_command(certificates: int, as_json: bool) -> None:
 def _billing_month(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     if value is None:
         return None
-    from streams.domain.billing import BillingMonth
-    from streams.domain.fees import FeeError
+    from domain.billing import BillingMonth
+    from domain.fees import FeeError
 
     if value.lower() == "none" and param.name == "disaster_system_from":
         return value.lower()
@@ -158,8 +158,8 @@ def participation(settings: Settings, municipality: str, mode: str | None, joine
     statement. Without options, shows the current values."""
     from dataclasses import replace
 
+    from domain.fees import IssuingMode
     from sinks.billing_participation import participation_of, set_participation
-    from streams.domain.fees import IssuingMode
 
     path = settings.billing_dir / "participation.csv"
     current = participation_of(path, municipality)
@@ -201,18 +201,18 @@ def statement(settings: Settings, municipality: str, month: Any, fiscal_year: in
     per fiscal year also the BCL fee, the operating contribution and the disaster-system fee."""
     import datetime as dt
 
+    from domain.statistics import JAPAN
     from sinks.billing_statement import write_csv, write_pdf
     from sinks.billing_totals import fiscal_year_statement, monthly_statement
-    from streams.domain.statistics import JAPAN
 
     if (month is None) == (fiscal_year is None):
         raise click.UsageError("give exactly one of --month YYYY-MM or --fiscal-year YYYY")
     day = issued_on.date() if issued_on is not None else dt.datetime.now(JAPAN).date()
     if month is not None:
-        built: Any = monthly_statement(settings.snapshot_dir, settings.reference_data_dir, municipality, month, day)
+        built: Any = monthly_statement(settings.snapshot_dir, municipality, month, day)
         stem = f"statement-{municipality}-{month}"
     else:
-        built = fiscal_year_statement(settings.snapshot_dir, settings.reference_data_dir,
+        built = fiscal_year_statement(settings.snapshot_dir,
                                       settings.billing_dir / "participation.csv", municipality, fiscal_year, day)
         stem = f"statement-{municipality}-FY{fiscal_year}"
     folder = out_dir or settings.billing_dir / "statements"

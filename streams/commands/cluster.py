@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
@@ -33,78 +28,19 @@ def cluster() -> None:
 def up(
     settings: Settings, brokers: int, rtt_ms: int, rebalance_delay_ms: int | None, control_path: Path | None
 ) -> None:
-    """Run the embedded cluster in the foreground until Ctrl-C or SIGTERM.
+    """Run the embedded cluster in the foreground until Ctrl-C, SIGTERM or SIGHUP (terminal closed).
 
     Creates every catalogue topic (replication factor capped at the broker count), prints the
     bootstrap servers on stdout once ready and writes them to DATA_DIR/cluster/bootstrap.servers,
     which other `bcl` commands read; the file is removed on exit. Data lives in memory only."""
-    import structlog
+    from infra.cluster_service import serve
 
-    from infra.cluster import DEFAULT_REBALANCE_DELAY_MS, MockCluster
-    from infra.cluster_control import ControlServer
-
-    log = structlog.get_logger("bcl.cluster")
-    bootstrap_file = settings.bootstrap_file
-    _refuse_if_running(bootstrap_file)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping", signal=signal.Signals(signum).name)
-        stop.set()
-
-    mock = MockCluster(
-        brokers,
-        rebalance_delay_ms=DEFAULT_REBALANCE_DELAY_MS if rebalance_delay_ms is None else rebalance_delay_ms,
-        rtt_ms=rtt_ms,
-    )
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    server: ControlServer | None = None
-    written = False
-    try:
-        if control_path is not None:
-            server = ControlServer(mock, control_path).start()
-        servers = mock.bootstrap_servers
-        bootstrap_file.parent.mkdir(parents=True, exist_ok=True)
-        # Written whole then renamed, so a reader never sees half a line.
-        tmp = bootstrap_file.with_name(f".{bootstrap_file.name}.{os.getpid()}")
-        tmp.write_text(servers + "\n")
-        tmp.replace(bootstrap_file)
-        written = True
-        log.info("cluster up", bootstrap_servers=servers, brokers=brokers, topics=len(mock.topics),
-                 bootstrap_file=str(bootstrap_file), control=str(control_path) if control_path else None,
-                 rtt_ms=rtt_ms, pid=os.getpid())
+    def ready(servers: str) -> None:
         click.echo(servers)
         click.get_text_stream("stdout").flush()
-        stop.wait()
-    finally:
-        if written and bootstrap_file.exists() and bootstrap_file.read_text().strip() == mock.bootstrap_servers:
-            bootstrap_file.unlink()
-        if server is not None:
-            server.close()
-        mock.close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        log.info("cluster down")
 
-
-def _refuse_if_running(bootstrap_file: Path) -> None:
-    """Two embedded clusters on one data dir would fight over the bootstrap file; a stale file
-    (its process was killed) is replaced."""
-    from infra.cluster import ClusterError
-
-    if not bootstrap_file.exists():
-        return
-    servers = bootstrap_file.read_text().strip()
-    for server in servers.split(","):
-        host, _, port = server.rpartition(":")
-        try:
-            with socket.create_connection((host, int(port)), timeout=0.5):
-                raise ClusterError(
-                    f"a cluster is already running at {servers} (see {bootstrap_file}); "
-                    "stop it first or use another --data-dir"
-                )
-        except (OSError, ValueError):
-            continue
+    serve(settings.bootstrap_file, brokers=brokers, rtt_ms=rtt_ms, rebalance_delay_ms=rebalance_delay_ms,
+          control_path=control_path, on_ready=ready)
 
 
 @cluster.command("topics")

@@ -60,7 +60,7 @@ def resident_profiles(settings: Settings, code: str, from_register: bool, limit:
         from streams.register.reference import load_reference_data
 
         state = AdapterState.load(settings.adapter_dir, code)
-        simulator = state.simulator(load_reference_data(settings.reference_data_dir), settings.mincho_font)
+        simulator = state.simulator(load_reference_data(), settings.mincho_font)
         profiles = profiles_from_records(simulator.register.records)
         return profiles[:limit] if limit is not None else profiles
     return profiles_from_backup(ParquetSnapshotStore(settings.snapshot_dir), code, settings.audit_file, limit)
@@ -193,7 +193,7 @@ def load(settings: Settings, kiosks: int, rate: float, duration: float, codes: t
     c = issuer.counters
     console.print(f"{len(residents)} virtual cards ({c.issued} certificates issued now, {c.reused} reused"
                   + (f", {c.foreign} skipped: issued with keys outside the pool" if c.foreign else "") + ")")
-    reference = load_reference_data(settings.reference_data_dir)
+    reference = load_reference_data()
     prefectures = {reference.municipality(code).prefecture for code in codes}
     neighbours = [m.code for m in reference.municipalities if m.prefecture in prefectures and m.code not in codes]
     terminals = make_terminals(kiosks, list(codes), neighbours[:20], random.Random(seed))

@@ -224,7 +224,7 @@ def seal_cert(settings: Settings, municipality: str, name: str | None, out_dir: 
     from cryptography.hazmat.primitives import serialization
 
     from certgen.keys import private_key_pem
-    from streams.domain.codes import is_valid_municipality_code
+    from domain.codes import is_valid_municipality_code
 
     if not is_valid_municipality_code(municipality):
         raise click.BadParameter(f"{municipality!r} is not a local-government code (6 digits, valid check digit)",
@@ -232,7 +232,7 @@ def seal_cert(settings: Settings, municipality: str, name: str | None, out_dir: 
     if name is None:
         from streams.register.reference import load_reference_data
 
-        name = load_reference_data(settings.reference_data_dir).municipality(municipality).name
+        name = load_reference_data().municipality(municipality).name
     directory = _pki(settings)
     credentials, issued = directory.ensure_seal_certificate(municipality, name, _now())
     subject = credentials.certificate.subject.rfc4514_string()

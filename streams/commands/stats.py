@@ -1,4 +1,4 @@
-"""`bcl stats`: the published statistics over the issued-certificate log (DOMAIN.md §7), and a generator of
+"""`bcl stats`: the published statistics over the issued-certificate log (docs/domain.md §7), and a generator of
 a synthetic national year to try them at real scale."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _show(table: StatTable) -> None:
 def _run(settings: Settings, query: Callable[..., StatTable], csv_path: Path | None, **options: Any) -> StatTable:
     from sinks.statistics import open_statistics
 
-    con = open_statistics(settings.snapshot_dir, settings.reference_data_dir)
+    con = open_statistics(settings.snapshot_dir)
     try:
         table = query(con, **options)
     finally:
@@ -156,6 +156,6 @@ def generate_year(settings: Settings, fiscal_year: int, scale: float, seed: int 
         def on_month(year: int, month: int, rows: int) -> None:
             progress.update(task, advance=1, description=f"FY{fiscal_year} {year}-{month:02d}: {rows:,} rows")
 
-        written = generate(settings.snapshot_dir, settings.reference_data_dir, fiscal_year,
+        written = generate(settings.snapshot_dir, fiscal_year,
                            settings.seed if seed is None else seed, scale, replace, on_month)
     click.echo(f"wrote {written:,} issued certificates for FY{fiscal_year} under {settings.snapshot_dir}")

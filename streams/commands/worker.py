@@ -46,9 +46,9 @@ def run(settings: Settings, revocation: str, ocsp_url: str | None, render_proces
     import signal
     import threading
 
+    from domain.kiosk_rules import MaintenanceWindow
+    from infra.log import configure_logging
     from streams.certificate_worker import WorkerOptions, build_certificate_worker
-    from streams.domain.kiosk_rules import MaintenanceWindow
-    from streams.log import configure_logging
 
     configure_logging("json", settings.log_level)
     windows = []

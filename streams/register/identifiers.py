@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.domain.codes import individual_number_check_digit
+from domain.codes import individual_number_check_digit
 
 # Per-municipality counters stay below this; 10**7 exceeds the largest register (横浜市, 3.8 million).
 COUNTER_SPACE = 10**7
@@ -39,7 +39,7 @@ class Identifiers:
         return f"{(_RESIDENT_CODE_A * self._national(counter) + _RESIDENT_CODE_B) % _ELEVEN_DIGITS:011d}"
 
     def individual_number(self, counter: int) -> str:
-        """個人番号: 11 digits unique nationally plus the check digit of DOMAIN.md 2.1."""
+        """個人番号: 11 digits unique nationally plus the check digit of docs/domain.md §2.1."""
         body = f"{(_INDIVIDUAL_A * self._national(counter) + _INDIVIDUAL_B) % _ELEVEN_DIGITS:011d}"
         return body + str(individual_number_check_digit(body))
 

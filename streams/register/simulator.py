@@ -1,5 +1,5 @@
 """The day-by-day change simulator of a municipality's register: the full load, then the
-differences (異動) of DOMAIN.md 2.3 as ResidentChange dicts (fields of resident_change.avsc).
+differences (異動) of docs/domain.md §2.3 as ResidentChange dicts (fields of resident_change.avsc).
 
 Time. The full load happens at `start`; simulated day d is the calendar day start's Japan date + d.
 Notifications handled at the counter (moves, household and name changes, seals, cards) happen on

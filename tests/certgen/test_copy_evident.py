@@ -15,9 +15,9 @@ from certgen.copy_evident import (
     word_mask,
     word_region,
 )
-from streams.settings import Settings
+from streams.settings import load_settings
 
-FONT = Settings().mincho_font
+FONT = load_settings().mincho_font
 DPI = 600
 # A quarter of an A4 page at 600 dpi (105 x 148 mm): several whole words and their stagger.
 WIDTH, HEIGHT = 2480, 3508

@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from certgen.errors import JapaneseDateError
-from certgen.japanese_date import format_japanese_date, kanji_number, to_era
+from domain.errors import JapaneseDateError
+from domain.japanese_date import format_japanese_date, kanji_number, to_era
 
 
 @pytest.mark.parametrize(

@@ -11,15 +11,7 @@ from cryptography import x509
 
 from certgen.authority import create_auth_root
 from certgen.certificate_validation import verify_user_certificate
-from certgen.errors import (
-    CertificateExpiredError,
-    CertificateNotYetValidError,
-    ForgedCertificateError,
-    RevocationCheckError,
-    StaleCrlError,
-    UnknownIssuerError,
-    WrongCertificatePurposeError,
-)
+from certgen.errors import RevocationCheckError, StaleCrlError
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import Revocation, RevocationReason, RevocationStatus, build_crl, build_registry
@@ -30,6 +22,13 @@ from certgen.revocation_source import (
     check_revocation_crl,
 )
 from certgen.user_certificates import CertificateKind, issue_user_certificate
+from domain.errors import (
+    CertificateExpiredError,
+    CertificateNotYetValidError,
+    ForgedCertificateError,
+    UnknownIssuerError,
+    WrongCertificatePurposeError,
+)
 
 
 def test_a_card_of_this_pki_verifies(pki: PkiDirectory, key_pool: KeyPool, new_serial: Callable[[], str]) -> None:

@@ -35,7 +35,7 @@ from streams.certificate_worker import CertificateWorker, WorkerOptions, WorkerT
 from streams.materialiser import BackupMaterialiser, MaterialiserTopics
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
-from streams.settings import Settings
+from streams.settings import load_settings
 from tests.kiosk_sim.conftest import VPCD_READER
 
 pytestmark = pytest.mark.integration
@@ -69,8 +69,8 @@ class Centre:
 @pytest.fixture(scope="module")
 def centre(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Centre]:
     root = tmp_path_factory.mktemp("kiosk-e2e")
-    settings = Settings()
-    reference = load_reference_data(settings.reference_data_dir)
+    settings = load_settings()
+    reference = load_reference_data()
     registry = FileSchemaRegistry()
 
     def private(prefix: str, partitions: int = 3) -> str:
@@ -97,7 +97,7 @@ def centre(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> 
     worker_topics = WorkerTopics(requests=topics.requests, responses=topics.responses, issued=private("issued"),
                                  residents=residents_topic, revocations=private("revocations"), dlq=dlq)
     worker = CertificateWorker(
-        cluster.bootstrap_servers, registry, store, pki, reference, font_path=settings.mincho_font,
+        cluster.bootstrap_servers, registry, store, pki, font_path=settings.mincho_font,
         audit_file=root / "audit.jsonl", ledger_path=root / "ledger.sqlite3", archive_dir=root / "archive",
         scramble_key_secret="kiosk-e2e", topic_names=worker_topics, group_id=f"e2e-worker-{root.name}",
         options=WorkerOptions(render_processes=0), clock=clock)

@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from domain.challenge import challenge_bytes
 from infra.cluster_control import ClusterHandle
 from infra.kafka import assign_all, make_consumer, make_producer
 from infra.topics import KIOSK_REQUESTS, KIOSK_RESPONSES
@@ -35,7 +36,6 @@ from kiosk_sim.kiosk import (
     OutcomeStatus,
 )
 from kiosk_sim.transport import InProcessTransport
-from schemas.challenge import challenge_bytes
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde

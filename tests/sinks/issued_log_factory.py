@@ -1,11 +1,11 @@
-"""A small hand-made issued-certificate log with known answers (DOMAIN.md §7 statistics)."""
+"""A small hand-made issued-certificate log with known answers (docs/domain.md §7 statistics)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from streams.domain.statistics import utc_instant
+from domain.statistics import utc_instant
 
 SAPPORO, HAKODATE, CHIYODA, MINATO = "011002", "012025", "131016", "131032"
 

@@ -9,9 +9,9 @@ import duckdb
 import numpy as np
 import pyarrow.parquet as pq
 
+from domain.billing import BillingMonth
 from sinks.certificate_ledger import CertificateLedger, issued_month
 from sinks.certificate_log import part_files, partition_dir, register_view
-from streams.domain.billing import BillingMonth
 from tests.streams.certificate_events import certificate_events
 
 

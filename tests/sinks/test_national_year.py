@@ -21,9 +21,9 @@ SCALE = 0.001  # about 36,000 certificates
 
 
 @pytest.fixture(scope="module")
-def year(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> tuple[Path, int]:
+def year(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     store = tmp_path_factory.mktemp("national")
-    return store, generate_year(store, reference_dir, 2025, seed=7, scale=SCALE)
+    return store, generate_year(store, 2025, seed=7, scale=SCALE)
 
 
 @pytest.fixture()
@@ -82,21 +82,21 @@ def test_copies_and_ids(con: duckdb.DuckDBPyConnection) -> None:
     assert one(con, "SELECT min(fee_yen) >= 200, max(fee_yen) <= 350 FROM certificates_issued") == (True, True)
 
 
-def test_deterministic_for_a_seed(reference_dir: Path) -> None:
-    country = build_country(reference_dir, seed=7)
+def test_deterministic_for_a_seed() -> None:
+    country = build_country(seed=7)
     assert (country.join_month_index < 99).sum() == PARTICIPATING_MUNICIPALITIES
     a = generate_month(country, 2025, 2, 2_000, seed=7)
-    b = generate_month(build_country(reference_dir, seed=7), 2025, 2, 2_000, seed=7)
+    b = generate_month(build_country(seed=7), 2025, 2, 2_000, seed=7)
     assert a.equals(b)
     assert not a.equals(generate_month(country, 2025, 2, 2_000, seed=8))
 
 
-def test_refuses_to_add_to_a_generated_year_unless_replacing(year: tuple[Path, int], reference_dir: Path) -> None:
+def test_refuses_to_add_to_a_generated_year_unless_replacing(year: tuple[Path, int]) -> None:
     store, written = year
     with pytest.raises(NationalYearError, match="--replace"):
-        generate_year(store, reference_dir, 2025, seed=7, scale=SCALE)
+        generate_year(store, 2025, seed=7, scale=SCALE)
     with pytest.raises(NationalYearError, match="scale"):
-        generate_year(store, reference_dir, 2026, seed=7, scale=0)
+        generate_year(store, 2026, seed=7, scale=0)
     parts = len(part_files(store))
-    assert generate_year(store, reference_dir, 2025, seed=7, scale=SCALE, replace=True) == written
+    assert generate_year(store, 2025, seed=7, scale=SCALE, replace=True) == written
     assert len(part_files(store)) == parts

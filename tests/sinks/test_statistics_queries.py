@@ -10,26 +10,26 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from domain.reference_data import MUNICIPALITIES_FILE, read_rows
+from domain.statistics import is_outside_office_hours
 from sinks import statistics
 from sinks.certificate_log import append_certificates
-from streams.domain.statistics import is_outside_office_hours
 from tests.sinks.issued_log_factory import CHIYODA, HAKODATE, SAPPORO, events
 
 
 @pytest.fixture(scope="module")
-def con(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
     store = tmp_path_factory.mktemp("snapshots")
     append_certificates(store, events()[:6])
     append_certificates(store, events()[6:])  # two batches: several parts per month
-    connection = statistics.open_statistics(store, reference_dir)
+    connection = statistics.open_statistics(store)
     yield connection
     connection.close()
 
 
-def _populations(reference_dir: Path) -> dict[str, int]:
-    with open(reference_dir / "municipalities.csv", encoding="utf-8") as handle:
-        return {r["code"]: int(r["population"]) for r in csv.DictReader(handle)
-                if r["kind"] != "ward_of_designated_city" and r["population"] and int(r["population"]) > 0}
+def _populations() -> dict[str, int]:
+    return {r["code"]: int(r["population"]) for r in read_rows(MUNICIPALITIES_FILE, {"code", "kind", "population"})
+            if r["kind"] != "ward_of_designated_city" and r["population"] and int(r["population"]) > 0}
 
 
 def test_monthly(con: duckdb.DuckDBPyConnection) -> None:
@@ -81,8 +81,8 @@ def test_vendors(con: duckdb.DuckDBPyConnection) -> None:
     assert sum(row[2] for row in table.rows) == pytest.approx(1.0)
 
 
-def test_population_share(con: duckdb.DuckDBPyConnection, reference_dir: Path) -> None:
-    populations = _populations(reference_dir)
+def test_population_share(con: duckdb.DuckDBPyConnection) -> None:
+    populations = _populations()
     issued = {SAPPORO: 5, CHIYODA: 4, HAKODATE: 2}
     table = statistics.population_share(con, top=2)
     national, participating, *top = table.rows

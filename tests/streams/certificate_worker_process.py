@@ -15,23 +15,22 @@ from pathlib import Path
 
 from certgen.endpoints import JpkiEndpoints
 from certgen.pki_directory import PkiDirectory
+from infra.log import configure_logging
 from schemas.registry import FileSchemaRegistry
 from sinks.snapshot_store import ParquetSnapshotStore
 from streams.certificate_worker import CertificateWorker, WorkerOptions, WorkerTopics
-from streams.log import configure_logging
-from streams.register.reference import load_reference_data
-from streams.settings import Settings
+from streams.settings import load_settings
 from tests.streams.kiosk_world import ShiftableClock
 
 
 def main(config: dict[str, object]) -> None:
     configure_logging("json", str(config.get("log_level", "warning")))
     root = Path(str(config["root"]))
-    settings = Settings()
+    settings = load_settings()
     worker = CertificateWorker(
         str(config["bootstrap"]), FileSchemaRegistry(), ParquetSnapshotStore(Path(str(config["snapshots"]))),
         PkiDirectory(Path(str(config["pki"])), JpkiEndpoints(str(config["repository_url"]))),
-        load_reference_data(settings.reference_data_dir), font_path=settings.mincho_font,
+        font_path=settings.mincho_font,
         audit_file=root / "audit.jsonl", ledger_path=root / "ledger.sqlite3", archive_dir=root / "issuance",
         scramble_key_secret="test-secret", topic_names=WorkerTopics(**config["topics"]),  # type: ignore[arg-type]
         group_id=str(config["group_id"]),

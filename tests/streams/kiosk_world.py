@@ -21,11 +21,11 @@ from certgen.keys import KeyPool
 from certgen.ocsp_responder import RepositoryContent, RepositoryServer, serve_repository
 from certgen.pki_directory import IssuedCard, PkiDirectory
 from certgen.user_certificates import CertificateKind
+from domain.challenge import challenge_bytes
 from infra import topics
 from kiosk_sim.card import CardKey, JpkiCard
 from kiosk_sim.card_client import JpkiCardClient
 from kiosk_sim.transport import InProcessTransport
-from schemas.challenge import challenge_bytes
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde

@@ -23,7 +23,7 @@ from streams.adapter import publish
 from streams.materialiser import BackupMaterialiser, MaterialiserTopics
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
-from streams.settings import Settings
+from streams.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +34,12 @@ START = dt.datetime(2026, 5, 28, 0, 0, tzinfo=JST)
 
 @pytest.fixture(scope="module")
 def reference():  # type: ignore[no-untyped-def]
-    return load_reference_data(Settings().reference_data_dir)
+    return load_reference_data()
 
 
 def simulator(reference, code: str, population: int) -> RegisterSimulator:  # type: ignore[no-untyped-def]
     return RegisterSimulator(reference, code, population=population, seed=7, start=START,
-                             font_path=Settings().mincho_font)
+                             font_path=load_settings().mincho_font)
 
 
 def private_topics(topic_factory) -> MaterialiserTopics:  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from domain.billing import BillingMonth, settle_counts
 from infra import kafka
 from infra.cluster_control import ClusterHandle
 from schemas.contracts import CONTRACTS
@@ -18,7 +19,6 @@ from sinks.billing_totals import certificate_counts
 from sinks.certificate_ledger import CertificateLedger
 from sinks.statistics import monthly, open_statistics
 from streams.billing import BillingProcessor, BillingTopics
-from streams.domain.billing import BillingMonth, settle_counts
 from tests.streams.certificate_events import CHIYODA, SAPPORO, certificate_events, expected_counts, expected_fees
 from tests.topic_reader import read_topic
 
@@ -50,7 +50,7 @@ def run(cluster: ClusterHandle, snapshot_dir: Path, names: BillingTopics, group_
 
 
 def test_counts_once_through_redelivery_replay_and_restart(cluster: ClusterHandle, topic_factory, group_id: str,
-                                                          tmp_path: Path, reference_dir: Path) -> None:
+                                                          tmp_path: Path) -> None:
     names = BillingTopics(issued=topic_factory(3), dlq=topic_factory(1))
     serde = AvroSerde(FileSchemaRegistry(), CONTRACTS["bcl.certificates.issued"])
     events = certificate_events(600)
@@ -94,7 +94,7 @@ def test_counts_once_through_redelivery_replay_and_restart(cluster: ClusterHandl
     assert ledger_counts(snapshot_dir) == expected + expected_counts(late)
 
     # The published statistics read the same log: the monthly totals equal the certificates counted.
-    con = open_statistics(snapshot_dir, reference_dir)
+    con = open_statistics(snapshot_dir)
     try:
         table = monthly(con)
     finally:

@@ -23,6 +23,8 @@ from certgen.endpoints import JpkiEndpoints
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import revocation_from_record
+from domain.card_lifecycle import CertificateEntry
+from domain.register_validation import message_key
 from infra.cluster_control import ClusterHandle
 from infra.kafka import make_producer, produce
 from kiosk_sim.card import CardKey, JpkiCard
@@ -34,12 +36,10 @@ from schemas.wire import AvroSerde
 from sinks.snapshot_store import ParquetSnapshotStore
 from streams.adapter import publish
 from streams.card_lifecycle import CardLifecycleProcessor, CardLifecycleTopics, certificate_validity
-from streams.domain.card_lifecycle import CertificateEntry
-from streams.domain.register_validation import message_key
 from streams.materialiser import BackupMaterialiser, MaterialiserTopics
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
-from streams.settings import Settings
+from streams.settings import load_settings
 from tests.factories import make_change
 from tests.topic_reader import read_topic
 
@@ -158,8 +158,9 @@ def scenario(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -
     cluster.create_topic(f"{names[0]}.residents", 4, 3)
     s = Scenario(cluster, FileSchemaRegistry(), ParquetSnapshotStore(root / "snapshots"), pki, key_pool, *names)
 
-    reference = load_reference_data(Settings().reference_data_dir)
-    sim = RegisterSimulator(reference, CODE, population=2000, seed=7, start=START, font_path=Settings().mincho_font)
+    reference = load_reference_data()
+    sim = RegisterSimulator(reference, CODE, population=2000, seed=7, start=START,
+                            font_path=load_settings().mincho_font)
     simulated = list(sim.full_load()) + list(sim.changes(120))
     extra = hand_made(simulated)
     s.publish(simulated + extra[:4])

@@ -19,6 +19,8 @@ from certgen.endpoints import JpkiEndpoints
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import Revocation, RevocationReason, revocation_to_record
 from certgen.user_certificates import CertificateKind
+from domain.kiosk_rules import MaintenanceWindow
+from domain.register_validation import message_key
 from infra import topics
 from infra.cluster_control import ClusterHandle
 from schemas.contracts import CONTRACTS
@@ -26,10 +28,7 @@ from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
 from sinks.issuance_archive import IssuanceArchive, sha256_hex
 from streams.certificate_worker import CertificateWorker, WorkerOptions, WorkerTopics, certificate_id
-from streams.domain.kiosk_rules import MaintenanceWindow
-from streams.domain.register_validation import message_key
-from streams.register.reference import load_reference_data
-from streams.settings import Settings
+from streams.settings import load_settings
 from tests.streams.kiosk_world import (
     ANCHOR,
     CHIYODA,
@@ -121,8 +120,7 @@ def start_worker(cluster: ClusterHandle, world: KioskWorld, root: Path, options:
     names = _topics(cluster)
     clock = ShiftableClock()
     worker = CertificateWorker(
-        cluster.bootstrap_servers, FileSchemaRegistry(), world.store, world.pki,
-        load_reference_data(Settings().reference_data_dir), font_path=Settings().mincho_font,
+        cluster.bootstrap_servers, FileSchemaRegistry(), world.store, world.pki, font_path=load_settings().mincho_font,
         audit_file=root / "audit.jsonl", ledger_path=root / "ledger.sqlite3", archive_dir=root / "issuance",
         scramble_key_secret="test-secret", topic_names=names, group_id=f"worker-{uuid.uuid4().hex[:8]}",
         options=options, clock=clock)

@@ -31,9 +31,8 @@ from streams.certificate_worker import (
     WorkerTopics,
     certificate_id,
 )
-from streams.register.reference import load_reference_data
 from streams.request_ledger import Claim, IssuedMessage, RequestLedger
-from streams.settings import Settings
+from streams.settings import load_settings
 from tests.streams.kiosk_world import (
     ANCHOR,
     TANABE,
@@ -200,8 +199,9 @@ def test_batch_in_doubt_is_completed_without_emitting_twice(cluster: ClusterHand
     kiosk.producer.flush(10)
 
     worker = CertificateWorker(
-        cluster.bootstrap_servers, registry, w.store, w.pki, load_reference_data(Settings().reference_data_dir),
-        font_path=Settings().mincho_font, audit_file=tmp_path / "audit.jsonl", ledger_path=tmp_path / "ledger.sqlite3",
+        cluster.bootstrap_servers, registry, w.store, w.pki,
+        font_path=load_settings().mincho_font, audit_file=tmp_path / "audit.jsonl",
+        ledger_path=tmp_path / "ledger.sqlite3",
         archive_dir=tmp_path / "issuance", scramble_key_secret="test-secret", topic_names=names, group_id=group_id,
         options=WorkerOptions(back_side=False), clock=ShiftableClock())
     stop, ready = threading.Event(), threading.Event()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from domain.register_validation import message_key
 from infra import kafka
 from infra.cluster_control import ClusterHandle
 from schemas.contracts import CONTRACTS
@@ -14,7 +15,6 @@ from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde, frame
 from sinks.restore import backup_status
 from sinks.snapshot_store import ParquetSnapshotStore
-from streams.domain.register_validation import message_key
 from streams.materialiser import BackupMaterialiser, MaterialiserTopics
 from tests.factories import make_change, make_resident
 from tests.topic_reader import read_topic

@@ -12,10 +12,11 @@ from typing import Any
 import fastavro
 import pytest
 
+from schemas.contracts import SCHEMA_DIR
 from streams.register.reference import ReferenceData, load_reference_data
 from streams.register.simulator import ChangeRates, RegisterSimulator
 from streams.register.synthetic import SyntheticRegister, build_register
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import load_settings
 
 SETAGAYA = "131121"  # has sample towns
 AS_OF = date(2026, 3, 1)
@@ -35,20 +36,20 @@ def start() -> datetime:
 
 
 @pytest.fixture(scope="session")
-def reference(reference_dir: Path) -> ReferenceData:
-    return load_reference_data(reference_dir)
+def reference() -> ReferenceData:
+    return load_reference_data()
 
 
 @pytest.fixture(scope="session")
 def font_path() -> Path:
-    return Settings().mincho_font
+    return load_settings().mincho_font
 
 
 @pytest.fixture(scope="session")
 def schemas() -> dict[str, Any]:
     named: dict[str, Any] = {}
-    resident = fastavro.schema.load_schema(REPO_ROOT / "schemas/avro/resident.avsc", named_schemas=named)
-    change = fastavro.schema.load_schema(REPO_ROOT / "schemas/avro/resident_change.avsc", named_schemas=named)
+    resident = fastavro.schema.load_schema(SCHEMA_DIR / "resident.avsc", named_schemas=named)
+    change = fastavro.schema.load_schema(SCHEMA_DIR / "resident_change.avsc", named_schemas=named)
     return {"resident": resident, "change": change}
 
 

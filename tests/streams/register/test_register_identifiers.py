@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from streams.domain.codes import is_valid_individual_number, is_valid_resident_code
+from domain.codes import is_valid_individual_number, is_valid_resident_code
 from streams.register.identifiers import COUNTER_SPACE, Identifiers
 
 

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
-from streams.register.errors import ReferenceDataError, UnknownMunicipalityError
-from streams.register.reference import COMMON_TOWN_NAMES, ReferenceData, load_reference_data
+from domain.errors import ReferenceDataError, UnknownMunicipalityError
+from domain.reference_data import read_rows
+from streams.register.reference import COMMON_TOWN_NAMES, ReferenceData
 
 
 def test_municipalities_keep_their_codes_as_text_and_exclude_the_northern_territories(
@@ -50,9 +48,8 @@ def test_municipalities_without_sample_towns_get_common_names_near_their_point(r
     assert towns == reference.towns_for(sendai_aoba.code)  # deterministic
 
 
-def test_missing_folder_or_file_names_the_path_and_the_setting(tmp_path: Path, reference_dir: Path) -> None:
-    with pytest.raises(ReferenceDataError, match=r"reference data not found at .*BCL_REFERENCE_DATA_DIR"):
-        load_reference_data(tmp_path / "nowhere")
-    shutil.copy(reference_dir / "municipalities.csv", tmp_path)
-    with pytest.raises(ReferenceDataError, match=r"towns_sample\.csv"):
-        load_reference_data(tmp_path)
+def test_a_missing_or_malformed_file_is_named() -> None:
+    with pytest.raises(ReferenceDataError, match=r"nowhere\.csv"):
+        read_rows("nowhere.csv", {"code"})
+    with pytest.raises(ReferenceDataError, match=r"towns_sample\.csv lacks the columns no_such_column"):
+        read_rows("towns_sample.csv", {"no_such_column"})

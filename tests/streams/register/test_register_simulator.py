@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from streams.domain.codes import is_valid_individual_number
+from domain.codes import is_valid_individual_number
 from streams.register.errors import RegisterError
 from streams.register.simulator import ChangeRates, RegisterSimulator
 

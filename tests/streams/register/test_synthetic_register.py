@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from streams.domain.codes import is_valid_individual_number, is_valid_resident_code
+from domain.codes import is_valid_individual_number, is_valid_resident_code
 from streams.register.errors import RegisterError
 from streams.register.reference import ReferenceData
 from streams.register.synthetic import SyntheticRegister, build_register

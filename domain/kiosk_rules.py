@@ -1,4 +1,4 @@
-"""The rules a kiosk request must pass before a certificate is issued (DOMAIN.md §3). Pure: no I/O.
+"""The rules a kiosk request must pass before a certificate is issued (docs/domain.md §3). Pure: no I/O.
 
 Every refusal is a typed `Refusal`: a machine-readable reason code (CertificateResponse.reason_code)
 and a Japanese message the kiosk shows to the resident. Messages never contain personal data.
@@ -7,7 +7,7 @@ and a Japanese message the kiosk shows to the resident. Messages never contain p
   except the municipality's maintenance windows (passed in as intervals).
 - Types BCL cannot issue (住民票記載事項証明書, 戸籍証明書, 戸籍の附票の写し): NOT_AVAILABLE_VIA_BCL.
 - Disaster certificates (罹災証明書, 被災証明書): only while a disaster is declared for the
-  municipality. The disaster ledger (DOMAIN.md §6) does not exist yet, so the caller passes the set
+  municipality. The disaster ledger (docs/domain.md §6) does not exist yet, so the caller passes the set
   of municipalities with a declared disaster (empty by default): they are refused until it exists,
   and even then issuing them needs the ledger's damage assessment, which this module cannot check.
 - Eligibility: a current resident of the requested municipality; seal certificate only with a valid
@@ -209,7 +209,7 @@ def check_copies(copies: int) -> Refusal | None:
 
 # -- fees --------------------------------------------------------------------------------------
 
-# Kiosk fees are often lower than at the counter (DOMAIN.md §3): 200 yen for 住民票 and 印鑑, 300 for
+# Kiosk fees are often lower than at the counter (docs/domain.md §3): 200 yen for 住民票 and 印鑑, 300 for
 # tax certificates; disaster certificates cost 10 yen of paper unless the municipality sets a fee.
 DEFAULT_FEES: Mapping[RequestedCertificate, int] = MappingProxyType({
     RequestedCertificate.RESIDENT_RECORD: 200,

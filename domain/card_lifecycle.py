@@ -1,4 +1,4 @@
-"""What a register change means for the JPKI certificates of one resident (DOMAIN.md §2.2, §4).
+"""What a register change means for the JPKI certificates of one resident (docs/domain.md §2.2, §4).
 
 The register carries, per resident, the serials of the current user-authentication certificates
 (`jpki_certificates`). A change compares the list before and after it and decides which

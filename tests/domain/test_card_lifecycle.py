@@ -1,4 +1,4 @@
-"""The certificate rules of register changes (streams/domain/card_lifecycle.py)."""
+"""The certificate rules of register changes (domain/card_lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from streams.domain.card_lifecycle import CertificateEntry, card_actions, entries
+from domain.card_lifecycle import CertificateEntry, card_actions, entries
 
 CARD = CertificateEntry("00000000000000a1", "CARD", date(2022, 4, 1), date(2027, 3, 31))
 PHONE = CertificateEntry("00000000000000b2", "SMARTPHONE", date(2023, 6, 1), date(2027, 3, 31))

@@ -1,4 +1,4 @@
-"""Billing rules of DOMAIN.md §5 as plain functions (no I/O). Amounts are yen, tax included.
+"""Billing rules of docs/domain.md §5 as plain functions (no I/O). Amounts are yen, tax included.
 
 - Per issued certificate: the BCL issuing fee (180) and the consignment fee to the kiosk operator (117).
 - The annual operating contribution (運営負担金) by municipality class, population, issuing mode and fiscal
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from schemas.errors import BclError
+from domain.errors import BclError
 
 BCL_FEE_PER_CERTIFICATE = 180
 CONSIGNMENT_FEE_PER_CERTIFICATE = 117

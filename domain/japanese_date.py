@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from certgen.errors import JapaneseDateError
+from domain.errors import JapaneseDateError
 
 Numerals = Literal["arabic", "kanji"]
 

@@ -1,9 +1,9 @@
-"""Billing statements of DOMAIN.md §5 as plain values (no I/O): billing months and fiscal years, the monthly
+"""Billing statements of docs/domain.md §5 as plain values (no I/O): billing months and fiscal years, the monthly
 settlement of a municipality (fees collected at kiosks, consignment fees, net income) and the charges settled
 at fiscal-year end (BCL issuing fee, operating contribution, disaster-system fee) under the municipality's
 participation (issuing mode, month of joining, start of the disaster-victim support system).
 
-The amounts come from streams.domain.fees; this module decides which rule applies to which period.
+The amounts come from domain.fees; this module decides which rule applies to which period.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.domain.codes import is_valid_municipality_code
-from streams.domain.fees import (
+from domain.codes import is_valid_municipality_code
+from domain.fees import (
     FISCAL_YEAR_FIRST_MONTH,
     FeeError,
     IssuingMode,

@@ -1,7 +1,7 @@
-"""Is a kiosk request really from the card holder, now? (DOMAIN.md §4) Pure: no I/O.
+"""Is a kiosk request really from the card holder, now? (docs/domain.md §4) Pure: no I/O.
 
 The kiosk sends the card's user-authentication certificate and the card's signature over the
-challenge (schemas/challenge.py: request id, kiosk id, request time). The centre checks:
+challenge (domain/challenge.py: request id, kiosk id, request time). The centre checks:
 - the certificate parses and chains to the JPKI-TEST authentication root, is valid at the time of
   the check and is a user-authentication certificate (the caller passes the check, normally
   certgen.certificate_validation.verify_user_certificate bound to the root: that module sits in a
@@ -24,7 +24,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from certgen.errors import (
+from domain.challenge import challenge_bytes
+from domain.errors import (
     CertificateExpiredError,
     CertificateNotYetValidError,
     CertificateValidationError,
@@ -32,8 +33,7 @@ from certgen.errors import (
     UnknownIssuerError,
     WrongCertificatePurposeError,
 )
-from schemas.challenge import challenge_bytes
-from streams.domain.kiosk_rules import ReasonCode, Refusal, refusal
+from domain.kiosk_rules import ReasonCode, Refusal, refusal
 
 FRESHNESS_WINDOW = dt.timedelta(minutes=5)
 

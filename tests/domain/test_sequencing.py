@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.domain.sequencing import MunicipalitySequence, Outcome
+from domain.sequencing import MunicipalitySequence, Outcome
 
 
 def test_in_order_then_duplicate() -> None:

@@ -1,4 +1,4 @@
-"""Codes and check digits of the resident register (DOMAIN.md 2.1)."""
+"""Codes and check digits of the resident register (docs/domain.md §2.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Definitions behind the published statistics of DOMAIN.md §7 (no I/O).
+"""Definitions behind the published statistics of docs/domain.md §7 (no I/O).
 
 - Municipal office hours (窓口時間): 08:30 ≤ time < 17:15, Japan time, on office days. An office day is a
   weekday that is neither a national holiday (Japan's holiday law, from the `holidays` library) nor in the

@@ -1,12 +1,13 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.domain.codes import (
+from domain.codes import (
     individual_number_check_digit,
     is_valid_individual_number,
     is_valid_municipality_code,
     municipality_check_digit,
 )
+from domain.reference_data import MUNICIPALITIES_FILE, read_rows
 
 
 def test_municipality_codes_from_the_domain_reference() -> None:
@@ -17,11 +18,9 @@ def test_municipality_codes_from_the_domain_reference() -> None:
     assert not is_valid_municipality_code("14100a")
 
 
-def test_every_municipality_in_the_reference_data_has_a_valid_code(reference_dir) -> None:
-    import csv
-
-    with open(reference_dir / "municipalities.csv", encoding="utf-8") as f:
-        codes = [row["code"] for row in csv.DictReader(f)]
+def test_every_municipality_in_the_reference_data_has_a_valid_code() -> None:
+    rows = read_rows(MUNICIPALITIES_FILE, {"code"})
+    codes = [row["code"] for row in rows]
     assert len(codes) == 1918
     assert all(is_valid_municipality_code(c) for c in codes)
 
@@ -47,6 +46,6 @@ def test_municipality_check_digit_is_a_digit(body: str) -> None:
 @given(st.lists(st.one_of(st.text(alphabet="0123456789", min_size=12, max_size=12),
                           st.text(max_size=13), st.none()), max_size=50))
 def test_vectorised_check_agrees_with_the_rule(numbers: list[str | None]) -> None:
-    from streams.domain.codes import valid_individual_numbers
+    from domain.codes import valid_individual_numbers
 
     assert valid_individual_numbers(numbers) == [n is not None and is_valid_individual_number(n) for n in numbers]

@@ -1,4 +1,4 @@
-"""The kiosk rules of DOMAIN.md §3 (pure) and the request authentication of §4 (pure, real RSA keys)."""
+"""The kiosk rules of docs/domain.md §3 (pure) and the request authentication of §4 (pure, real RSA keys)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from certgen.errors import CertificateExpiredError, ForgedCertificateError, UnknownIssuerError
-from schemas.challenge import challenge_bytes
-from streams.domain.kiosk_rules import (
+from domain.challenge import challenge_bytes
+from domain.errors import CertificateExpiredError, ForgedCertificateError, UnknownIssuerError
+from domain.kiosk_rules import (
     MESSAGES,
     FeeTable,
     MaintenanceWindow,
@@ -29,7 +29,7 @@ from streams.domain.kiosk_rules import (
     household_members,
     select_tax_year,
 )
-from streams.domain.request_authentication import (
+from domain.request_authentication import (
     AuthenticatedCard,
     Refusal,
     authenticate_request,

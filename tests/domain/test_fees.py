@@ -1,4 +1,4 @@
-"""Fee rules of DOMAIN.md §5: table boundaries, pro-rating and the disaster-system fee."""
+"""Fee rules of docs/domain.md §5: table boundaries, pro-rating and the disaster-system fee."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.domain.fees import (
+from domain.fees import (
     FeeError,
     IssuingMode,
     MunicipalityClass,

@@ -1,4 +1,4 @@
-"""Statistics definitions (DOMAIN.md §7): office hours, national holidays, the year-end break, categories."""
+"""Statistics definitions (docs/domain.md §7): office hours, national holidays, the year-end break, categories."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from streams.domain.statistics import (
+from domain.statistics import (
     CATEGORIES,
     category_of,
     fiscal_year_of,

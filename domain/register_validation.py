@@ -1,11 +1,11 @@
-"""Validation of a decoded ResidentChange before it is applied (DOMAIN.md 2.1, 2.3)."""
+"""Validation of a decoded ResidentChange before it is applied (docs/domain.md §2.1, 2.3)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from streams.domain.codes import is_valid_individual_number, is_valid_municipality_code, is_valid_resident_code
+from domain.codes import is_valid_individual_number, is_valid_municipality_code, is_valid_resident_code
 
 # A jump further ahead than this is not a gap but a corrupt sequence number.
 MAX_SEQUENCE_JUMP = 10_000_000

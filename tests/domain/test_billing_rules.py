@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from streams.domain.billing import (
+from domain.billing import (
     BillingMonth,
     CertificateCount,
     FiscalYearStatement,
@@ -18,7 +18,7 @@ from streams.domain.billing import (
     population_basis_date,
     settle,
 )
-from streams.domain.fees import FeeError, IssuingMode, MunicipalityClass
+from domain.fees import FeeError, IssuingMode, MunicipalityClass
 
 CITY = MunicipalityClass.CITY
 TOWN = MunicipalityClass.TOWN
