@@ -1,0 +1,1 @@
+"""Pure domain rules: no Kafka, DuckDB, PDF, HTTP or CLI imports (enforced by import-linter)."""

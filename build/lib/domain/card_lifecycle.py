@@ -1,0 +1,109 @@
+"""What a register change means for the JPKI certificates of one resident (docs/domain.md §2.2, §4).
+
+The register carries, per resident, the serials of the current user-authentication certificates
+(`jpki_certificates`). A change compares the list before and after it and decides which
+certificates the PKI must issue (serials new to the resident) and which it must revoke, and why.
+
+Revocation reasons are the symbols of the Revocation contract (schemas/avro/revocation.avsc):
+
+| change                                     | certificates revoked           | reason        |
+|--------------------------------------------|--------------------------------|---------------|
+| death (消除事由 DEATH)                      | all, before and after          | DEATH         |
+| emigration (消除事由 EMIGRATION, 国外転出)   | all, before and after          | MOVED_ABROAD  |
+| other deletion (消除事由 OTHER, 職権消除)     | all, before and after          | CARD_RETURNED |
+| record removed altogether (RECORD_REMOVED) | all the record had             | CARD_RETURNED |
+| CARD_RENEWED / CARD_ISSUED                 | those no longer listed         | RENEWAL       |
+| CARD_REVOKED                               | those no longer listed         | LOST_CARD     |
+| any other change                           | those no longer listed         | CARD_RETURNED |
+
+A move to another municipality (転出, deletion reason MOVE_OUT) and a move within the municipality
+keep the certificates valid: the card goes with the person.
+
+Why CARD_REVOKED is LOST_CARD: the register event says that the certificates ended, not whether
+the card was lost (紛失) or handed back (返納). LOST_CARD (keyCompromise on the CRL) is the only
+reason that tells a relying party the key may be in other hands; marking a returned card's
+certificate as compromised costs nothing (it is dead either way), marking a lost card's as merely
+returned would hide a possible compromise. When the contract carries the reason, use it here.
+
+Why the other deletions and removals are CARD_RETURNED: the certificate ends because the person no
+longer holds a registration it can be tied to (cessationOfOperation); nothing suggests the key left
+the card. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+# Revocation contract symbols (certgen.revocation.RevocationReason has the same values).
+LOST_CARD = "LOST_CARD"
+CARD_RETURNED = "CARD_RETURNED"
+DEATH = "DEATH"
+MOVED_ABROAD = "MOVED_ABROAD"
+RENEWAL = "RENEWAL"
+
+_ENDS_ALL: Mapping[str, str] = {"DEATH": DEATH, "EMIGRATION": MOVED_ABROAD, "OTHER": CARD_RETURNED}
+_DROPPED: Mapping[str, str] = {"CARD_RENEWED": RENEWAL, "CARD_ISSUED": RENEWAL, "CARD_REVOKED": LOST_CARD}
+
+
+@dataclass(frozen=True)
+class CertificateEntry:
+    """One entry of Resident.jpki_certificates: serial (16 lower-case hex digits), CARD or SMARTPHONE,
+    and the first and last day of validity."""
+
+    serial: str
+    kind: str
+    not_before: date
+    not_after: date
+
+    @classmethod
+    def from_record(cls, entry: Mapping[str, Any]) -> CertificateEntry:
+        return cls(entry["serial"], entry["kind"], entry["not_before"], entry["not_after"])
+
+
+@dataclass(frozen=True)
+class CardActions:
+    """What the PKI must do for one change: certificates to issue, (certificate, reason) to revoke."""
+
+    issue: tuple[CertificateEntry, ...] = ()
+    revoke: tuple[tuple[CertificateEntry, str], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.issue or self.revoke)
+
+
+def entries(certificates: Iterable[Mapping[str, Any]] | None) -> tuple[CertificateEntry, ...]:
+    """The entries of a jpki_certificates list (None, as on a removed record, is empty)."""
+    return tuple(CertificateEntry.from_record(c) for c in certificates or ())
+
+
+def card_actions(change_type: str, before: Sequence[CertificateEntry], after: Mapping[str, Any] | None
+                 ) -> CardActions:
+    """The certificate actions of a change, given the resident's certificates before it and the record
+    after it (None when the record is removed altogether)."""
+    if after is None:
+        return CardActions(revoke=tuple((c, CARD_RETURNED) for c in _unique(before)))
+    now = entries(after.get("jpki_certificates"))
+    if after.get("status") == "DELETED":
+        reason = _ENDS_ALL.get(after.get("deletion_reason") or "OTHER")
+        if reason is not None:
+            return CardActions(revoke=tuple((c, reason) for c in _unique([*before, *now])))
+    current = {c.serial for c in now}
+    known = {c.serial for c in before}
+    dropped = _DROPPED.get(change_type, CARD_RETURNED)
+    return CardActions(
+        issue=tuple(c for c in _unique(now) if c.serial not in known),
+        revoke=tuple((c, dropped) for c in _unique(before) if c.serial not in current),
+    )
+
+
+def _unique(certificates: Iterable[CertificateEntry]) -> list[CertificateEntry]:
+    seen: set[str] = set()
+    out = []
+    for c in certificates:
+        if c.serial not in seen:
+            seen.add(c.serial)
+            out.append(c)
+    return out

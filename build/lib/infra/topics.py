@@ -1,0 +1,102 @@
+"""The topic catalogue: the one place that knows topic names, partitions and settings.
+
+Both deployments are built from it: the embedded cluster creates every topic at start (the
+librdkafka mock has no CreateTopics API), and the production script `infra/production/create-topics.sh`
+is generated from it by `kafka_topics_commands`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication_factor: int = 3
+    # Broker-side topic configuration, applied in production only (the embedded mock ignores it).
+    config: dict[str, str] = field(default_factory=dict)
+    doc: str = ""
+
+
+REGISTER_DIFFS = "bcl.register.diffs"
+RESIDENTS = "bcl.residents"
+KIOSK_REQUESTS = "bcl.kiosk.requests"
+KIOSK_RESPONSES = "bcl.kiosk.responses"
+CERTIFICATES_ISSUED = "bcl.certificates.issued"
+JPKI_REVOCATIONS = "bcl.jpki.revocations"
+DLQ = "bcl.dlq"
+
+_COMPACTED = {"cleanup.policy": "compact", "min.insync.replicas": "2"}
+_RETAINED = {"cleanup.policy": "delete", "retention.ms": "-1", "min.insync.replicas": "2"}
+
+# The bulk topics carry a full national load (tens of millions of records). The embedded mock keeps
+# at most 5 MiB per partition and trims older data beyond that (hard-coded in librdkafka), so they
+# get 64 partitions; in production 64 partitions also spread the load over the brokers.
+BULK_PARTITIONS = 64
+
+CATALOGUE: tuple[TopicSpec, ...] = (
+    TopicSpec(REGISTER_DIFFS, BULK_PARTITIONS, config=_RETAINED,
+              doc="ResidentChange keyed by municipality + resident code"),
+    TopicSpec(RESIDENTS, BULK_PARTITIONS, config=_COMPACTED, doc="Resident: the materialised backup, latest state"),
+    TopicSpec(KIOSK_REQUESTS, 6, config=_RETAINED, doc="CertificateRequest keyed by request id"),
+    TopicSpec(KIOSK_RESPONSES, 6, config=_RETAINED, doc="CertificateResponse keyed by request id"),
+    TopicSpec(CERTIFICATES_ISSUED, 6, config=_RETAINED, doc="CertificateIssued keyed by municipality code"),
+    TopicSpec(JPKI_REVOCATIONS, 3, config=_COMPACTED, doc="Revocation keyed by certificate serial"),
+    TopicSpec(DLQ, 3, config=_RETAINED, doc="DeadLetter keyed by the original key"),
+)
+
+
+def topic_spec(name: str, catalogue: Iterable[TopicSpec] = CATALOGUE) -> TopicSpec:
+    """The catalogue entry of a topic; KeyError names the known topics."""
+    for spec in catalogue:
+        if spec.name == name:
+            return spec
+    known = ", ".join(spec.name for spec in catalogue)
+    raise KeyError(f"topic {name!r} is not in the catalogue (known: {known})")
+
+
+def kafka_topics_commands(
+    specs: Iterable[TopicSpec] = CATALOGUE,
+    *,
+    bootstrap: str = '"${BOOTSTRAP_SERVER}"',
+    program: str = '"${KAFKA_TOPICS}"',
+) -> list[str]:
+    """Shell commands creating the topics with Apache Kafka's kafka-topics.sh (idempotent: --if-not-exists).
+    bootstrap and program are inserted verbatim, so they may be shell variable references."""
+    commands = []
+    for spec in specs:
+        words = [
+            program, "--bootstrap-server", bootstrap, "--create", "--if-not-exists",
+            "--topic", shlex.quote(spec.name),
+            "--partitions", str(spec.partitions),
+            "--replication-factor", str(spec.replication_factor),
+        ]
+        for key, value in sorted(spec.config.items()):
+            words += ["--config", shlex.quote(f"{key}={value}")]
+        commands.append(" ".join(words))
+    return commands
+
+
+def kafka_topics_script(specs: Iterable[TopicSpec] = CATALOGUE) -> str:
+    """infra/production/create-topics.sh: a POSIX shell script creating the catalogue on Apache Kafka.
+    Regenerate with `bcl cluster topics --kafka-topics-script > infra/production/create-topics.sh`."""
+    header = [
+        "#!/bin/sh",
+        "# Creates the BCL topic catalogue on an Apache Kafka cluster. Idempotent (--if-not-exists).",
+        "# GENERATED from infra/topics.py by `bcl cluster topics --kafka-topics-script`; do not edit by hand.",
+        "#   BOOTSTRAP_SERVER  brokers to talk to (default kafka-1:19092,kafka-2:19092,kafka-3:19092)",
+        "#   KAFKA_TOPICS      the kafka-topics.sh program (default /opt/kafka/bin/kafka-topics.sh)",
+        "set -eu",
+        ': "${BOOTSTRAP_SERVER:=kafka-1:19092,kafka-2:19092,kafka-3:19092}"',
+        ': "${KAFKA_TOPICS:=/opt/kafka/bin/kafka-topics.sh}"',
+        "",
+    ]
+    lines = header + kafka_topics_commands(specs) + [
+        "",
+        '"${KAFKA_TOPICS}" --bootstrap-server "${BOOTSTRAP_SERVER}" --list',
+    ]
+    return "\n".join(lines) + "\n"

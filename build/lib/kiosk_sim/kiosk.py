@@ -1,0 +1,339 @@
+"""The kiosk terminal (キオスク端末): the resident's card, PIN and choices in; a printed certificate out.
+
+One session, as at a convenience-store terminal:
+1. read the user-authentication certificate from the card (no PIN needed);
+2. check the PIN counter without using a try (a locked card is turned away at once), verify the PIN;
+   a wrong or locked PIN is shown on the screen in Japanese and NOTHING is sent to BCL;
+3. have the card sign the challenge (domain/challenge.py: request id, kiosk id, time);
+4. send a CertificateRequest to bcl.kiosk.requests (key = request id) and wait for the matching
+   CertificateResponse, which the process's one ResponseRouter hands over;
+5. "print": save the PDF of an issued certificate; show the message of a refusal.
+
+`KioskConnection` is what a kiosk process holds once: the producer, the request serde and the
+response router. Any number of `Kiosk` terminals (threads) share it. The card reaches the kiosk
+through a transport (in-process or PC/SC): the kiosk cannot tell which.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import KafkaError, Message
+
+from domain.challenge import challenge_bytes
+from domain.kiosk_rules import NOT_AVAILABLE_VIA_BCL, FeeTable, RequestedCertificate
+from infra.kafka import make_producer, produce
+from infra.topics import KIOSK_REQUESTS, KIOSK_RESPONSES
+from kiosk_sim.card_client import JpkiCardClient
+from kiosk_sim.errors import (
+    CardDataError,
+    CardError,
+    InvalidPinFormat,
+    KioskSimError,
+    PinLocked,
+    PinNotVerifiedError,
+    TransportError,
+    WrongPin,
+)
+from kiosk_sim.response_router import PendingResponse, ResponseRouter
+from kiosk_sim.transport import BaseCardTransport
+from schemas.contracts import CONTRACTS
+from schemas.registry import BaseSchemaRegistry
+from schemas.wire import AvroSerde
+
+FEES = FeeTable()  # the default kiosk fees; municipalities' own fees are the centre's concern
+
+DEFAULT_RESPONSE_TIMEOUT = 30.0
+
+# What the resident can pick (the RequestedCertificate symbols of certificate_request.avsc).
+CERTIFICATE_TYPES = tuple(kind.value for kind in RequestedCertificate)
+HOUSEHOLD_SCOPES = ("SELF", "WHOLE_HOUSEHOLD")
+CENTRES = ("EAST", "WEST")
+MAX_COPIES = 10
+
+# The price the kiosk collects per copy (yen) before sending: (municipality code, certificate type) -> yen.
+# The municipality's fee table sets it; the centre checks the payment and answers with the fee charged.
+PricePerCopy = Callable[[str, str], int]
+
+# Messages on the kiosk screen.
+MESSAGE_WRONG_PIN = "暗証番号が正しくありません。あと{tries}回間違えるとカードがロックされます。"
+MESSAGE_PIN_LOCKED = ("暗証番号がロックされているため、このカードはご利用いただけません。"
+                      "お住まいの市区町村の窓口で暗証番号の再設定を行ってください。")
+MESSAGE_PIN_FORMAT = "暗証番号は4桁の数字で入力してください。"
+MESSAGE_CARD_ERROR = "カードを読み取れませんでした。カードを置き直して、もう一度お試しください。"
+MESSAGE_NO_RESPONSE = ("ただいま証明書を発行できません。料金は返金いたします。"
+                       "しばらくしてからもう一度お試しください。")
+MESSAGE_ISSUED = "証明書を印刷しました。お取り忘れのないようご注意ください。"
+
+
+class KioskError(KioskSimError):
+    """The kiosk cannot start a session: a bad choice, or its link to BCL is down."""
+
+
+class OutcomeStatus(enum.StrEnum):
+    ISSUED = "ISSUED"  # the centre issued; the PDF was printed
+    REFUSED = "REFUSED"  # the centre refused with a reason (the kiosk refunds)
+    WRONG_PIN = "WRONG_PIN"  # nothing sent
+    PIN_LOCKED = "PIN_LOCKED"  # nothing sent
+    CARD_ERROR = "CARD_ERROR"  # nothing sent: the card could not be read, or the PIN was not 4 digits
+    NO_RESPONSE = "NO_RESPONSE"  # sent, but no answer in time (or an answer the kiosk cannot read)
+    SEND_FAILED = "SEND_FAILED"  # the request could not be delivered to the cluster
+
+
+@dataclass(frozen=True, slots=True)
+class KioskTerminal:
+    """A terminal: which vendor runs it, which centre that vendor is assigned to, where it stands."""
+
+    kiosk_id: str
+    vendor: str
+    centre: str
+    municipality_code: str
+
+    def __post_init__(self) -> None:
+        if self.centre not in CENTRES:
+            raise KioskError(f"centre must be one of {', '.join(CENTRES)}, got {self.centre!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateChoice:
+    """What the resident picks on the screen."""
+
+    municipality_code: str
+    certificate_type: str
+    household_scope: str = "SELF"
+    include_head_and_relationship: bool = False
+    include_domicile: bool = False
+    fiscal_year: int | None = None
+    copies: int = 1
+
+    def __post_init__(self) -> None:
+        if self.certificate_type not in CERTIFICATE_TYPES:
+            raise KioskError(f"unknown certificate type {self.certificate_type!r} "
+                             f"(one of {', '.join(CERTIFICATE_TYPES)})")
+        if self.household_scope not in HOUSEHOLD_SCOPES:
+            raise KioskError(f"household scope must be SELF or WHOLE_HOUSEHOLD, got {self.household_scope!r}")
+        if not 1 <= self.copies <= MAX_COPIES:
+            raise KioskError(f"copies must be 1-{MAX_COPIES}, got {self.copies}")
+        if len(self.municipality_code) != 6 or not self.municipality_code.isdigit():
+            raise KioskError(f"a municipality code has 6 digits, got {self.municipality_code!r}")
+
+    def price(self, per_copy: PricePerCopy) -> int:
+        return per_copy(self.municipality_code, self.certificate_type) * self.copies
+
+
+@dataclass(frozen=True, slots=True)
+class KioskOutcome:
+    """What happened in one session. `latency` is request sent → response received (None if nothing
+    was sent); `session_seconds` covers the whole session including the card."""
+
+    status: OutcomeStatus
+    message: str
+    request_id: str | None = None
+    reason_code: str | None = None
+    latency: float | None = None
+    session_seconds: float = 0.0
+    printed_to: Path | None = None
+    pages: int = 0
+    fee_yen: int = 0
+    certificate_ids: tuple[str, ...] = ()
+    pdf_bytes: int = 0
+
+    @property
+    def sent(self) -> bool:
+        return self.request_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class KioskTopics:
+    requests: str = KIOSK_REQUESTS
+    responses: str = KIOSK_RESPONSES
+
+
+@dataclass
+class ConnectionCounters:
+    sent: int = 0
+    send_failures: int = 0
+    timeouts: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, name: str) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+
+class KioskConnection:
+    """A kiosk process's link to BCL: one producer, one response router, shared by its terminals."""
+
+    def __init__(self, bootstrap_servers: str, registry: BaseSchemaRegistry, *, topics: KioskTopics = KioskTopics(),
+                 response_timeout: float = DEFAULT_RESPONSE_TIMEOUT) -> None:
+        self.topics = topics
+        self.response_timeout = response_timeout
+        self._serde = AvroSerde(registry, CONTRACTS[KIOSK_REQUESTS])
+        # linger 1 ms: a kiosk request is one small message and someone is waiting for it.
+        self._producer = make_producer(bootstrap_servers, **{"linger.ms": 1})
+        self.router = ResponseRouter(bootstrap_servers, registry, topic=topics.responses)
+        self._failed: dict[str, str] = {}
+        self._failed_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll_producer, name="kiosk-producer-poll", daemon=True)
+        self.counters = ConnectionCounters()
+
+    def start(self) -> KioskConnection:
+        self.router.start()
+        self._poller.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._poller.is_alive():
+            self._poller.join(timeout=5)
+        self._producer.flush(10)
+        self.router.close()
+
+    def __enter__(self) -> KioskConnection:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _poll_producer(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.05)
+
+    def send(self, request: dict[str, Any]) -> PendingResponse:
+        """Register the request with the router, then produce it (key = request id)."""
+        self.router.check()
+        request_id = request["request_id"]
+        pending = self.router.expect(request_id)
+        value = self._serde.encode(request)
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                with self._failed_lock:
+                    self._failed[request_id] = err.str()
+                self.router.forget(request_id)
+                pending.wake()  # the waiting kiosk: it finds no response and the failure
+
+        produce(self._producer, self.topics.requests, value, request_id.encode(), on_delivery=delivered)
+        self.counters.add("sent")
+        return pending
+
+    def delivery_failure(self, request_id: str) -> str | None:
+        with self._failed_lock:
+            return self._failed.pop(request_id, None)
+
+
+def kiosk_price(municipality_code: str, certificate_type: str) -> int:
+    """The municipality's kiosk fee per copy; 0 for what BCL does not issue (the centre refuses those
+    before any payment)."""
+    kind = RequestedCertificate(certificate_type)
+    if kind in NOT_AVAILABLE_VIA_BCL:
+        return 0
+    return FEES.fee(municipality_code, kind)
+
+
+def _utc_now_millis() -> dt.datetime:
+    now = dt.datetime.now(dt.UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class Kiosk:
+    """One terminal. Sessions on one terminal are sequential (one resident at a time); different
+    terminals may run concurrently on one connection."""
+
+    def __init__(self, terminal: KioskTerminal, connection: KioskConnection, *,
+                 clock: Callable[[], dt.datetime] = _utc_now_millis,
+                 price_per_copy: PricePerCopy = kiosk_price) -> None:
+        self.terminal = terminal
+        self.connection = connection
+        self._clock = clock
+        self._price_per_copy = price_per_copy
+
+    def issue(self, transport: BaseCardTransport, pin: str, choice: CertificateChoice, *,
+              print_to: Path | None = None) -> KioskOutcome:
+        """One session with the card in `transport`. `print_to`: where to save the PDF (None: not kept)."""
+        started = time.perf_counter()
+        client = JpkiCardClient(transport)
+        request_id = str(uuid.uuid4())
+        requested_at = self._clock().astimezone(dt.UTC)
+        requested_at = requested_at.replace(microsecond=requested_at.microsecond // 1000 * 1000)
+        try:
+            certificate = client.read_auth_certificate()
+            client.auth_pin_tries_left()  # raises PinLocked without using a try
+            client.verify_auth_pin(pin)
+            signature = client.sign_challenge(challenge_bytes(request_id, self.terminal.kiosk_id, requested_at))
+        except WrongPin as wrong:
+            return self._local(OutcomeStatus.WRONG_PIN, MESSAGE_WRONG_PIN.format(tries=wrong.tries_left), started)
+        except PinLocked:
+            return self._local(OutcomeStatus.PIN_LOCKED, MESSAGE_PIN_LOCKED, started)
+        except InvalidPinFormat:
+            return self._local(OutcomeStatus.CARD_ERROR, MESSAGE_PIN_FORMAT, started)
+        except (CardError, CardDataError, TransportError, PinNotVerifiedError):
+            return self._local(OutcomeStatus.CARD_ERROR, MESSAGE_CARD_ERROR, started)
+
+        request = self._request(request_id, requested_at, certificate, signature, choice)
+        sent_at = time.perf_counter()
+        pending = self.connection.send(request)
+        routed = pending.wait(self.connection.response_timeout)
+        self.connection.router.forget(request_id)
+        failure = self.connection.delivery_failure(request_id)
+        if failure is not None:
+            self.connection.counters.add("send_failures")
+            return KioskOutcome(OutcomeStatus.SEND_FAILED, MESSAGE_NO_RESPONSE, request_id,
+                                reason_code="SEND_FAILED", session_seconds=time.perf_counter() - started)
+        if routed is None or routed.record is None:
+            self.connection.router.check()
+            self.connection.counters.add("timeouts")
+            return KioskOutcome(OutcomeStatus.NO_RESPONSE, MESSAGE_NO_RESPONSE, request_id,
+                                reason_code="NO_RESPONSE" if routed is None else "UNREADABLE_RESPONSE",
+                                session_seconds=time.perf_counter() - started)
+        return self._answered(routed.record, request_id, routed.received_at - sent_at, started, print_to)
+
+    def _request(self, request_id: str, requested_at: dt.datetime, certificate: bytes, signature: bytes,
+                 choice: CertificateChoice) -> dict[str, Any]:
+        return {
+            "request_id": request_id,
+            "kiosk_id": self.terminal.kiosk_id,
+            "kiosk_vendor": self.terminal.vendor,
+            "centre": self.terminal.centre,
+            "kiosk_municipality_code": self.terminal.municipality_code,
+            "municipality_code": choice.municipality_code,
+            "certificate_type": choice.certificate_type,
+            "household_scope": choice.household_scope,
+            "include_head_and_relationship": choice.include_head_and_relationship,
+            "include_domicile": choice.include_domicile,
+            "fiscal_year": choice.fiscal_year,
+            "copies": choice.copies,
+            "auth_certificate": certificate,
+            "requested_at": requested_at,
+            "challenge_signature": signature,
+            "paid_yen": choice.price(self._price_per_copy),
+        }
+
+    def _answered(self, record: dict[str, Any], request_id: str, latency: float, started: float,
+                  print_to: Path | None) -> KioskOutcome:
+        common = {"request_id": request_id, "latency": latency, "reason_code": record.get("reason_code")}
+        if record["status"] != "ISSUED":
+            return KioskOutcome(OutcomeStatus.REFUSED, record.get("message") or "証明書を発行できませんでした。",
+                                session_seconds=time.perf_counter() - started, **common)
+        pdf: bytes = record.get("pdf") or b""
+        if print_to is not None:
+            print_to.parent.mkdir(parents=True, exist_ok=True)
+            print_to.write_bytes(pdf)
+        return KioskOutcome(OutcomeStatus.ISSUED, record.get("message") or MESSAGE_ISSUED,
+                            session_seconds=time.perf_counter() - started, printed_to=print_to,
+                            pages=int(record.get("pages") or 0), fee_yen=int(record.get("fee_yen") or 0),
+                            certificate_ids=tuple(record.get("certificate_ids") or ()), pdf_bytes=len(pdf),
+                            **common)
+
+    @staticmethod
+    def _local(status: OutcomeStatus, message: str, started: float) -> KioskOutcome:
+        return KioskOutcome(status, message, session_seconds=time.perf_counter() - started)

@@ -1,0 +1,126 @@
+"""Point-in-time restore and backup status, over the change history in the snapshot store.
+
+The register as of an instant = for every record, its latest change (by sequence) with
+event_time at or before the instant, leaving out records whose latest change removed them.
+Deleted (消除) records are part of the register and are kept, with their status."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+from domain.errors import BclError
+from sinks.snapshot_store import BaseSnapshotStore, resident_arrow_schema
+
+
+class RestoreError(BclError):
+    pass
+
+
+def _register_query(rel: str, current_only: bool) -> str:
+    # Sequence numbers are unique within a municipality, so the latest change of each record is a
+    # semi-join on its sequence: a hash aggregate over two columns instead of a window over all.
+    columns = ", ".join(f'"{f.name}"' for f in resident_arrow_schema())
+    status = "AND status = 'CURRENT'" if current_only else ""
+    return f"""
+        SELECT {columns} FROM {rel}
+        WHERE municipality_code = $municipality AND sequence IN (
+            SELECT max(sequence) FROM {rel}
+            WHERE municipality_code = $municipality AND event_time <= $as_of GROUP BY resident_code
+        ) AND NOT removed {status}
+        ORDER BY household_number, resident_code"""
+
+
+def restore(
+    store: BaseSnapshotStore,
+    municipality_code: str,
+    as_of: dt.datetime,
+    out: Path,
+    fmt: Literal["parquet", "csv"] = "parquet",
+    *,
+    current_only: bool = False,
+) -> int:
+    """Write the register of one municipality as it was at `as_of`; returns the number of records."""
+    if as_of.tzinfo is None:
+        raise RestoreError("the restore instant needs a time zone (e.g. 2026-11-12T12:00+09:00)")
+    if not store.has_history():
+        raise RestoreError("the snapshot store holds no history yet: run the materialiser first")
+    con = duckdb.connect()
+    rel = store.history_relation(con)
+    params = {"municipality": municipality_code, "as_of": as_of.astimezone(dt.UTC)}
+    known = con.execute(f"SELECT count(*) FROM {rel} WHERE municipality_code = $m", {"m": municipality_code})
+    if known.fetchone() == (0,):
+        raise RestoreError(f"no backup of municipality {municipality_code} in the snapshot store")
+    query = _register_query(rel, current_only)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    if fmt == "parquet":
+        written = con.execute(f"COPY ({query}) TO '{tmp.as_posix()}' (FORMAT parquet, COMPRESSION zstd)", params)
+    elif fmt == "csv":
+        # Nested parts (address, seal, tax records, certificates) become columns or JSON text.
+        flat = f"""SELECT * EXCLUDE (address, seal, tax_records, jpki_certificates),
+                   address.prefecture AS address_prefecture, address.municipality AS address_municipality,
+                   address.town AS address_town, address.block AS address_block,
+                   address.building AS address_building, address.latitude AS address_latitude,
+                   address.longitude AS address_longitude,
+                   seal.registration_number AS seal_registration_number, seal.registered_on AS seal_registered_on,
+                   seal.status AS seal_status, to_json(tax_records) AS tax_records,
+                   to_json(jpki_certificates) AS jpki_certificates
+                   FROM ({query})"""
+        written = con.execute(f"COPY ({flat}) TO '{tmp.as_posix()}' (FORMAT csv, HEADER)", params)
+    else:
+        raise RestoreError(f"unknown format {fmt!r}: use parquet or csv")
+    count = written.fetchone()  # COPY answers with the number of rows it wrote
+    tmp.replace(out)
+    return int(count[0]) if count else 0
+
+
+@dataclass(frozen=True)
+class MunicipalityStatus:
+    municipality_code: str
+    residents: int  # current (現存) records in the latest state
+    records: int  # all records, deleted included
+    last_sequence: int
+    last_event_time: dt.datetime
+    missing: int  # sequence numbers below last_sequence not received
+    gaps: list[tuple[int, int]]
+
+    @property
+    def complete(self) -> bool:
+        return self.missing == 0
+
+
+def backup_status(store: BaseSnapshotStore) -> list[MunicipalityStatus]:
+    if not store.has_history():
+        return []
+    con = duckdb.connect()
+    rel = store.history_relation(con)
+    latest = con.execute(f"""
+        SELECT municipality_code,
+               count(*) FILTER (WHERE NOT removed AND status = 'CURRENT'),
+               count(*) FILTER (WHERE NOT removed)
+        FROM (SELECT municipality_code, removed, status,
+                     row_number() OVER (PARTITION BY municipality_code, resident_code ORDER BY sequence DESC) AS r
+              FROM {rel}) WHERE r = 1 GROUP BY 1""").fetchall()
+    seqs = dict(((m, (s, t)) for m, s, t in con.execute(
+        f"SELECT municipality_code, max(sequence), max(event_time) FROM {rel} GROUP BY 1").fetchall()))
+    gap_rows = con.execute(f"""
+        SELECT municipality_code, prev + 1, sequence - 1 FROM (
+            SELECT municipality_code, sequence,
+                   coalesce(lag(sequence) OVER (PARTITION BY municipality_code ORDER BY sequence), 0) AS prev
+            FROM (SELECT DISTINCT municipality_code, sequence FROM {rel}))
+        WHERE sequence > prev + 1 ORDER BY 1, 2""").fetchall()
+    gaps: dict[str, list[tuple[int, int]]] = {}
+    for muni, lo, hi in gap_rows:
+        gaps.setdefault(muni, []).append((lo, hi))
+    return [
+        MunicipalityStatus(
+            municipality_code=m, residents=current, records=records, last_sequence=seqs[m][0],
+            last_event_time=seqs[m][1], missing=sum(hi - lo + 1 for lo, hi in gaps.get(m, [])), gaps=gaps.get(m, []),
+        )
+        for m, current, records in sorted(latest)
+    ]

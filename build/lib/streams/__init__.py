@@ -1,0 +1,1 @@
+"""Processors, the municipal adapter, the synthetic register and the `bcl` command line."""

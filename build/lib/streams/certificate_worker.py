@@ -1,0 +1,689 @@
+"""The certificate worker: bcl.kiosk.requests → bcl.kiosk.responses + bcl.certificates.issued.
+
+Per request: replay guard, service hours and maintenance, the card (freshness, chain to the
+JPKI-TEST root, validity, challenge signature), revocation (CRL by default: the daily CRL of the
+PKI directory plus every revocation seen on bcl.jpki.revocations; OCSP by configuration), the
+certificate type, the resident found by certificate serial in the materialised backup
+(streams.resident_directory), eligibility, fee and payment (domain.kiosk_rules). An issued
+request is rendered and sealed (streams.certificate_rendering, in a pool of processes), archived
+(sinks.issuance_archive), answered with the PDF inline, and produces one CertificateIssued per copy.
+Every refusal is answered too, with a reason code and a message the kiosk shows.
+
+Exactly once, across crashes and restarts: see streams.request_ledger. The embedded cluster's
+Kafka transactions are not real (offsets are not committed with the transaction, read_committed
+does not hide aborted messages, no fencing), so the worker does not use them; it claims each batch
+in a local ledger with the bytes it will emit, then emits, then marks the batch delivered and
+commits offsets; a restart completes what is in doubt without emitting anything twice.
+One worker process per ledger: it consumes every request partition (no group membership, so a
+restart resumes at once); CPU parallelism comes from the renderer processes.
+
+Latency: the loop blocks for the first request, then takes whatever else is already there (up to
+batch_size) without waiting, so a lone request is answered at once and a burst is batched.
+Two batches are in flight at a time: while one waits for its renders and is claimed, emitted and
+committed, the next is already decided and queued at the renderers, so the renderer processes do
+not idle while the worker process writes the ledger, the archive and Kafka. Batches are claimed,
+emitted and committed strictly in order; a batch that is only decided has emitted nothing (but
+dead letters) and is decided again after a crash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from cryptography import x509
+
+from certgen.certificate_document import ResidentCopyOptions
+from certgen.certificate_validation import verify_user_certificate
+from certgen.endpoints import JpkiEndpoints
+from certgen.errors import CertificateDocumentError, PkiError, RevocationCheckError
+from certgen.pki_directory import PkiDirectory
+from certgen.revocation import Revocation, RevocationStatus, merge_revocation, revocation_from_record
+from certgen.revocation_source import BaseRevocationSource, CrlRevocationSource, OcspRevocationSource
+from domain import kiosk_rules as rules
+from domain.errors import JapaneseDateError, UnknownMunicipalityError
+from domain.kiosk_rules import FeeTable, MaintenanceWindow, ReasonCode, Refusal, RequestedCertificate, refusal
+from domain.municipalities import municipality as find_municipality
+from domain.request_authentication import FRESHNESS_WINDOW, authenticate_request
+from infra import kafka, topics
+from schemas.contracts import CONTRACTS
+from schemas.registry import BaseSchemaRegistry
+from schemas.wire import AvroSerde
+from sinks.issuance_archive import IssuanceArchive
+from sinks.snapshot_store import BaseSnapshotStore
+from streams.certificate_rendering import CERTIFICATE_KINDS, RenderedCertificate, RenderJob, RenderPool, issuer_for
+from streams.dead_letters import DeadLetterSink
+from streams.request_ledger import Claim, IssuedMessage, Position, RequestLedger
+from streams.resident_directory import ResidentDirectory, audit_reads, key_of
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
+
+log = structlog.get_logger("certificate_worker")
+
+PROCESSOR = "certificate-worker"
+CERTIFICATE_ID_NAMESPACE = uuid.UUID("6d1f3c2e-7b0a-5c4e-9a51-2b8f0e4d7c13")
+REQUEST_HEADER = "bcl-request"  # on responses: topic:partition:offset of the request answered
+CERTIFICATE_HEADER = "bcl-certificate-id"  # on CertificateIssued events
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a response carries the PDF (0.3-0.6 MB, more with many copies)
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def certificate_id(request_id: str, copy_number: int) -> str:
+    """Deterministic: a re-processed request can never mint a second id for the same copy."""
+    return str(uuid.uuid5(CERTIFICATE_ID_NAMESPACE, f"{request_id}/{copy_number}"))
+
+
+@dataclass(frozen=True)
+class WorkerTopics:
+    """Where the worker reads and writes; the catalogue's topics unless a test isolates itself."""
+
+    requests: str = topics.KIOSK_REQUESTS
+    responses: str = topics.KIOSK_RESPONSES
+    issued: str = topics.CERTIFICATES_ISSUED
+    residents: str = topics.RESIDENTS
+    revocations: str = topics.JPKI_REVOCATIONS
+    dlq: str = topics.DLQ
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    revocation: str = "crl"  # "crl" or "ocsp"
+    ocsp_url: str | None = None  # None: the responder named in each certificate (AIA)
+    render_processes: int = 0  # 0: render in the worker process
+    back_side: bool = True
+    batch_size: int = 4  # small: a batch is answered when its slowest render is done
+    poll_timeout: float = 0.2
+    freshness: dt.timedelta = FRESHNESS_WINDOW
+    fees: FeeTable = field(default_factory=FeeTable)
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+    # The disaster ledger does not exist yet: no municipality has a declared disaster.
+    disaster_declared_in: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.revocation not in ("crl", "ocsp"):
+            raise ValueError(f"revocation mode must be crl or ocsp, got {self.revocation!r}")
+
+
+@dataclass
+class Counters:
+    consumed: int = 0
+    issued: int = 0  # requests answered with a certificate
+    certificates: int = 0  # CertificateIssued events (one per copy)
+    refused: int = 0
+    redelivered: int = 0  # already answered before a restart: skipped
+    recovered: int = 0  # in-doubt requests completed at start
+    dead_lettered: int = 0
+    refusals: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "refusals"}
+        out["refusals"] = dict(self.refusals)
+        return out
+
+
+@dataclass
+class _Pending:
+    """One request of the batch being processed."""
+
+    msg: Message
+    position: Position
+    request: dict[str, Any]
+    received: float
+    refusal: Refusal | None = None
+    job: RenderJob | None = None
+    fee_per_copy: int = 0
+    records_read: int = 0
+    future: Future[RenderedCertificate] | None = None
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A batch decided and handed to the renderers, waiting to be completed."""
+
+    messages: list[Message]
+    pending: list[_Pending]
+    now: dt.datetime
+    received: float
+    decided: float
+    dead_lettered: bool  # dead letters were sent: flush them before the offsets are committed
+    request_ids: frozenset[str]
+
+
+class _Feed(threading.Thread):
+    """Keeps the resident directory and the revocation registry current from bcl.residents and
+    bcl.jpki.revocations (from the beginning: the compacted topics hold the latest state)."""
+
+    def __init__(self, worker: CertificateWorker, stop: threading.Event) -> None:
+        super().__init__(name="certificate-worker-feed", daemon=True)
+        self._worker = worker
+        self._stop_event = stop
+        self.caught_up = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        w = self._worker
+        consumer = kafka.make_consumer(w.bootstrap_servers, f"{w.group_id}.feed")
+        try:
+            partitions: set[tuple[str, int]] = set()
+            for topic in (w.topics.residents, w.topics.revocations):
+                metadata = consumer.list_topics(topic, timeout=30).topics.get(topic)
+                if metadata is None or metadata.error is not None:
+                    raise kafka.KafkaClientError(f"topic {topic} does not exist on the cluster")
+                partitions |= {(topic, p) for p in metadata.partitions}
+            consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in partitions])
+            at_end: set[tuple[str, int]] = set()
+            batches = kafka.consume_batches(consumer, batch_size=5000, timeout=0.2, stop=self._stop_event)
+            for messages, ended in batches:
+                for msg in messages:
+                    at_end.discard((msg.topic(), msg.partition()))
+                    w._apply_feed(msg)
+                at_end |= ended
+                if not self.caught_up.is_set() and at_end >= partitions:
+                    self.caught_up.set()
+        except BaseException as exc:  # surfaced to the worker loop, which stops
+            self.error = exc
+            self.caught_up.set()
+        finally:
+            consumer.close()
+
+
+class CertificateWorker:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        registry: BaseSchemaRegistry,
+        store: BaseSnapshotStore,
+        pki: PkiDirectory,
+        *,
+        font_path: Path,
+        audit_file: Path,
+        ledger_path: Path,
+        archive_dir: Path,
+        scramble_key_secret: str,
+        topic_names: WorkerTopics = WorkerTopics(),
+        group_id: str = PROCESSOR,
+        options: WorkerOptions = WorkerOptions(),
+        clock: Clock = utc_now,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topics = topic_names
+        self.group_id = group_id
+        self.options = options
+        self.counters = Counters()
+        self.directory = ResidentDirectory()
+        self._registry = registry
+        self._store = store
+        self._pki = pki
+        self._font_path = font_path
+        self._audit_file = audit_file
+        self._ledger_path = ledger_path
+        self._archive = IssuanceArchive(archive_dir)
+        self._secret = scramble_key_secret
+        self._clock = clock
+        self._requests = AvroSerde(registry, CONTRACTS[topics.KIOSK_REQUESTS])
+        self._responses = AvroSerde(registry, CONTRACTS[topics.KIOSK_RESPONSES])
+        self._issued = AvroSerde(registry, CONTRACTS[topics.CERTIFICATES_ISSUED])
+        self._residents = AvroSerde(registry, CONTRACTS[topics.RESIDENTS])
+        self._revocations_serde = AvroSerde(registry, CONTRACTS[topics.JPKI_REVOCATIONS])
+        self._revoked: dict[str, Revocation] = {}
+        self._revoked_lock = threading.Lock()
+        self._root = pki.auth_root_certificate()
+        self._crl_source: CrlRevocationSource | None = None
+        self._ocsp_source = OcspRevocationSource(options.ocsp_url, clock=clock)
+        self._sealed: set[str] = set()
+        self._delivered = kafka.DeliveryTracker()
+        self._marks: dict[tuple[str, int], int] = {}
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None, ready: threading.Event | None = None) -> Counters:
+        """Serve until `stop` is set. `ready` is set once the state is loaded and requests are served."""
+        stop = stop or threading.Event()
+        started = time.monotonic()
+        loaded = self.directory.load_snapshot(self._store)
+        pool = RenderPool(self.options.render_processes, self._font_path, self._pki.path,
+                          self._pki.endpoints.base_url, self._secret, back_side=self.options.back_side)
+        feed = _Feed(self, stop)
+        feed.start()
+        ledger = RequestLedger(self._ledger_path)
+        producer = kafka.make_producer(self.bootstrap_servers,
+                                       **{"linger.ms": 1, "message.max.bytes": MAX_MESSAGE_BYTES})
+        dead_letters = DeadLetterSink(producer, self._registry, PROCESSOR, self._on_delivery, topic=self.topics.dlq)
+        archiver = ThreadPoolExecutor(4, thread_name_prefix="archive")
+        consumer: Consumer | None = None
+        try:
+            while not feed.caught_up.wait(0.2):
+                if stop.is_set():
+                    return self.counters
+            if feed.error is not None:
+                raise feed.error
+            self._recover(ledger, producer, archiver)
+            ledger.prune()
+            consumer = kafka.make_consumer(
+                self.bootstrap_servers, self.group_id,
+                # The broker would otherwise hold each fetch up to 500 ms before answering: latency.
+                **{"enable.partition.eof": False, "fetch.wait.max.ms": 10},
+            )
+            kafka.assign_all(consumer, self.topics.requests)
+            log.info("ready", residents_from_snapshot=loaded, residents=len(self.directory),
+                     revocations=len(self._revoked), render_processes=pool.processes,
+                     revocation_mode=self.options.revocation, startup_s=round(time.monotonic() - started, 2))
+            if ready is not None:
+                ready.set()
+            # Two batches in flight: the next batch is decided and handed to the renderers while the
+            # current one waits for its renders, then is claimed, emitted and committed (strictly in order).
+            in_flight: _Batch | None = None
+            while not stop.is_set():
+                if feed.error is not None:
+                    raise feed.error
+                # With a batch in flight, only take what is already there: it must not wait on an idle topic.
+                messages = self._next_batch(consumer, 0 if in_flight is not None else self.options.poll_timeout)
+                started = None
+                if messages:
+                    started = self._start_batch(messages, ledger, dead_letters, pool,
+                                                in_flight.request_ids if in_flight is not None else frozenset())
+                if in_flight is not None:
+                    self._complete_batch(in_flight, consumer, ledger, producer, archiver)
+                in_flight = started
+            if in_flight is not None:
+                self._complete_batch(in_flight, consumer, ledger, producer, archiver)
+        finally:
+            stop.set()
+            if consumer is not None:
+                consumer.close()
+            producer.flush(10)
+            archiver.shutdown(wait=True)
+            pool.close()
+            ledger.close()
+            feed.join(5)
+        log.info("stopped", **self.counters.as_dict())
+        return self.counters
+
+    def _next_batch(self, consumer: Consumer, timeout: float) -> list[Message]:
+        first = consumer.poll(timeout)
+        if first is None:
+            return []
+        batch = [first]
+        if self.options.batch_size > 1:
+            batch += consumer.consume(self.options.batch_size - 1, 0)
+        messages = []
+        for msg in batch:
+            err = msg.error()
+            if err is None:
+                messages.append(msg)
+            elif err.fatal():
+                raise kafka.KafkaClientError(f"fatal consumer error: {err.str()}")
+            elif not err.retriable() and err.code() != KafkaError._PARTITION_EOF:
+                raise KafkaException(err)
+        return messages
+
+    # -- one batch ---------------------------------------------------------------------------
+
+    def _start_batch(self, messages: list[Message], ledger: RequestLedger, dead_letters: DeadLetterSink,
+                     pool: RenderPool, in_flight_ids: frozenset[str]) -> _Batch:
+        """Decide every request of the batch and hand the issued ones to the renderers (nothing is emitted
+        yet but dead letters). in_flight_ids: the request ids of the batch still in flight, not yet in the
+        ledger, so that a replay of one of them is caught here too."""
+        received = time.monotonic()
+        now = self._clock()
+        pending: list[_Pending] = []
+        seen_in_batch: set[str] = set(in_flight_ids)
+        dead_lettered = self.counters.dead_lettered
+        for msg in messages:
+            self.counters.consumed += 1
+            position = (msg.topic(), msg.partition(), msg.offset())
+            if ledger.state_of(position) is not None:
+                self.counters.redelivered += 1
+                continue
+            try:
+                request = self._requests.decode(msg.value())
+            except Exception as exc:  # foreign bytes: nothing to answer (no request id), so a dead letter
+                self.counters.dead_lettered += 1
+                log.warning("dead_letter", reason_code="MALFORMED", partition=msg.partition(), offset=msg.offset())
+                dead_letters.send(msg, "MALFORMED", f"not a readable CertificateRequest: {type(exc).__name__}: {exc}")
+                continue
+            item = _Pending(msg, position, request, received)
+            replay = request["request_id"] in seen_in_batch or ledger.is_claimed_elsewhere(request["request_id"],
+                                                                                            position)
+            seen_in_batch.add(request["request_id"])
+            if replay:
+                item.refusal = refusal(ReasonCode.REPLAYED_REQUEST, "request id already answered")
+            else:
+                self._decide(item, now)
+            if item.job is not None:
+                item.future = pool.submit(item.job)
+            pending.append(item)
+        return _Batch(messages, pending, now, received, time.monotonic(),
+                      self.counters.dead_lettered > dead_lettered,
+                      frozenset(item.request["request_id"] for item in pending))
+
+    def _complete_batch(self, batch: _Batch, consumer: Consumer, ledger: RequestLedger, producer: Producer,
+                        archiver: ThreadPoolExecutor) -> None:
+        """Wait for the batch's renders, then claim, emit, mark delivered and commit its offsets."""
+        messages, pending, now, received, decided = (batch.messages, batch.pending, batch.now, batch.received,
+                                                     batch.decided)
+        waiting = time.monotonic()
+        claims = [self._finish(item, now) for item in pending]
+        rendered = time.monotonic()
+        if claims:
+            ledger.claim(claims)
+            claimed = time.monotonic()
+            self._emit(claims, producer, archiver)
+            emitted = time.monotonic()
+            self._audit(pending)
+            ledger.mark_delivered([c.position for c in claims], self._take_marks())
+        elif batch.dead_lettered:
+            self._flush(producer)  # dead letters out before their offsets are committed
+        self._commit(consumer, messages)
+        done = time.monotonic()
+        if claims:
+            log.debug("batch", requests=len(claims), decide_ms=round((decided - received) * 1000, 1),
+                      queued_ms=round((waiting - decided) * 1000, 1), render_ms=round((rendered - waiting) * 1000, 1),
+                      claim_ms=round((claimed - rendered) * 1000, 1),
+                      emit_ms=round((emitted - claimed) * 1000, 1), commit_ms=round((done - emitted) * 1000, 1))
+        for item in pending:
+            request = item.request
+            fields: dict[str, Any] = {"request_id": request["request_id"], "municipality": request["municipality_code"],
+                                      "certificate_type": request["certificate_type"],
+                                      "ms": round((done - item.received) * 1000, 1)}
+            if item.refusal is not None:
+                log.info("refused", reason_code=item.refusal.code.value, detail=item.refusal.detail, **fields)
+            else:
+                log.info("issued", copies=request["copies"], **fields)
+
+    def _decide(self, item: _Pending, now: dt.datetime) -> None:
+        """Every rule in order; sets item.refusal or item.job."""
+        request = item.request
+        municipality_code = request["municipality_code"]
+        try:
+            municipality = find_municipality(municipality_code)
+        except UnknownMunicipalityError:
+            item.refusal = refusal(ReasonCode.UNKNOWN_MUNICIPALITY, f"{municipality_code} not in the reference data")
+            return
+        item.refusal = rules.check_service_hours(now, municipality_code, self.options.maintenance)
+        if item.refusal is not None:
+            return
+        card = authenticate_request(request_id=request["request_id"], kiosk_id=request["kiosk_id"],
+                                    requested_at=request["requested_at"], certificate_der=request["auth_certificate"],
+                                    signature=request["challenge_signature"], verify_certificate=self._verify_card,
+                                    now=now,
+                                    window=self.options.freshness)
+        if isinstance(card, Refusal):
+            item.refusal = card
+            return
+        item.refusal = self._check_revocation(card.certificate, card.serial, now)
+        if item.refusal is not None:
+            return
+        kind = RequestedCertificate(request["certificate_type"])
+        item.refusal = (rules.check_certificate_type(kind, municipality_code, self.options.disaster_declared_in)
+                        or rules.check_copies(request["copies"]))
+        if item.refusal is not None:
+            return
+        record = rules.choose_record(self.directory.by_serial(card.serial))
+        item.refusal = rules.check_resident(record, municipality_code)
+        if item.refusal is not None:
+            return
+        assert record is not None
+        item.refusal = rules.check_certificate_content(kind, record, request["fiscal_year"])
+        if item.refusal is not None:
+            return
+        if kind not in CERTIFICATE_KINDS:  # a declared-disaster certificate: no layout exists yet
+            item.refusal = refusal(ReasonCode.ISSUE_FAILED, f"{kind} has no certificate layout")
+            return
+        item.fee_per_copy = self.options.fees.fee(municipality_code, kind)
+        item.refusal = rules.check_payment(item.fee_per_copy, request["copies"], request["paid_yen"])
+        if item.refusal is not None:
+            return
+        whole = request["household_scope"] == "WHOLE_HOUSEHOLD"
+        household = self.directory.household(municipality_code, record["household_number"]) if whole else []
+        residents = rules.household_members(record, household, whole)
+        item.records_read = len(residents)
+        options = None
+        if kind is RequestedCertificate.RESIDENT_RECORD:
+            options = ResidentCopyOptions(member_codes=None, household_head_and_relationship=
+                                          request["include_head_and_relationship"],
+                                          domicile=request["include_domicile"])
+        self._ensure_seal(municipality_code, municipality.name, now)
+        item.job = RenderJob(request["request_id"], issuer_for(municipality), CERTIFICATE_KINDS[kind],
+                             residents, now, request["copies"], options,
+                             rules.select_tax_year(record, request["fiscal_year"]))
+
+    def _verify_card(self, certificate: x509.Certificate, at: dt.datetime) -> None:
+        verify_user_certificate(certificate, self._root, at)
+
+    def _check_revocation(self, certificate: x509.Certificate, serial: str, now: dt.datetime) -> Refusal | None:
+        with self._revoked_lock:
+            seen = self._revoked.get(serial)
+        if seen is not None and seen.revoked_at <= now:
+            return refusal(ReasonCode.CARD_REVOKED, f"revoked {seen.revoked_at.isoformat()} ({seen.reason})")
+        source: BaseRevocationSource
+        try:
+            source = self._ocsp_source if self.options.revocation == "ocsp" else self._crl(now)
+            check = source.check(certificate, self._root)
+        except (RevocationCheckError, PkiError) as exc:
+            return refusal(ReasonCode.REVOCATION_UNAVAILABLE, str(exc))
+        if check.status is RevocationStatus.REVOKED:
+            return refusal(ReasonCode.CARD_REVOKED, f"{check.source}: revoked {check.revoked_at}")
+        if check.status is RevocationStatus.UNKNOWN:
+            return refusal(ReasonCode.CERTIFICATE_UNKNOWN, f"{check.source}: unknown serial")
+        return None
+
+    def _crl(self, now: dt.datetime) -> CrlRevocationSource:
+        """The daily CRL, replaced when its period is over."""
+        source = self._crl_source
+        if source is None or (source.crl.next_update_utc is not None and now >= source.crl.next_update_utc):
+            self._crl_source = source = CrlRevocationSource(self._pki.daily_crl(now), self._clock)
+        return source
+
+    def _ensure_seal(self, municipality_code: str, name: str, now: dt.datetime) -> None:
+        # In this process, before any renderer process reads the seal credentials.
+        if municipality_code not in self._sealed:
+            self._pki.ensure_seal_certificate(municipality_code, name, now)
+            self._sealed.add(municipality_code)
+
+    def _finish(self, item: _Pending, now: dt.datetime) -> Claim:
+        """The response (and issued events) of one request, once its rendering is done."""
+        request = item.request
+        rendered: RenderedCertificate | None = None
+        if item.future is not None:
+            try:
+                rendered = item.future.result()
+            except (CertificateDocumentError, PkiError, JapaneseDateError) as exc:
+                item.refusal = refusal(ReasonCode.ISSUE_FAILED, f"{type(exc).__name__}: {exc}")
+        responded_at = self._clock()
+        key = request["request_id"].encode()
+        if rendered is None:
+            assert item.refusal is not None
+            self.counters.refused += 1
+            self.counters.refusals[item.refusal.code.value] += 1
+            response = {"request_id": request["request_id"], "status": "REFUSED",
+                        "reason_code": item.refusal.code.value, "message": item.refusal.message,
+                        "certificate_ids": [], "pdf": None, "pages": 0, "fee_yen": 0, "responded_at": responded_at}
+            return Claim(item.position, request["request_id"], "REFUSED", key, self._responses.encode(response))
+        copies = request["copies"]
+        ids = [certificate_id(request["request_id"], n) for n in range(1, copies + 1)]
+        response = {"request_id": request["request_id"], "status": "ISSUED", "reason_code": None, "message": None,
+                    "certificate_ids": ids, "pdf": rendered.pdf, "pages": rendered.sheets_per_copy * copies,
+                    "fee_yen": item.fee_per_copy * copies, "responded_at": responded_at}
+        municipality_code = request["municipality_code"]
+        issued = tuple(
+            IssuedMessage(cid, municipality_code.encode(), self._issued.encode({
+                "certificate_id": cid, "request_id": request["request_id"], "municipality_code": municipality_code,
+                "certificate_type": request["certificate_type"], "copy_number": n, "copies": copies,
+                "pages": rendered.sheets_per_copy, "kiosk_id": request["kiosk_id"],
+                "kiosk_vendor": request["kiosk_vendor"], "centre": request["centre"],
+                "kiosk_municipality_code": request["kiosk_municipality_code"], "issued_at": now,
+                "fee_yen": item.fee_per_copy}))
+            for n, cid in enumerate(ids, start=1))
+        self.counters.issued += 1
+        self.counters.certificates += copies
+        return Claim(item.position, request["request_id"], "ISSUED", key, self._responses.encode(response), issued,
+                     now.timestamp(), municipality_code, rendered.front_pngs)
+
+    # -- emitting ----------------------------------------------------------------------------
+
+    def _emit(self, claims: list[Claim], producer: Producer, archiver: ThreadPoolExecutor,
+              present_responses: set[Position] | None = None, present_certificates: set[str] | None = None) -> None:
+        """Archive, then responses, then issued events; skips what a recovery found already out."""
+        archived = [archiver.submit(self._archive_claim, c) for c in claims if c.status == "ISSUED"]
+        for future in archived:
+            future.result()
+        for c in claims:
+            if present_responses is None or c.position not in present_responses:
+                kafka.produce(producer, self.topics.responses, c.response, c.response_key,
+                              headers=[(REQUEST_HEADER, _position_header(c.position))], on_delivery=self._on_delivery)
+        self._flush(producer)
+        for c in claims:
+            for m in c.issued:
+                if present_certificates is None or m.certificate_id not in present_certificates:
+                    kafka.produce(producer, self.topics.issued, m.value, m.key,
+                                  headers=[(CERTIFICATE_HEADER, m.certificate_id.encode())],
+                                  on_delivery=self._on_delivery)
+        self._flush(producer)
+
+    def _archive_claim(self, claim: Claim) -> None:
+        assert claim.issued_at is not None and claim.municipality_code is not None
+        pdf = self._responses.decode(claim.response)["pdf"]
+        issued_at = dt.datetime.fromtimestamp(claim.issued_at, dt.UTC)
+        for m in claim.issued:
+            self._archive.put(m.certificate_id, claim.request_id, claim.municipality_code, issued_at, pdf,
+                              list(claim.fronts))
+
+    def _flush(self, producer: Producer) -> None:
+        self._delivered.flush(producer, "responses or issued events",
+                              "the batch is in doubt and will be completed from the ledger at restart")
+
+    def _on_delivery(self, err: Any, msg: Message) -> None:
+        self._delivered(err, msg)
+        if err is not None:
+            return
+        at = (msg.topic(), msg.partition())
+        self._marks[at] = max(self._marks.get(at, -1), msg.offset())
+
+    def _take_marks(self) -> dict[tuple[str, int], int]:
+        marks, self._marks = self._marks, {}
+        return marks
+
+    def _commit(self, consumer: Consumer, messages: list[Message]) -> None:
+        offsets: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            at = (msg.topic(), msg.partition())
+            offsets[at] = max(offsets.get(at, -1), msg.offset() + 1)
+        if offsets:
+            consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+
+    def _audit(self, pending: list[_Pending]) -> None:
+        reads: dict[str, dict[str, int]] = defaultdict(dict)
+        for item in pending:
+            if item.records_read:
+                reads[item.request["municipality_code"]][item.request["request_id"]] = item.records_read
+        if reads:
+            audit_reads(self._audit_file, reads)
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    def _recover(self, ledger: RequestLedger, producer: Producer, archiver: ThreadPoolExecutor) -> None:
+        """Complete the batch that was in doubt when the previous run stopped."""
+        claims = ledger.pending()
+        if not claims:
+            return
+        marks = ledger.output_marks()
+        responses = {_parse_position(v) for v in self._scan_headers(self.topics.responses, REQUEST_HEADER, marks)}
+        certificates = {v.decode() for v in self._scan_headers(self.topics.issued, CERTIFICATE_HEADER, marks)}
+        self._emit(claims, producer, archiver, responses, certificates)
+        ledger.mark_delivered([c.position for c in claims], self._take_marks())
+        self.counters.recovered += len(claims)
+        log.warning("recovered_in_doubt", requests=len(claims),
+                    responses_already_out=sum(c.position in responses for c in claims),
+                    certificates_already_out=sum(m.certificate_id in certificates for c in claims for m in c.issued))
+
+    def _scan_headers(self, topic: str, header: str, marks: dict[tuple[str, int], int]) -> list[bytes]:
+        """The header values of every message of `topic` after the marks (from the start where none)."""
+        consumer = kafka.make_consumer(self.bootstrap_servers, f"{self.group_id}.recovery")
+        try:
+            metadata = consumer.list_topics(topic, timeout=30).topics[topic]
+            consumer.assign([TopicPartition(topic, p, marks[(topic, p)] + 1 if (topic, p) in marks
+                                            else OFFSET_BEGINNING) for p in metadata.partitions])
+            remaining = set(metadata.partitions)
+            values: list[bytes] = []
+            for messages, ended in kafka.consume_batches(consumer, batch_size=500, timeout=0.5):
+                for msg in messages:
+                    values += [v for k, v in (msg.headers() or []) if k == header and v is not None]
+                remaining -= {p for _, p in ended}
+                if not remaining:
+                    break
+            return values
+        finally:
+            consumer.close()
+
+    # -- the feed ----------------------------------------------------------------------------
+
+    def _apply_feed(self, msg: Message) -> None:
+        value = msg.value()
+        if msg.topic() == self.topics.residents:
+            key = msg.key()
+            if key is None:
+                return
+            try:
+                record = None if value is None else self._residents.decode(value)
+            except Exception as exc:  # the materialiser validated it; a bad record is logged, not fatal
+                log.warning("unreadable_resident", partition=msg.partition(), offset=msg.offset(), error=str(exc))
+                return
+            self.directory.put(key_of(key), record)
+            return
+        if value is None:
+            return
+        try:
+            revocation = revocation_from_record(self._revocations_serde.decode(value))
+        except Exception as exc:  # logged and skipped: the CRL and OCSP still know the revocation
+            log.warning("unreadable_revocation", partition=msg.partition(), offset=msg.offset(), error=str(exc))
+            return
+        with self._revoked_lock:
+            self._revoked[revocation.serial] = merge_revocation(self._revoked.get(revocation.serial), revocation)
+
+
+def _position_header(position: Position) -> bytes:
+    return f"{position[0]}:{position[1]}:{position[2]}".encode()
+
+
+def _parse_position(value: bytes) -> Position:
+    topic, partition, offset = value.decode().rsplit(":", 2)
+    return topic, int(partition), int(offset)
+
+
+def build_certificate_worker(settings: Settings, *, revocation: str = "crl", render_processes: int | None = None,
+                             topic_names: WorkerTopics = WorkerTopics(), group_id: str = PROCESSOR,
+                             options: WorkerOptions | None = None, clock: Clock = utc_now) -> CertificateWorker:
+    """The worker wired from the settings (streams.settings.Settings)."""
+    import os
+
+    from schemas.registry import make_registry
+    from sinks.snapshot_store import ParquetSnapshotStore
+
+    if options is None:
+        processes = render_processes if render_processes is not None else min(os.cpu_count() or 1, 4)
+        options = WorkerOptions(revocation=revocation, render_processes=processes)
+    pki = PkiDirectory(settings.pki_dir, JpkiEndpoints(settings.jpki_repository_url))
+    return CertificateWorker(
+        settings.require_bootstrap_servers(), make_registry(settings.schema_registry_url),
+        ParquetSnapshotStore(settings.snapshot_dir), pki,
+        font_path=settings.mincho_font, audit_file=settings.audit_file,
+        ledger_path=settings.data_dir / "certificate_worker" / "ledger.sqlite3", archive_dir=settings.issuance_dir,
+        scramble_key_secret=settings.scramble_key_secret, topic_names=topic_names, group_id=group_id,
+        options=options, clock=clock)

@@ -1,0 +1,139 @@
+"""`bcl backup` and `bcl query`: the materialiser, point-in-time restore, status, analyst queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+from streams.settings import Settings
+
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+
+
+@click.group()
+def backup() -> None:
+    """The BCL backup (副本): materialise it, check it, restore it as of any instant."""
+
+
+@backup.command()
+@click.option("--until-caught-up", is_flag=True, help="Stop once every partition is consumed and idle.")
+@click.option("--idle-seconds", type=float, default=2.0, show_default=True, help="Idle time that counts as caught up.")
+@click.pass_obj
+def materialise(settings: Settings, until_caught_up: bool, idle_seconds: float) -> None:
+    """Run the backup materialiser (bcl.register.diffs → bcl.residents + snapshot store)."""
+    from schemas.registry import make_registry
+    from sinks.snapshot_store import ParquetSnapshotStore
+    from streams.materialiser import BackupMaterialiser
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    materialiser = BackupMaterialiser(settings.require_bootstrap_servers(), make_registry(settings.schema_registry_url),
+                                      ParquetSnapshotStore(settings.snapshot_dir))
+    counters = materialiser.run(stop, until_caught_up=until_caught_up, idle_seconds=idle_seconds)
+    click.echo(json.dumps(counters.as_dict()))
+
+
+def _instant(value: str) -> dt.datetime:
+    try:
+        instant = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-12T12:00+09:00",
+                                 param_hint="--as-of") from None
+    return instant if instant.tzinfo else instant.replace(tzinfo=JST)  # shown and entered in Japan time
+
+
+@backup.command()
+@click.option("--municipality", "code", required=True, help="6-digit local-government code.")
+@click.option("--as-of", "as_of", required=True, help="Instant, ISO 8601; without a zone it is Japan time.")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Output file.")
+@click.option("--current-only", is_flag=True, help="Leave out deleted (消除) records.")
+@click.pass_obj
+def restore(settings: Settings, code: str, as_of: str, fmt: str, out: Path, current_only: bool) -> None:
+    """Write the municipality's register as it was at an instant."""
+    from sinks.audit import record_access
+    from sinks.restore import restore as restore_register
+    from sinks.snapshot_store import ParquetSnapshotStore
+
+    instant = _instant(as_of)
+    count = restore_register(ParquetSnapshotStore(settings.snapshot_dir), code, instant, out, fmt,  # type: ignore[arg-type]
+                             current_only=current_only)
+    record_access(settings.audit_file, "backup.restore", code, count, as_of=instant.isoformat(), out=str(out))
+    click.echo(f"restored {count} records of {code} as of {instant.astimezone(JST).isoformat()} to {out}")
+
+
+@backup.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def status(settings: Settings, as_json: bool) -> None:
+    """Per municipality: residents, last sequence, last event time and gaps."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from sinks.restore import backup_status
+    from sinks.snapshot_store import ParquetSnapshotStore
+
+    rows = backup_status(ParquetSnapshotStore(settings.snapshot_dir))
+    if as_json:
+        click.echo(json.dumps([{**r.__dict__, "last_event_time": r.last_event_time.isoformat(),
+                                "complete": r.complete} for r in rows], ensure_ascii=False))
+        return
+    table = Table(title="BCL backup status")
+    for col in ("municipality", "residents", "records", "last sequence", "last event (JST)", "state"):
+        table.add_column(col, justify="right" if col != "state" else "left")
+    for r in rows:
+        state = "complete" if r.complete else f"INCOMPLETE: {r.missing} missing in {len(r.gaps)} gap(s)"
+        table.add_row(r.municipality_code, f"{r.residents:,}", f"{r.records:,}", f"{r.last_sequence:,}",
+                      r.last_event_time.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S"), state)
+    Console().print(table if rows else "the snapshot store holds no backup yet")
+
+
+@click.command()
+@click.argument("sql")
+@click.option("--csv", "csv_out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the result as CSV.")
+@click.pass_obj
+def query(settings: Settings, sql: str, csv_out: Path | None) -> None:
+    """Run SQL (DuckDB) over the analyst views of the backup: residents, register_changes.
+
+    Identifying numbers appear only as keyed pseudonyms; names are not in the views."""
+    import csv
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from sinks.analytics import ANALYST_TABLES, analyst_connection, run_query
+    from sinks.snapshot_store import ParquetSnapshotStore
+
+    con = analyst_connection(ParquetSnapshotStore(settings.snapshot_dir), settings.pseudonym_key)
+    result = run_query(con, sql)
+    if csv_out:
+        with csv_out.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(result.columns)
+            writer.writerows(result.rows)
+    table = Table(caption=f"{len(result.rows)} rows · tables: {', '.join(ANALYST_TABLES)}")
+    for col in result.columns:
+        table.add_column(col)
+    for row in result.rows[:200]:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console().print(table)
+
+
+@click.group()
+def schemas() -> None:
+    """The Avro contracts and their registry lock file."""
+
+
+@schemas.command()
+def lock() -> None:
+    """Register changed schemas in schemas/registry.lock.json (refuses BACKWARD-incompatible changes)."""
+    from schemas.registry import FileSchemaRegistry
+
+    changes = FileSchemaRegistry().lock()
+    click.echo("\n".join(changes) if changes else "registry.lock.json is up to date")

@@ -1,0 +1,430 @@
+"""The backup materialiser: bcl.register.diffs → validated, applied → bcl.residents + change history.
+
+Batch path, because per-event processing with a table write is far too slow for full loads: the
+messages of a poll in the current schema version are decoded together into Arrow
+(schemas/arrow_decode.py); older versions and batches holding a malformed body go message by
+message through fastavro. For every event: wire format and schema id, Avro body, codes and check
+digits (vectorised in a batch), then the per-municipality sequence decides apply / fill a gap /
+duplicate. Anything that cannot be accepted goes to bcl.dlq with its original bytes and a reason;
+the processor keeps going. The record is forwarded to bcl.residents as the tail of the change's
+bytes (`after` is the contract's last field), without re-encoding.
+
+Durability order per batch: (1) flush residents and dead letters, (2) write the history batch to
+the snapshot store, (3) commit offsets. A crash at any point re-delivers events that the sequence
+state (rebuilt from the history at start) recognises as already applied, so nothing is lost and
+nothing is applied twice. One instance per cluster: the sequence state is per municipality."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import structlog
+from confluent_kafka import Message, Producer
+
+from domain.codes import is_valid_municipality_code, valid_individual_numbers
+from domain.register_validation import MAX_SEQUENCE_JUMP, validate_change, validate_change_fields
+from domain.sequencing import MunicipalitySequence, Outcome
+from infra import kafka, topics
+from schemas.arrow_decode import ArrowBatchDecoder
+from schemas.contracts import CONTRACTS
+from schemas.registry import BaseSchemaRegistry, UnknownSchemaId
+from schemas.wire import HEADER, MAGIC, AvroSerde, frame
+from sinks.snapshot_store import BaseSnapshotStore, history_schema
+from streams.dead_letters import DeadLetterSink
+
+log = structlog.get_logger("materialiser")
+
+PROCESSOR = "backup-materialiser"
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MS = dt.timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class MaterialiserTopics:
+    """Where the materialiser reads and writes; the catalogue's topics unless a test isolates itself."""
+
+    diffs: str = topics.REGISTER_DIFFS
+    residents: str = topics.RESIDENTS
+    dlq: str = topics.DLQ
+
+
+@dataclass
+class Counters:
+    consumed: int = 0
+    applied: int = 0  # includes gap fills
+    gap_fills: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    residents_published: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def _zigzag_size(n: int) -> int:
+    z = (n << 1) ^ (n >> 63)
+    return max(1, (z.bit_length() + 6) // 7)
+
+
+def _string_size(s: str) -> int:
+    n = len(s.encode())
+    return _zigzag_size(n) + n
+
+
+@dataclass
+class _Pending:
+    """What happened since the last commit: history rows per municipality and messages consumed."""
+
+    # Rows from the message-by-message path, as columns, and Arrow tables from the batch path.
+    rows: dict[str, dict[str, list[Any]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    tables: dict[str, list[pa.Table]] = field(default_factory=lambda: defaultdict(list))
+    row_count: int = 0
+    consumed: int = 0
+    since: float = field(default_factory=time.monotonic)
+
+
+class BackupMaterialiser:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        registry: BaseSchemaRegistry,
+        store: BaseSnapshotStore,
+        *,
+        group_id: str = PROCESSOR,
+        batch_size: int = 10_000,
+        flush_rows: int = 50_000,
+        flush_seconds: float = 1.0,
+        gap_grace_seconds: float = 5.0,
+        topic_names: MaterialiserTopics = MaterialiserTopics(),
+    ) -> None:
+        self.topics = topic_names
+        self._serde = AvroSerde(registry, CONTRACTS[topics.REGISTER_DIFFS])
+        self._resident_serde = AvroSerde(registry, CONTRACTS[topics.RESIDENTS])
+        fields = self._serde.contract_schema["fields"]
+        symbols = next(f["type"]["symbols"] for f in fields if f["name"] == "change_type")
+        self._change_type_index = {symbol: i for i, symbol in enumerate(symbols)}
+        self._change_types = pa.array(symbols)
+        self._decoder = ArrowBatchDecoder(self._serde.contract_schema)
+        self._current_header = HEADER.pack(MAGIC, self._serde.schema_id)
+        self._store = store
+        self._bootstrap = bootstrap_servers
+        self._group_id = group_id
+        self._batch_size = batch_size
+        self._flush_rows = flush_rows
+        self._flush_seconds = flush_seconds
+        self._schema = history_schema()
+        self._resident_fields = [f.name for f in self._schema if f.name not in _EVENT_COLUMNS]
+        self.counters = Counters()
+        self.last_applied_at = 0.0  # wall-clock time when the last applied batch became durable
+        self.sequences: dict[str, MunicipalitySequence] = {}
+        self._resident_seq: dict[tuple[str, str], int] = {}
+        # Events of a municipality are spread over partitions, so short-lived gaps are normal while
+        # partitions are read at different speeds: a gap is reported once it outlives this grace.
+        self._gap_grace = gap_grace_seconds
+        self._gap_open_since: dict[str, float] = {}
+        self._gaps_reported: dict[str, tuple[tuple[int, int], ...]] = {}
+        self._producer: Producer | None = None
+        self._dead_letters: DeadLetterSink | None = None
+        self._delivered = kafka.DeliveryTracker()
+
+    # -- state -------------------------------------------------------------------------------
+    def recover(self) -> None:
+        """Rebuild sequence and per-resident state from the snapshot store (the durable truth)."""
+        if not self._store.has_history():
+            return
+        con = duckdb.connect()
+        rel = self._store.history_relation(con)
+        for muni, seqs in con.execute(
+            f"SELECT municipality_code, list(sequence ORDER BY sequence) FROM {rel} GROUP BY 1"
+        ).fetchall():
+            self.sequences[muni] = MunicipalitySequence.from_applied(seqs)
+        for muni, rc, seq in con.execute(
+            f"SELECT municipality_code, resident_code, max(sequence) FROM {rel} GROUP BY 1, 2"
+        ).fetchall():
+            self._resident_seq[(muni, rc)] = seq
+        log.info("recovered", municipalities=len(self.sequences), residents=len(self._resident_seq))
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(
+        self, stop: threading.Event | None = None, *, until_caught_up: bool = False, idle_seconds: float = 1.0
+    ) -> Counters:
+        """Process until stopped (or, with until_caught_up, until every partition is at its end and
+        nothing arrived for idle_seconds)."""
+        self.recover()
+        consumer = kafka.make_consumer(self._bootstrap, self._group_id)
+        self._producer = kafka.make_producer(self._bootstrap, bulk=True)
+        self._dead_letters = DeadLetterSink(
+            self._producer, self._serde.registry, PROCESSOR, self._delivered, topic=self.topics.dlq
+        )
+        pending = _Pending()
+        assigned = set(kafka.assign_all(consumer, self.topics.diffs))
+        at_end: set[tuple[str, int]] = set()
+        last_message = time.monotonic()
+        try:
+            for messages, ended in kafka.consume_batches(consumer, batch_size=self._batch_size, stop=stop):
+                for msg in messages:
+                    at_end.discard((msg.topic(), msg.partition()))
+                self._process_batch(messages, pending)
+                pending.consumed += len(messages)
+                at_end |= ended
+                now = time.monotonic()
+                if messages:
+                    last_message = now
+                # Flush when the batch is big, old, or nothing more is arriving right now.
+                if pending.row_count >= self._flush_rows or (
+                    pending.consumed and (not messages or now - pending.since >= self._flush_seconds)
+                ):
+                    self._flush(consumer, pending)
+                caught_up = bool(assigned) and assigned <= at_end
+                if caught_up:
+                    self._report_gaps(now)
+                    if until_caught_up and now - last_message >= idle_seconds:
+                        break
+            self._flush(consumer, pending)
+        finally:
+            consumer.close()
+            self._producer.flush()
+        log.info("stopped", **self.counters.as_dict())
+        return self.counters
+
+    # -- a batch -----------------------------------------------------------------------------
+    def _process_batch(self, messages: list[Message], pending: _Pending) -> None:
+        """Messages in the current schema version are decoded together (schemas/arrow_decode.py);
+        anything else, and any batch holding a malformed body, goes message by message."""
+        fast: list[tuple[Message, bytes]] = []  # each value read once: Message.value() copies
+        for msg in messages:
+            value = msg.value()
+            if value is not None and len(value) > HEADER.size and value[: HEADER.size] == self._current_header:
+                fast.append((msg, value))
+            else:
+                self._process(msg, pending)
+        if not fast:
+            return
+        table = self._decoder.decode([value[HEADER.size :] for _, value in fast])
+        if table is None:
+            for msg, _ in fast:
+                self._process(msg, pending)
+            return
+        self._apply_batch(fast, table, pending)
+
+    def _apply_batch(self, batch: list[tuple[Message, bytes]], table: pa.Table, pending: _Pending) -> None:
+        self.counters.consumed += len(batch)
+        after = table.column("after").combine_chunks()
+        munis = table.column("municipality_code").to_pylist()
+        codes = table.column("resident_code").to_pylist()
+        seqs = table.column("sequence").to_pylist()
+        types = table.column("change_type").to_pylist()
+        present = after.is_valid().to_pylist()
+        record_munis = after.field("municipality_code").to_pylist()
+        record_codes = after.field("resident_code").to_pylist()
+        numbers_valid = valid_individual_numbers(after.field("individual_number").to_pylist())
+        munis_valid = {m: is_valid_municipality_code(m) for m in set(munis)}
+        starts = self._resident_starts(table).tolist()
+        resident_header = frame(self._resident_serde.schema_id, b"")
+        applied: list[int] = []
+        for i, (msg, value) in enumerate(batch):
+            key = msg.key()
+            rejection = validate_change_fields(
+                municipality_code=munis[i], resident_code=codes[i], key=key, sequence=seqs[i],
+                change_type=types[i], record_present=present[i], record_municipality_code=record_munis[i],
+                record_resident_code=record_codes[i], municipality_code_valid=munis_valid[munis[i]],
+                individual_number_valid=bool(numbers_valid[i]),
+            )
+            if rejection is not None:
+                self._dead_letter(msg, rejection.code, rejection.reason)
+                continue
+            if self._admit(msg, munis[i], seqs[i]):
+                applied.append(i)
+                if self._moves_forward(munis[i], codes[i], seqs[i]):
+                    self._publish(resident_header + value[starts[i] :] if present[i] else None, key)
+        if applied:
+            self._add_history(table.take(pa.array(applied)), pending)
+
+    def _resident_starts(self, table: pa.Table) -> np.ndarray:
+        """Where each message's Resident body starts: after the header, the fields before `after`
+        (their Avro sizes, from the decoded values) and the union branch byte."""
+
+        def varint_sizes(values: np.ndarray) -> np.ndarray:
+            z = ((values << 1) ^ (values >> 63)).astype(np.uint64)
+            return 1 + sum((z >= np.uint64(1 << (7 * k))).astype(np.int64) for k in range(1, 10))
+
+        def string_sizes(column: pa.ChunkedArray) -> np.ndarray:
+            lengths = pc.binary_length(column).to_numpy().astype(np.int64)
+            return varint_sizes(lengths) + lengths
+
+        def ints(column: pa.ChunkedArray, kind: pa.DataType) -> np.ndarray:
+            return column.cast(kind).to_numpy().astype(np.int64)
+
+        type_index = pc.index_in(table.column("change_type"), value_set=self._change_types).to_numpy()
+        return (
+            HEADER.size
+            + string_sizes(table.column("event_id"))
+            + string_sizes(table.column("municipality_code"))
+            + string_sizes(table.column("resident_code"))
+            + varint_sizes(table.column("sequence").to_numpy())
+            + varint_sizes(type_index.astype(np.int64))
+            + varint_sizes(ints(table.column("event_time"), pa.int64()))
+            + varint_sizes(ints(table.column("notified_on"), pa.int32()))
+            + varint_sizes(ints(table.column("sent_at"), pa.int64()))
+            + 1
+        )
+
+    def _add_history(self, changes: pa.Table, pending: _Pending) -> None:
+        after = changes.column("after").combine_chunks()
+        record = dict(zip([f.name for f in after.type], after.flatten(), strict=True))
+        columns = {
+            "sequence": changes.column("sequence"),
+            "change_type": changes.column("change_type"),
+            "event_time": changes.column("event_time"),
+            "event_notified_on": changes.column("notified_on"),
+            "sent_at": changes.column("sent_at"),
+            "event_id": changes.column("event_id"),
+            "removed": after.is_null(),
+            **record,
+            # A removal has no record: its codes come from the event.
+            "municipality_code": changes.column("municipality_code"),
+            "resident_code": changes.column("resident_code"),
+        }
+        history = pa.Table.from_arrays([columns[f.name] for f in self._schema], schema=self._schema)
+        munis = pc.unique(history.column("municipality_code")).to_pylist()
+        for muni in munis:
+            part = history if len(munis) == 1 else history.filter(pc.equal(history.column("municipality_code"), muni))
+            pending.tables[muni].append(part)
+        pending.row_count += history.num_rows
+
+    # -- one event ---------------------------------------------------------------------------
+    def _process(self, msg: Message, pending: _Pending) -> None:
+        self.counters.consumed += 1
+        value = msg.value()
+        try:
+            schema_id, change = self._serde.decode_with_id(value)
+        except UnknownSchemaId as exc:
+            return self._dead_letter(msg, "UNKNOWN_SCHEMA_ID", str(exc))
+        except Exception as exc:  # any failure to decode foreign bytes becomes a dead letter
+            return self._dead_letter(msg, "MALFORMED", f"not a readable ResidentChange: {type(exc).__name__}: {exc}")
+        rejection = validate_change(change, msg.key())
+        if rejection is not None:
+            return self._dead_letter(msg, rejection.code, rejection.reason)
+        muni, rc, seq = change["municipality_code"], change["resident_code"], change["sequence"]
+        if not self._admit(msg, muni, seq):
+            return None
+        self._add_history_row(change, pending)
+        if self._moves_forward(muni, rc, seq):
+            if change["after"] is None:
+                resident = None
+            elif schema_id == self._serde.schema_id:
+                resident = frame(self._resident_serde.schema_id, value[HEADER.size + self._header_size(change) + 1 :])
+            else:  # an older writer version: its layout may differ, so encode the record anew
+                resident = self._resident_serde.encode(change["after"])
+            self._publish(resident, msg.key())
+        return None
+
+    def _admit(self, msg: Message, muni: str, seq: int) -> bool:
+        """Sequence check: True to apply (new or filling a gap), False for a duplicate or a jump."""
+        sequence = self.sequences.setdefault(muni, MunicipalitySequence())
+        if seq > sequence.high + MAX_SEQUENCE_JUMP:
+            self._dead_letter(
+                msg, "BAD_SEQUENCE", f"sequence {seq} jumps more than {MAX_SEQUENCE_JUMP} ahead of {sequence.high}"
+            )
+            return False
+        outcome = sequence.observe(seq)
+        if outcome is Outcome.DUPLICATE:
+            self.counters.duplicates += 1
+            return False
+        self.counters.applied += 1
+        if outcome is Outcome.FILL:
+            self.counters.gap_fills += 1
+        return True
+
+    def _moves_forward(self, muni: str, rc: str, seq: int) -> bool:
+        """The latest state only moves forward: a late gap fill older than what we hold is history only."""
+        if seq <= self._resident_seq.get((muni, rc), 0):
+            return False
+        self._resident_seq[(muni, rc)] = seq
+        return True
+
+    def _add_history_row(self, change: dict[str, Any], pending: _Pending) -> None:
+        muni = change["municipality_code"]
+        after = change["after"]
+        cols = pending.rows[muni]
+        cols["sequence"].append(change["sequence"])
+        cols["change_type"].append(change["change_type"])
+        cols["event_time"].append(change["event_time"])
+        cols["event_notified_on"].append(change["notified_on"])
+        cols["sent_at"].append(change["sent_at"])
+        cols["event_id"].append(change["event_id"])
+        cols["removed"].append(after is None)
+        record = after if after is not None else {"municipality_code": muni, "resident_code": change["resident_code"]}
+        for name in self._resident_fields:
+            cols[name].append(record.get(name))
+        pending.row_count += 1
+
+    def _publish(self, resident: bytes | None, key: bytes | None) -> None:
+        """bcl.residents: the record, or a tombstone (None) that compaction turns into a removal."""
+        assert self._producer is not None
+        kafka.produce(self._producer, self.topics.residents, resident, key, on_delivery=self._delivered)
+        self.counters.residents_published += 1
+
+    def _header_size(self, change: dict[str, Any]) -> int:
+        return (
+            _string_size(change["event_id"])
+            + _string_size(change["municipality_code"])
+            + _string_size(change["resident_code"])
+            + _zigzag_size(change["sequence"])
+            + _zigzag_size(self._change_type_index[change["change_type"]])
+            + _zigzag_size((change["event_time"] - EPOCH) // MS)
+            + _zigzag_size((change["notified_on"] - EPOCH.date()).days)
+            + _zigzag_size((change["sent_at"] - EPOCH) // MS)
+        )
+
+    def _dead_letter(self, msg: Message, code: str, reason: str) -> None:
+        assert self._dead_letters is not None
+        self.counters.dead_lettered += 1
+        log.warning("dead_letter", reason_code=code, reason=reason, topic=msg.topic(), partition=msg.partition(),
+                    offset=msg.offset())
+        self._dead_letters.send(msg, code, reason)
+
+    # -- batch boundary ----------------------------------------------------------------------
+    def _flush(self, consumer: Any, pending: _Pending) -> None:
+        assert self._producer is not None
+        self._delivered.flush(self._producer, "residents or dead letters")
+        for muni, cols in pending.rows.items():
+            pending.tables[muni].append(pa.Table.from_pydict(cols, schema=self._schema))
+        for muni, tables in pending.tables.items():
+            self._store.append_history(muni, pa.concat_tables(tables))
+        if pending.row_count:
+            self.last_applied_at = time.time()
+        if pending.consumed:
+            kafka.commit_offsets(consumer)
+        pending.rows.clear()
+        pending.tables.clear()
+        pending.row_count = pending.consumed = 0
+        pending.since = time.monotonic()
+
+    def _report_gaps(self, now: float) -> None:
+        """Called when every partition is consumed to its end: what is still missing was not sent."""
+        for muni, seq in self.sequences.items():
+            gaps = tuple(seq.gaps)
+            if not gaps:
+                self._gap_open_since.pop(muni, None)
+            elif now - self._gap_open_since.setdefault(muni, now) < self._gap_grace:
+                continue
+            if gaps != self._gaps_reported.get(muni, ()):
+                self._gaps_reported[muni] = gaps
+                if gaps:
+                    log.warning("gap", municipality=muni, missing=seq.missing, first_missing=gaps[0][0],
+                                ranges=len(gaps))
+                else:
+                    log.info("gap_closed", municipality=muni)
+
+
+_EVENT_COLUMNS = {"sequence", "change_type", "event_time", "event_notified_on", "sent_at", "event_id", "removed"}

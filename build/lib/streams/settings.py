@@ -1,0 +1,139 @@
+"""The one settings object. Built once at the entry point from arguments, the environment and an
+optional TOML file; library code receives values from it and never reads the environment itself.
+This is the only module that knows environment-variable names."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from domain.errors import BclError
+
+ENV_PREFIX = "BCL_"
+
+
+class SettingsError(BclError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Kafka-protocol cluster: embedded (bootstrap file written by `bcl cluster up`) or production.
+    bootstrap_servers: str | None = None
+    # Confluent-compatible schema registry; None means the file-backed registry (schemas/registry.lock.json).
+    schema_registry_url: str | None = None
+    # Where everything the platform writes lives: cluster bootstrap file, snapshot store, outputs.
+    # Relative paths are taken from the working directory when the settings are loaded.
+    data_dir: Path = Path("var")
+    # Seed of the synthetic register: the same seed gives the same register and changes.
+    seed: int = 20261121
+    # Japanese font used for seal impressions and certificates (Debian fonts-ipaexfont).
+    mincho_font: Path = Path("/usr/share/fonts/opentype/ipaexfont-mincho/ipaexm.ttf")
+    # Gothic (sans-serif) companion for headings of reports such as billing statements (fonts-ipaexfont).
+    gothic_font: Path = Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf")
+    # Key of the pseudonyms in analyst outputs (keyed SHA-256 of identifying numbers). Change it in
+    # production; with it, pseudonyms are stable across queries so that analysts can join.
+    pseudonym_key: str = "bcl-development-pseudonym-key"
+    # Simulated instant of the demo's full loads (the synthetic register's day 0), Japan time.
+    simulation_start: str = "2026-11-09T00:00:00+09:00"
+    # Logs: "console" for people, "json" for services.
+    log_format: str = "console"
+    log_level: str = "info"
+    # Base URL of the JPKI-TEST repository (OCSP responder, CRL, root): written into every user
+    # certificate's CRL distribution point and OCSP access, served by `bcl pki ocsp-serve`.
+    jpki_repository_url: str = "http://127.0.0.1:8470"
+    # Secret from which each municipality's scramble-image key is derived
+    # (certgen.scramble_keys.scramble_key): the certificate worker scrambles the back side with it and
+    # the verification service restores scans with it. Change it in production.
+    scramble_key_secret: str = "bcl-development-scramble-key-secret"
+
+    @property
+    def cluster_dir(self) -> Path:
+        return self.data_dir / "cluster"
+
+    @property
+    def bootstrap_file(self) -> Path:
+        return self.cluster_dir / "bootstrap.servers"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.data_dir / "pki"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.data_dir / "snapshots"
+
+    @property
+    def audit_file(self) -> Path:
+        return self.data_dir / "audit" / "personal-data-access.jsonl"
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.data_dir / "adapter"
+
+    @property
+    def billing_dir(self) -> Path:
+        """Billing: the participation table (participation.csv) and written statements."""
+        return self.data_dir / "billing"
+
+    @property
+    def issuance_dir(self) -> Path:
+        """The issuance archive (sinks.issuance_archive): every issued certificate, for verification."""
+        return self.data_dir / "issuance"
+
+    def require_bootstrap_servers(self) -> str:
+        """The bootstrap servers: configured, or those the running embedded cluster wrote."""
+        if self.bootstrap_servers:
+            return self.bootstrap_servers
+        if self.bootstrap_file.exists():
+            return self.bootstrap_file.read_text().strip()
+        raise SettingsError(
+            "no Kafka cluster configured: start the embedded one with `bcl cluster up` "
+            f"(it writes {self.bootstrap_file}) or set {ENV_PREFIX}BOOTSTRAP_SERVERS"
+        )
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    if raw is None:
+        return None
+    if "Path" in str(kind):
+        return Path(raw)
+    if kind in ("int", int):
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise SettingsError(f"setting {name} must be an integer, got {raw!r}") from exc
+    return str(raw)
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Defaults < config file (BCL_CONFIG or config_file) < environment (BCL_*) < overrides."""
+    environ = os.environ if environ is None else environ
+    names = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    path = config_file or (Path(environ[f"{ENV_PREFIX}CONFIG"]) if f"{ENV_PREFIX}CONFIG" in environ else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read the config file {path}: {exc}") from exc
+        unknown = set(data) - names
+        if unknown:
+            raise SettingsError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")
+        values.update(data)
+    for name in names:
+        env_name = ENV_PREFIX + name.upper()
+        if env_name in environ:
+            values[name] = environ[env_name]
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    settings = replace(Settings(), **{k: _coerce(k, v) for k, v in values.items()})
+    return replace(settings, data_dir=settings.data_dir.expanduser().absolute())
