@@ -1,1 +1,0 @@
-"""Pure domain rules: no Kafka, DuckDB, PDF, HTTP or CLI imports (enforced by import-linter)."""

@@ -1,1 +1,0 @@
-"""Processors, the municipal adapter, the synthetic register and the `bcl` command line."""
