@@ -97,8 +97,9 @@ def resident_profiles(settings: Settings, code: str, from_register: bool, limit:
 @click.option("--fiscal-year", type=int, help="Tax certificates: the fiscal year (default: the latest assessed).")
 @click.option("--copies", type=click.IntRange(1, 10), default=1, show_default=True, help="Number of copies.")
 @click.option("--pin", required=True, help="The card's 4-digit authentication PIN (3 tries, then the card locks).")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
-              help="Where to 'print' the issued certificate (PDF).")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Where to 'print' the issued certificate (PDF), in an existing directory (default: "
+                   "DATA_DIR/kiosk/CODE-TYPE-TIME.pdf: it holds personal data).")
 @click.option("--reader", help="PC/SC reader whose name contains this (default: any reader with a card).")
 @click.option("--start-card", is_flag=True,
               help="Insert the virtual card of --resident/--serial into the vpcd reader for this session "
@@ -116,7 +117,7 @@ def resident_profiles(settings: Settings, code: str, from_register: bool, limit:
 @at_option
 @click.pass_obj
 def issue(settings: Settings, code: str, type_name: str, household: bool, head_and_relationship: bool,
-          domicile: bool, fiscal_year: int | None, copies: int, pin: str, out: Path, reader: str | None,
+          domicile: bool, fiscal_year: int | None, copies: int, pin: str, out: Path | None, reader: str | None,
           start_card: bool, resident_code: str | None, serial: str | None, kiosk_id: str, vendor: str, centre: str,
           kiosk_municipality: str | None, timeout: float, at: dt.datetime | None) -> None:
     """One kiosk session with the card in a PC/SC reader: read the certificate, verify the PIN, have the card
@@ -133,7 +134,10 @@ def issue(settings: Settings, code: str, type_name: str, household: bool, head_a
     if start_card and not (resident_code or serial):
         raise click.UsageError(f"--start-card needs --resident or --serial (`bcl kiosk residents --municipality "
                                f"{code}` lists residents with a card)")
-    if not out.parent.is_dir():
+    if out is None:
+        # The kiosk makes the directory when it prints (only then): nothing is written if nothing is issued.
+        out = settings.data_dir / "kiosk" / f"{code}-{type_name}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.pdf"
+    elif not out.parent.is_dir():
         raise click.BadParameter(f"the directory {out.parent} does not exist", param_hint="'--out'")
     choice = CertificateChoice(code, TYPE_NAMES[type_name], "WHOLE_HOUSEHOLD" if household else "SELF",
                                head_and_relationship, domicile, fiscal_year, copies)
@@ -223,10 +227,10 @@ def load(settings: Settings, kiosks: int, rate: float, duration: float, codes: t
     console = Console()
     for code in codes:
         municipality(code)
+    profiles = [p for code in codes for p in resident_profiles(settings, code, from_register, limit)]
     # Before the virtual cards are made (seconds to minutes): no cluster, or a clock the worker refuses, ends here.
     servers = settings.require_bootstrap_servers()
     clock = kiosk_clock(settings, at)
-    profiles = [p for code in codes for p in resident_profiles(settings, code, from_register, limit)]
     now = _now(clock)
     issuer = card_issuer(settings, now)
     with Progress(transient=True) as progress:
@@ -276,7 +280,7 @@ def residents(settings: Settings, code: str, limit: int) -> None:
     console = Console()
     (console if console.is_terminal else Console(width=200)).print(table)
     click.echo(f"try: bcl kiosk issue --municipality {code} --start-card --resident {profiles[0].resident_code} "
-               "--pin 1234 --out DATA_DIR/kiosk/certificate.pdf  (virtual cards have PIN 1234)")
+               "--pin 1234  (virtual cards have PIN 1234)")
 
 
 def print_report(console, report: LoadReport) -> None:  # type: ignore[no-untyped-def]
