@@ -30,10 +30,12 @@ def _progress(description: str, total: int | None):  # type: ignore[no-untyped-d
 @click.pass_obj
 def full_load(settings: Settings, code: str, population: int | None, start: str | None) -> None:
     """Build the municipality's register and publish it as FULL_LOAD events."""
+    from domain.municipalities import municipality
     from schemas.registry import make_registry
     from streams.adapter import AdapterState, publish
     from streams.register.reference import load_reference_data
 
+    municipality(code)
     start_at = dt.datetime.fromisoformat(start or settings.simulation_start)
     if start_at.tzinfo is None:
         raise click.BadParameter("needs a time zone, e.g. 2026-11-09T00:00+09:00", param_hint="--start")

@@ -68,6 +68,9 @@ def restore(settings: Settings, code: str, as_of: str, fmt: str, out: Path | Non
 
     municipality(code)
     instant = _instant(as_of)
+    if out is not None and not out.parent.is_dir():
+        # Refused, not made: a mistyped path would otherwise grow directories anywhere, even at the root.
+        raise click.BadParameter(f"the directory {out.parent} does not exist", param_hint="'--out'")
     if out is None:
         out = settings.restores_dir / f"{code}-{instant.astimezone(JST):%Y%m%dT%H%M%S}.{fmt}"
         if settings.data_dir.is_dir():  # a mistyped --data-dir is reported (no backup there), not created

@@ -295,6 +295,7 @@ def sync(settings: Settings, until_caught_up: bool, idle_seconds: float, key_poo
     from sinks.snapshot_store import ParquetSnapshotStore
     from streams.card_lifecycle import CardLifecycleProcessor, card_key_pool
 
+    servers = settings.require_bootstrap_servers()  # before minutes of key generation, not after
     directory = _pki(settings)
     pool = card_key_pool(settings.pki_dir, key_pool_size)
     if not pool.path.exists():
@@ -305,7 +306,7 @@ def sync(settings: Settings, until_caught_up: bool, idle_seconds: float, key_poo
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     registry = make_registry(settings.schema_registry_url)
-    processor = CardLifecycleProcessor(settings.require_bootstrap_servers(), registry,
+    processor = CardLifecycleProcessor(servers, registry,
                                        ParquetSnapshotStore(settings.snapshot_dir), directory, pool)
     counters = processor.run(stop, until_caught_up=until_caught_up, idle_seconds=idle_seconds)
     click.echo(json.dumps(counters.as_dict()))
