@@ -71,7 +71,10 @@ def main(argv: list[str] | None = None) -> None:
     """The entry point: every project error (BclError) becomes one `error:` line and an exit status
     (see EPILOG). Anything else is a bug and keeps its traceback."""
     try:
-        cli.main(argv, prog_name="bcl", standalone_mode=False)
+        # Outside standalone mode click returns the status of ctx.exit(n) instead of exiting with it.
+        status = cli.main(argv, prog_name="bcl", standalone_mode=False)
+        if isinstance(status, int) and status:
+            sys.exit(status)
     except click.exceptions.Abort:
         _fail("aborted", EXIT_INTERRUPTED)
     except click.UsageError as exc:
