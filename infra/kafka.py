@@ -16,6 +16,10 @@ class KafkaClientError(BclError):
     pass
 
 
+class ClusterUnavailableError(KafkaClientError):
+    """No broker of the cluster answers (or none was configured): start the cluster or fix the address."""
+
+
 def make_producer(bootstrap_servers: str, *, bulk: bool = False, **overrides: Any) -> Producer:
     """An idempotent producer (acks=all, no duplicates on retry, order kept per partition).
     bulk=True batches harder and compresses, for full loads."""
@@ -69,7 +73,7 @@ def commit_offsets(consumer: Consumer) -> None:
         consumer.commit(asynchronous=False)
     except KafkaException as exc:
         if exc.args[0].code() != KafkaError._NO_OFFSET:
-            raise
+            raise KafkaClientError(f"cannot commit the consumed offsets ({exc.args[0].str()})") from None
 
 
 def make_consumer(bootstrap_servers: str, group_id: str, **overrides: Any) -> Consumer:
@@ -95,10 +99,17 @@ def assign_all(consumer: Consumer, topic: str, timeout: float = 30.0) -> list[tu
 
     For single-instance processors: no group membership, so a restart never waits for the previous
     member's session to expire, while offsets are still committed under the group id."""
-    metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+    except KafkaException as exc:
+        # A timeout here means no broker answered: the cluster went away or the address is wrong.
+        raise ClusterUnavailableError(f"no broker answered within {timeout:g} s ({exc.args[0].str()})") from None
     if metadata is None or metadata.error is not None or not metadata.partitions:
         raise KafkaClientError(f"topic {topic} does not exist on the cluster")
-    committed = consumer.committed([TopicPartition(topic, p) for p in metadata.partitions], timeout=timeout)
+    try:
+        committed = consumer.committed([TopicPartition(topic, p) for p in metadata.partitions], timeout=timeout)
+    except KafkaException as exc:
+        raise ClusterUnavailableError(f"cannot read the committed offsets of {topic} ({exc.args[0].str()})") from None
     consumer.assign([TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
                      for tp in committed])
     return [(topic, p) for p in metadata.partitions]
@@ -122,5 +133,5 @@ def consume_batches(
             elif err.fatal():
                 raise KafkaClientError(f"fatal consumer error: {err.str()}")
             elif not err.retriable():
-                raise KafkaException(err)
+                raise KafkaClientError(f"consumer error: {err.str()}")
         yield messages, at_end

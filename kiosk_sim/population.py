@@ -105,9 +105,11 @@ _BACKUP_QUERY = """
 
 
 def profiles_from_backup(store: BaseSnapshotStore, municipality_code: str, audit_file: Path,
-                         limit: int | None = None) -> list[ResidentProfile]:
+                         limit: int | None = None, *, action: str = "kiosk-population",
+                         purpose: str = "virtual cards for kiosk sessions (certificate serials only)",
+                         ) -> list[ResidentProfile]:
     """Profiles of the municipality's current residents with a certificate, from the materialised backup.
-    The read is recorded in the audit log (it touches the register)."""
+    The read is recorded in the audit log (it touches the register) under `action`, with its purpose."""
     import duckdb
 
     from sinks.audit import record_access
@@ -124,8 +126,7 @@ def profiles_from_backup(store: BaseSnapshotStore, municipality_code: str, audit
         rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     finally:
         con.close()
-    record_access(audit_file, "kiosk-population", municipality_code, len(rows),
-                  purpose="virtual cards for kiosk sessions (certificate serials only)")
+    record_access(audit_file, action, municipality_code, len(rows), purpose=purpose)
     profiles = profiles_from_records(rows)
     if not profiles:
         raise PopulationError(f"the backup holds no current resident of {municipality_code} with a JPKI certificate")

@@ -21,6 +21,18 @@ class RestoreError(BclError):
     pass
 
 
+class NothingThatEarlyError(RestoreError):
+    """The instant is before the first change the backup holds of the municipality: a restore would be empty."""
+
+    def __init__(self, municipality_code: str, as_of: dt.datetime, earliest: dt.datetime) -> None:
+        self.earliest = earliest
+        japan = dt.timezone(dt.timedelta(hours=9))
+        super().__init__(
+            f"the backup holds nothing of {municipality_code} as early as {as_of.astimezone(japan).isoformat()}: "
+            f"it holds data from {earliest.astimezone(japan).isoformat()} on"
+        )
+
+
 def _register_query(rel: str, current_only: bool) -> str:
     # Sequence numbers are unique within a municipality, so the latest change of each record is a
     # semi-join on its sequence: a hash aggregate over two columns instead of a window over all.
@@ -52,11 +64,16 @@ def restore(
     con = duckdb.connect()
     rel = store.history_relation(con)
     params = {"municipality": municipality_code, "as_of": as_of.astimezone(dt.UTC)}
-    known = con.execute(f"SELECT count(*) FROM {rel} WHERE municipality_code = $m", {"m": municipality_code})
-    if known.fetchone() == (0,):
+    known = con.execute(f"SELECT min(event_time) FROM {rel} WHERE municipality_code = $m", {"m": municipality_code})
+    earliest = known.fetchone()[0]  # type: ignore[index]
+    if earliest is None:
         raise RestoreError(f"no backup of municipality {municipality_code} in the snapshot store")
+    if as_of < earliest:
+        raise NothingThatEarlyError(municipality_code, as_of, earliest)
+    if not out.parent.is_dir():
+        # Never made here: a mistyped path would otherwise grow directories anywhere, even at the root.
+        raise RestoreError(f"the directory {out.parent} does not exist: create it first or choose another --out")
     query = _register_query(rel, current_only)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     if fmt == "parquet":
         written = con.execute(f"COPY ({query}) TO '{tmp.as_posix()}' (FORMAT parquet, COMPRESSION zstd)", params)

@@ -9,12 +9,29 @@ from pathlib import Path
 import click
 
 from domain.errors import BclError
+from infra.kafka import ClusterUnavailableError
 from infra.log import configure_logging
 from streams.commands import COMMAND_GROUPS
 from streams.settings import load_settings
 
+# Exit statuses, documented in the epilog of `bcl --help`. Scripts tell a mistake to fix (1, 2) from a
+# cluster to start or wait for (3): only the last is worth retrying unchanged.
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_CLUSTER_UNAVAILABLE = 3
+EXIT_INTERRUPTED = 130
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+EPILOG = f"""\b
+Exit status:
+  0    done
+  {EXIT_ERROR}    error in the data or the request (the message says what to fix)
+  {EXIT_USAGE}    wrong command-line usage (unknown option, missing or malformed value)
+  {EXIT_CLUSTER_UNAVAILABLE}    the Kafka cluster cannot be reached (start it: `bcl cluster up`)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+Errors are one line on stderr starting with "error:"."""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}, epilog=EPILOG)
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
               help="TOML settings file (also BCL_CONFIG).")
 @click.option("--bootstrap-servers", help="Kafka bootstrap servers (default: the running embedded cluster).")
@@ -37,20 +54,50 @@ for _group in COMMAND_GROUPS:
     cli.add_command(_group)
 
 
-def main() -> None:
+def _kafka_exception(exc: Exception) -> bool:
+    """A librdkafka error that a library let through unwrapped. confluent_kafka is looked up, not imported:
+    if no command imported it, the exception cannot be one of its (and `bcl --help` stays quick)."""
+    module = sys.modules.get("confluent_kafka")
+    return module is not None and isinstance(exc, module.KafkaException)
+
+
+def _fail(message: str, status: int) -> None:
+    # One line, whatever the message holds: a multi-line message would read as several errors.
+    click.echo("error: " + " ".join(message.split()), err=True)
+    sys.exit(status)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The entry point: every project error (BclError) becomes one `error:` line and an exit status
+    (see EPILOG). Anything else is a bug and keeps its traceback."""
     try:
-        cli.main(standalone_mode=False)
+        # Outside standalone mode click returns the status of ctx.exit(n) instead of exiting with it.
+        status = cli.main(argv, prog_name="bcl", standalone_mode=False)
+        if isinstance(status, int) and status:
+            sys.exit(status)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+        _fail("aborted", EXIT_INTERRUPTED)
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        _fail(exc.format_message() + hint, EXIT_USAGE)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        _fail(exc.format_message(), exc.exit_code)
+    except ClusterUnavailableError as exc:
+        _fail(str(exc), EXIT_CLUSTER_UNAVAILABLE)
     except BclError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        _fail(str(exc), EXIT_ERROR)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    except OSError as exc:
+        # The file system refusing (no such directory, permission, disk full) is the user's to fix, not a bug.
+        where = f": {exc.filename}" if exc.filename else ""
+        _fail(f"{exc.strerror or exc}{where}", EXIT_ERROR)
+    except Exception as exc:
+        if not _kafka_exception(exc):
+            raise
+        error = exc.args[0] if exc.args else exc
+        text = error.str() if hasattr(error, "str") else str(error)
+        _fail(f"Kafka cluster: {text}", EXIT_CLUSTER_UNAVAILABLE)
 
 
 if __name__ == "__main__":

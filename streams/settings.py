@@ -14,6 +14,8 @@ from typing import Any
 from domain.errors import BclError
 
 ENV_PREFIX = "BCL_"
+# How long a bootstrap server may take to accept a connection before the cluster counts as unreachable.
+CONNECT_TIMEOUT_S = 2.0
 
 
 class SettingsError(BclError):
@@ -72,6 +74,11 @@ class Settings:
         return self.data_dir / "audit" / "personal-data-access.jsonl"
 
     @property
+    def restores_dir(self) -> Path:
+        """Default place of `bcl backup restore` files: they hold personal data, so inside the data dir."""
+        return self.data_dir / "restores"
+
+    @property
     def adapter_dir(self) -> Path:
         return self.data_dir / "adapter"
 
@@ -81,20 +88,47 @@ class Settings:
         return self.data_dir / "billing"
 
     @property
+    def worker_clock_dir(self) -> Path:
+        """Where each running certificate worker publishes its clock (streams.simulated_clock)."""
+        return self.data_dir / "worker" / "clocks"
+
+    @property
     def issuance_dir(self) -> Path:
         """The issuance archive (sinks.issuance_archive): every issued certificate, for verification."""
         return self.data_dir / "issuance"
 
     def require_bootstrap_servers(self) -> str:
-        """The bootstrap servers: configured, or those the running embedded cluster wrote."""
+        """The bootstrap servers: configured, or those the running embedded cluster wrote; checked to answer.
+
+        Every command gets its servers here, so this is where an absent cluster is caught: a
+        librdkafka client would otherwise retry a refused connection for minutes (or until a 30 s
+        metadata timeout), printing its own log lines instead of saying what is wrong."""
+        from infra.cluster_service import reachable
+        from infra.kafka import ClusterUnavailableError
+
+        start = "start the embedded one with `bcl cluster up`"
         if self.bootstrap_servers:
-            return self.bootstrap_servers
-        if self.bootstrap_file.exists():
-            return self.bootstrap_file.read_text().strip()
-        raise SettingsError(
-            "no Kafka cluster configured: start the embedded one with `bcl cluster up` "
-            f"(it writes {self.bootstrap_file}) or set {ENV_PREFIX}BOOTSTRAP_SERVERS"
-        )
+            servers = self.bootstrap_servers
+            if not reachable(servers, timeout=CONNECT_TIMEOUT_S):
+                raise ClusterUnavailableError(
+                    f"no Kafka broker answers at {servers} (the configured bootstrap servers): check the address, "
+                    f"or {start} and leave {ENV_PREFIX}BOOTSTRAP_SERVERS unset"
+                )
+            return servers
+        try:
+            servers = self.bootstrap_file.read_text().strip()
+        except FileNotFoundError:
+            raise ClusterUnavailableError(
+                f"no Kafka cluster configured: {start} (it writes {self.bootstrap_file}) "
+                f"or set {ENV_PREFIX}BOOTSTRAP_SERVERS"
+            ) from None
+        if not reachable(servers, timeout=CONNECT_TIMEOUT_S):
+            # Left behind by a cluster that was killed (SIGKILL, a crash, a reboot): it cannot remove it.
+            raise ClusterUnavailableError(
+                f"the embedded cluster of {self.bootstrap_file} ({servers}) is no longer running: {start} "
+                "(it replaces the stale file)"
+            )
+        return servers
 
 
 def _coerce(name: str, raw: Any) -> Any:

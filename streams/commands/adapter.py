@@ -30,13 +30,17 @@ def _progress(description: str, total: int | None):  # type: ignore[no-untyped-d
 @click.pass_obj
 def full_load(settings: Settings, code: str, population: int | None, start: str | None) -> None:
     """Build the municipality's register and publish it as FULL_LOAD events."""
+    from domain.municipalities import municipality
     from schemas.registry import make_registry
     from streams.adapter import AdapterState, publish
     from streams.register.reference import load_reference_data
 
+    municipality(code)
     start_at = dt.datetime.fromisoformat(start or settings.simulation_start)
     if start_at.tzinfo is None:
         raise click.BadParameter("needs a time zone, e.g. 2026-11-09T00:00+09:00", param_hint="--start")
+    # Before the register is built (seconds for a city): a missing cluster is said at once.
+    servers = settings.require_bootstrap_servers()
     reference = load_reference_data()
     state = AdapterState(code, population, settings.seed, start_at.isoformat())
     simulator = state.simulator(reference, settings.mincho_font)
@@ -44,7 +48,7 @@ def full_load(settings: Settings, code: str, population: int | None, start: str 
     name = simulator.municipality.name
     progress, advance = _progress(f"full load {code} {name}", records)
     with progress:
-        result = publish(simulator.full_load(), settings.require_bootstrap_servers(),
+        result = publish(simulator.full_load(), servers,
                          make_registry(settings.schema_registry_url), progress=advance)
     state.last_sequence = result.last_sequence
     state.save(settings.adapter_dir)
@@ -62,11 +66,12 @@ def diffs(settings: Settings, code: str, days: int) -> None:
     from streams.register.reference import load_reference_data
 
     state = AdapterState.load(settings.adapter_dir, code)
+    servers = settings.require_bootstrap_servers()  # before the days are simulated
     simulator = state.simulator(load_reference_data(), settings.mincho_font)
     first = state.last_day + 1
     progress, advance = _progress(f"days {first}–{first + days - 1} of {code}", None)
     with progress:
-        result = publish(simulator.changes(days, from_day=first), settings.require_bootstrap_servers(),
+        result = publish(simulator.changes(days, from_day=first), servers,
                          make_registry(settings.schema_registry_url), progress=advance)
     state.last_day = first + days - 1
     state.last_sequence = max(state.last_sequence, result.last_sequence)

@@ -52,16 +52,29 @@ def _instant(value: str) -> dt.datetime:
 @click.option("--municipality", "code", required=True, help="6-digit local-government code.")
 @click.option("--as-of", "as_of", required=True, help="Instant, ISO 8601; without a zone it is Japan time.")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Output file.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Output file, in an existing directory (default: DATA_DIR/restores/CODE-INSTANT.FORMAT).")
 @click.option("--current-only", is_flag=True, help="Leave out deleted (消除) records.")
 @click.pass_obj
-def restore(settings: Settings, code: str, as_of: str, fmt: str, out: Path, current_only: bool) -> None:
-    """Write the municipality's register as it was at an instant."""
+def restore(settings: Settings, code: str, as_of: str, fmt: str, out: Path | None, current_only: bool) -> None:
+    """Write the municipality's register as it was at an instant.
+
+    The file holds the residents' personal data: by default it goes under the data directory (kept out of
+    version control and of the working directory), never where the command happens to run."""
+    from domain.municipalities import municipality
     from sinks.audit import record_access
     from sinks.restore import restore as restore_register
     from sinks.snapshot_store import ParquetSnapshotStore
 
+    municipality(code)
     instant = _instant(as_of)
+    if out is not None and not out.parent.is_dir():
+        # Refused, not made: a mistyped path would otherwise grow directories anywhere, even at the root.
+        raise click.BadParameter(f"the directory {out.parent} does not exist", param_hint="'--out'")
+    if out is None:
+        out = settings.restores_dir / f"{code}-{instant.astimezone(JST):%Y%m%dT%H%M%S}.{fmt}"
+        if settings.data_dir.is_dir():  # a mistyped --data-dir is reported (no backup there), not created
+            out.parent.mkdir(exist_ok=True)
     count = restore_register(ParquetSnapshotStore(settings.snapshot_dir), code, instant, out, fmt,  # type: ignore[arg-type]
                              current_only=current_only)
     record_access(settings.audit_file, "backup.restore", code, count, as_of=instant.isoformat(), out=str(out))

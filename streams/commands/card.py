@@ -12,6 +12,8 @@ import click
 from streams.settings import Settings
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from kiosk_sim.card import CardKey
 
 
@@ -20,9 +22,26 @@ def card() -> None:
     """The virtual My Number card (JPKI) and the kiosk's PC/SC card reader."""
 
 
+def _load_certificate(path: Path, data: bytes | None = None) -> x509.Certificate:
+    """An X.509 certificate from PEM (as `bcl pki issue-card` writes it) or DER."""
+    from cryptography import x509
+
+    from kiosk_sim.errors import CardConfigError
+
+    try:
+        data = path.read_bytes() if data is None else data
+    except OSError as exc:
+        raise CardConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise CardConfigError(f"{path} is not an X.509 certificate (PEM or DER): {exc}") from exc
+
+
 def _load_card_key(key_path: Path, cert_path: Path) -> CardKey:
     """A CardKey from an unencrypted PKCS#8/PKCS#1 private key and a certificate, each PEM or DER."""
-    from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -40,14 +59,8 @@ def _load_card_key(key_path: Path, cert_path: Path) -> CardKey:
         else:
             key = serialization.load_der_private_key(key_bytes, password=None)
     except (ValueError, TypeError) as exc:
-        raise CardConfigError(f"{key_path} is not an unencrypted private key: {exc}") from exc
-    try:
-        if b"-----BEGIN" in cert_bytes:
-            certificate = x509.load_pem_x509_certificate(cert_bytes)
-        else:
-            certificate = x509.load_der_x509_certificate(cert_bytes)
-    except ValueError as exc:
-        raise CardConfigError(f"{cert_path} is not an X.509 certificate: {exc}") from exc
+        raise CardConfigError(f"{key_path} is not an unencrypted private key (PEM or DER): {exc}") from exc
+    certificate = _load_certificate(cert_path, cert_bytes)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise CardConfigError(f"{key_path} is not an RSA key; a My Number card holds RSA-2048 keys")
     if certificate.public_key().public_numbers() != key.public_key().public_numbers():
@@ -57,12 +70,13 @@ def _load_card_key(key_path: Path, cert_path: Path) -> CardKey:
 
 @card.command("serve")
 @click.option("--key", "key_path", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True,
-              help="The authentication private key (RSA-2048, PEM or DER, unencrypted).")
+              help="The authentication private key (RSA-2048, unencrypted, PEM or DER): e.g. the SERIAL.key.pem "
+                   "that `bcl pki issue-card` writes.")
 @click.option("--cert", "cert_path", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True,
-              help="The user-authentication certificate (PEM or DER).")
+              help="The user-authentication certificate, PEM or DER: e.g. the SERIAL.pem of `bcl pki issue-card`.")
 @click.option("--pin", required=True, help="The 4-digit authentication PIN (3 tries).")
 @click.option("--ca-cert", "ca_cert_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="The authentication CA certificate, served in EF 000B.")
+              help="The authentication CA certificate (PEM or DER, e.g. auth-root.pem), served in EF 000B.")
 @click.option("--token-info", default="JPKIAPICCTOKEN2", show_default=True,
               help="Token info of EF 0006 (JPKIAPGPSETOKEN: Android phone, JPKIAPIOSTOKEN: iPhone).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where pcscd's vpcd reader driver listens.")
@@ -80,7 +94,6 @@ def serve(
     The card's PIN counter lives as long as this process: a PIN locked by three wrong entries stays
     locked across resets and reconnections, as on a real card."""
     import structlog
-    from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
     from infra.pcscd import PcscDaemon
@@ -92,9 +105,7 @@ def serve(
     auth = _load_card_key(key_path, cert_path)
     ca_der = None
     if ca_cert_path is not None:
-        raw = ca_cert_path.read_bytes()
-        ca = x509.load_pem_x509_certificate(raw) if b"-----BEGIN" in raw else x509.load_der_x509_certificate(raw)
-        ca_der = ca.public_bytes(serialization.Encoding.DER)
+        ca_der = _load_certificate(ca_cert_path).public_bytes(serialization.Encoding.DER)
     virtual_card = JpkiCard(auth=auth, auth_pin=pin, auth_ca_certificate_der=ca_der, token_info=token_info)
     daemon = PcscDaemon.ensure_running(log_path=settings.data_dir / "pcscd.log") if start_pcscd else None
     server = VpcdCardServer(virtual_card, host=host, port=port)

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+from streams.commands.at_option import at_option
 from streams.settings import Settings
 
 if TYPE_CHECKING:
     from kiosk_sim.load import LoadReport
     from kiosk_sim.population import ResidentProfile, VirtualCardIssuer
+    from streams.simulated_clock import SimulatedClock
 
 # --type values: the RequestedCertificate symbols in lower case with dashes.
 TYPE_NAMES = {
@@ -29,15 +31,33 @@ def kiosk() -> None:
     """Convenience-store kiosks: one certificate request with a card in a PC/SC reader, or a load of many."""
 
 
-def card_issuer(settings: Settings) -> VirtualCardIssuer:
-    """Virtual cards with the card-lifecycle processor's key pool, so both issue the same certificate per serial."""
+def kiosk_clock(settings: Settings, at: dt.datetime | None) -> SimulatedClock | None:
+    """The kiosk's clock (None: the real one), agreed with any certificate worker running on this data dir."""
+    from streams.simulated_clock import japan_time, running_worker_clocks
+    from streams.simulated_clock import kiosk_clock as agreed_clock
+
+    workers = running_worker_clocks(settings.worker_clock_dir)
+    clock = agreed_clock(at, workers)
+    if clock is not None and at is None:
+        click.echo(f"following the certificate worker's simulated clock: {japan_time(clock())}", err=True)
+    return clock
+
+
+def _now(clock: SimulatedClock | None) -> dt.datetime:
+    return clock() if clock is not None else dt.datetime.now(dt.UTC)
+
+
+def card_issuer(settings: Settings, now: dt.datetime | None = None) -> VirtualCardIssuer:
+    """Virtual cards with the card-lifecycle processor's key pool, so both issue the same certificate per serial.
+    `now`: the kiosk's time (a simulated one for --at); a PKI made here is valid from the earlier of it and now."""
     from certgen.endpoints import JpkiEndpoints
     from certgen.pki_directory import PkiDirectory
     from kiosk_sim.population import VirtualCardIssuer
     from streams.card_lifecycle import card_key_pool
 
     pki = PkiDirectory(settings.pki_dir, JpkiEndpoints(settings.jpki_repository_url))
-    pki.initialise(dt.datetime.now(dt.UTC))
+    real_now = dt.datetime.now(dt.UTC)
+    pki.initialise(min(now, real_now) if now is not None else real_now)
     pool = card_key_pool(settings.pki_dir)
     if not pool.path.exists():
         from rich.progress import Progress
@@ -49,9 +69,10 @@ def card_issuer(settings: Settings) -> VirtualCardIssuer:
     return VirtualCardIssuer(pki, pool)
 
 
-def resident_profiles(settings: Settings, code: str, from_register: bool, limit: int | None) -> list[ResidentProfile]:
+def resident_profiles(settings: Settings, code: str, from_register: bool, limit: int | None,
+                      **audit: str) -> list[ResidentProfile]:
     """The municipality's residents with a certificate: from the materialised backup, or from the register
-    the adapter published (its simulator, at the full load)."""
+    the adapter published (its simulator, at the full load). `audit`: action and purpose of the audited read."""
     from kiosk_sim.population import profiles_from_backup, profiles_from_records
     from sinks.snapshot_store import ParquetSnapshotStore
 
@@ -63,7 +84,7 @@ def resident_profiles(settings: Settings, code: str, from_register: bool, limit:
         simulator = state.simulator(load_reference_data(), settings.mincho_font)
         profiles = profiles_from_records(simulator.register.records)
         return profiles[:limit] if limit is not None else profiles
-    return profiles_from_backup(ParquetSnapshotStore(settings.snapshot_dir), code, settings.audit_file, limit)
+    return profiles_from_backup(ParquetSnapshotStore(settings.snapshot_dir), code, settings.audit_file, limit, **audit)
 
 
 @kiosk.command("issue")
@@ -76,14 +97,16 @@ def resident_profiles(settings: Settings, code: str, from_register: bool, limit:
 @click.option("--fiscal-year", type=int, help="Tax certificates: the fiscal year (default: the latest assessed).")
 @click.option("--copies", type=click.IntRange(1, 10), default=1, show_default=True, help="Number of copies.")
 @click.option("--pin", required=True, help="The card's 4-digit authentication PIN (3 tries, then the card locks).")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
-              help="Where to 'print' the issued certificate (PDF).")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Where to 'print' the issued certificate (PDF), in an existing directory (default: "
+                   "DATA_DIR/kiosk/CODE-TYPE-TIME.pdf: it holds personal data).")
 @click.option("--reader", help="PC/SC reader whose name contains this (default: any reader with a card).")
 @click.option("--start-card", is_flag=True,
               help="Insert the virtual card of --resident/--serial into the vpcd reader for this session "
                    "(PIN 1234; pcscd is started if it is not running) instead of using a card already served by "
                    "`bcl card serve`.")
-@click.option("--resident", "resident_code", help="With --start-card: the resident's code (住民票コード).")
+@click.option("--resident", "resident_code",
+              help="With --start-card: the resident's code (住民票コード); `bcl kiosk residents` lists some.")
 @click.option("--serial", help="With --start-card: the card certificate's serial (hex).")
 @click.option("--kiosk-id", default="seven-eleven-cli-00001", show_default=True, help="Id of this kiosk.")
 @click.option("--vendor", default="seven-eleven", show_default=True, help="Kiosk operator.")
@@ -91,15 +114,17 @@ def resident_profiles(settings: Settings, code: str, from_register: bool, limit:
               help="Issuance centre of the vendor.")
 @click.option("--kiosk-municipality", help="Where the kiosk stands (default: --municipality).")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the answer.")
+@at_option
 @click.pass_obj
 def issue(settings: Settings, code: str, type_name: str, household: bool, head_and_relationship: bool,
-          domicile: bool, fiscal_year: int | None, copies: int, pin: str, out: Path, reader: str | None,
+          domicile: bool, fiscal_year: int | None, copies: int, pin: str, out: Path | None, reader: str | None,
           start_card: bool, resident_code: str | None, serial: str | None, kiosk_id: str, vendor: str, centre: str,
-          kiosk_municipality: str | None, timeout: float) -> None:
+          kiosk_municipality: str | None, timeout: float, at: dt.datetime | None) -> None:
     """One kiosk session with the card in a PC/SC reader: read the certificate, verify the PIN, have the card
     sign the challenge, send the request to BCL, wait for the answer and save the certificate PDF.
 
     A wrong or locked PIN is shown and nothing is sent. Exits 1 unless a certificate was issued."""
+    from domain.municipalities import municipality
     from kiosk_sim.kiosk import CertificateChoice, Kiosk, KioskConnection, KioskTerminal, OutcomeStatus
     from kiosk_sim.transport import PcscTransport
     from schemas.registry import make_registry
@@ -107,22 +132,34 @@ def issue(settings: Settings, code: str, type_name: str, household: bool, head_a
     if (resident_code or serial) and not start_card:
         raise click.UsageError("--resident and --serial choose the virtual card for --start-card")
     if start_card and not (resident_code or serial):
-        raise click.UsageError("--start-card needs --resident or --serial")
+        raise click.UsageError(f"--start-card needs --resident or --serial (`bcl kiosk residents --municipality "
+                               f"{code}` lists residents with a card)")
+    if out is None:
+        # The kiosk makes the directory when it prints (only then): nothing is written if nothing is issued.
+        out = settings.data_dir / "kiosk" / f"{code}-{type_name}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.pdf"
+    elif not out.parent.is_dir():
+        raise click.BadParameter(f"the directory {out.parent} does not exist", param_hint="'--out'")
     choice = CertificateChoice(code, TYPE_NAMES[type_name], "WHOLE_HOUSEHOLD" if household else "SELF",
                                head_and_relationship, domicile, fiscal_year, copies)
     terminal = KioskTerminal(kiosk_id, vendor, centre, kiosk_municipality or code)
+    municipality(code)
+    municipality(terminal.municipality_code)
+    # Before a card or pcscd is touched: no cluster, or a clock the worker would refuse, ends here.
+    servers = settings.require_bootstrap_servers()
+    clock = kiosk_clock(settings, at)
     server = daemon = None
-    if start_card:
-        from infra.pcscd import PcscDaemon
-
-        daemon = PcscDaemon.ensure_running(log_path=settings.data_dir / "pcscd.log")
-        server = _insert_virtual_card(settings, code, resident_code, serial)
-        reader = reader or VPCD_READER
     try:
-        with KioskConnection(settings.require_bootstrap_servers(), make_registry(settings.schema_registry_url),
+        if start_card:
+            from infra.pcscd import PcscDaemon
+
+            daemon = PcscDaemon.ensure_running(log_path=settings.data_dir / "pcscd.log")
+            server = _insert_virtual_card(settings, code, resident_code, serial, _now(clock))
+            reader = reader or VPCD_READER
+        with KioskConnection(servers, make_registry(settings.schema_registry_url),
                              response_timeout=timeout) as connection, \
                 PcscTransport.open(reader, timeout=10 if start_card else 5) as transport:
-            outcome = Kiosk(terminal, connection).issue(transport, pin, choice, print_to=out)
+            kiosk_terminal = Kiosk(terminal, connection) if clock is None else Kiosk(terminal, connection, clock=clock)
+            outcome = kiosk_terminal.issue(transport, pin, choice, print_to=out)
     finally:
         if server is not None:
             server.close()
@@ -137,7 +174,8 @@ def issue(settings: Settings, code: str, type_name: str, household: bool, head_a
     raise click.ClickException(f"not issued ({detail})" + (f", request {outcome.request_id}" if outcome.sent else ""))
 
 
-def _insert_virtual_card(settings: Settings, code: str, resident_code: str | None, serial: str | None):  # type: ignore[no-untyped-def]
+def _insert_virtual_card(settings: Settings, code: str, resident_code: str | None, serial: str | None,  # type: ignore[no-untyped-def]
+                         now: dt.datetime):
     from kiosk_sim.errors import KioskSimError
     from kiosk_sim.vpcd import VpcdCardServer
 
@@ -145,8 +183,9 @@ def _insert_virtual_card(settings: Settings, code: str, resident_code: str | Non
                 if p.resident_code == resident_code or p.serial == serial]
     if not profiles:
         raise KioskSimError(f"no current resident of {code} with a JPKI certificate matches "
-                            f"{'resident ' + resident_code if resident_code else 'serial ' + str(serial)}")
-    resident = card_issuer(settings).card(profiles[0], dt.datetime.now(dt.UTC))
+                            f"{'resident ' + resident_code if resident_code else 'serial ' + str(serial)} "
+                            f"(`bcl kiosk residents --municipality {code}` lists some)")
+    resident = card_issuer(settings, now).card(profiles[0], now)
     if resident is None:
         raise KioskSimError(f"serial {profiles[0].serial} was issued with a key outside the card key pool: "
                             "no virtual card can sign for it")
@@ -168,9 +207,10 @@ def _insert_virtual_card(settings: Settings, code: str, resident_code: str | Non
               help="Take residents from the register the adapter published instead of the materialised backup.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of arrivals, choices and kiosks.")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds a kiosk waits for an answer.")
+@at_option
 @click.pass_obj
 def load(settings: Settings, kiosks: int, rate: float, duration: float, codes: tuple[str, ...], limit: int | None,
-         from_register: bool, seed: int, timeout: float) -> None:
+         from_register: bool, seed: int, timeout: float, at: dt.datetime | None) -> None:
     """Many kiosks of several vendors and both centres sending a realistic mix of requests at a rate,
     with in-process virtual cards; prints latency percentiles, certificates/s and outcomes."""
     import random
@@ -178,15 +218,21 @@ def load(settings: Settings, kiosks: int, rate: float, duration: float, codes: t
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from domain.municipalities import municipality
     from kiosk_sim.kiosk import KioskConnection
     from kiosk_sim.load import LoadGenerator, make_terminals
     from schemas.registry import make_registry
     from streams.register.reference import load_reference_data
 
     console = Console()
+    for code in codes:
+        municipality(code)
     profiles = [p for code in codes for p in resident_profiles(settings, code, from_register, limit)]
-    issuer = card_issuer(settings)
-    now = dt.datetime.now(dt.UTC)
+    # Before the virtual cards are made (seconds to minutes): no cluster, or a clock the worker refuses, ends here.
+    servers = settings.require_bootstrap_servers()
+    clock = kiosk_clock(settings, at)
+    now = _now(clock)
+    issuer = card_issuer(settings, now)
     with Progress(transient=True) as progress:
         task = progress.add_task("virtual cards", total=len(profiles))
         residents = issuer.population(profiles, now, lambda n: progress.advance(task, n))
@@ -197,14 +243,44 @@ def load(settings: Settings, kiosks: int, rate: float, duration: float, codes: t
     prefectures = {reference.municipality(code).prefecture for code in codes}
     neighbours = [m.code for m in reference.municipalities if m.prefecture in prefectures and m.code not in codes]
     terminals = make_terminals(kiosks, list(codes), neighbours[:20], random.Random(seed))
-    with KioskConnection(settings.require_bootstrap_servers(), make_registry(settings.schema_registry_url),
+    with KioskConnection(servers, make_registry(settings.schema_registry_url),
                          response_timeout=timeout) as connection:
         columns = ["{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task(f"{rate:g}/s for {duration:g} s", total=round(rate * duration))
-            report = LoadGenerator(connection, residents, terminals, seed=seed).run(
+            report = LoadGenerator(connection, residents, terminals, seed=seed, clock=clock).run(
                 rate, duration, progress=lambda n: progress.advance(task, n))
     print_report(console, report)
+
+
+@kiosk.command("residents")
+@click.option("--municipality", "code", required=True, help="6-digit code of a municipality the backup holds.")
+@click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True, help="How many to list.")
+@click.pass_obj
+def residents(settings: Settings, code: str, limit: int) -> None:
+    """List a few current residents with a JPKI certificate, for `bcl kiosk issue --start-card --resident`.
+
+    Shows what choosing a virtual card needs and nothing more: the resident code and the certificate, no
+    name, address or individual number (docs/domain.md §8). The read is recorded in the audit log."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from domain.municipalities import municipality
+
+    place = municipality(code)
+    profiles = resident_profiles(settings, code, False, limit, purpose="listing residents for a kiosk session "
+                                 "(resident codes and certificate serials only)", action="kiosk-residents")
+    table = Table(title=f"residents of {code} {place.name} with a certificate (first {len(profiles)})")
+    for column in ("resident code", "certificate", "serial", "valid until", "seal", "tax years"):
+        table.add_column(column)
+    for p in profiles:
+        table.add_row(p.resident_code, p.kind.value.lower(), p.serial, p.not_after.isoformat(),
+                      "registered" if p.has_seal else "-",
+                      ", ".join(str(y) for y in p.tax_years) or "-")
+    console = Console()
+    (console if console.is_terminal else Console(width=200)).print(table)
+    click.echo(f"try: bcl kiosk issue --municipality {code} --start-card --resident {profiles[0].resident_code} "
+               "--pin 1234  (virtual cards have PIN 1234)")
 
 
 def print_report(console, report: LoadReport) -> None:  # type: ignore[no-untyped-def]

@@ -147,24 +147,31 @@ def revoke(settings: Settings, serial: str, reason: str, municipality: str | Non
 
 
 @pki.command()
-@click.option("--out", "out_file", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="Where to write the CRL.")
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Where to write the CRL, in an existing directory (default: DATA_DIR/pki/crl/auth-NUMBER.crl, "
+                   ".pem with --pem).")
 @click.option("--pem", is_flag=True, help="Write PEM instead of DER.")
 @click.option("--at", "this_update", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
               help="Issue the CRL as of this instant (default now; without offset: UTC), e.g. the end of a "
                    "simulated day: it lists the revocations that took effect up to then.")
 @click.pass_obj
-def crl(settings: Settings, out_file: Path, pem: bool, this_update: datetime | None) -> None:
+def crl(settings: Settings, out_file: Path | None, pem: bool, this_update: datetime | None) -> None:
     """Issue the daily CRL now (thisUpdate now, nextUpdate +24 h, signed by the root). It lists every
     revocation in the PKI index, including those `bcl pki sync` took from the register."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
+    if out_file is not None and not out_file.parent.is_dir():
+        raise click.BadParameter(f"the directory {out_file.parent} does not exist", param_hint="'--out'")
     when = _now() if this_update is None else (this_update if this_update.tzinfo else this_update.replace(tzinfo=UTC))
     revocation_list = _pki(settings).issue_crl(when)
     encoding = serialization.Encoding.PEM if pem else serialization.Encoding.DER
-    _write(out_file, revocation_list.public_bytes(encoding))
     number = revocation_list.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    if out_file is None:
+        # Beside the PKI it came from, not in the working directory.
+        out_file = settings.pki_dir / "crl" / f"auth-{number}.{'pem' if pem else 'crl'}"
+        out_file.parent.mkdir(exist_ok=True)
+    _write(out_file, revocation_list.public_bytes(encoding))
     click.echo(f"CRL number {number}: {len(revocation_list)} revoked certificates, "
                f"next update {revocation_list.next_update_utc.isoformat() if revocation_list.next_update_utc else '-'}")
 
@@ -288,6 +295,7 @@ def sync(settings: Settings, until_caught_up: bool, idle_seconds: float, key_poo
     from sinks.snapshot_store import ParquetSnapshotStore
     from streams.card_lifecycle import CardLifecycleProcessor, card_key_pool
 
+    servers = settings.require_bootstrap_servers()  # before minutes of key generation, not after
     directory = _pki(settings)
     pool = card_key_pool(settings.pki_dir, key_pool_size)
     if not pool.path.exists():
@@ -298,7 +306,7 @@ def sync(settings: Settings, until_caught_up: bool, idle_seconds: float, key_poo
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     registry = make_registry(settings.schema_registry_url)
-    processor = CardLifecycleProcessor(settings.require_bootstrap_servers(), registry,
+    processor = CardLifecycleProcessor(servers, registry,
                                        ParquetSnapshotStore(settings.snapshot_dir), directory, pool)
     counters = processor.run(stop, until_caught_up=until_caught_up, idle_seconds=idle_seconds)
     click.echo(json.dumps(counters.as_dict()))

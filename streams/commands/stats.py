@@ -39,8 +39,13 @@ def _show(table: StatTable) -> None:
 
 
 def _run(settings: Settings, query: Callable[..., StatTable], csv_path: Path | None, **options: Any) -> StatTable:
+    from domain.municipalities import municipality
     from sinks.statistics import open_statistics
 
+    if options.get("municipality") is not None:
+        municipality(options["municipality"])  # an unknown code is an error, not an empty table
+    if csv_path is not None and not csv_path.parent.is_dir():
+        raise click.BadParameter(f"the directory {csv_path.parent} does not exist", param_hint="'--csv'")
     con = open_statistics(settings.snapshot_dir)
     try:
         table = query(con, **options)

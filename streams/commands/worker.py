@@ -7,6 +7,7 @@ import json
 
 import click
 
+from streams.commands.at_option import at_option
 from streams.settings import Settings
 
 
@@ -38,17 +39,22 @@ def worker() -> None:
 @click.option("--maintenance", "maintenance", multiple=True, metavar="CODE=START/END",
               help="A municipality's maintenance window (repeatable), ISO 8601 with zone.")
 @click.option("--no-back-side", is_flag=True, help="Print no scramble image on the back (faster; for tests only).")
+@at_option
 @click.pass_obj
 def run(settings: Settings, revocation: str, ocsp_url: str | None, render_processes: int | None,
-        maintenance: tuple[str, ...], no_back_side: bool) -> None:
-    """Serve kiosk requests until interrupted (Ctrl-C / SIGTERM). Logs one JSON line per request."""
+        maintenance: tuple[str, ...], no_back_side: bool, at: dt.datetime | None) -> None:
+    """Serve kiosk requests until interrupted (Ctrl-C / SIGTERM). Logs one JSON line per request.
+
+    The worker publishes its clock (real or --at) in DATA_DIR/worker/clocks while it runs, so that kiosk
+    commands on the same data directory use a time it accepts."""
     import os
     import signal
     import threading
 
     from domain.kiosk_rules import MaintenanceWindow
     from infra.log import configure_logging
-    from streams.certificate_worker import WorkerOptions, build_certificate_worker
+    from streams.certificate_worker import WorkerOptions, build_certificate_worker, utc_now
+    from streams.simulated_clock import SimulatedClock, published_worker_clock
 
     configure_logging("json", settings.log_level)
     windows = []
@@ -64,5 +70,9 @@ def run(settings: Settings, revocation: str, ocsp_url: str | None, render_proces
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    counters = build_certificate_worker(settings, options=options).run(stop)
+    clock = SimulatedClock(at) if at is not None else None
+    worker = build_certificate_worker(settings, options=options, clock=clock or utc_now)
+    with published_worker_clock(settings.worker_clock_dir, clock.offset if clock else dt.timedelta(0),
+                                options.freshness):
+        counters = worker.run(stop)
     click.echo(json.dumps(counters.as_dict()))
