@@ -142,7 +142,8 @@ def render_jobs(settings: Settings, sessions: list[SessionRecord], limit: int) -
     the record by serial in the backup, the household members, the tax year), from the same backup."""
     from certgen.certificate_document import ResidentCopyOptions
     from domain import kiosk_rules as rules
-    from streams.certificate_rendering import CERTIFICATE_KINDS, issuer_for
+    from domain.certificate_types import CertificateType
+    from streams.certificate_rendering import issuer_for
     from streams.resident_directory import ResidentDirectory
 
     directory = ResidentDirectory()
@@ -154,18 +155,18 @@ def render_jobs(settings: Settings, sessions: list[SessionRecord], limit: int) -
         if session.outcome.status is not OutcomeStatus.ISSUED or len(jobs) >= limit:
             continue
         choice = session.choice
-        kind = rules.RequestedCertificate(choice.certificate_type)
+        kind = CertificateType(choice.certificate_type)
         record = rules.choose_record(directory.by_serial(session.profile.serial))
         assert record is not None
         whole = choice.household_scope == "WHOLE_HOUSEHOLD"
         household = directory.household(choice.municipality_code, record["household_number"]) if whole else []
         options = None
-        if kind is rules.RequestedCertificate.RESIDENT_RECORD:
+        if kind is CertificateType.RESIDENT_RECORD:
             options = ResidentCopyOptions(member_codes=None,
                                           household_head_and_relationship=choice.include_head_and_relationship,
                                           domicile=choice.include_domicile)
         jobs.append(RenderJob(session.outcome.request_id or "", issuer_for(reference.municipality(
-            choice.municipality_code)), CERTIFICATE_KINDS[kind], rules.household_members(record, household, whole),
+            choice.municipality_code)), kind, rules.household_members(record, household, whole),
             now, choice.copies, options, rules.select_tax_year(record, choice.fiscal_year)))
     return jobs
 

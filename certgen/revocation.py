@@ -28,7 +28,7 @@ from cryptography import x509
 
 from certgen.authority import SIGNATURE_HASH, CertificateAuthority, require_aware
 from certgen.errors import PkiError
-from certgen.user_certificates import format_serial, parse_serial
+from domain.certificate_serial import format_serial, parse_serial
 
 CRL_REFRESH = timedelta(hours=24)  # the daily CRL: nextUpdate = thisUpdate + 24 h
 

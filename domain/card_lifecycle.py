@@ -32,10 +32,16 @@ the card. Pure: no I/O.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+
+from domain.japan_time import JST
+
+# A card's user-authentication certificate is valid for five years from the (Japan-time) day of issue.
+CARD_VALIDITY_YEARS = 5
 
 # Revocation contract symbols (certgen.revocation.RevocationReason has the same values).
 LOST_CARD = "LOST_CARD"
@@ -46,6 +52,33 @@ RENEWAL = "RENEWAL"
 
 _ENDS_ALL: Mapping[str, str] = {"DEATH": DEATH, "EMIGRATION": MOVED_ABROAD, "OTHER": CARD_RETURNED}
 _DROPPED: Mapping[str, str] = {"CARD_RENEWED": RENEWAL, "CARD_ISSUED": RENEWAL, "CARD_REVOKED": LOST_CARD}
+
+
+def add_years(day: date, years: int) -> date:
+    """The same calendar day `years` later; 29 February becomes 28 February in common years."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def card_validity_days(issued_on: date) -> tuple[date, date]:
+    """The first and last day of a card certificate issued on `issued_on`: up to the day before the same
+    date five years later."""
+    return issued_on, add_years(issued_on, CARD_VALIDITY_YEARS) - dt.timedelta(days=1)
+
+
+def validity_instants(first_day: date, last_day: date) -> tuple[dt.datetime, dt.datetime]:
+    """Validity days as certificate times: from the start of the first day to the last second of the
+    last day, Japan time (how the register's days and the certificate's notBefore/notAfter relate)."""
+    start = dt.datetime.combine(first_day, dt.time(0, 0), tzinfo=JST)
+    end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0, 0), tzinfo=JST)
+    return start, end - dt.timedelta(seconds=1)
+
+
+def card_validity(issued_on: date) -> tuple[dt.datetime, dt.datetime]:
+    """The validity of a card certificate issued on a (Japan-time) day, as certificate times."""
+    return validity_instants(*card_validity_days(issued_on))
 
 
 @dataclass(frozen=True)

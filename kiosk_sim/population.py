@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives import serialization
 
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
-from certgen.user_certificates import JST, CertificateKind
+from certgen.user_certificates import CertificateKind
+from domain.card_lifecycle import validity_instants
 from kiosk_sim.card import CardKey, JpkiCard
 from kiosk_sim.errors import KioskSimError
 
@@ -139,13 +140,6 @@ class CardCounters:
     foreign: int = 0  # serial already issued with a key not in the pool: no card possible
 
 
-def _validity(profile: ResidentProfile) -> tuple[dt.datetime, dt.datetime]:
-    """From the start of the first day to the end of the last day of validity, Japan time."""
-    start = dt.datetime.combine(profile.not_before, dt.time(0, 0), tzinfo=JST)
-    end = dt.datetime.combine(profile.not_after + dt.timedelta(days=1), dt.time(0, 0), tzinfo=JST)
-    return start, end - dt.timedelta(seconds=1)
-
-
 class VirtualCardIssuer:
     """Builds virtual cards, issuing each certificate in the test PKI once (later runs reuse it)."""
 
@@ -169,7 +163,7 @@ class VirtualCardIssuer:
                 return None
             self.counters.reused += 1
             return CardKey(key, existing.der)
-        not_before, not_after = _validity(profile)
+        not_before, not_after = validity_instants(profile.not_before, profile.not_after)
         certificate = self._pki.issue_certificate(profile.serial, profile.kind, key.public_key(), not_before,
                                                   not_after, now)
         self.counters.issued += 1

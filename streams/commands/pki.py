@@ -81,7 +81,9 @@ def issue_card(settings: Settings, serial: str, kind: str, public_key_file: Path
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     from certgen.keys import private_key_pem
-    from certgen.user_certificates import CertificateKind, card_validity
+    from certgen.user_certificates import CertificateKind
+    from domain.card_lifecycle import card_validity
+    from domain.japan_time import japan_date
 
     directory = _pki(settings)
     now = _now()
@@ -90,9 +92,7 @@ def issue_card(settings: Settings, serial: str, kind: str, public_key_file: Path
         public_key = serialization.load_pem_public_key(public_key_file.read_bytes())
         if not isinstance(public_key, rsa.RSAPublicKey):
             raise click.BadParameter("the public key must be RSA-2048", param_hint="'--public-key'")
-        from certgen.user_certificates import JST
-
-        not_before, not_after = card_validity(now.astimezone(JST).date())
+        not_before, not_after = card_validity(japan_date(now))
         certificate = directory.issue_certificate(serial, cert_kind, public_key, not_before, not_after, now)
     else:
         card = directory.issue_card(serial, cert_kind, now)

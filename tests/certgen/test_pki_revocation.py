@@ -13,7 +13,7 @@ import fastavro
 import pytest
 from cryptography import x509
 
-from certgen.errors import InvalidSerialError, PkiError, UnknownSerialError
+from certgen.errors import PkiError, UnknownSerialError
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import (
@@ -30,6 +30,7 @@ from certgen.revocation import (
     revocation_to_record,
 )
 from certgen.user_certificates import CertificateKind
+from domain.errors import InvalidSerialError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "avro" / "revocation.avsc"
 T0 = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
