@@ -36,6 +36,8 @@ def parse_serial(serial_hex: str) -> int:
 def read_serial(text: str) -> str:
     """A serial a person wrote (any case, surrounding blanks) in the register form; InvalidSerialError if it
     is not 16 hex digits. Case is safe to ignore: hex digits name the same number in either case."""
-    candidate = text.strip().lower() if isinstance(text, str) else text
-    parse_serial(candidate)
+    candidate = text.strip().lower() if isinstance(text, str) else ""
+    if not _SERIAL.fullmatch(candidate):
+        raise InvalidSerialError(f"a JPKI serial is {SERIAL_HEX_DIGITS} hexadecimal digits, got {text!r}")
+    parse_serial(candidate)  # and not zero
     return candidate
