@@ -98,10 +98,7 @@ _BACKUP_QUERY = """
     SELECT municipality_code, resident_code, household_number, status, jpki_certificates,
            struct_pack(status := seal.status) AS seal,
            list_transform(tax_records, lambda t: struct_pack(fiscal_year := t.fiscal_year)) AS tax_records
-    FROM (
-        SELECT *, row_number() OVER (PARTITION BY resident_code ORDER BY sequence DESC) AS _latest
-        FROM {relation} WHERE municipality_code = $municipality
-    ) WHERE _latest = 1 AND NOT removed AND status = 'CURRENT' AND len(jpki_certificates) > 0
+    FROM ({latest}) WHERE NOT removed AND status = 'CURRENT' AND len(jpki_certificates) > 0
     ORDER BY resident_code"""
 
 
@@ -112,12 +109,14 @@ def profiles_from_backup(store: BaseSnapshotStore, municipality_code: str, audit
     import duckdb
 
     from sinks.audit import record_access
+    from sinks.snapshot_store import latest_changes
 
     if not store.has_history():
         raise PopulationError("the snapshot store holds no backup yet: load the municipality and run the materialiser")
     con = duckdb.connect()
     try:
-        query = _BACKUP_QUERY.format(relation=store.history_relation(con))
+        latest = latest_changes(store.history_relation(con), "municipality_code = $municipality")
+        query = _BACKUP_QUERY.format(latest=latest)
         if limit is not None:
             query += f" LIMIT {int(limit)}"
         cursor = con.execute(query, {"municipality": municipality_code})

@@ -15,6 +15,7 @@ from domain.certificate_serial import format_serial
 from domain.certificate_types import CertificateType
 from domain.challenge import challenge_bytes
 from domain.errors import CertificateExpiredError, ForgedCertificateError, UnknownIssuerError
+from domain.japan_time import JST
 from domain.kiosk_rules import (
     MESSAGES,
     FeeTable,
@@ -37,8 +38,6 @@ from domain.request_authentication import (
     check_freshness,
 )
 from tests.factories import make_resident
-
-JST = dt.timezone(dt.timedelta(hours=9))
 
 
 def at(y: int, m: int, d: int, hh: int, mm: int = 0) -> dt.datetime:
