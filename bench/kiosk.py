@@ -40,6 +40,7 @@ from rich.console import Console
 from bench.render import report as render_report
 from certgen.endpoints import JpkiEndpoints
 from certgen.pki_directory import PkiDirectory
+from domain.japan_time import parse_instant
 from infra.cluster_control import ClusterHandle
 from kiosk_sim.kiosk import KioskConnection, OutcomeStatus
 from kiosk_sim.load import LoadGenerator, LoadReport, SessionRecord, make_terminals
@@ -91,7 +92,7 @@ def step(message: str) -> None:
 def load_municipality(settings: Settings, code: str, population: int) -> RegisterSimulator:
     reference = load_reference_data()
     simulator = RegisterSimulator(reference, code, population=population, seed=settings.seed,
-                                  start=dt.datetime.fromisoformat(settings.simulation_start),
+                                  start=parse_instant(settings.simulation_start, "simulation_start"),
                                   font_path=settings.mincho_font)
     registry = make_registry(settings.schema_registry_url)
     t = time.perf_counter()
