@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.billing import BillingMonth
+from domain.japan_time import JST
 from infra.log import configure_logging
 from sinks.billing_statement import write_csv, write_pdf
 from sinks.billing_totals import fiscal_year_statement, monthly_statement
@@ -30,7 +31,6 @@ from streams.settings import load_settings
 YOKOHAMA = "141003"
 TYPES = ("RESIDENT_RECORD", "SEAL_REGISTRATION", "INCOME", "TAXATION", "TAX_PAYMENT")
 VENDORS = ("Seven-Eleven", "Lawson", "FamilyMart", "Ministop")
-JST = dt.timezone(dt.timedelta(hours=9))
 
 
 def events(n: int) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import fastavro
 
+from domain.japan_time import JST
 from domain.register_validation import message_key
 from infra import kafka
 from infra.cluster_control import ClusterHandle
@@ -40,7 +41,7 @@ from streams.register.simulator import RegisterSimulator
 from streams.settings import load_settings
 
 PARTITIONS = 256
-START = dt.datetime(2026, 11, 9, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+START = dt.datetime(2026, 11, 9, tzinfo=JST)
 
 
 def encode_full_load(code: str, population: int) -> tuple[list[tuple[bytes, bytes]], int]:

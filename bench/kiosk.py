@@ -40,6 +40,7 @@ from rich.console import Console
 from bench.render import report as render_report
 from certgen.endpoints import JpkiEndpoints
 from certgen.pki_directory import PkiDirectory
+from domain.japan_time import parse_instant
 from infra.cluster_control import ClusterHandle
 from kiosk_sim.kiosk import KioskConnection, OutcomeStatus
 from kiosk_sim.load import LoadGenerator, LoadReport, SessionRecord, make_terminals
@@ -91,7 +92,7 @@ def step(message: str) -> None:
 def load_municipality(settings: Settings, code: str, population: int) -> RegisterSimulator:
     reference = load_reference_data()
     simulator = RegisterSimulator(reference, code, population=population, seed=settings.seed,
-                                  start=dt.datetime.fromisoformat(settings.simulation_start),
+                                  start=parse_instant(settings.simulation_start, "simulation_start"),
                                   font_path=settings.mincho_font)
     registry = make_registry(settings.schema_registry_url)
     t = time.perf_counter()
@@ -142,7 +143,8 @@ def render_jobs(settings: Settings, sessions: list[SessionRecord], limit: int) -
     the record by serial in the backup, the household members, the tax year), from the same backup."""
     from certgen.certificate_document import ResidentCopyOptions
     from domain import kiosk_rules as rules
-    from streams.certificate_rendering import CERTIFICATE_KINDS, issuer_for
+    from domain.certificate_types import CertificateType
+    from streams.certificate_rendering import issuer_for
     from streams.resident_directory import ResidentDirectory
 
     directory = ResidentDirectory()
@@ -154,18 +156,18 @@ def render_jobs(settings: Settings, sessions: list[SessionRecord], limit: int) -
         if session.outcome.status is not OutcomeStatus.ISSUED or len(jobs) >= limit:
             continue
         choice = session.choice
-        kind = rules.RequestedCertificate(choice.certificate_type)
+        kind = CertificateType(choice.certificate_type)
         record = rules.choose_record(directory.by_serial(session.profile.serial))
         assert record is not None
         whole = choice.household_scope == "WHOLE_HOUSEHOLD"
         household = directory.household(choice.municipality_code, record["household_number"]) if whole else []
         options = None
-        if kind is rules.RequestedCertificate.RESIDENT_RECORD:
+        if kind is CertificateType.RESIDENT_RECORD:
             options = ResidentCopyOptions(member_codes=None,
                                           household_head_and_relationship=choice.include_head_and_relationship,
                                           domicile=choice.include_domicile)
         jobs.append(RenderJob(session.outcome.request_id or "", issuer_for(reference.municipality(
-            choice.municipality_code)), CERTIFICATE_KINDS[kind], rules.household_members(record, household, whole),
+            choice.municipality_code)), kind, rules.household_members(record, household, whole),
             now, choice.copies, options, rules.select_tax_year(record, choice.fiscal_year)))
     return jobs
 

@@ -28,7 +28,8 @@ from certgen.ocsp_responder import RepositoryContent, serve_repository
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import Revocation, RevocationReason, build_crl
 from certgen.revocation_source import CrlRevocationSource, OcspRevocationSource
-from certgen.user_certificates import CertificateKind, format_serial
+from certgen.user_certificates import CertificateKind
+from domain.certificate_serial import format_serial
 
 
 def rate(count: int, seconds: float) -> str:

@@ -22,11 +22,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from certgen.back_side import ScrambleBackSide, copy_evident_background
-from certgen.certificate_document import CertificateKind, ResidentCopyOptions
+from certgen.certificate_document import ResidentCopyOptions
 from certgen.certificate_pdf import CertificateRenderer
 from certgen.raster_render import RasterRenderer
 from certgen.seal import KeyFileSealSigner, seal_pdf, seal_prepared
 from certgen.truetype_font import TrueTypeFont
+from domain.certificate_types import CertificateType
 from streams.settings import load_settings
 from tests.certgen.factories import ISSUER, household_of_seven, household_of_three
 from tests.certgen.seal_fixtures import make_seal_material
@@ -35,17 +36,18 @@ ISSUED_AT = dt.datetime(2026, 11, 21, 1, 30, tzinfo=dt.UTC)
 SCRAMBLE_KEY = bytes(range(32))
 
 # The mix: mostly resident-record copies (small households, some large), seal and tax certificates.
-def requests() -> list[tuple[CertificateKind, list, dict]]:
+def requests() -> list[tuple[CertificateType, list, dict]]:
     three, seven = household_of_three(), household_of_seven()
     return [
-        (CertificateKind.RESIDENT_COPY, three, {"options": ResidentCopyOptions(household_head_and_relationship=True)}),
-        (CertificateKind.RESIDENT_COPY, three, {}),
-        (CertificateKind.SEAL_REGISTRATION, three[:1], {}),
-        (CertificateKind.INCOME, three[:1], {}),
-        (CertificateKind.RESIDENT_COPY, three[1:2], {"options": ResidentCopyOptions(member_codes=None)}),
-        (CertificateKind.TAX_PAYMENT, three[:1], {}),
-        (CertificateKind.RESIDENT_COPY, seven, {}),
-        (CertificateKind.TAX_ASSESSMENT, three[1:2], {}),
+        (CertificateType.RESIDENT_RECORD, three,
+         {"options": ResidentCopyOptions(household_head_and_relationship=True)}),
+        (CertificateType.RESIDENT_RECORD, three, {}),
+        (CertificateType.SEAL_REGISTRATION, three[:1], {}),
+        (CertificateType.INCOME, three[:1], {}),
+        (CertificateType.RESIDENT_RECORD, three[1:2], {"options": ResidentCopyOptions(member_codes=None)}),
+        (CertificateType.TAX_PAYMENT, three[:1], {}),
+        (CertificateType.RESIDENT_RECORD, seven, {}),
+        (CertificateType.TAXATION, three[1:2], {}),
     ]
 
 

@@ -37,12 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from certgen import verification_scan
 from certgen.back_side import ScrambleBackSide, copy_evident_background
-from certgen.certificate_document import CertificateKind, ResidentCopyOptions
+from certgen.certificate_document import ResidentCopyOptions
 from certgen.certificate_pdf import CertificateRenderer
 from certgen.raster_render import RasterRenderer
 from certgen.scramble import descramble
 from certgen.scramble_keys import scramble_key
 from certgen.verification_scan import MatchResult
+from domain.certificate_types import CertificateType
 from tests.certgen.factories import ISSUER, MINCHO, household_of_three
 from tests.certgen.issued_world import neighbour_household, other_household
 from tests.certgen.pdf_fixtures import ISSUED_AT, shared_font, shared_signer
@@ -91,8 +92,8 @@ def main() -> None:
     issued = {}
     for name, members, options in (("A", ours, None), ("B", other_household(), None),
                                    ("N", neighbour_household(), None), ("A1", ours, one)):
-        pdf = renderer.render(CertificateKind.RESIDENT_COPY, members, ISSUER, ISSUED_AT, options=options).pdf
-        layout = renderer.layout(CertificateKind.RESIDENT_COPY, members, ISSUER, ISSUED_AT, options=options)
+        pdf = renderer.render(CertificateType.RESIDENT_RECORD, members, ISSUER, ISSUED_AT, options=options).pdf
+        layout = renderer.layout(CertificateType.RESIDENT_RECORD, members, ISSUER, ISSUED_AT, options=options)
         issued[name] = (pdf, np.asarray(renderer.front_rasters(layout)[0].convert("RGB")))
     wrong = scramble_key("another secret", ISSUER.municipality_code)
     rng = np.random.default_rng(args.seed)

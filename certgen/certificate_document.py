@@ -15,15 +15,18 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
 from certgen.errors import CertificateContentError
+from domain.certificate_types import TAX_CERTIFICATES, CertificateType
 from domain.japanese_date import format_japanese_date, format_western_date, to_era
 
 PAGE_WIDTH = 595.28  # A4 portrait, points
 PAGE_HEIGHT = 841.89
 MARGIN = 42.0
+
+# The certificates there is a layout for; the disaster certificates have none yet.
+LAID_OUT_TYPES = frozenset({CertificateType.RESIDENT_RECORD, CertificateType.SEAL_REGISTRATION, *TAX_CERTIFICATES})
 
 Color = tuple[float, float, float]
 BLACK: Color = (0.0, 0.0, 0.0)
@@ -37,14 +40,6 @@ class TextMeasure(Protocol):
     def width(self, text: str, size: float) -> float:
         """Advance width of text at a font size, in points."""
         ...
-
-
-class CertificateKind(StrEnum):
-    RESIDENT_COPY = "resident_copy"  # 住民票の写し
-    SEAL_REGISTRATION = "seal_registration"  # 印鑑登録証明書
-    INCOME = "income"  # 所得証明書
-    TAX_ASSESSMENT = "tax_assessment"  # 課税(非課税)証明書
-    TAX_PAYMENT = "tax_payment"  # 納税証明書
 
 
 @dataclass(frozen=True)
@@ -120,7 +115,7 @@ class Page:
 
 @dataclass(frozen=True)
 class DocumentLayout:
-    kind: CertificateKind
+    kind: CertificateType
     title: str
     pages: tuple[Page, ...]
     images: Mapping[str, bytes] = field(default_factory=dict)  # name -> PNG bytes (the seal impression)
@@ -389,7 +384,7 @@ def layout_resident_copy(
         else:
             b.text_right(PAGE_WIDTH - MARGIN, 700, 9, f"{issuer.mayor_title}\u3000{issuer.mayor_name}")
         pages.append(b.page())
-    return DocumentLayout(CertificateKind.RESIDENT_COPY, title, tuple(pages))
+    return DocumentLayout(CertificateType.RESIDENT_RECORD, title, tuple(pages))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -436,7 +431,7 @@ def layout_seal_registration(
     b.text(MARGIN, top + frame + 24, 9, "以下余白")
     _certification(b, "この写しは、登録されている印影と相違ないことを証明する。", issuer, issued_on, 420)
     image = seal["impression_png"]
-    return DocumentLayout(CertificateKind.SEAL_REGISTRATION, title, (b.page(),), {SEAL_IMAGE: bytes(image)})
+    return DocumentLayout(CertificateType.SEAL_REGISTRATION, title, (b.page(),), {SEAL_IMAGE: bytes(image)})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -476,7 +471,7 @@ def select_tax_record(resident: Resident, fiscal_year: int | None) -> Mapping[st
 
 
 def layout_tax_certificate(
-    kind: CertificateKind,
+    kind: CertificateType,
     resident: Resident,
     fiscal_year: int | None,
     issuer: Issuer,
@@ -488,10 +483,10 @@ def layout_tax_certificate(
     record = select_tax_record(resident, fiscal_year)
     fy = int(record["fiscal_year"])
     tax, paid = int(record["tax_yen"]), int(record["paid_yen"])
-    if kind is CertificateKind.INCOME:
+    if kind is CertificateType.INCOME:
         title = "所得証明書"
         rows = [("所得の年", income_year_label(fy)), ("所得金額", _yen(int(record["income_yen"])))]
-    elif kind is CertificateKind.TAX_ASSESSMENT:
+    elif kind is CertificateType.TAXATION:
         title = "非課税証明書" if record["tax_exempt"] else "課税証明書"
         rows = [
             ("所得の年", income_year_label(fy)),
@@ -499,7 +494,7 @@ def layout_tax_certificate(
             ("課税標準額", _yen(int(record["taxable_income_yen"]))),
             ("市県民税額", "非課税" if record["tax_exempt"] else _yen(tax)),
         ]
-    elif kind is CertificateKind.TAX_PAYMENT:
+    elif kind is CertificateType.TAX_PAYMENT:
         title = "納税証明書"
         rows = [
             ("税目", "市県民税（個人）"),
@@ -532,7 +527,7 @@ def layout_tax_certificate(
 
 
 def layout_certificate(
-    kind: CertificateKind,
+    kind: CertificateType,
     residents: Sequence[Resident],
     issuer: Issuer,
     issued_on: dt.date,
@@ -542,10 +537,12 @@ def layout_certificate(
     fiscal_year: int | None = None,
 ) -> DocumentLayout:
     """Lays out any certificate kind. residents: the household for a resident-record copy, else one person."""
-    if kind is CertificateKind.RESIDENT_COPY:
+    if kind not in LAID_OUT_TYPES:
+        raise CertificateContentError(f"there is no certificate layout for {kind}")
+    if kind is CertificateType.RESIDENT_RECORD:
         return layout_resident_copy(residents, options or ResidentCopyOptions(), issuer, issued_on, measure)
     if len(residents) != 1:
         raise CertificateContentError(f"a {kind} certificate is for exactly one resident, got {len(residents)}")
-    if kind is CertificateKind.SEAL_REGISTRATION:
+    if kind is CertificateType.SEAL_REGISTRATION:
         return layout_seal_registration(residents[0], issuer, issued_on, measure)
     return layout_tax_certificate(kind, residents[0], fiscal_year, issuer, issued_on, measure)

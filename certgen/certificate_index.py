@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives import serialization
 
 from certgen.errors import DuplicateSerialError
 from certgen.revocation import Revocation, RevocationReason, RevocationStatus, SerialStatus, merge_revocation
-from certgen.user_certificates import CertificateKind, format_serial
+from certgen.user_certificates import CertificateKind
+from domain.certificate_serial import format_serial
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS issued (

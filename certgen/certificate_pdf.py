@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from PIL import Image
 
 from certgen.certificate_document import (
-    CertificateKind,
     DocumentLayout,
     Issuer,
     Resident,
@@ -26,8 +25,8 @@ from certgen.pdf_render import BackSide, PdfImage, PdfMetadata, PreparedPdf, Sig
 from certgen.raster_render import RasterRenderer
 from certgen.seal import BaseSealSigner, seal_prepared
 from certgen.truetype_font import TrueTypeFont
-
-JAPAN = dt.timezone(dt.timedelta(hours=9), "JST")  # Japan keeps no daylight-saving time
+from domain.certificate_types import CertificateType
+from domain.japan_time import japan_date
 
 # Makes the back of one sheet from the raster of its front (the scramble image and the pattern).
 BackSideMaker = Callable[[Image.Image], BackSide]
@@ -63,7 +62,7 @@ class CertificateRenderer:
 
     def layout(
         self,
-        kind: CertificateKind,
+        kind: CertificateType,
         residents: Sequence[Resident],
         issuer: Issuer,
         issued_at: dt.datetime,
@@ -74,7 +73,7 @@ class CertificateRenderer:
         """What goes on each page; the issue date is the Japan-time date of issued_at."""
         if issued_at.tzinfo is None:
             raise CertificateDocumentError("issued_at must be timezone-aware (times are stored in UTC)")
-        issued_on = issued_at.astimezone(JAPAN).date()
+        issued_on = japan_date(issued_at)
         return layout_certificate(kind, residents, issuer, issued_on, self.font, options=options,
                                   fiscal_year=fiscal_year)
 
@@ -97,7 +96,7 @@ class CertificateRenderer:
 
     def render(
         self,
-        kind: CertificateKind,
+        kind: CertificateType,
         residents: Sequence[Resident],
         issuer: Issuer,
         issued_at: dt.datetime,

@@ -13,10 +13,6 @@ class PkiNotInitialisedError(PkiError):
     """The PKI directory has no hierarchy yet (run `bcl pki init`)."""
 
 
-class InvalidSerialError(PkiError):
-    """A certificate serial is not 16 lower-case hexadecimal digits (or is zero)."""
-
-
 class DuplicateSerialError(PkiError):
     """A certificate with this serial was already issued: serials are never reused."""
 

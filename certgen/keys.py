@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from certgen.errors import PkiError
+from domain.certificate_serial import parse_serial
 
 RSA_KEY_BITS = 2048
 RSA_PUBLIC_EXPONENT = 65537
@@ -99,4 +100,4 @@ class KeyPool:
 
     def key_for_serial(self, serial_hex: str) -> rsa.RSAPrivateKey:
         """A stable key for a certificate serial (serials are spread evenly over the pool)."""
-        return self.key(int(serial_hex, 16))
+        return self.key(parse_serial(serial_hex))

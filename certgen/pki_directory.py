@@ -37,7 +37,10 @@ from certgen.keys import generate_rsa_key, load_private_key_pem, private_key_pem
 from certgen.ocsp import OcspResponderIdentity
 from certgen.revocation import CRL_REFRESH, Revocation, RevocationReason, SerialStatus, build_crl
 from certgen.seal_authority import SealCredentials, create_seal_root, issue_seal_certificate
-from certgen.user_certificates import JST, CertificateKind, card_validity, issue_user_certificate, parse_serial
+from certgen.user_certificates import CertificateKind, issue_user_certificate
+from domain.card_lifecycle import card_validity
+from domain.certificate_serial import parse_serial
+from domain.japan_time import japan_date
 
 KeyFactory = Callable[[], rsa.RSAPrivateKey]
 OCSP_SIGNER_RENEWAL_MARGIN = timedelta(days=30)
@@ -129,7 +132,7 @@ class PkiDirectory:
         """A new key pair (or the given one) and its certificate, valid from the start of today
         (Japan time) for five years unless `not_after` says otherwise."""
         key = key or generate_rsa_key()
-        not_before, default_end = card_validity(require_aware(now, "now").astimezone(JST).date())
+        not_before, default_end = card_validity(japan_date(require_aware(now, "now")))
         certificate = self.issue_certificate(serial_hex, kind, key.public_key(), not_before,
                                              not_after or default_end, now)
         return IssuedCard(serial_hex, CertificateKind(kind), key, certificate)

@@ -28,32 +28,10 @@ from cryptography import x509
 
 from certgen.authority import SIGNATURE_HASH, CertificateAuthority, require_aware
 from certgen.errors import PkiError
-from certgen.user_certificates import format_serial, parse_serial
+from domain.card_lifecycle import RevocationReason
+from domain.certificate_serial import format_serial, parse_serial
 
 CRL_REFRESH = timedelta(hours=24)  # the daily CRL: nextUpdate = thisUpdate + 24 h
-
-
-class RevocationReason(StrEnum):
-    """Why a JPKI user certificate was revoked, in the register's terms."""
-
-    LOST_CARD = "LOST_CARD"
-    CARD_RETURNED = "CARD_RETURNED"
-    DEATH = "DEATH"
-    MOVED_ABROAD = "MOVED_ABROAD"
-    RENEWAL = "RENEWAL"
-
-    @property
-    def rfc5280(self) -> x509.ReasonFlags:
-        return RFC5280_REASONS[self]
-
-
-RFC5280_REASONS: Mapping[RevocationReason, x509.ReasonFlags] = MappingProxyType({
-    RevocationReason.LOST_CARD: x509.ReasonFlags.key_compromise,
-    RevocationReason.CARD_RETURNED: x509.ReasonFlags.cessation_of_operation,
-    RevocationReason.DEATH: x509.ReasonFlags.cessation_of_operation,
-    RevocationReason.MOVED_ABROAD: x509.ReasonFlags.cessation_of_operation,
-    RevocationReason.RENEWAL: x509.ReasonFlags.superseded,
-})
 
 
 class RevocationStatus(StrEnum):

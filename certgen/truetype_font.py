@@ -101,9 +101,6 @@ class TrueTypeFont:
         except KeyError:
             raise FontError(f"the font {self.name} has no glyph for {char!r} (U+{ord(char):04X})") from None
 
-    def has_glyph(self, char: str) -> bool:
-        return char in self._chars
-
     def width(self, text: str, size: float) -> float:
         """Advance width of text at a font size, in the same unit as size."""
         chars = self._chars

@@ -1,7 +1,7 @@
 """End-user authentication certificates (利用者証明用電子証明書) issued directly by the root.
 
 The subject carries no personal data (`C=JP, CN=<opaque id>`); the resident is found through the
-serial number, which the register assigns (16 lower-case hex digits) and links to the person.
+serial number, which the register assigns (domain.certificate_serial) and links to the person.
 A smartphone certificate (スマホ用電子証明書) is the same kind of certificate with its own serial;
 the kind (card or smartphone) lives in the register and in the PKI index, not in the certificate.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime
 from enum import StrEnum
 
 from cryptography import x509
@@ -19,15 +19,11 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from certgen.authority import SIGNATURE_HASH, CertificateAuthority, require_aware
 from certgen.endpoints import JpkiEndpoints
-from certgen.errors import InvalidSerialError, PkiError
+from certgen.errors import PkiError
 from certgen.keys import RSA_KEY_BITS
+from domain.certificate_serial import format_serial, parse_serial
 
-SERIAL_HEX_DIGITS = 16
-_SERIAL_RE = re.compile(rf"[0-9a-f]{{{SERIAL_HEX_DIGITS}}}")
-CARD_VALIDITY_YEARS = 5
 _OPAQUE_ID_RE = re.compile(r"[0-9A-Z]{8,64}")
-# Japan time without a tz database lookup: JST has no daylight saving.
-JST = timezone(timedelta(hours=9), "JST")
 
 
 class CertificateKind(StrEnum):
@@ -37,22 +33,6 @@ class CertificateKind(StrEnum):
     SMARTPHONE = "SMARTPHONE"
 
 
-def parse_serial(serial_hex: str) -> int:
-    """The integer serial of a register serial (16 lower-case hex digits, not zero)."""
-    if not isinstance(serial_hex, str) or not _SERIAL_RE.fullmatch(serial_hex):
-        raise InvalidSerialError(f"a JPKI serial is {SERIAL_HEX_DIGITS} lower-case hex digits, got {serial_hex!r}")
-    value = int(serial_hex, 16)
-    if value == 0:
-        raise InvalidSerialError("a certificate serial must be positive (RFC 5280 §4.1.2.2), got all zeros")
-    return value
-
-
-def format_serial(serial: int) -> str:
-    """The register form of an integer serial; serials from outside the register's range are still
-    shown as hex (at least 16 digits) so that messages can name them."""
-    return f"{serial:0{SERIAL_HEX_DIGITS}x}"
-
-
 def certificate_serial_hex(certificate: x509.Certificate) -> str:
     return format_serial(certificate.serial_number)
 
@@ -60,18 +40,6 @@ def certificate_serial_hex(certificate: x509.Certificate) -> str:
 def new_subject_id() -> str:
     """An opaque, random subject id: it must not be derivable from anything about the person."""
     return secrets.token_hex(16).upper()
-
-
-def card_validity(issued_on: date) -> tuple[datetime, datetime]:
-    """The validity of a card certificate issued on a (Japan-time) day: from the start of that day
-    to the end of the day before the same date five years later (29 Feb → 28 Feb)."""
-    start = datetime.combine(issued_on, time(0, 0), tzinfo=JST)
-    try:
-        end_day = issued_on.replace(year=issued_on.year + CARD_VALIDITY_YEARS)
-    except ValueError:  # 29 February in a non-leap year
-        end_day = issued_on.replace(year=issued_on.year + CARD_VALIDITY_YEARS, day=28)
-    end = datetime.combine(end_day, time(0, 0), tzinfo=JST) - timedelta(seconds=1)
-    return start, end
 
 
 def issue_user_certificate(ca: CertificateAuthority, serial_hex: str, public_key: rsa.RSAPublicKey,

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.certificate_types import ISSUED_VIA_BCL, TITLES, CertificateType
 from domain.codes import is_valid_municipality_code
 from domain.fees import (
     FISCAL_YEAR_FIRST_MONTH,
@@ -26,17 +27,6 @@ from domain.fees import (
     certificate_fees,
     months_of_participation,
 )
-
-# The certificates of the CertificateIssued contract as a clerk knows them (schemas/avro/certificate_issued.avsc).
-CERTIFICATE_TYPE_LABELS: dict[str, str] = {
-    "RESIDENT_RECORD": "住民票の写し",
-    "SEAL_REGISTRATION": "印鑑登録証明書",
-    "INCOME": "所得証明書",
-    "TAXATION": "課税(非課税)証明書",
-    "TAX_PAYMENT": "納税証明書",
-    "DISASTER_DAMAGE": "罹災証明書",
-    "DISASTER_AFFECTED": "被災証明書",
-}
 
 # The kiosk operators' names in Japanese where known; any other vendor is printed as the event names it.
 VENDOR_LABELS: dict[str, str] = {
@@ -74,7 +64,8 @@ def certificate_rejection(event: Mapping[str, Any]) -> str | None:
 
 
 def type_label(certificate_type: str) -> str:
-    return CERTIFICATE_TYPE_LABELS.get(certificate_type, certificate_type)
+    """The certificate as a clerk knows it (住民票の写し...); an unknown type as the event names it."""
+    return TITLES.get(certificate_type, certificate_type)  # type: ignore[call-overload]  # str finds its member
 
 
 def vendor_label(vendor: str) -> str:
@@ -336,7 +327,7 @@ class FiscalYearStatement:
 
 def _type_order(certificate_type: str) -> tuple[int, str]:
     """The contract's order (住民票 first), unknown types last."""
-    order = list(CERTIFICATE_TYPE_LABELS)
+    order = [t.value for t in CertificateType if t in ISSUED_VIA_BCL]
     return (order.index(certificate_type) if certificate_type in order else len(order), certificate_type)
 
 

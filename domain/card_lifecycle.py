@@ -32,20 +32,81 @@ the card. Pure: no I/O.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
-# Revocation contract symbols (certgen.revocation.RevocationReason has the same values).
-LOST_CARD = "LOST_CARD"
-CARD_RETURNED = "CARD_RETURNED"
-DEATH = "DEATH"
-MOVED_ABROAD = "MOVED_ABROAD"
-RENEWAL = "RENEWAL"
+from cryptography import x509
 
-_ENDS_ALL: Mapping[str, str] = {"DEATH": DEATH, "EMIGRATION": MOVED_ABROAD, "OTHER": CARD_RETURNED}
-_DROPPED: Mapping[str, str] = {"CARD_RENEWED": RENEWAL, "CARD_ISSUED": RENEWAL, "CARD_REVOKED": LOST_CARD}
+from domain.japan_time import JST
+
+# A card's user-authentication certificate is valid for five years from the (Japan-time) day of issue.
+CARD_VALIDITY_YEARS = 5
+
+
+
+class RevocationReason(StrEnum):
+    """Why a JPKI user certificate was revoked, in the register's terms: the symbols of the Revocation
+    contract (schemas/avro/revocation.avsc), each with its RFC 5280 reason code on the CRL and in OCSP."""
+
+    LOST_CARD = "LOST_CARD"
+    CARD_RETURNED = "CARD_RETURNED"
+    DEATH = "DEATH"
+    MOVED_ABROAD = "MOVED_ABROAD"
+    RENEWAL = "RENEWAL"
+
+    @property
+    def rfc5280(self) -> x509.ReasonFlags:
+        return RFC5280_REASONS[self]
+
+
+RFC5280_REASONS: Mapping[RevocationReason, x509.ReasonFlags] = MappingProxyType({
+    RevocationReason.LOST_CARD: x509.ReasonFlags.key_compromise,
+    RevocationReason.CARD_RETURNED: x509.ReasonFlags.cessation_of_operation,
+    RevocationReason.DEATH: x509.ReasonFlags.cessation_of_operation,
+    RevocationReason.MOVED_ABROAD: x509.ReasonFlags.cessation_of_operation,
+    RevocationReason.RENEWAL: x509.ReasonFlags.superseded,
+})
+
+_ENDS_ALL: Mapping[str, RevocationReason] = {
+    "DEATH": RevocationReason.DEATH, "EMIGRATION": RevocationReason.MOVED_ABROAD,
+    "OTHER": RevocationReason.CARD_RETURNED,
+}
+_DROPPED: Mapping[str, RevocationReason] = {
+    "CARD_RENEWED": RevocationReason.RENEWAL, "CARD_ISSUED": RevocationReason.RENEWAL,
+    "CARD_REVOKED": RevocationReason.LOST_CARD,
+}
+
+
+def add_years(day: date, years: int) -> date:
+    """The same calendar day `years` later; 29 February becomes 28 February in common years."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def card_validity_days(issued_on: date) -> tuple[date, date]:
+    """The first and last day of a card certificate issued on `issued_on`: up to the day before the same
+    date five years later."""
+    return issued_on, add_years(issued_on, CARD_VALIDITY_YEARS) - dt.timedelta(days=1)
+
+
+def validity_instants(first_day: date, last_day: date) -> tuple[dt.datetime, dt.datetime]:
+    """Validity days as certificate times: from the start of the first day to the last second of the
+    last day, Japan time (how the register's days and the certificate's notBefore/notAfter relate)."""
+    start = dt.datetime.combine(first_day, dt.time(0, 0), tzinfo=JST)
+    end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0, 0), tzinfo=JST)
+    return start, end - dt.timedelta(seconds=1)
+
+
+def card_validity(issued_on: date) -> tuple[dt.datetime, dt.datetime]:
+    """The validity of a card certificate issued on a (Japan-time) day, as certificate times."""
+    return validity_instants(*card_validity_days(issued_on))
 
 
 @dataclass(frozen=True)
@@ -84,7 +145,7 @@ def card_actions(change_type: str, before: Sequence[CertificateEntry], after: Ma
     """The certificate actions of a change, given the resident's certificates before it and the record
     after it (None when the record is removed altogether)."""
     if after is None:
-        return CardActions(revoke=tuple((c, CARD_RETURNED) for c in _unique(before)))
+        return CardActions(revoke=tuple((c, RevocationReason.CARD_RETURNED) for c in _unique(before)))
     now = entries(after.get("jpki_certificates"))
     if after.get("status") == "DELETED":
         reason = _ENDS_ALL.get(after.get("deletion_reason") or "OTHER")
@@ -92,7 +153,7 @@ def card_actions(change_type: str, before: Sequence[CertificateEntry], after: Ma
             return CardActions(revoke=tuple((c, reason) for c in _unique([*before, *now])))
     current = {c.serial for c in now}
     known = {c.serial for c in before}
-    dropped = _DROPPED.get(change_type, CARD_RETURNED)
+    dropped = _DROPPED.get(change_type, RevocationReason.CARD_RETURNED)
     return CardActions(
         issue=tuple(c for c in _unique(now) if c.serial not in known),
         revoke=tuple((c, dropped) for c in _unique(before) if c.serial not in current),

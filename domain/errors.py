@@ -45,3 +45,11 @@ class ReferenceDataError(BclError):
 
 class UnknownMunicipalityError(BclError, LookupError):
     """A municipality code that is not among the municipalities of the reference data (or has no residents)."""
+
+
+class InvalidInstantError(BclError, ValueError):
+    """A time a person wrote is not ISO 8601 (domain.japan_time.parse_instant says which value and why)."""
+
+
+class InvalidSerialError(BclError, ValueError):
+    """A certificate serial is not 16 hexadecimal digits (or is zero): domain.certificate_serial."""

@@ -24,40 +24,22 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
-from zoneinfo import ZoneInfo
 
-JAPAN = ZoneInfo("Asia/Tokyo")
+from domain.certificate_types import (
+    DISASTER_CERTIFICATES,
+    NOT_AVAILABLE_VIA_BCL,
+    TAX_CERTIFICATES,
+    CertificateType,
+)
+from domain.japan_time import to_japan_time
+from domain.office_hours import is_year_end_break
+
 SERVICE_OPENS = dt.time(6, 30)
 SERVICE_CLOSES = dt.time(23, 0)
 MIN_COPIES = 1
 MAX_COPIES = 10
 
 Resident = Mapping[str, Any]  # a decoded jp.bcl.register.Resident
-
-
-class RequestedCertificate(StrEnum):
-    """What a resident can pick at a kiosk (CertificateRequest.certificate_type)."""
-
-    RESIDENT_RECORD = "RESIDENT_RECORD"  # 住民票の写し
-    SEAL_REGISTRATION = "SEAL_REGISTRATION"  # 印鑑登録証明書
-    INCOME = "INCOME"  # 所得証明書
-    TAXATION = "TAXATION"  # 課税(非課税)証明書
-    TAX_PAYMENT = "TAX_PAYMENT"  # 納税証明書
-    DISASTER_DAMAGE = "DISASTER_DAMAGE"  # 罹災証明書
-    DISASTER_AFFECTED = "DISASTER_AFFECTED"  # 被災証明書
-    RESIDENT_RECORD_ITEMS = "RESIDENT_RECORD_ITEMS"  # 住民票記載事項証明書 (not via BCL)
-    FAMILY_REGISTER = "FAMILY_REGISTER"  # 戸籍証明書 (not via BCL)
-    FAMILY_REGISTER_ANNEX = "FAMILY_REGISTER_ANNEX"  # 戸籍の附票の写し (not via BCL)
-
-
-NOT_AVAILABLE_VIA_BCL = frozenset({
-    RequestedCertificate.RESIDENT_RECORD_ITEMS,
-    RequestedCertificate.FAMILY_REGISTER,
-    RequestedCertificate.FAMILY_REGISTER_ANNEX,
-})
-DISASTER_CERTIFICATES = frozenset({RequestedCertificate.DISASTER_DAMAGE, RequestedCertificate.DISASTER_AFFECTED})
-TAX_CERTIFICATES = frozenset({RequestedCertificate.INCOME, RequestedCertificate.TAXATION,
-                              RequestedCertificate.TAX_PAYMENT})
 
 
 class ReasonCode(StrEnum):
@@ -168,21 +150,15 @@ class MaintenanceWindow:
         return self.start <= at < self.end
 
 
-def is_year_end_break(day: dt.date) -> bool:
-    """29 December to 3 January (Japan-time dates)."""
-    return (day.month == 12 and day.day >= 29) or (day.month == 1 and day.day <= 3)
-
-
 def check_service_hours(at: dt.datetime, municipality_code: str,
                         maintenance: Sequence[MaintenanceWindow] = ()) -> Refusal | None:
     """Whether the municipality's certificates can be issued at `at` (aware)."""
-    if at.tzinfo is None:
-        raise ValueError("at must be timezone-aware")
-    local = at.astimezone(JAPAN)
+    local = to_japan_time(at)
     if is_year_end_break(local.date()):
         return refusal(ReasonCode.YEAR_END_BREAK, f"{local:%m-%d} is in the year-end break")
     if not SERVICE_OPENS <= local.time() < SERVICE_CLOSES:
-        return refusal(ReasonCode.OUTSIDE_SERVICE_HOURS, f"{local:%H:%M} JST is outside 06:30-23:00")
+        return refusal(ReasonCode.OUTSIDE_SERVICE_HOURS,
+                       f"{local:%H:%M} JST is outside {SERVICE_OPENS:%H:%M}-{SERVICE_CLOSES:%H:%M}")
     for window in maintenance:
         if window.municipality_code == municipality_code and window.covers(at):
             return refusal(ReasonCode.MAINTENANCE, f"maintenance {window.start.isoformat()}-{window.end.isoformat()}")
@@ -192,7 +168,7 @@ def check_service_hours(at: dt.datetime, municipality_code: str,
 # -- what can be issued --------------------------------------------------------------------------
 
 
-def check_certificate_type(kind: RequestedCertificate, municipality_code: str,
+def check_certificate_type(kind: CertificateType, municipality_code: str,
                            disaster_declared_in: Collection[str] = ()) -> Refusal | None:
     if kind in NOT_AVAILABLE_VIA_BCL:
         return refusal(ReasonCode.NOT_AVAILABLE_VIA_BCL, f"{kind} is never issued through BCL")
@@ -211,14 +187,14 @@ def check_copies(copies: int) -> Refusal | None:
 
 # Kiosk fees are often lower than at the counter (docs/domain.md §3): 200 yen for 住民票 and 印鑑, 300 for
 # tax certificates; disaster certificates cost 10 yen of paper unless the municipality sets a fee.
-DEFAULT_FEES: Mapping[RequestedCertificate, int] = MappingProxyType({
-    RequestedCertificate.RESIDENT_RECORD: 200,
-    RequestedCertificate.SEAL_REGISTRATION: 200,
-    RequestedCertificate.INCOME: 300,
-    RequestedCertificate.TAXATION: 300,
-    RequestedCertificate.TAX_PAYMENT: 300,
-    RequestedCertificate.DISASTER_DAMAGE: 10,
-    RequestedCertificate.DISASTER_AFFECTED: 10,
+DEFAULT_FEES: Mapping[CertificateType, int] = MappingProxyType({
+    CertificateType.RESIDENT_RECORD: 200,
+    CertificateType.SEAL_REGISTRATION: 200,
+    CertificateType.INCOME: 300,
+    CertificateType.TAXATION: 300,
+    CertificateType.TAX_PAYMENT: 300,
+    CertificateType.DISASTER_DAMAGE: 10,
+    CertificateType.DISASTER_AFFECTED: 10,
 })
 
 
@@ -226,10 +202,10 @@ DEFAULT_FEES: Mapping[RequestedCertificate, int] = MappingProxyType({
 class FeeTable:
     """Issuance fee (交付手数料) per certificate: the default table, overridden per municipality."""
 
-    default: Mapping[RequestedCertificate, int] = field(default_factory=lambda: DEFAULT_FEES)
-    overrides: Mapping[str, Mapping[RequestedCertificate, int]] = field(default_factory=dict)
+    default: Mapping[CertificateType, int] = field(default_factory=lambda: DEFAULT_FEES)
+    overrides: Mapping[str, Mapping[CertificateType, int]] = field(default_factory=dict)
 
-    def fee(self, municipality_code: str, kind: RequestedCertificate) -> int:
+    def fee(self, municipality_code: str, kind: CertificateType) -> int:
         own = self.overrides.get(municipality_code, {})
         if kind in own:
             return own[kind]
@@ -281,9 +257,9 @@ def select_tax_year(record: Resident, fiscal_year: int | None) -> int | None:
     return fiscal_year if fiscal_year in years else None
 
 
-def check_certificate_content(kind: RequestedCertificate, record: Resident, fiscal_year: int | None) -> Refusal | None:
+def check_certificate_content(kind: CertificateType, record: Resident, fiscal_year: int | None) -> Refusal | None:
     """What the chosen certificate needs from the requester's record."""
-    if kind is RequestedCertificate.SEAL_REGISTRATION:
+    if kind is CertificateType.SEAL_REGISTRATION:
         seal = record.get("seal")
         if seal is None or seal.get("status") != "REGISTERED":
             return refusal(ReasonCode.NO_SEAL_REGISTRATION, "no valid seal registration")

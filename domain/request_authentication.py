@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from domain.certificate_serial import format_serial
 from domain.challenge import challenge_bytes
 from domain.errors import (
     CertificateExpiredError,
@@ -52,12 +53,6 @@ class AuthenticatedCard:
 
     certificate: x509.Certificate
     serial: str
-
-
-def serial_hex(serial: int) -> str:
-    """The register's form of a certificate serial (Resident.jpki_certificates.serial): lower-case
-    hexadecimal, at least 16 digits (as certgen.user_certificates.format_serial writes it)."""
-    return f"{serial:016x}"
 
 
 def check_freshness(requested_at: dt.datetime, now: dt.datetime,
@@ -117,4 +112,4 @@ def authenticate_request(*, request_id: str, kiosk_id: str, requested_at: dt.dat
     bad = verify_challenge_signature(certificate, challenge_bytes(request_id, kiosk_id, requested_at), signature)
     if bad is not None:
         return bad
-    return AuthenticatedCard(certificate, serial_hex(certificate.serial_number))
+    return AuthenticatedCard(certificate, format_serial(certificate.serial_number))

@@ -50,15 +50,6 @@ CATALOGUE: tuple[TopicSpec, ...] = (
 )
 
 
-def topic_spec(name: str, catalogue: Iterable[TopicSpec] = CATALOGUE) -> TopicSpec:
-    """The catalogue entry of a topic; KeyError names the known topics."""
-    for spec in catalogue:
-        if spec.name == name:
-            return spec
-    known = ", ".join(spec.name for spec in catalogue)
-    raise KeyError(f"topic {name!r} is not in the catalogue (known: {known})")
-
-
 def kafka_topics_commands(
     specs: Iterable[TopicSpec] = CATALOGUE,
     *,

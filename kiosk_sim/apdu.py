@@ -27,6 +27,9 @@ SW_WRONG_PIN_BASE = 0x63C0  # 63Cx: wrong PIN, x tries left
 MAX_SHORT_LE = 256
 
 
+# Deliberately outside the BclError hierarchy: an internal protocol signal between the APDU decoder and
+# the virtual card, which always catches it and answers status word 6700 (wrong length), as a real card
+# does. It never reaches an operator or the command line, so it has no message to map there.
 class MalformedApdu(ValueError):
     """The bytes are not a short command APDU (the card answers 6700)."""
 

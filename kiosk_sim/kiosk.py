@@ -28,8 +28,9 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message
 
+from domain.certificate_types import NOT_AVAILABLE_VIA_BCL, CertificateType
 from domain.challenge import challenge_bytes
-from domain.kiosk_rules import NOT_AVAILABLE_VIA_BCL, FeeTable, RequestedCertificate
+from domain.kiosk_rules import FeeTable
 from infra.kafka import make_producer, produce
 from infra.topics import KIOSK_REQUESTS, KIOSK_RESPONSES
 from kiosk_sim.card_client import JpkiCardClient
@@ -54,7 +55,7 @@ FEES = FeeTable()  # the default kiosk fees; municipalities' own fees are the ce
 DEFAULT_RESPONSE_TIMEOUT = 30.0
 
 # What the resident can pick (the RequestedCertificate symbols of certificate_request.avsc).
-CERTIFICATE_TYPES = tuple(kind.value for kind in RequestedCertificate)
+CERTIFICATE_TYPES = tuple(kind.value for kind in CertificateType)
 HOUSEHOLD_SCOPES = ("SELF", "WHOLE_HOUSEHOLD")
 CENTRES = ("EAST", "WEST")
 MAX_COPIES = 10
@@ -234,7 +235,7 @@ class KioskConnection:
 def kiosk_price(municipality_code: str, certificate_type: str) -> int:
     """The municipality's kiosk fee per copy; 0 for what BCL does not issue (the centre refuses those
     before any payment)."""
-    kind = RequestedCertificate(certificate_type)
+    kind = CertificateType(certificate_type)
     if kind in NOT_AVAILABLE_VIA_BCL:
         return 0
     return FEES.fee(municipality_code, kind)

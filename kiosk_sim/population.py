@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives import serialization
 
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
-from certgen.user_certificates import JST, CertificateKind
+from certgen.user_certificates import CertificateKind
+from domain.card_lifecycle import validity_instants
 from kiosk_sim.card import CardKey, JpkiCard
 from kiosk_sim.errors import KioskSimError
 
@@ -97,10 +98,7 @@ _BACKUP_QUERY = """
     SELECT municipality_code, resident_code, household_number, status, jpki_certificates,
            struct_pack(status := seal.status) AS seal,
            list_transform(tax_records, lambda t: struct_pack(fiscal_year := t.fiscal_year)) AS tax_records
-    FROM (
-        SELECT *, row_number() OVER (PARTITION BY resident_code ORDER BY sequence DESC) AS _latest
-        FROM {relation} WHERE municipality_code = $municipality
-    ) WHERE _latest = 1 AND NOT removed AND status = 'CURRENT' AND len(jpki_certificates) > 0
+    FROM ({latest}) WHERE NOT removed AND status = 'CURRENT' AND len(jpki_certificates) > 0
     ORDER BY resident_code"""
 
 
@@ -113,12 +111,14 @@ def profiles_from_backup(store: BaseSnapshotStore, municipality_code: str, audit
     import duckdb
 
     from sinks.audit import record_access
+    from sinks.snapshot_store import latest_changes
 
     if not store.has_history():
         raise PopulationError("the snapshot store holds no backup yet: load the municipality and run the materialiser")
     con = duckdb.connect()
     try:
-        query = _BACKUP_QUERY.format(relation=store.history_relation(con))
+        latest = latest_changes(store.history_relation(con), "municipality_code = $municipality")
+        query = _BACKUP_QUERY.format(latest=latest)
         if limit is not None:
             query += f" LIMIT {int(limit)}"
         cursor = con.execute(query, {"municipality": municipality_code})
@@ -138,13 +138,6 @@ class CardCounters:
     issued: int = 0  # certificates signed in this run
     reused: int = 0  # found in the PKI index from an earlier run
     foreign: int = 0  # serial already issued with a key not in the pool: no card possible
-
-
-def _validity(profile: ResidentProfile) -> tuple[dt.datetime, dt.datetime]:
-    """From the start of the first day to the end of the last day of validity, Japan time."""
-    start = dt.datetime.combine(profile.not_before, dt.time(0, 0), tzinfo=JST)
-    end = dt.datetime.combine(profile.not_after + dt.timedelta(days=1), dt.time(0, 0), tzinfo=JST)
-    return start, end - dt.timedelta(seconds=1)
 
 
 class VirtualCardIssuer:
@@ -170,7 +163,7 @@ class VirtualCardIssuer:
                 return None
             self.counters.reused += 1
             return CardKey(key, existing.der)
-        not_before, not_after = _validity(profile)
+        not_before, not_after = validity_instants(profile.not_before, profile.not_after)
         certificate = self._pki.issue_certificate(profile.serial, profile.kind, key.public_key(), not_before,
                                                   not_after, now)
         self.counters.issued += 1

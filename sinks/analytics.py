@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from domain.errors import BclError
-from sinks.snapshot_store import BaseSnapshotStore
+from sinks.snapshot_store import BaseSnapshotStore, latest_changes
 
 
 class QueryError(BclError):
@@ -59,8 +59,7 @@ def analyst_connection(store: BaseSnapshotStore, pseudonym_key: str) -> duckdb.D
                tax_records[-1].fiscal_year AS tax_fiscal_year, tax_records[-1].income_yen AS income_yen,
                tax_records[-1].tax_yen AS tax_yen, tax_records[-1].tax_exempt AS tax_exempt,
                tax_records[-1].payment_status AS tax_payment_status
-        FROM (SELECT *, row_number() OVER (PARTITION BY municipality_code, resident_code ORDER BY sequence DESC) r
-              FROM {rel}) WHERE r = 1 AND NOT removed""", params)
+        FROM ({latest_changes(rel)}) WHERE NOT removed""", params)
     con.execute(f"""
         CREATE TABLE register_changes AS
         SELECT municipality_code, {_pseudonym('resident_code')} AS resident_id, sequence, change_type,

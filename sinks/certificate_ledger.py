@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 import structlog
 
 from domain.billing import BillingMonth
-from domain.statistics import JAPAN
+from domain.japan_time import JST
 from sinks.certificate_log import (
     LOG_SCHEMA,
     CertificateLogError,
@@ -56,7 +56,7 @@ def issued_month(event: Event) -> BillingMonth:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise CertificateLogError(f"certificate {event.get('certificate_id')}: issued_at must be an aware datetime "
                                   f"or epoch milliseconds, got {value!r}")
-    local = value.astimezone(JAPAN)
+    local = value.astimezone(JST)
     return BillingMonth(local.year, local.month)
 
 

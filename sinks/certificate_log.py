@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from domain.errors import BclError
-from domain.statistics import JAPAN
+from domain.japan_time import JST
 
 LOG_DIRNAME = "certificates_issued"
 VIEW_NAME = "certificates_issued"
@@ -115,7 +115,7 @@ def append_certificates(snapshot_dir: Path, events: Iterable[Mapping[str, Any]])
             continue
         seen.add(certificate_id)
         issued_at = _issued_at(event["issued_at"], certificate_id)
-        local = issued_at.astimezone(JAPAN)
+        local = issued_at.astimezone(JST)
         columns = by_month[(local.year, local.month)]
         for name in CONTRACT_FIELDS:
             columns[name].append(issued_at if name == "issued_at" else event[name])

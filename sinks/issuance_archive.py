@@ -35,11 +35,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from domain.errors import BclError
-
-JAPAN = ZoneInfo("Asia/Tokyo")
+from domain.japan_time import japan_date
 
 # Ids become file names: letters, digits and - _ . only (a UUID fits), never a path.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -67,7 +65,7 @@ class ArchivedCertificate:
     @property
     def issued_on(self) -> date:
         """The Japan date of issue: the date printed on the certificate."""
-        return self.issued_at.astimezone(JAPAN).date()
+        return japan_date(self.issued_at)
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -30,14 +30,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from domain.certificate_types import ORDINARY_CERTIFICATES
 from domain.errors import BclError
-from domain.statistics import is_year_end_break, japan_holidays
+from domain.japan_time import JST
+from domain.kiosk_rules import SERVICE_CLOSES, SERVICE_OPENS
+from domain.office_hours import is_year_end_break, japan_holidays
 from sinks.certificate_log import LOG_SCHEMA, drop_month, partition_dir, write_partition
 from sinks.municipalities import municipalities_table
 
@@ -55,10 +58,10 @@ HOLIDAY_FACTOR = 0.80
 # Relative demand by hour of day, 06:00 .. 22:00 (kiosks open 06:30, close 23:00).
 HOURLY_DEMAND = {6: 0.2, 7: 0.5, 8: 0.9, 9: 1.1, 10: 1.2, 11: 1.3, 12: 1.7, 13: 1.4, 14: 1.1, 15: 1.1,
                  16: 1.2, 17: 1.4, 18: 1.7, 19: 1.7, 20: 1.4, 21: 1.0, 22: 0.6}
-KIOSK_OPENS_MINUTE = 6 * 60 + 30
-KIOSK_CLOSES_MINUTE = 23 * 60
+KIOSK_OPENS_MINUTE = SERVICE_OPENS.hour * 60 + SERVICE_OPENS.minute
+KIOSK_CLOSES_MINUTE = SERVICE_CLOSES.hour * 60 + SERVICE_CLOSES.minute
 
-CERTIFICATE_TYPES = ("RESIDENT_RECORD", "SEAL_REGISTRATION", "INCOME", "TAXATION", "TAX_PAYMENT")
+CERTIFICATE_TYPES = tuple(str(t) for t in ORDINARY_CERTIFICATES)
 TYPE_MIX = np.array([0.55, 0.30, 0.08, 0.05, 0.02])
 TAX_SEASON = {6: 2.0, 7: 1.4}  # calendar month → factor on the tax certificates
 # Fee levels a municipality may set for its kiosk certificates (resident record and seal, tax).
@@ -82,7 +85,8 @@ COPIES_MIX = np.array([0.90, 0.08, 0.02])
 SAME_PREFECTURE_SHARE = 0.8
 
 _EPOCH = date(1970, 1, 1)
-_JAPAN_OFFSET_MS = 9 * 3600 * 1000  # Japan has no daylight saving time
+# Japan keeps no daylight saving time, so one offset turns every Japan-time millisecond into UTC.
+_JAPAN_OFFSET_MS = int(JST.utcoffset(datetime(2000, 1, 1)).total_seconds() * 1000)
 
 
 class NationalYearError(BclError):

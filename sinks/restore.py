@@ -14,7 +14,7 @@ from typing import Literal
 import duckdb
 
 from domain.errors import BclError
-from sinks.snapshot_store import BaseSnapshotStore, resident_arrow_schema
+from sinks.snapshot_store import BaseSnapshotStore, latest_changes, resident_arrow_schema
 
 
 class RestoreError(BclError):
@@ -34,16 +34,12 @@ class NothingThatEarlyError(RestoreError):
 
 
 def _register_query(rel: str, current_only: bool) -> str:
-    # Sequence numbers are unique within a municipality, so the latest change of each record is a
-    # semi-join on its sequence: a hash aggregate over two columns instead of a window over all.
     columns = ", ".join(f'"{f.name}"' for f in resident_arrow_schema())
     status = "AND status = 'CURRENT'" if current_only else ""
+    latest = latest_changes(rel, "municipality_code = $municipality AND event_time <= $as_of")
     return f"""
-        SELECT {columns} FROM {rel}
-        WHERE municipality_code = $municipality AND sequence IN (
-            SELECT max(sequence) FROM {rel}
-            WHERE municipality_code = $municipality AND event_time <= $as_of GROUP BY resident_code
-        ) AND NOT removed {status}
+        SELECT {columns} FROM ({latest})
+        WHERE NOT removed {status}
         ORDER BY household_number, resident_code"""
 
 
@@ -120,9 +116,7 @@ def backup_status(store: BaseSnapshotStore) -> list[MunicipalityStatus]:
         SELECT municipality_code,
                count(*) FILTER (WHERE NOT removed AND status = 'CURRENT'),
                count(*) FILTER (WHERE NOT removed)
-        FROM (SELECT municipality_code, removed, status,
-                     row_number() OVER (PARTITION BY municipality_code, resident_code ORDER BY sequence DESC) AS r
-              FROM {rel}) WHERE r = 1 GROUP BY 1""").fetchall()
+        FROM ({latest_changes(rel)}) GROUP BY 1""").fetchall()
     seqs = dict(((m, (s, t)) for m, s, t in con.execute(
         f"SELECT municipality_code, max(sequence), max(event_time) FROM {rel} GROUP BY 1").fetchall()))
     gap_rows = con.execute(f"""

@@ -4,11 +4,10 @@ Each applied change is one row: the event's metadata plus the full record after 
 fields, nested as in the contract). Rows are written in batches as Parquet files partitioned by
 municipality (hive layout: register_history/municipality_code=XXXXXX/part-*.parquet); a file is
 written under a temporary name and renamed, so a reader or a restarted materialiser never sees half
-a batch. A memory implementation backs unit tests."""
+a batch."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from pathlib import Path
 from typing import Protocol
@@ -47,6 +46,24 @@ def history_schema() -> pa.Schema:
     return pa.schema(fields)
 
 
+def latest_changes(relation: str, where: str = "TRUE") -> str:
+    """SQL for the latest change of every record (municipality, resident code) among the history rows of
+    `relation` that satisfy `where`: one history row per record, removals included (filter `NOT removed`
+    for the records that exist). Every reader of "the current record" uses this one statement.
+
+    Why a semi-join on the sequence and not a window: sequence numbers are unique within a municipality
+    (the materialiser applies each once, see domain.sequencing), so the latest change of a record is the
+    row with its municipality's max(sequence) for that resident: a hash aggregate over two columns instead
+    of sorting every row. `where` may use the history columns and query parameters ($name)."""
+    return f"""
+        SELECT history.* FROM {relation} AS history
+        SEMI JOIN (
+            SELECT municipality_code, max(sequence) AS sequence FROM {relation}
+            WHERE {where} GROUP BY municipality_code, resident_code
+        ) AS latest USING (municipality_code, sequence)
+        WHERE {where}"""
+
+
 class BaseSnapshotStore(Protocol):
     def append_history(self, municipality_code: str, batch: pa.Table) -> None:
         """Durably add a batch of history rows of one municipality (all or nothing)."""
@@ -79,22 +96,3 @@ class ParquetSnapshotStore:
 
     def has_history(self) -> bool:
         return any(self.history_dir.glob("*/*.parquet"))
-
-
-class MemorySnapshotStore:
-    def __init__(self) -> None:
-        self._batches: list[pa.Table] = []
-        self._lock = threading.Lock()
-
-    def append_history(self, municipality_code: str, batch: pa.Table) -> None:
-        with self._lock:
-            self._batches.append(batch)
-
-    def history_relation(self, con: duckdb.DuckDBPyConnection) -> str:
-        with self._lock:
-            table = pa.concat_tables(self._batches) if self._batches else history_schema().empty_table()
-        con.register("memory_history", table)
-        return "memory_history"
-
-    def has_history(self) -> bool:
-        return bool(self._batches)

@@ -1,8 +1,9 @@
 """The statistics the operator publishes (docs/domain.md §7), as DuckDB queries over the issued-certificate log.
 
-Definitions (office hours, holidays, categories) come from domain/statistics.py. So that no Python
-runs per row, the holiday rules are evaluated once per day into a small table `office_days` that the
-queries join, and the certificate categories are a small table `certificate_categories`.
+Definitions come from domain: office hours and holidays from domain/office_hours.py, categories from
+domain/statistics.py. So that no Python runs per row, the holiday rules are evaluated once per day into a
+small table `office_days` that the queries join, and the certificate categories are a small table
+`certificate_categories`.
 
 Every query makes a single pass over the log, grouping to a small intermediate result (per month and
 municipality, say) from which national and per-municipality figures are both taken.
@@ -18,13 +19,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from domain.statistics import (
-    CATEGORIES,
-    CATEGORY_OF_TYPE,
-    OFFICE_CLOSES_MINUTE,
-    OFFICE_OPENS_MINUTE,
-    office_calendar,
-)
+from domain.fees import FISCAL_YEAR_FIRST_MONTH
+from domain.office_hours import OFFICE_CLOSES_MINUTE, OFFICE_OPENS_MINUTE, office_calendar
+from domain.statistics import CATEGORIES, CATEGORY_OF_TYPE
 from sinks.certificate_log import VIEW_NAME, register_view
 from sinks.municipalities import register_municipalities
 
@@ -67,7 +64,7 @@ def open_statistics(snapshot_dir: Path) -> duckdb.DuckDBPyConnection:
     con.register("office_days_arrow", pa.table({"day": [d for d, _ in days], "is_office_day": [o for _, o in days]}))
     con.execute("CREATE TABLE office_days AS SELECT * FROM office_days_arrow")
     con.unregister("office_days_arrow")
-    con.register("categories_arrow", pa.table({"certificate_type": list(CATEGORY_OF_TYPE),
+    con.register("categories_arrow", pa.table({"certificate_type": [str(t) for t in CATEGORY_OF_TYPE],
                                                "category": list(CATEGORY_OF_TYPE.values())}))
     con.execute("CREATE TABLE certificate_categories AS SELECT * FROM categories_arrow")
     con.unregister("categories_arrow")
@@ -108,8 +105,8 @@ def monthly(con: duckdb.DuckDBPyConnection, municipality: str | None = None) -> 
 
 def fiscal_year(con: duckdb.DuckDBPyConnection, municipality: str | None = None) -> StatTable:
     """Certificates per fiscal year (April–March) by category, and the municipalities that issued in it."""
-    return _by_category(con, "CASE WHEN month >= 4 THEN year ELSE year - 1 END", "Certificates issued per fiscal year",
-                        "fiscal_year", municipality)
+    fiscal_year_sql = f"CASE WHEN month >= {FISCAL_YEAR_FIRST_MONTH} THEN year ELSE year - 1 END"
+    return _by_category(con, fiscal_year_sql, "Certificates issued per fiscal year", "fiscal_year", municipality)
 
 
 def _share_by_municipality(con: duckdb.DuckDBPyConnection, flag_sql: str, join_sql: str, title: str,

@@ -54,8 +54,9 @@ from certgen.errors import DuplicateSerialError, PkiError
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import Revocation, RevocationReason, merge_revocation, revocation_to_record
-from certgen.user_certificates import JST, CertificateKind, parse_serial
-from domain.card_lifecycle import CertificateEntry, card_actions, entries
+from certgen.user_certificates import CertificateKind
+from domain.card_lifecycle import CertificateEntry, card_actions, entries, validity_instants
+from domain.certificate_serial import parse_serial
 from infra import kafka, topics
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
@@ -77,11 +78,8 @@ def card_key_pool(pki_dir: Path, size: int = DEFAULT_KEY_POOL_SIZE) -> KeyPool:
 
 
 def certificate_validity(entry: CertificateEntry) -> tuple[dt.datetime, dt.datetime]:
-    """The register's validity days as certificate times: from the start of the first day to the
-    last second of the last day, Japan time (as certgen.user_certificates.card_validity)."""
-    start = dt.datetime.combine(entry.not_before, dt.time(0, 0), tzinfo=JST)
-    end = dt.datetime.combine(entry.not_after + dt.timedelta(days=1), dt.time(0, 0), tzinfo=JST)
-    return start, end - dt.timedelta(seconds=1)
+    """The register's validity days of the entry as certificate times (domain.card_lifecycle)."""
+    return validity_instants(entry.not_before, entry.not_after)
 
 
 @dataclass(frozen=True)

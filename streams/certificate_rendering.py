@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from certgen.back_side import ScrambleBackSide, copy_evident_background
-from certgen.certificate_document import CertificateKind, Issuer, ResidentCopyOptions
+from certgen.certificate_document import Issuer, ResidentCopyOptions
 from certgen.certificate_pdf import CertificateRenderer
 from certgen.endpoints import JpkiEndpoints
 from certgen.pdf_render import BackSide, PdfImage, PreparedPdf
@@ -37,16 +37,9 @@ from certgen.raster_render import RasterRenderer
 from certgen.scramble_keys import scramble_key
 from certgen.seal import KeyFileSealSigner, seal_prepared
 from certgen.truetype_font import TrueTypeFont
-from domain.kiosk_rules import RequestedCertificate
+from domain.certificate_types import CertificateType
 from domain.municipalities import Municipality
 
-CERTIFICATE_KINDS: dict[RequestedCertificate, CertificateKind] = {
-    RequestedCertificate.RESIDENT_RECORD: CertificateKind.RESIDENT_COPY,
-    RequestedCertificate.SEAL_REGISTRATION: CertificateKind.SEAL_REGISTRATION,
-    RequestedCertificate.INCOME: CertificateKind.INCOME,
-    RequestedCertificate.TAXATION: CertificateKind.TAX_ASSESSMENT,
-    RequestedCertificate.TAX_PAYMENT: CertificateKind.TAX_PAYMENT,
-}
 _SYNTHETIC_MAYOR_FAMILY = ("山田", "佐藤", "鈴木", "高橋", "田中", "渡辺", "伊藤", "中村", "小林", "加藤", "吉田")
 _SYNTHETIC_MAYOR_GIVEN = ("太郎", "一郎", "健一", "誠", "浩", "和夫", "花子", "洋子", "裕子", "明美", "隆", "修")
 
@@ -66,7 +59,7 @@ class RenderJob:
 
     request_id: str
     issuer: Issuer
-    kind: CertificateKind
+    kind: CertificateType
     residents: Sequence[dict[str, Any]]
     issued_at: datetime
     copies: int = 1

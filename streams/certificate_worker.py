@@ -43,7 +43,7 @@ import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from cryptography import x509
 
-from certgen.certificate_document import ResidentCopyOptions
+from certgen.certificate_document import LAID_OUT_TYPES, ResidentCopyOptions
 from certgen.certificate_validation import verify_user_certificate
 from certgen.endpoints import JpkiEndpoints
 from certgen.errors import CertificateDocumentError, PkiError, RevocationCheckError
@@ -51,8 +51,9 @@ from certgen.pki_directory import PkiDirectory
 from certgen.revocation import Revocation, RevocationStatus, merge_revocation, revocation_from_record
 from certgen.revocation_source import BaseRevocationSource, CrlRevocationSource, OcspRevocationSource
 from domain import kiosk_rules as rules
+from domain.certificate_types import CertificateType
 from domain.errors import JapaneseDateError, UnknownMunicipalityError
-from domain.kiosk_rules import FeeTable, MaintenanceWindow, ReasonCode, Refusal, RequestedCertificate, refusal
+from domain.kiosk_rules import FeeTable, MaintenanceWindow, ReasonCode, Refusal, refusal
 from domain.municipalities import municipality as find_municipality
 from domain.request_authentication import FRESHNESS_WINDOW, authenticate_request
 from infra import kafka, topics
@@ -61,7 +62,7 @@ from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
 from sinks.issuance_archive import IssuanceArchive
 from sinks.snapshot_store import BaseSnapshotStore
-from streams.certificate_rendering import CERTIFICATE_KINDS, RenderedCertificate, RenderJob, RenderPool, issuer_for
+from streams.certificate_rendering import RenderedCertificate, RenderJob, RenderPool, issuer_for
 from streams.dead_letters import DeadLetterSink
 from streams.request_ledger import Claim, IssuedMessage, Position, RequestLedger
 from streams.resident_directory import ResidentDirectory, audit_reads, key_of
@@ -430,7 +431,7 @@ class CertificateWorker:
         item.refusal = self._check_revocation(card.certificate, card.serial, now)
         if item.refusal is not None:
             return
-        kind = RequestedCertificate(request["certificate_type"])
+        kind = CertificateType(request["certificate_type"])
         item.refusal = (rules.check_certificate_type(kind, municipality_code, self.options.disaster_declared_in)
                         or rules.check_copies(request["copies"]))
         if item.refusal is not None:
@@ -443,7 +444,7 @@ class CertificateWorker:
         item.refusal = rules.check_certificate_content(kind, record, request["fiscal_year"])
         if item.refusal is not None:
             return
-        if kind not in CERTIFICATE_KINDS:  # a declared-disaster certificate: no layout exists yet
+        if kind not in LAID_OUT_TYPES:  # a declared-disaster certificate: no layout exists yet
             item.refusal = refusal(ReasonCode.ISSUE_FAILED, f"{kind} has no certificate layout")
             return
         item.fee_per_copy = self.options.fees.fee(municipality_code, kind)
@@ -455,12 +456,12 @@ class CertificateWorker:
         residents = rules.household_members(record, household, whole)
         item.records_read = len(residents)
         options = None
-        if kind is RequestedCertificate.RESIDENT_RECORD:
+        if kind is CertificateType.RESIDENT_RECORD:
             options = ResidentCopyOptions(member_codes=None, household_head_and_relationship=
                                           request["include_head_and_relationship"],
                                           domicile=request["include_domicile"])
         self._ensure_seal(municipality_code, municipality.name, now)
-        item.job = RenderJob(request["request_id"], issuer_for(municipality), CERTIFICATE_KINDS[kind],
+        item.job = RenderJob(request["request_id"], issuer_for(municipality), kind,
                              residents, now, request["copies"], options,
                              rules.select_tax_year(record, request["fiscal_year"]))
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from domain.japan_time import JST, format_instant, parse_instant, to_japan_time
 from infra.cluster_control import ClusterHandle
 from infra.log import configure_logging
 from schemas.registry import make_registry
@@ -37,8 +38,6 @@ from streams.adapter import AdapterState, publish
 from streams.materialiser import BackupMaterialiser
 from streams.register.reference import load_reference_data
 from streams.settings import Settings, load_settings
-
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
 # A mid-size city, a coastal town hit by the 2011 tsunami and an inland village (towns_sample.csv).
 MUNICIPALITIES = ("302066", "045811", "304271")
@@ -60,11 +59,16 @@ def step(title: str) -> None:
     console.rule(f"[bold]{title}")
 
 
+def _simulation_start(settings: Settings) -> dt.datetime:
+    # In Japan time, so that replacing the hour or taking the date means the Japan-time hour and day.
+    return to_japan_time(parse_instant(settings.simulation_start, "simulation_start"))
+
+
 def load_register(run: DemoRun) -> None:
     settings = run.settings
     reference = load_reference_data()
     registry = make_registry(settings.schema_registry_url)
-    start = dt.datetime.fromisoformat(settings.simulation_start)
+    start = _simulation_start(settings)
     stop = threading.Event()
     materialiser = BackupMaterialiser(run.cluster.bootstrap_servers, registry, run.store)
     worker = threading.Thread(target=materialiser.run, args=(stop,), name="materialiser")
@@ -103,15 +107,15 @@ def show_status(run: DemoRun) -> None:
         table.add_column(col)
     for s in backup_status(run.store):
         table.add_row(s.municipality_code, f"{s.residents:,}", f"{s.records:,}", f"{s.last_sequence:,}",
-                      s.last_event_time.astimezone(JST).strftime("%Y-%m-%d %H:%M"), "yes" if s.complete else "NO")
+                      format_instant(s.last_event_time), "yes" if s.complete else "NO")
     console.print(table)
 
 
 def restore_mid_week(run: DemoRun) -> None:
     code = MUNICIPALITIES[0]
-    start = dt.datetime.fromisoformat(run.settings.simulation_start)
+    start = _simulation_start(run.settings)
     as_of = (start + dt.timedelta(days=DAYS // 2 + 1)).replace(hour=12)
-    step(f"Point-in-time restore of {code} as of {as_of.isoformat()}")
+    step(f"Point-in-time restore of {code} as of {format_instant(as_of)}")
     out_dir = run.settings.data_dir / "restores"
     for fmt in ("parquet", "csv"):
         out = out_dir / f"{code}-as-of-{as_of:%Y%m%dT%H%M}.{fmt}"
@@ -160,7 +164,7 @@ def cards_follow_register(run: DemoRun) -> None:
     settings = run.settings
     step("JPKI test PKI follows the register's card events (issued, renewed, revoked)")
     pki = PkiDirectory(settings.pki_dir, JpkiEndpoints(settings.jpki_repository_url))
-    pki.initialise(dt.datetime.fromisoformat(settings.simulation_start) - dt.timedelta(days=1))
+    pki.initialise(_simulation_start(settings) - dt.timedelta(days=1))
     began = time.perf_counter()
     with console.status("building the virtual cards' key pool and issuing the register's certificates"):
         counters = CardLifecycleProcessor(
@@ -182,7 +186,7 @@ def kiosk_issuance(run: DemoRun) -> None:
     from streams.commands.kiosk import print_report
 
     settings = run.settings
-    week_after = dt.datetime.fromisoformat(settings.simulation_start) + dt.timedelta(days=DAYS + 1)
+    week_after = _simulation_start(settings) + dt.timedelta(days=DAYS + 1)
     weekday_noon = week_after.replace(hour=12, tzinfo=JST)  # a Tuesday
     saturday = (weekday_noon + dt.timedelta(days=4)).replace(hour=10)
     clock = DemoClock(weekday_noon)
@@ -239,7 +243,7 @@ def billing_and_statistics(run: DemoRun) -> None:
     counters = BillingProcessor(run.cluster.bootstrap_servers, make_registry(settings.schema_registry_url),
                                 settings.snapshot_dir).run(until_caught_up=True)
     console.print(f"  {json.dumps(counters.as_dict())}")
-    week_after = dt.datetime.fromisoformat(settings.simulation_start) + dt.timedelta(days=DAYS + 1)
+    week_after = _simulation_start(settings) + dt.timedelta(days=DAYS + 1)
     statement = monthly_statement(settings.snapshot_dir, MUNICIPALITIES[0],
                                   BillingMonth.parse(f"{week_after:%Y-%m}"), week_after.date())
     folder = settings.data_dir / "billing"

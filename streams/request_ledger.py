@@ -30,7 +30,6 @@ One worker process owns a ledger (one writer); it is not shared between hosts.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -175,9 +174,6 @@ class RequestLedger:
 
     def counts(self) -> dict[str, int]:
         return dict(self._con.execute("SELECT state, count(*) FROM requests GROUP BY state").fetchall())
-
-    def describe(self) -> str:
-        return json.dumps({"path": str(self.path), **self.counts()})
 
     class _Txn:
         def __init__(self, con: sqlite3.Connection) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 
 from sinks.audit import record_access
-from sinks.snapshot_store import EVENT_FIELDS, BaseSnapshotStore
+from sinks.snapshot_store import EVENT_FIELDS, BaseSnapshotStore, latest_changes
 
 RecordKey = tuple[str, str]  # (municipality code, resident code)
 Resident = dict[str, Any]
@@ -63,10 +63,8 @@ class ResidentDirectory:
         con = duckdb.connect()
         relation = store.history_relation(con)
         table = con.sql(
-            f"SELECT * EXCLUDE ({', '.join(_EVENT_COLUMNS)}) FROM ("
-            f"  SELECT *, row_number() OVER (PARTITION BY municipality_code, resident_code ORDER BY sequence DESC)"
-            f"  AS latest FROM {relation}) WHERE latest = 1 AND NOT removed"
-        ).to_arrow_table().drop_columns(["latest"])
+            f"SELECT * EXCLUDE ({', '.join(_EVENT_COLUMNS)}) FROM ({latest_changes(relation)}) WHERE NOT removed"
+        ).to_arrow_table()
         count = 0
         for batch in table.to_batches(50_000):
             for record in batch.to_pylist():

@@ -7,8 +7,7 @@ import uuid
 from typing import Any
 
 from domain.codes import individual_number_check_digit
-
-JST = dt.timezone(dt.timedelta(hours=9))
+from domain.japan_time import JST
 
 
 def individual_number(n: int) -> str:

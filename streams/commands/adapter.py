@@ -6,6 +6,8 @@ import datetime as dt
 
 import click
 
+from domain.japan_time import parse_instant
+from streams.commands.option_types import INSTANT
 from streams.settings import Settings
 
 
@@ -26,9 +28,11 @@ def _progress(description: str, total: int | None):  # type: ignore[no-untyped-d
 @adapter.command("full-load")
 @click.option("--municipality", "code", required=True, help="6-digit local-government code, e.g. 302066.")
 @click.option("--population", type=click.IntRange(min=1), help="Scale the register to this many residents.")
-@click.option("--start", help="Instant of the full load (ISO 8601 with zone); default: the settings' simulation start.")
+@click.option("--start", type=INSTANT,
+              help="Instant of the full load, ISO 8601 (without a zone: Japan time); default: the settings' "
+                   "simulation start.")
 @click.pass_obj
-def full_load(settings: Settings, code: str, population: int | None, start: str | None) -> None:
+def full_load(settings: Settings, code: str, population: int | None, start: dt.datetime | None) -> None:
     """Build the municipality's register and publish it as FULL_LOAD events."""
     from domain.municipalities import municipality
     from schemas.registry import make_registry
@@ -36,9 +40,7 @@ def full_load(settings: Settings, code: str, population: int | None, start: str 
     from streams.register.reference import load_reference_data
 
     municipality(code)
-    start_at = dt.datetime.fromisoformat(start or settings.simulation_start)
-    if start_at.tzinfo is None:
-        raise click.BadParameter("needs a time zone, e.g. 2026-11-09T00:00+09:00", param_hint="--start")
+    start_at = start or parse_instant(settings.simulation_start, "simulation_start")
     # Before the register is built (seconds for a city): a missing cluster is said at once.
     servers = settings.require_bootstrap_servers()
     reference = load_reference_data()

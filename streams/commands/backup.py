@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
+from domain.japan_time import format_instant, to_japan_time
+from streams.commands.option_types import INSTANT
 from streams.settings import Settings
-
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
 
 @click.group()
@@ -39,24 +39,18 @@ def materialise(settings: Settings, until_caught_up: bool, idle_seconds: float) 
     click.echo(json.dumps(counters.as_dict()))
 
 
-def _instant(value: str) -> dt.datetime:
-    try:
-        instant = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-12T12:00+09:00",
-                                 param_hint="--as-of") from None
-    return instant if instant.tzinfo else instant.replace(tzinfo=JST)  # shown and entered in Japan time
-
-
 @backup.command()
 @click.option("--municipality", "code", required=True, help="6-digit local-government code.")
-@click.option("--as-of", "as_of", required=True, help="Instant, ISO 8601; without a zone it is Japan time.")
+@click.option("--as-of", "as_of", type=INSTANT, required=True,
+              help="Instant, ISO 8601; without a zone it is Japan time, a date alone is its start in Japan.")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
               help="Output file, in an existing directory (default: DATA_DIR/restores/CODE-INSTANT.FORMAT).")
 @click.option("--current-only", is_flag=True, help="Leave out deleted (消除) records.")
 @click.pass_obj
-def restore(settings: Settings, code: str, as_of: str, fmt: str, out: Path | None, current_only: bool) -> None:
+def restore(
+    settings: Settings, code: str, as_of: dt.datetime, fmt: str, out: Path | None, current_only: bool
+) -> None:
     """Write the municipality's register as it was at an instant.
 
     The file holds the residents' personal data: by default it goes under the data directory (kept out of
@@ -67,18 +61,17 @@ def restore(settings: Settings, code: str, as_of: str, fmt: str, out: Path | Non
     from sinks.snapshot_store import ParquetSnapshotStore
 
     municipality(code)
-    instant = _instant(as_of)
     if out is not None and not out.parent.is_dir():
         # Refused, not made: a mistyped path would otherwise grow directories anywhere, even at the root.
         raise click.BadParameter(f"the directory {out.parent} does not exist", param_hint="'--out'")
     if out is None:
-        out = settings.restores_dir / f"{code}-{instant.astimezone(JST):%Y%m%dT%H%M%S}.{fmt}"
+        out = settings.restores_dir / f"{code}-{to_japan_time(as_of):%Y%m%dT%H%M%S}.{fmt}"
         if settings.data_dir.is_dir():  # a mistyped --data-dir is reported (no backup there), not created
             out.parent.mkdir(exist_ok=True)
-    count = restore_register(ParquetSnapshotStore(settings.snapshot_dir), code, instant, out, fmt,  # type: ignore[arg-type]
+    count = restore_register(ParquetSnapshotStore(settings.snapshot_dir), code, as_of, out, fmt,  # type: ignore[arg-type]
                              current_only=current_only)
-    record_access(settings.audit_file, "backup.restore", code, count, as_of=instant.isoformat(), out=str(out))
-    click.echo(f"restored {count} records of {code} as of {instant.astimezone(JST).isoformat()} to {out}")
+    record_access(settings.audit_file, "backup.restore", code, count, as_of=as_of.isoformat(), out=str(out))
+    click.echo(f"restored {count} records of {code} as of {format_instant(as_of)} to {out}")
 
 
 @backup.command()
@@ -94,7 +87,7 @@ def status(settings: Settings, as_json: bool) -> None:
 
     rows = backup_status(ParquetSnapshotStore(settings.snapshot_dir))
     if as_json:
-        click.echo(json.dumps([{**r.__dict__, "last_event_time": r.last_event_time.isoformat(),
+        click.echo(json.dumps([{**r.__dict__, "last_event_time": format_instant(r.last_event_time),
                                 "complete": r.complete} for r in rows], ensure_ascii=False))
         return
     table = Table(title="BCL backup status")
@@ -103,7 +96,7 @@ def status(settings: Settings, as_json: bool) -> None:
     for r in rows:
         state = "complete" if r.complete else f"INCOMPLETE: {r.missing} missing in {len(r.gaps)} gap(s)"
         table.add_row(r.municipality_code, f"{r.residents:,}", f"{r.records:,}", f"{r.last_sequence:,}",
-                      r.last_event_time.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S"), state)
+                      format_instant(r.last_event_time), state)
     Console().print(table if rows else "the snapshot store holds no backup yet")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from streams.commands.option_types import JAPAN_DAY
 from streams.settings import Settings
 
 _MONTH = click.IntRange(1, 12)
@@ -191,7 +192,7 @@ def participation(settings: Settings, municipality: str, mode: str | None, joine
               help="Fiscal-year statement (年度, April–March), e.g. 2025.")
 @click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Where to write the PDF and CSV (default <data-dir>/billing/statements).")
-@click.option("--issued-on", type=click.DateTime(["%Y-%m-%d"]), help="Issue date printed (default today, Japan).")
+@click.option("--issued-on", type=JAPAN_DAY, help="Issue date printed, YYYY-MM-DD (default today, Japan).")
 @click.option("--json", "as_json", is_flag=True, help="Print only the totals as JSON (with the files written).")
 @click.pass_obj
 def statement(settings: Settings, municipality: str, month: Any, fiscal_year: int | None, out_dir: Path | None,
@@ -201,13 +202,13 @@ def statement(settings: Settings, municipality: str, month: Any, fiscal_year: in
     per fiscal year also the BCL fee, the operating contribution and the disaster-system fee."""
     import datetime as dt
 
-    from domain.statistics import JAPAN
+    from domain.japan_time import japan_date
     from sinks.billing_statement import write_csv, write_pdf
     from sinks.billing_totals import fiscal_year_statement, monthly_statement
 
     if (month is None) == (fiscal_year is None):
         raise click.UsageError("give exactly one of --month YYYY-MM or --fiscal-year YYYY")
-    day = issued_on.date() if issued_on is not None else dt.datetime.now(JAPAN).date()
+    day = issued_on if issued_on is not None else japan_date(dt.datetime.now(dt.UTC))
     if month is not None:
         built: Any = monthly_statement(settings.snapshot_dir, municipality, month, day)
         stem = f"statement-{municipality}-{month}"

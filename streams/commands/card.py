@@ -145,6 +145,7 @@ def status(reader: str | None, timeout: float) -> None:
     Reads only what needs no PIN, so it never uses a try."""
     from cryptography import x509
 
+    from domain.certificate_serial import format_serial
     from kiosk_sim.card_client import JpkiCardClient
     from kiosk_sim.errors import PinLocked
     from kiosk_sim.transport import PcscTransport
@@ -160,7 +161,7 @@ def status(reader: str | None, timeout: float) -> None:
         click.echo(f"ATR:            {transport.atr.hex(' ').upper()}")
         click.echo(f"token info:     {client.read_token_info()}")
         click.echo(f"certificate:    {certificate.subject.rfc4514_string()}")
-        click.echo(f"serial:         {certificate.serial_number:X}")
+        click.echo(f"serial:         {format_serial(certificate.serial_number)}")
         click.echo(f"issuer:         {certificate.issuer.rfc4514_string()}")
         valid_from, valid_to = certificate.not_valid_before_utc, certificate.not_valid_after_utc
         click.echo(f"valid:          {valid_from:%Y-%m-%d} to {valid_to:%Y-%m-%d}")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from streams.commands.at_option import at_option
+from streams.commands.option_types import SERIAL, at_option
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def resident_profiles(settings: Settings, code: str, from_register: bool, limit:
                    "`bcl card serve`.")
 @click.option("--resident", "resident_code",
               help="With --start-card: the resident's code (住民票コード); `bcl kiosk residents` lists some.")
-@click.option("--serial", help="With --start-card: the card certificate's serial (hex).")
+@click.option("--serial", type=SERIAL, help="With --start-card: the card certificate's serial (16 hex digits).")
 @click.option("--kiosk-id", default="seven-eleven-cli-00001", show_default=True, help="Id of this kiosk.")
 @click.option("--vendor", default="seven-eleven", show_default=True, help="Kiosk operator.")
 @click.option("--centre", type=click.Choice(["EAST", "WEST"]), default="EAST", show_default=True,

@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+from domain.japan_time import format_instant
+from streams.commands.option_types import INSTANT, SERIAL
+
 if TYPE_CHECKING:
     from certgen.pki_directory import PkiDirectory
     from streams.settings import Settings
@@ -67,7 +70,8 @@ def init(settings: Settings) -> None:
 
 
 @pki.command("issue-card")
-@click.option("--serial", required=True, help="Certificate serial assigned by the register: 16 lower-case hex digits.")
+@click.option("--serial", required=True, type=SERIAL,
+              help="Certificate serial assigned by the register: 16 hex digits (either case).")
 @click.option("--kind", type=click.Choice(["card", "smartphone"]), default="card", show_default=True,
               help="My Number card or smartphone certificate (スマホ用電子証明書).")
 @click.option("--public-key", "public_key_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
@@ -81,7 +85,9 @@ def issue_card(settings: Settings, serial: str, kind: str, public_key_file: Path
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     from certgen.keys import private_key_pem
-    from certgen.user_certificates import CertificateKind, card_validity
+    from certgen.user_certificates import CertificateKind
+    from domain.card_lifecycle import card_validity
+    from domain.japan_time import japan_date
 
     directory = _pki(settings)
     now = _now()
@@ -90,9 +96,7 @@ def issue_card(settings: Settings, serial: str, kind: str, public_key_file: Path
         public_key = serialization.load_pem_public_key(public_key_file.read_bytes())
         if not isinstance(public_key, rsa.RSAPublicKey):
             raise click.BadParameter("the public key must be RSA-2048", param_hint="'--public-key'")
-        from certgen.user_certificates import JST
-
-        not_before, not_after = card_validity(now.astimezone(JST).date())
+        not_before, not_after = card_validity(japan_date(now))
         certificate = directory.issue_certificate(serial, cert_kind, public_key, not_before, not_after, now)
     else:
         card = directory.issue_card(serial, cert_kind, now)
@@ -101,12 +105,14 @@ def issue_card(settings: Settings, serial: str, kind: str, public_key_file: Path
     _write(out_dir / f"{serial}.pem", certificate.public_bytes(serialization.Encoding.PEM))
     _write(out_dir / "auth-root.pem", directory.auth_root_certificate().public_bytes(serialization.Encoding.PEM))
     click.echo(f"issued {cert_kind.value.lower()} certificate {serial}, valid "
-               f"{certificate.not_valid_before_utc.isoformat()} – {certificate.not_valid_after_utc.isoformat()}")
+               f"{format_instant(certificate.not_valid_before_utc)} – "
+               f"{format_instant(certificate.not_valid_after_utc)}")
 
 
 @pki.command()
-@click.option("--old-serial", required=True, help="Serial of the certificate being renewed (revoked as superseded).")
-@click.option("--new-serial", required=True, help="Serial the register assigned to the new certificate.")
+@click.option("--old-serial", required=True, type=SERIAL,
+              help="Serial of the certificate being renewed (revoked as superseded).")
+@click.option("--new-serial", required=True, type=SERIAL, help="Serial the register assigned to the new certificate.")
 @click.option("--municipality", help="Municipality code recorded on the revocation of the old certificate.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Directory for <new-serial>.key.pem and <new-serial>.pem.")
@@ -124,26 +130,27 @@ def renew(settings: Settings, old_serial: str, new_serial: str, municipality: st
 
 
 @pki.command()
-@click.option("--serial", required=True, help="Serial of the certificate to revoke (16 lower-case hex digits).")
+@click.option("--serial", required=True, type=SERIAL, help="Serial of the certificate to revoke (16 hex digits).")
 @click.option("--reason", required=True, type=click.Choice(list(_REASONS)),
               help="lost-card → keyCompromise; card-returned, death, moved-abroad → cessationOfOperation; "
                    "renewal → superseded (RFC 5280 reason codes on the CRL and in OCSP answers).")
 @click.option("--municipality", help="6-digit code of the municipality revoking the certificate.")
-@click.option("--at", "revoked_at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
-              help="When the revocation took effect (default now; without offset: UTC).")
+@click.option("--at", "revoked_at", type=INSTANT,
+              help="When the revocation took effect, ISO 8601 (default now; without a zone it is Japan time).")
 @click.pass_obj
 def revoke(settings: Settings, serial: str, reason: str, municipality: str | None,
            revoked_at: datetime | None) -> None:
     """Revoke a certificate. The CRL shows it from the next CRL; OCSP answers at once."""
     from certgen.revocation import Revocation, RevocationReason
 
-    when = _now() if revoked_at is None else (revoked_at if revoked_at.tzinfo else revoked_at.replace(tzinfo=UTC))
+    when = _now() if revoked_at is None else revoked_at
     standing = _pki(settings).revoke(Revocation(serial, RevocationReason(_REASONS[reason]), when, municipality))
     if standing.revoked_at != when:
-        click.echo(f"{serial} was already revoked at {standing.revoked_at.isoformat()} ({standing.reason.value}); "
+        click.echo(f"{serial} was already revoked at {format_instant(standing.revoked_at)} ({standing.reason.value}); "
                    "that revocation stands")
     else:
-        click.echo(f"revoked {serial}: {standing.reason.value} ({standing.reason.rfc5280.value}) at {when.isoformat()}")
+        click.echo(f"revoked {serial}: {standing.reason.value} ({standing.reason.rfc5280.value}) "
+                   f"at {format_instant(when)}")
 
 
 @pki.command()
@@ -151,9 +158,9 @@ def revoke(settings: Settings, serial: str, reason: str, municipality: str | Non
               help="Where to write the CRL, in an existing directory (default: DATA_DIR/pki/crl/auth-NUMBER.crl, "
                    ".pem with --pem).")
 @click.option("--pem", is_flag=True, help="Write PEM instead of DER.")
-@click.option("--at", "this_update", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
-              help="Issue the CRL as of this instant (default now; without offset: UTC), e.g. the end of a "
-                   "simulated day: it lists the revocations that took effect up to then.")
+@click.option("--at", "this_update", type=INSTANT,
+              help="Issue the CRL as of this instant, ISO 8601 (default now; without a zone it is Japan time), e.g. "
+                   "the end of a simulated day: it lists the revocations that took effect up to then.")
 @click.pass_obj
 def crl(settings: Settings, out_file: Path | None, pem: bool, this_update: datetime | None) -> None:
     """Issue the daily CRL now (thisUpdate now, nextUpdate +24 h, signed by the root). It lists every
@@ -163,7 +170,7 @@ def crl(settings: Settings, out_file: Path | None, pem: bool, this_update: datet
 
     if out_file is not None and not out_file.parent.is_dir():
         raise click.BadParameter(f"the directory {out_file.parent} does not exist", param_hint="'--out'")
-    when = _now() if this_update is None else (this_update if this_update.tzinfo else this_update.replace(tzinfo=UTC))
+    when = _now() if this_update is None else this_update
     revocation_list = _pki(settings).issue_crl(when)
     encoding = serialization.Encoding.PEM if pem else serialization.Encoding.DER
     number = revocation_list.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
@@ -172,16 +179,17 @@ def crl(settings: Settings, out_file: Path | None, pem: bool, this_update: datet
         out_file = settings.pki_dir / "crl" / f"auth-{number}.{'pem' if pem else 'crl'}"
         out_file.parent.mkdir(exist_ok=True)
     _write(out_file, revocation_list.public_bytes(encoding))
+    next_update = revocation_list.next_update_utc
     click.echo(f"CRL number {number}: {len(revocation_list)} revoked certificates, "
-               f"next update {revocation_list.next_update_utc.isoformat() if revocation_list.next_update_utc else '-'}")
+               f"next update {format_instant(next_update) if next_update else '-'}")
 
 
 @pki.command()
-@click.option("--serial", required=True, help="Serial to look up.")
+@click.option("--serial", required=True, type=SERIAL, help="Serial to look up (16 hex digits).")
 @click.pass_obj
 def status(settings: Settings, serial: str) -> None:
     """Show what the PKI knows about a serial: issued (kind, validity) and revoked (when, why)."""
-    from certgen.user_certificates import parse_serial
+    from domain.certificate_serial import parse_serial
 
     directory = _pki(settings)
     issued = directory.index.get(serial)
@@ -190,9 +198,9 @@ def status(settings: Settings, serial: str) -> None:
         click.echo(f"{serial}: unknown (not issued by this PKI)")
         return
     click.echo(f"{serial}: {known.status.value.lower()}; {issued.kind.value.lower()} certificate, valid "
-               f"{issued.not_before.isoformat()} – {issued.not_after.isoformat()}")
+               f"{format_instant(issued.not_before)} – {format_instant(issued.not_after)}")
     if known.revocation is not None:
-        click.echo(f"  revoked at {known.revocation.revoked_at.isoformat()}: {known.revocation.reason.value}")
+        click.echo(f"  revoked at {format_instant(known.revocation.revoked_at)}: {known.revocation.reason.value}")
 
 
 @pki.command("ocsp-serve")

@@ -7,21 +7,21 @@ import json
 
 import click
 
-from streams.commands.at_option import at_option
+from domain.errors import InvalidInstantError
+from domain.japan_time import parse_instant
+from streams.commands.option_types import at_option
 from streams.settings import Settings
 
 
 def _maintenance(value: str) -> tuple[str, dt.datetime, dt.datetime]:
     code, _, interval = value.partition("=")
     start, _, end = interval.partition("/")
-    try:
-        begin, finish = dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end)
-    except ValueError:
+    try:  # the one reading rule of every time option: without a zone, Japan time
+        begin, finish = parse_instant(start, "--maintenance start"), parse_instant(end, "--maintenance end")
+    except InvalidInstantError:
         raise click.BadParameter(f"{value!r}: expected CODE=START/END in ISO 8601, "
                                  "e.g. 131016=2026-11-21T01:00+09:00/2026-11-21T03:00+09:00",
                                  param_hint="--maintenance") from None
-    if begin.tzinfo is None or finish.tzinfo is None:
-        raise click.BadParameter(f"{value!r}: give the times with a zone, e.g. +09:00", param_hint="--maintenance")
     return code, begin, finish
 
 
@@ -37,7 +37,7 @@ def worker() -> None:
 @click.option("--render-processes", type=int, default=None,
               help="Renderer processes (default: the machine's cores, at most 4; 0 renders in the worker).")
 @click.option("--maintenance", "maintenance", multiple=True, metavar="CODE=START/END",
-              help="A municipality's maintenance window (repeatable), ISO 8601 with zone.")
+              help="A municipality's maintenance window (repeatable), ISO 8601 (without a zone: Japan time).")
 @click.option("--no-back-side", is_flag=True, help="Print no scramble image on the back (faster; for tests only).")
 @at_option
 @click.pass_obj

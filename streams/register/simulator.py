@@ -3,7 +3,8 @@ differences (異動) of docs/domain.md §2.3 as ResidentChange dicts (fields of 
 
 Time. The full load happens at `start`; simulated day d is the calendar day start's Japan date + d.
 Notifications handled at the counter (moves, household and name changes, seals, cards) happen on
-working days during office hours (office_calendar.py); births and deaths are accepted at any hour
+office days during office hours (domain.office_hours: not on weekends, national holidays or in the
+year-end break); births and deaths are accepted at any hour
 (the night counter, 時間外受付). The tax assessment is processed on the first working days of June.
 Every event of day d is sent in that day's batch: `sent_at` is the end of the day, 24:00 Japan time.
 Event times are whole milliseconds (the Avro type is timestamp-millis), in UTC.
@@ -33,16 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from domain.japan_time import JST, start_of_day
+from domain.office_hours import is_office_day
 from streams.register.errors import RegisterError
 from streams.register.households import FEMALE, HEAD, MALE, compose, pick
-from streams.register.office_calendar import (
-    JST,
-    OFFICE_DAY_MS,
-    OFFICE_OPENS,
-    is_working_day,
-    jst_midnight,
-    tax_assessment_days,
-)
+from streams.register.office_calendar import OFFICE_DAY_MS, OFFICE_OPENS_MS, tax_assessment_days
 from streams.register.reference import Municipality, PersonName, ReferenceData
 from streams.register.synthetic import (
     ADULT_AGE,
@@ -63,8 +59,7 @@ from streams.register.synthetic import (
 Event = dict[str, Any]
 
 DAY_MS = 24 * 3600 * 1000
-OFFICE_OPENS_MS = (OFFICE_OPENS.hour * 60 + OFFICE_OPENS.minute) * 60_000
-WORKING_DAYS_PER_YEAR = 257.0
+WORKING_DAYS_PER_YEAR = 243.0  # office days: 365 less weekends, ~16 weekday national holidays, the year-end break
 # Moves by month (January first): the fiscal and school year start in April.
 MOVE_SEASON = (0.8, 0.9, 2.8, 2.3, 0.9, 0.85, 0.9, 0.85, 0.9, 0.85, 0.8, 0.8)
 # Renewal: 60 % of card certificates are renewed, at some point of their last 60 days of validity.
@@ -296,7 +291,7 @@ class RegisterSimulator:
     def _simulate_day(self, state: _State, number: int) -> Iterator[Event]:
         on = self.as_of + timedelta(days=number)
         rng = np.random.default_rng([self._seed, int(self.municipality.code), 1, number])
-        day = _Day(number, on, rng, jst_midnight(on), jst_midnight(on + timedelta(days=1)))
+        day = _Day(number, on, rng, start_of_day(on), start_of_day(on + timedelta(days=1)))
         residents = len(state.current)
         per_year = residents / 1000.0
         # (millisecond of the day, tie-break, action, argument)
@@ -312,7 +307,7 @@ class RegisterSimulator:
         rates = self.rates
         schedule("birth", int(rng.poisson(rates.birth * per_year / DAYS_PER_YEAR)), office=False)
         schedule("death", int(rng.poisson(rates.death * per_year / DAYS_PER_YEAR)), office=False)
-        if is_working_day(on):
+        if is_office_day(on):
             for kind in _OFFICE_ACTIONS:
                 season = MOVE_SEASON[on.month - 1] if kind in _MOVES else 1.0
                 lam = getattr(rates, kind) * per_year / WORKING_DAYS_PER_YEAR * season

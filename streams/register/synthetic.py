@@ -32,10 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from domain.card_lifecycle import CARD_VALIDITY_YEARS, card_validity_days
 from streams.register.errors import RegisterError
 from streams.register.households import HEAD, HOUSEHOLD_SIZE_WEIGHTS, HOUSEHOLD_SIZES, MALE, Member, compose
 from streams.register.identifiers import Identifiers
-from streams.register.office_calendar import add_years, latest_assessed_fiscal_year
+from streams.register.office_calendar import latest_assessed_fiscal_year
 from streams.register.reference import COMMON_TOWN_NAMES, Municipality, PersonName, ReferenceData, Town
 from streams.register.seal_image import SealImages
 from streams.register.tax import assess
@@ -50,7 +51,6 @@ FOREIGN_HOUSEHOLD_SHARE = 0.03
 LOCAL_DOMICILE_SHARE = 0.6
 BORN_HERE_HOUSEHOLD_SHARE = 0.35
 MEAN_YEARS_AT_ADDRESS = 11.0
-JPKI_VALIDITY_YEARS = 5
 SMARTPHONE_SHARE = 0.15
 TAX_YEARS_KEPT = 3
 BUILDING_NAMES = (
@@ -68,7 +68,7 @@ def full_name(family: str, given: str) -> str:
 def card_certificate(serial: str, kind: str, not_before: date, not_after: date | None = None) -> Record:
     """A JPKI user-authentication certificate entry; card certificates are valid five years from issue."""
     if not_after is None:
-        not_after = add_years(not_before, JPKI_VALIDITY_YEARS) - timedelta(days=1)
+        not_after = card_validity_days(not_before)[1]
     return {"serial": serial, "kind": kind, "not_before": not_before, "not_after": not_after}
 
 
@@ -458,7 +458,7 @@ def build_register(
             # JPKI user certificates
             certs: list[Record] = []
             if card_u[i] < (0.60 if m.age < 15 else 0.83):
-                issued_ord = max(birth_ord, last_day - int(card_age_u[i] * JPKI_VALIDITY_YEARS * 365))
+                issued_ord = max(birth_ord, last_day - int(card_age_u[i] * CARD_VALIDITY_YEARS * 365))
                 card = card_certificate(ids.jpki_serial(cert_counter), "CARD", fromordinal(issued_ord))
                 cert_counter += 1
                 certs.append(card)

@@ -21,7 +21,7 @@ from cryptography import x509
 from PIL import Image
 
 from certgen.back_side import ScrambleBackSide, copy_evident_background
-from certgen.certificate_document import CertificateKind, ResidentCopyOptions
+from certgen.certificate_document import ResidentCopyOptions
 from certgen.certificate_pdf import CertificateRenderer
 from certgen.endpoints import JpkiEndpoints
 from certgen.keys import KeyPool
@@ -30,6 +30,7 @@ from certgen.raster_render import RasterRenderer
 from certgen.scramble_keys import scramble_key
 from certgen.seal import KeyFileSealSigner
 from certgen.verification import png_bytes
+from domain.certificate_types import CertificateType
 from sinks.issuance_archive import ArchivedCertificate, IssuanceArchive
 from tests.certgen.factories import ISSUER, MINCHO, address, household_of_three, resident
 from tests.certgen.pdf_fixtures import ISSUED_AT, shared_font
@@ -105,8 +106,8 @@ def build_issued_world(data_dir: Path, key_pool: KeyPool) -> IssuedWorld:
 
     def issue(certificate_id: str, people: list[dict[str, Any]], options: ResidentCopyOptions | None) -> Issued:
         # What the certificate worker does: render and seal, then archive the PDF and the fronts.
-        issued = renderer.render(CertificateKind.RESIDENT_COPY, people, ISSUER, ISSUED_AT, options=options)
-        layout = renderer.layout(CertificateKind.RESIDENT_COPY, people, ISSUER, ISSUED_AT, options=options)
+        issued = renderer.render(CertificateType.RESIDENT_RECORD, people, ISSUER, ISSUED_AT, options=options)
+        layout = renderer.layout(CertificateType.RESIDENT_RECORD, people, ISSUER, ISSUED_AT, options=options)
         fronts = [png_bytes(front) for front in renderer.front_rasters(layout)]
         record = archive.put(certificate_id, f"request-{certificate_id}", ISSUER.municipality_code, ISSUED_AT,
                              issued.pdf, fronts)

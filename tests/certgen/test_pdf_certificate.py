@@ -13,11 +13,12 @@ import pytest
 from fontTools.ttLib import TTFont
 from PIL import Image
 
-from certgen.certificate_document import CertificateKind, ResidentCopyOptions
+from certgen.certificate_document import ResidentCopyOptions
 from certgen.certificate_pdf import CertificateRenderer
 from certgen.errors import CertificateContentError, CertificateDocumentError
 from certgen.pdf_render import BackSide
 from certgen.truetype_font import TrueTypeFont
+from domain.certificate_types import CertificateType
 from tests.certgen.factories import (
     INDIVIDUAL_NUMBERS,
     ISSUER,
@@ -37,7 +38,7 @@ def assert_no_identifiers(text: str) -> None:
 
 
 def test_resident_copy_of_the_whole_household(renderer: CertificateRenderer, tmp_path: Path) -> None:
-    issued = renderer.render(CertificateKind.RESIDENT_COPY, household_of_three(), ISSUER, ISSUED_AT, options=FULL)
+    issued = renderer.render(CertificateType.RESIDENT_RECORD, household_of_three(), ISSUER, ISSUED_AT, options=FULL)
     text = pdf_text(issued.pdf, tmp_path)
     for expected in ("住民票の写し", "1枚中1枚目", "神奈川県横浜市中区日本大通1番地", "世帯主佐藤健一",
                      "佐藤健一", "佐藤美咲", "佐藤陽菜", "サトウケンイチ", "昭和53年6月14日", "令和元年5月1日",
@@ -52,7 +53,7 @@ def test_resident_copy_of_the_whole_household(renderer: CertificateRenderer, tmp
 
 
 def test_optional_items_are_left_out_unless_asked(renderer: CertificateRenderer, tmp_path: Path) -> None:
-    issued = renderer.render(CertificateKind.RESIDENT_COPY, household_of_three(), ISSUER, ISSUED_AT)
+    issued = renderer.render(CertificateType.RESIDENT_RECORD, household_of_three(), ISSUER, ISSUED_AT)
     text = pdf_text(issued.pdf, tmp_path)
     assert "佐藤美咲" in text
     assert "世帯主佐藤" not in text  # neither the head line nor a relationship value
@@ -63,7 +64,7 @@ def test_optional_items_are_left_out_unless_asked(renderer: CertificateRenderer,
 def test_part_of_the_household(renderer: CertificateRenderer, tmp_path: Path) -> None:
     household = household_of_three()
     options = ResidentCopyOptions(member_codes=frozenset({RESIDENT_CODES[1]}))
-    text = pdf_text(renderer.render(CertificateKind.RESIDENT_COPY, household, ISSUER, ISSUED_AT,
+    text = pdf_text(renderer.render(CertificateType.RESIDENT_RECORD, household, ISSUER, ISSUED_AT,
                                     options=options).pdf, tmp_path)
     assert "この写しは、世帯の一部の住民票の原本と相違ないことを証明する。" in text
     assert "佐藤美咲" in text
@@ -73,7 +74,7 @@ def test_part_of_the_household(renderer: CertificateRenderer, tmp_path: Path) ->
 @pytest.mark.parametrize(("options", "pages"), [(ResidentCopyOptions(), 2), (FULL, 3)])
 def test_large_household_is_numbered_across_pages(renderer: CertificateRenderer, tmp_path: Path,
                                                   options: ResidentCopyOptions, pages: int) -> None:
-    issued = renderer.render(CertificateKind.RESIDENT_COPY, household_of_seven(), ISSUER, ISSUED_AT,
+    issued = renderer.render(CertificateType.RESIDENT_RECORD, household_of_seven(), ISSUER, ISSUED_AT,
                              options=options)
     assert issued.sheets == pages
     assert page_count(issued.pdf, tmp_path) == pages
@@ -94,7 +95,7 @@ def test_large_household_is_numbered_across_pages(renderer: CertificateRenderer,
 
 def test_seal_registration_certificate(renderer: CertificateRenderer, tmp_path: Path) -> None:
     head = household_of_three()[0]
-    issued = renderer.render(CertificateKind.SEAL_REGISTRATION, [head], ISSUER, ISSUED_AT)
+    issued = renderer.render(CertificateType.SEAL_REGISTRATION, [head], ISSUER, ISSUED_AT)
     text = pdf_text(issued.pdf, tmp_path)
     for expected in ("印鑑登録証明書", "印影", "20150423", "佐藤健一", "平成27年4月23日",
                      "この写しは、登録されている印影と相違ないことを証明する。", "令和8年11月21日"):
@@ -110,24 +111,24 @@ def test_seal_registration_certificate(renderer: CertificateRenderer, tmp_path: 
 def test_seal_certificate_needs_a_registered_seal(renderer: CertificateRenderer) -> None:
     wife = household_of_three()[1]
     with pytest.raises(CertificateContentError, match="seal registration"):
-        renderer.render(CertificateKind.SEAL_REGISTRATION, [wife], ISSUER, ISSUED_AT)
+        renderer.render(CertificateType.SEAL_REGISTRATION, [wife], ISSUER, ISSUED_AT)
     head = household_of_three()[0]
     head["seal"]["status"] = "ABOLISHED"
     with pytest.raises(CertificateContentError, match="seal registration"):
-        renderer.render(CertificateKind.SEAL_REGISTRATION, [head], ISSUER, ISSUED_AT)
+        renderer.render(CertificateType.SEAL_REGISTRATION, [head], ISSUER, ISSUED_AT)
 
 
 @pytest.mark.parametrize(
     ("kind", "person", "fiscal_year", "expected"),
     [
-        (CertificateKind.INCOME, 0, None, ["所得証明書", "令和8年度", "令和7年分", "5,234,000円"]),
-        (CertificateKind.INCOME, 0, 2025, ["所得証明書", "令和7年度", "令和6年分", "5,010,000円"]),
-        (CertificateKind.TAX_ASSESSMENT, 0, None, ["課税証明書", "3,880,000円", "市県民税額398,000円"]),
-        (CertificateKind.TAX_ASSESSMENT, 1, None, ["非課税証明書", "市県民税額非課税", "佐藤美咲"]),
-        (CertificateKind.TAX_PAYMENT, 0, None, ["納税証明書", "納付済額199,000円", "未納額199,000円", "一部納付"]),
+        (CertificateType.INCOME, 0, None, ["所得証明書", "令和8年度", "令和7年分", "5,234,000円"]),
+        (CertificateType.INCOME, 0, 2025, ["所得証明書", "令和7年度", "令和6年分", "5,010,000円"]),
+        (CertificateType.TAXATION, 0, None, ["課税証明書", "3,880,000円", "市県民税額398,000円"]),
+        (CertificateType.TAXATION, 1, None, ["非課税証明書", "市県民税額非課税", "佐藤美咲"]),
+        (CertificateType.TAX_PAYMENT, 0, None, ["納税証明書", "納付済額199,000円", "未納額199,000円", "一部納付"]),
     ],
 )
-def test_tax_certificates(renderer: CertificateRenderer, tmp_path: Path, kind: CertificateKind, person: int,
+def test_tax_certificates(renderer: CertificateRenderer, tmp_path: Path, kind: CertificateType, person: int,
                           fiscal_year: int | None, expected: list[str]) -> None:
     resident = household_of_three()[person]
     text = pdf_text(renderer.render(kind, [resident], ISSUER, ISSUED_AT, fiscal_year=fiscal_year).pdf, tmp_path)
@@ -138,25 +139,25 @@ def test_tax_certificates(renderer: CertificateRenderer, tmp_path: Path, kind: C
 
 def test_missing_tax_year_names_the_available_ones(renderer: CertificateRenderer) -> None:
     with pytest.raises(CertificateContentError, match="available: 2025, 2026"):
-        renderer.render(CertificateKind.INCOME, [household_of_three()[0]], ISSUER, ISSUED_AT, fiscal_year=2020)
+        renderer.render(CertificateType.INCOME, [household_of_three()[0]], ISSUER, ISSUED_AT, fiscal_year=2020)
 
 
 def test_deleted_records_are_refused(renderer: CertificateRenderer) -> None:
     household = household_of_three()
     household[2] = copy.deepcopy(household[2]) | {"status": "DELETED", "deletion_reason": "MOVE_OUT"}
     with pytest.raises(CertificateContentError, match="deleted"):
-        renderer.render(CertificateKind.RESIDENT_COPY, household, ISSUER, ISSUED_AT)
+        renderer.render(CertificateType.RESIDENT_RECORD, household, ISSUER, ISSUED_AT)
 
 
 def test_issue_date_is_the_date_in_japan(renderer: CertificateRenderer, tmp_path: Path) -> None:
     late_utc = ISSUED_AT.replace(hour=15, minute=30)  # 00:30 on the 22nd in Japan
-    text = pdf_text(renderer.render(CertificateKind.INCOME, [household_of_three()[0]], ISSUER, late_utc).pdf,
+    text = pdf_text(renderer.render(CertificateType.INCOME, [household_of_three()[0]], ISSUER, late_utc).pdf,
                     tmp_path)
     assert "令和8年11月22日" in text
 
 
 def test_pdf_structure_embeds_a_font_subset_and_metadata(renderer: CertificateRenderer) -> None:
-    issued = renderer.render(CertificateKind.RESIDENT_COPY, household_of_three(), ISSUER, ISSUED_AT)
+    issued = renderer.render(CertificateType.RESIDENT_RECORD, household_of_three(), ISSUER, ISSUED_AT)
     with pikepdf.open(io.BytesIO(issued.pdf)) as pdf:
         assert str(pdf.docinfo["/Title"]) == "住民票の写し"
         assert str(pdf.docinfo["/Author"]) == "横浜市"
@@ -188,7 +189,7 @@ def test_font_subset_is_a_valid_truetype_font(font: TrueTypeFont) -> None:
 
 def test_raster_front_matches_the_pdf_page(renderer: CertificateRenderer, tmp_path: Path) -> None:
     """The scramble is made from the raster; it must show what the PDF shows (same layout, same font)."""
-    layout = renderer.layout(CertificateKind.RESIDENT_COPY, household_of_three(), ISSUER, ISSUED_AT, options=FULL)
+    layout = renderer.layout(CertificateType.RESIDENT_RECORD, household_of_three(), ISSUER, ISSUED_AT, options=FULL)
     raster = renderer.front_rasters(layout)[0]
     assert raster.size == (827, 1169)  # A4 at 100 dpi
     path = tmp_path / "front.pdf"
@@ -206,7 +207,7 @@ def test_raster_front_matches_the_pdf_page(renderer: CertificateRenderer, tmp_pa
 
 
 def test_back_sides_follow_their_fronts(renderer: CertificateRenderer, tmp_path: Path) -> None:
-    layout = renderer.layout(CertificateKind.RESIDENT_COPY, household_of_seven(), ISSUER, ISSUED_AT)
+    layout = renderer.layout(CertificateType.RESIDENT_RECORD, household_of_seven(), ISSUER, ISSUED_AT)
     fronts = renderer.front_rasters(layout)
     jpeg = io.BytesIO()
     fronts[1].rotate(180).save(jpeg, "JPEG", quality=80)
@@ -232,7 +233,7 @@ def test_scrambled_back_and_copy_evident_pattern_on_both_sides(font: TrueTypeFon
     background = copy_evident_background(MINCHO)
     renderer = CertificateRenderer(font, None, raster=RasterRenderer(MINCHO), front_background=background,
                                    back_side=ScrambleBackSide(b"test scramble key", background))
-    issued = renderer.render(CertificateKind.RESIDENT_COPY, household_of_seven(), ISSUER, ISSUED_AT)
+    issued = renderer.render(CertificateType.RESIDENT_RECORD, household_of_seven(), ISSUER, ISSUED_AT)
     assert page_count(issued.pdf, tmp_path) == 2 * issued.sheets == 4
     path = tmp_path / "both.pdf"
     path.write_bytes(issued.pdf)

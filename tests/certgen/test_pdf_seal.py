@@ -16,11 +16,11 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from certgen.certificate_document import CertificateKind
 from certgen.certificate_pdf import CertificateRenderer
 from certgen.errors import SealError
 from certgen.seal import KeyFileSealSigner, seal_pdf
 from certgen.truetype_font import TrueTypeFont
+from domain.certificate_types import CertificateType
 from tests.certgen.factories import ISSUER, household_of_three
 from tests.certgen.pdf_fixtures import (
     ISSUED_AT,
@@ -48,7 +48,7 @@ def nss_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def sealed_copy(renderer: CertificateRenderer) -> bytes:
-    return renderer.render(CertificateKind.RESIDENT_COPY, household_of_three(), ISSUER, ISSUED_AT).pdf
+    return renderer.render(CertificateType.RESIDENT_RECORD, household_of_three(), ISSUER, ISSUED_AT).pdf
 
 
 def test_pdfsig_reports_a_valid_trusted_seal(renderer: CertificateRenderer, nss_db: str, tmp_path: Path) -> None:
@@ -105,7 +105,7 @@ def test_template_container_equals_pyhankos(signer: KeyFileSealSigner) -> None:
 def test_ecdsa_seal_goes_through_pyhanko(font: TrueTypeFont, tmp_path: Path) -> None:
     material = make_seal_material(key=ec.generate_private_key(ec.SECP256R1()))
     ec_signer = KeyFileSealSigner(material.key, material.certificate, [material.root])
-    pdf = CertificateRenderer(font, ec_signer).render(CertificateKind.INCOME, [household_of_three()[0]], ISSUER,
+    pdf = CertificateRenderer(font, ec_signer).render(CertificateType.INCOME, [household_of_three()[0]], ISSUER,
                                                       ISSUED_AT).pdf
     db = nss_db_trusting(tmp_path / "ec-nss", material.root)
     assert "Signature Validation: Signature is Valid." in pdfsig(pdf, tmp_path, db)
@@ -113,7 +113,7 @@ def test_ecdsa_seal_goes_through_pyhanko(font: TrueTypeFont, tmp_path: Path) -> 
 
 def test_seal_pdf_seals_any_pdf_incrementally(font: TrueTypeFont, signer: KeyFileSealSigner, nss_db: str,
                                               tmp_path: Path) -> None:
-    unsigned = CertificateRenderer(font, None).render(CertificateKind.INCOME, [household_of_three()[0]], ISSUER,
+    unsigned = CertificateRenderer(font, None).render(CertificateType.INCOME, [household_of_three()[0]], ISSUER,
                                                       ISSUED_AT).pdf
     sealed = seal_pdf(unsigned, signer)
     assert sealed.startswith(unsigned)  # an incremental update
@@ -145,7 +145,7 @@ def test_municipal_seal_authority_certificate_seals(font: TrueTypeFont, tmp_path
     key = generate_rsa_key()
     certificate = issue_seal_certificate(root, key.public_key(), "141003", "横浜市", now)
     municipal = KeyFileSealSigner(key, certificate, [root.certificate])
-    pdf = CertificateRenderer(font, municipal).render(CertificateKind.SEAL_REGISTRATION, [household_of_three()[0]],
+    pdf = CertificateRenderer(font, municipal).render(CertificateType.SEAL_REGISTRATION, [household_of_three()[0]],
                                                       ISSUER, ISSUED_AT).pdf
     db = nss_db_trusting(tmp_path / "lgpki-nss", root.certificate)
     report = pdfsig(pdf, tmp_path, db)

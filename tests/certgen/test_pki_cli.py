@@ -67,12 +67,14 @@ def test_issue_revoke_crl_and_ocsp_through_the_command_line(env: dict[str, str],
     duplicate = bcl(env, "issue-card", "--serial", "0123456789abcdef", "--out", out)
     assert duplicate.returncode == 1 and "error: a certificate with serial 0123456789abcdef was already issued" in \
         duplicate.stderr
-    bad = bcl(env, "revoke", "--serial", "0123456789ABCDEF", "--reason", "death")
-    assert bad.returncode == 1 and "16 lower-case hex digits" in bad.stderr
+    bad = bcl(env, "revoke", "--serial", "0123456789abcdeg", "--reason", "death")
+    assert bad.returncode == 2 and "16 hexadecimal digits" in bad.stderr
 
     revoked = bcl(env, "revoke", "--serial", "00000000000000ab", "--reason", "lost-card", "--municipality", "141003")
     assert revoked.returncode == 0 and "LOST_CARD (keyCompromise)" in revoked.stdout
     assert "00000000000000ab: revoked" in bcl(env, "status", "--serial", "00000000000000ab").stdout
+    # A serial typed in upper case names the same certificate, shown in the one form.
+    assert "00000000000000ab: revoked" in bcl(env, "status", "--serial", "00000000000000AB").stdout
     assert "unknown" in bcl(env, "status", "--serial", "00000000000000cd").stdout
 
     assert bcl(env, "crl", "--out", out / "auth.crl").returncode == 0

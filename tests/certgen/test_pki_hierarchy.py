@@ -12,17 +12,18 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certgen.authority import AUTH_ROOT_SUBJECT
-from certgen.errors import DuplicateSerialError, InvalidSerialError, PkiError
+from certgen.errors import DuplicateSerialError, PkiError
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
 from certgen.user_certificates import (
     CertificateKind,
-    card_validity,
     certificate_serial_hex,
     crl_url_of,
     ocsp_url_of,
-    parse_serial,
 )
+from domain.card_lifecycle import card_validity
+from domain.certificate_serial import parse_serial
+from domain.errors import InvalidSerialError
 
 
 def openssl(*args: str | Path) -> subprocess.CompletedProcess[str]:

@@ -13,13 +13,11 @@ import fastavro
 import pytest
 from cryptography import x509
 
-from certgen.errors import InvalidSerialError, PkiError, UnknownSerialError
+from certgen.errors import PkiError, UnknownSerialError
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import (
-    RFC5280_REASONS,
     Revocation,
-    RevocationReason,
     RevocationRegistry,
     apply_revocation,
     build_crl,
@@ -30,6 +28,8 @@ from certgen.revocation import (
     revocation_to_record,
 )
 from certgen.user_certificates import CertificateKind
+from domain.card_lifecycle import RFC5280_REASONS, RevocationReason
+from domain.errors import InvalidSerialError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "avro" / "revocation.avsc"
 T0 = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)

@@ -7,9 +7,9 @@ import datetime as dt
 import numpy as np
 from PIL import ImageDraw, ImageFont
 
-from certgen.certificate_document import CertificateKind
 from certgen.certificate_pdf import CertificateRenderer
 from certgen.raster_render import RasterRenderer
+from domain.certificate_types import CertificateType
 from tests.certgen.factories import ISSUER, MINCHO, household_of_seven, household_of_three
 from tests.certgen.pdf_fixtures import shared_font
 
@@ -27,9 +27,9 @@ class PillowText(RasterRenderer):
 def test_cached_text_draws_the_same_pixels_as_pillow() -> None:
     layouts = CertificateRenderer(shared_font(), None)
     raster, reference = RasterRenderer(MINCHO), PillowText(MINCHO)
-    for kind, residents in ((CertificateKind.RESIDENT_COPY, household_of_three()),
-                            (CertificateKind.RESIDENT_COPY, household_of_seven()),
-                            (CertificateKind.SEAL_REGISTRATION, household_of_three()[:1])):
+    for kind, residents in ((CertificateType.RESIDENT_RECORD, household_of_three()),
+                            (CertificateType.RESIDENT_RECORD, household_of_seven()),
+                            (CertificateType.SEAL_REGISTRATION, household_of_three()[:1])):
         layout = layouts.layout(kind, residents, ISSUER, ISSUED_AT)
         for _ in range(2):  # the second time every mask comes from the cache
             for page in range(len(layout.pages)):

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from certgen.certificate_document import CertificateKind
 from certgen.certificate_pdf import CertificateRenderer
 from certgen.errors import ScrambleError
 from certgen.keys import KeyPool
@@ -17,6 +16,7 @@ from certgen.scramble import descramble
 from certgen.seal import KeyFileSealSigner
 from certgen.verification import Check, load_scan, side_by_side, verify_pdf, verify_scan
 from certgen.verification_scan import MATCH_THRESHOLD, match
+from domain.certificate_types import CertificateType
 from tests.certgen.factories import ISSUER, household_of_three
 from tests.certgen.issued_world import IssuedWorld, build_issued_world, degraded_scan_png
 from tests.certgen.pdf_fixtures import ISSUED_AT, shared_font, shared_seal_material
@@ -79,7 +79,7 @@ def test_a_validly_sealed_pdf_that_was_never_issued_fails(world: IssuedWorld) ->
     credentials = PkiDirectory(world.data_dir / "pki", JpkiEndpoints("http://127.0.0.1:8470")).seal_credentials(
         ISSUER.municipality_code)
     signer = KeyFileSealSigner(credentials.key, credentials.certificate, list(credentials.chain))
-    forged = CertificateRenderer(shared_font(), signer).render(CertificateKind.INCOME, household_of_three()[:1],
+    forged = CertificateRenderer(shared_font(), signer).render(CertificateType.INCOME, household_of_three()[:1],
                                                                ISSUER, ISSUED_AT, fiscal_year=2026).pdf
     result = verify_pdf(forged, [world.seal_root], world.archive)
     assert not result.valid

@@ -11,14 +11,16 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
+from domain.certificate_serial import format_serial
+from domain.certificate_types import CertificateType
 from domain.challenge import challenge_bytes
 from domain.errors import CertificateExpiredError, ForgedCertificateError, UnknownIssuerError
+from domain.japan_time import JST
 from domain.kiosk_rules import (
     MESSAGES,
     FeeTable,
     MaintenanceWindow,
     ReasonCode,
-    RequestedCertificate,
     check_certificate_content,
     check_certificate_type,
     check_copies,
@@ -34,11 +36,8 @@ from domain.request_authentication import (
     Refusal,
     authenticate_request,
     check_freshness,
-    serial_hex,
 )
 from tests.factories import make_resident
-
-JST = dt.timezone(dt.timedelta(hours=9))
 
 
 def at(y: int, m: int, d: int, hh: int, mm: int = 0) -> dt.datetime:
@@ -71,16 +70,16 @@ def test_maintenance_window_applies_to_its_municipality_only() -> None:
 
 
 def test_types_bcl_cannot_issue_and_disaster_certificates() -> None:
-    for kind in (RequestedCertificate.RESIDENT_RECORD_ITEMS, RequestedCertificate.FAMILY_REGISTER,
-                 RequestedCertificate.FAMILY_REGISTER_ANNEX):
+    for kind in (CertificateType.RESIDENT_RECORD_ITEMS, CertificateType.FAMILY_REGISTER,
+                 CertificateType.FAMILY_REGISTER_ANNEX):
         refusal = check_certificate_type(kind, "302066")
         assert refusal is not None and refusal.code is ReasonCode.NOT_AVAILABLE_VIA_BCL
         assert refusal.message == ("この証明書はコンビニ交付（BCL）では発行できません。"
                                    "市区町村の窓口でお申し込みください。")
-    damage = RequestedCertificate.DISASTER_DAMAGE
+    damage = CertificateType.DISASTER_DAMAGE
     assert check_certificate_type(damage, "302066").code is ReasonCode.DISASTER_NOT_DECLARED
     assert check_certificate_type(damage, "302066", {"302066"}) is None
-    assert check_certificate_type(RequestedCertificate.RESIDENT_RECORD, "302066") is None
+    assert check_certificate_type(CertificateType.RESIDENT_RECORD, "302066") is None
 
 
 def test_every_reason_has_a_japanese_message() -> None:
@@ -92,12 +91,12 @@ def test_copies_fees_and_payment() -> None:
     assert check_copies(0).code is ReasonCode.INVALID_COPIES
     assert check_copies(1) is None and check_copies(10) is None
     assert check_copies(11).code is ReasonCode.INVALID_COPIES
-    fees = FeeTable(overrides={"131016": {RequestedCertificate.RESIDENT_RECORD: 250}})
-    assert fees.fee("302066", RequestedCertificate.RESIDENT_RECORD) == 200
-    assert fees.fee("131016", RequestedCertificate.RESIDENT_RECORD) == 250
-    assert fees.fee("131016", RequestedCertificate.INCOME) == 300
+    fees = FeeTable(overrides={"131016": {CertificateType.RESIDENT_RECORD: 250}})
+    assert fees.fee("302066", CertificateType.RESIDENT_RECORD) == 200
+    assert fees.fee("131016", CertificateType.RESIDENT_RECORD) == 250
+    assert fees.fee("131016", CertificateType.INCOME) == 300
     with pytest.raises(ValueError):
-        fees.fee("302066", RequestedCertificate.FAMILY_REGISTER)
+        fees.fee("302066", CertificateType.FAMILY_REGISTER)
     assert check_payment(250, 2, 500) is None
     assert check_payment(250, 2, 499).code is ReasonCode.INSUFFICIENT_PAYMENT
 
@@ -122,11 +121,11 @@ def test_seal_and_tax_content() -> None:
             "paid_yen": 1, "payment_status": "PAID"} for y in (2025, 2026)]
     with_all = make_resident(seal=seal, tax_records=tax)
     abolished = make_resident(seal={**seal, "status": "ABOLISHED"})
-    seal_kind = RequestedCertificate.SEAL_REGISTRATION
+    seal_kind = CertificateType.SEAL_REGISTRATION
     assert check_certificate_content(seal_kind, with_all, None) is None
     assert check_certificate_content(seal_kind, abolished, None).code is ReasonCode.NO_SEAL_REGISTRATION
     assert check_certificate_content(seal_kind, make_resident(), None).code is ReasonCode.NO_SEAL_REGISTRATION
-    income = RequestedCertificate.INCOME
+    income = CertificateType.INCOME
     assert check_certificate_content(income, with_all, 2025) is None
     assert check_certificate_content(income, with_all, 2019).code is ReasonCode.NO_TAX_RECORD
     assert check_certificate_content(income, make_resident(), None).code is ReasonCode.NO_TAX_RECORD
@@ -171,7 +170,7 @@ def _authenticate(card: tuple[rsa.RSAPrivateKey, x509.Certificate], *, signed_id
 
 def test_a_good_signature_authenticates_and_gives_the_register_serial(card) -> None:
     result = _authenticate(card)
-    assert isinstance(result, AuthenticatedCard) and result.serial == "0000000000000abc" == serial_hex(0xABC)
+    assert isinstance(result, AuthenticatedCard) and result.serial == "0000000000000abc" == format_serial(0xABC)
 
 
 def test_signature_over_another_request_is_refused(card) -> None:

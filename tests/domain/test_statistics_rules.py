@@ -6,18 +6,15 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from domain.statistics import (
-    CATEGORIES,
-    category_of,
-    fiscal_year_of,
+from domain.japan_time import to_japan_time, utc_instant
+from domain.office_hours import (
     is_office_day,
     is_office_minute,
     is_outside_office_hours,
     is_year_end_break,
     office_calendar,
-    to_japan_time,
-    utc_instant,
 )
+from domain.statistics import CATEGORIES, category_of, fiscal_year_of
 
 
 @pytest.mark.parametrize(

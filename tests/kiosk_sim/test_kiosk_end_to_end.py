@@ -21,6 +21,7 @@ import pytest
 from certgen.endpoints import JpkiEndpoints
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
+from domain.japan_time import JST
 from infra.cluster_control import ClusterHandle
 from infra.pcscd import PcscDaemon
 from kiosk_sim.kiosk import CertificateChoice, Kiosk, KioskConnection, KioskTerminal, KioskTopics, OutcomeStatus
@@ -40,7 +41,6 @@ from tests.kiosk_sim.conftest import VPCD_READER
 
 pytestmark = pytest.mark.integration
 
-JST = dt.timezone(dt.timedelta(hours=9))
 CODE = "302040"
 # A Friday morning: inside the service hours, outside the year-end break.
 MORNING = dt.datetime(2026, 11, 20, 10, 0, tzinfo=JST)

@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from domain.certificate_serial import format_serial
 from infra.pcscd import PcscDaemon
 from kiosk_sim.card import ATR, CardKey, PinId
 from kiosk_sim.card_client import JpkiCardClient
@@ -95,7 +96,7 @@ def test_bcl_card_serve_and_status(
         )
         assert status.returncode == 0, status.stderr
         serial = x509.load_der_x509_certificate(auth_key.certificate_der).serial_number
-        assert f"serial:         {serial:X}" in status.stdout
+        assert f"serial:         {format_serial(serial)}" in status.stdout
         assert "token info:     JPKIAPICCTOKEN2" in status.stdout
         assert "PIN tries left: 3" in status.stdout
         assert "ATR:            3B E0 00 FF 81 31 FE 45 14" in status.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from domain.statistics import utc_instant
+from domain.japan_time import utc_instant
 
 SAPPORO, HAKODATE, CHIYODA, MINATO = "011002", "012025", "131016", "131032"
 

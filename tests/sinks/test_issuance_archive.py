@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import stat
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
+from domain.japan_time import JST
 from sinks.issuance_archive import ArchiveConflictError, IssuanceArchive, IssuanceArchiveError, sha256_hex
 
 PDF = b"%PDF-1.7\n% a sealed certificate\n"
 FRONT = b"\x89PNG front of sheet 1"
 # 2026-11-20 23:30 in Japan is still the 20th there, the 20th 14:30 in UTC.
-ISSUED = datetime(2026, 11, 20, 23, 30, tzinfo=timezone(timedelta(hours=9)))
+ISSUED = datetime(2026, 11, 20, 23, 30, tzinfo=JST)
 
 
 def test_put_then_read_back_by_id_pdf_digest_and_issue_day(tmp_path):

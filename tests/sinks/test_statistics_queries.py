@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from domain.office_hours import is_outside_office_hours
 from domain.reference_data import MUNICIPALITIES_FILE, read_rows
-from domain.statistics import is_outside_office_hours
 from sinks import statistics
 from sinks.certificate_log import append_certificates
 from tests.sinks.issued_log_factory import CHIYODA, HAKODATE, SAPPORO, events

@@ -9,7 +9,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-JST = dt.timezone(dt.timedelta(hours=9))
+from domain.japan_time import JST
 
 SAPPORO, CHIYODA = "011002", "131016"
 TYPES = ("RESIDENT_RECORD", "SEAL_REGISTRATION", "INCOME", "TAXATION", "TAX_PAYMENT", "DISASTER_DAMAGE")

@@ -22,6 +22,7 @@ from certgen.ocsp_responder import RepositoryContent, RepositoryServer, serve_re
 from certgen.pki_directory import IssuedCard, PkiDirectory
 from certgen.user_certificates import CertificateKind
 from domain.challenge import challenge_bytes
+from domain.japan_time import JST
 from infra import topics
 from kiosk_sim.card import CardKey, JpkiCard
 from kiosk_sim.card_client import JpkiCardClient
@@ -33,7 +34,6 @@ from sinks.snapshot_store import ParquetSnapshotStore, history_schema
 from streams.certificate_worker import WorkerTopics
 from tests.factories import make_resident
 
-JST = dt.timezone(dt.timedelta(hours=9))
 # A Friday morning in Japan: inside service hours; the clock runs on from here.
 ANCHOR = dt.datetime(2026, 11, 20, 10, 0, tzinfo=JST).astimezone(dt.UTC)
 PIN = "1234"

@@ -15,6 +15,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from domain.japan_time import JST
 from infra.cluster_control import ClusterHandle
 from schemas.registry import FileSchemaRegistry
 from sinks.restore import backup_status, restore
@@ -27,7 +28,6 @@ from streams.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
-JST = dt.timezone(dt.timedelta(hours=9))
 # Late May: the seven days include the June tax assessment, so most records change at least once.
 START = dt.datetime(2026, 5, 28, 0, 0, tzinfo=JST)
 

@@ -24,6 +24,7 @@ from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import revocation_from_record
 from domain.card_lifecycle import CertificateEntry
+from domain.japan_time import JST
 from domain.register_validation import message_key
 from infra.cluster_control import ClusterHandle
 from infra.kafka import make_producer, produce
@@ -45,7 +46,6 @@ from tests.topic_reader import read_topic
 
 pytestmark = pytest.mark.integration
 
-JST = dt.timezone(dt.timedelta(hours=9))
 START = dt.datetime(2026, 1, 5, 0, 0, tzinfo=JST)  # January to early May: moves peak, cards renewed
 CODE = "302040"
 NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)  # the CRL is issued after all the simulated events

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from domain.japan_time import parse_instant
 from infra.cluster_control import ClusterHandle
 
 pytestmark = pytest.mark.integration
@@ -42,9 +43,10 @@ def test_crl_as_of_an_instant_lists_the_revocations_up_to_it(tmp_path: Path) -> 
     assert bcl(env, "issue-card", "--serial", serial, "--out", tmp_path / "card").returncode == 0
     revoked = bcl(env, "revoke", "--serial", serial, "--reason", "death", "--at", "2026-05-10T10:00:00+09:00")
     assert revoked.returncode == 0, revoked.stderr
-    for at, count in (("2026-05-10T00:59:59", 0), ("2026-05-10T01:00:00+00:00", 1)):
+    # Without a zone, --at is Japan time, as every time option: 09:59:59 is a second before the revocation.
+    for at, count in (("2026-05-10T09:59:59", 0), ("2026-05-10T01:00:00+00:00", 1)):
         out = tmp_path / f"{count}.crl"
         result = bcl(env, "crl", "--out", out, "--at", at)
         assert result.returncode == 0, result.stderr
         crl = x509.load_der_x509_crl(out.read_bytes())
-        assert crl.last_update_utc.isoformat().startswith(at[:19]) and len(crl) == count
+        assert crl.last_update_utc == parse_instant(at) and len(crl) == count

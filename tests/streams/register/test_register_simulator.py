@@ -5,15 +5,14 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from domain.codes import is_valid_individual_number
+from domain.japan_time import JST
 from streams.register.errors import RegisterError
 from streams.register.simulator import ChangeRates, RegisterSimulator
 
-JST = ZoneInfo("Asia/Tokyo")
 OFFICE_TYPES = {
     "MOVE_IN", "MOVE_OUT", "MOVE_WITHIN", "HOUSEHOLD_CHANGE", "NAME_CHANGE", "SEAL_REGISTERED", "SEAL_ABOLISHED",
     "CARD_ISSUED", "CARD_RENEWED", "CARD_REVOKED", "TAX_ASSESSED", "RECORD_REMOVED",

@@ -1,0 +1,70 @@
+"""Click types for the options that take a time or a certificate serial: one reading rule for every command.
+
+- INSTANT (`--as-of`, `--at`, `--start`...): ISO 8601, read by domain.japan_time.parse_instant: an offset
+  is kept, a value without one is Japan time, a date alone is 00:00 Japan time. Gives an aware UTC datetime.
+- JAPAN_DAY (`--issued-on`): a calendar day, YYYY-MM-DD (an instant is taken as its Japan-time day).
+- SERIAL (`--serial`): a certificate serial in either case, given back in the one register form
+  (domain.certificate_serial).
+Instants are shown to people with domain.japan_time.format_instant (Japan time, ISO 8601).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from domain.certificate_serial import read_serial
+from domain.errors import InvalidInstantError, InvalidSerialError
+from domain.japan_time import japan_date, parse_instant
+
+
+def _option_name(param: click.Parameter | None) -> str:
+    return param.opts[0] if param is not None and getattr(param, "opts", None) else "value"
+
+
+class InstantType(click.ParamType):
+    name = "instant"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> dt.datetime:
+        if isinstance(value, dt.datetime):  # a default given as a datetime
+            return parse_instant(value.isoformat(), _option_name(param))
+        try:
+            return parse_instant(str(value), _option_name(param))
+        except InvalidInstantError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class JapanDayType(click.ParamType):
+    name = "date"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+        try:
+            return japan_date(parse_instant(str(value), _option_name(param)))
+        except InvalidInstantError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class SerialType(click.ParamType):
+    name = "serial"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return read_serial(str(value))
+        except InvalidSerialError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+INSTANT = InstantType()
+JAPAN_DAY = JapanDayType()
+SERIAL = SerialType()
+
+
+# `--at TIME` of the commands that can run on a simulated clock (`bcl kiosk issue|load`, `bcl worker run`).
+at_option = click.option(
+    "--at", "at", metavar="TIME", type=INSTANT,
+    help="Run on a simulated clock that reads TIME now and runs on from it (ISO 8601; without a zone, Japan "
+         "time), e.g. to try the service hours (06:30–23:00) at any hour. Worker and kiosks must agree: a "
+         "kiosk without --at follows a running `bcl worker run --at`.")
