@@ -14,6 +14,7 @@ from typing import Literal
 import duckdb
 
 from domain.errors import BclError
+from domain.japan_time import format_instant
 from sinks.snapshot_store import BaseSnapshotStore, latest_changes, resident_arrow_schema
 
 
@@ -26,10 +27,9 @@ class NothingThatEarlyError(RestoreError):
 
     def __init__(self, municipality_code: str, as_of: dt.datetime, earliest: dt.datetime) -> None:
         self.earliest = earliest
-        japan = dt.timezone(dt.timedelta(hours=9))
         super().__init__(
-            f"the backup holds nothing of {municipality_code} as early as {as_of.astimezone(japan).isoformat()}: "
-            f"it holds data from {earliest.astimezone(japan).isoformat()} on"
+            f"the backup holds nothing of {municipality_code} as early as {format_instant(as_of)}: "
+            f"it holds data from {format_instant(earliest)} on"
         )
 
 

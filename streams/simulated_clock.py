@@ -19,11 +19,9 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from domain.errors import BclError
-
-JAPAN = ZoneInfo("Asia/Tokyo")
+from domain.japan_time import format_instant
 
 
 class ClockMismatchError(BclError):
@@ -117,14 +115,10 @@ def running_worker_clocks(directory: Path) -> list[WorkerClock]:
     return clocks
 
 
-def japan_time(instant: dt.datetime) -> str:
-    """An instant as kiosks and clerks read it (service hours are Japan time)."""
-    return instant.astimezone(JAPAN).isoformat(timespec="seconds")
-
 
 def _describe(worker: WorkerClock) -> str:
     kind = "a simulated clock" if worker.simulated else "the real clock"
-    return f"the certificate worker (pid {worker.pid}) runs on {kind}, now {japan_time(worker.now())}"
+    return f"the certificate worker (pid {worker.pid}) runs on {kind}, now {format_instant(worker.now())}"
 
 
 def kiosk_clock(at: dt.datetime | None, workers: list[WorkerClock]) -> SimulatedClock | None:
@@ -144,7 +138,7 @@ def kiosk_clock(at: dt.datetime | None, workers: list[WorkerClock]) -> Simulated
         skew = abs(clock() - worker.now())
         if skew > worker.freshness:
             raise ClockMismatchError(
-                f"--at {japan_time(at)} is {skew.total_seconds():.0f} s from the worker's time, outside its "
+                f"--at {format_instant(at)} is {skew.total_seconds():.0f} s from the worker's time, outside its "
                 f"freshness window (±{worker.freshness.total_seconds():.0f} s): {_describe(worker)}; start "
                 "the worker with the same --at, or leave --at out to follow the worker's clock"
             )

@@ -33,13 +33,14 @@ def kiosk() -> None:
 
 def kiosk_clock(settings: Settings, at: dt.datetime | None) -> SimulatedClock | None:
     """The kiosk's clock (None: the real one), agreed with any certificate worker running on this data dir."""
-    from streams.simulated_clock import japan_time, running_worker_clocks
+    from domain.japan_time import format_instant
     from streams.simulated_clock import kiosk_clock as agreed_clock
+    from streams.simulated_clock import running_worker_clocks
 
     workers = running_worker_clocks(settings.worker_clock_dir)
     clock = agreed_clock(at, workers)
     if clock is not None and at is None:
-        click.echo(f"following the certificate worker's simulated clock: {japan_time(clock())}", err=True)
+        click.echo(f"following the certificate worker's simulated clock: {format_instant(clock())}", err=True)
     return clock
 
 
