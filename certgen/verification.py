@@ -70,13 +70,16 @@ _PYHANKO_LOGGERS = ("pyhanko", "pyhanko_certvalidator")
 class VerificationInputError(BclError, ValueError):
     """What a person submitted cannot be checked: a file that is no certificate PDF or image, a field
     that names nothing. str() is the English message, `ja` the Japanese one; `field` is the input at
-    fault ("file", "certificate_id", "issuer", "issued_on")."""
+    fault ("file", "certificate_id", "issuer", "issued_on", or "certificate" when nothing names the
+    certificate), `detail` the English message without the field's name (for a caller that names the
+    field its own way, as the command line does with its options)."""
 
-    def __init__(self, en: str, ja: str, field: str = "file") -> None:
+    def __init__(self, en: str, ja: str, field: str = "file", detail: str | None = None) -> None:
         super().__init__(en)
         self.en = en
         self.ja = ja
         self.field = field
+        self.detail = detail or en
 
 
 class IssuedRecord(Protocol):
@@ -385,7 +388,7 @@ def verify_scan(scan: Image.Image | np.ndarray, archive: BaseIssuanceRecord, key
     else:
         raise VerificationInputError(
             "name the certificate: the issuer and the issue date printed on the front, or the certificate id",
-            "どの証明書か入力してください: 表面に印刷された発行者と発行日、または証明書ID", field="issuer")
+            "どの証明書か入力してください: 表面に印刷された発行者と発行日、または証明書ID", field="certificate")
 
     key = key_of(municipality_code)
     restored_by_shape: dict[tuple[int, int], np.ndarray] = {}

@@ -42,6 +42,7 @@ _PDF_HEADER_WINDOW = 1024
 # (Japanese, English) name of each input, as the page labels it.
 FIELD_NAMES: dict[str, tuple[str, str]] = {
     "file": ("ファイル", "file"),
+    "certificate": ("証明書", "certificate"),  # nothing typed says which one
     "certificate_id": ("証明書ID", "certificate id"),
     "issuer": ("発行者", "issuer"),
     "issued_on": ("発行日", "issue date"),
@@ -62,7 +63,7 @@ class ScanSubject:
 
 def _field_error(field: str, en: str, ja: str) -> VerificationInputError:
     name_ja, name_en = FIELD_NAMES[field]
-    return VerificationInputError(f"{name_en}: {en}", f"{name_ja}: {ja}", field)
+    return VerificationInputError(f"{name_en}: {en}", f"{name_ja}: {ja}", field, detail=en)
 
 
 def name_certificate(certificate_id: str | None = None, issuer: str | None = None,
@@ -73,8 +74,8 @@ def name_certificate(certificate_id: str | None = None, issuer: str | None = Non
         return ScanSubject(certificate_id=certificate_id.strip())
     issuer, issued_on = (issuer or "").strip(), (issued_on or "").strip()
     if not issuer and not issued_on:
-        raise _field_error("issuer", "say which certificate the scan is: type the issuer and the issue date "
-                                     "printed on the front (e.g. 横浜市長, 令和8年11月17日)",
+        raise _field_error("certificate", "say which certificate the scan is: the issuer and the issue date "
+                                          "printed on the front (e.g. 横浜市長, 令和8年11月17日), or its id",
                            "どの証明書か分かるように、表面に印刷された発行者と発行日を入力してください"
                            "（例: 横浜市長、令和8年11月17日）")
     if not issuer:
@@ -124,20 +125,21 @@ def _looks_like(data: bytes) -> tuple[str, str] | None:
     return None
 
 
-def _check_size(data: bytes, filename: str | None) -> None:
+def check_size(size: int, filename: str | None = None) -> None:
+    """Refuses an empty or oversized upload (the web page checks while the upload streams in)."""
     en, ja = _quoted(filename)
-    if not data:
+    if size == 0:
         raise VerificationInputError(f"{en} is empty (0 bytes): {_UPLOAD_HINT_EN}",
                                      f"{ja}は空です（0バイト）。{_UPLOAD_HINT_JA}")
-    if len(data) > MAX_UPLOAD_BYTES:
-        size, limit = f"{len(data) / 1024 / 1024:.1f} MiB", f"{MAX_UPLOAD_BYTES // 1024 // 1024} MiB"
-        raise VerificationInputError(f"{en} is too large ({size}; at most {limit}): {_UPLOAD_HINT_EN}",
-                                     f"{ja}が大きすぎます（{size}、上限 {limit}）。{_UPLOAD_HINT_JA}")
+    if size > MAX_UPLOAD_BYTES:
+        limit = f"{MAX_UPLOAD_BYTES // 1024 // 1024} MiB"
+        raise VerificationInputError(f"{en} is too large (more than {limit}): {_UPLOAD_HINT_EN}",
+                                     f"{ja}が大きすぎます（上限 {limit}）。{_UPLOAD_HINT_JA}")
 
 
 def check_pdf(context: VerificationContext, data: bytes, filename: str | None = None) -> PdfVerification:
     """Verify an uploaded certificate PDF (certgen.verification.verify_pdf)."""
-    _check_size(data, filename)
+    check_size(len(data), filename)
     if not is_pdf(data):
         en, ja = _quoted(filename)
         image_format = _image_format(data)
@@ -178,7 +180,7 @@ def check_scan(context: VerificationContext, data: bytes, filename: str | None =
                issued_on: str | None = None) -> ScanVerification:
     """Verify an uploaded scan or photo of a certificate's back against the certificate the person
     named (name_certificate), recording the comparison through context.on_scan_checked."""
-    _check_size(data, filename)
+    check_size(len(data), filename)
     if is_pdf(data):
         en, ja = _quoted(filename)
         raise VerificationInputError(f"{en} is a PDF, not a scan: verify it as a PDF",
@@ -199,7 +201,7 @@ def check_upload(context: VerificationContext, data: bytes, filename: str | None
                  issued_on: str | None = None) -> PdfVerification | ScanVerification:
     """The web page's one upload: a PDF is verified as a PDF (the typed fields are not needed), anything
     else as a scan."""
-    _check_size(data, filename)
+    check_size(len(data), filename)
     if is_pdf(data):
         return check_pdf(context, data, filename)
     return check_scan(context, data, filename, certificate_id=certificate_id, issuer=issuer, issued_on=issued_on)
