@@ -104,7 +104,8 @@ def _quoted(filename: str | None) -> tuple[str, str]:
     """The file as named in a message: “name” / 「name」 (shortened), or just the file."""
     if not filename:
         return "the file", "ファイル"
-    name = filename if len(filename) <= 60 else filename[:28] + "…" + filename[-28:]
+    # Long enough for a path on the command line; a name of hundreds of characters is cut in the middle.
+    name = filename if len(filename) <= 160 else filename[:78] + "…" + filename[-78:]
     return f"“{name}”", f"「{name}」"
 
 
