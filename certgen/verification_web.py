@@ -163,6 +163,8 @@ _PDF_VALID = ("有効 — BCLが発行した本物の証明書です", "VALID: a
 _PDF_INVALID = ("無効 — 本物の証明書であることを確認できません", "INVALID")
 _SCAN_MATCH = ("有効 — 発行済みの証明書と一致しました", "VALID: matches an issued certificate")
 _SCAN_NO_MATCH = ("不一致 — 発行済みの証明書と一致しません", "NO MATCH")
+_NO_FILE = ("ファイルが選択されていません。証明書のPDFか、用紙の裏面の画像を選んでください",
+            "no file was chosen: choose the certificate PDF, or a scan or photo of the back of the paper")
 _AGAIN = f'<p><a href="/">{_both("別の証明書を検証する", "Verify another")}</a></p>'
 
 
@@ -240,12 +242,12 @@ def make_app(service: VerificationContext) -> web.Application:
     async def verify(request: web.Request) -> web.Response:
         data, size, filename = b"", 0, None
         fields: dict[str, str] = {}
+        seen_file = False
         try:
             reader = await request.multipart()
-        except (AssertionError, ValueError, KeyError):  # aiohttp's complaint about a non-multipart body
-            return _html(error_html("フォームからファイルを送信してください", "send the file with the form"), 400)
-        seen_file = False
-        while (part := await reader.next()) is not None:
+        except (AssertionError, ValueError, KeyError):  # not multipart: a form without a file input
+            reader = None
+        while reader is not None and (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader) or part.name is None:
                 continue
             if part.name == "file":
@@ -256,9 +258,7 @@ def make_app(service: VerificationContext) -> web.Application:
                 raw, _ = await _read_part(part, MAX_FIELD_CHARS * 4)  # UTF-8: at most 4 bytes a character
                 fields[part.name] = raw.decode("utf-8", "replace").strip()[:MAX_FIELD_CHARS]
         if not seen_file or (size == 0 and not filename):
-            return _html(error_html("ファイルが選択されていません。証明書のPDFか、用紙の裏面の画像を選んでください",
-                                    "no file was chosen: choose the certificate PDF, or a scan or photo of the back "
-                                    "of the paper", fields, "file"), 400)
+            return _html(error_html(_NO_FILE[0], _NO_FILE[1], fields, "file"), 400)
         try:
             check_size(size, filename)
             result = await asyncio.to_thread(check_upload, service, data, filename, **fields)
