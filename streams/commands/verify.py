@@ -86,10 +86,13 @@ def _input_error(exc: VerificationInputError) -> VerifyInputError:
     return VerifyInputError(f"{option}: {exc.detail}" if option else exc.en)
 
 
-def _print_findings(findings: tuple[Finding, ...], ok: bool, good: str, bad: str) -> None:
+def _print_findings(findings: tuple[Finding, ...], ok: bool, good: str, bad: str, note: str | None = None) -> None:
+    """The findings, an optional note, then the verdict: always the last line (the demo reads it)."""
     for finding in findings:
         mark = click.style("✓", fg="green") if finding.ok else click.style("✗", fg="red")
         click.echo(f"  {mark} {finding.message}")
+    if note:
+        click.echo(f"  ({note})")
     click.echo(click.style(good, fg="green", bold=True) if ok else click.style(bad, fg="red", bold=True))
 
 
@@ -107,7 +110,7 @@ def verify() -> None:
 def verify_pdf_command(settings: Settings, file: Path) -> None:
     """Check FILE: electronic seal intact and trusted over the whole file, the exact bytes in the
     issuance record, sealed by the municipality that issued it. Exit status 0 valid, 2 invalid."""
-    from certgen.verification import VerificationInputError
+    from certgen.verification import Check, VerificationInputError
     from certgen.verification_request import check_pdf
 
     context = _context(settings)
@@ -116,16 +119,15 @@ def verify_pdf_command(settings: Settings, file: Path) -> None:
     except VerificationInputError as exc:
         raise _input_error(exc) from None
     click.echo(f"{file} (SHA-256 {result.pdf_sha256})")
-    _print_findings(result.findings, result.valid, "VALID", "INVALID")
+    note = None
+    untrusted = any(f.check is Check.SEAL and not f.ok and "does not chain" in f.message for f in result.findings)
+    if untrusted and any(f.check is Check.RECORD and not f.ok for f in result.findings):
+        # A seal of an unknown root and no record is also what a certificate of another installation
+        # (the demo's) looks like against this data dir.
+        note = (f"checked against the data dir {settings.data_dir}; a certificate issued by another BCL "
+                f"installation, e.g. the demo, is checked with `bcl --data-dir {DEMO_DATA_DIR} verify ...`")
+    _print_findings(result.findings, result.valid, "VALID", "INVALID", note)
     if not result.valid:
-        from certgen.verification import Check
-
-        untrusted = any(f.check is Check.SEAL and not f.ok and "does not chain" in f.message for f in result.findings)
-        if untrusted and any(f.check is Check.RECORD and not f.ok for f in result.findings):
-            # An intact seal of an unknown root and no record is also what a certificate of another
-            # installation (the demo's) looks like against this data dir.
-            click.echo(f"  (checked against the data dir {settings.data_dir}; a certificate issued by another BCL "
-                       f"installation, e.g. the demo, is checked with `bcl --data-dir {DEMO_DATA_DIR} verify ...`)")
         raise SystemExit(2)
 
 
