@@ -12,11 +12,12 @@ A scan (or photo) of the back is verified by restoring the front from the scramb
 municipality's key (certgen.scramble.descramble) and comparing it with the issued front raster kept in
 the archive (certgen.verification_scan.match, judged against its MATCH_THRESHOLD, the one threshold of
 scan verification). A scan does not say which certificate it is, so the person names either the
-certificate id or the municipality and the issue date printed on the front (both are on the paper);
-every sheet of every certificate that municipality issued that day is then a
-candidate and the best match wins. On a match the restore is shown beside the issued front (the score
-cannot catch a single altered character, a person comparing the two can); without one, nothing of the
-archived certificates is returned, since the best candidate is then someone else's certificate.
+certificate id or the municipality and the issue date printed on the front (read from what the paper
+prints, 横浜市長 and 令和8年11月17日, by certgen.verification_request); every sheet of every certificate
+that municipality issued that day is then a candidate and the best match wins. On a match the restore
+is shown beside the issued front (the score cannot catch a single altered character, a person comparing
+the two can); without one, nothing of the archived certificates is returned, since the best candidate is
+then someone else's certificate.
 
 Every finding is worded in English and in Japanese (the page is read by residents and shop clerks first);
 what a person submitted that cannot be checked at all (not an image, no certificate named) raises
