@@ -12,11 +12,18 @@ A scan (or photo) of the back is verified by restoring the front from the scramb
 municipality's key (certgen.scramble.descramble) and comparing it with the issued front raster kept in
 the archive (certgen.verification_scan.match, judged against its MATCH_THRESHOLD, the one threshold of
 scan verification). A scan does not say which certificate it is, so the person names either the
-certificate id or the municipality and the issue date printed on the front (both are on the paper);
-every sheet of every certificate that municipality issued that day is then a
-candidate and the best match wins. On a match the restore is shown beside the issued front (the score
-cannot catch a single altered character, a person comparing the two can); without one, nothing of the
-archived certificates is returned, since the best candidate is then someone else's certificate.
+certificate id or the municipality and the issue date printed on the front (read from what the paper
+prints, 横浜市長 and 令和8年11月17日, by certgen.verification_request); every sheet of every certificate
+that municipality issued that day is then a candidate and the best match wins. On a match the restore
+is shown beside the issued front (the score cannot catch a single altered character, a person comparing
+the two can); without one, nothing of the archived certificates is returned, since the best candidate is
+then someone else's certificate.
+
+Every finding is worded in English and in Japanese (the page is read by residents and shop clerks first);
+what a person submitted that cannot be checked at all (not an image, no certificate named) raises
+VerificationInputError, also worded in both. pyHanko reports why a seal is not trusted through logging
+(a warning with a traceback, which an unconfigured program prints to stderr): the verifier collects it
+as the one-line reason of the finding instead.
 
 The archive is reached through BaseIssuanceRecord (sinks.issuance_archive.IssuanceArchive satisfies
 it); this module does no file or network I/O of its own.
@@ -25,7 +32,10 @@ it); this module does no file or network I/O of its own.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -37,7 +47,6 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from PIL import Image, UnidentifiedImageError
-from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import SignatureCoverageLevel, validate_pdf_signature
 from pyhanko.sign.validation.status import PdfSignatureStatus
@@ -46,12 +55,32 @@ from pyhanko_certvalidator import ValidationContext
 from certgen.errors import ScrambleError
 from certgen.scramble import descramble
 from certgen.verification_scan import MATCH_THRESHOLD, match
+from domain.errors import BclError
+from domain.japanese_date import format_japanese_date
+from domain.municipalities import municipality as find_municipality
 
 # A scan larger than this (pixels) is refused before decoding: a phone photo is ~12 MP, an A4 scan
 # at 600 dpi ~35 MP; anything bigger is not a scan of one certificate back.
 MAX_SCAN_PIXELS = 40_000_000
 # A PDF larger than this is not one of ours (a multi-page household certificate is well under 1 MiB).
 MAX_PDF_BYTES = 20 * 1024 * 1024
+# The loggers through which pyHanko explains a failed validation.
+_PYHANKO_LOGGERS = ("pyhanko", "pyhanko_certvalidator")
+
+
+class VerificationInputError(BclError, ValueError):
+    """What a person submitted cannot be checked: a file that is no certificate PDF or image, a field
+    that names nothing. str() is the English message, `ja` the Japanese one; `field` is the input at
+    fault ("file", "certificate_id", "issuer", "issued_on", or "certificate" when nothing names the
+    certificate), `detail` the English message without the field's name (for a caller that names the
+    field its own way, as the command line does with its options)."""
+
+    def __init__(self, en: str, ja: str, field: str = "file", detail: str | None = None) -> None:
+        super().__init__(en)
+        self.en = en
+        self.ja = ja
+        self.field = field
+        self.detail = detail or en
 
 
 class IssuedRecord(Protocol):
@@ -88,6 +117,10 @@ class VerificationContext:
     on_scan_checked: Callable[[str, int, str | None], None] | None = None
 
 
+class NotAnImageError(VerificationInputError):
+    """The file is no image format that can be decoded at all (as opposed to a damaged or oversized image)."""
+
+
 class Check(Enum):
     DOCUMENT = "document"
     SEAL = "seal"
@@ -101,7 +134,8 @@ class Check(Enum):
 class Finding:
     check: Check
     ok: bool
-    message: str
+    message: str  # English
+    message_ja: str
 
 
 @dataclass(frozen=True)
@@ -119,7 +153,7 @@ class PdfVerification:
 
     @property
     def reasons(self) -> list[str]:
-        """Why it is not valid (empty when valid)."""
+        """Why it is not valid (empty when valid), in English."""
         return [f.message for f in self.findings if not f.ok]
 
 
@@ -151,6 +185,46 @@ def _name_attribute(certificate: asn1_x509.Certificate, name: str) -> str | None
     return str(value) if value is not None else None
 
 
+class _PyHankoReasons(logging.Handler):
+    """pyHanko's validation warnings logged on this thread (the web page verifies in several threads)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.reasons: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread:
+            return
+        error = record.exc_info[1] if record.exc_info else None
+        # The certvalidator's own sentence, without the certificate's subject pyHanko puts before it.
+        reason = getattr(error, "failure_msg", None) or record.getMessage()
+        if reason not in self.reasons:
+            self.reasons.append(str(reason))
+
+
+@contextmanager
+def _pyhanko_reasons() -> Iterator[_PyHankoReasons]:
+    """Collects what pyHanko logs while validating. While a handler is attached, logging's last-resort
+    handler (which would print the warning and its traceback to stderr) stays silent; a handler the
+    application configured on the root logger still receives the records."""
+    handler = _PyHankoReasons()
+    loggers = [logging.getLogger(name) for name in _PYHANKO_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+def _short(exc: BaseException) -> str:
+    """An exception as one line of text for a person: its message, or its kind when it has none."""
+    text = " ".join(str(exc).split())
+    return text[:200] if text else type(exc).__name__
+
+
 def verify_pdf(pdf: bytes, seal_roots: Sequence[x509.Certificate], archive: BaseIssuanceRecord,
                at: datetime | None = None) -> PdfVerification:
     """Check a certificate PDF: seal valid and trusted over the whole file, bytes in the issuance
@@ -158,15 +232,19 @@ def verify_pdf(pdf: bytes, seal_roots: Sequence[x509.Certificate], archive: Base
     be valid (now by default)."""
     digest = sha256(pdf).hexdigest()
     if len(pdf) > MAX_PDF_BYTES:
-        return PdfVerification((Finding(Check.DOCUMENT, False,
-                                        f"the file is {len(pdf) // 1024} KiB: too large to be a certificate"),), digest)
+        size = f"{len(pdf) / 1024 / 1024:.1f} MiB"
+        return PdfVerification((Finding(Check.DOCUMENT, False, f"the file is {size}: too large to be a certificate",
+                                        f"ファイルが大きすぎます（{size}）。証明書のPDFではありません"),), digest)
     records = list(archive.find_by_pdf_sha256(digest))
     record_finding = (
-        Finding(Check.RECORD, True, f"issued by BCL: certificate {', '.join(r.certificate_id for r in records)}")
+        Finding(Check.RECORD, True, f"issued by BCL: certificate {', '.join(r.certificate_id for r in records)}",
+                f"BCLが発行した証明書です（証明書ID {'、'.join(r.certificate_id for r in records)}）")
         if records else
         Finding(Check.RECORD, False,
                 "not in the issuance record: BCL never issued a PDF with exactly these bytes "
-                "(it was altered after issue, or it is not a BCL certificate)")
+                "(it was altered after issue, or it is not a BCL certificate)",
+                "発行記録にありません: BCLはこの内容のPDFを発行していません"
+                "（発行後に改変されたか、BCLの証明書ではありません）")
     )
     findings: list[Finding] = []
     municipality = signer = None
@@ -174,74 +252,115 @@ def verify_pdf(pdf: bytes, seal_roots: Sequence[x509.Certificate], archive: Base
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         signatures = reader.embedded_signatures
-    except (PdfError, ValueError, KeyError, IndexError, TypeError) as exc:
-        findings.append(Finding(Check.DOCUMENT, False, f"not a readable PDF ({exc})"))
+    # Any exception: pyHanko parses an untrusted file, and a malformed one can fail anywhere inside it
+    # (zlib, struct, attribute errors); each means the same thing to the person: not a readable PDF.
+    except Exception as exc:
+        findings.append(Finding(Check.DOCUMENT, False, f"the file is not a readable PDF ({_short(exc)})",
+                                "PDFとして読み取れません（ファイルが壊れています）"))
         signatures = []
     else:
         if not signatures:
-            findings.append(Finding(Check.SEAL, False, "the PDF carries no electronic seal"))
+            findings.append(Finding(Check.SEAL, False, "the PDF carries no electronic seal",
+                                    "PDFに電子契印がありません"))
         elif len(signatures) > 1:
             findings.append(Finding(Check.SEAL, False, f"the PDF carries {len(signatures)} signatures; "
-                                                       "a certificate has exactly one seal"))
+                                                       "a certificate has exactly one seal",
+                                    f"PDFに署名が{len(signatures)}つあります（証明書の電子契印は1つだけです）"))
     if len(signatures) == 1:
         roots = [asn1_x509.Certificate.load(r.public_bytes(serialization.Encoding.DER)) for r in seal_roots]
         context = ValidationContext(trust_roots=roots, moment=(at or datetime.now(UTC)), allow_fetching=False)
         embedded = signatures[0]
-        try:
-            status = validate_pdf_signature(embedded, context)
-        # pyHanko's SignatureValidationError is a ValueError; malformed structures raise the others.
-        except (PdfError, ValueError, KeyError, IndexError, TypeError) as exc:
-            findings.append(Finding(Check.SEAL, False, f"the electronic seal cannot be checked ({exc})"))
-        else:
+        with _pyhanko_reasons() as pyhanko:
+            try:
+                status = validate_pdf_signature(embedded, context)
+            # As above: a malformed signature structure can fail anywhere in the validator.
+            except Exception as exc:
+                status = None
+                findings.append(Finding(Check.SEAL, False, f"the electronic seal cannot be checked ({_short(exc)})",
+                                        "電子契印を検証できません（署名の構造が壊れています）"))
+        if status is not None:
             certificate = status.signing_cert
             municipality = _name_attribute(certificate, "organizational_unit_name")
             signer = _name_attribute(certificate, "common_name")
             signed_at = status.signer_reported_dt
-            findings.extend(_seal_findings(status, signer))
+            findings.extend(_seal_findings(status, signer, pyhanko.reasons))
     findings.append(record_finding)
     if records and municipality is not None:
         recorded = {r.municipality_code for r in records}
         findings.append(
-            Finding(Check.ISSUER, True, f"sealed by municipality {municipality}, as recorded at issue")
+            Finding(Check.ISSUER, True, f"sealed by municipality {municipality}, as recorded at issue",
+                    f"発行記録のとおり、市区町村 {municipality} の電子契印です")
             if recorded == {municipality} else
             Finding(Check.ISSUER, False, f"sealed by municipality {municipality} but issued for "
-                                         f"{', '.join(sorted(recorded))}")
+                                         f"{', '.join(sorted(recorded))}",
+                    f"市区町村 {municipality} の電子契印ですが、"
+                    f"発行記録では {'、'.join(sorted(recorded))} の証明書です")
         )
     return PdfVerification(tuple(findings), digest, tuple(r.certificate_id for r in records), municipality, signer,
                            signed_at)
 
 
-def _seal_findings(status: PdfSignatureStatus, signer: str | None) -> list[Finding]:
+def _seal_findings(status: PdfSignatureStatus, signer: str | None, reasons: Sequence[str] = ()) -> list[Finding]:
     who = signer or "an unnamed signer"
+    who_ja = signer or "署名者不明"
     if not status.intact:
         return [Finding(Check.SEAL, False, "the document was altered after sealing: its content no longer matches "
-                                           "the electronic seal")]
+                                           "the electronic seal",
+                        "電子契印の後に内容が改変されています（内容が電子契印と一致しません）")]
     if not status.valid:
-        return [Finding(Check.SEAL, False, f"the electronic seal of {who} is not a valid signature")]
+        return [Finding(Check.SEAL, False, f"the electronic seal of {who} is not a valid signature",
+                        f"電子契印（{who_ja}）は正しい署名ではありません")]
     findings = []
     if status.revoked:
-        findings.append(Finding(Check.SEAL, False, f"the seal certificate of {who} is revoked"))
+        findings.append(Finding(Check.SEAL, False, f"the seal certificate of {who} is revoked",
+                                f"電子契印（{who_ja}）の証明書は失効しています"))
     elif not status.trusted:
+        detail = f": {'; '.join(reasons)}" if reasons else ""
         findings.append(Finding(Check.SEAL, False, f"the seal of {who} does not chain to the municipal seal root "
-                                                   "(unknown issuer, or the seal certificate is expired)"))
+                                                   f"(unknown issuer, or the seal certificate is expired){detail}",
+                                f"電子契印（{who_ja}）は、自治体の電子契印ルート証明書で確認できません"
+                                "（発行元が不明か、電子契印の証明書の有効期限切れです）"))
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
         findings.append(Finding(Check.SEAL, False, "the seal does not cover the whole file: something was added "
-                                                   "after sealing"))
+                                                   "after sealing",
+                                "電子契印がファイル全体を覆っていません（電子契印の後に何かが追加されています）"))
     if not findings:
-        findings.append(Finding(Check.SEAL, True, f"electronic seal of {who}: intact, trusted, covers the whole file"))
+        findings.append(Finding(Check.SEAL, True, f"electronic seal of {who}: intact, trusted, covers the whole file",
+                                f"電子契印（{who_ja}）: 改変なし、信頼できる発行元、ファイル全体を保護"))
     return findings
 
 
 def load_scan(data: bytes) -> Image.Image:
-    """Decode an uploaded scan or photo (any format Pillow reads), refusing oversized images."""
+    """Decode an uploaded scan or photo (any format Pillow reads), refusing oversized images.
+    VerificationInputError says what is wrong with the file."""
     try:
         image = Image.open(io.BytesIO(data))
-        if image.width * image.height > MAX_SCAN_PIXELS:
-            raise ScrambleError(f"the image is {image.width}x{image.height} px: too large for a scan of one page")
+    except Image.DecompressionBombError:
+        raise VerificationInputError("the image is far too large for a scan of one page",
+                                     "画像が大きすぎます（1ページのスキャンではありません）") from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise NotAnImageError("the file is not an image (PNG, JPEG, TIFF, …) that can be read",
+                                     "画像ファイル（PNG・JPEG・TIFF など）として読み取れません") from None
+    if image.width * image.height > MAX_SCAN_PIXELS:
+        size = f"{image.width}×{image.height}"
+        raise VerificationInputError(
+            f"the image is {size} px: too large for a scan of one page (at most {MAX_SCAN_PIXELS // 1_000_000} MP)",
+            f"画像が大きすぎます（{size} ピクセル、1ページのスキャンは{MAX_SCAN_PIXELS // 1_000_000}00万画素まで）")
+    try:
         image.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise ScrambleError(f"the file is not an image Pillow can read ({exc})") from exc
+    # A header that decodes but a body that does not: cut short in transfer, or damaged.
+    except (OSError, ValueError, Image.DecompressionBombError):
+        kind = image.format or ""
+        raise VerificationInputError(f"the {kind + ' ' if kind else ''}image is damaged or truncated and cannot be "
+                                     "read", f"{kind}画像が壊れているか途中で切れていて、読み取れません") from None
     return image.convert("RGB")
+
+
+def _municipality_label(code: str) -> str:
+    try:
+        return f"{find_municipality(code).name} ({code})"
+    except LookupError:  # an archive of a municipality the shipped list no longer has
+        return f"municipality {code}"
 
 
 def verify_scan(scan: Image.Image | np.ndarray, archive: BaseIssuanceRecord, key_of: Callable[[str], bytes], *,
@@ -254,17 +373,23 @@ def verify_scan(scan: Image.Image | np.ndarray, archive: BaseIssuanceRecord, key
         record = archive.get(certificate_id)
         if record is None:
             return ScanVerification((Finding(Check.RECORD, False,
-                                             f"certificate {certificate_id} is not in the issuance record"),))
+                                             f"certificate {certificate_id} is not in the issuance record",
+                                             f"証明書ID {certificate_id} は発行記録にありません"),))
         candidates: Sequence[IssuedRecord] = [record]
         municipality_code = record.municipality_code
     elif municipality_code is not None and issued_on is not None:
         candidates = archive.issued_on(municipality_code, issued_on)
         if not candidates:
+            who = _municipality_label(municipality_code)
+            printed = f"{format_japanese_date(issued_on)}（{issued_on.isoformat()}）"
             return ScanVerification((Finding(Check.RECORD, False,
-                                             f"municipality {municipality_code} issued no certificate on "
-                                             f"{issued_on.isoformat()} through BCL"),))
+                                             f"{who} issued no certificate on {issued_on.isoformat()} "
+                                             f"({format_japanese_date(issued_on)}) through BCL",
+                                             f"{who}が{printed}にBCLで発行した証明書はありません"),))
     else:
-        raise ScrambleError("name the certificate id, or the municipality and the issue date printed on the front")
+        raise VerificationInputError(
+            "name the certificate: the issuer and the issue date printed on the front, or the certificate id",
+            "どの証明書か入力してください: 表面に印刷された発行者と発行日、または証明書ID", field="certificate")
 
     key = key_of(municipality_code)
     restored_by_shape: dict[tuple[int, int], np.ndarray] = {}
@@ -279,26 +404,34 @@ def verify_scan(scan: Image.Image | np.ndarray, archive: BaseIssuanceRecord, key
                 try:
                     restored_by_shape[shape] = descramble(scan, key, shape)
                 except ScrambleError as exc:
-                    finding = Finding(Check.SCAN, False, f"no scramble image found in the scan: {exc}")
+                    finding = Finding(Check.SCAN, False, f"no scramble image found in the scan: {exc}",
+                                      "画像の中にスクランブル画像（証明書の裏面の模様）が見つかりません。"
+                                      "裏面全体が写るように、傾けずにスキャン・撮影してください")
                     return ScanVerification((finding,), candidates=sheets, municipality_code=municipality_code)
             restored = restored_by_shape[shape]
             result = match(restored, issued)
             if best is None or result.score > best[0]:
                 best = (result.score, record, sheet, restored, issued, result.tile_scores)
     if best is None:  # records always have at least one front; kept for the type checker
-        return ScanVerification((Finding(Check.RECORD, False, "no archived front to compare with"),))
+        return ScanVerification((Finding(Check.RECORD, False, "no archived front to compare with",
+                                         "照合する発行時の表面がありません"),))
     score, record, sheet, restored, issued, tiles = best
-    findings = [Finding(Check.SCAN, True, "scramble image found and restored")]
+    findings = [Finding(Check.SCAN, True, "scramble image found and restored",
+                        "スクランブル画像を読み取り、表面を復元しました")]
     if score < MATCH_THRESHOLD:
         # Neither the best candidate's id nor its front is returned: it is someone else's certificate.
         findings.append(Finding(Check.MATCH, False, f"the restored front matches no certificate issued "
                                                     f"(best score {score:.2f} < {MATCH_THRESHOLD:.2f} "
-                                                    f"over {sheets} issued sheet(s))"))
+                                                    f"over {sheets} issued sheet(s))",
+                                f"復元した表面は、発行されたどの証明書とも一致しません"
+                                f"（最高スコア {score:.2f}、基準 {MATCH_THRESHOLD:.2f}、{sheets}枚と照合）"))
         return ScanVerification(tuple(findings), score=score, candidates=sheets, municipality_code=municipality_code,
                                 restored=restored)
     findings.append(Finding(Check.MATCH, True, f"the restored front matches certificate {record.certificate_id}, "
                                                f"sheet {sheet + 1} (score {score:.2f}, threshold "
-                                               f"{MATCH_THRESHOLD:.2f}); compare it with the paper"))
+                                               f"{MATCH_THRESHOLD:.2f}); compare it with the paper",
+                            f"復元した表面は証明書 {record.certificate_id} の{sheet + 1}枚目と一致します"
+                            f"（スコア {score:.2f}、基準 {MATCH_THRESHOLD:.2f}）。お手元の用紙と見比べてください"))
     return ScanVerification(tuple(findings), record.certificate_id, sheet, score, sheets, municipality_code, restored,
                             issued, tiles)
 

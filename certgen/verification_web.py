@@ -1,6 +1,12 @@
 """The verification web page (aiohttp): upload a certificate PDF or a scan/photo of a certificate's back,
-see the verdict. A thin shell over certgen.verification: GET / shows the form, POST /verify the result
-(valid/invalid with the reasons; for a scan, the restored front beside the issued one and the score).
+see the verdict. A thin shell over certgen.verification_request (the same checks as `bcl verify pdf|scan`):
+GET / shows the form, POST /verify the result (valid/invalid with the reasons; for a scan, the restored
+front beside the issued one and the score).
+
+The page is read by residents and shop clerks: everything is in Japanese first with the English
+alongside, and a scan is named by what the paper prints (the issuer 横浜市長 and the date 令和8年11月17日),
+not by codes. Whatever is wrong with an upload is one sentence in both languages naming the file or
+the field, never an exception's text.
 
 Verification is CPU work and pyHanko's validator runs its own event loop, so it runs in a worker
 thread, never on the server's loop. Uploaded files are kept in memory only and never written anywhere.
@@ -11,83 +17,140 @@ from __future__ import annotations
 import asyncio
 import base64
 import html
-from collections.abc import Sequence
-from datetime import date
+import logging
+from collections.abc import Mapping, Sequence
 
 from aiohttp import BodyPartReader, web
 
-from certgen.errors import ScrambleError
+from certgen.certificate_pdf import JAPAN
 from certgen.verification import (
-    MAX_PDF_BYTES,
     Finding,
     PdfVerification,
     ScanVerification,
     VerificationContext,
-    load_scan,
+    VerificationInputError,
     png_bytes,
-    verify_pdf,
-    verify_scan,
 )
+from certgen.verification_request import FIELD_NAMES, MAX_UPLOAD_BYTES, check_size, check_upload
+from domain.errors import BclError
+from domain.japanese_date import format_japanese_date
 
-MAX_UPLOAD_BYTES = MAX_PDF_BYTES + 1024 * 1024
+logger = logging.getLogger(__name__)
 
+# A typed field longer than this is not an issuer, a date or an id; it is not read further.
+MAX_FIELD_CHARS = 200
+# An upload over the limit is read on (and dropped) up to this much, so that the browser, which sends
+# the whole body before it reads the answer, gets to show the message; beyond it the connection closes.
+_DRAIN_LIMIT = 4 * MAX_UPLOAD_BYTES
+_TEXT_FIELDS = ("certificate_id", "issuer", "issued_on")
 
 _STYLE = """
-body { font-family: "IPAexGothic", "Noto Sans CJK JP", sans-serif; margin: 0; background: #f4f6f8; color: #1d2733; }
+body { font-family: "IPAexGothic", "Noto Sans CJK JP", "Hiragino Sans", sans-serif; margin: 0;
+       background: #f4f6f8; color: #1d2733; line-height: 1.6; }
 header { background: #1f4e79; color: white; padding: 14px 28px; }
-header h1 { margin: 0; font-size: 20px; }
+header h1 { margin: 0; font-size: 22px; }
+header h1 .en { display: inline; color: #d5e3f0; font-size: 15px; margin-left: 12px; }
 main { max-width: 1180px; margin: 24px auto; padding: 0 24px; }
 section { background: white; border-radius: 6px; padding: 18px 24px; margin-bottom: 18px;
           box-shadow: 0 1px 3px rgba(0,0,0,.12); }
-label { display: block; margin: 10px 0 4px; font-weight: 600; }
-input[type=text], input[type=date] { padding: 6px; width: 260px; }
-button { margin-top: 14px; padding: 8px 22px; background: #1f4e79; color: white; border: 0; border-radius: 4px;
-         font-size: 15px; cursor: pointer; }
-.hint { color: #5a6675; font-size: 13px; }
+h2 { font-size: 17px; margin: 0 0 8px; }
+.en { display: block; color: #5a6675; font-size: 0.86em; font-weight: normal; }
+label { display: block; margin: 14px 0 4px; font-weight: 700; }
+label .en { display: inline; margin-left: 8px; }
+input[type=text] { padding: 7px; width: 320px; font-size: 16px; }
+input.invalid { border: 2px solid #9b1c1c; background: #fff5f5; }
+fieldset { border: 1px solid #c8d0d8; border-radius: 4px; margin-top: 18px; padding: 4px 16px 14px; }
+legend { font-weight: 700; padding: 0 6px; }
+button { margin-top: 18px; padding: 9px 26px; background: #1f4e79; color: white; border: 0; border-radius: 4px;
+         font-size: 16px; cursor: pointer; }
+button .en { display: inline; color: #d5e3f0; margin-left: 6px; }
+.hint { color: #5a6675; font-size: 13px; margin: 2px 0; }
 .verdict { font-size: 22px; font-weight: 700; padding: 10px 14px; border-radius: 4px; }
+.verdict .en { font-size: 15px; color: inherit; opacity: .85; }
 .verdict.ok { background: #e3f4e6; color: #17612a; }
 .verdict.bad { background: #fbe4e4; color: #9b1c1c; }
+#error { font-size: 16px; }
+ul#findings { padding-left: 1.4em; }
+ul#findings li { margin: 6px 0; }
 li.ok::marker { content: "✓  "; color: #17612a; }
 li.bad::marker { content: "✗  "; color: #9b1c1c; }
 .pair { display: flex; gap: 16px; }
 .pair figure { margin: 0; flex: 1; }
 .pair img { width: 100%; border: 1px solid #c8d0d8; }
-figcaption { font-weight: 600; margin-bottom: 6px; }
+figcaption { font-weight: 700; margin-bottom: 6px; }
 """
 
 
-def _page(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html><html lang="ja"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{_STYLE}</style></head><body><header><h1>BCL 証明書の検証 — certificate verification</h1>"
-            f"</header><main>{body}</main></body></html>")
+def _both(ja: str, en: str) -> str:
+    """Japanese, then the English beneath it (marked as English for screen readers and translators)."""
+    return f'<span class="ja">{html.escape(ja)}</span><span class="en" lang="en">{html.escape(en)}</span>'
 
 
-_FORM = """
+def _page(title_ja: str, title_en: str, body: str) -> str:
+    title = html.escape(f"{title_ja} — {title_en}")
+    return (f'<!DOCTYPE html><html lang="ja"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
+            f"<style>{_STYLE}</style></head><body><header><h1>{_both('証明書の検証', 'Certificate verification')}"
+            f"</h1></header><main>{body}</main></body></html>")
+
+
+def _text_input(name: str, values: Mapping[str, str], invalid: str | None, placeholder: str) -> str:
+    value = html.escape(values.get(name, ""), quote=True)
+    css = ' class="invalid" aria-invalid="true"' if invalid == name else ""
+    return (f'<input id="{name}" name="{name}" type="text" value="{value}" placeholder="{html.escape(placeholder)}" '
+            f'maxlength="{MAX_FIELD_CHARS}" autocomplete="off"{css}>')
+
+
+def _label(name: str) -> str:
+    ja, en = FIELD_NAMES[name]
+    english = f'<span class="en" lang="en">{html.escape(en.capitalize())}</span>'
+    return f'<label for="{name}">{html.escape(ja)}{english}</label>'
+
+
+def form_html(values: Mapping[str, str] | None = None, invalid: str | None = None) -> str:
+    """The upload form; after an error it keeps what was typed and marks the field at fault."""
+    values = values or {}
+    file_css = ' class="invalid" aria-invalid="true"' if invalid == "file" else ""
+    return f"""
 <section>
+<p>{_both("コンビニで交付された証明書（住民票の写しなど）が、BCLで発行された本物かどうかを確かめます。",
+          "Check that a certificate printed at a convenience store (住民票の写し and others) is genuine.")}</p>
 <form method="post" action="/verify" enctype="multipart/form-data">
-  <label for="file">Certificate PDF, or a scan / photo of the back of the paper</label>
-  <input id="file" name="file" type="file" accept="application/pdf,image/*" required>
-  <p class="hint">For a scan, name the certificate: its id, or the municipality code and the issue date printed
-  on the front.</p>
-  <label for="certificate_id">Certificate id (optional)</label>
-  <input id="certificate_id" name="certificate_id" type="text">
-  <label for="municipality">Municipality code (6 digits)</label>
-  <input id="municipality" name="municipality" type="text" pattern="[0-9]{6}">
-  <label for="issued_on">Issue date printed on the front</label>
-  <input id="issued_on" name="issued_on" type="date">
-  <br><button id="submit" type="submit">Verify</button>
+  {_label("file")}
+  <p class="hint">{_both("証明書のPDF、または用紙の裏面（模様の面）をスキャン・撮影した画像",
+                         "The certificate PDF, or a scan or photo of the back of the paper (the patterned side)")}</p>
+  <input id="file" name="file" type="file" accept="application/pdf,image/*" required{file_css}>
+  <fieldset>
+    <legend>{_both("スキャン・写真の場合は、表面に印刷されているとおりに入力",
+                   "For a scan or photo: type what the front of the paper prints")}</legend>
+    {_label("issuer")}
+    <p class="hint">{_both("証明書の下の、公印の横にある市区町村長名（例: 横浜市長）。6桁の市区町村コードでも可",
+                           "The mayor's title beside the official seal at the bottom (e.g. 横浜市長); "
+                           "the 6-digit municipality code also works")}</p>
+    {_text_input("issuer", values, invalid, "横浜市長")}
+    {_label("issued_on")}
+    <p class="hint">{_both("市区町村長名の上にある日付（例: 令和8年11月17日。2026-11-17 も可）",
+                           "The date above the mayor's name (e.g. 令和8年11月17日, or 2026-11-17)")}</p>
+    {_text_input("issued_on", values, invalid, "令和8年11月17日")}
+    {_label("certificate_id")}
+    <p class="hint">{_both("分かる場合のみ（任意）。入力すると発行者と発行日は不要です",
+                           "Only if you have it (optional); with it, the issuer and date are not needed")}</p>
+    {_text_input("certificate_id", values, invalid, "")}
+  </fieldset>
+  <button id="submit" type="submit">検証する<span class="en" lang="en">Verify</span></button>
 </form>
 </section>
 """
 
 
 def _findings(findings: Sequence[Finding]) -> str:
-    items = "".join(f'<li class="{"ok" if f.ok else "bad"}">{html.escape(f.message)}</li>' for f in findings)
+    items = "".join(f'<li class="{"ok" if f.ok else "bad"}">{_both(f.message_ja, f.message)}</li>' for f in findings)
     return f'<ul id="findings">{items}</ul>'
 
 
-def _verdict(ok: bool, good: str, bad: str) -> str:
-    return f'<div id="verdict" class="verdict {"ok" if ok else "bad"}">{html.escape(good if ok else bad)}</div>'
+def _verdict(ok: bool, good: tuple[str, str], bad: tuple[str, str]) -> str:
+    ja, en = good if ok else bad
+    return f'<div id="verdict" class="verdict {"ok" if ok else "bad"}">{_both(ja, en)}</div>'
 
 
 def _img(image_png: bytes, alt: str, element_id: str) -> str:
@@ -95,79 +158,121 @@ def _img(image_png: bytes, alt: str, element_id: str) -> str:
     return f'<img id="{element_id}" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+# The verdicts (Japanese, English): 有効 is what a person looks for on the page.
+_PDF_VALID = ("有効 — BCLが発行した本物の証明書です", "VALID: a genuine certificate issued by BCL")
+_PDF_INVALID = ("無効 — 本物の証明書であることを確認できません", "INVALID")
+_SCAN_MATCH = ("有効 — 発行済みの証明書と一致しました", "VALID: matches an issued certificate")
+_SCAN_NO_MATCH = ("不一致 — 発行済みの証明書と一致しません", "NO MATCH")
+_NO_FILE = ("ファイルが選択されていません。証明書のPDFか、用紙の裏面の画像を選んでください",
+            "no file was chosen: choose the certificate PDF, or a scan or photo of the back of the paper")
+_AGAIN = f'<p><a href="/">{_both("別の証明書を検証する", "Verify another")}</a></p>'
+
+
 def pdf_result_html(result: PdfVerification) -> str:
-    details = f"<p class='hint'>SHA-256 {result.pdf_sha256}</p>"
+    details = ""
     if result.signer:
-        details += f"<p>Sealed by {html.escape(result.signer)}"
         if result.signed_at:
-            details += f", at {html.escape(result.signed_at.isoformat())} (as stated in the seal)"
-        details += "</p>"
-    body = (f"<section>{_verdict(result.valid, 'VALID: a genuine certificate issued by BCL', 'INVALID')}"
-            f"{_findings(result.findings)}{details}</section>")
-    return _page("Verification result", body + '<p><a href="/">Verify another</a></p>')
+            local = result.signed_at.astimezone(JAPAN)
+            when_ja = f"、{format_japanese_date(local.date())} {local:%H:%M}（電子契印に記載の日時）"
+            when_en = f", at {local:%Y-%m-%d %H:%M} Japan time (as stated in the seal)"
+        else:
+            when_ja = when_en = ""
+        details += f"<p>{_both(f'電子契印: {result.signer}{when_ja}', f'Sealed by {result.signer}{when_en}')}</p>"
+    details += f"<p class='hint'>SHA-256 {result.pdf_sha256}</p>"
+    verdict = _verdict(result.valid, _PDF_VALID, _PDF_INVALID)
+    body = f"<section>{verdict}{_findings(result.findings)}{details}</section>"
+    return _page("検証結果", "Verification result", body + _AGAIN)
 
 
 def scan_result_html(result: ScanVerification) -> str:
-    body = f"<section>{_verdict(result.matches, 'MATCHES an issued certificate', 'NO MATCH')}"
+    body = "<section>" + _verdict(result.matches, _SCAN_MATCH, _SCAN_NO_MATCH)
     body += _findings(result.findings)
     if result.score is not None:
-        body += (f'<p>Score <span id="score">{result.score:.2f}</span> '
-                 f"({result.candidates} issued sheet(s) compared)</p>")
+        body += (f'<p>スコア <span id="score">{result.score:.2f}</span>（{result.candidates}枚と照合）'
+                 f'<span class="en" lang="en">Score {result.score:.2f} ({result.candidates} issued sheet(s) '
+                 f"compared)</span></p>")
     body += "</section>"
     if result.restored is not None:
-        figures = ("<figure><figcaption>Restored from your scan</figcaption>"
-                   f"{_img(png_bytes(result.restored), 'restored front', 'restored')}</figure>")
+        figures = (f"<figure><figcaption>{_both('スキャンから復元した表面', 'Restored from your scan')}</figcaption>"
+                   f"{_img(png_bytes(result.restored), '復元した表面 / restored front', 'restored')}</figure>")
         if result.issued is not None:
-            figures += ("<figure><figcaption>As issued</figcaption>"
-                        f"{_img(png_bytes(result.issued), 'issued front', 'issued')}</figure>")
-        body += (f'<section><p class="hint">Compare the restored front with the paper in your hands: '
-                 f'the score does not catch a single altered character.</p><div class="pair">{figures}</div></section>')
-    return _page("Verification result", body + '<p><a href="/">Verify another</a></p>')
+            figures += (f"<figure><figcaption>{_both('発行時の表面', 'As issued')}</figcaption>"
+                        f"{_img(png_bytes(result.issued), '発行時の表面 / issued front', 'issued')}</figure>")
+        hint = _both("復元した表面をお手元の用紙と見比べてください。スコアでは1文字の書き換えまでは分かりません。",
+                     "Compare the restored front with the paper in your hands: the score does not catch a single "
+                     "altered character.")
+        body += f'<section><p class="hint">{hint}</p><div class="pair">{figures}</div></section>'
+    return _page("検証結果", "Verification result", body + _AGAIN)
 
 
-def error_html(message: str, status_word: str = "Cannot verify") -> str:
-    return _page(status_word, f'<section><div id="verdict" class="verdict bad">{html.escape(status_word)}</div>'
-                              f"<p id='error'>{html.escape(message)}</p></section>{_FORM}")
+def error_html(ja: str, en: str, values: Mapping[str, str] | None = None, invalid: str | None = None) -> str:
+    """The form again, under the one-line reason why the upload could not be verified."""
+    body = (f'<section><div id="verdict" class="verdict bad">{_both("検証できません", "Cannot verify")}</div>'
+            f'<p id="error">{_both(ja, en)}</p></section>{form_html(values, invalid)}')
+    return _page("検証できません", "Cannot verify", body)
 
 
 async def _index(_request: web.Request) -> web.Response:
-    return web.Response(text=_page("Certificate verification", _FORM), content_type="text/html")
+    return web.Response(text=_page("証明書の検証", "Certificate verification", form_html()), content_type="text/html",
+                        charset="utf-8")
 
 
-def _verify_upload(service: VerificationContext, data: bytes, fields: dict[str, str]) -> str:
-    if data.startswith(b"%PDF-"):
-        return pdf_result_html(verify_pdf(data, service.seal_roots, service.archive))
-    certificate_id = fields.get("certificate_id") or None
-    municipality = fields.get("municipality") or None
-    issued_on = date.fromisoformat(fields["issued_on"]) if fields.get("issued_on") else None
-    scan = load_scan(data)
-    result = verify_scan(scan, service.archive, service.key_of, certificate_id=certificate_id,
-                         municipality_code=municipality, issued_on=issued_on)
-    if service.on_scan_checked is not None and result.candidates:
-        service.on_scan_checked(result.municipality_code or "", result.candidates, result.certificate_id)
-    return scan_result_html(result)
+def _html(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, content_type="text/html", charset="utf-8", status=status)
+
+
+async def _read_part(part: BodyPartReader, limit: int) -> tuple[bytes, int]:
+    """The part's bytes up to limit, and its whole size (read on and dropped up to _DRAIN_LIMIT)."""
+    kept = bytearray()
+    size = 0
+    while chunk := await part.read_chunk():
+        size += len(chunk)
+        if size <= limit:
+            kept += chunk
+        elif size > _DRAIN_LIMIT:
+            break
+    return bytes(kept), size
+
+
+def _render(result: PdfVerification | ScanVerification) -> str:
+    return pdf_result_html(result) if isinstance(result, PdfVerification) else scan_result_html(result)
 
 
 def make_app(service: VerificationContext) -> web.Application:
     async def verify(request: web.Request) -> web.Response:
-        data = b""
+        data, size, filename = b"", 0, None
         fields: dict[str, str] = {}
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
+        seen_file = False
+        try:
+            reader = await request.multipart()
+        except (AssertionError, ValueError, KeyError):  # not multipart: a form without a file input
+            reader = None
+        while reader is not None and (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader) or part.name is None:
                 continue
             if part.name == "file":
-                data = bytes(await part.read())
-            else:
-                fields[part.name] = (await part.text()).strip()
-        if not data:
-            return web.Response(text=error_html("choose a file to verify"), content_type="text/html", status=400)
+                seen_file = True
+                filename = part.filename
+                data, size = await _read_part(part, MAX_UPLOAD_BYTES)
+            elif part.name in _TEXT_FIELDS:
+                raw, _ = await _read_part(part, MAX_FIELD_CHARS * 4)  # UTF-8: at most 4 bytes a character
+                fields[part.name] = raw.decode("utf-8", "replace").strip()[:MAX_FIELD_CHARS]
+        if not seen_file or (size == 0 and not filename):
+            return _html(error_html(_NO_FILE[0], _NO_FILE[1], fields, "file"), 400)
         try:
-            page = await asyncio.to_thread(_verify_upload, service, data, fields)
-        except (ScrambleError, ValueError) as exc:  # not an image, no certificate named, a malformed date
-            return web.Response(text=error_html(str(exc)), content_type="text/html", status=400)
-        return web.Response(text=page, content_type="text/html")
+            check_size(size, filename)
+            result = await asyncio.to_thread(check_upload, service, data, filename, **fields)
+        except VerificationInputError as exc:
+            status = 413 if size > MAX_UPLOAD_BYTES else 400
+            # Nothing named the certificate: the issuer is the first field to fill in.
+            invalid = "issuer" if exc.field == "certificate" else exc.field
+            return _html(error_html(exc.ja, exc.en, fields, invalid), status)
+        except BclError as exc:  # the service's own data (archive, keys) failed: not the person's fault
+            logger.error("verification failed: %s", exc)
+            return _html(error_html("検証中にシステムのエラーが発生しました。時間をおいて再度お試しください",
+                                    f"the verification service failed: {exc}", fields), 500)
+        return _html(_render(result))
 
-    app = web.Application(client_max_size=MAX_UPLOAD_BYTES)
+    app = web.Application(client_max_size=_DRAIN_LIMIT)
     app.add_routes([web.get("/", _index), web.post("/verify", verify)])
     return app

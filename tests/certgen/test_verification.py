@@ -10,11 +10,18 @@ import pytest
 from PIL import Image
 
 from certgen.certificate_pdf import CertificateRenderer
-from certgen.errors import ScrambleError
 from certgen.keys import KeyPool
 from certgen.scramble import descramble
 from certgen.seal import KeyFileSealSigner
-from certgen.verification import Check, load_scan, side_by_side, verify_pdf, verify_scan
+from certgen.verification import (
+    Check,
+    NotAnImageError,
+    VerificationInputError,
+    load_scan,
+    side_by_side,
+    verify_pdf,
+    verify_scan,
+)
 from certgen.verification_scan import MATCH_THRESHOLD, match
 from domain.certificate_types import CertificateType
 from tests.certgen.factories import ISSUER, household_of_three
@@ -87,10 +94,26 @@ def test_a_validly_sealed_pdf_that_was_never_issued_fails(world: IssuedWorld) ->
     assert "not in the issuance record" in result.reasons[0]
 
 
-def test_a_seal_from_another_root_is_not_trusted(world: IssuedWorld) -> None:
+def test_a_seal_from_another_root_is_not_trusted(world: IssuedWorld, capfd: pytest.CaptureFixture[str]) -> None:
     result = verify_pdf(world.household.pdf, [shared_seal_material().root], world.archive)
     assert not result.valid
-    assert any("does not chain to the municipal seal root" in r for r in result.reasons)
+    (untrusted,) = [f for f in result.findings if f.check is Check.SEAL]
+    assert "does not chain to the municipal seal root" in untrusted.message
+    # pyHanko's own reason, which it logs with a traceback, is the finding's detail, on the same line.
+    assert "build path" in untrusted.message and "\n" not in untrusted.message
+    assert "電子契印ルート証明書で確認できません" in untrusted.message_ja
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and "Validation error" not in err
+
+
+def test_every_finding_is_worded_in_japanese_too(world: IssuedWorld) -> None:
+    results = [verify_pdf(world.household.pdf, [world.seal_root], world.archive),
+               verify_pdf(_flip(world.household.pdf, len(world.household.pdf) // 3), [world.seal_root],
+                          world.archive),
+               verify_pdf(b"%PDF-1.7 junk", [world.seal_root], world.archive)]
+    for finding in (f for result in results for f in result.findings):
+        assert finding.message and finding.message_ja
+        assert any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in finding.message_ja), finding
 
 
 def test_not_a_pdf(world: IssuedWorld) -> None:
@@ -168,10 +191,16 @@ def test_a_scan_restored_with_another_municipalitys_key_does_not_match(world: Is
 
 
 def test_scan_needs_a_certificate_named_and_an_image(world: IssuedWorld, household_scan: Image.Image) -> None:
-    with pytest.raises(ScrambleError, match="certificate id"):
+    with pytest.raises(VerificationInputError, match="certificate id"):
         verify_scan(household_scan, world.archive, world.key_of, municipality_code="141003")
-    with pytest.raises(ScrambleError, match="not an image"):
+    with pytest.raises(NotAnImageError, match="not an image") as caught:
         load_scan(b"%PDF-1.7 not an image")
+    assert "画像ファイル" in caught.value.ja and "BytesIO" not in str(caught.value)
+    png = io.BytesIO()
+    Image.new("RGB", (200, 100), "white").save(png, "PNG")
+    with pytest.raises(VerificationInputError, match="damaged or truncated") as caught:
+        load_scan(png.getvalue()[:-40])
+    assert not isinstance(caught.value, NotAnImageError) and "PNG" in str(caught.value)
     blank = verify_scan(np.full((900, 700, 3), 255, np.uint8), world.archive, world.key_of,
                         certificate_id="cert-household")
     assert not blank.matches and "no scramble image" in blank.reasons[0]
