@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import BodyPartReader, web
 
-from certgen.certificate_pdf import JAPAN
 from certgen.verification import (
     Finding,
     PdfVerification,
@@ -33,6 +32,7 @@ from certgen.verification import (
 )
 from certgen.verification_request import FIELD_NAMES, MAX_UPLOAD_BYTES, check_size, check_upload
 from domain.errors import BclError
+from domain.japan_time import to_japan_time
 from domain.japanese_date import format_japanese_date
 
 logger = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ def pdf_result_html(result: PdfVerification) -> str:
     details = ""
     if result.signer:
         if result.signed_at:
-            local = result.signed_at.astimezone(JAPAN)
+            local = to_japan_time(result.signed_at)
             when_ja = f"、{format_japanese_date(local.date())} {local:%H:%M}（電子契印に記載の日時）"
             when_en = f", at {local:%Y-%m-%d %H:%M} Japan time (as stated in the seal)"
         else:
