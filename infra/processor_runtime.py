@@ -63,7 +63,7 @@ class LoopOptions:
     commit: bool = True
     until_caught_up: bool = False
     idle_seconds: float = 1.0
-    lag_interval: float = 2.0  # seconds between consumer-lag refreshes (local calls, no broker round trip)
+    lag_interval: float = 2.0  # seconds between metric refreshes outside checkpoints (lag, readers' totals)
 
 
 @dataclass(frozen=True)
@@ -237,14 +237,14 @@ class ProcessorRuntime:
             if messages:
                 metrics.batch_seconds.observe(time.perf_counter() - began)
             if now - self._lag_at >= options.lag_interval:
-                self._refresh_lag(now)
+                self._refresh_metrics(now)
             if self.caught_up():
                 handler.on_caught_up(now)
                 if options.until_caught_up and now - last_message >= options.idle_seconds:
                     break
         handler.drain()
         self._checkpoint()
-        self._refresh_lag(time.monotonic())
+        self._refresh_metrics(time.monotonic())
 
     def close(self) -> None:
         self._consumer.close()
@@ -311,9 +311,11 @@ class ProcessorRuntime:
             self._consumer.commit(offsets=offsets, asynchronous=False)
         self._delivered_since_commit = False
 
-    def _refresh_lag(self, now: float) -> None:
-        """Per partition: the high watermark last seen in a fetch minus the position (no broker round trip)."""
+    def _refresh_metrics(self, now: float) -> None:
+        """The handler's totals (also for readers, which never checkpoint) and, per partition, the lag: the high
+        watermark last seen in a fetch minus the position (local calls, no broker round trip)."""
         self._lag_at = now
+        self.metrics.record_totals(self._handler.totals())
         if not self._assigned:
             return
         positions = self._consumer.position([TopicPartition(t, p) for t, p in self._assigned])
