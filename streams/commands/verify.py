@@ -119,6 +119,7 @@ def verify_serve_command(settings: Settings, host: str, port: int) -> None:
     from aiohttp import web
 
     from certgen.verification_web import make_app
-
+    from infra.metrics import serve_metrics
+    serve_metrics(settings.metrics_port)
     click.echo(f"verification page on http://{host}:{port}/ (Ctrl-C to stop)")
     web.run_app(make_app(_context(settings)), host=host, port=port, print=None)

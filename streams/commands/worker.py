@@ -64,5 +64,7 @@ def run(settings: Settings, revocation: str, ocsp_url: str | None, render_proces
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    from infra.metrics import serve_metrics
+    serve_metrics(settings.metrics_port)
     counters = build_certificate_worker(settings, options=options).run(stop)
     click.echo(json.dumps(counters.as_dict()))
