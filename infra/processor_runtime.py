@@ -203,6 +203,8 @@ class ProcessorRuntime:
         """Stop reading the message's partition at that message (it is read again once released)."""
         tp = TopicPartition(msg.topic(), msg.partition(), msg.offset())
         self._held[(tp.topic, tp.partition)] = tp.offset
+        # Its end, if seen in this poll, is behind the rewind: once released it is caught up at its next end only.
+        self._at_end.discard((tp.topic, tp.partition))
         self._consumer.seek(tp)
         self._consumer.pause([TopicPartition(tp.topic, tp.partition)])
 
