@@ -19,6 +19,7 @@ from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
 from sinks.snapshot_store import ParquetSnapshotStore
 from streams.materialiser import BackupMaterialiser, MaterialiserTopics
+from streams.settings import load_settings
 from tests.factories import make_change, make_resident
 
 pytestmark = pytest.mark.integration
@@ -77,4 +78,20 @@ def test_the_materialiser_exports_what_it_consumed_applied_and_dead_lettered(
     finally:
         stop.set()
         thread.join(30)
+        server.close()
+
+
+def test_the_metrics_port_setting_and_a_server_on_a_chosen_port() -> None:
+    assert load_settings(environ={}).metrics_port is None
+    assert load_settings(environ={"BCL_METRICS_PORT": "9464"}).metrics_port == 9464
+    assert load_settings({"metrics_port": 9465}, environ={"BCL_METRICS_PORT": "9464"}).metrics_port == 9465
+    chosen = serve_metrics(None)
+    port = int(chosen.url.rsplit(":", 1)[1].split("/")[0])
+    chosen.close()
+    server = serve_metrics(port)  # the port the OS chose a moment ago, now asked for explicitly
+    try:
+        assert server.url == f"http://127.0.0.1:{port}/metrics"
+        with urllib.request.urlopen(server.url, timeout=10) as response:
+            assert b"bcl_messages_consumed_total" in response.read()
+    finally:
         server.close()
