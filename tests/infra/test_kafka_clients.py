@@ -63,6 +63,8 @@ def test_delivered_messages_pass_and_an_empty_commit_is_fine(cluster: ClusterHan
     with ProcessorRuntime(group_id, cluster.bootstrap_servers, Source((topic,), Start.END), handler,
                           LoopOptions(poll_timeout=0.2)) as runtime:
         runtime.run(handler.stop)  # nothing consumed yet: nothing to commit, no error
-        committed = runtime._consumer.committed([TopicPartition(topic, 0)], timeout=10)
+    consumer = kafka.make_consumer(cluster.bootstrap_servers, group_id)
+    committed = consumer.committed([TopicPartition(topic, 0)], timeout=10)
+    consumer.close()
     assert handler.checkpoints == 2  # the one after the poll, and the final one
     assert committed[0].offset < 0
