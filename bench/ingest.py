@@ -21,15 +21,18 @@ import io
 import multiprocessing as mp
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import fastavro
+from confluent_kafka import Message
 
 from domain.japan_time import JST
 from domain.register_validation import message_key
 from infra import kafka
 from infra.cluster_control import ClusterHandle
+from infra.processor_runtime import BatchHandler, LoopOptions, Partitions, ProcessorRuntime, Source
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import HEADER, AvroSerde
@@ -62,23 +65,35 @@ def produce_all(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]])
     producer.flush()
 
 
-def baseline_consumer(bootstrap: str, topic: str, expected: int, ready: mp.Event, out: mp.Queue) -> None:
-    """Read and Avro-decode every payload; nothing else."""
-    schema = fastavro.parse_schema(AvroSerde(FileSchemaRegistry(), CONTRACTS["bcl.register.diffs"]).contract_schema)
-    consumer = kafka.make_consumer(bootstrap, "bench-baseline")
-    kafka.assign_all(consumer, topic)
-    ready.set()
-    decoded = 0
-    for messages, _ in kafka.consume_batches(consumer, batch_size=10_000, timeout=0.1):
+class _Decode(BatchHandler):
+    """Avro-decode every payload; nothing else. Stops once `expected` were read."""
+
+    def __init__(self, expected: int) -> None:
+        self.schema = fastavro.parse_schema(
+            AvroSerde(FileSchemaRegistry(), CONTRACTS["bcl.register.diffs"]).contract_schema)
+        self.expected = expected
+        self.decoded = 0
+        self.stop = threading.Event()
+
+    def process(self, messages: list[Message], partitions: Partitions) -> None:
         for msg in messages:
             buf = io.BytesIO(msg.value())
             buf.seek(HEADER.size)
-            fastavro.schemaless_reader(buf, schema, None)
-        decoded += len(messages)
-        if decoded >= expected:
-            break
-    out.put((decoded, time.time()))
-    consumer.close()
+            fastavro.schemaless_reader(buf, self.schema, None)
+        self.decoded += len(messages)
+        if self.decoded >= self.expected:
+            self.stop.set()
+
+
+def baseline_consumer(bootstrap: str, topic: str, expected: int, ready: mp.Event, out: mp.Queue) -> None:
+    """Read (the processor runtime's loop, no commits) and Avro-decode every payload; nothing else."""
+    handler = _Decode(expected)
+    with ProcessorRuntime("bench-baseline", bootstrap, Source((topic,)), handler,
+                          LoopOptions(batch_size=10_000, poll_timeout=0.1, commit=False)) as runtime:
+        runtime.assign()
+        ready.set()
+        runtime.run(handler.stop)
+        out.put((handler.decoded, time.time()))
 
 
 def pipeline_materialiser(bootstrap: str, names: MaterialiserTopics, snapshots: str, expected: int,

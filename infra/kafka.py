@@ -1,13 +1,12 @@
-"""The one producer factory and the one consumer loop. Processors get bootstrap servers as a value
-(from the settings); nothing here knows whether the cluster is embedded or production."""
+"""The client factories and the delivery check. Processors get bootstrap servers as a value (from the
+settings); nothing here knows whether the cluster is embedded or production. The one consumer loop is
+infra.processor_runtime."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from domain.errors import BclError
 
@@ -67,15 +66,6 @@ class DeliveryTracker:
             )
 
 
-def commit_offsets(consumer: Consumer) -> None:
-    """Commit the consumed positions synchronously; having nothing new to commit is fine."""
-    try:
-        consumer.commit(asynchronous=False)
-    except KafkaException as exc:
-        if exc.args[0].code() != KafkaError._NO_OFFSET:
-            raise KafkaClientError(f"cannot commit the consumed offsets ({exc.args[0].str()})") from None
-
-
 def make_consumer(bootstrap_servers: str, group_id: str, **overrides: Any) -> Consumer:
     """A consumer that commits only what the caller says is done (no auto commit)."""
     conf: dict[str, Any] = {
@@ -92,46 +82,3 @@ def make_consumer(bootstrap_servers: str, group_id: str, **overrides: Any) -> Co
     }
     conf.update(overrides)
     return Consumer(conf)
-
-
-def assign_all(consumer: Consumer, topic: str, timeout: float = 30.0) -> list[tuple[str, int]]:
-    """Assign every partition of the topic at the group's committed offsets (or the beginning).
-
-    For single-instance processors: no group membership, so a restart never waits for the previous
-    member's session to expire, while offsets are still committed under the group id."""
-    try:
-        metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-    except KafkaException as exc:
-        # A timeout here means no broker answered: the cluster went away or the address is wrong.
-        raise ClusterUnavailableError(f"no broker answered within {timeout:g} s ({exc.args[0].str()})") from None
-    if metadata is None or metadata.error is not None or not metadata.partitions:
-        raise KafkaClientError(f"topic {topic} does not exist on the cluster")
-    try:
-        committed = consumer.committed([TopicPartition(topic, p) for p in metadata.partitions], timeout=timeout)
-    except KafkaException as exc:
-        raise ClusterUnavailableError(f"cannot read the committed offsets of {topic} ({exc.args[0].str()})") from None
-    consumer.assign([TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
-                     for tp in committed])
-    return [(topic, p) for p in metadata.partitions]
-
-
-def consume_batches(
-    consumer: Consumer, *, batch_size: int = 5000, timeout: float = 0.5, stop: threading.Event | None = None
-) -> Iterator[tuple[list[Message], set[tuple[str, int]]]]:
-    """The consumer loop: yields (messages, partitions that reached their end in this poll).
-    An empty batch is yielded on idle polls so callers can flush and notice being caught up."""
-    while stop is None or not stop.is_set():
-        batch = consumer.consume(batch_size, timeout)
-        messages: list[Message] = []
-        at_end: set[tuple[str, int]] = set()
-        for msg in batch:
-            err = msg.error()
-            if err is None:
-                messages.append(msg)
-            elif err.code() == KafkaError._PARTITION_EOF:
-                at_end.add((msg.topic(), msg.partition()))
-            elif err.fatal():
-                raise KafkaClientError(f"fatal consumer error: {err.str()}")
-            elif not err.retriable():
-                raise KafkaClientError(f"consumer error: {err.str()}")
-        yield messages, at_end

@@ -20,9 +20,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaException, Message
 
-from infra.kafka import KafkaClientError, make_consumer
+from infra.kafka import KafkaClientError
+from infra.metrics import Totals
+from infra.processor_runtime import BatchHandler, LoopOptions, Partitions, ProcessorRuntime, Source, Start
 from infra.topics import KIOSK_RESPONSES
 from kiosk_sim.errors import KioskSimError
 from schemas.contracts import CONTRACTS
@@ -85,16 +87,20 @@ class RouterCounters:
     undecodable: int = 0  # ... with a key but a value that is not a CertificateResponse
 
 
-class ResponseRouter:
-    """Reads the responses topic in a background thread and wakes the request each response answers."""
+class ResponseRouter(BatchHandler):
+    """Reads the responses topic in a background thread and wakes the request each response answers
+    (a handler of infra.processor_runtime: from the end, low-latency polls, no commit)."""
 
     def __init__(self, bootstrap_servers: str, registry: BaseSchemaRegistry, *, topic: str = KIOSK_RESPONSES,
                  poll_timeout: float = 0.05) -> None:
         self.topic = topic
         self._serde = AvroSerde(registry, CONTRACTS[KIOSK_RESPONSES])
-        self._consumer = make_consumer(bootstrap_servers, f"bcl-kiosk-router-{uuid.uuid4().hex[:12]}",
-                                       **_CONSUMER_OVERRIDES)
-        self._poll_timeout = poll_timeout
+        # poll() returns on the first message, then the runtime takes what is ready: consume(n, timeout)
+        # would wait for n messages or the whole timeout and hold every answer back.
+        self._runtime = ProcessorRuntime(
+            "kiosk-response-router", bootstrap_servers, Source((topic,), Start.END), self,
+            LoopOptions(batch_size=501, poll_timeout=poll_timeout, low_latency=True, commit=False),
+            group_id=f"bcl-kiosk-router-{uuid.uuid4().hex[:12]}", consumer_config=_CONSUMER_OVERRIDES)
         self._pending: dict[str, PendingResponse] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -106,16 +112,9 @@ class ResponseRouter:
         """Position every partition at its current end, then start reading. Returns when positioned,
         so any request produced after this call is answered through the router."""
         try:
-            metadata = self._consumer.list_topics(self.topic, timeout=timeout).topics.get(self.topic)
-        except KafkaClientError as exc:
-            raise ResponseRouterError(f"cannot read the metadata of {self.topic}: {exc}") from exc
-        if metadata is None or metadata.error is not None or not metadata.partitions:
-            raise ResponseRouterError(f"topic {self.topic} does not exist on the cluster")
-        positions = []
-        for partition in metadata.partitions:
-            _low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=timeout)
-            positions.append(TopicPartition(self.topic, partition, high))
-        self._consumer.assign(positions)
+            self._runtime.assign(timeout)
+        except (KafkaClientError, KafkaException) as exc:
+            raise ResponseRouterError(f"cannot read {self.topic}: {exc}") from exc
         self._thread = threading.Thread(target=self._run, name="kiosk-response-router", daemon=True)
         self._thread.start()
         return self
@@ -144,7 +143,7 @@ class ResponseRouter:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._consumer.close()
+        self._runtime.close()
 
     def __enter__(self) -> ResponseRouter:
         return self.start()
@@ -157,26 +156,24 @@ class ResponseRouter:
             raise ResponseRouterError(f"the response router stopped: {self._failure}") from self._failure
 
     def _run(self) -> None:
-        # Not infra.kafka.consume_batches: consume(n, timeout) waits for n messages or the whole timeout,
-        # which would hold every answer back; poll() returns on the first message, then take what is ready.
         try:
-            while not self._stop.is_set():
-                first = self._consumer.poll(self._poll_timeout)
-                if first is None:
-                    continue
-                received_at = time.perf_counter()
-                for msg in [first, *self._consumer.consume(500, 0)]:
-                    error = msg.error()
-                    if error is None:
-                        self._route(msg.key(), msg.value(), received_at)
-                    elif error.fatal() or not error.retriable():
-                        raise ResponseRouterError(f"reading {self.topic} failed: {error.str()}")
+            self._runtime.run(self._stop)
         except BaseException as exc:  # outermost boundary of the thread: waiting requests see it
             self._failure = exc
             with self._lock:
                 waiting = list(self._pending.values())
             for pending in waiting:
                 pending.wake()  # wake them: they find no response and report the failure
+
+    def process(self, messages: list[Message], partitions: Partitions) -> None:
+        if not messages:
+            return
+        received_at = time.perf_counter()
+        for msg in messages:
+            self._route(msg.key(), msg.value(), received_at)
+
+    def totals(self) -> Totals:
+        return Totals(self.counters.delivered)
 
     def _route(self, key: bytes | None, value: bytes | None, received_at: float) -> None:
         self.counters.received += 1

@@ -6,15 +6,16 @@ bcl.dlq with its bytes and a reason. It reads committed records only (isolation.
 the certificate worker may publish in transactions.
 
 Counting exactly once: the ledger holds each certificate_id once, however often its event is delivered.
-Durability order per batch: (1) flush dead letters, (2) write the batch to the ledger, (3) commit offsets.
-A crash before (3) re-delivers events the ledger, rebuilt from the log at start, already holds. One instance
-per cluster (all partitions assigned, no group membership).
+Durability order per batch (the checkpoint of infra.processor_runtime): (1) flush dead letters, (2) write
+the batch to the ledger, (3) commit offsets. A crash before (3) re-delivers events the ledger, rebuilt from
+the log at start, already holds. One instance per cluster (all partitions assigned, no group membership).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,17 @@ from confluent_kafka import Message, Producer
 
 from domain.billing import certificate_rejection
 from infra import kafka, topics
+from infra.metrics import Totals
+from infra.processor_runtime import (
+    ALL_DELIVERED,
+    BatchHandler,
+    Done,
+    LoopOptions,
+    Output,
+    Partitions,
+    ProcessorRuntime,
+    Source,
+)
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry, UnknownSchemaId
 from schemas.wire import AvroSerde
@@ -61,7 +73,7 @@ class _Pending:
     since: float = field(default_factory=time.monotonic)
 
 
-class BillingProcessor:
+class BillingProcessor(BatchHandler):
     def __init__(
         self,
         bootstrap_servers: str,
@@ -87,6 +99,9 @@ class BillingProcessor:
         self._producer: Producer | None = None
         self._dead_letters: DeadLetterSink | None = None
         self._delivered = kafka.DeliveryTracker()
+        self._pending = _Pending()
+        self._on_batch: Callable[[Counters], None] | None = None
+        self._checkpointed = False
 
     def run(
         self,
@@ -94,45 +109,63 @@ class BillingProcessor:
         *,
         until_caught_up: bool = False,
         idle_seconds: float = 1.0,
-        on_batch: Any = None,
+        on_batch: Callable[[Counters], None] | None = None,
     ) -> Counters:
         """Process until stopped (or, with until_caught_up, until every partition is at its end and nothing
         arrived for idle_seconds). on_batch(counters) is called after each committed batch (progress)."""
         self.ledger = CertificateLedger(self._snapshot_dir)
-        consumer = kafka.make_consumer(self._bootstrap, self._group_id, **{"isolation.level": "read_committed"})
         self._producer = kafka.make_producer(self._bootstrap)
         self._dead_letters = DeadLetterSink(
             self._producer, self._serde.registry, PROCESSOR, self._delivered, topic=self.topics.dlq
         )
-        pending = _Pending()
-        assigned = set(kafka.assign_all(consumer, self.topics.issued))
-        at_end: set[tuple[str, int]] = set()
-        last_message = time.monotonic()
+        self._pending = _Pending()
+        self._on_batch = on_batch
+        runtime = ProcessorRuntime(
+            self._group_id, self._bootstrap, Source((self.topics.issued,)), self,
+            LoopOptions(batch_size=self._batch_size, poll_timeout=0.5, until_caught_up=until_caught_up,
+                        idle_seconds=idle_seconds),
+            output=Output(self._producer, self._delivered, "dead letters"),
+            consumer_config={"isolation.level": "read_committed"},
+        )
         try:
-            for messages, ended in kafka.consume_batches(consumer, batch_size=self._batch_size, stop=stop):
-                for msg in messages:
-                    at_end.discard((msg.topic(), msg.partition()))
-                    self._process(msg, pending)
-                pending.consumed += len(messages)
-                at_end |= ended
-                now = time.monotonic()
-                if messages:
-                    last_message = now
-                if len(pending.events) >= self._flush_events or (
-                    pending.consumed and now - pending.since >= self._flush_seconds
-                ):
-                    self._flush(consumer, pending)
-                    if on_batch is not None:
-                        on_batch(self.counters)
-                if until_caught_up and bool(assigned) and assigned <= at_end and now - last_message >= idle_seconds:
-                    break
-            self._flush(consumer, pending)
+            runtime.run(stop)
         finally:
-            consumer.close()
+            runtime.close()
             self._producer.flush()
             self.ledger.close()
         log.info("stopped", **self.counters.as_dict())
         return self.counters
+
+    # -- the handler of infra.processor_runtime ---------------------------------------------------
+
+    def process(self, messages: list[Message], partitions: Partitions) -> None:
+        for msg in messages:
+            self._process(msg, self._pending)
+        self._pending.consumed += len(messages)
+
+    def checkpoint_due(self, now: float, polled: int) -> bool:
+        pending = self._pending
+        return len(pending.events) >= self._flush_events or bool(
+            pending.consumed and now - pending.since >= self._flush_seconds
+        )
+
+    def write_sink(self) -> Done:
+        """The batch to the ledger (the runtime has flushed the dead letters)."""
+        pending, self._pending = self._pending, _Pending()
+        self._checkpointed = pending.consumed > 0
+        if pending.events:
+            assert self.ledger is not None
+            written = self.ledger.record(pending.events)
+            self.counters.counted += written.new
+            self.counters.duplicates += written.duplicates
+        return ALL_DELIVERED
+
+    def committed(self) -> None:
+        if self._checkpointed and self._on_batch is not None:
+            self._on_batch(self.counters)
+
+    def totals(self) -> Totals:
+        return Totals(self.counters.counted + self.counters.duplicates, self.counters.dead_lettered)
 
     def _process(self, msg: Message, pending: _Pending) -> None:
         self.counters.consumed += 1
@@ -154,17 +187,3 @@ class BillingProcessor:
         log.warning("dead_letter", reason_code=code, reason=reason, topic=msg.topic(), partition=msg.partition(),
                     offset=msg.offset())
         self._dead_letters.send(msg, code, reason)
-
-    def _flush(self, consumer: Any, pending: _Pending) -> None:
-        assert self._producer is not None
-        self._delivered.flush(self._producer, "dead letters")
-        if pending.events:
-            assert self.ledger is not None
-            written = self.ledger.record(pending.events)
-            self.counters.counted += written.new
-            self.counters.duplicates += written.duplicates
-        if pending.consumed:
-            kafka.commit_offsets(consumer)
-        pending.events.clear()
-        pending.consumed = 0
-        pending.since = time.monotonic()

@@ -26,7 +26,9 @@ Design (why not simply keep "the previous serials per resident" in memory):
   that the CRL and OCSP can report it revoked.
 
 Durability order per batch: (1) issue certificates (PKI index), (2) publish the new revocations
-and flush, (3) record them in the PKI index, (4) commit offsets. A crash before (3) re-publishes
+and flush, (3) record them in the PKI index, (4) commit offsets (2-4: the checkpoint of
+infra.processor_runtime, with explicit offsets, as a held partition's position may be past messages
+it will read again). A crash before (3) re-publishes
 the same revocation on restart (same key and value; consumers fold with earliest-wins); a crash
 before (4) replays events that (1) and (3) recognise as done. Revocation times are event times, so
 a CRL issued as of an instant lists exactly the register's revocations up to it.
@@ -41,6 +43,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,8 @@ from certgen.user_certificates import CertificateKind
 from domain.card_lifecycle import CertificateEntry, card_actions, entries, validity_instants
 from domain.certificate_serial import parse_serial
 from infra import kafka, topics
+from infra.metrics import Totals
+from infra.processor_runtime import BatchHandler, Done, LoopOptions, Output, Partitions, ProcessorRuntime, Source
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
@@ -111,7 +116,7 @@ class _Accepted:
     before: tuple[CertificateEntry, ...]
 
 
-class CardLifecycleProcessor:
+class CardLifecycleProcessor(BatchHandler):
     def __init__(
         self,
         bootstrap_servers: str,
@@ -141,8 +146,13 @@ class CardLifecycleProcessor:
         self._con = duckdb.connect()
         self._producer: Producer | None = None
         self._delivered = kafka.DeliveryTracker()
+        self._backup: Consumer | None = None
+        self._watermarks: dict[int, int] = {}
+        self._refreshed = 0.0
+        self._done: list[Message] = []
+        self._publishing: list[Revocation] = []
 
-    # -- the loop ----------------------------------------------------------------------------
+    # -- the loop (infra.processor_runtime drives it; this class is its handler) -------------
     def run(
         self, stop: threading.Event | None = None, *, until_caught_up: bool = False, idle_seconds: float = 1.0
     ) -> Counters:
@@ -150,60 +160,68 @@ class CardLifecycleProcessor:
         at what the backup has accepted, and nothing arrived for idle_seconds)."""
         self._pki.auth_authority()  # fail now, with the `bcl pki init` hint, if the PKI is missing
         self._keys.load()
-        consumer = kafka.make_consumer(self._bootstrap, self._group_id)
-        backup = kafka.make_consumer(self._bootstrap, self._backup_group_id)  # read its offsets only
+        self._backup = kafka.make_consumer(self._bootstrap, self._backup_group_id)  # read its offsets only
         self._producer = kafka.make_producer(self._bootstrap)
-        topic = self.topics.diffs
+        self._watermarks = {}
+        runtime = ProcessorRuntime(
+            self._group_id, self._bootstrap, Source((self.topics.diffs,)), self,
+            LoopOptions(batch_size=self._batch_size, poll_timeout=0.5, until_caught_up=until_caught_up,
+                        idle_seconds=idle_seconds),
+            output=Output(self._producer, self._delivered, "revocations"),
+        )
         try:
-            partitions = [p for _, p in kafka.assign_all(consumer, topic)]
-            watermark = self._watermark(backup, partitions)
-            refreshed = time.monotonic()
-            held: dict[int, int] = {}  # partition → first offset the backup has not accepted yet
-            at_end: set[int] = set()
-            last_message = time.monotonic()
-            for messages, ended in kafka.consume_batches(consumer, batch_size=self._batch_size, stop=stop):
-                now = time.monotonic()
-                if held and now - refreshed >= self._watermark_seconds:
-                    watermark = self._watermark(backup, partitions)
-                    refreshed = now
-                    released = [p for p, offset in held.items() if watermark[p] > offset]
-                    if released:
-                        consumer.resume([TopicPartition(topic, p) for p in released])
-                        for p in released:
-                            del held[p]
-                accepted: list[Message] = []
-                for msg in messages:
-                    p = msg.partition()
-                    if p in held:
-                        continue  # later messages of a partition waiting for the backup
-                    if msg.offset() >= watermark[p]:
-                        held[p] = msg.offset()
-                        consumer.seek(TopicPartition(topic, p, msg.offset()))
-                        consumer.pause([TopicPartition(topic, p)])
-                        continue
-                    at_end.discard(p)
-                    accepted.append(msg)
-                at_end |= {p for _, p in ended}
-                if accepted:
-                    last_message = now
-                    self._process(consumer, accepted)
-                caught_up = all(p in at_end or p in held for p in partitions)
-                if until_caught_up and caught_up and now - last_message >= idle_seconds:
-                    break
+            runtime.run(stop)
         finally:
-            consumer.close()
-            backup.close()
+            runtime.close()
+            self._backup.close()
             self._producer.flush()
         log.info("stopped", **self.counters.as_dict())
         return self.counters
 
-    def _watermark(self, backup: Consumer, partitions: list[int]) -> dict[int, int]:
+    def _watermark(self, partitions: Sequence[tuple[str, int]]) -> dict[int, int]:
         """Per partition, the offset below which the backup materialiser has applied everything."""
-        committed = backup.committed([TopicPartition(self.topics.diffs, p) for p in partitions], timeout=30)
+        assert self._backup is not None
+        committed = self._backup.committed([TopicPartition(t, p) for t, p in partitions], timeout=30)
         return {tp.partition: tp.offset if tp.offset >= 0 else _UNCOMMITTED for tp in committed}
 
+    def process(self, messages: list[Message], partitions: Partitions) -> None:
+        """Only below the backup's watermark: a partition that reaches it is held until the backup moves on."""
+        now = time.monotonic()
+        if not self._watermarks or (partitions.held and now - self._refreshed >= self._watermark_seconds):
+            self._watermarks = self._watermark(partitions.assigned)
+            self._refreshed = now
+            released = [tp for tp, offset in partitions.held.items() if self._watermarks[tp[1]] > offset]
+            if released:
+                partitions.release(released)
+        accepted: list[Message] = []
+        for msg in messages:
+            if (msg.topic(), msg.partition()) in partitions.held:
+                continue  # later messages of a partition waiting for the backup
+            if msg.offset() >= self._watermarks[msg.partition()]:
+                partitions.hold(msg)
+                continue
+            accepted.append(msg)
+        if accepted:
+            self._process(accepted)
+        self._done = accepted
+
+    def checkpoint_due(self, now: float, polled: int) -> bool:
+        return bool(self._done)
+
+    def write_sink(self) -> Done:
+        """Record the revocations in the PKI index, once the runtime has delivered them on the topic."""
+        for revocation in self._publishing:
+            self._pki.revoke(revocation)
+            self.counters.revoked += 1
+        self._publishing = []
+        done, self._done = self._done, []
+        return done
+
+    def totals(self) -> Totals:
+        return Totals(self.counters.consumed - self.counters.not_in_backup)
+
     # -- one batch ---------------------------------------------------------------------------
-    def _process(self, consumer: Consumer, messages: list[Message]) -> None:
+    def _process(self, messages: list[Message]) -> None:
         self.counters.consumed += len(messages)
         changes = []
         for msg in messages:
@@ -215,12 +233,6 @@ class CardLifecycleProcessor:
         for item in self._accepted(changes):
             self._apply(item, pending)
         self._revoke(pending)
-        offsets: dict[int, int] = {}
-        for msg in messages:
-            offsets[msg.partition()] = max(offsets.get(msg.partition(), 0), msg.offset() + 1)
-        # Explicit offsets: a paused partition's stored position may be past messages it will re-read.
-        consumer.commit(offsets=[TopicPartition(self.topics.diffs, p, o) for p, o in offsets.items()],
-                        asynchronous=False)
 
     def _accepted(self, changes: list[dict[str, Any]]) -> list[_Accepted]:
         """The changes the backup applied, each with the resident's certificates before it."""
@@ -305,22 +317,15 @@ class CardLifecycleProcessor:
                     change_type=change["change_type"], error=str(exc))
 
     def _revoke(self, pending: dict[str, Revocation]) -> None:
-        """Publish, then record, the revocations the PKI does not hold yet (durability order)."""
+        """Publish the revocations the PKI does not hold yet; they are recorded at the checkpoint, once
+        delivered (durability order)."""
         assert self._producer is not None
-        new = []
         for serial, revocation in pending.items():
             current = self._pki.index.revocation(serial)
             if current is not None and merge_revocation(current, revocation) is current:
                 self.counters.already_revoked += 1
                 continue
-            new.append(revocation)
+            self._publishing.append(revocation)
             kafka.produce(self._producer, self.topics.revocations,
                           self._revocation_serde.encode(revocation_to_record(revocation)), serial.encode(),
                           on_delivery=self._delivered)
-        if not new:
-            return
-        self._delivered.flush(self._producer, "revocations")
-        for revocation in new:
-            self._pki.revoke(revocation)
-            self.counters.revoked += 1
-

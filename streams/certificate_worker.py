@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Message, Producer
 from cryptography import x509
 
 from certgen.certificate_document import LAID_OUT_TYPES, ResidentCopyOptions
@@ -56,7 +56,9 @@ from domain.errors import JapaneseDateError, UnknownMunicipalityError
 from domain.kiosk_rules import FeeTable, MaintenanceWindow, ReasonCode, Refusal, refusal
 from domain.municipalities import municipality as find_municipality
 from domain.request_authentication import FRESHNESS_WINDOW, authenticate_request
-from infra import kafka, topics
+from infra import kafka, metrics, topics
+from infra.metrics import Totals
+from infra.processor_runtime import BatchHandler, Done, LoopOptions, Output, Partitions, ProcessorRuntime, Source, Start
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
@@ -166,9 +168,83 @@ class _Batch:
     request_ids: frozenset[str]
 
 
+@dataclass(frozen=True)
+class _Emitted:
+    """A batch claimed and emitted, to be marked delivered and committed at the checkpoint; with stage times."""
+
+    batch: _Batch
+    claims: list[Claim]
+    waiting: float
+    rendered: float
+    claimed: float
+    emitted: float
+
+
+class _Serving(BatchHandler):
+    """The request loop, as a handler of infra.processor_runtime. Two batches in flight: a polled batch is
+    decided and handed to the renderers, then the previous one is waited for, claimed and emitted; the
+    checkpoint that follows marks that one delivered and commits its offsets (strictly in order)."""
+
+    def __init__(self, worker: CertificateWorker, feed: _Feed, ledger: RequestLedger, dead_letters: DeadLetterSink,
+                 pool: RenderPool, producer: Producer, archiver: ThreadPoolExecutor) -> None:
+        self._worker = worker
+        self._feed = feed
+        self._ledger = ledger
+        self._dead_letters = dead_letters
+        self._pool = pool
+        self._producer = producer
+        self._archiver = archiver
+        self._in_flight: _Batch | None = None
+        self._completing: _Emitted | None = None
+
+    def process(self, messages: list[Message], partitions: Partitions) -> None:
+        if self._feed.error is not None:
+            raise self._feed.error
+        started = None
+        if messages:
+            started = self._worker._start_batch(messages, self._ledger, self._dead_letters, self._pool,
+                                                self._in_flight.request_ids if self._in_flight else frozenset())
+        self._complete_in_flight()
+        self._in_flight = started
+
+    def busy(self) -> bool:
+        # With a batch in flight, only take what is already there: it must not wait on an idle topic.
+        return self._in_flight is not None
+
+    def checkpoint_due(self, now: float, polled: int) -> bool:
+        return self._completing is not None
+
+    def write_sink(self) -> Done:
+        if self._completing is None:
+            return ()
+        emitted = self._completing
+        if emitted.claims:
+            self._worker._audit(emitted.batch.pending)
+            self._ledger.mark_delivered([c.position for c in emitted.claims], self._worker._take_marks())
+        return emitted.batch.messages
+
+    def committed(self) -> None:
+        if self._completing is not None:
+            self._worker._log_batch(self._completing, time.monotonic())
+            self._completing = None
+
+    def drain(self) -> None:
+        self._complete_in_flight()
+        self._in_flight = None
+
+    def totals(self) -> Totals:
+        counters = self._worker.counters
+        return Totals(counters.issued + counters.refused, counters.dead_lettered)
+
+    def _complete_in_flight(self) -> None:
+        if self._in_flight is not None:
+            self._completing = self._worker._emit_batch(self._in_flight, self._ledger, self._producer,
+                                                        self._archiver)
+
+
 class _Feed(threading.Thread):
     """Keeps the resident directory and the revocation registry current from bcl.residents and
-    bcl.jpki.revocations (from the beginning: the compacted topics hold the latest state)."""
+    bcl.jpki.revocations (from the beginning: the compacted topics hold the latest state; no commit)."""
 
     def __init__(self, worker: CertificateWorker, stop: threading.Event) -> None:
         super().__init__(name="certificate-worker-feed", daemon=True)
@@ -179,29 +255,45 @@ class _Feed(threading.Thread):
 
     def run(self) -> None:
         w = self._worker
-        consumer = kafka.make_consumer(w.bootstrap_servers, f"{w.group_id}.feed")
+        handler = _FeedHandler(w._apply_feed, self.caught_up)
         try:
-            partitions: set[tuple[str, int]] = set()
-            for topic in (w.topics.residents, w.topics.revocations):
-                metadata = consumer.list_topics(topic, timeout=30).topics.get(topic)
-                if metadata is None or metadata.error is not None:
-                    raise kafka.KafkaClientError(f"topic {topic} does not exist on the cluster")
-                partitions |= {(topic, p) for p in metadata.partitions}
-            consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in partitions])
-            at_end: set[tuple[str, int]] = set()
-            batches = kafka.consume_batches(consumer, batch_size=5000, timeout=0.2, stop=self._stop_event)
-            for messages, ended in batches:
-                for msg in messages:
-                    at_end.discard((msg.topic(), msg.partition()))
-                    w._apply_feed(msg)
-                at_end |= ended
-                if not self.caught_up.is_set() and at_end >= partitions:
-                    self.caught_up.set()
+            with ProcessorRuntime(f"{w.group_id}.feed", w.bootstrap_servers,
+                                  Source((w.topics.residents, w.topics.revocations), Start.BEGINNING), handler,
+                                  LoopOptions(batch_size=5000, poll_timeout=0.2, commit=False)) as runtime:
+                runtime.run(self._stop_event)
         except BaseException as exc:  # surfaced to the worker loop, which stops
             self.error = exc
             self.caught_up.set()
-        finally:
-            consumer.close()
+
+
+class _FeedHandler(BatchHandler):
+    def __init__(self, apply: Callable[[Message], None], caught_up: threading.Event) -> None:
+        self._apply = apply
+        self._caught_up = caught_up
+        self._applied = 0
+
+    def process(self, messages: list[Message], partitions: Partitions) -> None:
+        for msg in messages:
+            self._apply(msg)
+        self._applied += len(messages)
+
+    def on_caught_up(self, now: float) -> None:
+        self._caught_up.set()
+
+    def totals(self) -> Totals:
+        return Totals(self._applied)
+
+
+class _HeaderScan(BatchHandler):
+    """The recovery scan's reader: the values of one header in every message."""
+
+    def __init__(self, header: str) -> None:
+        self._header = header
+        self.values: list[bytes] = []
+
+    def process(self, messages: list[Message], partitions: Partitions) -> None:
+        for msg in messages:
+            self.values += [v for k, v in (msg.headers() or []) if k == self._header and v is not None]
 
 
 class CertificateWorker:
@@ -267,7 +359,7 @@ class CertificateWorker:
                                        **{"linger.ms": 1, "message.max.bytes": MAX_MESSAGE_BYTES})
         dead_letters = DeadLetterSink(producer, self._registry, PROCESSOR, self._on_delivery, topic=self.topics.dlq)
         archiver = ThreadPoolExecutor(4, thread_name_prefix="archive")
-        consumer: Consumer | None = None
+        runtime: ProcessorRuntime | None = None
         try:
             while not feed.caught_up.wait(0.2):
                 if stop.is_set():
@@ -276,38 +368,27 @@ class CertificateWorker:
                 raise feed.error
             self._recover(ledger, producer, archiver)
             ledger.prune()
-            consumer = kafka.make_consumer(
-                self.bootstrap_servers, self.group_id,
+            serving = _Serving(self, feed, ledger, dead_letters, pool, producer, archiver)
+            runtime = ProcessorRuntime(
+                self.group_id, self.bootstrap_servers, Source((self.topics.requests,)), serving,
+                LoopOptions(batch_size=self.options.batch_size, poll_timeout=self.options.poll_timeout,
+                            low_latency=True),
+                output=Output(producer, self._delivered, "responses or issued events",
+                              "the batch is in doubt and will be completed from the ledger at restart"),
                 # The broker would otherwise hold each fetch up to 500 ms before answering: latency.
-                **{"enable.partition.eof": False, "fetch.wait.max.ms": 10},
+                consumer_config={"enable.partition.eof": False, "fetch.wait.max.ms": 10},
             )
-            kafka.assign_all(consumer, self.topics.requests)
+            runtime.assign()
             log.info("ready", residents_from_snapshot=loaded, residents=len(self.directory),
                      revocations=len(self._revoked), render_processes=pool.processes,
                      revocation_mode=self.options.revocation, startup_s=round(time.monotonic() - started, 2))
             if ready is not None:
                 ready.set()
-            # Two batches in flight: the next batch is decided and handed to the renderers while the
-            # current one waits for its renders, then is claimed, emitted and committed (strictly in order).
-            in_flight: _Batch | None = None
-            while not stop.is_set():
-                if feed.error is not None:
-                    raise feed.error
-                # With a batch in flight, only take what is already there: it must not wait on an idle topic.
-                messages = self._next_batch(consumer, 0 if in_flight is not None else self.options.poll_timeout)
-                started = None
-                if messages:
-                    started = self._start_batch(messages, ledger, dead_letters, pool,
-                                                in_flight.request_ids if in_flight is not None else frozenset())
-                if in_flight is not None:
-                    self._complete_batch(in_flight, consumer, ledger, producer, archiver)
-                in_flight = started
-            if in_flight is not None:
-                self._complete_batch(in_flight, consumer, ledger, producer, archiver)
+            runtime.run(stop)
         finally:
             stop.set()
-            if consumer is not None:
-                consumer.close()
+            if runtime is not None:
+                runtime.close()
             producer.flush(10)
             archiver.shutdown(wait=True)
             pool.close()
@@ -315,24 +396,6 @@ class CertificateWorker:
             feed.join(5)
         log.info("stopped", **self.counters.as_dict())
         return self.counters
-
-    def _next_batch(self, consumer: Consumer, timeout: float) -> list[Message]:
-        first = consumer.poll(timeout)
-        if first is None:
-            return []
-        batch = [first]
-        if self.options.batch_size > 1:
-            batch += consumer.consume(self.options.batch_size - 1, 0)
-        messages = []
-        for msg in batch:
-            err = msg.error()
-            if err is None:
-                messages.append(msg)
-            elif err.fatal():
-                raise kafka.KafkaClientError(f"fatal consumer error: {err.str()}")
-            elif not err.retriable() and err.code() != KafkaError._PARTITION_EOF:
-                raise KafkaException(err)
-        return messages
 
     # -- one batch ---------------------------------------------------------------------------
 
@@ -374,39 +437,44 @@ class CertificateWorker:
                       self.counters.dead_lettered > dead_lettered,
                       frozenset(item.request["request_id"] for item in pending))
 
-    def _complete_batch(self, batch: _Batch, consumer: Consumer, ledger: RequestLedger, producer: Producer,
-                        archiver: ThreadPoolExecutor) -> None:
-        """Wait for the batch's renders, then claim, emit, mark delivered and commit its offsets."""
-        messages, pending, now, received, decided = (batch.messages, batch.pending, batch.now, batch.received,
-                                                     batch.decided)
+    def _emit_batch(self, batch: _Batch, ledger: RequestLedger, producer: Producer,
+                    archiver: ThreadPoolExecutor) -> _Emitted:
+        """Wait for the batch's renders, then claim and emit it; it is marked delivered and its offsets are
+        committed at the checkpoint that follows (_Serving.write_sink)."""
         waiting = time.monotonic()
-        claims = [self._finish(item, now) for item in pending]
+        claims = [self._finish(item, now=batch.now) for item in batch.pending]
         rendered = time.monotonic()
+        claimed = emitted = rendered
         if claims:
             ledger.claim(claims)
             claimed = time.monotonic()
             self._emit(claims, producer, archiver)
             emitted = time.monotonic()
-            self._audit(pending)
-            ledger.mark_delivered([c.position for c in claims], self._take_marks())
-        elif batch.dead_lettered:
-            self._flush(producer)  # dead letters out before their offsets are committed
-        self._commit(consumer, messages)
-        done = time.monotonic()
-        if claims:
-            log.debug("batch", requests=len(claims), decide_ms=round((decided - received) * 1000, 1),
-                      queued_ms=round((waiting - decided) * 1000, 1), render_ms=round((rendered - waiting) * 1000, 1),
-                      claim_ms=round((claimed - rendered) * 1000, 1),
-                      emit_ms=round((emitted - claimed) * 1000, 1), commit_ms=round((done - emitted) * 1000, 1))
-        for item in pending:
+        return _Emitted(batch, claims, waiting, rendered, claimed, emitted)
+
+    def _log_batch(self, emitted: _Emitted, done: float) -> None:
+        batch = emitted.batch
+        if emitted.claims:
+            log.debug("batch", requests=len(emitted.claims),
+                      decide_ms=round((batch.decided - batch.received) * 1000, 1),
+                      queued_ms=round((emitted.waiting - batch.decided) * 1000, 1),
+                      render_ms=round((emitted.rendered - emitted.waiting) * 1000, 1),
+                      claim_ms=round((emitted.claimed - emitted.rendered) * 1000, 1),
+                      emit_ms=round((emitted.emitted - emitted.claimed) * 1000, 1),
+                      commit_ms=round((done - emitted.emitted) * 1000, 1))
+        for item in batch.pending:
             request = item.request
             fields: dict[str, Any] = {"request_id": request["request_id"], "municipality": request["municipality_code"],
                                       "certificate_type": request["certificate_type"],
                                       "ms": round((done - item.received) * 1000, 1)}
             if item.refusal is not None:
                 log.info("refused", reason_code=item.refusal.code.value, detail=item.refusal.detail, **fields)
+                metrics.REQUEST_OUTCOMES.labels(self.group_id, "refused", item.refusal.code.value).inc()
             else:
                 log.info("issued", copies=request["copies"], **fields)
+                metrics.REQUEST_OUTCOMES.labels(self.group_id, "issued", "").inc()
+            # Received → its response delivered (the claims' responses are flushed before their events).
+            metrics.REQUEST_SECONDS.labels(self.group_id).observe(emitted.emitted - item.received)
 
     def _decide(self, item: _Pending, now: dt.datetime) -> None:
         """Every rule in order; sets item.refusal or item.job."""
@@ -581,14 +649,6 @@ class CertificateWorker:
         marks, self._marks = self._marks, {}
         return marks
 
-    def _commit(self, consumer: Consumer, messages: list[Message]) -> None:
-        offsets: dict[tuple[str, int], int] = {}
-        for msg in messages:
-            at = (msg.topic(), msg.partition())
-            offsets[at] = max(offsets.get(at, -1), msg.offset() + 1)
-        if offsets:
-            consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
-
     def _audit(self, pending: list[_Pending]) -> None:
         reads: dict[str, dict[str, int]] = defaultdict(dict)
         for item in pending:
@@ -616,22 +676,14 @@ class CertificateWorker:
 
     def _scan_headers(self, topic: str, header: str, marks: dict[tuple[str, int], int]) -> list[bytes]:
         """The header values of every message of `topic` after the marks (from the start where none)."""
-        consumer = kafka.make_consumer(self.bootstrap_servers, f"{self.group_id}.recovery")
-        try:
-            metadata = consumer.list_topics(topic, timeout=30).topics[topic]
-            consumer.assign([TopicPartition(topic, p, marks[(topic, p)] + 1 if (topic, p) in marks
-                                            else OFFSET_BEGINNING) for p in metadata.partitions])
-            remaining = set(metadata.partitions)
-            values: list[bytes] = []
-            for messages, ended in kafka.consume_batches(consumer, batch_size=500, timeout=0.5):
-                for msg in messages:
-                    values += [v for k, v in (msg.headers() or []) if k == header and v is not None]
-                remaining -= {p for _, p in ended}
-                if not remaining:
-                    break
-            return values
-        finally:
-            consumer.close()
+        scan = _HeaderScan(header)
+        after_marks = {tp: offset + 1 for tp, offset in marks.items() if tp[0] == topic}
+        with ProcessorRuntime(f"{self.group_id}.recovery", self.bootstrap_servers,
+                              Source((topic,), Start.BEGINNING, after_marks), scan,
+                              LoopOptions(batch_size=500, poll_timeout=0.5, commit=False, until_caught_up=True,
+                                          idle_seconds=0)) as runtime:
+            runtime.run()
+        return scan.values
 
     # -- the feed ----------------------------------------------------------------------------
 

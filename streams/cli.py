@@ -38,12 +38,16 @@ Errors are one line on stderr starting with "error:"."""
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Where BCL keeps its data (default ./var).")
 @click.option("--log-format", type=click.Choice(["console", "json"]), help="Log format.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535),
+              help="Port of the /metrics endpoint of long-running commands (also BCL_METRICS_PORT; "
+                   "default: a free one, logged at start).")
 @click.pass_context
 def cli(ctx: click.Context, config: Path | None, bootstrap_servers: str | None, data_dir: Path | None,
-        log_format: str | None) -> None:
+        log_format: str | None, metrics_port: int | None) -> None:
     """BCL: municipal register backup, kiosk certificate issuance, billing and statistics."""
     settings = load_settings(
-        {"bootstrap_servers": bootstrap_servers, "data_dir": data_dir, "log_format": log_format},
+        {"bootstrap_servers": bootstrap_servers, "data_dir": data_dir, "log_format": log_format,
+         "metrics_port": metrics_port},
         config_file=config,
     )
     configure_logging(settings.log_format, settings.log_level)

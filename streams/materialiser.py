@@ -9,10 +9,11 @@ duplicate. Anything that cannot be accepted goes to bcl.dlq with its original by
 the processor keeps going. The record is forwarded to bcl.residents as the tail of the change's
 bytes (`after` is the contract's last field), without re-encoding.
 
-Durability order per batch: (1) flush residents and dead letters, (2) write the history batch to
-the snapshot store, (3) commit offsets. A crash at any point re-delivers events that the sequence
-state (rebuilt from the history at start) recognises as already applied, so nothing is lost and
-nothing is applied twice. One instance per cluster: the sequence state is per municipality."""
+Durability order per batch (the checkpoint of infra.processor_runtime): (1) flush residents and dead
+letters, (2) write the history batch to the snapshot store, (3) commit offsets. A crash at any point
+re-delivers events that the sequence state (rebuilt from the history at start) recognises as already
+applied, so nothing is lost and nothing is applied twice. One instance per cluster: the sequence
+state is per municipality."""
 
 from __future__ import annotations
 
@@ -34,6 +35,17 @@ from domain.codes import is_valid_municipality_code, valid_individual_numbers
 from domain.register_validation import MAX_SEQUENCE_JUMP, validate_change, validate_change_fields
 from domain.sequencing import MunicipalitySequence, Outcome
 from infra import kafka, topics
+from infra.metrics import Totals
+from infra.processor_runtime import (
+    ALL_DELIVERED,
+    BatchHandler,
+    Done,
+    LoopOptions,
+    Output,
+    Partitions,
+    ProcessorRuntime,
+    Source,
+)
 from schemas.arrow_decode import ArrowBatchDecoder
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry, UnknownSchemaId
@@ -92,7 +104,7 @@ class _Pending:
     since: float = field(default_factory=time.monotonic)
 
 
-class BackupMaterialiser:
+class BackupMaterialiser(BatchHandler):
     def __init__(
         self,
         bootstrap_servers: str,
@@ -135,6 +147,7 @@ class BackupMaterialiser:
         self._producer: Producer | None = None
         self._dead_letters: DeadLetterSink | None = None
         self._delivered = kafka.DeliveryTracker()
+        self._pending = _Pending()
 
     # -- state -------------------------------------------------------------------------------
     def recover(self) -> None:
@@ -153,48 +166,60 @@ class BackupMaterialiser:
             self._resident_seq[(muni, rc)] = seq
         log.info("recovered", municipalities=len(self.sequences), residents=len(self._resident_seq))
 
-    # -- the loop ----------------------------------------------------------------------------
+    # -- the loop (infra.processor_runtime drives it; this class is its handler) -------------
     def run(
         self, stop: threading.Event | None = None, *, until_caught_up: bool = False, idle_seconds: float = 1.0
     ) -> Counters:
         """Process until stopped (or, with until_caught_up, until every partition is at its end and
         nothing arrived for idle_seconds)."""
         self.recover()
-        consumer = kafka.make_consumer(self._bootstrap, self._group_id)
         self._producer = kafka.make_producer(self._bootstrap, bulk=True)
         self._dead_letters = DeadLetterSink(
             self._producer, self._serde.registry, PROCESSOR, self._delivered, topic=self.topics.dlq
         )
-        pending = _Pending()
-        assigned = set(kafka.assign_all(consumer, self.topics.diffs))
-        at_end: set[tuple[str, int]] = set()
-        last_message = time.monotonic()
+        self._pending = _Pending()
+        runtime = ProcessorRuntime(
+            self._group_id, self._bootstrap, Source((self.topics.diffs,)), self,
+            LoopOptions(batch_size=self._batch_size, poll_timeout=0.5, until_caught_up=until_caught_up,
+                        idle_seconds=idle_seconds),
+            output=Output(self._producer, self._delivered, "residents or dead letters"),
+        )
         try:
-            for messages, ended in kafka.consume_batches(consumer, batch_size=self._batch_size, stop=stop):
-                for msg in messages:
-                    at_end.discard((msg.topic(), msg.partition()))
-                self._process_batch(messages, pending)
-                pending.consumed += len(messages)
-                at_end |= ended
-                now = time.monotonic()
-                if messages:
-                    last_message = now
-                # Flush when the batch is big, old, or nothing more is arriving right now.
-                if pending.row_count >= self._flush_rows or (
-                    pending.consumed and (not messages or now - pending.since >= self._flush_seconds)
-                ):
-                    self._flush(consumer, pending)
-                caught_up = bool(assigned) and assigned <= at_end
-                if caught_up:
-                    self._report_gaps(now)
-                    if until_caught_up and now - last_message >= idle_seconds:
-                        break
-            self._flush(consumer, pending)
+            runtime.run(stop)
         finally:
-            consumer.close()
+            runtime.close()
             self._producer.flush()
         log.info("stopped", **self.counters.as_dict())
         return self.counters
+
+    def process(self, messages: list[Message], partitions: Partitions) -> None:
+        self._process_batch(messages, self._pending)
+        self._pending.consumed += len(messages)
+
+    def checkpoint_due(self, now: float, polled: int) -> bool:
+        # When the batch is big, old, or nothing more is arriving right now.
+        pending = self._pending
+        return pending.row_count >= self._flush_rows or bool(
+            pending.consumed and (not polled or now - pending.since >= self._flush_seconds)
+        )
+
+    def write_sink(self) -> Done:
+        """The history batch to the snapshot store (the runtime has flushed residents and dead letters)."""
+        pending = self._pending
+        for muni, cols in pending.rows.items():
+            pending.tables[muni].append(pa.Table.from_pydict(cols, schema=self._schema))
+        for muni, tables in pending.tables.items():
+            self._store.append_history(muni, pa.concat_tables(tables))
+        if pending.row_count:
+            self.last_applied_at = time.time()
+        self._pending = _Pending()
+        return ALL_DELIVERED
+
+    def on_caught_up(self, now: float) -> None:
+        self._report_gaps(now)
+
+    def totals(self) -> Totals:
+        return Totals(self.counters.applied, self.counters.dead_lettered)
 
     # -- a batch -----------------------------------------------------------------------------
     def _process_batch(self, messages: list[Message], pending: _Pending) -> None:
@@ -393,23 +418,7 @@ class BackupMaterialiser:
                     offset=msg.offset())
         self._dead_letters.send(msg, code, reason)
 
-    # -- batch boundary ----------------------------------------------------------------------
-    def _flush(self, consumer: Any, pending: _Pending) -> None:
-        assert self._producer is not None
-        self._delivered.flush(self._producer, "residents or dead letters")
-        for muni, cols in pending.rows.items():
-            pending.tables[muni].append(pa.Table.from_pydict(cols, schema=self._schema))
-        for muni, tables in pending.tables.items():
-            self._store.append_history(muni, pa.concat_tables(tables))
-        if pending.row_count:
-            self.last_applied_at = time.time()
-        if pending.consumed:
-            kafka.commit_offsets(consumer)
-        pending.rows.clear()
-        pending.tables.clear()
-        pending.row_count = pending.consumed = 0
-        pending.since = time.monotonic()
-
+    # -- caught up -------------------------------------------------------------------------
     def _report_gaps(self, now: float) -> None:
         """Called when every partition is consumed to its end: what is still missing was not sent."""
         for muni, seq in self.sequences.items():

@@ -52,6 +52,9 @@ class Settings:
     # (certgen.scramble_keys.scramble_key): the certificate worker scrambles the back side with it and
     # the verification service restores scans with it. Change it in production.
     scramble_key_secret: str = "bcl-development-scramble-key-secret"
+    # Port of the Prometheus `/metrics` endpoint every long-running command serves on 127.0.0.1;
+    # None: a free port the OS chooses (the command logs the URL), so several commands on one host never clash.
+    metrics_port: int | None = None
 
     @property
     def cluster_dir(self) -> Path:
@@ -137,7 +140,7 @@ def _coerce(name: str, raw: Any) -> Any:
         return None
     if "Path" in str(kind):
         return Path(raw)
-    if kind in ("int", int):
+    if kind in ("int", int, "int | None"):
         try:
             return int(raw)
         except ValueError as exc:

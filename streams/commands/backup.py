@@ -35,6 +35,8 @@ def materialise(settings: Settings, until_caught_up: bool, idle_seconds: float) 
         signal.signal(sig, lambda *_: stop.set())
     materialiser = BackupMaterialiser(settings.require_bootstrap_servers(), make_registry(settings.schema_registry_url),
                                       ParquetSnapshotStore(settings.snapshot_dir))
+    from infra.metrics import serve_metrics
+    serve_metrics(settings.metrics_port)
     counters = materialiser.run(stop, until_caught_up=until_caught_up, idle_seconds=idle_seconds)
     click.echo(json.dumps(counters.as_dict()))
 

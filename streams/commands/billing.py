@@ -131,6 +131,8 @@ def run_processor(settings: Settings, until_caught_up: bool, idle_seconds: float
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     processor = BillingProcessor(settings.require_bootstrap_servers(), make_registry(settings.schema_registry_url),
                                  settings.snapshot_dir, group_id=group_id or PROCESSOR)
+    from infra.metrics import serve_metrics
+    serve_metrics(settings.metrics_port)
     console = Console(stderr=True)
     with console.status("billing: waiting for certificates…") as status:
         def progress(counters: Any) -> None:

@@ -34,6 +34,9 @@ def up(
     bootstrap servers on stdout once ready and writes them to DATA_DIR/cluster/bootstrap.servers,
     which other `bcl` commands read; the file is removed on exit. Data lives in memory only."""
     from infra.cluster_service import serve
+    from infra.metrics import serve_metrics
+
+    serve_metrics(settings.metrics_port)
 
     def ready(servers: str) -> None:
         click.echo(servers)

@@ -222,6 +222,8 @@ def ocsp_serve(settings: Settings, host: str | None, port: int | None) -> None:
                               directory.endpoints.port if port is None else port, content)
     structlog.get_logger("bcl.pki").info("jpki repository serving", url=server.url, ocsp=f"{server.url}/ocsp")
     click.echo(f"serving {server.url} (OCSP at /ocsp, CRL at /crl/auth.crl); Ctrl-C to stop", err=True)
+    from infra.metrics import serve_metrics
+    serve_metrics(settings.metrics_port)
     try:
         server.serve_forever()
     finally:
@@ -316,5 +318,7 @@ def sync(settings: Settings, until_caught_up: bool, idle_seconds: float, key_poo
     registry = make_registry(settings.schema_registry_url)
     processor = CardLifecycleProcessor(servers, registry,
                                        ParquetSnapshotStore(settings.snapshot_dir), directory, pool)
+    from infra.metrics import serve_metrics
+    serve_metrics(settings.metrics_port)
     counters = processor.run(stop, until_caught_up=until_caught_up, idle_seconds=idle_seconds)
     click.echo(json.dumps(counters.as_dict()))

@@ -182,7 +182,9 @@ def verify_serve_command(settings: Settings, host: str, port: int) -> None:
     from aiohttp import web
 
     from certgen.verification_web import make_app
+    from infra.metrics import serve_metrics
 
+    serve_metrics(settings.metrics_port)
     app = make_app(_context(settings))
     click.echo(f"verification page on http://{host}:{port}/ (Ctrl-C to stop)")
     web.run_app(app, host=host, port=port, print=None)

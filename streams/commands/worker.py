@@ -70,6 +70,9 @@ def run(settings: Settings, revocation: str, ocsp_url: str | None, render_proces
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    from infra.metrics import serve_metrics
+
+    serve_metrics(settings.metrics_port)
     clock = SimulatedClock(at) if at is not None else None
     worker = build_certificate_worker(settings, options=options, clock=clock or utc_now)
     with published_worker_clock(settings.worker_clock_dir, clock.offset if clock else dt.timedelta(0),

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata
 
 from infra.cluster_control import ClusterHandle
-from infra.kafka import consume_batches, make_consumer, make_producer, produce
+from infra.kafka import make_consumer, make_producer, produce
+from infra.processor_runtime import (
+    ALL_DELIVERED,
+    BatchHandler,
+    Done,
+    LoopOptions,
+    Partitions,
+    ProcessorRuntime,
+    Source,
+    Start,
+)
 from infra.topics import CATALOGUE
 
 pytestmark = pytest.mark.integration
@@ -49,24 +60,38 @@ def _produce_numbered(producer: Producer, topic: str, numbers: range, partitions
         producer.poll(0)
 
 
+class Collect(BatchHandler):
+    """Every message read, by partition in offset order, as the numbers produced; sets `stop` once
+    `expected` were read and every partition is at its end (or, with `commit_at`, commits then)."""
+
+    def __init__(self, expected: int, stop: threading.Event, deadline: float = 30.0) -> None:
+        self.by_partition: dict[int, list[int]] = defaultdict(list)
+        self.expected = expected
+        self.stop = stop
+        self.deadline = time.monotonic() + deadline
+
+    @property
+    def count(self) -> int:
+        return sum(map(len, self.by_partition.values()))
+
+    def process(self, messages: list[Message], partitions: Partitions) -> None:
+        for msg in messages:
+            self.by_partition[msg.partition()].append(int(msg.value()))
+        assert time.monotonic() < self.deadline, f"read {self.count} of {self.expected}"
+
+    def on_caught_up(self, now: float) -> None:
+        if self.count >= self.expected:
+            self.stop.set()
+
+
 def _read_all(cluster: ClusterHandle, topic: str, partitions: int, expected: int, group: str) -> dict[int, list[int]]:
     """Every message of the topic, by partition in offset order, as the numbers produced."""
-    consumer = make_consumer(cluster.bootstrap_servers, group)
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-    by_partition: dict[int, list[int]] = defaultdict(list)
-    seen_end: set[int] = set()
-    deadline = time.monotonic() + 30
-    try:
-        for messages, at_end in consume_batches(consumer, timeout=0.2):
-            for msg in messages:
-                by_partition[msg.partition()].append(int(msg.value()))
-            seen_end |= {p for t, p in at_end if t == topic}
-            if sum(map(len, by_partition.values())) >= expected and len(seen_end) == partitions:
-                break
-            assert time.monotonic() < deadline, f"read {sum(map(len, by_partition.values()))} of {expected}"
-    finally:
-        consumer.close()
-    return by_partition
+    stop = threading.Event()
+    collect = Collect(expected, stop)
+    with ProcessorRuntime(group, cluster.bootstrap_servers, Source((topic,), Start.BEGINNING), collect,
+                          LoopOptions(poll_timeout=0.2, commit=False)) as runtime:
+        runtime.run(stop)
+    return collect.by_partition
 
 
 def _assert_exactly_once_in_order(by_partition: dict[int, list[int]], numbers: range, partitions: int) -> None:
@@ -106,19 +131,26 @@ def test_produce_and_consume_through_a_consumer_group(cluster: ClusterHandle, to
     assert deliveries.errors == []
     assert len(deliveries.ok) == 400
 
+    class CommitAll(Collect):
+        def process(self, messages: list[Message], partitions: Partitions) -> None:
+            super().process(messages, partitions)
+            if self.count >= self.expected:
+                self.stop.set()  # the runtime's final checkpoint commits what was read
+
+        def write_sink(self) -> Done:
+            return ALL_DELIVERED
+
+    stop = threading.Event()
+    collect = CommitAll(400, stop)
+    with ProcessorRuntime(group_id, cluster.bootstrap_servers, Source((topic,), subscribe=True), collect,
+                          LoopOptions(poll_timeout=0.2)) as runtime:
+        runtime.run(stop)
     consumer = make_consumer(cluster.bootstrap_servers, group_id)
-    consumer.subscribe([topic])
-    received: dict[int, list[int]] = defaultdict(list)
     try:
-        for messages, _at_end in consume_batches(consumer, timeout=0.2):
-            for msg in messages:
-                received[msg.partition()].append(int(msg.value()))
-            if sum(map(len, received.values())) >= 400:
-                consumer.commit(asynchronous=False)
-                break
         committed = consumer.committed([TopicPartition(topic, p) for p in range(4)], timeout=10)
     finally:
         consumer.close()
+    received = collect.by_partition
     _assert_exactly_once_in_order(received, range(400), 4)
     assert sorted(tp.offset for tp in committed) == [100, 100, 100, 100]
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Message, Producer
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from domain.challenge import challenge_bytes
 from infra.cluster_control import ClusterHandle
-from infra.kafka import assign_all, make_consumer, make_producer
+from infra.kafka import make_producer
+from infra.processor_runtime import BatchHandler, LoopOptions, Partitions, ProcessorRuntime, Source
 from infra.topics import KIOSK_REQUESTS, KIOSK_RESPONSES
 from kiosk_sim.card import JpkiCard
 from kiosk_sim.kiosk import (
@@ -47,7 +48,7 @@ TERMINAL = KioskTerminal("seven-eleven-302040-00001", "seven-eleven", "EAST", "3
 CHOICE = CertificateChoice("302040", "RESIDENT_RECORD", household_scope="WHOLE_HOUSEHOLD")
 
 
-class Responder:
+class Responder(BatchHandler):
     """Answers every request on `requests`: ISSUED with a PDF naming the request if the card's signature
     over the challenge verifies, else REFUSED; answers are held back and sent in shuffled batches."""
 
@@ -56,8 +57,11 @@ class Responder:
         self.requests = AvroSerde(registry, CONTRACTS[KIOSK_REQUESTS])
         self.responses = AvroSerde(registry, CONTRACTS[KIOSK_RESPONSES])
         # The embedded mock broker holds a fetch for fetch.wait.max.ms even when data arrives meanwhile.
-        self.consumer = make_consumer(bootstrap, group_id, **{"fetch.wait.max.ms": 5})
-        assign_all(self.consumer, topics.requests)
+        self.runtime = ProcessorRuntime(group_id, bootstrap, Source((topics.requests,)), self,
+                                        LoopOptions(batch_size=51, poll_timeout=0.05, low_latency=True, commit=False),
+                                        consumer_config={"fetch.wait.max.ms": 5})
+        self.runtime.assign()
+        self.rng = random.Random(5)
         self.producer: Producer = make_producer(bootstrap)
         self.topics = topics
         self.stop = threading.Event()
@@ -78,20 +82,20 @@ class Responder:
                 "responded_at": dt.datetime.now(dt.UTC)}
 
     def run(self) -> None:
-        rng = random.Random(5)
-        while not self.stop.is_set():
-            first = self.consumer.poll(0.05)
-            if first is None:
-                continue
-            batch = [m for m in [first, *self.consumer.consume(50, 0)] if m.error() is None]
-            rng.shuffle(batch)
-            for msg in batch:
-                response = self.answer(self.requests.decode(msg.value()))
-                self.producer.produce(self.topics.responses, self.responses.encode(response), msg.key())
-                self.answered += 1
-            self.producer.poll(0)
-        self.producer.flush(10)
-        self.consumer.close()
+        try:
+            self.runtime.run(self.stop)
+        finally:
+            self.producer.flush(10)
+            self.runtime.close()
+
+    def process(self, messages: list[Message], partitions: Partitions) -> None:
+        batch = list(messages)
+        self.rng.shuffle(batch)
+        for msg in batch:
+            response = self.answer(self.requests.decode(msg.value()))
+            self.producer.produce(self.topics.responses, self.responses.encode(response), msg.key())
+            self.answered += 1
+        self.producer.poll(0)
 
     def __enter__(self) -> Responder:
         self.thread.start()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pikepdf
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
+from prometheus_client import REGISTRY
 
 from certgen.endpoints import JpkiEndpoints
 from certgen.pki_directory import PkiDirectory
@@ -193,6 +195,26 @@ def _issued_events(running: Running, request_id: str) -> list[dict[str, Any]]:
 
 def test_revoked_card_is_refused_from_the_crl(crl_worker: Running, people) -> None:
     refused(crl_worker.kiosk.ask(make_request(people["revoked"], crl_worker.clock)), "CARD_REVOKED")
+
+
+def test_request_outcomes_and_latency_are_exported(crl_worker: Running, people) -> None:
+    group = crl_worker.worker.group_id
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"processor": group, **labels}) or 0.0
+
+    before = (sample("bcl_certificate_requests_total", outcome="refused", reason_code="CARD_REVOKED"),
+              sample("bcl_certificate_requests_total", outcome="issued", reason_code=""),
+              sample("bcl_certificate_request_seconds_count"))
+    refused(crl_worker.kiosk.ask(make_request(people["revoked"], crl_worker.clock)), "CARD_REVOKED")
+    assert crl_worker.kiosk.ask(make_request(people["tanabe"], crl_worker.clock))["status"] == "ISSUED"
+    deadline = time.monotonic() + 10  # counted once the batch is committed, just after the kiosk has its answer
+    while sample("bcl_certificate_request_seconds_count") < before[2] + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sample("bcl_certificate_requests_total", outcome="refused", reason_code="CARD_REVOKED") == before[0] + 1
+    assert sample("bcl_certificate_requests_total", outcome="issued", reason_code="") == before[1] + 1
+    assert sample("bcl_certificate_request_seconds_count") == before[2] + 2
+    assert sample("bcl_certificate_request_seconds_sum") > 0
 
 
 def test_revocation_published_on_the_topic_is_applied_without_waiting_for_the_next_crl(
