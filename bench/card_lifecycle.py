@@ -17,15 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from certgen.endpoints import JpkiEndpoints
-from certgen.keys import KeyPool
-from certgen.pki_directory import PkiDirectory
 from infra.cluster_control import ClusterHandle
-from schemas.registry import FileSchemaRegistry
-from sinks.snapshot_store import ParquetSnapshotStore
 from streams.adapter import publish
-from streams.card_lifecycle import CardLifecycleProcessor, CardLifecycleTopics
-from streams.materialiser import BackupMaterialiser, MaterialiserTopics
+from streams.card_lifecycle import CardLifecycleTopics
+from streams.materialiser import MaterialiserTopics
+from streams.platform import Platform
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
 from streams.settings import load_settings
@@ -45,24 +41,22 @@ def main() -> None:
     events = list(sim.full_load()) + list(sim.changes(args.days))
     with tempfile.TemporaryDirectory() as tmp, ClusterHandle.start(brokers=3, data_dir=Path(tmp) / "c") as cluster:
         root = Path(tmp)
-        registry = FileSchemaRegistry()
+        platform = Platform(load_settings({"data_dir": root, "bootstrap_servers": cluster.bootstrap_servers}))
+        registry = platform.registry
         names = MaterialiserTopics("bench.diffs", "bench.residents", "bench.dlq")
         for name in (names.diffs, names.residents, "bench.revocations"):
             cluster.create_topic(name, 8, 3)
         cluster.create_topic(names.dlq, 1, 3)
         # Publish and materialise together: the mock cluster keeps only ~5 MiB per partition.
-        store = ParquetSnapshotStore(root / "snapshots")
         publish(events, cluster.bootstrap_servers, registry, topic=names.diffs)
-        BackupMaterialiser(cluster.bootstrap_servers, registry, store, group_id="bench.backup",
-                           topic_names=names).run(until_caught_up=True, idle_seconds=0.5)
-        pool = KeyPool(root / "key-pool", 16)
+        platform.materialiser(group_id="bench.backup", topic_names=names).run(until_caught_up=True, idle_seconds=0.5)
+        pool = platform.key_pool(16)
         keys = itertools.cycle(pool.load())
-        pki = PkiDirectory(root / "pki", JpkiEndpoints(settings.jpki_repository_url))
-        pki.initialise(dt.datetime(2020, 1, 1, tzinfo=dt.UTC), key_factory=lambda: next(keys))
+        platform.pki.initialise(dt.datetime(2020, 1, 1, tzinfo=dt.UTC), key_factory=lambda: next(keys))
         for group in ("bench.cards", "bench.replay"):
             began = time.perf_counter()
-            counters = CardLifecycleProcessor(
-                cluster.bootstrap_servers, registry, store, pki, pool, group_id=group, backup_group_id="bench.backup",
+            counters = platform.card_lifecycle(
+                pool, group_id=group, backup_group_id="bench.backup",
                 topic_names=CardLifecycleTopics(names.diffs, "bench.revocations"),
             ).run(until_caught_up=True, idle_seconds=0.5)
             elapsed = time.perf_counter() - began - 0.5  # minus the idle time that ends the run

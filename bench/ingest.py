@@ -37,8 +37,8 @@ from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import HEADER, AvroSerde
 from sinks.restore import restore
-from sinks.snapshot_store import ParquetSnapshotStore
-from streams.materialiser import BackupMaterialiser, MaterialiserTopics
+from streams.materialiser import MaterialiserTopics
+from streams.platform import Platform
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
 from streams.settings import load_settings
@@ -96,10 +96,10 @@ def baseline_consumer(bootstrap: str, topic: str, expected: int, ready: mp.Event
         out.put((handler.decoded, time.time()))
 
 
-def pipeline_materialiser(bootstrap: str, names: MaterialiserTopics, snapshots: str, expected: int,
+def pipeline_materialiser(bootstrap: str, names: MaterialiserTopics, data_dir: str, expected: int,
                           ready: mp.Event, out: mp.Queue) -> None:
-    materialiser = BackupMaterialiser(bootstrap, FileSchemaRegistry(), ParquetSnapshotStore(Path(snapshots)),
-                                      group_id="bench-pipeline", topic_names=names)
+    platform = Platform(load_settings({"data_dir": data_dir, "bootstrap_servers": bootstrap}))
+    materialiser = platform.materialiser(group_id="bench-pipeline", topic_names=names)
     ready.set()
     counters = materialiser.run(until_caught_up=True, idle_seconds=2.0)
     out.put((counters.applied, counters.dead_lettered, materialiser.last_applied_at))
@@ -155,11 +155,10 @@ def main() -> None:
         base_s, (decoded, _), base_cpu = timed(baseline_consumer, (bootstrap, "bench.baseline", n), cluster,
                                                "bench.baseline", payloads)
         names = MaterialiserTopics("bench.diffs", "bench.residents", "bench.dlq")
-        snapshots = Path(tmp) / "snapshots"
-        pipe_s, (applied, dead, _), pipe_cpu = timed(pipeline_materialiser, (bootstrap, names, str(snapshots), n),
+        pipe_s, (applied, dead, _), pipe_cpu = timed(pipeline_materialiser, (bootstrap, names, tmp, n),
                                                      cluster, "bench.diffs", payloads)
 
-        store = ParquetSnapshotStore(snapshots)
+        store = Platform(load_settings({"data_dir": tmp})).snapshot_store
         t0 = time.perf_counter()
         restored = restore(store, args.municipality, START + dt.timedelta(hours=1), Path(tmp) / "restore.parquet")
         restore_s = time.perf_counter() - t0

@@ -38,20 +38,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 
 from bench.render import report as render_report
-from certgen.endpoints import JpkiEndpoints
-from certgen.pki_directory import PkiDirectory
 from domain.japan_time import parse_instant
 from infra.cluster_control import ClusterHandle
-from kiosk_sim.kiosk import KioskConnection, OutcomeStatus
+from kiosk_sim.kiosk import OutcomeStatus
 from kiosk_sim.load import LoadGenerator, LoadReport, SessionRecord, make_terminals
-from kiosk_sim.population import VirtualCardIssuer, profiles_from_backup
-from schemas.registry import make_registry
-from sinks.snapshot_store import ParquetSnapshotStore
+from kiosk_sim.population import profiles_from_backup
 from streams.adapter import publish
-from streams.card_lifecycle import card_key_pool
 from streams.certificate_rendering import RenderedCertificate, RenderJob
 from streams.commands.kiosk import print_report
-from streams.materialiser import BackupMaterialiser
+from streams.platform import Platform
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
 from streams.settings import Settings, load_settings
@@ -94,15 +89,13 @@ def load_municipality(settings: Settings, code: str, population: int) -> Registe
     simulator = RegisterSimulator(reference, code, population=population, seed=settings.seed,
                                   start=parse_instant(settings.simulation_start, "simulation_start"),
                                   font_path=settings.mincho_font)
-    registry = make_registry(settings.schema_registry_url)
+    platform = Platform(settings)
     t = time.perf_counter()
-    result = publish(simulator.full_load(), settings.require_bootstrap_servers(), registry)
+    result = publish(simulator.full_load(), platform.bootstrap_servers, platform.registry)
     step(f"published the full load of {code} {simulator.municipality.name}: {result.delivered} residents "
          f"in {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
-    counters = BackupMaterialiser(settings.require_bootstrap_servers(), registry,
-                                  ParquetSnapshotStore(settings.snapshot_dir)).run(until_caught_up=True,
-                                                                                   idle_seconds=1.0)
+    counters = platform.materialiser().run(until_caught_up=True, idle_seconds=1.0)
     step(f"materialised the backup: {counters.applied} records in {time.perf_counter() - t:.1f} s")
     return simulator
 
@@ -148,7 +141,7 @@ def render_jobs(settings: Settings, sessions: list[SessionRecord], limit: int) -
     from streams.resident_directory import ResidentDirectory
 
     directory = ResidentDirectory()
-    directory.load_snapshot(ParquetSnapshotStore(settings.snapshot_dir))
+    directory.load_snapshot(Platform(settings).snapshot_store)
     reference = load_reference_data()
     now = dt.datetime.now(dt.UTC)
     jobs = []
@@ -176,7 +169,8 @@ def render_ceiling(settings: Settings, jobs: list[RenderJob], processes: int) ->
     """The same certificates rendered, sealed and scrambled in a loop without Kafka: one process, then a pool."""
     from streams.certificate_rendering import RenderPool
 
-    args = (settings.mincho_font, settings.pki_dir, settings.jpki_repository_url, settings.scramble_key_secret)
+    args = (settings.mincho_font, settings.pki_dir, settings.jpki_repository_url,
+            settings.scramble_key_secret.reveal())
     console.print(f"render-only ceiling over {len(jobs)} of the issued requests "
                   f"({sum(j.copies for j in jobs)} certificates with copies):")
     local = RenderPool(0, *args)
@@ -235,12 +229,12 @@ def main() -> None:
             settings = replace(settings, bootstrap_servers=cluster.bootstrap_servers)
             simulator = load_municipality(settings, args.municipality, args.population)
             now = dt.datetime.now(dt.UTC)
-            pki = PkiDirectory(settings.pki_dir, JpkiEndpoints(settings.jpki_repository_url))
-            pki.initialise(now)
-            pki.ensure_seal_certificate(args.municipality, simulator.municipality.name, now)
+            platform = Platform(settings)
+            platform.pki.initialise(now)
+            platform.pki.ensure_seal_certificate(args.municipality, simulator.municipality.name, now)
             t = time.perf_counter()
-            issuer = VirtualCardIssuer(pki, card_key_pool(settings.pki_dir))
-            residents = issuer.population(profiles_from_backup(ParquetSnapshotStore(settings.snapshot_dir),
+            issuer = platform.card_issuer()
+            residents = issuer.population(profiles_from_backup(platform.snapshot_store,
                                                                args.municipality, settings.audit_file), now)
             step(f"{len(residents)} virtual cards ({issuer.counters.issued} certificates issued) "
                  f"in {time.perf_counter() - t:.1f} s")
@@ -251,7 +245,7 @@ def main() -> None:
             terminals = make_terminals(args.kiosks, [args.municipality], neighbours, random.Random(1))
             worker_log = data_dir / "worker.log"
             worker = start_worker(settings, worker_log, args.worker_arg)
-            with KioskConnection(cluster.bootstrap_servers, make_registry(None), response_timeout=30) as connection:
+            with platform.kiosk_connection(response_timeout=30) as connection:
                 generator = LoadGenerator(connection, residents, terminals, seed=7)
                 t = time.perf_counter()
                 warm_up(generator, worker, worker_log)

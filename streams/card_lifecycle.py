@@ -45,7 +45,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -72,14 +71,10 @@ from streams import materialiser
 log = structlog.get_logger("card_lifecycle")
 
 PROCESSOR = "card-lifecycle"
-# The pool the virtual cards' keys come from: `bcl pki key-pool` makes it, the kiosk simulator
-# builds the card of a serial with card_key_pool(pki_dir).key_for_serial(serial).
+# The pool the virtual cards' keys come from (Settings.key_pool_dir): `bcl pki key-pool` makes it, and the
+# kiosk simulator builds the card of a serial with the same pool's key_for_serial(serial).
 DEFAULT_KEY_POOL_SIZE = 256
 _UNCOMMITTED = 0  # a group without a committed offset has accepted nothing
-
-
-def card_key_pool(pki_dir: Path, size: int = DEFAULT_KEY_POOL_SIZE) -> KeyPool:
-    return KeyPool(pki_dir / "key-pool", size)
 
 
 def certificate_validity(entry: CertificateEntry) -> tuple[dt.datetime, dt.datetime]:

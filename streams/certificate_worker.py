@@ -45,7 +45,6 @@ from cryptography import x509
 
 from certgen.certificate_document import LAID_OUT_TYPES, ResidentCopyOptions
 from certgen.certificate_validation import verify_user_certificate
-from certgen.endpoints import JpkiEndpoints
 from certgen.errors import CertificateDocumentError, PkiError, RevocationCheckError
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import Revocation, RevocationStatus, merge_revocation, revocation_from_record
@@ -70,7 +69,7 @@ from streams.request_ledger import Claim, IssuedMessage, Position, RequestLedger
 from streams.resident_directory import ResidentDirectory, audit_reads, key_of
 
 if TYPE_CHECKING:
-    from streams.settings import Settings
+    pass
 
 log = structlog.get_logger("certificate_worker")
 
@@ -296,19 +295,27 @@ class _HeaderScan(BatchHandler):
             self.values += [v for k, v in (msg.headers() or []) if k == self._header and v is not None]
 
 
+@dataclass(frozen=True)
+class WorkerResources:
+    """What the worker reads and writes besides Kafka (the composition root, streams.platform, fills it in
+    from the settings)."""
+
+    store: BaseSnapshotStore  # the backup: the resident directory is loaded from it at start
+    pki: PkiDirectory  # the JPKI-TEST root, the CRL, the municipal seal credentials
+    font_path: Path
+    scramble_key_secret: str = field(repr=False)
+    audit_file: Path  # every read of personal data is recorded
+    ledger_path: Path  # the request ledger (streams.request_ledger)
+    archive_dir: Path  # the issuance archive (sinks.issuance_archive)
+
+
 class CertificateWorker:
     def __init__(
         self,
         bootstrap_servers: str,
         registry: BaseSchemaRegistry,
-        store: BaseSnapshotStore,
-        pki: PkiDirectory,
+        resources: WorkerResources,
         *,
-        font_path: Path,
-        audit_file: Path,
-        ledger_path: Path,
-        archive_dir: Path,
-        scramble_key_secret: str,
         topic_names: WorkerTopics = WorkerTopics(),
         group_id: str = PROCESSOR,
         options: WorkerOptions = WorkerOptions(),
@@ -321,13 +328,13 @@ class CertificateWorker:
         self.counters = Counters()
         self.directory = ResidentDirectory()
         self._registry = registry
-        self._store = store
-        self._pki = pki
-        self._font_path = font_path
-        self._audit_file = audit_file
-        self._ledger_path = ledger_path
-        self._archive = IssuanceArchive(archive_dir)
-        self._secret = scramble_key_secret
+        self._store = resources.store
+        self._pki = pki = resources.pki
+        self._font_path = resources.font_path
+        self._audit_file = resources.audit_file
+        self._ledger_path = resources.ledger_path
+        self._archive = IssuanceArchive(resources.archive_dir)
+        self._secret = resources.scramble_key_secret
         self._clock = clock
         self._requests = AvroSerde(registry, CONTRACTS[topics.KIOSK_REQUESTS])
         self._responses = AvroSerde(registry, CONTRACTS[topics.KIOSK_RESPONSES])
@@ -718,25 +725,3 @@ def _position_header(position: Position) -> bytes:
 def _parse_position(value: bytes) -> Position:
     topic, partition, offset = value.decode().rsplit(":", 2)
     return topic, int(partition), int(offset)
-
-
-def build_certificate_worker(settings: Settings, *, revocation: str = "crl", render_processes: int | None = None,
-                             topic_names: WorkerTopics = WorkerTopics(), group_id: str = PROCESSOR,
-                             options: WorkerOptions | None = None, clock: Clock = utc_now) -> CertificateWorker:
-    """The worker wired from the settings (streams.settings.Settings)."""
-    import os
-
-    from schemas.registry import make_registry
-    from sinks.snapshot_store import ParquetSnapshotStore
-
-    if options is None:
-        processes = render_processes if render_processes is not None else min(os.cpu_count() or 1, 4)
-        options = WorkerOptions(revocation=revocation, render_processes=processes)
-    pki = PkiDirectory(settings.pki_dir, JpkiEndpoints(settings.jpki_repository_url))
-    return CertificateWorker(
-        settings.require_bootstrap_servers(), make_registry(settings.schema_registry_url),
-        ParquetSnapshotStore(settings.snapshot_dir), pki,
-        font_path=settings.mincho_font, audit_file=settings.audit_file,
-        ledger_path=settings.data_dir / "certificate_worker" / "ledger.sqlite3", archive_dir=settings.issuance_dir,
-        scramble_key_secret=settings.scramble_key_secret, topic_names=topic_names, group_id=group_id,
-        options=options, clock=clock)

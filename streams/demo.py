@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -29,13 +29,12 @@ from rich.table import Table
 from domain.japan_time import JST, format_instant, parse_instant, to_japan_time
 from infra.cluster_control import ClusterHandle
 from infra.log import configure_logging
-from schemas.registry import make_registry
-from sinks.analytics import analyst_connection, run_query
+from sinks.analytics import run_query
 from sinks.audit import record_access
 from sinks.restore import backup_status, restore
-from sinks.snapshot_store import ParquetSnapshotStore
+from sinks.snapshot_store import BaseSnapshotStore
 from streams.adapter import AdapterState, publish
-from streams.materialiser import BackupMaterialiser
+from streams.platform import Platform
 from streams.register.reference import load_reference_data
 from streams.settings import Settings, load_settings
 
@@ -48,11 +47,18 @@ console = Console()
 
 @dataclass
 class DemoRun:
-    settings: Settings
+    platform: Platform
     cluster: ClusterHandle
-    store: ParquetSnapshotStore
     outputs: dict[str, Path] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return self.platform.settings
+
+    @property
+    def store(self) -> BaseSnapshotStore:
+        return self.platform.snapshot_store
 
 
 def step(title: str) -> None:
@@ -67,10 +73,10 @@ def _simulation_start(settings: Settings) -> dt.datetime:
 def load_register(run: DemoRun) -> None:
     settings = run.settings
     reference = load_reference_data()
-    registry = make_registry(settings.schema_registry_url)
+    registry = run.platform.registry
     start = _simulation_start(settings)
     stop = threading.Event()
-    materialiser = BackupMaterialiser(run.cluster.bootstrap_servers, registry, run.store)
+    materialiser = run.platform.materialiser()
     worker = threading.Thread(target=materialiser.run, args=(stop,), name="materialiser")
     worker.start()  # consumes while the adapters publish, as in production
 
@@ -116,7 +122,7 @@ def restore_mid_week(run: DemoRun) -> None:
     start = _simulation_start(run.settings)
     as_of = (start + dt.timedelta(days=DAYS // 2 + 1)).replace(hour=12)
     step(f"Point-in-time restore of {code} as of {format_instant(as_of)}")
-    out_dir = run.settings.data_dir / "restores"
+    out_dir = run.settings.restores_dir
     for fmt in ("parquet", "csv"):
         out = out_dir / f"{code}-as-of-{as_of:%Y%m%dT%H%M}.{fmt}"
         began = time.perf_counter()
@@ -133,7 +139,7 @@ def analyst_query(run: DemoRun) -> None:
              FROM residents WHERE status = 'CURRENT' GROUP BY municipality ORDER BY residents DESC"""
     step("Analyst query (DuckDB; identifying numbers only as pseudonyms)")
     console.print(f"[dim]{' '.join(sql.split())}")
-    result = run_query(analyst_connection(run.store, run.settings.pseudonym_key), sql)
+    result = run_query(run.platform.analyst_connection(), sql)
     table = Table()
     for col in result.columns:
         table.add_column(col)
@@ -157,32 +163,21 @@ class DemoClock:
 
 
 def cards_follow_register(run: DemoRun) -> None:
-    from certgen.endpoints import JpkiEndpoints
-    from certgen.pki_directory import PkiDirectory
-    from streams.card_lifecycle import CardLifecycleProcessor, card_key_pool
-
     settings = run.settings
     step("JPKI test PKI follows the register's card events (issued, renewed, revoked)")
-    pki = PkiDirectory(settings.pki_dir, JpkiEndpoints(settings.jpki_repository_url))
-    pki.initialise(_simulation_start(settings) - dt.timedelta(days=1))
+    run.platform.pki.initialise(_simulation_start(settings) - dt.timedelta(days=1))
     began = time.perf_counter()
     with console.status("building the virtual cards' key pool and issuing the register's certificates"):
-        counters = CardLifecycleProcessor(
-            run.cluster.bootstrap_servers, make_registry(settings.schema_registry_url), run.store, pki,
-            card_key_pool(settings.pki_dir),
-        ).run(until_caught_up=True)
+        counters = run.platform.card_lifecycle().run(until_caught_up=True)
     console.print(f"  {json.dumps(counters.as_dict())} in {time.perf_counter() - began:.1f} s")
 
 
 def kiosk_issuance(run: DemoRun) -> None:
-    from certgen.endpoints import JpkiEndpoints
-    from certgen.pki_directory import PkiDirectory
-    from kiosk_sim.kiosk import CertificateChoice, Kiosk, KioskConnection, KioskTerminal
+    from kiosk_sim.kiosk import CertificateChoice, Kiosk, KioskTerminal
     from kiosk_sim.load import LoadGenerator, make_terminals
-    from kiosk_sim.population import VirtualCardIssuer, profiles_from_backup
+    from kiosk_sim.population import profiles_from_backup
     from kiosk_sim.transport import InProcessTransport
-    from streams.card_lifecycle import card_key_pool
-    from streams.certificate_worker import build_certificate_worker
+    from streams.certificate_worker import WorkerOptions
     from streams.commands.kiosk import print_report
 
     settings = run.settings
@@ -191,23 +186,22 @@ def kiosk_issuance(run: DemoRun) -> None:
     saturday = (weekday_noon + dt.timedelta(days=4)).replace(hour=10)
     clock = DemoClock(weekday_noon)
     step(f"Kiosk issuance: certificate worker + kiosks of several vendors ({weekday_noon:%a %Y-%m-%d %H:%M} JST)")
-    worker = build_certificate_worker(settings, render_processes=2, clock=clock)
+    worker = run.platform.certificate_worker(options=WorkerOptions(render_processes=2), clock=clock)
     stop, ready = threading.Event(), threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop, ready), name="certificate-worker")
     thread.start()
     try:
-        pki = PkiDirectory(settings.pki_dir, JpkiEndpoints(settings.jpki_repository_url))
-        issuer = VirtualCardIssuer(pki, card_key_pool(settings.pki_dir))
+        issuer = run.platform.card_issuer()
         profiles = [p for code in MUNICIPALITIES
                     for p in profiles_from_backup(run.store, code, settings.audit_file, limit=150)]
         residents = issuer.population(profiles, clock())
         terminals = make_terminals(40, list(MUNICIPALITIES), ["302015", "302023"], random.Random(settings.seed))
         if not ready.wait(120):
             raise RuntimeError("the certificate worker did not become ready")
-        with KioskConnection(run.cluster.bootstrap_servers, make_registry(settings.schema_registry_url)) as conn:
+        with run.platform.kiosk_connection() as conn:
             # One resident prints a 住民票の写し of the whole household, then the verifier checks it.
             first = next(r for r in residents if r.profile.municipality_code == MUNICIPALITIES[0])
-            pdf = settings.data_dir / "kiosk" / "jyuminhyo.pdf"
+            pdf = settings.kiosk_dir / "jyuminhyo.pdf"
             outcome = Kiosk(KioskTerminal("DEMO-0001", "seven-eleven", "EAST", MUNICIPALITIES[0]), conn,
                             clock=clock).issue(
                 InProcessTransport(first.card), first.pin,
@@ -236,17 +230,15 @@ def billing_and_statistics(run: DemoRun) -> None:
     from sinks.billing_totals import monthly_statement
     from sinks.statistics import monthly, off_hours, open_statistics, vendors
     from sinks.statistics_chart import monthly_trend_chart
-    from streams.billing import BillingProcessor
 
     settings = run.settings
     step("Billing: exact counts from bcl.certificates.issued, and a statement for the clerk")
-    counters = BillingProcessor(run.cluster.bootstrap_servers, make_registry(settings.schema_registry_url),
-                                settings.snapshot_dir).run(until_caught_up=True)
+    counters = run.platform.billing().run(until_caught_up=True)
     console.print(f"  {json.dumps(counters.as_dict())}")
     week_after = _simulation_start(settings) + dt.timedelta(days=DAYS + 1)
     statement = monthly_statement(settings.snapshot_dir, MUNICIPALITIES[0],
                                   BillingMonth.parse(f"{week_after:%Y-%m}"), week_after.date())
-    folder = settings.data_dir / "billing"
+    folder = settings.billing_dir
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"statement-{MUNICIPALITIES[0]}-{week_after:%Y-%m}"
     run.outputs["billing statement (PDF)"] = write_pdf(statement, folder / f"{stem}.pdf",
@@ -266,7 +258,7 @@ def billing_and_statistics(run: DemoRun) -> None:
             shown.add_row(*(f"{v:.1%}" if c in table.share_columns else str(v) for c, v in zip(table.columns, row,
                                                                                               strict=True)))
         console.print(shown)
-    chart = settings.data_dir / "statistics" / "monthly.png"
+    chart = settings.statistics_dir / "monthly.png"
     chart.parent.mkdir(parents=True, exist_ok=True)
     monthly_trend_chart(trend, chart)
     run.outputs["monthly trend chart"] = chart
@@ -291,7 +283,7 @@ def main() -> None:
     cluster = ClusterHandle.start(brokers=3, data_dir=settings.data_dir)
     console.print(f"  bootstrap servers: {cluster.bootstrap_servers}")
     try:
-        run = DemoRun(settings, cluster, ParquetSnapshotStore(settings.snapshot_dir))
+        run = DemoRun(Platform(replace(settings, bootstrap_servers=cluster.bootstrap_servers)), cluster)
         load_register(run)
         show_status(run)
         restore_mid_week(run)

@@ -22,6 +22,30 @@ class SettingsError(BclError):
     pass
 
 
+class Secret:
+    """A secret setting. Its value is never in a repr, a str or a log line: only `reveal()` gives it, and only
+    the composition root (streams.platform) calls it, to hand the value to the code that needs it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
 @dataclass(frozen=True)
 class Settings:
     # Kafka-protocol cluster: embedded (bootstrap file written by `bcl cluster up`) or production.
@@ -39,7 +63,7 @@ class Settings:
     gothic_font: Path = Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf")
     # Key of the pseudonyms in analyst outputs (keyed SHA-256 of identifying numbers). Change it in
     # production; with it, pseudonyms are stable across queries so that analysts can join.
-    pseudonym_key: str = "bcl-development-pseudonym-key"
+    pseudonym_key: Secret = Secret("bcl-development-pseudonym-key")  # noqa: RUF009 - immutable
     # Simulated instant of the demo's full loads (the synthetic register's day 0), Japan time.
     simulation_start: str = "2026-11-09T00:00:00+09:00"
     # Logs: "console" for people, "json" for services.
@@ -51,7 +75,7 @@ class Settings:
     # Secret from which each municipality's scramble-image key is derived
     # (certgen.scramble_keys.scramble_key): the certificate worker scrambles the back side with it and
     # the verification service restores scans with it. Change it in production.
-    scramble_key_secret: str = "bcl-development-scramble-key-secret"
+    scramble_key_secret: Secret = Secret("bcl-development-scramble-key-secret")  # noqa: RUF009 - immutable
     # Port of the Prometheus `/metrics` endpoint every long-running command serves on 127.0.0.1;
     # None: a free port the OS chooses (the command logs the URL), so several commands on one host never clash.
     metrics_port: int | None = None
@@ -94,6 +118,31 @@ class Settings:
     def worker_clock_dir(self) -> Path:
         """Where each running certificate worker publishes its clock (streams.simulated_clock)."""
         return self.data_dir / "worker" / "clocks"
+
+    @property
+    def key_pool_dir(self) -> Path:
+        """The keys of the virtual cards (certgen.keys.KeyPool), made by `bcl pki key-pool`."""
+        return self.pki_dir / "key-pool"
+
+    @property
+    def worker_ledger_file(self) -> Path:
+        """The certificate worker's request ledger (streams.request_ledger)."""
+        return self.data_dir / "certificate_worker" / "ledger.sqlite3"
+
+    @property
+    def kiosk_dir(self) -> Path:
+        """Certificates printed by `bcl kiosk issue`: they hold personal data, so inside the data dir."""
+        return self.data_dir / "kiosk"
+
+    @property
+    def statistics_dir(self) -> Path:
+        """Published statistics written as files (charts, CSV)."""
+        return self.data_dir / "statistics"
+
+    @property
+    def pcscd_log(self) -> Path:
+        """The log of a pcscd that `bcl` started."""
+        return self.data_dir / "pcscd.log"
 
     @property
     def issuance_dir(self) -> Path:
@@ -140,6 +189,8 @@ def _coerce(name: str, raw: Any) -> Any:
         return None
     if "Path" in str(kind):
         return Path(raw)
+    if "Secret" in str(kind):
+        return raw if isinstance(raw, Secret) else Secret(str(raw))
     if kind in ("int", int, "int | None"):
         try:
             return int(raw)

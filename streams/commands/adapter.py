@@ -35,14 +35,15 @@ def _progress(description: str, total: int | None):  # type: ignore[no-untyped-d
 def full_load(settings: Settings, code: str, population: int | None, start: dt.datetime | None) -> None:
     """Build the municipality's register and publish it as FULL_LOAD events."""
     from domain.municipalities import municipality
-    from schemas.registry import make_registry
     from streams.adapter import AdapterState, publish
+    from streams.platform import Platform
     from streams.register.reference import load_reference_data
 
     municipality(code)
     start_at = start or parse_instant(settings.simulation_start, "simulation_start")
     # Before the register is built (seconds for a city): a missing cluster is said at once.
-    servers = settings.require_bootstrap_servers()
+    platform = Platform(settings)
+    servers = platform.bootstrap_servers
     reference = load_reference_data()
     state = AdapterState(code, population, settings.seed, start_at.isoformat())
     simulator = state.simulator(reference, settings.mincho_font)
@@ -51,7 +52,7 @@ def full_load(settings: Settings, code: str, population: int | None, start: dt.d
     progress, advance = _progress(f"full load {code} {name}", records)
     with progress:
         result = publish(simulator.full_load(), servers,
-                         make_registry(settings.schema_registry_url), progress=advance)
+                         platform.registry, progress=advance)
     state.last_sequence = result.last_sequence
     state.save(settings.adapter_dir)
     click.echo(f"published {result.delivered} FULL_LOAD events for {code} {name} (sequence 1–{result.last_sequence})")
@@ -63,18 +64,19 @@ def full_load(settings: Settings, code: str, population: int | None, start: dt.d
 @click.pass_obj
 def diffs(settings: Settings, code: str, days: int) -> None:
     """Publish the next N days of differences (異動) after what was already sent."""
-    from schemas.registry import make_registry
     from streams.adapter import AdapterState, publish
+    from streams.platform import Platform
     from streams.register.reference import load_reference_data
 
     state = AdapterState.load(settings.adapter_dir, code)
-    servers = settings.require_bootstrap_servers()  # before the days are simulated
+    platform = Platform(settings)
+    servers = platform.bootstrap_servers  # before the days are simulated
     simulator = state.simulator(load_reference_data(), settings.mincho_font)
     first = state.last_day + 1
     progress, advance = _progress(f"days {first}–{first + days - 1} of {code}", None)
     with progress:
         result = publish(simulator.changes(days, from_day=first), servers,
-                         make_registry(settings.schema_registry_url), progress=advance)
+                         platform.registry, progress=advance)
     state.last_day = first + days - 1
     state.last_sequence = max(state.last_sequence, result.last_sequence)
     state.save(settings.adapter_dir)

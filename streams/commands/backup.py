@@ -26,16 +26,13 @@ def backup() -> None:
 @click.pass_obj
 def materialise(settings: Settings, until_caught_up: bool, idle_seconds: float) -> None:
     """Run the backup materialiser (bcl.register.diffs → bcl.residents + snapshot store)."""
-    from schemas.registry import make_registry
-    from sinks.snapshot_store import ParquetSnapshotStore
-    from streams.materialiser import BackupMaterialiser
+    from infra.metrics import serve_metrics
+    from streams.platform import Platform
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    materialiser = BackupMaterialiser(settings.require_bootstrap_servers(), make_registry(settings.schema_registry_url),
-                                      ParquetSnapshotStore(settings.snapshot_dir))
-    from infra.metrics import serve_metrics
+    materialiser = Platform(settings).materialiser()
     serve_metrics(settings.metrics_port)
     counters = materialiser.run(stop, until_caught_up=until_caught_up, idle_seconds=idle_seconds)
     click.echo(json.dumps(counters.as_dict()))
@@ -60,7 +57,7 @@ def restore(
     from domain.municipalities import municipality
     from sinks.audit import record_access
     from sinks.restore import restore as restore_register
-    from sinks.snapshot_store import ParquetSnapshotStore
+    from streams.platform import Platform
 
     municipality(code)
     if out is not None and not out.parent.is_dir():
@@ -70,7 +67,7 @@ def restore(
         out = settings.restores_dir / f"{code}-{to_japan_time(as_of):%Y%m%dT%H%M%S}.{fmt}"
         if settings.data_dir.is_dir():  # a mistyped --data-dir is reported (no backup there), not created
             out.parent.mkdir(exist_ok=True)
-    count = restore_register(ParquetSnapshotStore(settings.snapshot_dir), code, as_of, out, fmt,  # type: ignore[arg-type]
+    count = restore_register(Platform(settings).snapshot_store, code, as_of, out, fmt,  # type: ignore[arg-type]
                              current_only=current_only)
     record_access(settings.audit_file, "backup.restore", code, count, as_of=as_of.isoformat(), out=str(out))
     click.echo(f"restored {count} records of {code} as of {format_instant(as_of)} to {out}")
@@ -85,9 +82,9 @@ def status(settings: Settings, as_json: bool) -> None:
     from rich.table import Table
 
     from sinks.restore import backup_status
-    from sinks.snapshot_store import ParquetSnapshotStore
+    from streams.platform import Platform
 
-    rows = backup_status(ParquetSnapshotStore(settings.snapshot_dir))
+    rows = backup_status(Platform(settings).snapshot_store)
     if as_json:
         click.echo(json.dumps([{**r.__dict__, "last_event_time": format_instant(r.last_event_time),
                                 "complete": r.complete} for r in rows], ensure_ascii=False))
@@ -115,10 +112,10 @@ def query(settings: Settings, sql: str, csv_out: Path | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from sinks.analytics import ANALYST_TABLES, analyst_connection, run_query
-    from sinks.snapshot_store import ParquetSnapshotStore
+    from sinks.analytics import ANALYST_TABLES, run_query
+    from streams.platform import Platform
 
-    con = analyst_connection(ParquetSnapshotStore(settings.snapshot_dir), settings.pseudonym_key)
+    con = Platform(settings).analyst_connection()
     result = run_query(con, sql)
     if csv_out:
         with csv_out.open("w", newline="", encoding="utf-8") as f:

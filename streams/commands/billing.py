@@ -124,14 +124,13 @@ def run_processor(settings: Settings, until_caught_up: bool, idle_seconds: float
 
     from rich.console import Console
 
-    from schemas.registry import make_registry
-    from streams.billing import PROCESSOR, BillingProcessor
+    from infra.metrics import serve_metrics
+    from streams.billing import PROCESSOR
+    from streams.platform import Platform
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    processor = BillingProcessor(settings.require_bootstrap_servers(), make_registry(settings.schema_registry_url),
-                                 settings.snapshot_dir, group_id=group_id or PROCESSOR)
-    from infra.metrics import serve_metrics
+    processor = Platform(settings).billing(group_id=group_id or PROCESSOR)
     serve_metrics(settings.metrics_port)
     console = Console(stderr=True)
     with console.status("billing: waiting for certificates…") as status:

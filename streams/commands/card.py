@@ -107,7 +107,7 @@ def serve(
     if ca_cert_path is not None:
         ca_der = _load_certificate(ca_cert_path).public_bytes(serialization.Encoding.DER)
     virtual_card = JpkiCard(auth=auth, auth_pin=pin, auth_ca_certificate_der=ca_der, token_info=token_info)
-    daemon = PcscDaemon.ensure_running(log_path=settings.data_dir / "pcscd.log") if start_pcscd else None
+    daemon = PcscDaemon.ensure_running(log_path=settings.pcscd_log) if start_pcscd else None
     server = VpcdCardServer(virtual_card, host=host, port=port)
     stopping = False
 

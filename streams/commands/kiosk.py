@@ -51,15 +51,12 @@ def _now(clock: SimulatedClock | None) -> dt.datetime:
 def card_issuer(settings: Settings, now: dt.datetime | None = None) -> VirtualCardIssuer:
     """Virtual cards with the card-lifecycle processor's key pool, so both issue the same certificate per serial.
     `now`: the kiosk's time (a simulated one for --at); a PKI made here is valid from the earlier of it and now."""
-    from certgen.endpoints import JpkiEndpoints
-    from certgen.pki_directory import PkiDirectory
-    from kiosk_sim.population import VirtualCardIssuer
-    from streams.card_lifecycle import card_key_pool
+    from streams.platform import Platform
 
-    pki = PkiDirectory(settings.pki_dir, JpkiEndpoints(settings.jpki_repository_url))
+    platform = Platform(settings)
     real_now = dt.datetime.now(dt.UTC)
-    pki.initialise(min(now, real_now) if now is not None else real_now)
-    pool = card_key_pool(settings.pki_dir)
+    platform.pki.initialise(min(now, real_now) if now is not None else real_now)
+    pool = platform.key_pool()
     if not pool.path.exists():
         from rich.progress import Progress
 
@@ -67,7 +64,7 @@ def card_issuer(settings: Settings, now: dt.datetime | None = None) -> VirtualCa
             task = progress.add_task(f"generating the card key pool ({pool.size} RSA-2048 keys, once)",
                                      total=pool.size)
             pool.load(lambda n: progress.advance(task, n))
-    return VirtualCardIssuer(pki, pool)
+    return platform.card_issuer()
 
 
 def resident_profiles(settings: Settings, code: str, from_register: bool, limit: int | None,
@@ -75,7 +72,7 @@ def resident_profiles(settings: Settings, code: str, from_register: bool, limit:
     """The municipality's residents with a certificate: from the materialised backup, or from the register
     the adapter published (its simulator, at the full load). `audit`: action and purpose of the audited read."""
     from kiosk_sim.population import profiles_from_backup, profiles_from_records
-    from sinks.snapshot_store import ParquetSnapshotStore
+    from streams.platform import Platform
 
     if from_register:
         from streams.adapter import AdapterState
@@ -85,7 +82,7 @@ def resident_profiles(settings: Settings, code: str, from_register: bool, limit:
         simulator = state.simulator(load_reference_data(), settings.mincho_font)
         profiles = profiles_from_records(simulator.register.records)
         return profiles[:limit] if limit is not None else profiles
-    return profiles_from_backup(ParquetSnapshotStore(settings.snapshot_dir), code, settings.audit_file, limit, **audit)
+    return profiles_from_backup(Platform(settings).snapshot_store, code, settings.audit_file, limit, **audit)
 
 
 @kiosk.command("issue")
@@ -126,9 +123,9 @@ def issue(settings: Settings, code: str, type_name: str, household: bool, head_a
 
     A wrong or locked PIN is shown and nothing is sent. Exits 1 unless a certificate was issued."""
     from domain.municipalities import municipality
-    from kiosk_sim.kiosk import CertificateChoice, Kiosk, KioskConnection, KioskTerminal, OutcomeStatus
+    from kiosk_sim.kiosk import CertificateChoice, Kiosk, KioskTerminal, OutcomeStatus
     from kiosk_sim.transport import PcscTransport
-    from schemas.registry import make_registry
+    from streams.platform import Platform
 
     if (resident_code or serial) and not start_card:
         raise click.UsageError("--resident and --serial choose the virtual card for --start-card")
@@ -137,7 +134,7 @@ def issue(settings: Settings, code: str, type_name: str, household: bool, head_a
                                f"{code}` lists residents with a card)")
     if out is None:
         # The kiosk makes the directory when it prints (only then): nothing is written if nothing is issued.
-        out = settings.data_dir / "kiosk" / f"{code}-{type_name}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.pdf"
+        out = settings.kiosk_dir / f"{code}-{type_name}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.pdf"
     elif not out.parent.is_dir():
         raise click.BadParameter(f"the directory {out.parent} does not exist", param_hint="'--out'")
     choice = CertificateChoice(code, TYPE_NAMES[type_name], "WHOLE_HOUSEHOLD" if household else "SELF",
@@ -146,18 +143,18 @@ def issue(settings: Settings, code: str, type_name: str, household: bool, head_a
     municipality(code)
     municipality(terminal.municipality_code)
     # Before a card or pcscd is touched: no cluster, or a clock the worker would refuse, ends here.
-    servers = settings.require_bootstrap_servers()
+    platform = Platform(settings)
+    platform.bootstrap_servers  # noqa: B018 - checked before a card or pcscd is touched
     clock = kiosk_clock(settings, at)
     server = daemon = None
     try:
         if start_card:
             from infra.pcscd import PcscDaemon
 
-            daemon = PcscDaemon.ensure_running(log_path=settings.data_dir / "pcscd.log")
+            daemon = PcscDaemon.ensure_running(log_path=settings.pcscd_log)
             server = _insert_virtual_card(settings, code, resident_code, serial, _now(clock))
             reader = reader or VPCD_READER
-        with KioskConnection(servers, make_registry(settings.schema_registry_url),
-                             response_timeout=timeout) as connection, \
+        with platform.kiosk_connection(response_timeout=timeout) as connection, \
                 PcscTransport.open(reader, timeout=10 if start_card else 5) as transport:
             kiosk_terminal = Kiosk(terminal, connection) if clock is None else Kiosk(terminal, connection, clock=clock)
             outcome = kiosk_terminal.issue(transport, pin, choice, print_to=out)
@@ -220,9 +217,8 @@ def load(settings: Settings, kiosks: int, rate: float, duration: float, codes: t
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from domain.municipalities import municipality
-    from kiosk_sim.kiosk import KioskConnection
     from kiosk_sim.load import LoadGenerator, make_terminals
-    from schemas.registry import make_registry
+    from streams.platform import Platform
     from streams.register.reference import load_reference_data
 
     console = Console()
@@ -230,7 +226,8 @@ def load(settings: Settings, kiosks: int, rate: float, duration: float, codes: t
         municipality(code)
     profiles = [p for code in codes for p in resident_profiles(settings, code, from_register, limit)]
     # Before the virtual cards are made (seconds to minutes): no cluster, or a clock the worker refuses, ends here.
-    servers = settings.require_bootstrap_servers()
+    platform = Platform(settings)
+    platform.bootstrap_servers  # noqa: B018 - checked before the virtual cards are made
     clock = kiosk_clock(settings, at)
     now = _now(clock)
     issuer = card_issuer(settings, now)
@@ -244,8 +241,7 @@ def load(settings: Settings, kiosks: int, rate: float, duration: float, codes: t
     prefectures = {reference.municipality(code).prefecture for code in codes}
     neighbours = [m.code for m in reference.municipalities if m.prefecture in prefectures and m.code not in codes]
     terminals = make_terminals(kiosks, list(codes), neighbours[:20], random.Random(seed))
-    with KioskConnection(servers, make_registry(settings.schema_registry_url),
-                         response_timeout=timeout) as connection:
+    with platform.kiosk_connection(response_timeout=timeout) as connection:
         columns = ["{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task(f"{rate:g}/s for {duration:g} s", total=round(rate * duration))

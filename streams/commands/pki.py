@@ -29,10 +29,9 @@ _REASONS = {
 
 
 def _pki(settings: Settings) -> PkiDirectory:
-    from certgen.endpoints import JpkiEndpoints
-    from certgen.pki_directory import PkiDirectory
+    from streams.platform import Platform
 
-    return PkiDirectory(settings.pki_dir, JpkiEndpoints(settings.jpki_repository_url))
+    return Platform(settings).pki
 
 
 def _now() -> datetime:
@@ -272,7 +271,7 @@ def key_pool(settings: Settings, pool_dir: Path | None, size: int) -> None:
 
     from certgen.keys import KeyPool
 
-    pool = KeyPool(pool_dir or settings.pki_dir / "key-pool", size)
+    pool = KeyPool(pool_dir or settings.key_pool_dir, size)
     if pool.path.exists():
         pool.load()
         click.echo(f"key pool {pool.path} already holds {size} keys")
@@ -301,13 +300,12 @@ def sync(settings: Settings, until_caught_up: bool, idle_seconds: float, key_poo
 
     from rich.progress import Progress
 
-    from schemas.registry import make_registry
-    from sinks.snapshot_store import ParquetSnapshotStore
-    from streams.card_lifecycle import CardLifecycleProcessor, card_key_pool
+    from infra.metrics import serve_metrics
+    from streams.platform import Platform
 
-    servers = settings.require_bootstrap_servers()  # before minutes of key generation, not after
-    directory = _pki(settings)
-    pool = card_key_pool(settings.pki_dir, key_pool_size)
+    platform = Platform(settings)
+    platform.bootstrap_servers  # noqa: B018 - checked before minutes of key generation, not after
+    pool = platform.key_pool(key_pool_size)
     if not pool.path.exists():
         with Progress(transient=True) as progress:
             task = progress.add_task("generating the RSA-2048 key pool of the virtual cards", total=key_pool_size)
@@ -315,10 +313,7 @@ def sync(settings: Settings, until_caught_up: bool, idle_seconds: float, key_poo
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    registry = make_registry(settings.schema_registry_url)
-    processor = CardLifecycleProcessor(servers, registry,
-                                       ParquetSnapshotStore(settings.snapshot_dir), directory, pool)
-    from infra.metrics import serve_metrics
+    processor = platform.card_lifecycle(pool)
     serve_metrics(settings.metrics_port)
     counters = processor.run(stop, until_caught_up=until_caught_up, idle_seconds=idle_seconds)
     click.echo(json.dumps(counters.as_dict()))

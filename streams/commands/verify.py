@@ -32,11 +32,10 @@ class VerifyInputError(BclError):
 
 
 def _missing(settings: Settings) -> list[str]:
-    from certgen.endpoints import JpkiEndpoints
-    from certgen.pki_directory import PkiDirectory
+    from streams.platform import Platform
 
     missing = []
-    pki = PkiDirectory(settings.pki_dir, JpkiEndpoints(settings.jpki_repository_url))
+    pki = Platform(settings).pki
     if not pki.certificate_path("seal-root").exists():
         missing.append(f"seal root ({settings.pki_dir})")
     issuance = settings.issuance_dir
@@ -46,19 +45,17 @@ def _missing(settings: Settings) -> list[str]:
 
 
 def _context(settings: Settings) -> VerificationContext:
-    from certgen.endpoints import JpkiEndpoints
-    from certgen.pki_directory import PkiDirectory
-    from certgen.scramble_keys import scramble_key
     from certgen.verification import VerificationContext
     from sinks.audit import record_access
     from sinks.issuance_archive import IssuanceArchive
+    from streams.platform import Platform
 
     if missing := _missing(settings):
         raise NothingToVerifyError(
             f"nothing to verify against: the data dir {settings.data_dir} has no {' and no '.join(missing)}; "
             f"give the data dir of the BCL installation that issued the certificate, e.g. "
             f"`bcl --data-dir {DEMO_DATA_DIR} verify ...` for the demo's certificates")
-    pki = PkiDirectory(settings.pki_dir, JpkiEndpoints(settings.jpki_repository_url))
+    platform = Platform(settings)
 
     def audited(municipality_code: str, compared: int, certificate_id: str | None) -> None:
         # The archived fronts are personal data: every comparison against them is recorded.
@@ -66,9 +63,9 @@ def _context(settings: Settings) -> VerificationContext:
                       matched_certificate=certificate_id)
 
     return VerificationContext(
-        seal_roots=(pki.seal_root().certificate,),
+        seal_roots=(platform.pki.seal_root().certificate,),
         archive=IssuanceArchive(settings.issuance_dir),
-        key_of=lambda code: scramble_key(settings.scramble_key_secret, code),
+        key_of=platform.scramble_key,
         on_scan_checked=audited,
     )
 

@@ -53,7 +53,8 @@ def run(settings: Settings, revocation: str, ocsp_url: str | None, render_proces
 
     from domain.kiosk_rules import MaintenanceWindow
     from infra.log import configure_logging
-    from streams.certificate_worker import WorkerOptions, build_certificate_worker, utc_now
+    from streams.certificate_worker import WorkerOptions, utc_now
+    from streams.platform import Platform
     from streams.simulated_clock import SimulatedClock, published_worker_clock
 
     configure_logging("json", settings.log_level)
@@ -74,7 +75,7 @@ def run(settings: Settings, revocation: str, ocsp_url: str | None, render_proces
 
     serve_metrics(settings.metrics_port)
     clock = SimulatedClock(at) if at is not None else None
-    worker = build_certificate_worker(settings, options=options, clock=clock or utc_now)
+    worker = Platform(settings).certificate_worker(options=options, clock=clock or utc_now)
     with published_worker_clock(settings.worker_clock_dir, clock.offset if clock else dt.timedelta(0),
                                 options.freshness):
         counters = worker.run(stop)

@@ -18,9 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from certgen.endpoints import JpkiEndpoints
-from certgen.keys import KeyPool
-from certgen.pki_directory import PkiDirectory
 from domain.japan_time import JST
 from infra.cluster_control import ClusterHandle
 from infra.pcscd import PcscDaemon
@@ -30,14 +27,13 @@ from kiosk_sim.population import VirtualCardIssuer, VirtualResident, profiles_fr
 from kiosk_sim.transport import InProcessTransport, PcscTransport
 from kiosk_sim.vpcd import VPCD_PORT, VpcdCardServer
 from schemas.registry import FileSchemaRegistry
-from sinks.snapshot_store import ParquetSnapshotStore
 from streams.adapter import publish
 from streams.certificate_worker import CertificateWorker, WorkerOptions, WorkerTopics
-from streams.materialiser import BackupMaterialiser, MaterialiserTopics
+from streams.materialiser import MaterialiserTopics
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
-from streams.settings import load_settings
 from tests.kiosk_sim.conftest import VPCD_READER
+from tests.platforms import make_platform
 
 pytestmark = pytest.mark.integration
 
@@ -69,9 +65,10 @@ class Centre:
 @pytest.fixture(scope="module")
 def centre(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Centre]:
     root = tmp_path_factory.mktemp("kiosk-e2e")
-    settings = load_settings()
+    platform = make_platform(root, cluster, scramble_key_secret="kiosk-e2e")
+    settings = platform.settings
     reference = load_reference_data()
-    registry = FileSchemaRegistry()
+    registry = platform.registry
 
     def private(prefix: str, partitions: int = 3) -> str:
         name = f"kiosk-e2e.{prefix}.{root.name}"
@@ -82,25 +79,21 @@ def centre(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> 
     simulator = RegisterSimulator(reference, CODE, population=120, seed=11, start=MORNING - dt.timedelta(days=5),
                                   font_path=settings.mincho_font)
     publish(simulator.full_load(), cluster.bootstrap_servers, registry, topic=diffs)
-    store = ParquetSnapshotStore(root / "snapshots")
-    BackupMaterialiser(cluster.bootstrap_servers, registry, store, group_id=f"e2e-mat-{root.name}",
-                       topic_names=MaterialiserTopics(diffs=diffs, residents=residents_topic, dlq=dlq)
-                       ).run(until_caught_up=True, idle_seconds=0.5)
+    store = platform.snapshot_store
+    platform.materialiser(group_id=f"e2e-mat-{root.name}",
+                          topic_names=MaterialiserTopics(diffs=diffs, residents=residents_topic, dlq=dlq)
+                          ).run(until_caught_up=True, idle_seconds=0.5)
 
     clock = MorningClock()
-    pki = PkiDirectory(root / "pki", JpkiEndpoints(settings.jpki_repository_url))
-    pki.initialise(clock())
-    issuer = VirtualCardIssuer(pki, KeyPool(root / "key-pool", 4))
-    residents = issuer.population(profiles_from_backup(store, CODE, root / "audit.jsonl"), clock())
+    platform.pki.initialise(clock())
+    issuer = VirtualCardIssuer(platform.pki, platform.key_pool(4))
+    residents = issuer.population(profiles_from_backup(store, CODE, settings.audit_file), clock())
 
     topics = KioskTopics(requests=private("requests"), responses=private("responses"))
     worker_topics = WorkerTopics(requests=topics.requests, responses=topics.responses, issued=private("issued"),
                                  residents=residents_topic, revocations=private("revocations"), dlq=dlq)
-    worker = CertificateWorker(
-        cluster.bootstrap_servers, registry, store, pki, font_path=settings.mincho_font,
-        audit_file=root / "audit.jsonl", ledger_path=root / "ledger.sqlite3", archive_dir=root / "archive",
-        scramble_key_secret="kiosk-e2e", topic_names=worker_topics, group_id=f"e2e-worker-{root.name}",
-        options=WorkerOptions(render_processes=0), clock=clock)
+    worker = platform.certificate_worker(topic_names=worker_topics, group_id=f"e2e-worker-{root.name}",
+                                         options=WorkerOptions(render_processes=0), clock=clock)
     stop, ready = threading.Event(), threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop, ready), daemon=True)
     thread.start()

@@ -16,23 +16,20 @@ from pathlib import Path
 from certgen.endpoints import JpkiEndpoints
 from certgen.pki_directory import PkiDirectory
 from infra.log import configure_logging
-from schemas.registry import FileSchemaRegistry
 from sinks.snapshot_store import ParquetSnapshotStore
-from streams.certificate_worker import CertificateWorker, WorkerOptions, WorkerTopics
-from streams.settings import load_settings
+from streams.certificate_worker import WorkerOptions, WorkerTopics
+from tests.platforms import make_platform
 from tests.streams.kiosk_world import ShiftableClock
 
 
 def main(config: dict[str, object]) -> None:
     configure_logging("json", str(config.get("log_level", "warning")))
-    root = Path(str(config["root"]))
-    settings = load_settings()
-    worker = CertificateWorker(
-        str(config["bootstrap"]), FileSchemaRegistry(), ParquetSnapshotStore(Path(str(config["snapshots"]))),
-        PkiDirectory(Path(str(config["pki"])), JpkiEndpoints(str(config["repository_url"]))),
-        font_path=settings.mincho_font,
-        audit_file=root / "audit.jsonl", ledger_path=root / "ledger.sqlite3", archive_dir=root / "issuance",
-        scramble_key_secret="test-secret", topic_names=WorkerTopics(**config["topics"]),  # type: ignore[arg-type]
+    pki = PkiDirectory(Path(str(config["pki"])), JpkiEndpoints(str(config["repository_url"])))
+    platform = make_platform(Path(str(config["root"])), bootstrap_servers=str(config["bootstrap"]), pki=pki,
+                             snapshot_store=ParquetSnapshotStore(Path(str(config["snapshots"]))),
+                             scramble_key_secret="test-secret")
+    worker = platform.certificate_worker(
+        topic_names=WorkerTopics(**config["topics"]),  # type: ignore[arg-type]
         group_id=str(config["group_id"]),
         options=WorkerOptions(render_processes=int(config.get("render_processes", 0)),  # type: ignore[call-overload]
                               back_side=bool(config.get("back_side", False))),

@@ -21,10 +21,11 @@ from schemas.registry import FileSchemaRegistry
 from sinks.restore import backup_status, restore
 from sinks.snapshot_store import ParquetSnapshotStore
 from streams.adapter import publish
-from streams.materialiser import BackupMaterialiser, MaterialiserTopics
+from streams.materialiser import MaterialiserTopics
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
 from streams.settings import load_settings
+from tests.platforms import make_platform
 
 pytestmark = pytest.mark.integration
 
@@ -69,9 +70,9 @@ def test_restores_equal_the_ground_truth(cluster: ClusterHandle, topic_factory, 
     for sim in sims:
         events[sim.municipality.code] = list(sim.full_load()) + list(sim.changes(7))
         publish(events[sim.municipality.code], cluster.bootstrap_servers, registry, topic=names.diffs)
-    store = ParquetSnapshotStore(tmp_path / "snapshots")
-    counters = BackupMaterialiser(cluster.bootstrap_servers, registry, store, group_id=group_id,
-                                  topic_names=names).run(until_caught_up=True, idle_seconds=0.5)
+    platform = make_platform(tmp_path, cluster)
+    store = platform.snapshot_store
+    counters = platform.materialiser(group_id=group_id, topic_names=names).run(until_caught_up=True, idle_seconds=0.5)
     total = sum(len(e) for e in events.values())
     assert (counters.consumed, counters.applied, counters.dead_lettered) == (total, total, 0)
 
@@ -102,21 +103,20 @@ def test_restores_equal_the_ground_truth(cluster: ClusterHandle, topic_factory, 
 MATERIALISER = """
 import sys
 from pathlib import Path
-from schemas.registry import FileSchemaRegistry
-from sinks.snapshot_store import ParquetSnapshotStore
-from streams.materialiser import BackupMaterialiser, MaterialiserTopics
-bootstrap, group, snapshots, diffs, residents, dlq, until = sys.argv[1:]
-m = BackupMaterialiser(bootstrap, FileSchemaRegistry(), ParquetSnapshotStore(Path(snapshots)), group_id=group,
-                       topic_names=MaterialiserTopics(diffs, residents, dlq), batch_size=500, flush_rows=1000,
-                       flush_seconds=0.2)
+from streams.materialiser import MaterialiserTopics
+from tests.platforms import make_platform
+bootstrap, group, data_dir, diffs, residents, dlq, until = sys.argv[1:]
+platform = make_platform(Path(data_dir), bootstrap_servers=bootstrap)
+m = platform.materialiser(group_id=group, topic_names=MaterialiserTopics(diffs, residents, dlq), batch_size=500,
+                          flush_rows=1000, flush_seconds=0.2)
 print(m.run(until_caught_up=until == "1", idle_seconds=1.0).as_dict(), flush=True)
 """
 
 
-def _materialiser_process(cluster: ClusterHandle, group: str, snapshots: Path, names: MaterialiserTopics,
+def _materialiser_process(cluster: ClusterHandle, group: str, data_dir: Path, names: MaterialiserTopics,
                           until_caught_up: bool) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", MATERIALISER, cluster.bootstrap_servers, group, str(snapshots), names.diffs,
+        [sys.executable, "-c", MATERIALISER, cluster.bootstrap_servers, group, str(data_dir), names.diffs,
          names.residents, names.dlq, "1" if until_caught_up else "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -140,10 +140,9 @@ def test_killed_materialiser_resumes_without_loss_or_double_application(
     sim = simulator(reference, "302058", 6000)
     events = list(sim.full_load()) + list(sim.changes(7))
     publish(events, cluster.bootstrap_servers, FileSchemaRegistry(), topic=names.diffs)
-    snapshots = tmp_path / "snapshots"
-    store = ParquetSnapshotStore(snapshots)
+    store = make_platform(tmp_path).snapshot_store
 
-    first = _materialiser_process(cluster, group_id, snapshots, names, until_caught_up=False)
+    first = _materialiser_process(cluster, group_id, tmp_path, names, until_caught_up=False)
     deadline = time.monotonic() + 60
     while history_sequences(store, "302058")[0] < 2000 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -152,7 +151,7 @@ def test_killed_materialiser_resumes_without_loss_or_double_application(
     first.wait()
     assert 0 < applied_before_kill < len(events), "the kill must land mid-stream"
 
-    second = _materialiser_process(cluster, group_id, snapshots, names, until_caught_up=True)
+    second = _materialiser_process(cluster, group_id, tmp_path, names, until_caught_up=True)
     out, _ = second.communicate(timeout=120)
     assert second.returncode == 0, out
     rows, distinct = history_sequences(store, "302058")
@@ -167,11 +166,10 @@ def test_broker_down_and_up_during_ingest_loses_nothing(
     names = private_topics(topic_factory)
     sim = simulator(reference, "304069", 3000)
     events = list(sim.full_load()) + list(sim.changes(7))
-    store = ParquetSnapshotStore(tmp_path / "snapshots")
-    registry = FileSchemaRegistry()
+    platform = make_platform(tmp_path, cluster)
+    store, registry = platform.snapshot_store, platform.registry
     stop = threading.Event()
-    materialiser = BackupMaterialiser(cluster.bootstrap_servers, registry, store, group_id=group_id,
-                                      topic_names=names, flush_seconds=0.2)
+    materialiser = platform.materialiser(group_id=group_id, topic_names=names, flush_seconds=0.2)
     worker = threading.Thread(target=materialiser.run, args=(stop,))
     worker.start()
     try:

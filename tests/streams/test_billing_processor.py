@@ -19,6 +19,7 @@ from sinks.billing_totals import certificate_counts
 from sinks.certificate_ledger import CertificateLedger
 from sinks.statistics import monthly, open_statistics
 from streams.billing import BillingProcessor, BillingTopics
+from tests.platforms import make_platform
 from tests.streams.certificate_events import CHIYODA, SAPPORO, certificate_events, expected_counts, expected_fees
 from tests.topic_reader import read_topic
 
@@ -42,9 +43,9 @@ def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
     assert producer.flush(30) == 0
 
 
-def run(cluster: ClusterHandle, snapshot_dir: Path, names: BillingTopics, group_id: str) -> BillingProcessor:
-    processor = BillingProcessor(cluster.bootstrap_servers, FileSchemaRegistry(), snapshot_dir, group_id=group_id,
-                                 batch_size=500, flush_events=400, flush_seconds=0.2, topic_names=names)
+def run(cluster: ClusterHandle, data_dir: Path, names: BillingTopics, group_id: str) -> BillingProcessor:
+    processor = make_platform(data_dir, cluster).billing(group_id=group_id, batch_size=500, flush_events=400,
+                                                         flush_seconds=0.2, topic_names=names)
     processor.run(until_caught_up=True, idle_seconds=0.5)
     return processor
 
@@ -59,7 +60,7 @@ def test_counts_once_through_redelivery_replay_and_restart(cluster: ClusterHandl
     produce(cluster.bootstrap_servers, names.issued, encoded + encoded[::10])
     snapshot_dir = tmp_path / "snapshots"
 
-    first = run(cluster, snapshot_dir, names, group_id)
+    first = run(cluster, tmp_path, names, group_id)
     redelivered = len(encoded[::10])
     assert first.counters.as_dict() == {"consumed": len(events) + redelivered, "counted": len(events),
                                         "duplicates": redelivered, "dead_lettered": 0}
@@ -75,21 +76,21 @@ def test_counts_once_through_redelivery_replay_and_restart(cluster: ClusterHandl
     # Replay: the whole topic again (the same events produced once more) and a restarted processor that
     # reads from the beginning under a fresh consumer group. Nothing new is counted.
     produce(cluster.bootstrap_servers, names.issued, encoded)
-    replay = run(cluster, snapshot_dir, names, group_id + ".replay")
+    replay = run(cluster, tmp_path, names, group_id + ".replay")
     assert replay.counters.counted == 0
     assert replay.counters.duplicates == replay.counters.consumed == 2 * len(events) + redelivered
     assert ledger_counts(snapshot_dir) == expected
 
     # A restart under the original group resumes at its committed offsets: only the replayed copies are new
     # to it, and they are duplicates too.
-    resumed = run(cluster, snapshot_dir, names, group_id)
+    resumed = run(cluster, tmp_path, names, group_id)
     assert (resumed.counters.consumed, resumed.counters.counted) == (len(events), 0)
 
     # Crash between writing the ledger and committing: the ledger has the batch, the offsets do not.
     late = certificate_events(50, seed=99)
     CertificateLedger(snapshot_dir).record(late)
     produce(cluster.bootstrap_servers, names.issued, [serde.encode(e) for e in late])
-    after_crash = run(cluster, snapshot_dir, names, group_id)
+    after_crash = run(cluster, tmp_path, names, group_id)
     assert (after_crash.counters.counted, after_crash.counters.duplicates) == (0, len(late))
     assert ledger_counts(snapshot_dir) == expected + expected_counts(late)
 
@@ -112,7 +113,7 @@ def test_bad_events_go_to_the_dead_letter_topic(cluster: ClusterHandle, topic_fa
     bad_copy = {**bad_copy, "copy_number": 4, "copies": 3}
     produce(cluster.bootstrap_servers, names.issued,
             [serde.encode(good), serde.encode(bad_code), serde.encode(bad_copy), b"\x00\x00\x00\x00\x07not avro"])
-    processor = run(cluster, tmp_path / "snapshots", names, group_id)
+    processor = run(cluster, tmp_path, names, group_id)
     assert processor.counters.as_dict() == {"consumed": 4, "counted": 1, "duplicates": 0, "dead_lettered": 3}
     letters = [AvroSerde(registry, CONTRACTS["bcl.dlq"]).decode(m.value())
                for m in read_topic(cluster.bootstrap_servers, names.dlq)]

@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from certgen.certificate_validation import verify_user_certificate
-from certgen.endpoints import JpkiEndpoints
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import revocation_from_record
@@ -32,16 +31,18 @@ from kiosk_sim.card import CardKey, JpkiCard
 from kiosk_sim.card_client import JpkiCardClient
 from kiosk_sim.transport import InProcessTransport
 from schemas.contracts import CONTRACTS
-from schemas.registry import FileSchemaRegistry
+from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
-from sinks.snapshot_store import ParquetSnapshotStore
+from sinks.snapshot_store import BaseSnapshotStore
 from streams.adapter import publish
-from streams.card_lifecycle import CardLifecycleProcessor, CardLifecycleTopics, certificate_validity
-from streams.materialiser import BackupMaterialiser, MaterialiserTopics
+from streams.card_lifecycle import CardLifecycleTopics, certificate_validity
+from streams.materialiser import MaterialiserTopics
+from streams.platform import Platform
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
 from streams.settings import load_settings
 from tests.factories import make_change
+from tests.platforms import make_platform
 from tests.topic_reader import read_topic
 
 pytestmark = pytest.mark.integration
@@ -54,9 +55,7 @@ NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)  # the CRL is issued after all th
 @dataclass
 class Scenario:
     cluster: ClusterHandle
-    registry: FileSchemaRegistry
-    store: ParquetSnapshotStore
-    pki: PkiDirectory
+    platform: Platform
     key_pool: KeyPool
     diffs: str
     revocations: str
@@ -65,18 +64,29 @@ class Scenario:
     runs: list[dict[str, int]] = field(default_factory=list)
     backup_group: str = field(default_factory=lambda: f"test.backup.{uuid.uuid4().hex[:8]}")
 
+    @property
+    def registry(self) -> BaseSchemaRegistry:
+        return self.platform.registry
+
+    @property
+    def store(self) -> BaseSnapshotStore:
+        return self.platform.snapshot_store
+
+    @property
+    def pki(self) -> PkiDirectory:
+        return self.platform.pki
+
     def publish(self, events: list[dict[str, Any]]) -> None:
         publish(events, self.cluster.bootstrap_servers, self.registry, topic=self.diffs)
 
     def materialise(self) -> None:
-        BackupMaterialiser(self.cluster.bootstrap_servers, self.registry, self.store, group_id=self.backup_group,
-                           topic_names=MaterialiserTopics(self.diffs, f"{self.diffs}.residents", self.dlq),
-                           flush_seconds=0.2).run(until_caught_up=True, idle_seconds=0.3)
+        self.platform.materialiser(
+            group_id=self.backup_group, topic_names=MaterialiserTopics(self.diffs, f"{self.diffs}.residents", self.dlq),
+            flush_seconds=0.2).run(until_caught_up=True, idle_seconds=0.3)
 
     def sync(self, group: str = "card-lifecycle") -> dict[str, int]:
-        counters = CardLifecycleProcessor(
-            self.cluster.bootstrap_servers, self.registry, self.store, self.pki, self.key_pool,
-            group_id=f"{self.diffs}.{group}", backup_group_id=self.backup_group,
+        counters = self.platform.card_lifecycle(
+            self.key_pool, group_id=f"{self.diffs}.{group}", backup_group_id=self.backup_group,
             topic_names=CardLifecycleTopics(self.diffs, self.revocations), watermark_seconds=0.1,
         ).run(until_caught_up=True, idle_seconds=0.3).as_dict()
         self.runs.append(counters)
@@ -148,15 +158,15 @@ def hand_made(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def scenario(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     root = tmp_path_factory.mktemp("card-lifecycle")
-    key_pool = KeyPool(root / "key-pool", 4)
+    platform = make_platform(root, cluster)
+    key_pool = platform.key_pool(4)
     keys = itertools.cycle(key_pool.load())
-    pki = PkiDirectory(root / "pki", JpkiEndpoints("http://127.0.0.1:8470"))
-    pki.initialise(dt.datetime(2020, 1, 1, tzinfo=dt.UTC), key_factory=lambda: next(keys))
+    platform.pki.initialise(dt.datetime(2020, 1, 1, tzinfo=dt.UTC), key_factory=lambda: next(keys))
     names = [f"test.cards.{uuid.uuid4().hex[:12]}" for _ in range(3)]
     for name, partitions in zip(names, (4, 2, 1), strict=True):
         cluster.create_topic(name, partitions, 3)
     cluster.create_topic(f"{names[0]}.residents", 4, 3)
-    s = Scenario(cluster, FileSchemaRegistry(), ParquetSnapshotStore(root / "snapshots"), pki, key_pool, *names)
+    s = Scenario(cluster, platform, key_pool, *names)
 
     reference = load_reference_data()
     sim = RegisterSimulator(reference, CODE, population=2000, seed=7, start=START,

@@ -30,7 +30,7 @@ from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
 from sinks.issuance_archive import IssuanceArchive, sha256_hex
 from streams.certificate_worker import CertificateWorker, WorkerOptions, WorkerTopics, certificate_id
-from streams.settings import load_settings
+from tests.platforms import make_platform, settings_for
 from tests.streams.kiosk_world import (
     ANCHOR,
     CHIYODA,
@@ -121,11 +121,10 @@ def _topics(cluster: ClusterHandle) -> WorkerTopics:
 def start_worker(cluster: ClusterHandle, world: KioskWorld, root: Path, options: WorkerOptions) -> Running:
     names = _topics(cluster)
     clock = ShiftableClock()
-    worker = CertificateWorker(
-        cluster.bootstrap_servers, FileSchemaRegistry(), world.store, world.pki, font_path=load_settings().mincho_font,
-        audit_file=root / "audit.jsonl", ledger_path=root / "ledger.sqlite3", archive_dir=root / "issuance",
-        scramble_key_secret="test-secret", topic_names=names, group_id=f"worker-{uuid.uuid4().hex[:8]}",
-        options=options, clock=clock)
+    platform = make_platform(root, cluster, pki=world.pki, snapshot_store=world.store,
+                             scramble_key_secret="test-secret")
+    worker = platform.certificate_worker(topic_names=names, group_id=f"worker-{uuid.uuid4().hex[:8]}",
+                                         options=options, clock=clock)
     stop, ready = threading.Event(), threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop, ready), daemon=True)
     thread.start()
@@ -171,10 +170,11 @@ def test_issues_a_sealed_resident_record_copy_with_one_event_per_copy(crl_worker
     assert sorted(e["certificate_id"] for e in issued) == sorted(ids)
     assert {(e["copy_number"], e["copies"], e["fee_yen"], e["municipality_code"], e["kiosk_municipality_code"])
             for e in issued} == {(1, 2, 200, TANABE, CHIYODA), (2, 2, 200, TANABE, CHIYODA)}
-    archive = IssuanceArchive(crl_worker.root / "issuance")
+    settings = settings_for(crl_worker.root)
+    archive = IssuanceArchive(settings.issuance_dir)
     record = archive.get(ids[0])
     assert record is not None and record.pdf_sha256 == sha256_hex(response["pdf"])
-    audit = [json.loads(line) for line in (crl_worker.root / "audit.jsonl").read_text().splitlines()]
+    audit = [json.loads(line) for line in settings.audit_file.read_text().splitlines()]
     assert any(request["request_id"] in a["request_ids"] and a["records"] >= 1 for a in audit)
 
 

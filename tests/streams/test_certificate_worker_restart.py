@@ -26,13 +26,12 @@ from schemas.wire import AvroSerde
 from streams.certificate_worker import (
     CERTIFICATE_HEADER,
     REQUEST_HEADER,
-    CertificateWorker,
     WorkerOptions,
     WorkerTopics,
     certificate_id,
 )
 from streams.request_ledger import Claim, IssuedMessage, RequestLedger
-from streams.settings import load_settings
+from tests.platforms import make_platform
 from tests.streams.kiosk_world import (
     ANCHOR,
     TANABE,
@@ -187,7 +186,8 @@ def test_batch_in_doubt_is_completed_without_emitting_twice(cluster: ClusterHand
         "copy_number": n, "copies": 2, "pages": 1, "kiosk_id": "KIOSK-0001", "kiosk_vendor": "seven-eleven",
         "centre": "EAST", "kiosk_municipality_code": TANABE, "issued_at": ANCHOR, "fee_yen": 200}))
         for n, cid in enumerate(ids, start=1)]
-    ledger = RequestLedger(tmp_path / "ledger.sqlite3")
+    platform = make_platform(tmp_path, cluster, pki=w.pki, snapshot_store=w.store, scramble_key_secret="test-secret")
+    ledger = RequestLedger(platform.settings.worker_ledger_file)
     ledger.claim([Claim(position, rid, "ISSUED", rid.encode(), response, events, ANCHOR.timestamp(), TANABE,
                         (b"\x89PNG front",))])
     ledger.close()
@@ -198,12 +198,8 @@ def test_batch_in_doubt_is_completed_without_emitting_twice(cluster: ClusterHand
                                                                                    ids[0].encode())])
     kiosk.producer.flush(10)
 
-    worker = CertificateWorker(
-        cluster.bootstrap_servers, registry, w.store, w.pki,
-        font_path=load_settings().mincho_font, audit_file=tmp_path / "audit.jsonl",
-        ledger_path=tmp_path / "ledger.sqlite3",
-        archive_dir=tmp_path / "issuance", scramble_key_secret="test-secret", topic_names=names, group_id=group_id,
-        options=WorkerOptions(back_side=False), clock=ShiftableClock())
+    worker = platform.certificate_worker(topic_names=names, group_id=group_id, options=WorkerOptions(back_side=False),
+                                         clock=ShiftableClock())
     stop, ready = threading.Event(), threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop, ready), daemon=True)
     thread.start()
@@ -222,5 +218,5 @@ def test_batch_in_doubt_is_completed_without_emitting_twice(cluster: ClusterHand
     emitted = [issued_serde.decode(m.value())["certificate_id"] for m in read_topic(cluster.bootstrap_servers,
                                                                                        names.issued)]
     assert sorted(e for e in emitted if e in ids) == sorted(ids)
-    assert (tmp_path / "issuance" / "records" / f"{ids[1]}.json").exists()
-    assert RequestLedger(tmp_path / "ledger.sqlite3").counts() == {"delivered": 2}
+    assert (platform.settings.issuance_dir / "records" / f"{ids[1]}.json").exists()
+    assert RequestLedger(platform.settings.worker_ledger_file).counts() == {"delivered": 2}

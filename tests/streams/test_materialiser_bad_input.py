@@ -14,9 +14,9 @@ from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde, frame
 from sinks.restore import backup_status
-from sinks.snapshot_store import ParquetSnapshotStore
-from streams.materialiser import BackupMaterialiser, MaterialiserTopics
+from streams.materialiser import MaterialiserTopics
 from tests.factories import make_change, make_resident
+from tests.platforms import make_platform
 from tests.topic_reader import read_topic
 
 pytestmark = pytest.mark.integration
@@ -47,9 +47,9 @@ def test_bad_input_lands_where_specified(cluster: ClusterHandle, topic_factory, 
     send(make_change(9, bad_number))
     producer.flush()
 
-    store = ParquetSnapshotStore(tmp_path / "snapshots")
-    materialiser = BackupMaterialiser(cluster.bootstrap_servers, registry, store, group_id=group_id,
-                                      topic_names=names)
+    platform = make_platform(tmp_path, cluster)
+    store = platform.snapshot_store
+    materialiser = platform.materialiser(group_id=group_id, topic_names=names)
     counters = materialiser.run(until_caught_up=True, idle_seconds=0.5)
 
     assert counters.consumed == 11
@@ -80,7 +80,7 @@ def test_bad_input_lands_where_specified(cluster: ClusterHandle, topic_factory, 
     send(make_change(7, make_resident(MUNI, 7)))
     send(good[0])  # and a duplicate across the restart
     producer.flush()
-    again = BackupMaterialiser(cluster.bootstrap_servers, registry, store, group_id=group_id, topic_names=names)
+    again = platform.materialiser(group_id=group_id, topic_names=names)
     counters = again.run(until_caught_up=True, idle_seconds=0.5)
     assert (counters.consumed, counters.applied, counters.gap_fills, counters.duplicates) == (3, 2, 2, 1)
     [status] = backup_status(store)

@@ -17,10 +17,10 @@ from infra.metrics import serve_metrics
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
-from sinks.snapshot_store import ParquetSnapshotStore
-from streams.materialiser import BackupMaterialiser, MaterialiserTopics
+from streams.materialiser import MaterialiserTopics
 from streams.settings import load_settings
 from tests.factories import make_change, make_resident
+from tests.platforms import make_platform
 
 pytestmark = pytest.mark.integration
 
@@ -54,8 +54,8 @@ def test_the_materialiser_exports_what_it_consumed_applied_and_dead_lettered(
     producer.flush(10)
 
     server = serve_metrics(None)
-    materialiser = BackupMaterialiser(cluster.bootstrap_servers, registry, ParquetSnapshotStore(tmp_path / "s"),
-                                      group_id=group_id, topic_names=names, flush_seconds=0.2)
+    materialiser = make_platform(tmp_path, cluster).materialiser(group_id=group_id, topic_names=names,
+                                                                 flush_seconds=0.2)
     stop = threading.Event()
     thread = threading.Thread(target=materialiser.run, args=(stop,), daemon=True)
     thread.start()

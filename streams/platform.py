@@ -1,0 +1,112 @@
+"""The composition root: every processor and service of the platform, built from the one settings object.
+
+The command line, the demo, the benchmarks and the tests build what they run here; nothing else constructs
+a processor, the schema registry, the snapshot store, the PKI directory or the card key pool, and only this
+module reveals the secrets of the settings to the code that needs them. What a caller may vary (topics and a
+group of its own for an isolated test, batch sizes, a clock, worker options) is passed as keyword arguments;
+everything else comes from the settings. A test that shares one PKI or snapshot store between several
+platforms passes them in.
+
+Built lazily: a command that only restores a backup never opens the PKI, and one that needs no cluster
+never asks for bootstrap servers."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from typing import Any
+
+import duckdb
+
+from certgen.endpoints import JpkiEndpoints
+from certgen.keys import KeyPool
+from certgen.pki_directory import PkiDirectory
+from certgen.scramble_keys import scramble_key
+from kiosk_sim.kiosk import KioskConnection
+from kiosk_sim.population import VirtualCardIssuer
+from schemas.registry import BaseSchemaRegistry, make_registry
+from sinks.analytics import analyst_connection
+from sinks.snapshot_store import BaseSnapshotStore, ParquetSnapshotStore
+from streams.billing import BillingProcessor
+from streams.card_lifecycle import DEFAULT_KEY_POOL_SIZE, CardLifecycleProcessor
+from streams.certificate_worker import CertificateWorker, Clock, WorkerOptions, WorkerResources, utc_now
+from streams.materialiser import BackupMaterialiser
+from streams.settings import Settings
+
+# Renderer processes of the certificate worker unless asked otherwise: the cores, at most 4 (each holds a
+# font and the seal credentials; more than the cores only adds contention).
+MAX_DEFAULT_RENDERERS = 4
+
+
+class Platform:
+    def __init__(self, settings: Settings, *, snapshot_store: BaseSnapshotStore | None = None,
+                 pki: PkiDirectory | None = None, registry: BaseSchemaRegistry | None = None) -> None:
+        self.settings = settings
+        if snapshot_store is not None:
+            self.__dict__["snapshot_store"] = snapshot_store
+        if pki is not None:
+            self.__dict__["pki"] = pki
+        if registry is not None:
+            self.__dict__["registry"] = registry
+
+    # -- services -----------------------------------------------------------------------------
+
+    @cached_property
+    def bootstrap_servers(self) -> str:
+        return self.settings.require_bootstrap_servers()
+
+    @cached_property
+    def registry(self) -> BaseSchemaRegistry:
+        return make_registry(self.settings.schema_registry_url)
+
+    @cached_property
+    def snapshot_store(self) -> BaseSnapshotStore:
+        return ParquetSnapshotStore(self.settings.snapshot_dir)
+
+    @cached_property
+    def pki(self) -> PkiDirectory:
+        return PkiDirectory(self.settings.pki_dir, JpkiEndpoints(self.settings.jpki_repository_url))
+
+    def key_pool(self, size: int = DEFAULT_KEY_POOL_SIZE) -> KeyPool:
+        """The pool the virtual cards' keys come from (`bcl pki key-pool` makes it)."""
+        return KeyPool(self.settings.key_pool_dir, size)
+
+    def scramble_key(self, municipality_code: str) -> bytes:
+        """A municipality's scramble-image key, derived from the platform's secret."""
+        return scramble_key(self.settings.scramble_key_secret.reveal(), municipality_code)
+
+    def analyst_connection(self) -> duckdb.DuckDBPyConnection:
+        """DuckDB over the snapshots with identifying fields pseudonymised (sinks.analytics)."""
+        return analyst_connection(self.snapshot_store, self.settings.pseudonym_key.reveal())
+
+    # -- processors ---------------------------------------------------------------------------
+
+    def materialiser(self, **overrides: Any) -> BackupMaterialiser:
+        return BackupMaterialiser(self.bootstrap_servers, self.registry, self.snapshot_store, **overrides)
+
+    def billing(self, **overrides: Any) -> BillingProcessor:
+        return BillingProcessor(self.bootstrap_servers, self.registry, self.settings.snapshot_dir, **overrides)
+
+    def card_lifecycle(self, key_pool: KeyPool | None = None, **overrides: Any) -> CardLifecycleProcessor:
+        return CardLifecycleProcessor(self.bootstrap_servers, self.registry, self.snapshot_store, self.pki,
+                                      key_pool or self.key_pool(), **overrides)
+
+    def certificate_worker(self, *, options: WorkerOptions | None = None, clock: Clock = utc_now,
+                           **overrides: Any) -> CertificateWorker:
+        if options is None:
+            options = WorkerOptions(render_processes=min(os.cpu_count() or 1, MAX_DEFAULT_RENDERERS))
+        resources = WorkerResources(
+            store=self.snapshot_store, pki=self.pki, font_path=self.settings.mincho_font,
+            scramble_key_secret=self.settings.scramble_key_secret.reveal(), audit_file=self.settings.audit_file,
+            ledger_path=self.settings.worker_ledger_file, archive_dir=self.settings.issuance_dir)
+        return CertificateWorker(self.bootstrap_servers, self.registry, resources, options=options, clock=clock,
+                                 **overrides)
+
+    # -- kiosks -------------------------------------------------------------------------------
+
+    def kiosk_connection(self, **overrides: Any) -> KioskConnection:
+        return KioskConnection(self.bootstrap_servers, self.registry, **overrides)
+
+    def card_issuer(self) -> VirtualCardIssuer:
+        """Virtual My Number cards of the residents, their certificates issued in the test PKI."""
+        return VirtualCardIssuer(self.pki, self.key_pool())
