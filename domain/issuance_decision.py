@@ -44,12 +44,12 @@ class Lookups:
 
 @dataclass(frozen=True)
 class IssuancePolicy:
-    """What the centre configures: fees, maintenance windows, the freshness window of a request, and
-    the municipalities with a declared disaster (none until the disaster ledger exists)."""
+    """What the centre configures, as values."""
 
-    fees: FeeTable = field(default_factory=FeeTable)
-    maintenance: tuple[MaintenanceWindow, ...] = ()
-    freshness: dt.timedelta = FRESHNESS_WINDOW
+    fees: FeeTable = field(default_factory=FeeTable)  # per municipality and kind: the default table, overrides
+    maintenance: tuple[MaintenanceWindow, ...] = ()  # municipalities' windows: refused inside one
+    freshness: dt.timedelta = FRESHNESS_WINDOW  # how far the kiosk's request time may be from `now`
+    # The disaster ledger (docs/domain.md §6) does not exist yet: no municipality has a declared disaster.
     disaster_declared_in: frozenset[str] = frozenset()
 
 

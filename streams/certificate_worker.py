@@ -112,10 +112,10 @@ class WorkerOptions:
     back_side: bool = True
     batch_size: int = 4  # small: a batch is answered when its slowest render is done
     poll_timeout: float = 0.2
+    # The decision's policy (domain.issuance_decision.IssuancePolicy, which says what each one is).
     freshness: dt.timedelta = FRESHNESS_WINDOW
     fees: FeeTable = field(default_factory=FeeTable)
     maintenance: tuple[MaintenanceWindow, ...] = ()
-    # The disaster ledger does not exist yet: no municipality has a declared disaster.
     disaster_declared_in: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
