@@ -88,7 +88,7 @@ def decide(request: KioskRequest, now: dt.datetime, lookups: Lookups, policy: Is
     resident, content, layout, payment); the first refusal, or what to issue. `now`: the centre's clock."""
     code = request["municipality_code"]
     try:
-        issuer = municipality(code)
+        asked = municipality(code)  # the municipality asked to issue
     except UnknownMunicipalityError:
         return refusal(ReasonCode.UNKNOWN_MUNICIPALITY, f"{code} not in the reference data")
     closed = rules.check_service_hours(now, code, policy.maintenance)
@@ -130,5 +130,5 @@ def decide(request: KioskRequest, now: dt.datetime, lookups: Lookups, policy: Is
     if kind is CertificateType.RESIDENT_RECORD:
         items = ResidentCopyItems(household_head_and_relationship=request["include_head_and_relationship"],
                                   domicile=request["include_domicile"])
-    return Issue(kind, issuer, tuple(rules.household_members(record, household, whole)), copies, fee_per_copy,
+    return Issue(kind, asked, tuple(rules.household_members(record, household, whole)), copies, fee_per_copy,
                  items, rules.select_tax_year(record, fiscal_year))
