@@ -132,7 +132,7 @@ def warm_up(generator: LoadGenerator, worker: subprocess.Popen[bytes], log_path:
 
 
 def render_jobs(settings: Settings, sessions: list[SessionRecord], limit: int) -> list[RenderJob]:
-    """The render jobs of the issued sessions, built as the worker builds them (CertificateWorker._decide:
+    """The render jobs of the issued sessions, built as the worker builds them (domain.issuance_decision:
     the record by serial in the backup, the household members, the tax year), from the same backup."""
     from certgen.certificate_document import ResidentCopyOptions
     from domain import kiosk_rules as rules

@@ -1,4 +1,5 @@
 """The rules a kiosk request must pass before a certificate is issued (docs/domain.md §3). Pure: no I/O.
+domain.issuance_decision applies them, with the card check, in the order of §3.
 
 Every refusal is a typed `Refusal`: a machine-readable reason code (CertificateResponse.reason_code)
 and a Japanese message the kiosk shows to the resident. Messages never contain personal data.
@@ -8,8 +9,9 @@ and a Japanese message the kiosk shows to the resident. Messages never contain p
 - Types BCL cannot issue (住民票記載事項証明書, 戸籍証明書, 戸籍の附票の写し): NOT_AVAILABLE_VIA_BCL.
 - Disaster certificates (罹災証明書, 被災証明書): only while a disaster is declared for the
   municipality. The disaster ledger (docs/domain.md §6) does not exist yet, so the caller passes the set
-  of municipalities with a declared disaster (empty by default): they are refused until it exists,
-  and even then issuing them needs the ledger's damage assessment, which this module cannot check.
+  of municipalities with a declared disaster (domain.issuance_decision.IssuancePolicy, empty by default):
+  they are refused until it exists, and even then issuing them needs the ledger's damage assessment,
+  which this module cannot check.
 - Eligibility: a current resident of the requested municipality; seal certificate only with a valid
   registration; tax certificates need the fiscal year's record.
 - Copies 1–10; fee per municipality and type (kiosk fees 200–300 yen, a default table and overrides);

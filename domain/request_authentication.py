@@ -10,7 +10,8 @@ challenge (domain/challenge.py: request id, kiosk id, request time). The centre 
   signature made for another request, kiosk or time is refused;
 - the request time is fresh (within a window around the centre's clock), which bounds how long a
   request id must be remembered for replay protection.
-Revocation is checked separately by the worker through a revocation source (CRL or OCSP).
+Revocation is checked next, by domain.issuance_decision through the caller's port (the worker's CRL or
+OCSP source and the revocations it has seen).
 """
 
 from __future__ import annotations

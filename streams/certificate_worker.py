@@ -1,12 +1,13 @@
 """The certificate worker: bcl.kiosk.requests → bcl.kiosk.responses + bcl.certificates.issued.
 
-Per request: replay guard, service hours and maintenance, the card (freshness, chain to the
-JPKI-TEST root, validity, challenge signature), revocation (CRL by default: the daily CRL of the
-PKI directory plus every revocation seen on bcl.jpki.revocations; OCSP by configuration), the
-certificate type, the resident found by certificate serial in the materialised backup
-(streams.resident_directory), eligibility, fee and payment (domain.kiosk_rules). An issued
-request is rendered and sealed (streams.certificate_rendering, in a pool of processes), archived
-(sinks.issuance_archive), answered with the PDF inline, and produces one CertificateIssued per copy.
+Per request: the replay guard, then one pure decision (domain.issuance_decision) over ports bound to
+this worker's state: service hours and maintenance, the card (freshness, chain to the JPKI-TEST root,
+validity, challenge signature), revocation (CRL by default: the daily CRL of the PKI directory plus
+every revocation seen on bcl.jpki.revocations; OCSP by configuration), the certificate type, the
+resident found by certificate serial in the materialised backup (streams.resident_directory),
+eligibility, fee and payment. An issued request is rendered and sealed (streams.certificate_rendering,
+in a pool of processes), archived (sinks.issuance_archive), answered with the PDF inline, and produces
+one CertificateIssued per copy.
 Every refusal is answered too, with a reason code and a message the kiosk shows.
 
 Exactly once, across crashes and restarts: see streams.request_ledger. The embedded cluster's
@@ -36,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,12 +51,10 @@ from certgen.errors import CertificateDocumentError, PkiError, RevocationCheckEr
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import Revocation, RevocationStatus, merge_revocation, revocation_from_record
 from certgen.revocation_source import BaseRevocationSource, CrlRevocationSource, OcspRevocationSource
-from domain import kiosk_rules as rules
-from domain.certificate_types import CertificateType
-from domain.errors import JapaneseDateError, UnknownMunicipalityError
+from domain.errors import JapaneseDateError
+from domain.issuance_decision import IssuancePolicy, Issue, Lookups, decide
 from domain.kiosk_rules import FeeTable, MaintenanceWindow, ReasonCode, Refusal, refusal
-from domain.municipalities import municipality as find_municipality
-from domain.request_authentication import FRESHNESS_WINDOW, authenticate_request
+from domain.request_authentication import FRESHNESS_WINDOW
 from infra import kafka, metrics, topics
 from infra.metrics import Totals
 from infra.processor_runtime import BatchHandler, Done, LoopOptions, Output, Partitions, ProcessorRuntime, Source, Start
@@ -111,15 +111,20 @@ class WorkerOptions:
     back_side: bool = True
     batch_size: int = 4  # small: a batch is answered when its slowest render is done
     poll_timeout: float = 0.2
+    # The decision's policy (domain.issuance_decision.IssuancePolicy, which says what each one is).
     freshness: dt.timedelta = FRESHNESS_WINDOW
     fees: FeeTable = field(default_factory=FeeTable)
     maintenance: tuple[MaintenanceWindow, ...] = ()
-    # The disaster ledger does not exist yet: no municipality has a declared disaster.
     disaster_declared_in: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.revocation not in ("crl", "ocsp"):
             raise ValueError(f"revocation mode must be crl or ocsp, got {self.revocation!r}")
+
+    @property
+    def policy(self) -> IssuancePolicy:
+        """The values the decision applies (domain.issuance_decision)."""
+        return IssuancePolicy(self.fees, self.maintenance, self.freshness, self.disaster_declared_in)
 
 
 @dataclass
@@ -148,9 +153,8 @@ class _Pending:
     request: dict[str, Any]
     received: float
     refusal: Refusal | None = None
+    issue: Issue | None = None  # the decision, when the request passed every rule
     job: RenderJob | None = None
-    fee_per_copy: int = 0
-    records_read: int = 0
     future: Future[RenderedCertificate] | None = None
 
 
@@ -484,61 +488,28 @@ class CertificateWorker:
             metrics.REQUEST_SECONDS.labels(self.group_id).observe(emitted.emitted - item.received)
 
     def _decide(self, item: _Pending, now: dt.datetime) -> None:
-        """Every rule in order; sets item.refusal or item.job."""
-        request = item.request
-        municipality_code = request["municipality_code"]
-        try:
-            municipality = find_municipality(municipality_code)
-        except UnknownMunicipalityError:
-            item.refusal = refusal(ReasonCode.UNKNOWN_MUNICIPALITY, f"{municipality_code} not in the reference data")
+        """The decision (domain.issuance_decision); sets item.refusal, or item.issue and its render job."""
+        decision = decide(item.request, now, self._lookups, self.options.policy)
+        if isinstance(decision, Refusal):
+            item.refusal = decision
             return
-        item.refusal = rules.check_service_hours(now, municipality_code, self.options.maintenance)
-        if item.refusal is not None:
-            return
-        card = authenticate_request(request_id=request["request_id"], kiosk_id=request["kiosk_id"],
-                                    requested_at=request["requested_at"], certificate_der=request["auth_certificate"],
-                                    signature=request["challenge_signature"], verify_certificate=self._verify_card,
-                                    now=now,
-                                    window=self.options.freshness)
-        if isinstance(card, Refusal):
-            item.refusal = card
-            return
-        item.refusal = self._check_revocation(card.certificate, card.serial, now)
-        if item.refusal is not None:
-            return
-        kind = CertificateType(request["certificate_type"])
-        item.refusal = (rules.check_certificate_type(kind, municipality_code, self.options.disaster_declared_in)
-                        or rules.check_copies(request["copies"]))
-        if item.refusal is not None:
-            return
-        record = rules.choose_record(self.directory.by_serial(card.serial))
-        item.refusal = rules.check_resident(record, municipality_code)
-        if item.refusal is not None:
-            return
-        assert record is not None
-        item.refusal = rules.check_certificate_content(kind, record, request["fiscal_year"])
-        if item.refusal is not None:
-            return
-        if kind not in LAID_OUT_TYPES:  # a declared-disaster certificate: no layout exists yet
-            item.refusal = refusal(ReasonCode.ISSUE_FAILED, f"{kind} has no certificate layout")
-            return
-        item.fee_per_copy = self.options.fees.fee(municipality_code, kind)
-        item.refusal = rules.check_payment(item.fee_per_copy, request["copies"], request["paid_yen"])
-        if item.refusal is not None:
-            return
-        whole = request["household_scope"] == "WHOLE_HOUSEHOLD"
-        household = self.directory.household(municipality_code, record["household_number"]) if whole else []
-        residents = rules.household_members(record, household, whole)
-        item.records_read = len(residents)
+        item.issue = decision
+        municipality = decision.municipality
         options = None
-        if kind is CertificateType.RESIDENT_RECORD:
+        if decision.resident_copy is not None:
             options = ResidentCopyOptions(member_codes=None, household_head_and_relationship=
-                                          request["include_head_and_relationship"],
-                                          domicile=request["include_domicile"])
-        self._ensure_seal(municipality_code, municipality.name, now)
-        item.job = RenderJob(request["request_id"], issuer_for(municipality), kind,
-                             residents, now, request["copies"], options,
-                             rules.select_tax_year(record, request["fiscal_year"]))
+                                          decision.resident_copy.household_head_and_relationship,
+                                          domicile=decision.resident_copy.domicile)
+        self._ensure_seal(municipality.code, municipality.name, now)
+        item.job = RenderJob(item.request["request_id"], issuer_for(municipality), decision.kind,
+                             decision.residents, now, decision.copies, options, decision.tax_year)
+
+    @cached_property
+    def _lookups(self) -> Lookups:
+        """The decision's ports, bound to this worker's root, revocation sources and resident directory."""
+        return Lookups(verify_certificate=self._verify_card, revocation_refusal=self._check_revocation,
+                       records_for_serial=self.directory.by_serial, household=self.directory.household,
+                       has_layout=LAID_OUT_TYPES.__contains__)
 
     def _verify_card(self, certificate: x509.Certificate, at: dt.datetime) -> None:
         verify_user_certificate(certificate, self._root, at)
@@ -592,11 +563,13 @@ class CertificateWorker:
                         "reason_code": item.refusal.code.value, "message": item.refusal.message,
                         "certificate_ids": [], "pdf": None, "pages": 0, "fee_yen": 0, "responded_at": responded_at}
             return Claim(item.position, request["request_id"], "REFUSED", key, self._responses.encode(response))
+        assert item.issue is not None  # only an issued request is rendered
+        fee_per_copy = item.issue.fee_per_copy
         copies = request["copies"]
         ids = [certificate_id(request["request_id"], n) for n in range(1, copies + 1)]
         response = {"request_id": request["request_id"], "status": "ISSUED", "reason_code": None, "message": None,
                     "certificate_ids": ids, "pdf": rendered.pdf, "pages": rendered.sheets_per_copy * copies,
-                    "fee_yen": item.fee_per_copy * copies, "responded_at": responded_at}
+                    "fee_yen": fee_per_copy * copies, "responded_at": responded_at}
         municipality_code = request["municipality_code"]
         issued = tuple(
             IssuedMessage(cid, municipality_code.encode(), self._issued.encode({
@@ -605,7 +578,7 @@ class CertificateWorker:
                 "pages": rendered.sheets_per_copy, "kiosk_id": request["kiosk_id"],
                 "kiosk_vendor": request["kiosk_vendor"], "centre": request["centre"],
                 "kiosk_municipality_code": request["kiosk_municipality_code"], "issued_at": now,
-                "fee_yen": item.fee_per_copy}))
+                "fee_yen": fee_per_copy}))
             for n, cid in enumerate(ids, start=1))
         self.counters.issued += 1
         self.counters.certificates += copies
@@ -659,8 +632,8 @@ class CertificateWorker:
     def _audit(self, pending: list[_Pending]) -> None:
         reads: dict[str, dict[str, int]] = defaultdict(dict)
         for item in pending:
-            if item.records_read:
-                reads[item.request["municipality_code"]][item.request["request_id"]] = item.records_read
+            if item.issue is not None:
+                reads[item.request["municipality_code"]][item.request["request_id"]] = item.issue.records_read
         if reads:
             audit_reads(self._audit_file, reads)
 
