@@ -53,8 +53,7 @@ from certgen.revocation import Revocation, RevocationStatus, merge_revocation, r
 from certgen.revocation_source import BaseRevocationSource, CrlRevocationSource, OcspRevocationSource
 from domain.errors import JapaneseDateError
 from domain.issuance_decision import IssuancePolicy, Issue, Lookups, decide
-from domain.kiosk_rules import FeeTable, MaintenanceWindow, ReasonCode, Refusal, refusal
-from domain.request_authentication import FRESHNESS_WINDOW
+from domain.kiosk_rules import ReasonCode, Refusal, refusal
 from infra import kafka, metrics, topics
 from infra.metrics import Totals
 from infra.processor_runtime import BatchHandler, Done, LoopOptions, Output, Partitions, ProcessorRuntime, Source, Start
@@ -111,20 +110,11 @@ class WorkerOptions:
     back_side: bool = True
     batch_size: int = 4  # small: a batch is answered when its slowest render is done
     poll_timeout: float = 0.2
-    # The decision's policy (domain.issuance_decision.IssuancePolicy, which says what each one is).
-    freshness: dt.timedelta = FRESHNESS_WINDOW
-    fees: FeeTable = field(default_factory=FeeTable)
-    maintenance: tuple[MaintenanceWindow, ...] = ()
-    disaster_declared_in: frozenset[str] = frozenset()
+    policy: IssuancePolicy = field(default_factory=IssuancePolicy)  # what the decision applies
 
     def __post_init__(self) -> None:
         if self.revocation not in ("crl", "ocsp"):
             raise ValueError(f"revocation mode must be crl or ocsp, got {self.revocation!r}")
-
-    @property
-    def policy(self) -> IssuancePolicy:
-        """The values the decision applies (domain.issuance_decision)."""
-        return IssuancePolicy(self.fees, self.maintenance, self.freshness, self.disaster_declared_in)
 
 
 @dataclass

@@ -51,10 +51,11 @@ def run(settings: Settings, revocation: str, ocsp_url: str | None, render_proces
     import signal
     import threading
 
+    from domain.issuance_decision import IssuancePolicy
     from domain.kiosk_rules import MaintenanceWindow
     from infra.log import configure_logging
     from streams.certificate_worker import WorkerOptions, utc_now
-    from streams.platform import Platform
+    from streams.platform import MAX_DEFAULT_RENDERERS, Platform
     from streams.simulated_clock import SimulatedClock, published_worker_clock
 
     configure_logging("json", settings.log_level)
@@ -65,9 +66,9 @@ def run(settings: Settings, revocation: str, ocsp_url: str | None, render_proces
             windows.append(MaintenanceWindow(code, start, end))
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--maintenance") from None
-    processes = render_processes if render_processes is not None else min(os.cpu_count() or 1, 4)
+    processes = render_processes if render_processes is not None else min(os.cpu_count() or 1, MAX_DEFAULT_RENDERERS)
     options = WorkerOptions(revocation=revocation, ocsp_url=ocsp_url, render_processes=processes,
-                            back_side=not no_back_side, maintenance=tuple(windows))
+                            back_side=not no_back_side, policy=IssuancePolicy(maintenance=tuple(windows)))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -77,6 +78,6 @@ def run(settings: Settings, revocation: str, ocsp_url: str | None, render_proces
     clock = SimulatedClock(at) if at is not None else None
     worker = Platform(settings).certificate_worker(options=options, clock=clock or utc_now)
     with published_worker_clock(settings.worker_clock_dir, clock.offset if clock else dt.timedelta(0),
-                                options.freshness):
+                                options.policy.freshness):
         counters = worker.run(stop)
     click.echo(json.dumps(counters.as_dict()))

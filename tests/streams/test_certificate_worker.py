@@ -21,6 +21,7 @@ from certgen.endpoints import JpkiEndpoints
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import Revocation, RevocationReason, revocation_to_record
 from certgen.user_certificates import CertificateKind
+from domain.issuance_decision import IssuancePolicy
 from domain.kiosk_rules import MaintenanceWindow
 from domain.register_validation import message_key
 from infra import topics
@@ -139,7 +140,7 @@ def start_worker(cluster: ClusterHandle, world: KioskWorld, root: Path, options:
 def crl_worker(cluster: ClusterHandle, world: KioskWorld, people: dict[str, Holder],
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     running = start_worker(cluster, world, tmp_path_factory.mktemp("crl-worker"),
-                           WorkerOptions(maintenance=(MAINTENANCE,)))
+                           WorkerOptions(policy=IssuancePolicy(maintenance=(MAINTENANCE,))))
     yield running
     running.stop.set()
     running.thread.join(30)
