@@ -53,12 +53,18 @@ def pki() -> None:
 
 
 @pki.command()
+@click.option("--at", "valid_from", type=INSTANT,
+              help="Valid from this instant instead of now (ISO 8601; without a zone, Japan time), e.g. before the "
+                   "simulated days a worker runs on with `--at`.")
 @click.pass_obj
-def init(settings: Settings) -> None:
+def init(settings: Settings, valid_from: datetime | None) -> None:
     """Create the hierarchy: authentication root, OCSP signer, electronic-seal root. Idempotent; renews an
-    OCSP signer close to expiry."""
+    OCSP signer close to expiry.
+
+    The hierarchy is valid from now, or from --at: a worker on a simulated clock (`bcl worker run --at`)
+    refuses every card while its clock is before the root's validity."""
     directory = _pki(settings)
-    created = directory.initialise(_now())
+    created = directory.initialise(valid_from or _now())
     for what in created:
         click.echo(f"created {what}")
     if not created:
