@@ -26,9 +26,10 @@ from certgen.endpoints import JpkiEndpoints
 from certgen.keys import KeyPool, generate_rsa_key
 from certgen.ocsp_responder import RepositoryContent, serve_repository
 from certgen.pki_directory import PkiDirectory
-from certgen.revocation import Revocation, RevocationReason, build_crl
+from certgen.revocation import Revocation, build_crl
 from certgen.revocation_source import CrlRevocationSource, OcspRevocationSource
 from certgen.user_certificates import CertificateKind
+from domain.card_lifecycle import RevocationReason
 from domain.certificate_serial import format_serial
 
 

@@ -20,8 +20,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from certgen.errors import DuplicateSerialError
-from certgen.revocation import Revocation, RevocationReason, RevocationStatus, SerialStatus, merge_revocation
+from certgen.revocation import Revocation, RevocationStatus, SerialStatus, merge_revocation
 from certgen.user_certificates import CertificateKind
+from domain.card_lifecycle import RevocationReason
 from domain.certificate_serial import format_serial
 
 _SCHEMA = """

@@ -14,7 +14,6 @@ MUNICIPALITIES_FILE = "municipalities.csv"
 TOWNS_FILE = "towns_sample.csv"
 FAMILY_NAMES_FILE = "names_family.csv"
 GIVEN_NAMES_FILE = "names_given.csv"
-SHELTERS_FILE = "shelters.csv"
 
 
 def read_rows(name: str, columns: set[str]) -> list[dict[str, str]]:

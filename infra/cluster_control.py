@@ -182,7 +182,7 @@ def _socket_answers(path: Path) -> bool:
 class ClusterHandle:
     """An embedded cluster in another process, driven through its control socket.
 
-    `ClusterHandle.start(...)` launches `bcl cluster up --control ...` and waits until it is ready;
+    `ClusterHandle.start(...)` launches `python -m infra.cluster_service --control ...` and waits until it is ready;
     `ClusterHandle.connect(path)` attaches to one started by hand. Methods mirror MockCluster and
     raise ClusterError (ControlError) with the cluster's own message when a command is refused.
     """
@@ -361,7 +361,7 @@ class ClusterHandle:
 
 
 def _wait_ready(process: subprocess.Popen[bytes], log_path: Path, timeout: float) -> str:
-    """The first line `bcl cluster up` prints on stdout is its bootstrap servers, once everything is ready."""
+    """The first line the cluster service prints on stdout is its bootstrap servers, once everything is ready."""
     assert process.stdout is not None
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:

@@ -43,10 +43,6 @@ class PcscDaemon:
         self._process = process
         self._log = log
 
-    @property
-    def started_here(self) -> bool:
-        return self._process is not None
-
     @classmethod
     def ensure_running(cls, log_path: Path | None = None, timeout: float = 10.0) -> PcscDaemon:
         """Reuse a running pcscd, or start `pcscd --foreground` and wait until it accepts clients."""

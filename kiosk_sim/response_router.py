@@ -22,7 +22,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Message
 
-from infra.kafka import KafkaClientError
+from infra.kafka import ClusterUnavailableError, KafkaClientError
 from infra.metrics import Totals
 from infra.processor_runtime import BatchHandler, LoopOptions, Partitions, ProcessorRuntime, Source, Start
 from infra.topics import KIOSK_RESPONSES
@@ -113,6 +113,8 @@ class ResponseRouter(BatchHandler):
         so any request produced after this call is answered through the router."""
         try:
             self._runtime.assign(timeout)
+        except ClusterUnavailableError:
+            raise  # the command line says so, with its own exit status
         except (KafkaClientError, KafkaException) as exc:
             raise ResponseRouterError(f"cannot read {self.topic}: {exc}") from exc
         self._thread = threading.Thread(target=self._run, name="kiosk-response-router", daemon=True)

@@ -55,9 +55,9 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from certgen.errors import DuplicateSerialError, PkiError
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
-from certgen.revocation import Revocation, RevocationReason, merge_revocation, revocation_to_record
+from certgen.revocation import Revocation, merge_revocation, revocation_to_record
 from certgen.user_certificates import CertificateKind
-from domain.card_lifecycle import CertificateEntry, card_actions, entries, validity_instants
+from domain.card_lifecycle import CertificateEntry, RevocationReason, card_actions, entries, validity_instants
 from domain.certificate_serial import parse_serial
 from infra import kafka, topics
 from infra.metrics import Totals

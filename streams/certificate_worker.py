@@ -39,7 +39,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from confluent_kafka import Message, Producer
@@ -66,9 +66,6 @@ from streams.certificate_rendering import RenderedCertificate, RenderJob, Render
 from streams.dead_letters import DeadLetterSink
 from streams.request_ledger import Claim, IssuedMessage, Position, RequestLedger
 from streams.resident_directory import ResidentDirectory, audit_reads, key_of
-
-if TYPE_CHECKING:
-    pass
 
 log = structlog.get_logger("certificate_worker")
 

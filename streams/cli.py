@@ -12,14 +12,14 @@ from domain.errors import BclError
 from infra.kafka import ClusterUnavailableError
 from infra.log import configure_logging
 from streams.commands import COMMAND_GROUPS
+from streams.commands.exit_status import (
+    EXIT_CLUSTER_UNAVAILABLE,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_VERIFIED,
+    EXIT_USAGE,
+)
 from streams.settings import load_settings
-
-# Exit statuses, documented in the epilog of `bcl --help`. Scripts tell a mistake to fix (1, 2) from a
-# cluster to start or wait for (3): only the last is worth retrying unchanged.
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_CLUSTER_UNAVAILABLE = 3
-EXIT_INTERRUPTED = 130
 
 EPILOG = f"""\b
 Exit status:
@@ -27,6 +27,7 @@ Exit status:
   {EXIT_ERROR}    error in the data or the request (the message says what to fix)
   {EXIT_USAGE}    wrong command-line usage (unknown option, missing or malformed value)
   {EXIT_CLUSTER_UNAVAILABLE}    the Kafka cluster cannot be reached (start it: `bcl cluster up`)
+  {EXIT_NOT_VERIFIED}    `bcl verify`: the certificate is not valid, or the scan matches no issued sheet
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
 Errors are one line on stderr starting with "error:"."""
 

@@ -123,6 +123,7 @@ def restore_mid_week(run: DemoRun) -> None:
     as_of = (start + dt.timedelta(days=DAYS // 2 + 1)).replace(hour=12)
     step(f"Point-in-time restore of {code} as of {format_instant(as_of)}")
     out_dir = run.settings.restores_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
     for fmt in ("parquet", "csv"):
         out = out_dir / f"{code}-as-of-{as_of:%Y%m%dT%H%M}.{fmt}"
         began = time.perf_counter()

@@ -26,7 +26,7 @@ from kiosk_sim.kiosk import KioskConnection
 from kiosk_sim.population import VirtualCardIssuer
 from schemas.registry import BaseSchemaRegistry, make_registry
 from sinks.analytics import analyst_connection
-from sinks.snapshot_store import BaseSnapshotStore, ParquetSnapshotStore
+from sinks.snapshot_store import ParquetSnapshotStore
 from streams.billing import BillingProcessor
 from streams.card_lifecycle import DEFAULT_KEY_POOL_SIZE, CardLifecycleProcessor
 from streams.certificate_worker import CertificateWorker, Clock, WorkerOptions, WorkerResources, utc_now
@@ -39,7 +39,7 @@ MAX_DEFAULT_RENDERERS = 4
 
 
 class Platform:
-    def __init__(self, settings: Settings, *, snapshot_store: BaseSnapshotStore | None = None,
+    def __init__(self, settings: Settings, *, snapshot_store: ParquetSnapshotStore | None = None,
                  pki: PkiDirectory | None = None, registry: BaseSchemaRegistry | None = None) -> None:
         self.settings = settings
         if snapshot_store is not None:
@@ -60,7 +60,7 @@ class Platform:
         return make_registry(self.settings.schema_registry_url)
 
     @cached_property
-    def snapshot_store(self) -> BaseSnapshotStore:
+    def snapshot_store(self) -> ParquetSnapshotStore:
         return ParquetSnapshotStore(self.settings.snapshot_dir)
 
     @cached_property
@@ -85,7 +85,8 @@ class Platform:
         return BackupMaterialiser(self.bootstrap_servers, self.registry, self.snapshot_store, **overrides)
 
     def billing(self, **overrides: Any) -> BillingProcessor:
-        return BillingProcessor(self.bootstrap_servers, self.registry, self.settings.snapshot_dir, **overrides)
+        # The billing ledger lives in the snapshot store's folder (sinks.certificate_ledger).
+        return BillingProcessor(self.bootstrap_servers, self.registry, self.snapshot_store.root, **overrides)
 
     def card_lifecycle(self, key_pool: KeyPool | None = None, **overrides: Any) -> CardLifecycleProcessor:
         return CardLifecycleProcessor(self.bootstrap_servers, self.registry, self.snapshot_store, self.pki,

@@ -1,7 +1,8 @@
 """A simulated clock for trying the kiosk service at any hour, and how kiosks and the worker agree on it.
 
-Kiosk requests are refused outside the service hours (06:30–23:00 Japan time) and when their request
-time is not within the freshness window (±5 min) of the certificate worker's clock, so a kiosk on a
+Kiosk requests are refused outside the service hours (domain.kiosk_rules.SERVICE_OPENS–SERVICE_CLOSES,
+Japan time) and when their request time is not within the freshness window
+(domain.request_authentication.FRESHNESS_WINDOW) of the certificate worker's clock, so a kiosk on a
 simulated clock only works with a worker on the same one. `bcl worker run` therefore publishes its
 clock in the data directory (one small file per worker process, removed when it stops): its offset
 from the real clock and its freshness window. A kiosk command without `--at` follows a running

@@ -9,7 +9,7 @@ from typing import Any
 
 from certgen.pki_directory import PkiDirectory
 from infra.cluster_control import ClusterHandle
-from sinks.snapshot_store import BaseSnapshotStore
+from sinks.snapshot_store import ParquetSnapshotStore
 from streams.platform import Platform
 from streams.settings import Settings, load_settings
 
@@ -20,7 +20,7 @@ def settings_for(data_dir: Path, cluster: ClusterHandle | None = None, **overrid
 
 
 def make_platform(data_dir: Path, cluster: ClusterHandle | None = None, *, pki: PkiDirectory | None = None,
-                  snapshot_store: BaseSnapshotStore | None = None, **overrides: Any) -> Platform:
+                  snapshot_store: ParquetSnapshotStore | None = None, **overrides: Any) -> Platform:
     """A platform on `data_dir`; `pki` and `snapshot_store` when several platforms of a test share them."""
     return Platform(settings_for(data_dir, cluster, **overrides), pki=pki, snapshot_store=snapshot_store)
 

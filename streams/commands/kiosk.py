@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from domain.certificate_types import CertificateType
 from streams.commands.option_types import SERIAL, at_option
 from streams.settings import Settings
 
@@ -16,13 +17,8 @@ if TYPE_CHECKING:
     from kiosk_sim.population import ResidentProfile, VirtualCardIssuer
     from streams.simulated_clock import SimulatedClock
 
-# --type values: the RequestedCertificate symbols in lower case with dashes.
-TYPE_NAMES = {
-    "resident-record": "RESIDENT_RECORD", "seal-registration": "SEAL_REGISTRATION", "income": "INCOME",
-    "taxation": "TAXATION", "tax-payment": "TAX_PAYMENT", "disaster-damage": "DISASTER_DAMAGE",
-    "disaster-affected": "DISASTER_AFFECTED", "resident-record-items": "RESIDENT_RECORD_ITEMS",
-    "family-register": "FAMILY_REGISTER", "family-register-annex": "FAMILY_REGISTER_ANNEX",
-}
+# --type values: the certificate types in lower case with dashes (resident-record, seal-registration, ...).
+TYPE_NAMES = {kind.value.lower().replace("_", "-"): kind.value for kind in CertificateType}
 VPCD_READER = "Virtual PCD"
 
 

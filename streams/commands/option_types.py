@@ -17,6 +17,7 @@ import click
 from domain.certificate_serial import read_serial
 from domain.errors import InvalidInstantError, InvalidSerialError
 from domain.japan_time import japan_date, parse_instant
+from domain.kiosk_rules import SERVICE_CLOSES, SERVICE_OPENS
 
 
 def _option_name(param: click.Parameter | None) -> str:
@@ -66,5 +67,6 @@ SERIAL = SerialType()
 at_option = click.option(
     "--at", "at", metavar="TIME", type=INSTANT,
     help="Run on a simulated clock that reads TIME now and runs on from it (ISO 8601; without a zone, Japan "
-         "time), e.g. to try the service hours (06:30–23:00) at any hour. Worker and kiosks must agree: a "
+         f"time), e.g. to try the service hours ({SERVICE_OPENS:%H:%M}–{SERVICE_CLOSES:%H:%M}) at any hour. "
+         "Worker and kiosks must agree: a "
          "kiosk without --at follows a running `bcl worker run --at`.")

@@ -146,7 +146,8 @@ def renew(settings: Settings, old_serial: str, new_serial: str, municipality: st
 def revoke(settings: Settings, serial: str, reason: str, municipality: str | None,
            revoked_at: datetime | None) -> None:
     """Revoke a certificate. The CRL shows it from the next CRL; OCSP answers at once."""
-    from certgen.revocation import Revocation, RevocationReason
+    from certgen.revocation import Revocation
+    from domain.card_lifecycle import RevocationReason
 
     when = _now() if revoked_at is None else revoked_at
     standing = _pki(settings).revoke(Revocation(serial, RevocationReason(_REASONS[reason]), when, municipality))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from domain.errors import BclError
+from streams.commands.exit_status import EXIT_NOT_VERIFIED
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ def verify_pdf_command(settings: Settings, file: Path) -> None:
                 f"installation, e.g. the demo, is checked with `bcl --data-dir {DEMO_DATA_DIR} verify ...`")
     _print_findings(result.findings, result.valid, "VALID", "INVALID", note)
     if not result.valid:
-        raise SystemExit(2)
+        click.get_current_context().exit(EXIT_NOT_VERIFIED)
 
 
 @verify.command("scan")
@@ -167,7 +168,7 @@ def verify_scan_command(settings: Settings, image: Path, issuer: str | None, iss
         click.echo(f"score {result.score:.2f} over {result.candidates} issued sheet(s)")
     _print_findings(result.findings, result.matches, "MATCH", "NO MATCH")
     if not result.matches:
-        raise SystemExit(2)
+        click.get_current_context().exit(EXIT_NOT_VERIFIED)
 
 
 @verify.command("serve")

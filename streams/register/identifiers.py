@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from domain.certificate_serial import format_serial
 from domain.codes import individual_number_check_digit
 
 # Per-municipality counters stay below this; 10**7 exceeds the largest register (横浜市, 3.8 million).
@@ -48,7 +49,7 @@ class Identifiers:
         if not 0 <= counter < 1 << _SERIAL_COUNTER_BITS:
             raise ValueError(f"certificate counter {counter} out of range")
         national = (self.rank << _SERIAL_COUNTER_BITS) | counter
-        return f"{(_SERIAL_A * national + _SERIAL_B) % _SERIAL_SPACE:016x}"
+        return format_serial((_SERIAL_A * national + _SERIAL_B) % _SERIAL_SPACE)
 
     @staticmethod
     def household_number(counter: int) -> str:

@@ -22,9 +22,10 @@ from certgen.keys import KeyPool
 from certgen.ocsp import OcspResponderIdentity, answer_ocsp_request
 from certgen.ocsp_responder import RepositoryContent, RepositoryServer, serve_repository
 from certgen.pki_directory import IssuedCard, PkiDirectory
-from certgen.revocation import Revocation, RevocationReason, RevocationStatus
+from certgen.revocation import Revocation, RevocationStatus
 from certgen.revocation_source import CrlRevocationSource, OcspRevocationSource, check_revocation_ocsp, fetch_crl
 from certgen.user_certificates import CertificateKind, issue_user_certificate
+from domain.card_lifecycle import RevocationReason
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from certgen.certificate_validation import verify_user_certificate
 from certgen.errors import RevocationCheckError, StaleCrlError
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
-from certgen.revocation import Revocation, RevocationReason, RevocationStatus, build_crl, build_registry
+from certgen.revocation import Revocation, RevocationStatus, build_crl, build_registry
 from certgen.revocation_source import (
     BaseRevocationSource,
     CrlRevocationSource,
@@ -22,6 +22,7 @@ from certgen.revocation_source import (
     check_revocation_crl,
 )
 from certgen.user_certificates import CertificateKind, issue_user_certificate
+from domain.card_lifecycle import RevocationReason
 from domain.errors import (
     CertificateExpiredError,
     CertificateNotYetValidError,

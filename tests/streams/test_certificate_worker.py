@@ -19,8 +19,9 @@ from prometheus_client import REGISTRY
 
 from certgen.endpoints import JpkiEndpoints
 from certgen.pki_directory import PkiDirectory
-from certgen.revocation import Revocation, RevocationReason, revocation_to_record
+from certgen.revocation import Revocation, revocation_to_record
 from certgen.user_certificates import CertificateKind
+from domain.card_lifecycle import RevocationReason
 from domain.issuance_decision import IssuancePolicy
 from domain.kiosk_rules import MaintenanceWindow
 from domain.register_validation import message_key

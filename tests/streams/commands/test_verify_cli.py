@@ -16,6 +16,7 @@ from PIL import Image
 
 from certgen.keys import KeyPool
 from streams.cli import cli
+from streams.commands.exit_status import EXIT_NOT_VERIFIED
 from tests.certgen.issued_world import SECRET, IssuedWorld, build_issued_world, degraded_scan_png
 
 REPO = Path(__file__).resolve().parents[3]
@@ -79,7 +80,7 @@ def test_verify_pdf_valid_and_tampered(world: IssuedWorld, tmp_path: Path) -> No
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(bytes(tampered))
     result = bcl(world, "pdf", bad)
-    assert result.exit_code == 2
+    assert result.exit_code == EXIT_NOT_VERIFIED
     assert "INVALID" in result.output and "not in the issuance record" in result.output
 
 
@@ -98,7 +99,7 @@ def test_verify_scan_writes_the_restore_and_the_comparison(world: IssuedWorld, s
     assert audit[-1]["matched_certificate"] == "cert-household"
 
     result = bcl(world, "scan", scan, "--certificate-id", "cert-wife", "--out", tmp_path / "wife.png")
-    assert result.exit_code == 2 and "NO MATCH" in result.output
+    assert result.exit_code == EXIT_NOT_VERIFIED and "NO MATCH" in result.output
     assert not (tmp_path / "wife-compare.png").exists()
 
 
@@ -128,7 +129,7 @@ def test_a_certificate_of_another_installation_is_invalid_in_one_line_each(other
     pdf = tmp_path / "jyuminhyo.pdf"
     pdf.write_bytes(other_world.household.pdf)
     result = run_bcl(tmp_path, "--data-dir", world.data_dir, "verify", "pdf", pdf)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_NOT_VERIFIED
     # pyHanko logs the chain failure with its traceback; the reason is the finding's, on one line.
     assert result.stderr == "" and "Traceback" not in result.stdout
     assert "does not chain to the municipal seal root (unknown issuer, or the seal certificate is expired): " \
