@@ -40,6 +40,8 @@ SERVICE_OPENS = dt.time(6, 30)
 SERVICE_CLOSES = dt.time(23, 0)
 MIN_COPIES = 1
 MAX_COPIES = 10
+# The two issuing centres of J-LIS; each kiosk vendor is assigned one (the CertificateRequest's centre).
+ISSUING_CENTRES = ("EAST", "WEST")
 
 Resident = Mapping[str, Any]  # a decoded jp.bcl.register.Resident
 

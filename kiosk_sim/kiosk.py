@@ -30,7 +30,7 @@ from confluent_kafka import KafkaError, Message
 
 from domain.certificate_types import NOT_AVAILABLE_VIA_BCL, CertificateType
 from domain.challenge import challenge_bytes
-from domain.kiosk_rules import FeeTable
+from domain.kiosk_rules import ISSUING_CENTRES, MAX_COPIES, MIN_COPIES, FeeTable
 from infra.kafka import make_producer, produce
 from infra.topics import KIOSK_REQUESTS, KIOSK_RESPONSES
 from kiosk_sim.card_client import JpkiCardClient
@@ -57,8 +57,6 @@ DEFAULT_RESPONSE_TIMEOUT = 30.0
 # What the resident can pick (the RequestedCertificate symbols of certificate_request.avsc).
 CERTIFICATE_TYPES = tuple(kind.value for kind in CertificateType)
 HOUSEHOLD_SCOPES = ("SELF", "WHOLE_HOUSEHOLD")
-CENTRES = ("EAST", "WEST")
-MAX_COPIES = 10
 
 # The price the kiosk collects per copy (yen) before sending: (municipality code, certificate type) -> yen.
 # The municipality's fee table sets it; the centre checks the payment and answers with the fee charged.
@@ -99,8 +97,8 @@ class KioskTerminal:
     municipality_code: str
 
     def __post_init__(self) -> None:
-        if self.centre not in CENTRES:
-            raise KioskError(f"centre must be one of {', '.join(CENTRES)}, got {self.centre!r}")
+        if self.centre not in ISSUING_CENTRES:
+            raise KioskError(f"centre must be one of {', '.join(ISSUING_CENTRES)}, got {self.centre!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +119,8 @@ class CertificateChoice:
                              f"(one of {', '.join(CERTIFICATE_TYPES)})")
         if self.household_scope not in HOUSEHOLD_SCOPES:
             raise KioskError(f"household scope must be SELF or WHOLE_HOUSEHOLD, got {self.household_scope!r}")
-        if not 1 <= self.copies <= MAX_COPIES:
-            raise KioskError(f"copies must be 1-{MAX_COPIES}, got {self.copies}")
+        if not MIN_COPIES <= self.copies <= MAX_COPIES:
+            raise KioskError(f"copies must be {MIN_COPIES}-{MAX_COPIES}, got {self.copies}")
         if len(self.municipality_code) != 6 or not self.municipality_code.isdigit():
             raise KioskError(f"a municipality code has 6 digits, got {self.municipality_code!r}")
 

@@ -39,7 +39,7 @@ import pyarrow as pa
 from domain.certificate_types import ORDINARY_CERTIFICATES
 from domain.errors import BclError
 from domain.japan_time import JST
-from domain.kiosk_rules import SERVICE_CLOSES, SERVICE_OPENS
+from domain.kiosk_rules import ISSUING_CENTRES, SERVICE_CLOSES, SERVICE_OPENS
 from domain.office_hours import is_year_end_break, japan_holidays
 from sinks.certificate_log import LOG_SCHEMA, drop_month, partition_dir, write_partition
 from sinks.municipalities import municipalities_table
@@ -78,7 +78,6 @@ VENDORS = (
     ("Supermarket", 0.04, "WEST", "SPM"),
     ("Japan Post", 0.02, "EAST", "JPP"),
 )
-CENTRES = ("EAST", "WEST")
 
 COPIES = np.array([1, 2, 3])
 COPIES_MIX = np.array([0.90, 0.08, 0.02])
@@ -254,7 +253,7 @@ def generate_month(country: Country, fiscal_year: int, month_index: int, certifi
     extra_pages = (rng.random(n) < 0.08).astype(np.int16) + (rng.random(n) < 0.01)
     pages = np.where(row_type == 0, 1 + extra_pages, 1).astype(np.int16)
     row_municipality = municipality[row_request]
-    centre_of_vendor = np.array([CENTRES.index(v[2]) for v in VENDORS])
+    centre_of_vendor = np.array([ISSUING_CENTRES.index(v[2]) for v in VENDORS])
 
     columns = {
         "certificate_id": _uuid4_strings(rng, n),
@@ -266,7 +265,7 @@ def generate_month(country: Country, fiscal_year: int, month_index: int, certifi
         "pages": pa.array(pages),
         "kiosk_id": _dictionary(kiosk[row_request], country.kiosk_ids),
         "kiosk_vendor": _dictionary(vendor[row_request], [v[0] for v in VENDORS]),
-        "centre": _dictionary(centre_of_vendor[vendor[row_request]], CENTRES),
+        "centre": _dictionary(centre_of_vendor[vendor[row_request]], ISSUING_CENTRES),
         "kiosk_municipality_code": _dictionary(kiosk_municipality[row_request], country.codes),
         "issued_at": pa.array(issued_ms[row_request], type=pa.timestamp("ms", tz="UTC")),
         "fee_yen": pa.array(country.fees[row_municipality, row_type]),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from domain.certificate_types import CertificateType
+from domain.kiosk_rules import ISSUING_CENTRES, MAX_COPIES, MIN_COPIES
 from streams.commands.option_types import SERIAL, at_option
 from streams.settings import Settings
 
@@ -89,7 +90,8 @@ def resident_profiles(settings: Settings, code: str, from_register: bool, limit:
 @click.option("--head-and-relationship", is_flag=True, help="Optional item 世帯主・続柄.")
 @click.option("--domicile", is_flag=True, help="Optional item 本籍・筆頭者.")
 @click.option("--fiscal-year", type=int, help="Tax certificates: the fiscal year (default: the latest assessed).")
-@click.option("--copies", type=click.IntRange(1, 10), default=1, show_default=True, help="Number of copies.")
+@click.option("--copies", type=click.IntRange(MIN_COPIES, MAX_COPIES), default=1, show_default=True,
+              help="Number of copies.")
 @click.option("--pin", required=True, help="The card's 4-digit authentication PIN (3 tries, then the card locks).")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
               help="Where to 'print' the issued certificate (PDF), in an existing directory (default: "
@@ -104,7 +106,7 @@ def resident_profiles(settings: Settings, code: str, from_register: bool, limit:
 @click.option("--serial", type=SERIAL, help="With --start-card: the card certificate's serial (16 hex digits).")
 @click.option("--kiosk-id", default="seven-eleven-cli-00001", show_default=True, help="Id of this kiosk.")
 @click.option("--vendor", default="seven-eleven", show_default=True, help="Kiosk operator.")
-@click.option("--centre", type=click.Choice(["EAST", "WEST"]), default="EAST", show_default=True,
+@click.option("--centre", type=click.Choice(ISSUING_CENTRES), default="EAST", show_default=True,
               help="Issuance centre of the vendor.")
 @click.option("--kiosk-municipality", help="Where the kiosk stands (default: --municipality).")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the answer.")
