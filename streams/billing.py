@@ -184,6 +184,4 @@ class BillingProcessor(BatchHandler):
     def _dead_letter(self, msg: Message, code: str, reason: str) -> None:
         assert self._dead_letters is not None
         self.counters.dead_lettered += 1
-        log.warning("dead_letter", reason_code=code, reason=reason, topic=msg.topic(), partition=msg.partition(),
-                    offset=msg.offset())
         self._dead_letters.send(msg, code, reason)

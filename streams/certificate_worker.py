@@ -340,6 +340,7 @@ class CertificateWorker:
         self._sealed: set[str] = set()
         self._delivered = kafka.DeliveryTracker()
         self._marks: dict[tuple[str, int], int] = {}
+        self._request_seconds = metrics.REQUEST_SECONDS.labels(group_id)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -417,7 +418,6 @@ class CertificateWorker:
                 request = self._requests.decode(msg.value())
             except Exception as exc:  # foreign bytes: nothing to answer (no request id), so a dead letter
                 self.counters.dead_lettered += 1
-                log.warning("dead_letter", reason_code="MALFORMED", partition=msg.partition(), offset=msg.offset())
                 dead_letters.send(msg, "MALFORMED", f"not a readable CertificateRequest: {type(exc).__name__}: {exc}")
                 continue
             item = _Pending(msg, position, request, received)
@@ -472,7 +472,7 @@ class CertificateWorker:
                 log.info("issued", copies=request["copies"], **fields)
                 metrics.REQUEST_OUTCOMES.labels(self.group_id, "issued", "").inc()
             # Received → its response delivered (the claims' responses are flushed before their events).
-            metrics.REQUEST_SECONDS.labels(self.group_id).observe(emitted.emitted - item.received)
+            self._request_seconds.observe(emitted.emitted - item.received)
 
     def _decide(self, item: _Pending, now: dt.datetime) -> None:
         """The decision (domain.issuance_decision); sets item.refusal, or item.issue and its render job."""

@@ -7,12 +7,15 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from confluent_kafka import Message, Producer
 
 from infra import kafka, topics
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
+
+log = structlog.get_logger("dead_letters")
 
 
 class DeadLetterSink:
@@ -25,6 +28,9 @@ class DeadLetterSink:
         self._on_delivery = on_delivery
 
     def send(self, msg: Message, reason_code: str, reason: str) -> None:
+        """Log (where it came from and why: never the bytes) and publish the dead letter."""
+        log.warning("dead_letter", processor=self._processor, reason_code=reason_code, reason=reason,
+                    topic=msg.topic(), partition=msg.partition(), offset=msg.offset())
         record = {
             "processor": self._processor,
             "topic": msg.topic(),

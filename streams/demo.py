@@ -37,6 +37,7 @@ from streams.adapter import AdapterState, publish
 from streams.platform import Platform
 from streams.register.reference import load_reference_data
 from streams.settings import Settings, load_settings
+from streams.simulated_clock import SimulatedClock
 
 # A mid-size city, a coastal town hit by the 2011 tsunami and an inland village (towns_sample.csv).
 MUNICIPALITIES = ("302066", "045811", "304271")
@@ -149,20 +150,6 @@ def analyst_query(run: DemoRun) -> None:
     console.print(table)
 
 
-class DemoClock:
-    """Simulated time shared by kiosks and worker: an instant that runs on at real speed."""
-
-    def __init__(self, instant: dt.datetime) -> None:
-        self.set(instant)
-
-    def set(self, instant: dt.datetime) -> None:
-        self._instant, self._t0 = instant.astimezone(dt.UTC), time.monotonic()
-
-    def __call__(self) -> dt.datetime:
-        now = self._instant + dt.timedelta(seconds=time.monotonic() - self._t0)
-        return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
 def cards_follow_register(run: DemoRun) -> None:
     settings = run.settings
     step("JPKI test PKI follows the register's card events (issued, renewed, revoked)")
@@ -185,7 +172,7 @@ def kiosk_issuance(run: DemoRun) -> None:
     week_after = _simulation_start(settings) + dt.timedelta(days=DAYS + 1)
     weekday_noon = week_after.replace(hour=12, tzinfo=JST)  # a Tuesday
     saturday = (weekday_noon + dt.timedelta(days=4)).replace(hour=10)
-    clock = DemoClock(weekday_noon)
+    clock = SimulatedClock(weekday_noon)
     step(f"Kiosk issuance: certificate worker + kiosks of several vendors ({weekday_noon:%a %Y-%m-%d %H:%M} JST)")
     worker = run.platform.certificate_worker(options=WorkerOptions(render_processes=2), clock=clock)
     stop, ready = threading.Event(), threading.Event()

@@ -8,12 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 
 from domain.certificate_types import TAX_CERTIFICATES, CertificateType
 from domain.challenge import challenge_bytes
@@ -21,10 +19,11 @@ from domain.errors import UnknownIssuerError
 from domain.issuance_decision import IssuancePolicy, Issue, Lookups, ResidentCopyItems, decide
 from domain.japan_time import JST
 from domain.kiosk_rules import MESSAGES, FeeTable, MaintenanceWindow, ReasonCode, Refusal, Resident, refusal
+from tests.domain.conftest import CHECKED_AT
 from tests.factories import make_resident
 
 TANABE = "302066"  # 田辺市
-NOW = dt.datetime(2026, 11, 20, 10, tzinfo=JST).astimezone(dt.UTC)
+NOW = CHECKED_AT
 SERIAL = "0000000000000abc"
 # The kinds the renderer lays out today (certgen.certificate_document.LAID_OUT_TYPES), stated here so that
 # the decision is tested without the document package.
@@ -33,16 +32,6 @@ SEAL = {"registration_number": "1", "registered_on": dt.date(2020, 1, 1), "statu
         "impression_png": b""}
 TAX = [{"fiscal_year": y, "income_yen": 1, "taxable_income_yen": 1, "tax_yen": 1, "tax_exempt": False,
         "paid_yen": 1, "payment_status": "PAID"} for y in (2025, 2026)]
-
-
-@pytest.fixture(scope="module")
-def card() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "card")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(0xABC).not_valid_before(NOW - dt.timedelta(days=1))
-            .not_valid_after(NOW + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    return key, cert
 
 
 def make_request(card: tuple[rsa.RSAPrivateKey, x509.Certificate], *, signed_id: str | None = None,

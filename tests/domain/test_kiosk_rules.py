@@ -9,7 +9,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 
 from domain.certificate_serial import format_serial
 from domain.certificate_types import CertificateType
@@ -37,6 +36,7 @@ from domain.request_authentication import (
     authenticate_request,
     check_freshness,
 )
+from tests.domain.conftest import CHECKED_AT
 from tests.factories import make_resident
 
 
@@ -146,17 +146,7 @@ def test_household_members_head_first_current_only() -> None:
 
 # -- authentication ---------------------------------------------------------------------------------
 
-NOW = at(2026, 11, 20, 10).astimezone(dt.UTC)
-
-
-@pytest.fixture(scope="module")
-def card() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "card")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(0xABC).not_valid_before(NOW - dt.timedelta(days=1))
-            .not_valid_after(NOW + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    return key, cert
+NOW = CHECKED_AT
 
 
 def _authenticate(card: tuple[rsa.RSAPrivateKey, x509.Certificate], *, signed_id: str = "r1",
