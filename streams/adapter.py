@@ -4,7 +4,10 @@ as ResidentChange events, keyed by municipality + resident code, through an idem
 Its state (which simulated days were sent, the last sequence number) lives in a small JSON file per
 municipality, as a real adapter keeps its own position. The synthetic register is deterministic, so
 sending the same days again produces the same events with the same sequence numbers, which the
-materialiser recognises as duplicates."""
+materialiser recognises as duplicates.
+
+Every message is signed with its municipality's key (infra.register_signing), in runs of up to RUN_SIZE
+messages of one municipality; `publish_signed` is the one way anything writes bcl.register.diffs."""
 
 from __future__ import annotations
 
@@ -18,8 +21,10 @@ from typing import Any
 from confluent_kafka import KafkaError, Message
 
 from domain.errors import BclError
+from domain.register_signature import RUN_SIZE
 from domain.register_validation import message_key
 from infra import kafka, topics
+from infra.register_signing import RegisterSigner
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
@@ -70,18 +75,45 @@ class PublishResult:
     failures: int = 0
 
 
+Signers = Callable[[str], RegisterSigner]  # municipality code → its signer
+
+
 def publish(
     events: Iterable[dict[str, Any]],
     bootstrap_servers: str,
     registry: BaseSchemaRegistry,
+    signers: Signers,
     *,
     topic: str = topics.REGISTER_DIFFS,
     progress: Callable[[int], None] = lambda n: None,
 ) -> PublishResult:
-    """Encode and send events; returns once every event is acknowledged by the cluster (acks=all)."""
+    """Encode, sign and send events; returns once every event is acknowledged by the cluster (acks=all)."""
     serde = AvroSerde(registry, CONTRACTS[topics.REGISTER_DIFFS])
-    producer = kafka.make_producer(bootstrap_servers, bulk=True)
     result = PublishResult()
+
+    def encoded() -> Iterable[tuple[str, bytes, bytes]]:
+        for event in events:
+            result.last_sequence = event["sequence"]
+            yield (event["municipality_code"], message_key(event["municipality_code"], event["resident_code"]),
+                   serde.encode(event))
+
+    return publish_signed(encoded(), bootstrap_servers, signers, topic=topic, progress=progress, result=result)
+
+
+def publish_signed(
+    messages: Iterable[tuple[str, bytes | None, bytes]],
+    bootstrap_servers: str,
+    signers: Signers,
+    *,
+    topic: str = topics.REGISTER_DIFFS,
+    progress: Callable[[int], None] = lambda n: None,
+    result: PublishResult | None = None,
+) -> PublishResult:
+    """Sign (municipality, key, value) messages with the municipality's key, in runs, and send them.
+
+    A run is sent once it is full (or the input ends), so messages leave in the order given."""
+    producer = kafka.make_producer(bootstrap_servers, bulk=True)
+    result = result if result is not None else PublishResult()
     errors: list[KafkaError] = []
 
     def delivered(err: KafkaError | None, msg: Message) -> None:
@@ -90,14 +122,25 @@ def publish(
         else:
             errors.append(err)
 
-    for event in events:
-        key = message_key(event["municipality_code"], event["resident_code"])
-        kafka.produce(producer, topic, serde.encode(event), key, on_delivery=delivered)
-        result.sent += 1
-        result.last_sequence = event["sequence"]
-        if result.sent % 1000 == 0:
-            producer.poll(0)
-            progress(1000)
+    run: list[tuple[bytes | None, bytes]] = []
+    run_municipality = ""
+
+    def send_run() -> None:
+        for (key, value), headers in zip(run, signers(run_municipality).sign_run(run), strict=True):
+            kafka.produce(producer, topic, value, key, headers=headers, on_delivery=delivered)
+            result.sent += 1
+            if result.sent % 1000 == 0:
+                producer.poll(0)
+                progress(1000)
+        run.clear()
+
+    for municipality_code, key, value in messages:
+        if run and (municipality_code != run_municipality or len(run) == RUN_SIZE):
+            send_run()
+        run_municipality = municipality_code
+        run.append((key, value))
+    if run:
+        send_run()
     progress(result.sent % 1000)
     producer.flush()
     result.failures = len(errors)

@@ -51,8 +51,8 @@ def full_load(settings: Settings, code: str, population: int | None, start: dt.d
     name = simulator.municipality.name
     progress, advance = _progress(f"full load {code} {name}", records)
     with progress:
-        result = publish(simulator.full_load(), servers,
-                         platform.registry, progress=advance)
+        result = publish(simulator.full_load(), servers, platform.registry, platform.register_signer,
+                         progress=advance)
     state.last_sequence = result.last_sequence
     state.save(settings.adapter_dir)
     click.echo(f"published {result.delivered} FULL_LOAD events for {code} {name} (sequence 1–{result.last_sequence})")
@@ -75,8 +75,8 @@ def diffs(settings: Settings, code: str, days: int) -> None:
     first = state.last_day + 1
     progress, advance = _progress(f"days {first}–{first + days - 1} of {code}", None)
     with progress:
-        result = publish(simulator.changes(days, from_day=first), servers,
-                         platform.registry, progress=advance)
+        result = publish(simulator.changes(days, from_day=first), servers, platform.registry,
+                         platform.register_signer, progress=advance)
     state.last_day = first + days - 1
     state.last_sequence = max(state.last_sequence, result.last_sequence)
     state.save(settings.adapter_dir)

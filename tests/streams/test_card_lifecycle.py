@@ -77,7 +77,7 @@ class Scenario:
         return self.platform.pki
 
     def publish(self, events: list[dict[str, Any]]) -> None:
-        publish(events, self.cluster.bootstrap_servers, self.registry, topic=self.diffs)
+        publish(events, self.cluster.bootstrap_servers, self.registry, self.platform.register_signer, topic=self.diffs)
 
     def materialise(self) -> None:
         self.platform.materialiser(

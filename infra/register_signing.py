@@ -1,0 +1,115 @@
+"""Signing and verifying the messages of bcl.register.diffs (the format: domain.register_signature).
+
+The adapter signs what it produces with its municipality's key (`RegisterSigner`); the backup
+materialiser checks every message before it decodes it (`SignatureVerifier`), against BCL's trust store
+(infra.municipal_keys.TrustStore). What does not verify is dead-lettered with one of:
+
+| reason code | the message |
+|---|---|
+| `UNSIGNED` | has no `bcl-signature` header |
+| `BAD_SIGNATURE` | has a header that is not a signature, or a signature or path that does not verify |
+| `UNKNOWN_SIGNING_KEY` | is signed with a key the trust store does not hold (or holds as revoked) |
+| `SIGNER_MISMATCH` | is signed by one municipality but names another (domain.register_signature) |
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from domain.register_signature import (
+    SIGNATURE_HEADER,
+    SignatureHeader,
+    leaf_digest,
+    root_from_path,
+    run_paths,
+    signed_statement,
+    signer_rejection,
+)
+from domain.register_validation import Rejection
+from infra.municipal_keys import SigningKey, TrustStore, verify
+
+Headers = list[tuple[str, bytes]]
+# Verified runs remembered (one Ed25519 check per run): a full load of a million residents has ~4,000.
+_VERIFIED_RUNS = 65_536
+# How often a running verifier looks whether the trust store changed (a stat of the file).
+REREAD_SECONDS = 5.0
+
+
+class RegisterSigner:
+    """Signs runs of one municipality's messages with its key."""
+
+    def __init__(self, key: SigningKey) -> None:
+        self._key = key
+        self._key_id = key.key_id
+
+    @property
+    def municipality_code(self) -> str:
+        return self._key.municipality_code
+
+    def sign_run(self, messages: Sequence[tuple[bytes | None, bytes | None]]) -> list[Headers]:
+        """The headers of each message of the run (key, value), in order."""
+        root, paths = run_paths([leaf_digest(key, value) for key, value in messages])
+        signature = self._key.private_key.sign(signed_statement(self.municipality_code, self._key_id, root))
+        n = len(messages)
+        return [[(SIGNATURE_HEADER, SignatureHeader(self._key_id, signature, i, n, path).encode())]
+                for i, path in enumerate(paths)]
+
+
+class SignatureVerifier:
+    """Checks that a message was signed by a registered key of the municipality it is about."""
+
+    def __init__(self, trust_store: TrustStore, *, reread_seconds: float = REREAD_SECONDS) -> None:
+        self._store = trust_store
+        self._reread_seconds = reread_seconds
+        self._version: tuple[int, int] | None = None
+        self._checked = 0.0
+        self._trusted: dict[bytes, tuple[str, Ed25519PublicKey]] = {}
+        self._verified: set[tuple[bytes, bytes, bytes]] = set()  # (key id, root, signature)
+        self._reread(force=True)
+
+    def _reread(self, *, force: bool = False) -> None:
+        """Read the trust store again if it changed: a key registered or revoked while a processor runs counts
+        from its next message (a revocation within reread_seconds, a new key at once)."""
+        now = time.monotonic()
+        if not force and now - self._checked < min(self._reread_seconds, 1.0):
+            return
+        self._checked = now
+        version = self._store.version()
+        if version != self._version:
+            self._trusted, self._version = self._store.trusted(), version
+            self._verified.clear()
+
+    def check(self, key: bytes | None, value: bytes | None, headers: Headers | None) -> Rejection | None:
+        """None when the message is authentic, otherwise why not (never mentions the message's content)."""
+        raw = next((v for name, v in headers or () if name == SIGNATURE_HEADER), None)
+        if raw is None:
+            return Rejection("UNSIGNED", f"no {SIGNATURE_HEADER} header: the adapter signs every message")
+        header = SignatureHeader.decode(raw)
+        if header is None:
+            return Rejection("BAD_SIGNATURE", f"the {SIGNATURE_HEADER} header is not a signature of this format")
+        if time.monotonic() - self._checked >= self._reread_seconds:
+            self._reread()
+        trusted = self._trusted.get(header.key_id)
+        if trusted is None:
+            self._reread()
+            trusted = self._trusted.get(header.key_id)
+        if trusted is None:
+            return Rejection("UNKNOWN_SIGNING_KEY",
+                             f"signed with key {header.key_id.hex()}, which is not registered (or revoked)")
+        municipality_code, public_key = trusted
+        root = root_from_path(leaf_digest(key, value), header.index, header.run_length, header.path)
+        if root is None:
+            return Rejection("BAD_SIGNATURE", "the signature's path does not fit its position in the run")
+        run = (header.key_id, root, header.signature)
+        if run not in self._verified:
+            if not verify(public_key, header.signature, signed_statement(municipality_code, header.key_id, root)):
+                return Rejection("BAD_SIGNATURE",
+                                 f"the signature of municipality {municipality_code}'s key does not verify "
+                                 "(the message was altered or not signed by that key)")
+            if len(self._verified) >= _VERIFIED_RUNS:
+                self._verified.clear()
+            self._verified.add(run)
+        return signer_rejection(municipality_code, key)
