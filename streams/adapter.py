@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from domain.errors import BclError
 from domain.register_signature import RUN_SIZE
 from domain.register_validation import message_key
 from infra import kafka, topics
-from infra.register_signing import RegisterSigner
+from infra.register_signing import Headers, RegisterSigner
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
@@ -76,6 +76,7 @@ class PublishResult:
 
 
 Signers = Callable[[str], RegisterSigner]  # municipality code → its signer
+Signed = tuple[bytes | None, bytes, Headers]  # key, value, headers
 
 
 def publish(
@@ -100,6 +101,28 @@ def publish(
     return publish_signed(encoded(), bootstrap_servers, signers, topic=topic, progress=progress, result=result)
 
 
+def sign_messages(
+    messages: Iterable[tuple[str, bytes | None, bytes]], signers: Signers, run_size: int = RUN_SIZE
+) -> Iterator[Signed]:
+    """(municipality, key, value) → (key, value, headers): signed in runs of up to run_size consecutive
+    messages of one municipality, each run once it is complete, so messages keep their order."""
+    run: list[tuple[bytes | None, bytes]] = []
+    municipality = ""
+    for code, key, value in messages:
+        if run and (code != municipality or len(run) == run_size):
+            yield from _signed_run(run, signers(municipality))
+            run = []
+        municipality = code
+        run.append((key, value))
+    if run:
+        yield from _signed_run(run, signers(municipality))
+
+
+def _signed_run(run: list[tuple[bytes | None, bytes]], signer: RegisterSigner) -> Iterator[Signed]:
+    for (key, value), headers in zip(run, signer.sign_run(run), strict=True):
+        yield key, value, headers
+
+
 def publish_signed(
     messages: Iterable[tuple[str, bytes | None, bytes]],
     bootstrap_servers: str,
@@ -111,7 +134,7 @@ def publish_signed(
 ) -> PublishResult:
     """Sign (municipality, key, value) messages with the municipality's key, in runs, and send them.
 
-    A run is sent once it is full (or the input ends), so messages leave in the order given."""
+    The one way anything writes bcl.register.diffs (the adapter, the demo, tests, benchmarks)."""
     producer = kafka.make_producer(bootstrap_servers, bulk=True)
     result = result if result is not None else PublishResult()
     errors: list[KafkaError] = []
@@ -122,25 +145,12 @@ def publish_signed(
         else:
             errors.append(err)
 
-    run: list[tuple[bytes | None, bytes]] = []
-    run_municipality = ""
-
-    def send_run() -> None:
-        for (key, value), headers in zip(run, signers(run_municipality).sign_run(run), strict=True):
-            kafka.produce(producer, topic, value, key, headers=headers, on_delivery=delivered)
-            result.sent += 1
-            if result.sent % 1000 == 0:
-                producer.poll(0)
-                progress(1000)
-        run.clear()
-
-    for municipality_code, key, value in messages:
-        if run and (municipality_code != run_municipality or len(run) == RUN_SIZE):
-            send_run()
-        run_municipality = municipality_code
-        run.append((key, value))
-    if run:
-        send_run()
+    for key, value, headers in sign_messages(messages, signers):
+        kafka.produce(producer, topic, value, key, headers=headers, on_delivery=delivered)
+        result.sent += 1
+        if result.sent % 1000 == 0:
+            producer.poll(0)
+            progress(1000)
     progress(result.sent % 1000)
     producer.flush()
     result.failures = len(errors)

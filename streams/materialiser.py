@@ -172,7 +172,7 @@ class BackupMaterialiser(BatchHandler):
         ).fetchall():
             self._resident_seq[(muni, rc)] = seq
         self.serial_holders = SerialHolders.from_current(con.execute(f"""
-            SELECT municipality_code, resident_code, list_transform(jpki_certificates, c -> c.serial)
+            SELECT municipality_code, resident_code, list_transform(jpki_certificates, lambda c: c.serial)
             FROM ({latest_changes(rel)}) WHERE NOT removed AND status = 'CURRENT' AND len(jpki_certificates) > 0
         """).fetchall())
         log.info("recovered", municipalities=len(self.sequences), residents=len(self._resident_seq),
