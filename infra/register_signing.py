@@ -68,15 +68,12 @@ class SignatureVerifier:
         self._checked = 0.0
         self._trusted: dict[bytes, tuple[str, Ed25519PublicKey]] = {}
         self._verified: set[tuple[bytes, bytes, bytes]] = set()  # (key id, root, signature)
-        self._reread(force=True)
+        self._reread()
 
-    def _reread(self, *, force: bool = False) -> None:
-        """Read the trust store again if it changed: a key registered or revoked while a processor runs counts
-        from its next message (a revocation within reread_seconds, a new key at once)."""
-        now = time.monotonic()
-        if not force and now - self._checked < min(self._reread_seconds, 1.0):
-            return
-        self._checked = now
+    def _reread(self) -> None:
+        """Read the trust store again if it changed (one stat of the file): a key registered while a processor
+        runs counts from its first message, a revocation within reread_seconds."""
+        self._checked = time.monotonic()
         version = self._store.version()
         if version != self._version:
             self._trusted, self._version = self._store.trusted(), version
