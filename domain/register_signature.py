@@ -10,7 +10,9 @@ message carries in its `bcl-signature` header the signature, the signing key's i
 leaf to the root. Each message still verifies alone (no waiting for the rest of its run, whatever the
 partitions, the order, the dead letters among its neighbours or a restart); the verifier computes the
 root from the leaf and the path, and one Ed25519 check serves the whole run (the root is remembered once
-verified). A run of one message is a plain per-message signature (an empty path).
+verified, with the nodes of every path that led to it, so that the next message of the run climbs one or
+two levels before it meets a node already authenticated). A run of one message is a plain per-message
+signature (an empty path).
 
 Leaves and inner nodes are hashed with different prefixes (0x00, 0x01), so that a leaf can never be
 passed off as an inner node (second-preimage attack on Merkle trees); a lone node at the end of a level is
@@ -20,7 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from dataclasses import dataclass
+from collections.abc import Container
+from typing import NamedTuple
 
 from domain.register_validation import Rejection
 
@@ -35,20 +38,19 @@ VERSION = 1
 _STATEMENT_TAG = b"bcl.register.diffs signed run v1\x00"
 # version, key id, signature, leaf index, run length, path length; then the path
 _FIXED = struct.Struct(f">B{KEY_ID_SIZE}s{SIGNATURE_SIZE}sIIB")
-_DIGEST = 32
+DIGEST_SIZE = 32
 
 
-@dataclass(frozen=True)
-class SignatureHeader:
+class SignatureHeader(NamedTuple):  # a tuple, not a dataclass: one is decoded per message
     key_id: bytes
     signature: bytes
     index: int  # the message's position in its run
     run_length: int
-    path: tuple[bytes, ...]
+    path: bytes  # the siblings from the leaf up, 32 bytes each
 
     def encode(self) -> bytes:
         return _FIXED.pack(VERSION, self.key_id, self.signature, self.index, self.run_length,
-                           len(self.path)) + b"".join(self.path)
+                           len(self.path) // DIGEST_SIZE) + self.path
 
     @classmethod
     def decode(cls, raw: bytes) -> SignatureHeader | None:
@@ -56,10 +58,9 @@ class SignatureHeader:
         if len(raw) < _FIXED.size:
             return None
         version, key_id, signature, index, run_length, length = _FIXED.unpack_from(raw)
-        if version != VERSION or length > MAX_PATH or len(raw) != _FIXED.size + length * _DIGEST:
+        if version != VERSION or length > MAX_PATH or len(raw) != _FIXED.size + length * DIGEST_SIZE:
             return None
-        path = tuple(raw[_FIXED.size + i * _DIGEST:_FIXED.size + (i + 1) * _DIGEST] for i in range(length))
-        return cls(key_id, signature, index, run_length, path)
+        return cls(key_id, signature, index, run_length, raw[_FIXED.size:])
 
 
 def key_id(public_key: bytes) -> bytes:
@@ -69,17 +70,21 @@ def key_id(public_key: bytes) -> bytes:
 
 def leaf_digest(key: bytes | None, value: bytes | None) -> bytes:
     """What a message's signature covers: its key and its value (each length-prefixed; None ≠ empty)."""
-    def part(b: bytes | None) -> bytes:
-        return b"\xff\xff\xff\xff" if b is None else struct.pack(">I", len(b)) + b
-
-    return hashlib.sha256(b"\x00" + part(key) + part(value)).digest()
+    digest = hashlib.sha256(b"\x00")
+    for part in (key, value):
+        if part is None:
+            digest.update(b"\xff\xff\xff\xff")
+        else:
+            digest.update(len(part).to_bytes(4, "big"))
+            digest.update(part)
+    return digest.digest()
 
 
 def _node(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def run_paths(leaves: list[bytes]) -> tuple[bytes, list[tuple[bytes, ...]]]:
+def run_paths(leaves: list[bytes]) -> tuple[bytes, list[bytes]]:
     """The root of a run's tree and each leaf's path to it."""
     if not leaves:
         raise ValueError("a signed run holds at least one message")
@@ -99,25 +104,31 @@ def run_paths(leaves: list[bytes]) -> tuple[bytes, list[tuple[bytes, ...]]]:
             up.append(level[-1])
             up_members.append(members[-1])
         level, members = up, up_members
-    return level[0], [tuple(p) for p in paths]
+    return level[0], [b"".join(p) for p in paths]
 
 
-def root_from_path(leaf: bytes, index: int, run_length: int, path: tuple[bytes, ...]) -> bytes | None:
-    """The root a leaf and its path lead to, climbing as run_paths built it (a lone node at the end of a
-    level goes up without a sibling); None when the path does not fit the position and run length."""
-    if not 0 <= index < run_length:
+def climb(leaf: bytes, index: int, run_length: int, path: bytes, known: Container[bytes] = ()) -> list[bytes] | None:
+    """The nodes from a leaf up its path, as run_paths built the tree (a lone node at the end of a level goes
+    up without a sibling): to the root, or only to the first node already in `known` (one authenticated
+    before: the verifier then needs no signature check). None when the path does not fit the position and
+    run length. The root is the last node when the climb was not stopped."""
+    if not 0 <= index < run_length or len(path) % DIGEST_SIZE:
         return None
-    node, position, width, used = leaf, index, run_length, 0
-    while width > 1:
-        if not (position == width - 1 and width % 2):
+    node, nodes = leaf, [leaf]
+    position, width, used = index, run_length, 0
+    while width > 1 and node not in known:
+        if not (position == width - 1 and width & 1):
             if used == len(path):
                 return None
-            sibling = path[used]
-            used += 1
-            node = _node(sibling, node) if position % 2 else _node(node, sibling)
-        position //= 2
-        width = (width + 1) // 2
-    return node if used == len(path) else None
+            sibling = path[used:used + DIGEST_SIZE]
+            used += DIGEST_SIZE
+            node = _node(sibling, node) if position & 1 else _node(node, sibling)
+            nodes.append(node)
+        position >>= 1
+        width = (width + 1) >> 1
+    if width == 1 and used != len(path):
+        return None
+    return nodes
 
 
 def signed_statement(municipality_code: str, signing_key_id: bytes, root: bytes) -> bytes:

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from domain.register_signature import (
     SIGNATURE_HEADER,
     SignatureHeader,
+    climb,
     leaf_digest,
-    root_from_path,
     run_paths,
     signed_statement,
     signer_rejection,
@@ -32,8 +32,9 @@ from domain.register_validation import Rejection
 from infra.municipal_keys import SigningKey, TrustStore, verify
 
 Headers = list[tuple[str, bytes]]
-# Verified runs remembered (one Ed25519 check per run): a full load of a million residents has ~4,000.
-_VERIFIED_RUNS = 65_536
+# Authenticated tree nodes remembered (about 2 per message; ~40 MB): when full, forgotten at once, and
+# the next message of each run checks its run's signature again.
+_AUTHENTICATED_NODES = 262_144
 # How often a running verifier looks whether the trust store changed (a stat of the file).
 REREAD_SECONDS = 5.0
 
@@ -67,7 +68,8 @@ class SignatureVerifier:
         self._version: tuple[int, int] | None = None
         self._checked = 0.0
         self._trusted: dict[bytes, tuple[str, Ed25519PublicKey]] = {}
-        self._verified: set[tuple[bytes, bytes, bytes]] = set()  # (key id, root, signature)
+        # Tree nodes (roots and the nodes of verified paths) → the municipality whose signature covers them.
+        self._nodes: dict[bytes, str] = {}
         self._reread()
 
     def _reread(self) -> None:
@@ -77,11 +79,14 @@ class SignatureVerifier:
         version = self._store.version()
         if version != self._version:
             self._trusted, self._version = self._store.trusted(), version
-            self._verified.clear()
+            self._nodes.clear()
 
     def check(self, key: bytes | None, value: bytes | None, headers: Headers | None) -> Rejection | None:
         """None when the message is authentic, otherwise why not (never mentions the message's content)."""
-        raw = next((v for name, v in headers or () if name == SIGNATURE_HEADER), None)
+        raw = None
+        for name, header_value in headers or ():
+            if name == SIGNATURE_HEADER:
+                raw = header_value
         if raw is None:
             return Rejection("UNSIGNED", f"no {SIGNATURE_HEADER} header: the adapter signs every message")
         header = SignatureHeader.decode(raw)
@@ -96,17 +101,18 @@ class SignatureVerifier:
         if trusted is None:
             return Rejection("UNKNOWN_SIGNING_KEY",
                              f"signed with key {header.key_id.hex()}, which is not registered (or revoked)")
-        municipality_code, public_key = trusted
-        root = root_from_path(leaf_digest(key, value), header.index, header.run_length, header.path)
-        if root is None:
+        nodes = climb(leaf_digest(key, value), header.index, header.run_length, header.path, self._nodes)
+        if nodes is None:
             return Rejection("BAD_SIGNATURE", "the signature's path does not fit its position in the run")
-        run = (header.key_id, root, header.signature)
-        if run not in self._verified:
-            if not verify(public_key, header.signature, signed_statement(municipality_code, header.key_id, root)):
+        municipality_code = self._nodes.get(nodes[-1])
+        if municipality_code is None:  # climbed to a root not authenticated yet: check the run's signature
+            municipality_code, public_key = trusted
+            if not verify(public_key, header.signature, signed_statement(municipality_code, header.key_id, nodes[-1])):
                 return Rejection("BAD_SIGNATURE",
                                  f"the signature of municipality {municipality_code}'s key does not verify "
                                  "(the message was altered or not signed by that key)")
-            if len(self._verified) >= _VERIFIED_RUNS:
-                self._verified.clear()
-            self._verified.add(run)
+        if len(self._nodes) >= _AUTHENTICATED_NODES:
+            self._nodes.clear()
+        for node in nodes:
+            self._nodes[node] = municipality_code
         return signer_rejection(municipality_code, key)

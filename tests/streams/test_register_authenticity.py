@@ -154,7 +154,7 @@ def test_unsigned_tampered_or_foreign_signed_messages_are_dead_lettered(
     header = SignatureHeader.decode(h3[0][1])
     assert header is not None
     bad_path = SignatureHeader(header.key_id, header.signature, header.index, header.run_length,
-                               (b"\x00" * 32, *header.path[1:])).encode()
+                               b"\x00" * 32 + header.path[32:]).encode()
     tampered = v2.replace("一郎".encode(), "次郎".encode())
     assert tampered != v2
     attacks = [
