@@ -70,14 +70,10 @@ def key_id(public_key: bytes) -> bytes:
 
 def leaf_digest(key: bytes | None, value: bytes | None) -> bytes:
     """What a message's signature covers: its key and its value (each length-prefixed; None ≠ empty)."""
-    digest = hashlib.sha256(b"\x00")
-    for part in (key, value):
-        if part is None:
-            digest.update(b"\xff\xff\xff\xff")
-        else:
-            digest.update(len(part).to_bytes(4, "big"))
-            digest.update(part)
-    return digest.digest()
+    def part(b: bytes | None) -> bytes:
+        return b"\xff\xff\xff\xff" if b is None else len(b).to_bytes(4, "big") + b
+
+    return hashlib.sha256(b"\x00" + part(key) + part(value)).digest()
 
 
 def _node(left: bytes, right: bytes) -> bytes:

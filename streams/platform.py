@@ -74,13 +74,18 @@ class Platform:
         """BCL's registered public keys of the municipalities: whose register changes the backup accepts."""
         return TrustStore(self.settings.trust_store_file)
 
+    @cached_property
+    def municipal_keyring(self) -> MunicipalKeyring:
+        """The municipalities' private signing keys (the adapter's side of the data dir)."""
+        return MunicipalKeyring(self.settings.municipal_keys_dir)
+
     def register_signer(self, municipality_code: str) -> RegisterSigner:
         """The municipality's adapter signer (streams.adapter.publish). The embedded setup plays both sides:
         a municipality without a key gets one, registered in the trust store as it is created (in
         production the municipality keeps the key and BCL registers the public key: docs/operations.md)."""
         signers = self.__dict__.setdefault("_signers", {})
         if municipality_code not in signers:
-            key, created = MunicipalKeyring(self.settings.municipal_keys_dir).load_or_create(municipality_code)
+            key, created = self.municipal_keyring.load_or_create(municipality_code)
             if created:
                 self.trust_store.register(municipality_code, key.public_pem())
             signers[municipality_code] = RegisterSigner(key)
