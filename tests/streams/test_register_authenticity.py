@@ -7,6 +7,7 @@ store of its data dir."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from infra.register_signing import RegisterSigner
 from schemas.contracts import CONTRACTS
 from schemas.wire import AvroSerde
 from streams.adapter import publish, publish_signed, sign_messages
+from streams.card_lifecycle import CardLifecycleTopics
 from streams.materialiser import MaterialiserTopics
 from streams.platform import Platform
 from streams.resident_directory import ResidentDirectory
@@ -177,3 +179,32 @@ def test_unsigned_tampered_or_foreign_signed_messages_are_dead_lettered(
         "BAD_SIGNATURE", "BAD_SIGNATURE", "BAD_SIGNATURE", "BAD_SIGNATURE", "UNKNOWN_SIGNING_KEY",
         "UNKNOWN_SIGNING_KEY", "UNSIGNED"]
     assert list(residents(cluster, platform, names)) == [good[0]]
+
+
+def test_a_forged_copy_of_an_accepted_event_does_not_revoke_a_card(
+        cluster: ClusterHandle, topic_factory, group_id: str, tmp_path: Path) -> None:
+    """The card lifecycle acts on the change the backup applied (its history row), not on the message: an
+    unsigned copy of an accepted event that drops the resident's card changes nothing in the PKI."""
+    names = names_for(topic_factory)
+    revocations = topic_factory(1)
+    platform = make_platform(tmp_path, cluster)
+    key_pool = platform.key_pool(4)
+    keys = itertools.cycle(key_pool.load())
+    platform.pki.initialise(dt.datetime(2020, 1, 1, tzinfo=dt.UTC), key_factory=lambda: next(keys))
+    resident = make_resident(TANABE, 1, jpki_certificates=[card()])
+    moved = {**resident, "address": {**resident["address"], "block": "9番9号"}}
+    publish([make_change(1, resident), make_change(2, moved, change_type="MOVE_WITHIN")],
+            cluster.bootstrap_servers, platform.registry, platform.register_signer, topic=names.diffs)
+    forged = make_change(2, {**moved, "jpki_certificates": []}, change_type="CARD_REVOKED")  # same event id
+    producer = kafka.make_producer(cluster.bootstrap_servers)
+    kafka.produce(producer, names.diffs, AvroSerde(platform.registry, CONTRACTS["bcl.register.diffs"]).encode(forged),
+                  message_key(TANABE, resident["resident_code"]))
+    assert producer.flush(10) == 0
+    assert materialise(platform, names, group_id)["dead_lettered"] == 1
+
+    counters = platform.card_lifecycle(
+        key_pool, group_id=f"{group_id}.cards", backup_group_id=group_id,
+        topic_names=CardLifecycleTopics(names.diffs, revocations), watermark_seconds=0.1,
+    ).run(until_caught_up=True, idle_seconds=0.3).as_dict()
+    assert counters["issued"] == 1 and counters["revoked"] == 0
+    assert platform.pki.index.get(SERIAL) is not None and platform.pki.index.revocation(SERIAL) is None
