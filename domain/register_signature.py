@@ -39,6 +39,7 @@ _STATEMENT_TAG = b"bcl.register.diffs signed run v1\x00"
 # version, key id, signature, leaf index, run length, path length; then the path
 _FIXED = struct.Struct(f">B{KEY_ID_SIZE}s{SIGNATURE_SIZE}sIIB")
 DIGEST_SIZE = 32
+_NONE = b"\xff\xff\xff\xff"  # the length prefix of an absent key or value
 
 
 class SignatureHeader(NamedTuple):  # a tuple, not a dataclass: one is decoded per message
@@ -70,10 +71,10 @@ def key_id(public_key: bytes) -> bytes:
 
 def leaf_digest(key: bytes | None, value: bytes | None) -> bytes:
     """What a message's signature covers: its key and its value (each length-prefixed; None ≠ empty)."""
-    def part(b: bytes | None) -> bytes:
-        return b"\xff\xff\xff\xff" if b is None else len(b).to_bytes(4, "big") + b
-
-    return hashlib.sha256(b"\x00" + part(key) + part(value)).digest()
+    return hashlib.sha256(
+        b"\x00" + (_NONE if key is None else len(key).to_bytes(4, "big") + key)
+        + (_NONE if value is None else len(value).to_bytes(4, "big") + value)
+    ).digest()
 
 
 def _node(left: bytes, right: bytes) -> bytes:

@@ -81,15 +81,16 @@ class SignatureVerifier:
             self._trusted, self._version = self._store.trusted(), version
             self._nodes.clear()
 
-    def check(self, key: bytes | None, value: bytes | None, headers: Headers | None) -> Rejection | None:
+    def check(self, key: bytes | None, value: bytes | None,
+              headers: list[tuple[str, bytes | None]] | None) -> Rejection | None:
         """None when the message is authentic, otherwise why not (never mentions the message's content)."""
-        raw = None
+        raw: bytes | None = None
         for name, header_value in headers or ():
             if name == SIGNATURE_HEADER:
                 raw = header_value
         if raw is None:
             return Rejection("UNSIGNED", f"no {SIGNATURE_HEADER} header: the adapter signs every message")
-        header = SignatureHeader.decode(raw)
+        header = SignatureHeader.decode(raw) if isinstance(raw, bytes) else None  # a header may be null
         if header is None:
             return Rejection("BAD_SIGNATURE", f"the {SIGNATURE_HEADER} header is not a signature of this format")
         if time.monotonic() - self._checked >= self._reread_seconds:
@@ -113,6 +114,6 @@ class SignatureVerifier:
                                  "(the message was altered or not signed by that key)")
         if len(self._nodes) >= _AUTHENTICATED_NODES:
             self._nodes.clear()
-        for node in nodes:
+        for node in nodes[1:]:  # not the leaf: a message is checked once, its ancestors serve its run
             self._nodes[node] = municipality_code
         return signer_rejection(municipality_code, key)

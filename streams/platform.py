@@ -44,6 +44,7 @@ class Platform:
     def __init__(self, settings: Settings, *, snapshot_store: ParquetSnapshotStore | None = None,
                  pki: PkiDirectory | None = None, registry: BaseSchemaRegistry | None = None) -> None:
         self.settings = settings
+        self._signers: dict[str, RegisterSigner] = {}
         if snapshot_store is not None:
             self.__dict__["snapshot_store"] = snapshot_store
         if pki is not None:
@@ -83,14 +84,12 @@ class Platform:
         """The municipality's adapter signer (streams.adapter.publish). The embedded setup plays both sides:
         a municipality without a key gets one, registered in the trust store as it is created (in
         production the municipality keeps the key and BCL registers the public key: docs/operations.md)."""
-        signers = self.__dict__.setdefault("_signers", {})
-        if municipality_code not in signers:
+        if municipality_code not in self._signers:
             key, created = self.municipal_keyring.load_or_create(municipality_code)
             if created:
                 self.trust_store.register(municipality_code, key.public_pem())
-            signers[municipality_code] = RegisterSigner(key)
-        signer: RegisterSigner = signers[municipality_code]
-        return signer
+            self._signers[municipality_code] = RegisterSigner(key)
+        return self._signers[municipality_code]
 
     def key_pool(self, size: int = DEFAULT_KEY_POOL_SIZE) -> KeyPool:
         """The pool the virtual cards' keys come from (`bcl pki key-pool` makes it)."""

@@ -143,7 +143,7 @@ def test_unsigned_tampered_or_foreign_signed_messages_are_dead_lettered(
     names = names_for(topic_factory)
     platform = make_platform(tmp_path, cluster)
     serde = AvroSerde(platform.registry, CONTRACTS["bcl.register.diffs"])
-    records = [make_resident(TANABE, n) for n in range(1, 8)]
+    records = [make_resident(TANABE, n) for n in range(1, 10)]
     messages = [(TANABE, message_key(TANABE, r["resident_code"]), serde.encode(make_change(n, r)))
                 for n, r in enumerate(records, start=1)]
     signed = list(sign_messages(messages, platform.register_signer))
@@ -152,32 +152,35 @@ def test_unsigned_tampered_or_foreign_signed_messages_are_dead_lettered(
     rotated = MunicipalKeyring(tmp_path / "old").create(TANABE)
     old_key_id = platform.trust_store.register(TANABE, rotated.public_pem())
     platform.trust_store.revoke(old_key_id)
-    (k1, v1, _), (k2, v2, h2), (k3, v3, h3), (k4, v4, _), (k5, v5, _), (k6, v6, h6), good = signed
+    (k1, v1, _), (k2, v2, h2), (k3, v3, h3), (k4, v4, _), (k5, v5, _), (k6, v6, _), (k7, v7, _), \
+        (_, v8, h8), good = signed
     header = SignatureHeader.decode(h3[0][1])
     assert header is not None
     bad_path = SignatureHeader(header.key_id, header.signature, header.index, header.run_length,
                                b"\x00" * 32 + header.path[32:]).encode()
     tampered = v2.replace("一郎".encode(), "次郎".encode())
     assert tampered != v2
-    attacks = [
-        (k1, v1, None),  # unsigned
-        (k2, tampered, h2),  # the value changed after signing
-        (k3, v3, [(SIGNATURE_HEADER, bad_path)]),  # a path that does not lead to the signed root
-        (k4, v4, stranger.sign_run([(k4, v4)])[0]),  # an unregistered key
-        (k5, v5, RegisterSigner(rotated).sign_run([(k5, v5)])[0]),  # a revoked key
-        (k6, v6, [(SIGNATURE_HEADER, b"not a signature")]),
-        (message_key(TANABE, "00000000099"), v6, h6),  # a signed value under another key
-    ]
+    swapped = message_key(TANABE, "00000000099")
+    attacks = {
+        k1: (v1, None, "UNSIGNED"),
+        k2: (tampered, h2, "BAD_SIGNATURE"),  # the value changed after signing
+        k3: (v3, [(SIGNATURE_HEADER, bad_path)], "BAD_SIGNATURE"),  # a path that does not lead to the signed root
+        k4: (v4, stranger.sign_run([(k4, v4)])[0], "UNKNOWN_SIGNING_KEY"),  # an unregistered key
+        k5: (v5, RegisterSigner(rotated).sign_run([(k5, v5)])[0], "UNKNOWN_SIGNING_KEY"),  # a revoked key
+        k6: (v6, [(SIGNATURE_HEADER, b"not a signature")], "BAD_SIGNATURE"),
+        k7: (v7, [("other", b"x"), (SIGNATURE_HEADER, None)], "UNSIGNED"),  # a header without a value
+        swapped: (v8, h8, "BAD_SIGNATURE"),  # a signed value under another key
+    }
     producer = kafka.make_producer(cluster.bootstrap_servers)
-    for key, value, headers in [*attacks, good]:
+    for key, (value, headers, _) in attacks.items():
         kafka.produce(producer, names.diffs, value, key, headers=headers)
+    kafka.produce(producer, names.diffs, good[1], good[0], headers=good[2])
     assert producer.flush(10) == 0
 
     counters = materialise(platform, names, group_id)
-    assert (counters["consumed"], counters["applied"], counters["dead_lettered"]) == (8, 1, 7)
-    assert sorted(d["reason_code"] for d in dead_letters(cluster, platform, names)) == [
-        "BAD_SIGNATURE", "BAD_SIGNATURE", "BAD_SIGNATURE", "BAD_SIGNATURE", "UNKNOWN_SIGNING_KEY",
-        "UNKNOWN_SIGNING_KEY", "UNSIGNED"]
+    assert (counters["consumed"], counters["applied"], counters["dead_lettered"]) == (9, 1, 8)
+    assert {d["key"]: d["reason_code"] for d in dead_letters(cluster, platform, names)} == {
+        key: reason for key, (_, _, reason) in attacks.items()}
     assert list(residents(cluster, platform, names)) == [good[0]]
 
 
