@@ -238,8 +238,7 @@ class BackupMaterialiser(BatchHandler):
         """Messages in the current schema version are decoded together (schemas/arrow_decode.py);
         anything else, and any batch holding a malformed body, goes message by message."""
         fast: list[tuple[Message, bytes]] = []  # each value read once: Message.value() copies
-        for msg in self._authentic(messages):
-            value = msg.value()
+        for msg, value in self._authentic(messages):
             if value is not None and len(value) > HEADER.size and value[: HEADER.size] == self._current_header:
                 fast.append((msg, value))
             else:
@@ -376,14 +375,15 @@ class BackupMaterialiser(BatchHandler):
             self._publish(resident, msg.key())
         return None
 
-    def _authentic(self, messages: list[Message]) -> list[Message]:
-        """The messages signed by a registered key of the municipality they are about; the others are
-        dead-lettered before anything reads their bytes (infra.register_signing)."""
+    def _authentic(self, messages: list[Message]) -> list[tuple[Message, bytes | None]]:
+        """The messages signed by a registered key of the municipality they are about, with their values;
+        the others are dead-lettered before anything reads their bytes (infra.register_signing)."""
         authentic = []
         for msg in messages:
-            rejection = self._verifier.check(msg.key(), msg.value(), msg.headers())
+            value = msg.value()
+            rejection = self._verifier.check(msg.key(), value, msg.headers())
             if rejection is None:
-                authentic.append(msg)
+                authentic.append((msg, value))
             else:
                 self.counters.consumed += 1
                 self._dead_letter(msg, rejection.code, rejection.reason)
