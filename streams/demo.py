@@ -29,6 +29,7 @@ from rich.table import Table
 from domain.japan_time import JST, format_instant, parse_instant, to_japan_time
 from infra.cluster_control import ClusterHandle
 from infra.log import configure_logging
+from infra.private_files import private_folder
 from sinks.analytics import run_query
 from sinks.audit import record_access
 from sinks.restore import backup_status, restore
@@ -123,8 +124,7 @@ def restore_mid_week(run: DemoRun) -> None:
     start = _simulation_start(run.settings)
     as_of = (start + dt.timedelta(days=DAYS // 2 + 1)).replace(hour=12)
     step(f"Point-in-time restore of {code} as of {format_instant(as_of)}")
-    out_dir = run.settings.restores_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = private_folder(run.settings.restores_dir)
     for fmt in ("parquet", "csv"):
         out = out_dir / f"{code}-as-of-{as_of:%Y%m%dT%H%M}.{fmt}"
         began = time.perf_counter()

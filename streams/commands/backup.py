@@ -55,6 +55,7 @@ def restore(
     The file holds the residents' personal data: by default it goes under the data directory (kept out of
     version control and of the working directory), never where the command happens to run."""
     from domain.municipalities import municipality
+    from infra.private_files import private_folder
     from sinks.audit import record_access
     from sinks.restore import restore as restore_register
     from streams.platform import Platform
@@ -66,7 +67,7 @@ def restore(
     if out is None:
         out = settings.restores_dir / f"{code}-{to_japan_time(as_of):%Y%m%dT%H%M%S}.{fmt}"
         if settings.data_dir.is_dir():  # a mistyped --data-dir is reported (no backup there), not created
-            out.parent.mkdir(exist_ok=True)
+            private_folder(out.parent)
     count = restore_register(Platform(settings).snapshot_store, code, as_of, out, fmt,  # type: ignore[arg-type]
                              current_only=current_only)
     record_access(settings.audit_file, "backup.restore", code, count, as_of=as_of.isoformat(), out=str(out))
