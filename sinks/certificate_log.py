@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from domain.errors import BclError
 from domain.japan_time import JST
+from infra.private_files import private_folder, private_output
 
 LOG_DIRNAME = "certificates_issued"
 VIEW_NAME = "certificates_issued"
