@@ -10,6 +10,7 @@ Encryption at rest is not done here (docs/domain.md §8)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -34,8 +35,12 @@ def private_folder(path: Path) -> Path:
             break
         folder = folder.parent
     for folder in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+        try:
             os.mkdir(folder, FOLDER_MODE)
+        except FileExistsError:
+            if not folder.is_dir():  # a file of that name: never chmod what is not ours to change
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder)) from None
+            continue  # another process made it meanwhile, and set its mode
         os.chmod(folder, FOLDER_MODE)
     if not missing and path.stat().st_mode & 0o777 != FOLDER_MODE:
         os.chmod(path, FOLDER_MODE)

@@ -30,7 +30,7 @@ from domain.japan_time import JST, format_instant, parse_instant, to_japan_time
 from infra.cluster_control import ClusterHandle
 from infra.log import configure_logging
 from infra.private_files import private_folder
-from sinks.analytics import run_query
+from sinks.analyst_grants import change_grants
 from sinks.audit import record_access
 from sinks.restore import backup_status, restore
 from sinks.snapshot_store import BaseSnapshotStore
@@ -42,6 +42,7 @@ from streams.simulated_clock import SimulatedClock
 
 # A mid-size city, a coastal town hit by the 2011 tsunami and an inland village (towns_sample.csv).
 MUNICIPALITIES = ("302066", "045811", "304271")
+DEMO_ANALYST = "demo-analyst"
 DAYS = 7
 
 console = Console()
@@ -135,13 +136,14 @@ def restore_mid_week(run: DemoRun) -> None:
 
 
 def analyst_query(run: DemoRun) -> None:
-    sql = """SELECT municipality, count(*) AS residents, round(avg(2026 - birth_year), 1) AS mean_age,
-                    round(100.0 * avg(CASE WHEN jpki_certificates > 0 THEN 1 ELSE 0 END), 1) AS jpki_pct,
+    sql = """SELECT municipality, count(*) AS residents,
+                    round(100.0 * avg(CASE WHEN jpki_certificate THEN 1 ELSE 0 END), 1) AS jpki_pct,
                     round(100.0 * avg(CASE WHEN seal_registered THEN 1 ELSE 0 END), 1) AS seal_pct
-             FROM residents WHERE status = 'CURRENT' GROUP BY municipality ORDER BY residents DESC"""
-    step("Analyst query (DuckDB; identifying numbers only as pseudonyms)")
+             FROM resident_services GROUP BY municipality ORDER BY residents DESC"""
+    step(f"Analyst query by {DEMO_ANALYST}, granted the demo's municipalities (k-anonymous tables, audited)")
+    change_grants(run.settings.analyst_grants_file, DEMO_ANALYST, add=MUNICIPALITIES)
     console.print(f"[dim]{' '.join(sql.split())}")
-    result = run_query(run.platform.analyst_connection(), sql)
+    result = run.platform.analyst_session(DEMO_ANALYST).query(sql)
     table = Table()
     for col in result.columns:
         table.add_column(col)

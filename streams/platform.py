@@ -16,8 +16,6 @@ import os
 from functools import cached_property
 from typing import Any
 
-import duckdb
-
 from certgen.endpoints import JpkiEndpoints
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
@@ -26,7 +24,7 @@ from infra.data_dir_keys import data_dir_secret
 from kiosk_sim.kiosk import KioskConnection
 from kiosk_sim.population import VirtualCardIssuer
 from schemas.registry import BaseSchemaRegistry, make_registry
-from sinks.analytics import analyst_connection
+from sinks.analytics import AnalystSession
 from sinks.snapshot_store import ParquetSnapshotStore
 from streams.billing import BillingProcessor
 from streams.card_lifecycle import DEFAULT_KEY_POOL_SIZE, CardLifecycleProcessor
@@ -82,9 +80,9 @@ class Platform:
         """A municipality's scramble-image key, derived from the platform's secret."""
         return scramble_key(self.scramble_key_secret, municipality_code)
 
-    def analyst_connection(self) -> duckdb.DuckDBPyConnection:
-        """DuckDB over the snapshots with identifying fields pseudonymised (sinks.analytics)."""
-        return analyst_connection(self.snapshot_store, self.settings.pseudonym_key.reveal())
+    def analyst_session(self, analyst: str) -> AnalystSession:
+        """k-anonymous tables of the municipalities granted to `analyst`; every query audited (sinks.analytics)."""
+        return AnalystSession(self.snapshot_store, self.settings.analyst_grants_file, self.settings.audit_file, analyst)
 
     # -- processors ---------------------------------------------------------------------------
 
