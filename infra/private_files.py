@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,11 +23,16 @@ FOLDER_MODE = 0o700
 
 
 def private_folder(path: Path) -> Path:
-    """Make `path` a folder of mode 0700, creating it and any missing parents with that mode.
+    """Make `path`, a folder of the platform's own, mode 0700: created with any missing parents (all 0700),
+    or tightened if it exists with a wider mode, so that a folder made by an earlier version or by hand
+    becomes private the next time it is written to. Parents that exist already are left as they are."""
+    if not _make_folders(path) and stat.S_IMODE(path.stat().st_mode) != FOLDER_MODE:
+        os.chmod(path, FOLDER_MODE)
+    return path
 
-    Parents that exist already are left as they are (they may be the user's, such as the working
-    directory); `path` itself is tightened if it exists with a wider mode, so that a folder made by an
-    earlier version or by hand becomes private the next time it is written to."""
+
+def _make_folders(path: Path) -> bool:
+    """Create `path` and its missing parents with mode 0700; False if `path` existed already."""
     missing: list[Path] = []
     folder = path
     while not folder.is_dir():
@@ -42,15 +48,15 @@ def private_folder(path: Path) -> Path:
                 raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder)) from None
             continue  # another process made it meanwhile, and set its mode
         os.chmod(folder, FOLDER_MODE)
-    if not missing and path.stat().st_mode & 0o777 != FOLDER_MODE:
-        os.chmod(path, FOLDER_MODE)
-    return path
+    return bool(missing)
 
 
 def write_private_file(path: Path, data: bytes, *, fsync: bool = True) -> None:
-    """Write `path` atomically (temporary file in the same folder, then rename) with mode 0600, in a
-    private folder: a crash never leaves half a file, and no reader ever sees one."""
-    private_folder(path.parent)
+    """Write `path` atomically (temporary file in the same folder, then rename) with mode 0600: a crash
+    never leaves half a file, and no reader ever sees one. Missing folders are made 0700; an existing one
+    is left as it is (it may be the user's --out folder: a platform folder is made private with
+    private_folder by its owner)."""
+    _make_folders(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp creates it 0600
     try:
         os.fchmod(fd, FILE_MODE)
