@@ -22,11 +22,13 @@ from sinks.analyst_grants import AnalystNotGrantedError, change_grants
 from sinks.analytics import ANALYST_TABLES, QueryError
 from sinks.restore import backup_status
 from streams.adapter import publish
+from streams.cli import EXIT_ERROR, EXIT_USAGE
 from streams.materialiser import MaterialiserTopics
 from streams.platform import Platform
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
 from tests.platforms import make_platform
+from tests.streams.commands.test_cli_errors import assert_one_error, bcl
 
 pytestmark = pytest.mark.integration
 
@@ -147,3 +149,13 @@ def test_every_query_is_audited(world: World) -> None:
         ("analyst.query", "nobody", None, 0, "refused"),
     ]
     assert entries[0]["municipality_code"] == [KITAYAMA] and entries[0]["actor"]
+
+
+def test_bcl_query_refuses_unscoped_and_ungranted_access(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = world.platform.settings.data_dir
+    assert_one_error(*bcl(capsys, data_dir, "query", "SELECT count(*) FROM residents"), EXIT_USAGE, "--analyst")
+    assert_one_error(*bcl(capsys, data_dir, "query", "--analyst", "nobody", "SELECT count(*) FROM residents"),
+                     EXIT_ERROR, "analyst nobody is granted no municipality", "bcl analysts grant")
+    status, out, err = bcl(capsys, data_dir, "query", "--analyst", "kitayama", "SELECT count(*) AS n FROM residents")
+    assert status == 0 and not err, err
+    assert "n" in out
