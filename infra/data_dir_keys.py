@@ -60,4 +60,5 @@ def _read(path: Path) -> str:
                               "certificates printed with the old key no longer restore from a scan)")
     if path.stat().st_mode & 0o777 != FILE_MODE:  # made or copied by hand: no one else may read it from now on
         os.chmod(path, FILE_MODE)
+    private_folder(path.parent)
     return secret

@@ -51,7 +51,7 @@ def _make_folders(path: Path) -> bool:
     return bool(missing)
 
 
-def write_private_file(path: Path, data: bytes, *, fsync: bool = True) -> None:
+def write_private_file(path: Path, data: bytes) -> None:
     """Write `path` atomically (temporary file in the same folder, then rename) with mode 0600: a crash
     never leaves half a file, and no reader ever sees one. Missing folders are made 0700; an existing one
     is left as it is (it may be the user's --out folder: a platform folder is made private with
@@ -62,9 +62,8 @@ def write_private_file(path: Path, data: bytes, *, fsync: bool = True) -> None:
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            if fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
