@@ -69,7 +69,7 @@ class _View:
     name: str
     doc: str
     fixed: tuple[str, ...]  # not coarsened: the municipality (a cell never spans two)
-    base: str  # {history} and {latest} are the history relation and its latest-state query
+    base: str  # over the tables _history (the granted municipalities' history rows) and _latest (their latest state)
     ladders: Mapping[str, tuple[str, ...]]
     path: tuple[str, ...]
 
@@ -91,7 +91,7 @@ def _ladder(*levels: str, withheld: str = "VARCHAR") -> tuple[str, ...]:
 _MUNICIPALITY = ("municipality_code", "prefecture", "municipality")
 _NAMED = """SELECT municipality_code, address.prefecture AS prefecture, address.municipality AS municipality,
                    resident_code AS _person, sex AS sex_value, year(birth_date) AS birth_year"""
-_CURRENT = "FROM ({latest}) WHERE NOT removed AND status = 'CURRENT'"
+_CURRENT = "FROM _latest WHERE NOT removed AND status = 'CURRENT'"
 
 _VIEWS = (
     _View(
@@ -154,7 +154,7 @@ _VIEWS = (
         ("municipality_code",),
         f"""SELECT municipality_code, resident_code AS _person, change_type AS kind,
                    strftime(epoch_ms(epoch_ms(event_time) + {JST_OFFSET_MS}), '%Y-%m') AS month_of_change
-            FROM {{history}}""",
+            FROM _history""",
         {
             "change_type": _ladder("kind"),
             "month": _ladder("month_of_change", "substr(month_of_change, 1, 4)"),
@@ -181,10 +181,8 @@ def _measure(con: duckdb.DuckDBPyConnection, view: _View, code: str, levels: Map
     return CellCounts(rows=row[0], rows_in_small_cells=row[1])
 
 
-def _build(con: duckdb.DuckDBPyConnection, view: _View, history: str, municipalities: Sequence[str]) -> None:
-    base = view.base.format(history=history, latest=latest_changes(history))
-    con.execute(f"CREATE TEMP TABLE _base AS SELECT * FROM ({base}) WHERE list_contains($codes, municipality_code)",
-                {"codes": list(municipalities)})
+def _build(con: duckdb.DuckDBPyConnection, view: _View, municipalities: Sequence[str]) -> None:
+    con.execute(f"CREATE TEMP TABLE _base AS {view.base}")
     parts = []
     for code in municipalities:
         levels = coarsening_levels(tuple(view.ladders), view.path, lambda lv, code=code: _measure(con, view, code, lv))
@@ -215,9 +213,17 @@ def analyst_connection(store: BaseSnapshotStore, municipalities: Sequence[str]) 
     if not municipalities:
         raise QueryError("an analyst connection needs at least one municipality")
     con = duckdb.connect()
-    history = store.history_relation(con)
+    granted = "list_contains($codes, municipality_code)"
+    # Read once: the granted municipalities' history and its latest state, which the tables are built from.
+    # Without the seal images (most of the bytes): the tables need only the seal's status.
+    con.execute(f"""CREATE TEMP TABLE _history AS
+                    SELECT * REPLACE (CASE WHEN seal IS NOT NULL THEN struct_pack(status := seal.status) END AS seal)
+                    FROM {store.history_relation(con)} WHERE {granted}""", {"codes": list(municipalities)})
+    con.execute(f"CREATE TEMP TABLE _latest AS {latest_changes('_history')}")
     for view in _VIEWS:
-        _build(con, view, history, municipalities)
+        _build(con, view, municipalities)
+    con.execute("DROP TABLE _history")
+    con.execute("DROP TABLE _latest")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
