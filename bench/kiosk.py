@@ -170,7 +170,7 @@ def render_ceiling(settings: Settings, jobs: list[RenderJob], processes: int) ->
     from streams.certificate_rendering import RenderPool
 
     args = (settings.mincho_font, settings.pki_dir, settings.jpki_repository_url,
-            settings.scramble_key_secret.reveal())
+            Platform(settings).scramble_key_secret)
     console.print(f"render-only ceiling over {len(jobs)} of the issued requests "
                   f"({sum(j.copies for j in jobs)} certificates with copies):")
     local = RenderPool(0, *args)

@@ -32,6 +32,7 @@ from domain.certificate_types import NOT_AVAILABLE_VIA_BCL, CertificateType
 from domain.challenge import challenge_bytes
 from domain.kiosk_rules import ISSUING_CENTRES, MAX_COPIES, MIN_COPIES, FeeTable
 from infra.kafka import make_producer, produce
+from infra.private_files import write_private_file
 from infra.topics import KIOSK_REQUESTS, KIOSK_RESPONSES
 from kiosk_sim.card_client import JpkiCardClient
 from kiosk_sim.errors import (
@@ -325,8 +326,7 @@ class Kiosk:
                                 session_seconds=time.perf_counter() - started, **common)
         pdf: bytes = record.get("pdf") or b""
         if print_to is not None:
-            print_to.parent.mkdir(parents=True, exist_ok=True)
-            print_to.write_bytes(pdf)
+            write_private_file(print_to, pdf)  # the certificate is personal data: 0600 in a 0700 folder
         return KioskOutcome(OutcomeStatus.ISSUED, record.get("message") or MESSAGE_ISSUED,
                             session_seconds=time.perf_counter() - started, printed_to=print_to,
                             pages=int(record.get("pages") or 0), fee_yen=int(record.get("fee_yen") or 0),

@@ -36,6 +36,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra.private_files import create_private_file
+
 Position = tuple[str, int, int]  # request topic, partition, offset
 OutputPartition = tuple[str, int]
 
@@ -68,7 +70,7 @@ class Claim:
 
 class RequestLedger:
     def __init__(self, path: Path, retention_seconds: float = DEFAULT_RETENTION_SECONDS) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(path)  # it holds the answers (PDFs) until delivered: 0600 in a 0700 folder
         self.path = path
         self.retention_seconds = retention_seconds
         self._con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)

@@ -123,8 +123,7 @@ def _topics(cluster: ClusterHandle) -> WorkerTopics:
 def start_worker(cluster: ClusterHandle, world: KioskWorld, root: Path, options: WorkerOptions) -> Running:
     names = _topics(cluster)
     clock = ShiftableClock()
-    platform = make_platform(root, cluster, pki=world.pki, snapshot_store=world.store,
-                             scramble_key_secret="test-secret")
+    platform = make_platform(root, cluster, pki=world.pki, snapshot_store=world.store)
     worker = platform.certificate_worker(topic_names=names, group_id=f"worker-{uuid.uuid4().hex[:8]}",
                                          options=options, clock=clock)
     stop, ready = threading.Event(), threading.Event()

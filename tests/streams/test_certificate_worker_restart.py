@@ -186,7 +186,7 @@ def test_batch_in_doubt_is_completed_without_emitting_twice(cluster: ClusterHand
         "copy_number": n, "copies": 2, "pages": 1, "kiosk_id": "KIOSK-0001", "kiosk_vendor": "seven-eleven",
         "centre": "EAST", "kiosk_municipality_code": TANABE, "issued_at": ANCHOR, "fee_yen": 200}))
         for n, cid in enumerate(ids, start=1)]
-    platform = make_platform(tmp_path, cluster, pki=w.pki, snapshot_store=w.store, scramble_key_secret="test-secret")
+    platform = make_platform(tmp_path, cluster, pki=w.pki, snapshot_store=w.store)
     ledger = RequestLedger(platform.settings.worker_ledger_file)
     ledger.claim([Claim(position, rid, "ISSUED", rid.encode(), response, events, ANCHOR.timestamp(), TANABE,
                         (b"\x89PNG front",))])
