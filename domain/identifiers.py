@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 MAX_ID_LENGTH = 128
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,%d}" % (MAX_ID_LENGTH - 1))
+_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ID_LENGTH - 1}}}")
 ID_RULE = f"letters, digits and . _ - (starting with a letter or digit), 1-{MAX_ID_LENGTH} characters"
 
 

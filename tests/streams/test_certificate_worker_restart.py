@@ -193,7 +193,7 @@ def test_batch_in_doubt_is_completed_without_emitting_twice(cluster: ClusterHand
     ledger.close()
     # What the crashed run had already sent: the response and the first copy's event.
     kiosk.producer.produce(names.responses, response, rid.encode(),
-                           headers=[(REQUEST_HEADER, f"{position[0]}:{position[1]}:{position[2]}".encode())])
+                           headers=[(REQUEST_HEADER, f"{position[0]}:{position[1]}:{position[2]}:{rid}".encode())])
     kiosk.producer.produce(names.issued, events[0].value, events[0].key, headers=[(CERTIFICATE_HEADER,
                                                                                    ids[0].encode())])
     kiosk.producer.flush(10)
