@@ -51,7 +51,8 @@ def _optional_long(value: int | None) -> bytes:
 def _millis(value: dt.datetime) -> bytes:
     if value.tzinfo is None:
         raise ValueError("requested_at must be timezone-aware")
-    return _LONG.pack((value - EPOCH) // dt.timedelta(milliseconds=1))
+    since = value - EPOCH  # whole milliseconds in integers (a timedelta floor division costs twice as much)
+    return _LONG.pack((since.days * 86_400 + since.seconds) * 1000 + since.microseconds // 1000)
 
 
 def _sha256(value: bytes) -> bytes:
@@ -83,5 +84,6 @@ def challenge_bytes(request: Mapping[str, Any]) -> bytes:
     parts = [VERSION]
     for name, encode in SIGNED_FIELDS:
         value = encode(request[name])
-        parts += (_LENGTH.pack(len(value)), value)
+        parts.append(_LENGTH.pack(len(value)))
+        parts.append(value)
     return b"".join(parts)
