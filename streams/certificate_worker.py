@@ -457,21 +457,7 @@ class CertificateWorker:
         """Wait for the batch's renders, then claim and emit it; it is marked delivered and its offsets are
         committed at the checkpoint that follows (_Serving.write_sink)."""
         waiting = time.monotonic()
-        claims: list[Claim] = []
-        for item in batch.pending:
-            try:
-                try:
-                    claims.append(self._finish(item, now=batch.now))
-                except BrokenProcessPool:
-                    raise
-                except Exception as exc:  # the answer could not be built: refused instead
-                    claims.append(self._refusal_claim(item.position, item.request["request_id"],
-                                                      _failed("answering", exc)))
-            except BrokenProcessPool:
-                raise
-            except Exception as exc:  # not even a refusal could be built: the message goes to the DLQ
-                self.counters.dead_lettered += 1
-                dead_letters.send(item.msg, "UNANSWERABLE", f"cannot answer the request: {type(exc).__name__}: {exc}")
+        claims = [c for c in (self._answer(item, batch.now, dead_letters) for item in batch.pending) if c is not None]
         rendered = time.monotonic()
         claimed = emitted = rendered
         if claims:
@@ -564,6 +550,22 @@ class CertificateWorker:
         if municipality_code not in self._sealed:
             self._pki.ensure_seal_certificate(municipality_code, name, now)
             self._sealed.add(municipality_code)
+
+    def _answer(self, item: _Pending, now: dt.datetime, dead_letters: DeadLetterSink) -> Claim | None:
+        """The request's claim (_finish); a refusal if its answer cannot be built; if not even that, None: the
+        message is dead-lettered (its offset is committed with the batch)."""
+        try:
+            return self._finish(item, now)
+        except BrokenProcessPool:
+            raise
+        except Exception as exc:
+            failure: Exception = exc
+        try:
+            return self._refusal_claim(item.position, item.request["request_id"], _failed("answering", failure))
+        except Exception as exc:
+            self.counters.dead_lettered += 1
+            dead_letters.send(item.msg, "UNANSWERABLE", f"cannot answer the request: {type(exc).__name__}: {exc}")
+            return None
 
     def _finish(self, item: _Pending, now: dt.datetime) -> Claim:
         """The response (and issued events) of one request, once its rendering is done."""

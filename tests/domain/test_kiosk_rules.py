@@ -111,6 +111,9 @@ def test_eligibility() -> None:
     assert choose_record([deleted, moved_to]) is moved_to
     assert choose_record([deleted]) is deleted
     assert choose_record([]) is None
+    # Two current records list the serial (issue 8.7): refused, never the first one.
+    twice = choose_record([moved_to, current, deleted])
+    assert isinstance(twice, Refusal) and twice.code is ReasonCode.AMBIGUOUS_CARD
 
 
 def test_seal_and_tax_content() -> None:
