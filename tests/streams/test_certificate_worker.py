@@ -461,3 +461,16 @@ def test_a_serial_on_two_current_records_is_refused_not_guessed(crl_worker: Runn
         response = crl_worker.kiosk.ask(make_request(holder, crl_worker.clock, municipality_code=code))
         refused(response, "AMBIGUOUS_CARD")
         assert "特定できません" in response["message"]
+
+
+def test_a_resident_record_the_directory_cannot_take_is_skipped_not_fatal(crl_worker: Running, world: KioskWorld,
+                                                                          people) -> None:
+    """No processor may crash-loop on one message: a bcl.residents record under a key that is not UTF-8
+    stopped the feed, hence the worker, and would again at every restart (the topic is compacted)."""
+    serde = AvroSerde(FileSchemaRegistry(), CONTRACTS[topics.RESIDENTS])
+    record = resident_with_card(world, None, TANABE, 90)
+    crl_worker.kiosk.producer.produce(crl_worker.names.residents, serde.encode(record), b"\xff\xfe:not-utf-8")
+    crl_worker.kiosk.producer.flush(10)
+    time.sleep(1.0)  # the feed reads it
+    assert crl_worker.kiosk.ask(make_request(people["tanabe"], crl_worker.clock))["status"] == "ISSUED"
+    assert crl_worker.thread.is_alive()
