@@ -264,7 +264,7 @@ def test_a_claim_the_archive_refuses_is_answered_refused_at_restart_not_a_crash_
         "certificate_id": cid, "request_id": rid, "municipality_code": TANABE, "certificate_type": "RESIDENT_RECORD",
         "copy_number": 1, "copies": 1, "pages": 1, "kiosk_id": "KIOSK-0001", "kiosk_vendor": "seven-eleven",
         "centre": "EAST", "kiosk_municipality_code": TANABE, "issued_at": ANCHOR, "fee_yen": 200}))
-    platform = make_platform(tmp_path, cluster, pki=w.pki, snapshot_store=w.store, scramble_key_secret="test-secret")
+    platform = make_platform(tmp_path, cluster, pki=w.pki, snapshot_store=w.store)
     ledger = RequestLedger(platform.settings.worker_ledger_file)
     ledger.claim([Claim(position, rid, "ISSUED", rid.encode(), response, (event,), ANCHOR.timestamp(), TANABE,
                         (b"\x89PNG front",))])
@@ -300,8 +300,7 @@ def test_after_the_cluster_restarts_new_requests_are_answered_and_old_ids_are_st
         for name, partitions in ((names.requests, 2), (names.responses, 2), (names.issued, 2),
                                  (names.residents, 1), (names.revocations, 1), (names.dlq, 1)):
             cluster.create_topic(name, partitions, 1)
-        platform = make_platform(tmp_path / "worker", cluster, pki=w.pki, snapshot_store=w.store,
-                                 scramble_key_secret="test-secret")
+        platform = make_platform(tmp_path / "worker", cluster, pki=w.pki, snapshot_store=w.store)
         worker = platform.certificate_worker(topic_names=names, group_id="restart-worker",
                                              options=WorkerOptions(back_side=False), clock=ShiftableClock())
         thread, stop, ready = _start_in_thread(worker)
