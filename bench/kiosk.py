@@ -151,7 +151,7 @@ def render_jobs(settings: Settings, sessions: list[SessionRecord], limit: int) -
         choice = session.choice
         kind = CertificateType(choice.certificate_type)
         record = rules.choose_record(directory.by_serial(session.profile.serial))
-        assert record is not None
+        assert record is not None and not isinstance(record, rules.Refusal)  # it was issued: one record
         whole = choice.household_scope == "WHOLE_HOUSEHOLD"
         household = directory.household(choice.municipality_code, record["household_number"]) if whole else []
         options = None

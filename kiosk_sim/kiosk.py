@@ -4,7 +4,8 @@ One session, as at a convenience-store terminal:
 1. read the user-authentication certificate from the card (no PIN needed);
 2. check the PIN counter without using a try (a locked card is turned away at once), verify the PIN;
    a wrong or locked PIN is shown on the screen in Japanese and NOTHING is sent to BCL;
-3. have the card sign the challenge (domain/challenge.py: request id, kiosk id, time);
+3. have the card sign the challenge (domain/challenge.py, BCL-KIOSK-v2: every field of the request, so
+   what is issued, shown and billed is what the resident chose);
 4. send a CertificateRequest to bcl.kiosk.requests (key = request id) and wait for the matching
    CertificateResponse, which the process's one ResponseRouter hands over;
 5. "print": save the PDF of an issued certificate; show the message of a refusal.
@@ -269,7 +270,8 @@ class Kiosk:
             certificate = client.read_auth_certificate()
             client.auth_pin_tries_left()  # raises PinLocked without using a try
             client.verify_auth_pin(pin)
-            signature = client.sign_challenge(challenge_bytes(request_id, self.terminal.kiosk_id, requested_at))
+            request = self._request(request_id, requested_at, certificate, choice)
+            request["challenge_signature"] = client.sign_challenge(challenge_bytes(request))
         except WrongPin as wrong:
             return self._local(OutcomeStatus.WRONG_PIN, MESSAGE_WRONG_PIN.format(tries=wrong.tries_left), started)
         except PinLocked:
@@ -279,7 +281,6 @@ class Kiosk:
         except (CardError, CardDataError, TransportError, PinNotVerifiedError):
             return self._local(OutcomeStatus.CARD_ERROR, MESSAGE_CARD_ERROR, started)
 
-        request = self._request(request_id, requested_at, certificate, signature, choice)
         sent_at = time.perf_counter()
         pending = self.connection.send(request)
         routed = pending.wait(self.connection.response_timeout)
@@ -297,8 +298,9 @@ class Kiosk:
                                 session_seconds=time.perf_counter() - started)
         return self._answered(routed.record, request_id, routed.received_at - sent_at, started, print_to)
 
-    def _request(self, request_id: str, requested_at: dt.datetime, certificate: bytes, signature: bytes,
+    def _request(self, request_id: str, requested_at: dt.datetime, certificate: bytes,
                  choice: CertificateChoice) -> dict[str, Any]:
+        """The request as it will be sent, but for challenge_signature (the card signs the rest)."""
         return {
             "request_id": request_id,
             "kiosk_id": self.terminal.kiosk_id,
@@ -314,7 +316,6 @@ class Kiosk:
             "copies": choice.copies,
             "auth_certificate": certificate,
             "requested_at": requested_at,
-            "challenge_signature": signature,
             "paid_yen": choice.price(self._price_per_copy),
         }
 

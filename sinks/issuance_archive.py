@@ -35,11 +35,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from domain.errors import BclError
+from domain.identifiers import ID_RULE, is_valid_id
 from domain.japan_time import japan_date
 from infra.private_files import private_folder, write_private_file
 
-# Ids become file names: letters, digits and - _ . only (a UUID fits), never a path.
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MUNICIPALITY = re.compile(r"[0-9]{6}")
 
@@ -96,8 +95,9 @@ def sha256_hex(data: bytes) -> str:
 
 
 def _check_id(kind: str, value: str) -> str:
-    if not _ID.fullmatch(value):
-        raise IssuanceArchiveError(f"{kind} {value!r} is not a valid id (letters, digits, - _ . ; at most 128)")
+    # Ids become file names (domain.identifiers: never a path); the worker refuses requests whose id breaks it.
+    if not is_valid_id(value):
+        raise IssuanceArchiveError(f"{kind} {value[:200]!r} is not a valid id ({ID_RULE})")
     return value
 
 
@@ -163,7 +163,7 @@ class IssuanceArchive:
 
     def get(self, certificate_id: str) -> ArchivedCertificate | None:
         """The record of a certificate, or None if no such certificate was issued."""
-        if not _ID.fullmatch(certificate_id):
+        if not is_valid_id(certificate_id):
             return None
         path = self._record_path(certificate_id)
         try:
