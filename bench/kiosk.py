@@ -151,7 +151,7 @@ def render_jobs(settings: Settings, sessions: list[SessionRecord], limit: int) -
         choice = session.choice
         kind = CertificateType(choice.certificate_type)
         record = rules.choose_record(directory.by_serial(session.profile.serial))
-        assert record is not None
+        assert record is not None and not isinstance(record, rules.Refusal)  # it was issued: one record
         whole = choice.household_scope == "WHOLE_HOUSEHOLD"
         household = directory.household(choice.municipality_code, record["household_number"]) if whole else []
         options = None
@@ -170,7 +170,7 @@ def render_ceiling(settings: Settings, jobs: list[RenderJob], processes: int) ->
     from streams.certificate_rendering import RenderPool
 
     args = (settings.mincho_font, settings.pki_dir, settings.jpki_repository_url,
-            settings.scramble_key_secret.reveal())
+            Platform(settings).scramble_key_secret)
     console.print(f"render-only ceiling over {len(jobs)} of the issued requests "
                   f"({sum(j.copies for j in jobs)} certificates with copies):")
     local = RenderPool(0, *args)

@@ -24,6 +24,7 @@ from certgen.revocation import Revocation, RevocationStatus, SerialStatus, merge
 from certgen.user_certificates import CertificateKind
 from domain.card_lifecycle import RevocationReason
 from domain.certificate_serial import format_serial
+from infra.private_files import create_private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS issued (
@@ -76,7 +77,7 @@ class CertificateIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(path)
         with self._connection() as connection:
             connection.executescript(_SCHEMA)
 

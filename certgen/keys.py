@@ -9,8 +9,6 @@ to real people — real code paths call `generate_rsa_key`.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from certgen.errors import PkiError
 from domain.certificate_serial import parse_serial
+from infra.private_files import write_private_file
 
 RSA_KEY_BITS = 2048
 RSA_PUBLIC_EXPONENT = 65537
@@ -43,20 +42,6 @@ def load_private_key_pem(data: bytes, *, trusted: bool = False) -> rsa.RSAPrivat
     if not isinstance(key, rsa.RSAPrivateKey):
         raise PkiError(f"expected an RSA private key, got {type(key).__name__}")
     return key
-
-
-def write_private_file(path: Path, data: bytes) -> None:
-    """Write atomically (temp file + rename) with mode 0600, so a crash never leaves half a key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class KeyPool:

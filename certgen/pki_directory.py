@@ -33,7 +33,7 @@ from certgen.authority import (
 from certgen.certificate_index import CertificateIndex
 from certgen.endpoints import JpkiEndpoints
 from certgen.errors import DuplicateSerialError, PkiError, PkiNotInitialisedError, UnknownSerialError
-from certgen.keys import generate_rsa_key, load_private_key_pem, private_key_pem, write_private_file
+from certgen.keys import generate_rsa_key, load_private_key_pem, private_key_pem
 from certgen.ocsp import OcspResponderIdentity
 from certgen.revocation import CRL_REFRESH, Revocation, SerialStatus, build_crl
 from certgen.seal_authority import SealCredentials, create_seal_root, issue_seal_certificate
@@ -41,6 +41,7 @@ from certgen.user_certificates import CertificateKind, issue_user_certificate
 from domain.card_lifecycle import RevocationReason, card_validity
 from domain.certificate_serial import parse_serial
 from domain.japan_time import japan_date
+from infra.private_files import write_private_file
 
 KeyFactory = Callable[[], rsa.RSAPrivateKey]
 OCSP_SIGNER_RENEWAL_MARGIN = timedelta(days=30)

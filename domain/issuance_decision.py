@@ -19,7 +19,9 @@ from cryptography import x509
 
 from domain import kiosk_rules as rules
 from domain.certificate_types import CertificateType
+from domain.challenge import challenge_bytes
 from domain.errors import UnknownMunicipalityError
+from domain.kiosk_request import check_request_fields
 from domain.kiosk_rules import FeeTable, MaintenanceWindow, ReasonCode, Refusal, Resident, refusal
 from domain.municipalities import Municipality, municipality
 from domain.request_authentication import FRESHNESS_WINDOW, CertificateCheck, authenticate_request
@@ -84,8 +86,12 @@ class Issue:
 
 
 def decide(request: KioskRequest, now: dt.datetime, lookups: Lookups, policy: IssuancePolicy) -> Refusal | Issue:
-    """Every rule in order (municipality, service hours, the card, revocation, type and copies, the
-    resident, content, layout, payment); the first refusal, or what to issue. `now`: the centre's clock."""
+    """Every rule in order (the fields' limits, municipality, service hours, the card, revocation, type and
+    copies, the resident, content, layout, payment); the first refusal, or what to issue. `now`: the
+    centre's clock."""
+    invalid = check_request_fields(request)
+    if invalid is not None:
+        return invalid
     code = request["municipality_code"]
     try:
         asked = municipality(code)  # the municipality asked to issue
@@ -94,7 +100,7 @@ def decide(request: KioskRequest, now: dt.datetime, lookups: Lookups, policy: Is
     closed = rules.check_service_hours(now, code, policy.maintenance)
     if closed is not None:
         return closed
-    card = authenticate_request(request_id=request["request_id"], kiosk_id=request["kiosk_id"],
+    card = authenticate_request(challenge=challenge_bytes(request),
                                 requested_at=request["requested_at"], certificate_der=request["auth_certificate"],
                                 signature=request["challenge_signature"],
                                 verify_certificate=lookups.verify_certificate, now=now, window=policy.freshness)
@@ -110,6 +116,8 @@ def decide(request: KioskRequest, now: dt.datetime, lookups: Lookups, policy: Is
     if unavailable is not None:
         return unavailable
     record = rules.choose_record(lookups.records_for_serial(card.serial))
+    if isinstance(record, Refusal):
+        return record
     ineligible = rules.check_resident(record, code)
     if ineligible is not None:
         return ineligible

@@ -76,6 +76,7 @@ class ReasonCode(StrEnum):
     DISASTER_NOT_DECLARED = "DISASTER_NOT_DECLARED"
     # eligibility
     NO_RESIDENT = "NO_RESIDENT"
+    AMBIGUOUS_CARD = "AMBIGUOUS_CARD"
     OTHER_MUNICIPALITY = "OTHER_MUNICIPALITY"
     RECORD_DELETED = "RECORD_DELETED"
     NO_SEAL_REGISTRATION = "NO_SEAL_REGISTRATION"
@@ -111,6 +112,7 @@ MESSAGES: Mapping[ReasonCode, str] = MappingProxyType({
         "この証明書はコンビニ交付（BCL）では発行できません。市区町村の窓口でお申し込みください。",
     ReasonCode.DISASTER_NOT_DECLARED: "罹災証明書・被災証明書は災害の発生時にのみ発行できます。" + _COUNTER,
     ReasonCode.NO_RESIDENT: "このカードに対応する住民票が見つかりません。" + _COUNTER,
+    ReasonCode.AMBIGUOUS_CARD: "このカードに対応する住民票を特定できません。" + _COUNTER,
     ReasonCode.OTHER_MUNICIPALITY: "選択された市区町村に住民登録がありません。お住まいの市区町村を選択してください。",
     ReasonCode.RECORD_DELETED: "住民票が消除されているため、証明書を発行できません。" + _COUNTER,
     ReasonCode.NO_SEAL_REGISTRATION: "印鑑登録がないため、印鑑登録証明書を発行できません。" + _COUNTER,
@@ -228,10 +230,14 @@ def check_payment(fee_per_copy: int, copies: int, paid_yen: int) -> Refusal | No
 # -- eligibility -------------------------------------------------------------------------------
 
 
-def choose_record(records: Sequence[Resident]) -> Resident | None:
+def choose_record(records: Sequence[Resident]) -> Resident | Refusal | None:
     """Of the records a certificate serial links to (a person who moved keeps a deleted record in the
-    former municipality), the current one, else the most recently deleted one."""
+    former municipality), the current one, else the most recently deleted one. Two current records with
+    the serial are refused (AMBIGUOUS_CARD), never guessed between: one of them is not the card holder's,
+    and issuing from the wrong one would hand a stranger's certificate over."""
     current = [r for r in records if r.get("status") == "CURRENT"]
+    if len(current) > 1:
+        return refusal(ReasonCode.AMBIGUOUS_CARD, f"{len(current)} current records list the certificate serial")
     if current:
         return current[0]
     deleted = sorted(records, key=lambda r: r.get("deleted_on") or dt.date.min)

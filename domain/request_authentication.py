@@ -1,13 +1,15 @@
 """Is a kiosk request really from the card holder, now? (docs/domain.md §4) Pure: no I/O.
 
 The kiosk sends the card's user-authentication certificate and the card's signature over the
-challenge (domain/challenge.py: request id, kiosk id, request time). The centre checks:
+challenge (domain/challenge.py, BCL-KIOSK-v2: every field of the request, the certificate by its
+SHA-256). The centre rebuilds the challenge from the request it received and checks:
 - the certificate parses and chains to the JPKI-TEST authentication root, is valid at the time of
   the check and is a user-authentication certificate (the caller passes the check, normally
   certgen.certificate_validation.verify_user_certificate bound to the root: that module sits in a
   package that also speaks HTTP, which this pure module must not import);
 - the signature over exactly this request's challenge verifies with the certificate's key, so a
-  signature made for another request, kiosk or time is refused;
+  signature made for another request, kiosk, time, certificate type, scope, copies, payment,
+  municipality or certificate — any field changed after signing — is refused;
 - the request time is fresh (within a window around the centre's clock), which bounds how long a
   request id must be remembered for replay protection.
 Revocation is checked next, by domain.issuance_decision through the caller's port (the worker's CRL or
@@ -26,7 +28,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from domain.certificate_serial import format_serial
-from domain.challenge import challenge_bytes
 from domain.errors import (
     CertificateExpiredError,
     CertificateNotYetValidError,
@@ -96,10 +97,11 @@ def verify_challenge_signature(certificate: x509.Certificate, challenge: bytes, 
 CertificateCheck = Callable[[x509.Certificate, dt.datetime], None]
 
 
-def authenticate_request(*, request_id: str, kiosk_id: str, requested_at: dt.datetime, certificate_der: bytes,
+def authenticate_request(*, challenge: bytes, requested_at: dt.datetime, certificate_der: bytes,
                          signature: bytes, verify_certificate: CertificateCheck, now: dt.datetime,
                          window: dt.timedelta = FRESHNESS_WINDOW) -> AuthenticatedCard | Refusal:
-    """Freshness, certificate (chain, validity at `now`, purpose) and the challenge signature."""
+    """Freshness, certificate (chain, validity at `now`, purpose) and the signature over `challenge`, the
+    request's domain.challenge.challenge_bytes as the centre rebuilt them."""
     stale = check_freshness(requested_at, now, window)
     if stale is not None:
         return stale
@@ -110,7 +112,7 @@ def authenticate_request(*, request_id: str, kiosk_id: str, requested_at: dt.dat
         verify_certificate(certificate, now)
     except CertificateValidationError as exc:
         return validation_refusal(exc)
-    bad = verify_challenge_signature(certificate, challenge_bytes(request_id, kiosk_id, requested_at), signature)
+    bad = verify_challenge_signature(certificate, challenge, signature)
     if bad is not None:
         return bad
     return AuthenticatedCard(certificate, format_serial(certificate.serial_number))

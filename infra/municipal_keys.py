@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from domain.codes import is_valid_municipality_code
 from domain.errors import BclError
 from domain.register_signature import key_id
+from infra.private_files import private_folder, write_private_file
 
 
 class MunicipalKeyError(BclError):
@@ -35,24 +35,6 @@ class MunicipalKeyError(BclError):
 
 def _raw(public_key: Ed25519PublicKey) -> bytes:
     return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def _private_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    path.chmod(0o700)  # whatever the umask made of it
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Written under a temporary name with mode 0600 from the start, then renamed: never readable by others."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    tmp.replace(path)
 
 
 @dataclass(frozen=True)
@@ -100,9 +82,9 @@ class MunicipalKeyring:
         """A new key (replacing any previous one: rotation)."""
         if not is_valid_municipality_code(municipality_code):
             raise MunicipalKeyError(f"{municipality_code!r} is not a municipality code")
-        _private_dir(self.directory)
+        private_folder(self.directory)
         key = Ed25519PrivateKey.generate()
-        _write_private(self.path(municipality_code), key.private_bytes(
+        write_private_file(self.path(municipality_code), key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
         return SigningKey(municipality_code, key)
 
@@ -187,8 +169,8 @@ class TrustStore:
 
     def _save(self, entries: list[RegisteredKey]) -> None:
         # Not secret, but who may write it decides whose events are trusted: owner-only, like the keys.
-        _private_dir(self.path.parent)
-        _write_private(self.path, json.dumps({"keys": [asdict(e) for e in entries]}, indent=1).encode())
+        private_folder(self.path.parent)
+        write_private_file(self.path, json.dumps({"keys": [asdict(e) for e in entries]}, indent=1).encode())
 
 
 def verify(public_key: Ed25519PublicKey, signature: bytes, data: bytes) -> bool:

@@ -7,6 +7,7 @@ is generated from it by `kafka_topics_commands`.
 
 from __future__ import annotations
 
+import datetime as dt
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,6 +34,17 @@ DLQ = "bcl.dlq"
 _COMPACTED = {"cleanup.policy": "compact", "min.insync.replicas": "2"}
 _RETAINED = {"cleanup.policy": "delete", "retention.ms": "-1", "min.insync.replicas": "2"}
 
+# The kiosk answers carry the certificate PDFs, personal data that nobody needs once the kiosk has
+# printed: a kiosk waits seconds for its answer (30 s by default) and a request is stale after the
+# freshness window (±5 minutes, domain.request_authentication). They are kept an hour, a margin for a
+# kiosk that reconnects and for the worker's in-doubt recovery (which reads the recent answers so as not
+# to send one twice; after the hour it sends it again, to nobody waiting). Kafka deletes only closed
+# segments, so segments roll every 10 minutes: with the default 7-day segments an answer would stay a week.
+ANSWER_RETENTION = dt.timedelta(hours=1)
+ANSWER_SEGMENT = dt.timedelta(minutes=10)
+_ANSWERS = {"cleanup.policy": "delete", "retention.ms": str(int(ANSWER_RETENTION.total_seconds() * 1000)),
+            "segment.ms": str(int(ANSWER_SEGMENT.total_seconds() * 1000)), "min.insync.replicas": "2"}
+
 # The bulk topics carry a full national load (tens of millions of records). The embedded mock keeps
 # at most 5 MiB per partition and trims older data beyond that (hard-coded in librdkafka), so they
 # get 64 partitions; in production 64 partitions also spread the load over the brokers.
@@ -43,7 +55,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               doc="ResidentChange keyed by municipality + resident code"),
     TopicSpec(RESIDENTS, BULK_PARTITIONS, config=_COMPACTED, doc="Resident: the materialised backup, latest state"),
     TopicSpec(KIOSK_REQUESTS, 6, config=_RETAINED, doc="CertificateRequest keyed by request id"),
-    TopicSpec(KIOSK_RESPONSES, 6, config=_RETAINED, doc="CertificateResponse keyed by request id"),
+    TopicSpec(KIOSK_RESPONSES, 6, config=_ANSWERS,
+              doc="CertificateResponse keyed by request id (with the PDF: kept an hour, see ANSWER_RETENTION)"),
     TopicSpec(CERTIFICATES_ISSUED, 6, config=_RETAINED, doc="CertificateIssued keyed by municipality code"),
     TopicSpec(JPKI_REVOCATIONS, 3, config=_COMPACTED, doc="Revocation keyed by certificate serial"),
     TopicSpec(DLQ, 3, config=_RETAINED, doc="DeadLetter keyed by the original key"),

@@ -4,7 +4,8 @@ One session, as at a convenience-store terminal:
 1. read the user-authentication certificate from the card (no PIN needed);
 2. check the PIN counter without using a try (a locked card is turned away at once), verify the PIN;
    a wrong or locked PIN is shown on the screen in Japanese and NOTHING is sent to BCL;
-3. have the card sign the challenge (domain/challenge.py: request id, kiosk id, time);
+3. have the card sign the challenge (domain/challenge.py, BCL-KIOSK-v2: every field of the request, so
+   what is issued, shown and billed is what the resident chose);
 4. send a CertificateRequest to bcl.kiosk.requests (key = request id) and wait for the matching
    CertificateResponse, which the process's one ResponseRouter hands over;
 5. "print": save the PDF of an issued certificate; show the message of a refusal.
@@ -32,6 +33,7 @@ from domain.certificate_types import NOT_AVAILABLE_VIA_BCL, CertificateType
 from domain.challenge import challenge_bytes
 from domain.kiosk_rules import ISSUING_CENTRES, MAX_COPIES, MIN_COPIES, FeeTable
 from infra.kafka import make_producer, produce
+from infra.private_files import write_private_file
 from infra.topics import KIOSK_REQUESTS, KIOSK_RESPONSES
 from kiosk_sim.card_client import JpkiCardClient
 from kiosk_sim.errors import (
@@ -268,7 +270,8 @@ class Kiosk:
             certificate = client.read_auth_certificate()
             client.auth_pin_tries_left()  # raises PinLocked without using a try
             client.verify_auth_pin(pin)
-            signature = client.sign_challenge(challenge_bytes(request_id, self.terminal.kiosk_id, requested_at))
+            request = self._request(request_id, requested_at, certificate, choice)
+            request["challenge_signature"] = client.sign_challenge(challenge_bytes(request))
         except WrongPin as wrong:
             return self._local(OutcomeStatus.WRONG_PIN, MESSAGE_WRONG_PIN.format(tries=wrong.tries_left), started)
         except PinLocked:
@@ -278,7 +281,6 @@ class Kiosk:
         except (CardError, CardDataError, TransportError, PinNotVerifiedError):
             return self._local(OutcomeStatus.CARD_ERROR, MESSAGE_CARD_ERROR, started)
 
-        request = self._request(request_id, requested_at, certificate, signature, choice)
         sent_at = time.perf_counter()
         pending = self.connection.send(request)
         routed = pending.wait(self.connection.response_timeout)
@@ -296,8 +298,9 @@ class Kiosk:
                                 session_seconds=time.perf_counter() - started)
         return self._answered(routed.record, request_id, routed.received_at - sent_at, started, print_to)
 
-    def _request(self, request_id: str, requested_at: dt.datetime, certificate: bytes, signature: bytes,
+    def _request(self, request_id: str, requested_at: dt.datetime, certificate: bytes,
                  choice: CertificateChoice) -> dict[str, Any]:
+        """The request as it will be sent, but for challenge_signature (the card signs the rest)."""
         return {
             "request_id": request_id,
             "kiosk_id": self.terminal.kiosk_id,
@@ -313,7 +316,6 @@ class Kiosk:
             "copies": choice.copies,
             "auth_certificate": certificate,
             "requested_at": requested_at,
-            "challenge_signature": signature,
             "paid_yen": choice.price(self._price_per_copy),
         }
 
@@ -325,8 +327,7 @@ class Kiosk:
                                 session_seconds=time.perf_counter() - started, **common)
         pdf: bytes = record.get("pdf") or b""
         if print_to is not None:
-            print_to.parent.mkdir(parents=True, exist_ok=True)
-            print_to.write_bytes(pdf)
+            write_private_file(print_to, pdf)  # the certificate is personal data: 0600 in a 0700 folder
         return KioskOutcome(OutcomeStatus.ISSUED, record.get("message") or MESSAGE_ISSUED,
                             session_seconds=time.perf_counter() - started, printed_to=print_to,
                             pages=int(record.get("pages") or 0), fee_yen=int(record.get("fee_yen") or 0),

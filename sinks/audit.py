@@ -9,9 +9,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from infra.private_files import append_private_line
 
-def record_access(audit_file: Path, action: str, municipality_code: str, records: int, **details: Any) -> None:
-    audit_file.parent.mkdir(parents=True, exist_ok=True)
+
+def record_access(audit_file: Path, action: str, municipality_code: str | list[str], records: int,
+                  **details: Any) -> None:
+    """Append one line. `municipality_code` is a list when one read spans several (an analyst's query)."""
     entry = {
         "at": dt.datetime.now(dt.UTC).isoformat(),
         "actor": getpass.getuser(),
@@ -20,5 +23,5 @@ def record_access(audit_file: Path, action: str, municipality_code: str, records
         "records": records,
         **details,
     }
-    with audit_file.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    # The log names who read whom (request ids, queries): private like the data it records.
+    append_private_line(audit_file, json.dumps(entry, ensure_ascii=False))

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from domain.errors import BclError
 from domain.japan_time import JST
+from infra.private_files import private_folder, private_output
 
 LOG_DIRNAME = "certificates_issued"
 VIEW_NAME = "certificates_issued"
@@ -87,18 +88,15 @@ def write_partition(snapshot_dir: Path, year: int, month: int, table: pa.Table) 
     """Write one part file of a month atomically (temporary name, fsync, rename). The table has LOG_SCHEMA."""
     if not table.schema.equals(LOG_SCHEMA):
         table = table.cast(LOG_SCHEMA)
+    private_folder(snapshot_dir)  # the snapshot store's folders are private (the register lives beside)
     folder = partition_dir(snapshot_dir, year, month)
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"part-{uuid.uuid4().hex}.parquet"
-    temporary = folder / f".{name}.tmp"
-    try:
+    private_folder(folder)
+    path = folder / f"part-{uuid.uuid4().hex}.parquet"
+    with private_output(path) as temporary:
         pq.write_table(table, temporary, compression="zstd", row_group_size=ROW_GROUP_SIZE)
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
-        os.replace(temporary, folder / name)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return folder / name
+    return path
 
 
 def append_certificates(snapshot_dir: Path, events: Iterable[Mapping[str, Any]]) -> list[Path]:

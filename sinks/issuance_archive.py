@@ -20,27 +20,25 @@ renamed), blobs before the record and the record before its index markers, so a 
 a marker always finds the record and the record's blobs. A put of a certificate id that is already
 archived with the same content is a no-op (a re-delivered request); with other content it is refused.
 
-The archive holds personal data (the certificates themselves): files are created readable by the
-owner only, and callers that read a certificate for a person record it in the audit log.
+The archive holds personal data (the certificates themselves): files are mode 0600 in 0700 folders
+(infra.private_files), and callers that read a certificate for a person record it in the audit log.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from domain.errors import BclError
+from domain.identifiers import ID_RULE, is_valid_id
 from domain.japan_time import japan_date
+from infra.private_files import private_folder, write_private_file
 
-# Ids become file names: letters, digits and - _ . only (a UUID fits), never a path.
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MUNICIPALITY = re.compile(r"[0-9]{6}")
 
@@ -97,23 +95,10 @@ def sha256_hex(data: bytes) -> str:
 
 
 def _check_id(kind: str, value: str) -> str:
-    if not _ID.fullmatch(value):
-        raise IssuanceArchiveError(f"{kind} {value!r} is not a valid id (letters, digits, - _ . ; at most 128)")
+    # Ids become file names (domain.identifiers: never a path); the worker refuses requests whose id breaks it.
+    if not is_valid_id(value):
+        raise IssuanceArchiveError(f"{kind} {value[:200]!r} is not a valid id ({ID_RULE})")
     return value
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class IssuanceArchive:
@@ -153,6 +138,7 @@ class IssuanceArchive:
             pdf_sha256=sha256_hex(pdf),
             front_sha256=tuple(sha256_hex(png) for png in front_pngs),
         )
+        private_folder(self.root)  # also an archive made before its folders were private
         existing = self.get(certificate_id)
         if existing is not None:
             if existing != record:
@@ -161,23 +147,23 @@ class IssuanceArchive:
         self._put_blob(self._pdf_path(record.pdf_sha256), pdf)
         for digest, png in zip(record.front_sha256, front_pngs, strict=True):
             self._put_blob(self._front_path(digest), png)
-        _atomic_write(self._record_path(certificate_id), json.dumps(record.to_json(), sort_keys=True).encode())
+        write_private_file(self._record_path(certificate_id), json.dumps(record.to_json(), sort_keys=True).encode())
         for marker in (
             self.root / "by-pdf" / record.pdf_sha256 / certificate_id,
             self.root / "by-day" / municipality_code / record.issued_on.isoformat() / certificate_id,
         ):
-            _atomic_write(marker, b"")
+            write_private_file(marker, b"")
         return record
 
     def _put_blob(self, path: Path, data: bytes) -> None:
         if not path.exists():  # content-addressed: an existing file already holds these bytes
-            _atomic_write(path, data)
+            write_private_file(path, data)
 
     # --- reading (the verifier) ---
 
     def get(self, certificate_id: str) -> ArchivedCertificate | None:
         """The record of a certificate, or None if no such certificate was issued."""
-        if not _ID.fullmatch(certificate_id):
+        if not is_valid_id(certificate_id):
             return None
         path = self._record_path(certificate_id)
         try:

@@ -15,6 +15,7 @@ import duckdb
 
 from domain.errors import BclError
 from domain.japan_time import format_instant
+from infra.private_files import private_output
 from sinks.snapshot_store import BaseSnapshotStore, latest_changes, resident_arrow_schema
 
 
@@ -69,11 +70,17 @@ def restore(
     if not out.parent.is_dir():
         # Never made here: a mistyped path would otherwise grow directories anywhere, even at the root.
         raise RestoreError(f"the directory {out.parent} does not exist: create it first or choose another --out")
-    query = _register_query(rel, current_only)
-    tmp = out.with_name(f".{out.name}.tmp")
-    if fmt == "parquet":
-        written = con.execute(f"COPY ({query}) TO '{tmp.as_posix()}' (FORMAT parquet, COMPRESSION zstd)", params)
-    elif fmt == "csv":
+    if fmt not in ("parquet", "csv"):
+        raise RestoreError(f"unknown format {fmt!r}: use parquet or csv")
+    # The file holds the municipality's register: written 0600 where nobody else can open it meanwhile.
+    with private_output(out) as tmp:
+        written = con.execute(_copy_statement(_register_query(rel, current_only), tmp, fmt), params)
+        count = written.fetchone()  # COPY answers with the number of rows it wrote
+    return int(count[0]) if count else 0
+
+
+def _copy_statement(query: str, tmp: Path, fmt: str) -> str:
+    if fmt == "csv":
         # Nested parts (address, seal, tax records, certificates) become columns or JSON text.
         flat = f"""SELECT * EXCLUDE (address, seal, tax_records, jpki_certificates),
                    address.prefecture AS address_prefecture, address.municipality AS address_municipality,
@@ -84,12 +91,8 @@ def restore(
                    seal.status AS seal_status, to_json(tax_records) AS tax_records,
                    to_json(jpki_certificates) AS jpki_certificates
                    FROM ({query})"""
-        written = con.execute(f"COPY ({flat}) TO '{tmp.as_posix()}' (FORMAT csv, HEADER)", params)
-    else:
-        raise RestoreError(f"unknown format {fmt!r}: use parquet or csv")
-    count = written.fetchone()  # COPY answers with the number of rows it wrote
-    tmp.replace(out)
-    return int(count[0]) if count else 0
+        return f"COPY ({flat}) TO '{tmp.as_posix()}' (FORMAT csv, HEADER)"
+    return f"COPY ({query}) TO '{tmp.as_posix()}' (FORMAT parquet, COMPRESSION zstd)"
 
 
 @dataclass(frozen=True)

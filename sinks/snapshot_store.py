@@ -4,7 +4,7 @@ Each applied change is one row: the event's metadata plus the full record after 
 fields, nested as in the contract). Rows are written in batches as Parquet files partitioned by
 municipality (hive layout: register_history/municipality_code=XXXXXX/part-*.parquet); a file is
 written under a temporary name and renamed, so a reader or a restarted materialiser never sees half
-a batch."""
+a batch. The files hold the register: mode 0600 in 0700 folders (infra.private_files)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from infra import topics
+from infra.private_files import private_folder, private_output
 from schemas.arrow_schema import arrow_schema
 from schemas.contracts import CONTRACTS, expanded_schema
 
@@ -82,13 +83,11 @@ class ParquetSnapshotStore:
         self.history_dir = root / "register_history"
 
     def append_history(self, municipality_code: str, batch: pa.Table) -> None:
-        part_dir = self.history_dir / f"municipality_code={municipality_code}"
-        part_dir.mkdir(parents=True, exist_ok=True)
-        name = f"part-{uuid.uuid4().hex}.parquet"
-        tmp = part_dir / f".{name}.tmp"
-        # The partition column lives in the directory name, as in any hive-partitioned dataset.
-        pq.write_table(batch.drop_columns(["municipality_code"]), tmp, compression="zstd")
-        tmp.replace(part_dir / name)
+        private_folder(self.root)  # the history is the register itself: 0700 folders, 0600 files
+        part_dir = private_folder(self.history_dir / f"municipality_code={municipality_code}")
+        with private_output(part_dir / f"part-{uuid.uuid4().hex}.parquet") as tmp:
+            # The partition column lives in the directory name, as in any hive-partitioned dataset.
+            pq.write_table(batch.drop_columns(["municipality_code"]), tmp, compression="zstd")
 
     def history_relation(self, con: duckdb.DuckDBPyConnection) -> str:
         glob = (self.history_dir / "*" / "*.parquet").as_posix()

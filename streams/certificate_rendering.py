@@ -39,6 +39,7 @@ from certgen.seal import KeyFileSealSigner, seal_prepared
 from certgen.truetype_font import TrueTypeFont
 from domain.certificate_types import CertificateType
 from domain.municipalities import Municipality
+from infra.crash_points import crash_point
 
 _SYNTHETIC_MAYOR_FAMILY = ("山田", "佐藤", "鈴木", "高橋", "田中", "渡辺", "伊藤", "中村", "小林", "加藤", "吉田")
 _SYNTHETIC_MAYOR_GIVEN = ("太郎", "一郎", "健一", "誠", "浩", "和夫", "花子", "洋子", "裕子", "明美", "隆", "修")
@@ -104,6 +105,7 @@ class MunicipalRenderers:
         layout = renderer.layout(job.kind, job.residents, job.issuer, job.issued_at, options=job.options,
                                  fiscal_year=job.fiscal_year)
         fronts = renderer.front_rasters(layout)
+        crash_point("worker.mid_render")  # laid out and rasterised, not sealed: tests of the recovery only
         backs: list[BackSide] = []
         if renderer.back_side is not None:
             # One image object per distinct back, shared by every copy of the sheet.

@@ -1,14 +1,21 @@
 """The certificate worker: bcl.kiosk.requests → bcl.kiosk.responses + bcl.certificates.issued.
 
 Per request: the replay guard, then one pure decision (domain.issuance_decision) over ports bound to
-this worker's state: service hours and maintenance, the card (freshness, chain to the JPKI-TEST root,
-validity, challenge signature), revocation (CRL by default: the daily CRL of the PKI directory plus
-every revocation seen on bcl.jpki.revocations; OCSP by configuration), the certificate type, the
-resident found by certificate serial in the materialised backup (streams.resident_directory),
+this worker's state: every field's limits (domain.kiosk_request, before any side effect), service hours
+and maintenance, the card (freshness, chain to the JPKI-TEST root, validity, the signature over the
+BCL-KIOSK-v2 challenge, which covers every field of the request), revocation (CRL by default: the daily
+CRL of the PKI directory plus every revocation seen on bcl.jpki.revocations; OCSP by configuration),
+the certificate type, the resident found by certificate serial in the materialised backup
+(streams.resident_directory; two current records with the serial are refused, never guessed between),
 eligibility, fee and payment. An issued request is rendered and sealed (streams.certificate_rendering,
 in a pool of processes), archived (sinks.issuance_archive), answered with the PDF inline, and produces
 one CertificateIssued per copy.
 Every refusal is answered too, with a reason code and a message the kiosk shows.
+
+No message can stop the worker: an unreadable one is dead-lettered; a failure while deciding,
+rendering, answering or archiving one request (also when completing a claim after a restart) refuses
+that request (ISSUE_FAILED, the kiosk refunds) and the loop goes on. Only what is not the message's
+doing stops it (the cluster, the ledger's disk, a renderer process that died), and a restart carries on.
 
 Exactly once, across crashes and restarts: see streams.request_ledger. The embedded cluster's
 Kafka transactions are not real (offsets are not committed with the transaction, read_committed
@@ -36,6 +43,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -47,31 +55,31 @@ from cryptography import x509
 
 from certgen.certificate_document import LAID_OUT_TYPES, ResidentCopyOptions
 from certgen.certificate_validation import verify_user_certificate
-from certgen.errors import CertificateDocumentError, PkiError, RevocationCheckError
+from certgen.errors import PkiError, RevocationCheckError
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import Revocation, RevocationStatus, merge_revocation, revocation_from_record
 from certgen.revocation_source import BaseRevocationSource, CrlRevocationSource, OcspRevocationSource
-from domain.errors import JapaneseDateError
 from domain.issuance_decision import IssuancePolicy, Issue, Lookups, decide
 from domain.kiosk_rules import ReasonCode, Refusal, refusal
 from infra import kafka, metrics, topics
+from infra.crash_points import crash_point
 from infra.metrics import Totals
 from infra.processor_runtime import BatchHandler, Done, LoopOptions, Output, Partitions, ProcessorRuntime, Source, Start
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
-from sinks.issuance_archive import IssuanceArchive
+from sinks.issuance_archive import IssuanceArchive, IssuanceArchiveError
 from sinks.snapshot_store import BaseSnapshotStore
 from streams.certificate_rendering import RenderedCertificate, RenderJob, RenderPool, issuer_for
 from streams.dead_letters import DeadLetterSink
-from streams.request_ledger import Claim, IssuedMessage, Position, RequestLedger
+from streams.request_ledger import Claim, ClaimKey, IssuedMessage, Position, RequestLedger, Seen
 from streams.resident_directory import ResidentDirectory, audit_reads, key_of
 
 log = structlog.get_logger("certificate_worker")
 
 PROCESSOR = "certificate-worker"
 CERTIFICATE_ID_NAMESPACE = uuid.UUID("6d1f3c2e-7b0a-5c4e-9a51-2b8f0e4d7c13")
-REQUEST_HEADER = "bcl-request"  # on responses: topic:partition:offset of the request answered
+REQUEST_HEADER = "bcl-request"  # on responses: topic:partition:offset:request id of the message answered
 CERTIFICATE_HEADER = "bcl-certificate-id"  # on CertificateIssued events
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a response carries the PDF (0.3-0.6 MB, more with many copies)
 
@@ -210,7 +218,8 @@ class _Serving(BatchHandler):
         emitted = self._completing
         if emitted.claims:
             self._worker._audit(emitted.batch.pending)
-            self._ledger.mark_delivered([c.position for c in emitted.claims], self._worker._take_marks())
+            self._ledger.mark_delivered([c.key for c in emitted.claims], self._worker._take_marks())
+            crash_point("worker.before_commit")
         return emitted.batch.messages
 
     def committed(self) -> None:
@@ -228,8 +237,8 @@ class _Serving(BatchHandler):
 
     def _complete_in_flight(self) -> None:
         if self._in_flight is not None:
-            self._completing = self._worker._emit_batch(self._in_flight, self._ledger, self._producer,
-                                                        self._archiver)
+            self._completing = self._worker._emit_batch(self._in_flight, self._ledger, self._dead_letters,
+                                                        self._producer, self._archiver)
 
 
 class _Feed(threading.Thread):
@@ -264,7 +273,11 @@ class _FeedHandler(BatchHandler):
 
     def process(self, messages: list[Message], partitions: Partitions) -> None:
         for msg in messages:
-            self._apply(msg)
+            try:
+                self._apply(msg)
+            except Exception as exc:  # one bad record must not stop the feed, hence the worker, at every restart
+                log.error("feed_record_skipped", topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
+                          error=f"{type(exc).__name__}: {exc}")
         self._applied += len(messages)
 
     def on_caught_up(self, now: float) -> None:
@@ -411,42 +424,47 @@ class CertificateWorker:
         for msg in messages:
             self.counters.consumed += 1
             position = (msg.topic(), msg.partition(), msg.offset())
-            if ledger.state_of(position) is not None:
-                self.counters.redelivered += 1
-                continue
             try:
                 request = self._requests.decode(msg.value())
             except Exception as exc:  # foreign bytes: nothing to answer (no request id), so a dead letter
                 self.counters.dead_lettered += 1
                 dead_letters.send(msg, "MALFORMED", f"not a readable CertificateRequest: {type(exc).__name__}: {exc}")
                 continue
+            request_id = request["request_id"]
+            seen = Seen.REPLAYED if request_id in seen_in_batch else ledger.seen(request_id, position)
+            if seen is Seen.REDELIVERED:
+                self.counters.redelivered += 1
+                continue
+            seen_in_batch.add(request_id)
             item = _Pending(msg, position, request, received)
-            replay = request["request_id"] in seen_in_batch or ledger.is_claimed_elsewhere(request["request_id"],
-                                                                                            position)
-            seen_in_batch.add(request["request_id"])
-            if replay:
+            if seen is Seen.REPLAYED:
                 item.refusal = refusal(ReasonCode.REPLAYED_REQUEST, "request id already answered")
             else:
-                self._decide(item, now)
-            if item.job is not None:
-                item.future = pool.submit(item.job)
+                try:
+                    self._decide(item, now)
+                    if item.job is not None:
+                        item.future = pool.submit(item.job)
+                except Exception as exc:  # this request's failure, not the worker's: refused, the loop goes on
+                    item.issue, item.job = None, None
+                    item.refusal = _failed("deciding", exc)
             pending.append(item)
         return _Batch(messages, pending, now, received, time.monotonic(),
                       self.counters.dead_lettered > dead_lettered,
                       frozenset(item.request["request_id"] for item in pending))
 
-    def _emit_batch(self, batch: _Batch, ledger: RequestLedger, producer: Producer,
+    def _emit_batch(self, batch: _Batch, ledger: RequestLedger, dead_letters: DeadLetterSink, producer: Producer,
                     archiver: ThreadPoolExecutor) -> _Emitted:
         """Wait for the batch's renders, then claim and emit it; it is marked delivered and its offsets are
         committed at the checkpoint that follows (_Serving.write_sink)."""
         waiting = time.monotonic()
-        claims = [self._finish(item, now=batch.now) for item in batch.pending]
+        claims = [c for c in (self._answer(item, batch.now, dead_letters) for item in batch.pending) if c is not None]
         rendered = time.monotonic()
         claimed = emitted = rendered
         if claims:
             ledger.claim(claims)
             claimed = time.monotonic()
-            self._emit(claims, producer, archiver)
+            crash_point("worker.after_claim")
+            claims = self._emit(claims, ledger, producer, archiver)
             emitted = time.monotonic()
         return _Emitted(batch, claims, waiting, rendered, claimed, emitted)
 
@@ -462,7 +480,9 @@ class CertificateWorker:
                       commit_ms=round((done - emitted.emitted) * 1000, 1))
         for item in batch.pending:
             request = item.request
-            fields: dict[str, Any] = {"request_id": request["request_id"], "municipality": request["municipality_code"],
+            # Truncated: an invalid request's id may be anything up to the message size.
+            fields: dict[str, Any] = {"request_id": request["request_id"][:128],
+                                      "municipality": request["municipality_code"][:16],
                                       "certificate_type": request["certificate_type"],
                                       "ms": round((done - item.received) * 1000, 1)}
             if item.refusal is not None:
@@ -531,6 +551,22 @@ class CertificateWorker:
             self._pki.ensure_seal_certificate(municipality_code, name, now)
             self._sealed.add(municipality_code)
 
+    def _answer(self, item: _Pending, now: dt.datetime, dead_letters: DeadLetterSink) -> Claim | None:
+        """The request's claim (_finish); a refusal if its answer cannot be built; if not even that, None: the
+        message is dead-lettered (its offset is committed with the batch)."""
+        try:
+            return self._finish(item, now)
+        except BrokenProcessPool:
+            raise
+        except Exception as exc:
+            failure: Exception = exc
+        try:
+            return self._refusal_claim(item.position, item.request["request_id"], _failed("answering", failure))
+        except Exception as exc:
+            self.counters.dead_lettered += 1
+            dead_letters.send(item.msg, "UNANSWERABLE", f"cannot answer the request: {type(exc).__name__}: {exc}")
+            return None
+
     def _finish(self, item: _Pending, now: dt.datetime) -> Claim:
         """The response (and issued events) of one request, once its rendering is done."""
         request = item.request
@@ -538,25 +574,20 @@ class CertificateWorker:
         if item.future is not None:
             try:
                 rendered = item.future.result()
-            except (CertificateDocumentError, PkiError, JapaneseDateError) as exc:
-                item.refusal = refusal(ReasonCode.ISSUE_FAILED, f"{type(exc).__name__}: {exc}")
-        responded_at = self._clock()
-        key = request["request_id"].encode()
+            except BrokenProcessPool:
+                raise  # a renderer process died: not this request's doing (the worker stops, nothing was claimed)
+            except Exception as exc:  # this request's rendering failed: refused (the kiosk refunds)
+                item.refusal = _failed("rendering", exc)
         if rendered is None:
             assert item.refusal is not None
-            self.counters.refused += 1
-            self.counters.refusals[item.refusal.code.value] += 1
-            response = {"request_id": request["request_id"], "status": "REFUSED",
-                        "reason_code": item.refusal.code.value, "message": item.refusal.message,
-                        "certificate_ids": [], "pdf": None, "pages": 0, "fee_yen": 0, "responded_at": responded_at}
-            return Claim(item.position, request["request_id"], "REFUSED", key, self._responses.encode(response))
+            return self._refusal_claim(item.position, request["request_id"], item.refusal)
         assert item.issue is not None  # only an issued request is rendered
         fee_per_copy = item.issue.fee_per_copy
         copies = request["copies"]
         ids = [certificate_id(request["request_id"], n) for n in range(1, copies + 1)]
         response = {"request_id": request["request_id"], "status": "ISSUED", "reason_code": None, "message": None,
                     "certificate_ids": ids, "pdf": rendered.pdf, "pages": rendered.sheets_per_copy * copies,
-                    "fee_yen": fee_per_copy * copies, "responded_at": responded_at}
+                    "fee_yen": fee_per_copy * copies, "responded_at": self._clock()}
         municipality_code = request["municipality_code"]
         issued = tuple(
             IssuedMessage(cid, municipality_code.encode(), self._issued.encode({
@@ -567,24 +598,36 @@ class CertificateWorker:
                 "kiosk_municipality_code": request["kiosk_municipality_code"], "issued_at": now,
                 "fee_yen": fee_per_copy}))
             for n, cid in enumerate(ids, start=1))
+        claim = Claim(item.position, request["request_id"], "ISSUED", request["request_id"].encode(),
+                      self._responses.encode(response), issued, now.timestamp(), municipality_code, rendered.front_pngs)
         self.counters.issued += 1
         self.counters.certificates += copies
-        return Claim(item.position, request["request_id"], "ISSUED", key, self._responses.encode(response), issued,
-                     now.timestamp(), municipality_code, rendered.front_pngs)
+        return claim
+
+    def _refusal_claim(self, position: Position, request_id: str, refused: Refusal) -> Claim:
+        response = {"request_id": request_id, "status": "REFUSED", "reason_code": refused.code.value,
+                    "message": refused.message, "certificate_ids": [], "pdf": None, "pages": 0, "fee_yen": 0,
+                    "responded_at": self._clock()}
+        claim = Claim(position, request_id, "REFUSED", request_id.encode(), self._responses.encode(response))
+        self.counters.refused += 1
+        self.counters.refusals[refused.code.value] += 1
+        return claim
 
     # -- emitting ----------------------------------------------------------------------------
 
-    def _emit(self, claims: list[Claim], producer: Producer, archiver: ThreadPoolExecutor,
-              present_responses: set[Position] | None = None, present_certificates: set[str] | None = None) -> None:
-        """Archive, then responses, then issued events; skips what a recovery found already out."""
-        archived = [archiver.submit(self._archive_claim, c) for c in claims if c.status == "ISSUED"]
-        for future in archived:
-            future.result()
+    def _emit(self, claims: list[Claim], ledger: RequestLedger, producer: Producer, archiver: ThreadPoolExecutor,
+              present_responses: set[ClaimKey] | None = None,
+              present_certificates: set[str] | None = None) -> list[Claim]:
+        """Archive, then responses, then issued events; skips what a recovery found already out. Returns the
+        claims as emitted (an issue the archive refused went out as a refusal)."""
+        archived = [(c, archiver.submit(self._archive_claim, c) if c.status == "ISSUED" else None) for c in claims]
+        claims = [self._archived_or_refused(c, future, ledger) for c, future in archived]
         for c in claims:
-            if present_responses is None or c.position not in present_responses:
+            if present_responses is None or c.key not in present_responses:
                 kafka.produce(producer, self.topics.responses, c.response, c.response_key,
-                              headers=[(REQUEST_HEADER, _position_header(c.position))], on_delivery=self._on_delivery)
+                              headers=[(REQUEST_HEADER, _claim_header(c.key))], on_delivery=self._on_delivery)
         self._flush(producer)
+        crash_point("worker.after_responses")
         for c in claims:
             for m in c.issued:
                 if present_certificates is None or m.certificate_id not in present_certificates:
@@ -592,6 +635,22 @@ class CertificateWorker:
                                   headers=[(CERTIFICATE_HEADER, m.certificate_id.encode())],
                                   on_delivery=self._on_delivery)
         self._flush(producer)
+        return claims
+
+    def _archived_or_refused(self, claim: Claim, archived: Future[None] | None, ledger: RequestLedger) -> Claim:
+        """The claim once its certificates are archived; if the archive refuses them (this request's data, not
+        the disk), the request is refused instead: nothing of it is out yet, and its claim says so."""
+        if archived is None:
+            return claim
+        try:
+            archived.result()
+        except IssuanceArchiveError as exc:
+            self.counters.issued -= 1
+            self.counters.certificates -= len(claim.issued)
+            refused = self._refusal_claim(claim.position, claim.request_id, _failed("archiving", exc))
+            ledger.replace(refused)
+            return refused
+        return claim
 
     def _archive_claim(self, claim: Claim) -> None:
         assert claim.issued_at is not None and claim.municipality_code is not None
@@ -632,13 +691,14 @@ class CertificateWorker:
         if not claims:
             return
         marks = ledger.output_marks()
-        responses = {_parse_position(v) for v in self._scan_headers(self.topics.responses, REQUEST_HEADER, marks)}
+        responses = {key for v in self._scan_headers(self.topics.responses, REQUEST_HEADER, marks)
+                     if (key := _parse_claim_header(v)) is not None}
         certificates = {v.decode() for v in self._scan_headers(self.topics.issued, CERTIFICATE_HEADER, marks)}
-        self._emit(claims, producer, archiver, responses, certificates)
-        ledger.mark_delivered([c.position for c in claims], self._take_marks())
+        claims = self._emit(claims, ledger, producer, archiver, responses, certificates)
+        ledger.mark_delivered([c.key for c in claims], self._take_marks())
         self.counters.recovered += len(claims)
         log.warning("recovered_in_doubt", requests=len(claims),
-                    responses_already_out=sum(c.position in responses for c in claims),
+                    responses_already_out=sum(c.key in responses for c in claims),
                     certificates_already_out=sum(m.certificate_id in certificates for c in claims for m in c.issued))
 
     def _scan_headers(self, topic: str, header: str, marks: dict[tuple[str, int], int]) -> list[bytes]:
@@ -678,10 +738,22 @@ class CertificateWorker:
             self._revoked[revocation.serial] = merge_revocation(self._revoked.get(revocation.serial), revocation)
 
 
-def _position_header(position: Position) -> bytes:
-    return f"{position[0]}:{position[1]}:{position[2]}".encode()
+def _failed(stage: str, exc: Exception) -> Refusal:
+    """ISSUE_FAILED for an unexpected failure of one request (logged: the operator must look at it)."""
+    log.error("request_failed", stage=stage, error=f"{type(exc).__name__}: {exc}"[:500])
+    return refusal(ReasonCode.ISSUE_FAILED, f"{stage}: {type(exc).__name__}")
 
 
-def _parse_position(value: bytes) -> Position:
-    topic, partition, offset = value.decode().rsplit(":", 2)
-    return topic, int(partition), int(offset)
+def _claim_header(key: ClaimKey) -> bytes:
+    """`topic:partition:offset:request id` (a topic name has no colon; the request id may)."""
+    request_id, topic, partition, offset = key
+    return f"{topic}:{partition}:{offset}:{request_id}".encode()
+
+
+def _parse_claim_header(value: bytes) -> ClaimKey | None:
+    """None for a header this worker did not write (the first layout's `topic:partition:offset`): skipped."""
+    parts = value.decode(errors="replace").split(":", 3)
+    if len(parts) != 4 or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    topic, partition, offset, request_id = parts
+    return request_id, topic, int(partition), int(offset)

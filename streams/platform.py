@@ -16,18 +16,17 @@ import os
 from functools import cached_property
 from typing import Any
 
-import duckdb
-
 from certgen.endpoints import JpkiEndpoints
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
 from certgen.scramble_keys import scramble_key
+from infra.data_dir_keys import data_dir_secret
 from infra.municipal_keys import MunicipalKeyring, TrustStore
 from infra.register_signing import RegisterSigner, SignatureVerifier
 from kiosk_sim.kiosk import KioskConnection
 from kiosk_sim.population import VirtualCardIssuer
 from schemas.registry import BaseSchemaRegistry, make_registry
-from sinks.analytics import analyst_connection
+from sinks.analytics import AnalystSession
 from sinks.snapshot_store import ParquetSnapshotStore
 from streams.billing import BillingProcessor
 from streams.card_lifecycle import DEFAULT_KEY_POOL_SIZE, CardLifecycleProcessor
@@ -95,13 +94,19 @@ class Platform:
         """The pool the virtual cards' keys come from (`bcl pki key-pool` makes it)."""
         return KeyPool(self.settings.key_pool_dir, size)
 
+    @cached_property
+    def scramble_key_secret(self) -> str:
+        """The configured secret, else the data dir's own (made at random on first use, infra.data_dir_keys)."""
+        configured = self.settings.scramble_key_secret
+        return configured.reveal() if configured is not None else data_dir_secret(self.settings.scramble_key_file)
+
     def scramble_key(self, municipality_code: str) -> bytes:
         """A municipality's scramble-image key, derived from the platform's secret."""
-        return scramble_key(self.settings.scramble_key_secret.reveal(), municipality_code)
+        return scramble_key(self.scramble_key_secret, municipality_code)
 
-    def analyst_connection(self) -> duckdb.DuckDBPyConnection:
-        """DuckDB over the snapshots with identifying fields pseudonymised (sinks.analytics)."""
-        return analyst_connection(self.snapshot_store, self.settings.pseudonym_key.reveal())
+    def analyst_session(self, analyst: str) -> AnalystSession:
+        """k-anonymous tables of the municipalities granted to `analyst`; every query audited (sinks.analytics)."""
+        return AnalystSession(self.snapshot_store, self.settings.analyst_grants_file, self.settings.audit_file, analyst)
 
     # -- processors ---------------------------------------------------------------------------
 
@@ -123,7 +128,7 @@ class Platform:
             options = WorkerOptions(render_processes=min(os.cpu_count() or 1, MAX_DEFAULT_RENDERERS))
         resources = WorkerResources(
             store=self.snapshot_store, pki=self.pki, font_path=self.settings.mincho_font,
-            scramble_key_secret=self.settings.scramble_key_secret.reveal(), audit_file=self.settings.audit_file,
+            scramble_key_secret=self.scramble_key_secret, audit_file=self.settings.audit_file,
             ledger_path=self.settings.worker_ledger_file, archive_dir=self.settings.issuance_dir)
         return CertificateWorker(self.bootstrap_servers, self.registry, resources, options=options, clock=clock,
                                  **overrides)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import BclError
+from domain.secret_strength import secret_weakness
 
 ENV_PREFIX = "BCL_"
 # How long a bootstrap server may take to accept a connection before the cluster counts as unreachable.
@@ -61,9 +62,6 @@ class Settings:
     mincho_font: Path = Path("/usr/share/fonts/opentype/ipaexfont-mincho/ipaexm.ttf")
     # Gothic (sans-serif) companion for headings of reports such as billing statements (fonts-ipaexfont).
     gothic_font: Path = Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf")
-    # Key of the pseudonyms in analyst outputs (keyed SHA-256 of identifying numbers). Change it in
-    # production; with it, pseudonyms are stable across queries so that analysts can join.
-    pseudonym_key: Secret = Secret("bcl-development-pseudonym-key")  # noqa: RUF009 - immutable
     # Simulated instant of the demo's full loads (the synthetic register's day 0), Japan time.
     simulation_start: str = "2026-11-09T00:00:00+09:00"
     # Logs: "console" for people, "json" for services.
@@ -74,8 +72,10 @@ class Settings:
     jpki_repository_url: str = "http://127.0.0.1:8470"
     # Secret from which each municipality's scramble-image key is derived
     # (certgen.scramble_keys.scramble_key): the certificate worker scrambles the back side with it and
-    # the verification service restores scans with it. Change it in production.
-    scramble_key_secret: Secret = Secret("bcl-development-scramble-key-secret")  # noqa: RUF009 - immutable
+    # the verification service restores scans with it. None: the data dir's own random key
+    # (scramble_key_file, made on first use). There is no default: a shipped one would be public.
+    # A weak value is refused (domain.secret_strength).
+    scramble_key_secret: Secret | None = None
     # Port of the Prometheus `/metrics` endpoint every long-running command serves on 127.0.0.1;
     # None: a free port the OS chooses (the command logs the URL), so several commands on one host never clash.
     metrics_port: int | None = None
@@ -95,6 +95,21 @@ class Settings:
     @property
     def snapshot_dir(self) -> Path:
         return self.data_dir / "snapshots"
+
+    @property
+    def keys_dir(self) -> Path:
+        """The data dir's own secret keys (infra.data_dir_keys), mode 0600 in a folder of mode 0700."""
+        return self.data_dir / "keys"
+
+    @property
+    def scramble_key_file(self) -> Path:
+        """The data dir's scramble key secret, used when `scramble_key_secret` is not configured."""
+        return self.keys_dir / "scramble-key-secret"
+
+    @property
+    def analyst_grants_file(self) -> Path:
+        """Which municipalities each analyst may query (sinks.analyst_grants)."""
+        return self.data_dir / "analysts" / "grants.toml"
 
     @property
     def audit_file(self) -> Path:
@@ -200,7 +215,13 @@ def _coerce(name: str, raw: Any) -> Any:
     if "Path" in str(kind):
         return Path(raw)
     if "Secret" in str(kind):
-        return raw if isinstance(raw, Secret) else Secret(str(raw))
+        secret = raw if isinstance(raw, Secret) else Secret(str(raw))
+        weakness = secret_weakness(secret.reveal())
+        if weakness is not None:
+            # Never the value itself in the message: only why it is refused.
+            raise SettingsError(f"setting {name} is refused: {weakness}; leave it unset to use the data dir's own "
+                                "random key, or give at least 32 random characters")
+        return secret
     if kind in ("int", int, "int | None"):
         try:
             return int(raw)

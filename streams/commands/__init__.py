@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from streams.commands.adapter import adapter
-from streams.commands.backup import backup, query, schemas
+from streams.commands.backup import analysts, backup, query, schemas
 from streams.commands.billing import billing
 from streams.commands.card import card
 from streams.commands.cluster import cluster
@@ -16,7 +16,7 @@ from streams.commands.stats import stats
 from streams.commands.verify import verify
 from streams.commands.worker import worker
 
-COMMAND_GROUPS: list[click.Command] = [adapter, backup, query, schemas]
+COMMAND_GROUPS: list[click.Command] = [adapter, backup, query, analysts, schemas]
 COMMAND_GROUPS.append(billing)
 COMMAND_GROUPS.append(cluster)
 COMMAND_GROUPS.append(stats)

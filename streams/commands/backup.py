@@ -1,4 +1,5 @@
-"""`bcl backup` and `bcl query`: the materialiser, point-in-time restore, status, analyst queries."""
+"""`bcl backup`, `bcl query` and `bcl analysts`: the materialiser, point-in-time restore, status, analyst
+queries and their grants."""
 
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ def restore(
     The file holds the residents' personal data: by default it goes under the data directory (kept out of
     version control and of the working directory), never where the command happens to run."""
     from domain.municipalities import municipality
+    from infra.private_files import private_folder
     from sinks.audit import record_access
     from sinks.restore import restore as restore_register
     from streams.platform import Platform
@@ -66,7 +68,7 @@ def restore(
     if out is None:
         out = settings.restores_dir / f"{code}-{to_japan_time(as_of):%Y%m%dT%H%M%S}.{fmt}"
         if settings.data_dir.is_dir():  # a mistyped --data-dir is reported (no backup there), not created
-            out.parent.mkdir(exist_ok=True)
+            private_folder(out.parent)
     count = restore_register(Platform(settings).snapshot_store, code, as_of, out, fmt,  # type: ignore[arg-type]
                              current_only=current_only)
     record_access(settings.audit_file, "backup.restore", code, count, as_of=as_of.isoformat(), out=str(out))
@@ -101,33 +103,94 @@ def status(settings: Settings, as_json: bool) -> None:
 
 @click.command()
 @click.argument("sql")
+@click.option("--analyst", required=True,
+              help="Who asks: the query sees only the municipalities granted to them (`bcl analysts grant`).")
 @click.option("--csv", "csv_out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the result as CSV.")
 @click.pass_obj
-def query(settings: Settings, sql: str, csv_out: Path | None) -> None:
-    """Run SQL (DuckDB) over the analyst views of the backup: residents, register_changes.
+def query(settings: Settings, sql: str, analyst: str, csv_out: Path | None) -> None:
+    """Run SQL (DuckDB) over the analyst tables of the backup: residents, resident_taxes, register_changes.
 
-    Identifying numbers appear only as keyed pseudonyms; names are not in the views."""
+    The tables hold the analyst's granted municipalities only, no identifier of any kind, and every
+    other column coarsened so that no group of rows is smaller than k residents (docs/domain.md §8.1).
+    Every query is written to the audit log."""
     import csv
+    import io
 
     from rich.console import Console
     from rich.table import Table
 
-    from sinks.analytics import ANALYST_TABLES, run_query
+    from infra.private_files import write_private_file
+    from sinks.analytics import ANALYST_TABLES
     from streams.platform import Platform
 
-    con = Platform(settings).analyst_connection()
-    result = run_query(con, sql)
+    if csv_out is not None and not csv_out.parent.exists():
+        raise click.BadParameter(f"the directory {csv_out.parent} does not exist", param_hint="'--csv'")
+    result = Platform(settings).analyst_session(analyst).query(sql)
     if csv_out:
-        with csv_out.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(result.columns)
-            writer.writerows(result.rows)
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+        write_private_file(csv_out, text.getvalue().encode("utf-8"))
     table = Table(caption=f"{len(result.rows)} rows · tables: {', '.join(ANALYST_TABLES)}")
     for col in result.columns:
         table.add_column(col)
     for row in result.rows[:200]:
         table.add_row(*("" if v is None else str(v) for v in row))
     Console().print(table)
+
+
+@click.group()
+def analysts() -> None:
+    """Which municipalities each analyst may query with `bcl query --analyst NAME`."""
+
+
+_analyst_argument = click.argument("name")
+_municipalities_option = click.option("--municipality", "codes", multiple=True, required=True,
+                                      help="6-digit local-government code (repeat for several).")
+
+
+def _show_grant(settings: Settings, name: str, held: tuple[str, ...], action: str, changed: tuple[str, ...]) -> None:
+    from sinks.audit import record_access
+
+    record_access(settings.audit_file, action, list(changed), 0, analyst=name, now_granted=list(held))
+    click.echo(f"{name}: {', '.join(held) if held else 'no municipality'}")
+
+
+@analysts.command()
+@_analyst_argument
+@_municipalities_option
+@click.pass_obj
+def grant(settings: Settings, name: str, codes: tuple[str, ...]) -> None:
+    """Let analyst NAME query these municipalities (audited)."""
+    from sinks.analyst_grants import change_grants
+
+    _show_grant(settings, name, change_grants(settings.analyst_grants_file, name, add=codes), "analyst.grant", codes)
+
+
+@analysts.command()
+@_analyst_argument
+@_municipalities_option
+@click.pass_obj
+def revoke(settings: Settings, name: str, codes: tuple[str, ...]) -> None:
+    """Withdraw these municipalities from analyst NAME (audited)."""
+    from sinks.analyst_grants import change_grants
+
+    _show_grant(settings, name, change_grants(settings.analyst_grants_file, name, remove=codes), "analyst.revoke",
+                codes)
+
+
+@analysts.command("list")
+@click.pass_obj
+def list_grants(settings: Settings) -> None:
+    """Every analyst and the municipalities they may query."""
+    from sinks.analyst_grants import read_grants
+
+    grants = read_grants(settings.analyst_grants_file)
+    for name, codes in sorted(grants.items()):
+        click.echo(f"{name}: {', '.join(codes)}")
+    if not grants:
+        click.echo(f"no analyst is granted any municipality ({settings.analyst_grants_file})")
 
 
 @click.group()

@@ -39,7 +39,7 @@ def _now() -> datetime:
 
 
 def _write(path: Path, data: bytes, private: bool = False) -> None:
-    from certgen.keys import write_private_file
+    from infra.private_files import write_private_file
 
     write_private_file(path, data)
     if not private:

@@ -6,6 +6,7 @@ has neither, the commands say so in one line instead of calling every certificat
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,8 @@ from streams.commands.exit_status import EXIT_NOT_VERIFIED
 from streams.settings import Settings
 
 if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
     from certgen.verification import Finding, VerificationContext, VerificationInputError
 
 # The option through which each input of certgen.verification_request arrives on the command line.
@@ -157,18 +160,26 @@ def verify_scan_command(settings: Settings, image: Path, issuer: str | None, iss
     if result.restored is not None:
         from PIL import Image
 
-        out.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(result.restored).save(out)
+        _write_private_png(out, Image.fromarray(result.restored))
         click.echo(f"restored front: {out}")
         if result.issued is not None:
             compare = compare or out.with_name(f"{out.stem}-compare.png")
-            side_by_side(result.restored, result.issued).save(compare)
+            _write_private_png(compare, side_by_side(result.restored, result.issued))
             click.echo(f"restored | issued: {compare}")
     if result.score is not None:
         click.echo(f"score {result.score:.2f} over {result.candidates} issued sheet(s)")
     _print_findings(result.findings, result.matches, "MATCH", "NO MATCH")
     if not result.matches:
         click.get_current_context().exit(EXIT_NOT_VERIFIED)
+
+
+def _write_private_png(path: Path, image: PILImage) -> None:
+    """A restored front shows the certificate's personal data: 0600 in a 0700 folder."""
+    from infra.private_files import write_private_file
+
+    png = io.BytesIO()
+    image.save(png, format="PNG")
+    write_private_file(path, png.getvalue())
 
 
 @verify.command("serve")

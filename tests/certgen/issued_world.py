@@ -36,7 +36,7 @@ from tests.certgen.factories import ISSUER, MINCHO, address, household_of_three,
 from tests.certgen.pdf_fixtures import ISSUED_AT, shared_font
 from tests.certgen.scan_degradation import degrade
 
-SECRET = "verification-test-secret"
+SECRET = "verification-test-secret-7f2c9a41d3e85b60"  # strong enough for the settings (domain.secret_strength)
 REPOSITORY_URL = "http://127.0.0.1:8470"  # only written into certificates; nothing is fetched
 
 

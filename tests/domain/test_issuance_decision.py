@@ -46,7 +46,7 @@ def make_request(card: tuple[rsa.RSAPrivateKey, x509.Certificate], *, signed_id:
         "fiscal_year": None, "copies": 1, "auth_certificate": cert.public_bytes(Encoding.DER),
         "requested_at": NOW, "paid_yen": 200, **fields,
     }
-    challenge = challenge_bytes(signed_id or request["request_id"], request["kiosk_id"], request["requested_at"])
+    challenge = challenge_bytes({**request, "request_id": signed_id or request["request_id"]})
     request["challenge_signature"] = key.sign(challenge, padding.PKCS1v15(), hashes.SHA256())
     return request
 

@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from domain.certificate_serial import format_serial
 from domain.certificate_types import CertificateType
-from domain.challenge import challenge_bytes
 from domain.errors import CertificateExpiredError, ForgedCertificateError, UnknownIssuerError
 from domain.japan_time import JST
 from domain.kiosk_rules import (
@@ -112,6 +111,9 @@ def test_eligibility() -> None:
     assert choose_record([deleted, moved_to]) is moved_to
     assert choose_record([deleted]) is deleted
     assert choose_record([]) is None
+    # Two current records list the serial (issue 8.7): refused, never the first one.
+    twice = choose_record([moved_to, current, deleted])
+    assert isinstance(twice, Refusal) and twice.code is ReasonCode.AMBIGUOUS_CARD
 
 
 def test_seal_and_tax_content() -> None:
@@ -149,11 +151,11 @@ def test_household_members_head_first_current_only() -> None:
 NOW = CHECKED_AT
 
 
-def _authenticate(card: tuple[rsa.RSAPrivateKey, x509.Certificate], *, signed_id: str = "r1",
+def _authenticate(card: tuple[rsa.RSAPrivateKey, x509.Certificate], *, signed: bytes = b"challenge of r1",
                   check=lambda c, t: None, requested_at: dt.datetime = NOW) -> AuthenticatedCard | Refusal:
     key, cert = card
-    signature = key.sign(challenge_bytes(signed_id, "K1", requested_at), padding.PKCS1v15(), hashes.SHA256())
-    return authenticate_request(request_id="r1", kiosk_id="K1", requested_at=requested_at,
+    signature = key.sign(signed, padding.PKCS1v15(), hashes.SHA256())
+    return authenticate_request(challenge=b"challenge of r1", requested_at=requested_at,
                                 certificate_der=cert.public_bytes(Encoding.DER), signature=signature,
                                 verify_certificate=check, now=NOW)
 
@@ -164,7 +166,7 @@ def test_a_good_signature_authenticates_and_gives_the_register_serial(card) -> N
 
 
 def test_signature_over_another_request_is_refused(card) -> None:
-    result = _authenticate(card, signed_id="r2")
+    result = _authenticate(card, signed=b"challenge of r2")
     assert isinstance(result, Refusal) and result.code is ReasonCode.BAD_SIGNATURE
 
 
@@ -187,6 +189,6 @@ def test_freshness_window() -> None:
 
 
 def test_garbage_certificate_is_refused() -> None:
-    result = authenticate_request(request_id="r1", kiosk_id="K1", requested_at=NOW, certificate_der=b"\x30\x03abc",
+    result = authenticate_request(challenge=b"r1", requested_at=NOW, certificate_der=b"\x30\x03abc",
                                   signature=b"", verify_certificate=lambda c, t: None, now=NOW)
     assert isinstance(result, Refusal) and result.code is ReasonCode.MALFORMED_CERTIFICATE

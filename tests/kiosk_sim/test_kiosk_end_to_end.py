@@ -65,7 +65,7 @@ class Centre:
 @pytest.fixture(scope="module")
 def centre(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Centre]:
     root = tmp_path_factory.mktemp("kiosk-e2e")
-    platform = make_platform(root, cluster, scramble_key_secret="kiosk-e2e")
+    platform = make_platform(root, cluster)
     settings = platform.settings
     reference = load_reference_data()
     registry = platform.registry

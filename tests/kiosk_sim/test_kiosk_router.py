@@ -70,7 +70,7 @@ class Responder(BatchHandler):
 
     def answer(self, request: dict) -> dict:
         certificate = x509.load_der_x509_certificate(request["auth_certificate"])
-        challenge = challenge_bytes(request["request_id"], request["kiosk_id"], request["requested_at"])
+        challenge = challenge_bytes(request)
         try:
             certificate.public_key().verify(request["challenge_signature"], challenge,  # type: ignore[union-attr]
                                             padding.PKCS1v15(), hashes.SHA256())

@@ -26,8 +26,7 @@ def main(config: dict[str, object]) -> None:
     configure_logging("json", str(config.get("log_level", "warning")))
     pki = PkiDirectory(Path(str(config["pki"])), JpkiEndpoints(str(config["repository_url"])))
     platform = make_platform(Path(str(config["root"])), bootstrap_servers=str(config["bootstrap"]), pki=pki,
-                             snapshot_store=ParquetSnapshotStore(Path(str(config["snapshots"]))),
-                             scramble_key_secret="test-secret")
+                             snapshot_store=ParquetSnapshotStore(Path(str(config["snapshots"]))))
     worker = platform.certificate_worker(
         topic_names=WorkerTopics(**config["topics"]),  # type: ignore[arg-type]
         group_id=str(config["group_id"]),

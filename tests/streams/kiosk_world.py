@@ -137,17 +137,18 @@ def private_topics(topic_factory: Any, partitions: int = 3) -> WorkerTopics:
 def make_request(holder: Holder, clock: ShiftableClock, *, municipality_code: str = TANABE,
                  certificate_type: str = "RESIDENT_RECORD", copies: int = 1, paid_yen: int | None = None,
                  request_id: str | None = None, sign_for: str | None = None, **fields: Any) -> dict[str, Any]:
-    """A kiosk request signed by the holder's card. sign_for: sign another request id's challenge."""
+    """A kiosk request signed by the holder's card over its challenge (domain.challenge: every field).
+    sign_for: sign the challenge of the same request with another request id."""
     request_id = request_id or str(uuid.uuid4())
     requested_at = clock().replace(microsecond=(clock().microsecond // 1000) * 1000)
-    kiosk_id = "KIOSK-0001"
-    signature = holder.sign(challenge_bytes(sign_for or request_id, kiosk_id, requested_at))
-    return {"request_id": request_id, "kiosk_id": kiosk_id, "kiosk_vendor": "seven-eleven", "centre": "EAST",
-            "kiosk_municipality_code": CHIYODA, "municipality_code": municipality_code,
-            "certificate_type": certificate_type, "household_scope": "SELF", "include_head_and_relationship": False,
-            "include_domicile": False, "fiscal_year": None, "copies": copies,
-            "auth_certificate": holder.certificate_der, "requested_at": requested_at, "challenge_signature": signature,
-            "paid_yen": 300 * copies if paid_yen is None else paid_yen, **fields}
+    request = {"request_id": request_id, "kiosk_id": "KIOSK-0001", "kiosk_vendor": "seven-eleven", "centre": "EAST",
+               "kiosk_municipality_code": CHIYODA, "municipality_code": municipality_code,
+               "certificate_type": certificate_type, "household_scope": "SELF",
+               "include_head_and_relationship": False, "include_domicile": False, "fiscal_year": None,
+               "copies": copies, "auth_certificate": holder.certificate_der, "requested_at": requested_at,
+               "paid_yen": 300 * copies if paid_yen is None else paid_yen, **fields}
+    request["challenge_signature"] = holder.sign(challenge_bytes({**request, "request_id": sign_for or request_id}))
+    return request
 
 
 class Kiosk:

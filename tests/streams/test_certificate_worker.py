@@ -67,7 +67,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskWorld]:
 def people(world: KioskWorld) -> dict[str, Holder]:
     """Card holders of 田辺市 and 千代田区, stored in the snapshot store."""
     h = {name: world.card(i) for i, name in enumerate(
-        ["tanabe", "wife", "chiyoda", "deleted", "revoked", "revoked_topic", "no_seal", "later_deleted", "moved"])}
+        ["tanabe", "wife", "chiyoda", "deleted", "revoked", "revoked_topic", "no_seal", "later_deleted", "moved",
+         "claimed_twice"])}
     seal = {"registration_number": "20150423", "registered_on": dt.date(2015, 4, 23), "status": "REGISTERED",
             "impression_png": _seal_png()}
     tax = [{"fiscal_year": 2026, "income_yen": 4_000_000, "taxable_income_yen": 2_500_000, "tax_yen": 250_000,
@@ -86,6 +87,9 @@ def people(world: KioskWorld) -> dict[str, Holder]:
         resident_with_card(world, h["moved"], TANABE, 60, status="DELETED", deletion_reason="MOVE_OUT",
                            deleted_on=dt.date(2026, 9, 1)),
         resident_with_card(world, h["moved"], CHIYODA, 61),
+        # one serial on two current records (another municipality's event listed it): which is the holder?
+        resident_with_card(world, h["claimed_twice"], TANABE, 80),
+        resident_with_card(world, h["claimed_twice"], CHIYODA, 81),
     ]
     load_residents(world.store, residents)
     world.pki.revoke(Revocation(h["revoked"].serial, RevocationReason.LOST_CARD, ANCHOR - dt.timedelta(hours=1),
@@ -123,8 +127,7 @@ def _topics(cluster: ClusterHandle) -> WorkerTopics:
 def start_worker(cluster: ClusterHandle, world: KioskWorld, root: Path, options: WorkerOptions) -> Running:
     names = _topics(cluster)
     clock = ShiftableClock()
-    platform = make_platform(root, cluster, pki=world.pki, snapshot_store=world.store,
-                             scramble_key_secret="test-secret")
+    platform = make_platform(root, cluster, pki=world.pki, snapshot_store=world.store)
     worker = platform.certificate_worker(topic_names=names, group_id=f"worker-{uuid.uuid4().hex[:8]}",
                                          options=options, clock=clock)
     stop, ready = threading.Event(), threading.Event()
@@ -394,3 +397,79 @@ def test_ocsp_mode_sees_a_revocation_the_crl_does_not_have_yet(cluster: ClusterH
         running.thread.join(30)
         running.kiosk.close()
 
+
+
+# -- issue 8: requests that must never issue, nor stop the worker -------------------------------------
+
+
+def test_a_signed_request_with_an_id_the_archive_cannot_take_is_refused_and_the_worker_goes_on(
+        crl_worker: Running, people) -> None:
+    """Issue 8.1: `abc|K-1` was claimed, then refused by the archive, and the worker thread died."""
+    for bad_id in ("abc|K-1", "../../etc", ".hidden", "x" * 129):
+        refused(crl_worker.kiosk.ask(make_request(people["tanabe"], crl_worker.clock, request_id=bad_id)),
+                "INVALID_REQUEST")
+    assert crl_worker.thread.is_alive()
+    assert crl_worker.kiosk.ask(make_request(people["tanabe"], crl_worker.clock))["status"] == "ISSUED"
+
+
+@pytest.mark.parametrize("fields", [
+    {"kiosk_id": "KIOSK 1\n"}, {"kiosk_vendor": "seven|eleven"}, {"kiosk_vendor": ""},
+    {"kiosk_municipality_code": "999997"}, {"municipality_code": "30206x"}, {"fiscal_year": 1},
+    {"fiscal_year": 2**31 - 1}, {"paid_yen": -300}, {"paid_yen": 2**31 - 1},
+], ids=lambda f: next(iter(f)))
+def test_every_field_outside_its_limits_is_refused_before_anything_is_issued(crl_worker: Running, people,
+                                                                           fields: dict[str, Any]) -> None:
+    """Validly signed (the card signed the bad value too), yet refused: the limits of domain.kiosk_request."""
+    request = make_request(people["tanabe"], crl_worker.clock, **fields)
+    refused(crl_worker.kiosk.ask(request), "INVALID_REQUEST")
+    assert _issued_events(crl_worker, request["request_id"]) == []
+
+
+def _tampered(running: Running, people: dict[str, Holder], field: str) -> dict[str, Any]:
+    """Signed for one 住民票の写し (SELF, no optional items) at 300 yen, then one field changed on the way."""
+    request = make_request(people["tanabe"], running.clock)
+    changed = {"request_id": str(uuid.uuid4()), "kiosk_id": "KIOSK-0002", "kiosk_vendor": "lawson",
+               "centre": "WEST", "kiosk_municipality_code": TANABE, "municipality_code": CHIYODA,
+               "certificate_type": "INCOME", "household_scope": "WHOLE_HOUSEHOLD",
+               "include_head_and_relationship": True, "include_domicile": True, "fiscal_year": 2026,
+               "copies": 3, "paid_yen": 900, "requested_at": request["requested_at"] + dt.timedelta(seconds=1),
+               # another card whose certificate has the same key (the test PKI's key pool is shared)
+               "auth_certificate": people["no_seal"].certificate_der}
+    assert people["no_seal"].key is people["tanabe"].key
+    return {**request, field: changed[field]}
+
+
+SIGNED = ("request_id", "kiosk_id", "kiosk_vendor", "centre", "kiosk_municipality_code", "municipality_code",
+          "certificate_type", "household_scope", "include_head_and_relationship", "include_domicile",
+          "fiscal_year", "copies", "paid_yen", "requested_at", "auth_certificate")
+
+
+@pytest.mark.parametrize("field", SIGNED)
+def test_any_field_changed_after_the_card_signed_is_refused(crl_worker: Running, people, field: str) -> None:
+    """Issue 8.3: a request signed for one 住民票の写し was issued as three 所得証明書 (900 yen), SELF became
+    WHOLE_HOUSEHOLD with 本籍, and billing trusted the unsigned vendor and kiosk municipality."""
+    request = _tampered(crl_worker, people, field)
+    refused(crl_worker.kiosk.ask(request), "BAD_SIGNATURE")
+    assert _issued_events(crl_worker, request["request_id"]) == []
+
+
+def test_a_serial_on_two_current_records_is_refused_not_guessed(crl_worker: Running, people) -> None:
+    """Issue 8.7: the worker took the first CURRENT record, so a foreign record could capture a card holder."""
+    holder = people["claimed_twice"]
+    for code in (TANABE, CHIYODA):
+        response = crl_worker.kiosk.ask(make_request(holder, crl_worker.clock, municipality_code=code))
+        refused(response, "AMBIGUOUS_CARD")
+        assert "特定できません" in response["message"]
+
+
+def test_a_resident_record_the_directory_cannot_take_is_skipped_not_fatal(crl_worker: Running, world: KioskWorld,
+                                                                          people) -> None:
+    """No processor may crash-loop on one message: a bcl.residents record under a key that is not UTF-8
+    stopped the feed, hence the worker, and would again at every restart (the topic is compacted)."""
+    serde = AvroSerde(FileSchemaRegistry(), CONTRACTS[topics.RESIDENTS])
+    record = resident_with_card(world, None, TANABE, 90)
+    crl_worker.kiosk.producer.produce(crl_worker.names.residents, serde.encode(record), b"\xff\xfe:not-utf-8")
+    crl_worker.kiosk.producer.flush(10)
+    time.sleep(1.0)  # the feed reads it
+    assert crl_worker.kiosk.ask(make_request(people["tanabe"], crl_worker.clock))["status"] == "ISSUED"
+    assert crl_worker.thread.is_alive()

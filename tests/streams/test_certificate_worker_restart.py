@@ -20,9 +20,11 @@ import pytest
 
 from infra import topics
 from infra.cluster_control import ClusterHandle
+from infra.crash_points import CRASH_EXIT_STATUS, ENVIRONMENT_VARIABLE
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
+from sinks.issuance_archive import IssuanceArchive
 from streams.certificate_worker import (
     CERTIFICATE_HEADER,
     REQUEST_HEADER,
@@ -69,10 +71,18 @@ class WorkerProcess:
         self.config = config
         self.proc: subprocess.Popen[str] | None = None
 
-    def start(self) -> None:
+    def start(self, crash_at: str | None = None) -> None:
+        """crash_at: arm that crash point (infra.crash_points) in this run only."""
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env.pop(ENVIRONMENT_VARIABLE, None)
+        if crash_at is not None:
+            env[ENVIRONMENT_VARIABLE] = crash_at
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.streams.certificate_worker_process",
-                                      json.dumps(self.config)], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                                     env={**os.environ, "PYTHONPATH": str(REPO)})
+                                      json.dumps(self.config)], cwd=REPO, stdout=subprocess.PIPE, text=True, env=env)
+
+    def wait_exit(self, timeout: float = 60) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
 
     def wait_ready(self, timeout: float = 60) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -186,14 +196,14 @@ def test_batch_in_doubt_is_completed_without_emitting_twice(cluster: ClusterHand
         "copy_number": n, "copies": 2, "pages": 1, "kiosk_id": "KIOSK-0001", "kiosk_vendor": "seven-eleven",
         "centre": "EAST", "kiosk_municipality_code": TANABE, "issued_at": ANCHOR, "fee_yen": 200}))
         for n, cid in enumerate(ids, start=1)]
-    platform = make_platform(tmp_path, cluster, pki=w.pki, snapshot_store=w.store, scramble_key_secret="test-secret")
+    platform = make_platform(tmp_path, cluster, pki=w.pki, snapshot_store=w.store)
     ledger = RequestLedger(platform.settings.worker_ledger_file)
     ledger.claim([Claim(position, rid, "ISSUED", rid.encode(), response, events, ANCHOR.timestamp(), TANABE,
                         (b"\x89PNG front",))])
     ledger.close()
     # What the crashed run had already sent: the response and the first copy's event.
     kiosk.producer.produce(names.responses, response, rid.encode(),
-                           headers=[(REQUEST_HEADER, f"{position[0]}:{position[1]}:{position[2]}".encode())])
+                           headers=[(REQUEST_HEADER, f"{position[0]}:{position[1]}:{position[2]}:{rid}".encode())])
     kiosk.producer.produce(names.issued, events[0].value, events[0].key, headers=[(CERTIFICATE_HEADER,
                                                                                    ids[0].encode())])
     kiosk.producer.flush(10)
@@ -220,3 +230,156 @@ def test_batch_in_doubt_is_completed_without_emitting_twice(cluster: ClusterHand
     assert sorted(e for e in emitted if e in ids) == sorted(ids)
     assert (platform.settings.issuance_dir / "records" / f"{ids[1]}.json").exists()
     assert RequestLedger(platform.settings.worker_ledger_file).counts() == {"delivered": 2}
+
+
+def _start_in_thread(worker) -> tuple[threading.Thread, threading.Event, threading.Event]:  # type: ignore[no-untyped-def]
+    stop, ready = threading.Event(), threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop, ready), daemon=True)
+    thread.start()
+    for _ in range(600):
+        if ready.wait(0.1) or not thread.is_alive():
+            break
+    return thread, stop, ready
+
+
+def test_a_claim_the_archive_refuses_is_answered_refused_at_restart_not_a_crash_loop(
+        cluster: ClusterHandle, topic_factory, group_id: str, world, tmp_path: Path) -> None:
+    """Issue 8.1: the claim of `abc|K-1` (left by a worker that did not check ids) made every restart die
+    while recovering it. Now the recovery refuses it (ISSUE_FAILED) and the worker serves."""
+    w, holders = world
+    names = private_topics(topic_factory)
+    kiosk = Kiosk(cluster.bootstrap_servers, names)
+    registry = FileSchemaRegistry()
+    responses = AvroSerde(registry, CONTRACTS[topics.KIOSK_RESPONSES])
+    issued_serde = AvroSerde(registry, CONTRACTS[topics.CERTIFICATES_ISSUED])
+    rid = "abc|K-1"
+    kiosk.send(make_request(holders[0], ShiftableClock(), request_id=rid))
+    position = next((m.topic(), m.partition(), m.offset()) for m in read_topic(cluster.bootstrap_servers,
+                                                                                names.requests))
+    cid = certificate_id(rid, 1)
+    response = responses.encode({"request_id": rid, "status": "ISSUED", "reason_code": None, "message": None,
+                                 "certificate_ids": [cid], "pdf": b"%PDF-1.7 stand-in", "pages": 1, "fee_yen": 200,
+                                 "responded_at": ANCHOR})
+    event = IssuedMessage(cid, TANABE.encode(), issued_serde.encode({
+        "certificate_id": cid, "request_id": rid, "municipality_code": TANABE, "certificate_type": "RESIDENT_RECORD",
+        "copy_number": 1, "copies": 1, "pages": 1, "kiosk_id": "KIOSK-0001", "kiosk_vendor": "seven-eleven",
+        "centre": "EAST", "kiosk_municipality_code": TANABE, "issued_at": ANCHOR, "fee_yen": 200}))
+    platform = make_platform(tmp_path, cluster, pki=w.pki, snapshot_store=w.store)
+    ledger = RequestLedger(platform.settings.worker_ledger_file)
+    ledger.claim([Claim(position, rid, "ISSUED", rid.encode(), response, (event,), ANCHOR.timestamp(), TANABE,
+                        (b"\x89PNG front",))])
+    ledger.close()
+    for attempt in range(2):  # the first restart recovers it; the next one has nothing in doubt
+        worker = platform.certificate_worker(topic_names=names, group_id=group_id,
+                                             options=WorkerOptions(back_side=False), clock=ShiftableClock())
+        thread, stop, ready = _start_in_thread(worker)
+        try:
+            assert ready.is_set(), f"restart {attempt + 1}: the worker died recovering the claim"
+            follow_up = make_request(holders[1], ShiftableClock())
+            assert kiosk.ask(follow_up)["status"] == "ISSUED"
+        finally:
+            stop.set()
+            thread.join(30)
+    kiosk.poll(0.5)
+    kiosk.close()
+    assert [(a["status"], a["reason_code"]) for a in kiosk.answers[rid]] == [("REFUSED", "ISSUE_FAILED")]
+    emitted = [issued_serde.decode(m.value())["request_id"] for m in read_topic(cluster.bootstrap_servers,
+                                                                               names.issued)]
+    assert rid not in emitted
+    assert RequestLedger(platform.settings.worker_ledger_file).counts() == {"delivered": 3}
+
+
+def test_after_the_cluster_restarts_new_requests_are_answered_and_old_ids_are_still_replays(
+        world, tmp_path: Path) -> None:
+    """Issue 8.2: the ledger was keyed by (topic, partition, offset); a new cluster starts at offset 0 again,
+    so every new request landed on an answered position and was skipped: no answer, no dead letter."""
+    w, holders = world
+    requests_per_run = 8
+
+    def run_on(cluster: ClusterHandle, names: WorkerTopics, requests: list[dict]) -> Kiosk:  # type: ignore[type-arg]
+        for name, partitions in ((names.requests, 2), (names.responses, 2), (names.issued, 2),
+                                 (names.residents, 1), (names.revocations, 1), (names.dlq, 1)):
+            cluster.create_topic(name, partitions, 1)
+        platform = make_platform(tmp_path / "worker", cluster, pki=w.pki, snapshot_store=w.store)
+        worker = platform.certificate_worker(topic_names=names, group_id="restart-worker",
+                                             options=WorkerOptions(back_side=False), clock=ShiftableClock())
+        thread, stop, ready = _start_in_thread(worker)
+        kiosk = Kiosk(cluster.bootstrap_servers, names)
+        try:
+            assert ready.is_set()
+            for request in requests:
+                kiosk.send(request)
+            kiosk.wait_for([r["request_id"] for r in requests], timeout=60)
+            time.sleep(0.5)
+            kiosk.poll(0.5)
+        finally:
+            stop.set()
+            thread.join(30)
+        return kiosk
+
+    names = WorkerTopics(requests="t.requests", responses="t.responses", issued="t.issued",
+                         residents="t.residents", revocations="t.revocations", dlq="t.dlq")
+    clock = ShiftableClock()
+    first = [make_request(holders[i % len(holders)], clock) for i in range(requests_per_run)]
+    second = [make_request(holders[i % len(holders)], clock) for i in range(requests_per_run)]
+    replay = first[3]
+    answers = []
+    for n, batch in enumerate((first, [*second, replay])):
+        cluster = ClusterHandle.start(brokers=1, data_dir=tmp_path / f"cluster-{n}")
+        try:
+            kiosk = run_on(cluster, names, batch)
+            answers.append(kiosk.answers)
+            kiosk.close()
+        finally:
+            cluster.stop()
+    before, after = answers
+    assert all(before[r["request_id"]][0]["status"] == "ISSUED" for r in first)
+    assert all(len(after[r["request_id"]]) == 1 and after[r["request_id"]][0]["status"] == "ISSUED"
+               for r in second)
+    assert [a["reason_code"] for a in after[replay["request_id"]]] == ["REPLAYED_REQUEST"]
+
+
+CRASH_POINTS = ("worker.mid_render", "worker.after_claim", "worker.after_responses", "worker.before_commit")
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_a_crash_at_each_point_is_recovered_every_request_answered_once_nothing_issued_twice(
+        cluster: ClusterHandle, topic_factory, group_id: str, world, tmp_path: Path, point: str) -> None:
+    """Issue 8.12: the worker dies hard (os._exit) at the point on its first batch; the restart answers every
+    request exactly once, emits and archives every certificate exactly once (billing counts the events)."""
+    w, holders = world
+    names = private_topics(topic_factory)
+    worker = WorkerProcess({"bootstrap": cluster.bootstrap_servers, "topics": dataclasses.asdict(names),
+                            "group_id": group_id, "root": str(tmp_path), "snapshots": str(w.store.root),
+                            "pki": str(w.pki.path), "repository_url": w.pki.endpoints.base_url})
+    kiosk = Kiosk(cluster.bootstrap_servers, names)
+    clock = ShiftableClock()
+    requests = [make_request(holders[i % len(holders)], clock, copies=1 + i % 3,
+                             certificate_type="FAMILY_REGISTER" if i == 4 else "RESIDENT_RECORD")
+                for i in range(8)]
+    try:
+        worker.start(crash_at=point)
+        worker.wait_ready()
+        for request in requests:
+            kiosk.send(request)
+        assert worker.wait_exit(60) == CRASH_EXIT_STATUS, "the worker did not stop at the crash point"
+        worker.start()
+        worker.wait_ready()
+        ids = [r["request_id"] for r in requests]
+        kiosk.wait_for(ids, timeout=60)
+        time.sleep(1.0)  # anything emitted twice would arrive by now
+        kiosk.poll(0.5)
+    finally:
+        worker.stop()
+        kiosk.close()
+    assert {rid: len(kiosk.answers[rid]) for rid in ids} == dict.fromkeys(ids, 1)
+    statuses = Counter(kiosk.answers[rid][0]["status"] for rid in ids)
+    assert statuses == {"ISSUED": 7, "REFUSED": 1}
+    serde = AvroSerde(FileSchemaRegistry(), CONTRACTS[topics.CERTIFICATES_ISSUED])
+    events = [serde.decode(m.value())["certificate_id"] for m in read_topic(cluster.bootstrap_servers, names.issued)]
+    expected = {certificate_id(r["request_id"], n) for r in requests if r["certificate_type"] == "RESIDENT_RECORD"
+                for n in range(1, r["copies"] + 1)}
+    assert sorted(events) == sorted(expected), "a certificate was emitted twice or not at all"
+    archive = IssuanceArchive(make_platform(tmp_path).settings.issuance_dir)
+    assert all(archive.get(cid) is not None for cid in expected)
+    assert RequestLedger(make_platform(tmp_path).settings.worker_ledger_file).counts() == {"delivered": len(ids)}

@@ -156,8 +156,9 @@ def test_an_unwritable_output_is_one_line_not_a_traceback(capsys: pytest.Capture
                                                           tmp_path: Path) -> None:
     # The directory exists but is a file's name: the OS refuses, the CLI says so in one line.
     (tmp_path / "a-file").write_text("")
-    assert_one_error(*bcl(capsys, backup, "query", "SELECT 1 AS one", "--csv", str(tmp_path / "a-file" / "x.csv")),
-                     EXIT_ERROR, "a-file")
+    assert bcl(capsys, backup, "analysts", "grant", "sato", "--municipality", TANABE)[0] == 0
+    assert_one_error(*bcl(capsys, backup, "query", "--analyst", "sato", "SELECT 1 AS one",
+                          "--csv", str(tmp_path / "a-file" / "x.csv")), EXIT_ERROR, "a-file")
 
 
 # --- the PKI and cards ------------------------------------------------------------------------------------------
