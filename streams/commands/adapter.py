@@ -106,5 +106,5 @@ def key(settings: Settings, code: str, rotate: bool) -> None:
     click.echo(signing_key.public_pem().decode(), nl=False)
     click.echo(f"key id {signing_key.key_id.hex()} of municipality {code}"
                f"{' (new)' if created else ''}; private key {keyring.path(code)}", err=True)
-    if previous:
+    if previous and any(e.key_id == previous and e.revoked_at is None for e in platform.trust_store.entries()):
         click.echo(f"the previous key {previous} stays trusted until `bcl backup trust revoke {previous}`", err=True)
