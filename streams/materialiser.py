@@ -169,7 +169,12 @@ class BackupMaterialiser(BatchHandler):
         self, stop: threading.Event | None = None, *, until_caught_up: bool = False, idle_seconds: float = 1.0
     ) -> Counters:
         """Process until stopped (or, with until_caught_up, until every partition is at its end and
-        nothing arrived for idle_seconds)."""
+        nothing arrived for idle_seconds). The snapshot store's writer lock is held throughout, so that an
+        operator's resync cannot change the history under the sequence state."""
+        with self._store.writer_lock(PROCESSOR):
+            return self._run(stop, until_caught_up, idle_seconds)
+
+    def _run(self, stop: threading.Event | None, until_caught_up: bool, idle_seconds: float) -> Counters:
         self.recover()
         self._producer = kafka.make_producer(self._bootstrap, bulk=True)
         self._dead_letters = DeadLetterSink(
