@@ -105,12 +105,12 @@ def validate_change_fields(
     if key is None:
         return Rejection("MISSING_KEY", "the message has no key (expected <municipality>:<resident code>)")
     if key != message_key(muni, rc):
-        return Rejection("KEY_MISMATCH", "message key does not match the municipality and resident code of the event")
+        return Rejection("KEY_MISMATCH", "message key does not match the event's municipality and resident code")
     if sequence < 1:
         return Rejection("BAD_SEQUENCE", f"sequence number {sequence} is below 1")
     if not event_time_plausible:
-        return Rejection("BAD_EVENT_TIME", f"event time is before {EARLIEST_EVENT_TIME:%Y-%m-%d} (the register's start) "
-                         f"or more than {MAX_EVENT_AHEAD.days} days ahead of the receiver's clock")
+        return Rejection("BAD_EVENT_TIME", f"event time is before {EARLIEST_EVENT_TIME:%Y-%m-%d} (the register's "
+                         f"start) or more than {MAX_EVENT_AHEAD.days} days ahead of the receiver's clock")
     if not record_present:
         return None if change_type == "RECORD_REMOVED" else Rejection(
             "MISSING_RECORD", f"{change_type} event without the record after the change"

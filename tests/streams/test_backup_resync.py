@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from domain.register_validation import MAX_SEQUENCE_JUMP, message_key
-from infra import kafka
 from infra.cluster_control import ClusterHandle
 from schemas.contracts import CONTRACTS
 from schemas.wire import AvroSerde
