@@ -167,7 +167,7 @@ class ParquetSnapshotStore:
         parts = sorted(part_dir.glob("*.parquet"))
         if not parts:
             return pa.table({}), None
-        history = pa.concat_tables([pq.read_table(p) for p in parts])
+        history = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
         later = pc.greater_equal(history.column("sequence"), from_sequence)
         removed = history.filter(later)
         if not removed.num_rows:
