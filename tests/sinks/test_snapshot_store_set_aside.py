@@ -36,10 +36,10 @@ def test_rows_from_a_sequence_are_set_aside_in_an_owner_only_file(store: Parquet
 
 
 def test_the_writer_lock_is_exclusive_and_names_its_holder(store: ParquetSnapshotStore) -> None:
-    with store.writer_lock("backup-materialiser"):
-        with pytest.raises(SnapshotStoreBusyError, match="backup-materialiser"):
-            with store.writer_lock(RESYNC):
-                pass
+    with (store.writer_lock("backup-materialiser"),
+          pytest.raises(SnapshotStoreBusyError, match="backup-materialiser"),
+          store.writer_lock(RESYNC)):
+        pass
     with store.writer_lock(RESYNC):  # released
         pass
 
@@ -51,9 +51,8 @@ def test_an_interrupted_resync_blocks_the_materialiser_until_run_again(store: Pa
     part = store.history_dir / "municipality_code=302066"
     new = store.root / "resync" / "302066-new"
     part.rename(new)
-    with pytest.raises(SnapshotStoreBusyError, match="interrupted"):
-        with store.writer_lock("backup-materialiser"):
-            pass
+    with pytest.raises(SnapshotStoreBusyError, match="interrupted"), store.writer_lock("backup-materialiser"):
+        pass
     with store.writer_lock(RESYNC):
         removed, aside = store.set_aside_history("302066", 6)
     assert removed.column("sequence").to_pylist() == [6, 7] and aside is not None
