@@ -107,7 +107,8 @@ def publish(
     delivery_timeout: float = DELIVERY_TIMEOUT_S,
 ) -> PublishResult:
     """Encode and send events; returns once every event is acknowledged by the cluster (acks=all), or
-    raises AdapterError when some are not within `delivery_timeout` seconds of being sent.
+    raises DeliveryTimeoutError when some are not within `delivery_timeout` seconds of being sent
+    (AdapterError when the cluster refused some).
     `waiting(unacknowledged, seconds)` is called every few seconds while events wait for their
     acknowledgement."""
     serde = AvroSerde(registry, CONTRACTS[topics.REGISTER_DIFFS])
@@ -147,6 +148,9 @@ def publish(
     result.failures = result.sent - result.delivered
     if result.failures:
         why = "; ".join(e.str() for e in (errors[-1:] + broker_errors[-1:])) or "no answer"
+        if any(e.code() != KafkaError._MSG_TIMED_OUT for e in errors):
+            raise AdapterError(f"the cluster at {bootstrap_servers} refused {result.failures} of {result.sent} events "
+                               f"({why}); the adapter's position was not advanced")
         raise DeliveryTimeoutError(
             f"the cluster at {bootstrap_servers} did not acknowledge {result.failures} of {result.sent} events "
             f"within {delivery_timeout:g} s (waited for each partition's leader to confirm them with acks=all: "
