@@ -126,18 +126,31 @@ class ArrowBatchDecoder:
         return pa.Table.from_arrays(columns, schema=self.arrow_schema)
 
 
+_VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)  # 1 byte below 2^7, …
+
+
 def _varint_sizes(values: np.ndarray) -> np.ndarray:
     """Bytes of each value as an Avro int/long (zig-zag, 7 bits per byte)."""
-    v = values.astype(np.int64)
-    z = ((v << 1) ^ (v >> 63)).astype(np.uint64)
-    return 1 + sum((z >= np.uint64(1 << (7 * k))).astype(np.int64) for k in range(1, 10))
+    v = values.astype(np.int64, copy=False)
+    z = ((v << 1) ^ (v >> 63)).view(np.uint64)
+    if not len(z):
+        return np.zeros(0, dtype=np.int64)
+    # Most columns fall in one size band (lengths below 64, timestamps of this century): two reductions.
+    low, high = np.searchsorted(_VARINT_LIMITS, [z.min(), z.max()], side="right")
+    if low == high:
+        return np.full(len(z), int(low) + 1, dtype=np.int64)
+    return np.searchsorted(_VARINT_LIMITS, z, side="right").astype(np.int64) + 1
 
 
 def _numbers(array: pa.Array) -> np.ndarray:
     """An integer-valued column (int, long, date, timestamp) as int64, nulls as 0."""
     if pa.types.is_timestamp(array.type) or pa.types.is_date(array.type):
         array = array.cast(pa.int64() if pa.types.is_timestamp(array.type) else pa.int32())
-    return array.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    return _filled(array).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _filled(array: pa.Array) -> pa.Array:
+    return array.fill_null(0) if array.null_count else array
 
 
 def encoded_sizes(array: pa.Array, avro_type: Any) -> np.ndarray:
@@ -148,8 +161,10 @@ def encoded_sizes(array: pa.Array, avro_type: Any) -> np.ndarray:
         if len(avro_type) > 64:
             raise ValueError("unions of more than 64 branches are not sized")
         branches = [t for t in avro_type if t != "null"]
-        valid = array.is_valid().to_numpy(zero_copy_only=False)
-        return 1 + np.where(valid, encoded_sizes(array, branches[0]), 0)
+        sizes = encoded_sizes(array, branches[0])
+        if not array.null_count:
+            return 1 + sizes
+        return 1 + np.where(array.is_valid().to_numpy(zero_copy_only=False), sizes, 0)
     if isinstance(avro_type, dict):
         kind = avro_type.get("type")
         if kind == "record":
@@ -157,7 +172,9 @@ def encoded_sizes(array: pa.Array, avro_type: Any) -> np.ndarray:
             return sum((encoded_sizes(array.field(i), f["type"]) for i, f in enumerate(fields)),
                        np.zeros(len(array), dtype=np.int64))
         if kind == "enum":
-            index = pc.index_in(array, value_set=pa.array(avro_type["symbols"])).fill_null(0)
+            if len(avro_type["symbols"]) <= 64:  # every index is one byte
+                return np.ones(len(array), dtype=np.int64)
+            index = _filled(pc.index_in(array, value_set=pa.array(avro_type["symbols"])))
             return _varint_sizes(index.to_numpy(zero_copy_only=False))
         if kind == "array":
             counts = np.diff(array.offsets.to_numpy(zero_copy_only=False)).astype(np.int64)
@@ -169,7 +186,7 @@ def encoded_sizes(array: pa.Array, avro_type: Any) -> np.ndarray:
             return np.full(len(array), avro_type["size"], dtype=np.int64)
         return encoded_sizes(array, kind)
     if avro_type in ("string", "bytes"):
-        lengths = pc.binary_length(array).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        lengths = _filled(pc.binary_length(array)).to_numpy(zero_copy_only=False).astype(np.int64)
         return _varint_sizes(lengths) + lengths
     if avro_type in ("int", "long"):
         return _varint_sizes(_numbers(array))
