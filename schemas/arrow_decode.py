@@ -19,8 +19,8 @@ Two details make this exact rather than hopeful:
   then means each record consumed exactly its computed size, and that equals its message's
   length: record i is message i, byte for byte. Otherwise (or for a valid but non-canonical
   encoding) the caller decodes that batch message by message (fastavro), which attributes each
-  fault to its message. The sizes are vectorised over the Arrow columns, a few per cent of the
-  decode."""
+  fault to its message. The sizes are vectorised over the Arrow columns: about 2 µs of CPU per
+  message, against some 20 µs for fastavro."""
 
 from __future__ import annotations
 
