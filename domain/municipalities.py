@@ -78,6 +78,11 @@ def municipality(code: str) -> Municipality:
         ) from None
 
 
+def is_known_municipality(code: str) -> bool:
+    """Whether a code is one of the inhabited municipalities of the shipped list."""
+    return code in _by_code()
+
+
 def billing_units() -> tuple[Municipality, ...]:
     """The municipalities that are billed and counted in statistics, ordered by code."""
     return tuple(m for m in all_municipalities() if m.is_billing_unit)

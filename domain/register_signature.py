@@ -137,8 +137,10 @@ def signer_rejection(signer_municipality: str, key: bytes | None) -> Rejection |
     """A message may only be about the municipality whose key signed it. The key names the event's
     municipality (`<municipality>:<resident code>`, checked against the event by KEY_MISMATCH), so the
     signer, the key and the event all name the same municipality."""
-    if key is None or not key.startswith(signer_municipality.encode() + b":"):
+    if key is None:
+        return Rejection("MISSING_KEY", "the message has no key (expected <municipality>:<resident code>)")
+    if not key.startswith(signer_municipality.encode() + b":"):
         return Rejection("SIGNER_MISMATCH",
                          f"signed by municipality {signer_municipality}'s key but the message key names another "
-                         "municipality (or none)")
+                         "municipality")
     return None

@@ -4,7 +4,14 @@ as ResidentChange events, keyed by municipality + resident code, through an idem
 Its state (which simulated days were sent, the last sequence number) lives in a small JSON file per
 municipality, as a real adapter keeps its own position. The synthetic register is deterministic, so
 sending the same days again produces the same events with the same sequence numbers, which the
-materialiser recognises as duplicates.
+materialiser recognises as duplicates; and it can send its events again from any sequence number
+(after an operator's resync of the backup, `resend`).
+
+Delivery is bounded: every event must be acknowledged by the cluster (acks=all) within
+`delivery_timeout` seconds, which librdkafka spends retrying (a broker that is down, a leader that
+moves). While it waits the caller hears how many events are still unacknowledged; when the time is
+up it fails with the cluster's address, what it waited for and the last broker error, and the
+adapter's position is not advanced.
 
 Every message is signed with its municipality's key (infra.register_signing), in runs of up to RUN_SIZE
 messages of one municipality; `publish_signed` is the one way anything writes bcl.register.diffs."""
@@ -12,7 +19,9 @@ messages of one municipality; `publish_signed` is the one way anything writes bc
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +33,7 @@ from domain.errors import BclError
 from domain.register_signature import RUN_SIZE
 from domain.register_validation import message_key
 from infra import kafka, topics
+from infra.kafka import ClusterUnavailableError
 from infra.register_signing import Headers, RegisterSigner
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
@@ -34,6 +44,10 @@ from streams.register.simulator import RegisterSimulator
 
 class AdapterError(BclError):
     pass
+
+
+class DeliveryTimeoutError(AdapterError, ClusterUnavailableError):
+    """Events not acknowledged in time: the cluster (or a broker of it) is not answering; retry later."""
 
 
 @dataclass
@@ -66,6 +80,14 @@ class AdapterState:
         return RegisterSimulator(reference, self.municipality_code, population=self.population, seed=self.seed,
                                  start=dt.datetime.fromisoformat(self.start), font_path=font_path)
 
+    def events_from(self, simulator: RegisterSimulator, from_sequence: int) -> Iterator[dict[str, Any]]:
+        """Every event already sent with a sequence number from `from_sequence` on, the same as sent."""
+        if not 1 <= from_sequence <= self.last_sequence:
+            raise AdapterError(f"municipality {self.municipality_code} has sent sequence 1–{self.last_sequence}: "
+                               f"cannot send again from {from_sequence}")
+        sent = itertools.chain(simulator.full_load(), simulator.changes(self.last_day, from_day=1))
+        return (e for e in sent if e["sequence"] >= from_sequence)
+
 
 @dataclass
 class PublishResult:
@@ -73,6 +95,10 @@ class PublishResult:
     delivered: int = 0
     last_sequence: int = 0
     failures: int = 0
+
+
+DELIVERY_TIMEOUT_S = 60.0
+WAITING_REPORT_S = 2.0  # how often `waiting` hears about the events not yet acknowledged
 
 
 Signers = Callable[[str], RegisterSigner]  # municipality code → its signer
@@ -87,18 +113,21 @@ def publish(
     *,
     topic: str = topics.REGISTER_DIFFS,
     progress: Callable[[int], None] = lambda n: None,
+    waiting: Callable[[int, float], None] = lambda unacknowledged, seconds: None,
+    delivery_timeout: float = DELIVERY_TIMEOUT_S,
 ) -> PublishResult:
-    """Encode, sign and send events; returns once every event is acknowledged by the cluster (acks=all)."""
+    """Encode, sign and send events (publish_signed)."""
     serde = AvroSerde(registry, CONTRACTS[topics.REGISTER_DIFFS])
     result = PublishResult()
 
-    def encoded() -> Iterable[tuple[str, bytes, bytes]]:
+    def encoded() -> Iterator[tuple[str, bytes, bytes]]:
         for event in events:
             result.last_sequence = event["sequence"]
             yield (event["municipality_code"], message_key(event["municipality_code"], event["resident_code"]),
                    serde.encode(event))
 
-    return publish_signed(encoded(), bootstrap_servers, signers, topic=topic, progress=progress, result=result)
+    return publish_signed(encoded(), bootstrap_servers, signers, topic=topic, progress=progress, waiting=waiting,
+                          delivery_timeout=delivery_timeout, result=result)
 
 
 def sign_messages(
@@ -130,14 +159,22 @@ def publish_signed(
     *,
     topic: str = topics.REGISTER_DIFFS,
     progress: Callable[[int], None] = lambda n: None,
+    waiting: Callable[[int, float], None] = lambda unacknowledged, seconds: None,
+    delivery_timeout: float = DELIVERY_TIMEOUT_S,
     result: PublishResult | None = None,
 ) -> PublishResult:
-    """Sign (municipality, key, value) messages with the municipality's key, in runs, and send them.
-
-    The one way anything writes bcl.register.diffs (the adapter, the demo, tests, benchmarks)."""
-    producer = kafka.make_producer(bootstrap_servers, bulk=True)
+    """Sign (municipality, key, value) messages with the municipality's key, in runs, and send them: the one
+    way anything writes bcl.register.diffs (the adapter, the demo, tests, benchmarks). Returns once every
+    message is acknowledged by the cluster (acks=all), or raises DeliveryTimeoutError when some are not
+    within `delivery_timeout` seconds of being sent (AdapterError when the cluster refused some).
+    `waiting(unacknowledged, seconds)` is called every few seconds while messages wait for their
+    acknowledgement."""
     result = result if result is not None else PublishResult()
     errors: list[KafkaError] = []
+    broker_errors: list[KafkaError] = []  # a broker that cannot be reached, as librdkafka reports it
+    # librdkafka retries within message.timeout.ms, then fails the event: the bound of the whole wait.
+    producer = kafka.make_producer(bootstrap_servers, bulk=True, error_cb=broker_errors.append,
+                                   **{"message.timeout.ms": max(1, int(delivery_timeout * 1000))})
 
     def delivered(err: KafkaError | None, msg: Message) -> None:
         if err is None:
@@ -145,19 +182,34 @@ def publish_signed(
         else:
             errors.append(err)
 
+    began = time.monotonic()
+    reported = began
     for key, value, headers in sign_messages(messages, signers):
         kafka.produce(producer, topic, value, key, headers=headers, on_delivery=delivered)
         result.sent += 1
         if result.sent % 1000 == 0:
             producer.poll(0)
             progress(1000)
+            if time.monotonic() - reported >= WAITING_REPORT_S and len(producer) > 1000:
+                reported = time.monotonic()
+                waiting(len(producer), reported - began)
     progress(result.sent % 1000)
-    producer.flush()
-    result.failures = len(errors)
-    if errors or result.delivered != result.sent:
-        raise AdapterError(
-            f"{result.sent - result.delivered} of {result.sent} events were not delivered "
-            f"({errors[0].str() if errors else 'timed out'}); run the same command again: "
-            "the events are deterministic and duplicates are ignored"
+    sent_at = time.monotonic()
+    # Flushed in steps, to say what it waits for; librdkafka's own timeout ends the wait (plus a margin).
+    while len(producer) and time.monotonic() - sent_at < delivery_timeout + 10:
+        producer.flush(WAITING_REPORT_S)
+        if len(producer):
+            waiting(len(producer), time.monotonic() - began)
+    result.failures = result.sent - result.delivered
+    if result.failures:
+        why = "; ".join(e.str() for e in (errors[-1:] + broker_errors[-1:])) or "no answer"
+        if any(e.code() != KafkaError._MSG_TIMED_OUT for e in errors):
+            raise AdapterError(f"the cluster at {bootstrap_servers} refused {result.failures} of {result.sent} events "
+                               f"({why}); the adapter's position was not advanced")
+        raise DeliveryTimeoutError(
+            f"the cluster at {bootstrap_servers} did not acknowledge {result.failures} of {result.sent} events "
+            f"within {delivery_timeout:g} s (waited for each partition's leader to confirm them with acks=all: "
+            f"{why}); the adapter's position was not advanced: run the same command again once every broker "
+            "answers (the events are deterministic, duplicates are ignored)"
         )
     return result

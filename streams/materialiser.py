@@ -8,14 +8,16 @@ municipality it is about (infra.register_signing), before anything reads its byt
 format and schema id, Avro body, codes and check digits (vectorised in a batch), no certificate serial that
 another current record holds (domain.serial_holders), then the per-municipality sequence decides apply /
 fill a gap / duplicate. Anything that cannot be accepted goes to bcl.dlq with its original bytes and a reason;
-the processor keeps going. The record is forwarded to bcl.residents as the tail of the change's
-bytes (`after` is the contract's last field), without re-encoding.
+the processor keeps going. On the batch path the record is forwarded to bcl.residents as the tail of
+the change's bytes (`after` is the contract's last field), without re-encoding; the decoder proves
+where each message's fields start.
 
 Durability order per batch (the checkpoint of infra.processor_runtime): (1) flush residents and dead
 letters, (2) write the history batch to the snapshot store, (3) commit offsets. A crash at any point
 re-delivers events that the sequence state and the serial holders (both rebuilt from the history at
-start) recognise as already applied, so nothing is lost and nothing is applied twice. One instance per
-cluster: the sequence state is per municipality."""
+start) recognise as already applied, so nothing is lost and nothing is applied twice; the two in-doubt
+points between the steps are crash points (infra/crash_points.py) that the tests kill the process at.
+One instance per cluster: the sequence state is per municipality."""
 
 from __future__ import annotations
 
@@ -27,17 +29,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
 from confluent_kafka import Message, Producer
 
 from domain.codes import is_valid_municipality_code, valid_individual_numbers
-from domain.register_validation import MAX_SEQUENCE_JUMP, Rejection, validate_change, validate_change_fields
+from domain.register_validation import (
+    ITEM_LIMITS,
+    MAX_SEAL_IMAGE_BYTES,
+    SEAL_IMAGE,
+    TEXT_LIMITS,
+    Rejection,
+    event_time_window,
+    sequence_out_of_reach,
+    validate_change,
+    validate_change_fields,
+)
 from domain.sequencing import MunicipalitySequence, Outcome
 from domain.serial_holders import SerialHolders
 from infra import kafka, topics
+from infra.crash_points import crash_point
 from infra.metrics import Totals
 from infra.processor_runtime import (
     ALL_DELIVERED,
@@ -50,7 +62,7 @@ from infra.processor_runtime import (
     Source,
 )
 from infra.register_signing import SignatureVerifier
-from schemas.arrow_decode import ArrowBatchDecoder
+from schemas.arrow_decode import ArrowBatchDecoder, DecodedBatch
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry, UnknownSchemaId
 from schemas.wire import HEADER, MAGIC, AvroSerde, frame
@@ -60,8 +72,9 @@ from streams.dead_letters import DeadLetterSink
 log = structlog.get_logger("materialiser")
 
 PROCESSOR = "backup-materialiser"
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-MS = dt.timedelta(milliseconds=1)
+# The in-doubt points of a checkpoint (test-only crash points, docs/operations.md).
+AFTER_PRODUCE = "materialiser.after_produce"  # residents and dead letters flushed, history not written
+AFTER_HISTORY = "materialiser.after_history"  # history written, offsets not committed
 
 
 @dataclass(frozen=True)
@@ -84,16 +97,6 @@ class Counters:
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
-
-
-def _zigzag_size(n: int) -> int:
-    z = (n << 1) ^ (n >> 63)
-    return max(1, (z.bit_length() + 6) // 7)
-
-
-def _string_size(s: str) -> int:
-    n = len(s.encode())
-    return _zigzag_size(n) + n
 
 
 @dataclass
@@ -126,10 +129,6 @@ class BackupMaterialiser(BatchHandler):
         self.topics = topic_names
         self._serde = AvroSerde(registry, CONTRACTS[topics.REGISTER_DIFFS])
         self._resident_serde = AvroSerde(registry, CONTRACTS[topics.RESIDENTS])
-        fields = self._serde.contract_schema["fields"]
-        symbols = next(f["type"]["symbols"] for f in fields if f["name"] == "change_type")
-        self._change_type_index = {symbol: i for i, symbol in enumerate(symbols)}
-        self._change_types = pa.array(symbols)
         self._decoder = ArrowBatchDecoder(self._serde.contract_schema)
         self._current_header = HEADER.pack(MAGIC, self._serde.schema_id)
         self._store = store
@@ -183,7 +182,12 @@ class BackupMaterialiser(BatchHandler):
         self, stop: threading.Event | None = None, *, until_caught_up: bool = False, idle_seconds: float = 1.0
     ) -> Counters:
         """Process until stopped (or, with until_caught_up, until every partition is at its end and
-        nothing arrived for idle_seconds)."""
+        nothing arrived for idle_seconds). The snapshot store's writer lock is held throughout, so that an
+        operator's resync cannot change the history under the sequence state."""
+        with self._store.writer_lock(PROCESSOR):
+            return self._run(stop, until_caught_up, idle_seconds)
+
+    def _run(self, stop: threading.Event | None, until_caught_up: bool, idle_seconds: float) -> Counters:
         self.recover()
         self._producer = kafka.make_producer(self._bootstrap, bulk=True)
         self._dead_letters = DeadLetterSink(
@@ -218,11 +222,14 @@ class BackupMaterialiser(BatchHandler):
     def write_sink(self) -> Done:
         """The history batch to the snapshot store (the runtime has flushed residents and dead letters)."""
         pending = self._pending
+        if pending.row_count:
+            crash_point(AFTER_PRODUCE)
         for muni, cols in pending.rows.items():
             pending.tables[muni].append(pa.Table.from_pydict(cols, schema=self._schema))
         for muni, tables in pending.tables.items():
             self._store.append_history(muni, pa.concat_tables(tables))
         if pending.row_count:
+            crash_point(AFTER_HISTORY)
             self.last_applied_at = time.time()
         self._pending = _Pending()
         return ALL_DELIVERED
@@ -245,15 +252,16 @@ class BackupMaterialiser(BatchHandler):
                 self._process(msg, pending)
         if not fast:
             return
-        table = self._decoder.decode([value[HEADER.size :] for _, value in fast])
-        if table is None:
+        decoded = self._decoder.decode([value[HEADER.size :] for _, value in fast])
+        if decoded is None:
             for msg, _ in fast:
                 self._process(msg, pending)
             return
-        self._apply_batch(fast, table, pending)
+        self._apply_batch(fast, decoded, pending)
 
-    def _apply_batch(self, batch: list[tuple[Message, bytes]], table: pa.Table, pending: _Pending) -> None:
+    def _apply_batch(self, batch: list[tuple[Message, bytes]], decoded: DecodedBatch, pending: _Pending) -> None:
         self.counters.consumed += len(batch)
+        table = decoded.table
         after = table.column("after").combine_chunks()
         munis = table.column("municipality_code").to_pylist()
         codes = table.column("resident_code").to_pylist()
@@ -268,16 +276,23 @@ class BackupMaterialiser(BatchHandler):
         cert_bounds = certificates.offsets.to_pylist()
         serials = certificates.values.field("serial").to_pylist()
         munis_valid = {m: is_valid_municipality_code(m) for m in set(munis)}
-        starts = self._resident_starts(table).tolist()
+        earliest, latest = event_time_window(dt.datetime.now(dt.UTC))
+        times = table.column("event_time")
+        times_plausible = pc.and_(pc.greater_equal(times, pa.scalar(earliest, times.type)),
+                                  pc.less_equal(times, pa.scalar(latest, times.type))).to_pylist()
+        oversized = _oversized_fields(after)
+        # The Resident body starts after the wire header, the fields before `after` and its union branch byte.
+        starts = (HEADER.size + decoded.field_start("after") + 1).tolist()
         resident_header = frame(self._resident_serde.schema_id, b"")
         applied: list[int] = []
         for i, (msg, value) in enumerate(batch):
             key = msg.key()
             rejection = validate_change_fields(
                 municipality_code=munis[i], resident_code=codes[i], key=key, sequence=seqs[i],
-                change_type=types[i], record_present=present[i], record_municipality_code=record_munis[i],
-                record_resident_code=record_codes[i], municipality_code_valid=munis_valid[munis[i]],
-                individual_number_valid=bool(numbers_valid[i]),
+                change_type=types[i], event_time_plausible=times_plausible[i], record_present=present[i],
+                record_municipality_code=record_munis[i], record_resident_code=record_codes[i],
+                municipality_code_valid=munis_valid[munis[i]], individual_number_valid=bool(numbers_valid[i]),
+                oversized_field=oversized[i],
             )
             record_serials = serials[cert_bounds[i]:cert_bounds[i + 1]] if current[i] else []
             rejection = rejection or self._serial_rejection(munis[i], codes[i], seqs[i], current[i], record_serials)
@@ -291,35 +306,6 @@ class BackupMaterialiser(BatchHandler):
                     self._publish(resident_header + value[starts[i] :] if present[i] else None, key)
         if applied:
             self._add_history(table.take(pa.array(applied)), pending)
-
-    def _resident_starts(self, table: pa.Table) -> np.ndarray:
-        """Where each message's Resident body starts: after the header, the fields before `after`
-        (their Avro sizes, from the decoded values) and the union branch byte."""
-
-        def varint_sizes(values: np.ndarray) -> np.ndarray:
-            z = ((values << 1) ^ (values >> 63)).astype(np.uint64)
-            return 1 + sum((z >= np.uint64(1 << (7 * k))).astype(np.int64) for k in range(1, 10))
-
-        def string_sizes(column: pa.ChunkedArray) -> np.ndarray:
-            lengths = pc.binary_length(column).to_numpy().astype(np.int64)
-            return varint_sizes(lengths) + lengths
-
-        def ints(column: pa.ChunkedArray, kind: pa.DataType) -> np.ndarray:
-            return column.cast(kind).to_numpy().astype(np.int64)
-
-        type_index = pc.index_in(table.column("change_type"), value_set=self._change_types).to_numpy()
-        return (
-            HEADER.size
-            + string_sizes(table.column("event_id"))
-            + string_sizes(table.column("municipality_code"))
-            + string_sizes(table.column("resident_code"))
-            + varint_sizes(table.column("sequence").to_numpy())
-            + varint_sizes(type_index.astype(np.int64))
-            + varint_sizes(ints(table.column("event_time"), pa.int64()))
-            + varint_sizes(ints(table.column("notified_on"), pa.int32()))
-            + varint_sizes(ints(table.column("sent_at"), pa.int64()))
-            + 1
-        )
 
     def _add_history(self, changes: pa.Table, pending: _Pending) -> None:
         after = changes.column("after").combine_chunks()
@@ -347,9 +333,8 @@ class BackupMaterialiser(BatchHandler):
     # -- one event ---------------------------------------------------------------------------
     def _process(self, msg: Message, pending: _Pending) -> None:
         self.counters.consumed += 1
-        value = msg.value()
         try:
-            schema_id, change = self._serde.decode_with_id(value)
+            change = self._serde.decode(msg.value())
         except UnknownSchemaId as exc:
             return self._dead_letter(msg, "UNKNOWN_SCHEMA_ID", str(exc))
         except Exception as exc:  # any failure to decode foreign bytes becomes a dead letter
@@ -358,7 +343,8 @@ class BackupMaterialiser(BatchHandler):
         after = change["after"]
         current = after is not None and after["status"] == "CURRENT"
         serials = [c["serial"] for c in after["jpki_certificates"]] if current else []
-        rejection = validate_change(change, msg.key()) or self._serial_rejection(muni, rc, seq, current, serials)
+        rejection = (validate_change(change, msg.key(), dt.datetime.now(dt.UTC))
+                     or self._serial_rejection(muni, rc, seq, current, serials))
         if rejection is not None:
             return self._dead_letter(msg, rejection.code, rejection.reason)
         if not self._admit(msg, muni, seq):
@@ -366,12 +352,9 @@ class BackupMaterialiser(BatchHandler):
         self._add_history_row(change, pending)
         if self._moves_forward(muni, rc, seq):
             self.serial_holders.update((muni, rc), current, serials)
-            if change["after"] is None:
-                resident = None
-            elif schema_id == self._serde.schema_id:
-                resident = frame(self._resident_serde.schema_id, value[HEADER.size + self._header_size(change) + 1 :])
-            else:  # an older writer version: its layout may differ, so encode the record anew
-                resident = self._resident_serde.encode(change["after"])
+            # Encoded anew: here nothing proves where the record's bytes start (an older writer version,
+            # or a batch that was refused, perhaps for an encoding that is valid but not canonical).
+            resident = None if change["after"] is None else self._resident_serde.encode(change["after"])
             self._publish(resident, msg.key())
         return None
 
@@ -399,10 +382,9 @@ class BackupMaterialiser(BatchHandler):
     def _admit(self, msg: Message, muni: str, seq: int) -> bool:
         """Sequence check: True to apply (new or filling a gap), False for a duplicate or a jump."""
         sequence = self.sequences.setdefault(muni, MunicipalitySequence())
-        if seq > sequence.high + MAX_SEQUENCE_JUMP:
-            self._dead_letter(
-                msg, "BAD_SEQUENCE", f"sequence {seq} jumps more than {MAX_SEQUENCE_JUMP} ahead of {sequence.high}"
-            )
+        rejection = sequence_out_of_reach(seq, sequence.contiguous)
+        if rejection is not None:
+            self._dead_letter(msg, rejection.code, rejection.reason)
             return False
         outcome = sequence.observe(seq)
         if outcome is Outcome.DUPLICATE:
@@ -442,18 +424,6 @@ class BackupMaterialiser(BatchHandler):
         kafka.produce(self._producer, self.topics.residents, resident, key, on_delivery=self._delivered)
         self.counters.residents_published += 1
 
-    def _header_size(self, change: dict[str, Any]) -> int:
-        return (
-            _string_size(change["event_id"])
-            + _string_size(change["municipality_code"])
-            + _string_size(change["resident_code"])
-            + _zigzag_size(change["sequence"])
-            + _zigzag_size(self._change_type_index[change["change_type"]])
-            + _zigzag_size((change["event_time"] - EPOCH) // MS)
-            + _zigzag_size((change["notified_on"] - EPOCH.date()).days)
-            + _zigzag_size((change["sent_at"] - EPOCH) // MS)
-        )
-
     def _dead_letter(self, msg: Message, code: str, reason: str) -> None:
         assert self._dead_letters is not None
         self.counters.dead_lettered += 1
@@ -475,6 +445,27 @@ class BackupMaterialiser(BatchHandler):
                                 ranges=len(gaps))
                 else:
                     log.info("gap_closed", municipality=muni)
+
+
+def _oversized_fields(after: pa.StructArray) -> list[str | None]:
+    """Per record, the first field over its limit (domain.register_validation), vectorised: the batch's
+    form of `oversized_field`, in the same order."""
+    def column(path: str) -> pa.Array:
+        array: pa.Array = after
+        for part in path.split("."):
+            array = array.field(part)
+        return array
+
+    checks = [(path, pc.utf8_length(column(path)), limit) for path, limit in TEXT_LIMITS.items()]
+    checks.append((SEAL_IMAGE, pc.binary_length(column(SEAL_IMAGE)), MAX_SEAL_IMAGE_BYTES))
+    checks += [(name, pc.list_value_length(column(name)), limit) for name, limit in ITEM_LIMITS.items()]
+    found: list[str | None] = [None] * len(after)
+    for path, lengths, limit in reversed(checks):  # the first failing check of the order wins
+        over = pc.fill_null(pc.greater(lengths, limit), False)
+        if pc.any(over).as_py():
+            for i in pc.indices_nonzero(over).to_pylist():
+                found[i] = path
+    return found
 
 
 _EVENT_COLUMNS = {"sequence", "change_type", "event_time", "event_notified_on", "sent_at", "event_id", "removed"}

@@ -25,34 +25,55 @@ def _progress(description: str, total: int | None):  # type: ignore[no-untyped-d
     return progress, lambda n: progress.advance(task, n)
 
 
+def _publish(settings: Settings, description: str, total: int | None, events, timeout: float):  # type: ignore[no-untyped-def]
+    """Publish with a progress bar, and a line every few seconds while the cluster has not acknowledged."""
+    from streams.adapter import publish
+    from streams.platform import Platform
+
+    platform = Platform(settings)
+    servers = platform.bootstrap_servers
+    progress, advance = _progress(description, total)
+
+    def waiting(unacknowledged: int, seconds: float) -> None:
+        progress.console.print(f"waiting for the cluster at {servers} to acknowledge {unacknowledged:,} events "
+                               f"({seconds:.0f} s; gives up after {timeout:g} s)", markup=False, highlight=False)
+
+    with progress:
+        return publish(events, servers, platform.registry, platform.register_signer, progress=advance,
+                       waiting=waiting, delivery_timeout=timeout)
+
+
+DELIVERY_TIMEOUT = click.option(
+    "--delivery-timeout", type=click.FloatRange(min=1), default=60.0, show_default=True,
+    help="Seconds the cluster has to acknowledge every event (librdkafka retries meanwhile); then the command "
+         "fails and its position is not advanced.")
+
+
 @adapter.command("full-load")
 @click.option("--municipality", "code", required=True, help="6-digit local-government code, e.g. 302066.")
 @click.option("--population", type=click.IntRange(min=1), help="Scale the register to this many residents.")
 @click.option("--start", type=INSTANT,
               help="Instant of the full load, ISO 8601 (without a zone: Japan time); default: the settings' "
                    "simulation start.")
+@DELIVERY_TIMEOUT
 @click.pass_obj
-def full_load(settings: Settings, code: str, population: int | None, start: dt.datetime | None) -> None:
+def full_load(settings: Settings, code: str, population: int | None, start: dt.datetime | None,
+              delivery_timeout: float) -> None:
     """Build the municipality's register and publish it as FULL_LOAD events."""
     from domain.municipalities import municipality
-    from streams.adapter import AdapterState, publish
-    from streams.platform import Platform
+    from streams.adapter import AdapterState
     from streams.register.reference import load_reference_data
 
     municipality(code)
     start_at = start or parse_instant(settings.simulation_start, "simulation_start")
     # Before the register is built (seconds for a city): a missing cluster is said at once.
-    platform = Platform(settings)
-    servers = platform.bootstrap_servers
+    settings.require_bootstrap_servers()
     reference = load_reference_data()
     state = AdapterState(code, population, settings.seed, start_at.isoformat())
     simulator = state.simulator(reference, settings.mincho_font)
     records = len(simulator.register.records)
     name = simulator.municipality.name
-    progress, advance = _progress(f"full load {code} {name}", records)
-    with progress:
-        result = publish(simulator.full_load(), servers, platform.registry, platform.register_signer,
-                         progress=advance)
+    result = _publish(settings, f"full load {code} {name}", records, simulator.full_load(), delivery_timeout)
     state.last_sequence = result.last_sequence
     state.save(settings.adapter_dir)
     click.echo(f"published {result.delivered} FULL_LOAD events for {code} {name} (sequence 1–{result.last_sequence})")
@@ -61,27 +82,44 @@ def full_load(settings: Settings, code: str, population: int | None, start: dt.d
 @adapter.command("diffs")
 @click.option("--municipality", "code", required=True, help="6-digit local-government code.")
 @click.option("--days", type=click.IntRange(min=1), required=True, help="How many simulated days to send.")
+@DELIVERY_TIMEOUT
 @click.pass_obj
-def diffs(settings: Settings, code: str, days: int) -> None:
+def diffs(settings: Settings, code: str, days: int, delivery_timeout: float) -> None:
     """Publish the next N days of differences (異動) after what was already sent."""
-    from streams.adapter import AdapterState, publish
-    from streams.platform import Platform
+    from streams.adapter import AdapterState
     from streams.register.reference import load_reference_data
 
     state = AdapterState.load(settings.adapter_dir, code)
-    platform = Platform(settings)
-    servers = platform.bootstrap_servers  # before the days are simulated
+    settings.require_bootstrap_servers()  # before the days are simulated
     simulator = state.simulator(load_reference_data(), settings.mincho_font)
     first = state.last_day + 1
-    progress, advance = _progress(f"days {first}–{first + days - 1} of {code}", None)
-    with progress:
-        result = publish(simulator.changes(days, from_day=first), servers, platform.registry,
-                         platform.register_signer, progress=advance)
+    result = _publish(settings, f"days {first}–{first + days - 1} of {code}", None,
+                      simulator.changes(days, from_day=first), delivery_timeout)
     state.last_day = first + days - 1
     state.last_sequence = max(state.last_sequence, result.last_sequence)
     state.save(settings.adapter_dir)
     click.echo(f"published {result.delivered} change events for {code}, days {first}–{state.last_day} "
                f"(last sequence {state.last_sequence})")
+
+
+@adapter.command("resend")
+@click.option("--municipality", "code", required=True, help="6-digit local-government code.")
+@click.option("--from-sequence", type=click.IntRange(min=1), required=True,
+              help="First sequence number to send again (what `bcl backup resync` printed).")
+@DELIVERY_TIMEOUT
+@click.pass_obj
+def resend(settings: Settings, code: str, from_sequence: int, delivery_timeout: float) -> None:
+    """Send again, unchanged, every event already sent from a sequence number on (after a resync of the
+    backup: the events it set aside come back, the materialiser ignores any it still holds)."""
+    from streams.adapter import AdapterState
+    from streams.register.reference import load_reference_data
+
+    state = AdapterState.load(settings.adapter_dir, code)
+    settings.require_bootstrap_servers()
+    simulator = state.simulator(load_reference_data(), settings.mincho_font)
+    result = _publish(settings, f"resend {code} from {from_sequence}", state.last_sequence - from_sequence + 1,
+                      state.events_from(simulator, from_sequence), delivery_timeout)
+    click.echo(f"sent again {result.delivered} events of {code} (sequence {from_sequence}–{state.last_sequence})")
 
 
 @adapter.command("key")

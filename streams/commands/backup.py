@@ -76,6 +76,37 @@ def restore(
 
 
 @backup.command()
+@click.option("--municipality", "code", required=True, help="6-digit local-government code.")
+@click.option("--from-sequence", type=click.IntRange(min=1),
+              help="Set aside the events from this sequence number on (default: from the first missing one).")
+@click.option("--reason", required=True, help="Why (recorded in the audit log), e.g. an incident number.")
+@click.pass_obj
+def resync(settings: Settings, code: str, from_sequence: int | None, reason: str) -> None:
+    """Repair a municipality whose backup went wrong (e.g. stuck INCOMPLETE by a forged sequence number).
+
+    With the materialiser stopped: re-publishes the affected records' earlier state to bcl.residents, sets
+    the events from the sequence number on aside (out of the history, into DATA_DIR/snapshots/set_aside/),
+    and records it in the audit log. Then have the adapter send again from that number
+    (`bcl adapter resend`) and start the materialiser."""
+    from domain.municipalities import municipality
+    from sinks.audit import record_access
+    from streams.backup_resync import resync as resync_backup
+    from streams.platform import Platform
+
+    municipality(code)
+    platform = Platform(settings)
+    result = resync_backup(platform.snapshot_store, platform.registry, platform.bootstrap_servers, code,
+                           from_sequence)
+    record_access(settings.audit_file, "backup.resync", code, result.set_aside, reason=reason,
+                  from_sequence=result.from_sequence, republished=result.republished,
+                  set_aside_file=str(result.set_aside_file) if result.set_aside_file else None)
+    where = f" to {result.set_aside_file}" if result.set_aside_file else ""
+    click.echo(f"set aside {result.set_aside} events of {code} from sequence {result.from_sequence}{where}; "
+               f"re-published {result.republished} records to bcl.residents. Next: `bcl adapter resend "
+               f"--municipality {code} --from-sequence {result.from_sequence}`, then `bcl backup materialise`")
+
+
+@backup.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def status(settings: Settings, as_json: bool) -> None:
@@ -118,6 +149,7 @@ def query(settings: Settings, sql: str, analyst: str, csv_out: Path | None) -> N
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from infra.private_files import write_private_file
     from sinks.analytics import ANALYST_TABLES
@@ -133,10 +165,11 @@ def query(settings: Settings, sql: str, analyst: str, csv_out: Path | None) -> N
         writer.writerows(result.rows)
         write_private_file(csv_out, text.getvalue().encode("utf-8"))
     table = Table(caption=f"{len(result.rows)} rows · tables: {', '.join(ANALYST_TABLES)}")
+    # Text, not str: rich would read brackets in a value (or a column name) as markup.
     for col in result.columns:
-        table.add_column(col)
+        table.add_column(Text(col))
     for row in result.rows[:200]:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(Text("" if v is None else str(v)) for v in row))
     Console().print(table)
 
 

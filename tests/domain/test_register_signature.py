@@ -44,6 +44,8 @@ def test_the_header_round_trips_and_rejects_other_bytes() -> None:
 
 def test_the_key_must_name_the_signing_municipality() -> None:
     assert signer_rejection("302066", b"302066:00000000001") is None
-    for key in (b"045811:00000000001", b"3020661:00000000001", None):
+    for key in (b"045811:00000000001", b"3020661:00000000001"):
         rejection = signer_rejection("302066", key)
         assert rejection is not None and rejection.code == "SIGNER_MISMATCH"
+    rejection = signer_rejection("302066", None)
+    assert rejection is not None and rejection.code == "MISSING_KEY"

@@ -1,4 +1,5 @@
-"""The batch decoder gives exactly what fastavro gives, and refuses any batch with a malformed body."""
+"""The batch decoder gives exactly what fastavro gives, and refuses any batch with a malformed body, even
+when the bodies of two malformed messages make up for each other."""
 
 from __future__ import annotations
 
@@ -39,10 +40,40 @@ def bodies(serde: AvroSerde) -> list[bytes]:
 
 
 def test_batch_equals_fastavro(serde: AvroSerde, bodies: list[bytes]) -> None:
-    table = ArrowBatchDecoder(serde.contract_schema).decode(bodies)
-    assert table is not None
+    decoded = ArrowBatchDecoder(serde.contract_schema).decode(bodies)
+    assert decoded is not None
     expected = [fastavro.schemaless_reader(io.BytesIO(b), serde.reader_schema, None) for b in bodies]
-    assert table.to_pylist() == expected
+    assert decoded.table.to_pylist() == expected
+
+
+def test_field_starts_are_where_fastavro_reads_each_field(serde: AvroSerde, bodies: list[bytes]) -> None:
+    decoded = ArrowBatchDecoder(serde.contract_schema).decode(bodies)
+    assert decoded is not None
+    residents = AvroSerde(FileSchemaRegistry(), CONTRACTS["bcl.residents"])
+    for body, start in zip(bodies, decoded.field_start("after").tolist(), strict=True):
+        record = fastavro.schemaless_reader(io.BytesIO(body), serde.reader_schema, None)["after"]
+        # The union's branch byte, then the Resident to the message's last byte.
+        expected = b"\x00" if record is None else b"\x02" + residents.encode(record)[HEADER.size:]
+        assert body[start:] == expected
+
+
+@pytest.mark.parametrize("cut", [1, 40, 100])
+def test_two_bodies_that_make_up_for_each_other_are_refused(serde: AvroSerde, bodies: list[bytes], cut: int) -> None:
+    """A = R1 without its last bytes, B = those bytes + R2: joined they read as R1 and R2, canary intact."""
+    a, b = bodies[0][:-cut], bodies[0][-cut:] + bodies[3]
+    decoder = ArrowBatchDecoder(serde.contract_schema)
+    assert decoder.decode([a, b]) is None
+    assert decoder.decode([bodies[1], a, b, bodies[2]]) is None
+
+
+def test_a_valid_but_not_canonical_encoding_is_left_to_fastavro(serde: AvroSerde, bodies: list[bytes]) -> None:
+    """A sequence number written in two bytes where one suffices (0x82 0x00 = 1) is valid Avro, but the
+    batch cannot prove its boundaries: the batch is refused, and fastavro reads the message alone."""
+    at = 37 + 7 + 12  # after event_id, municipality code and resident code
+    assert bodies[0][at] == 2  # sequence 1, zig-zag
+    long_form = bodies[0][:at] + b"\x82\x00" + bodies[0][at + 1:]
+    assert fastavro.schemaless_reader(io.BytesIO(long_form), serde.reader_schema, None)["sequence"] == 1
+    assert ArrowBatchDecoder(serde.contract_schema).decode([long_form, bodies[1]]) is None
 
 
 @pytest.mark.parametrize("damage", ["truncated", "extended", "garbage", "enum out of range"])
