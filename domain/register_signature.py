@@ -135,10 +135,11 @@ def signed_statement(municipality_code: str, signing_key_id: bytes, root: bytes)
 
 def signer_rejection(signer_municipality: str, key: bytes | None) -> Rejection | None:
     """A message may only be about the municipality whose key signed it. The key names the event's
-    municipality (`<municipality>:<resident code>`, checked against the event by KEY_MISMATCH), so the
-    signer, the key and the event all name the same municipality."""
+    municipality (`<municipality>:<resident code>`, checked against the event by KEY_MISMATCH; a message
+    without a key is refused as MISSING_KEY), so the signer, the key and the event all name the same
+    municipality."""
     if key is None:
-        return Rejection("MISSING_KEY", "the message has no key (expected <municipality>:<resident code>)")
+        return None  # refused by the event's validation (MISSING_KEY), like any message without a key
     if not key.startswith(signer_municipality.encode() + b":"):
         return Rejection("SIGNER_MISMATCH",
                          f"signed by municipality {signer_municipality}'s key but the message key names another "
