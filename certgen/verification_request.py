@@ -1,8 +1,8 @@
 """What a person submits to verify a certificate, checked once for the web page and the command line
 (`bcl verify serve`, `bcl verify pdf|scan`): the file — the sealed PDF, or a scan or photo of the
-paper's back — and, for a scan, what they read off the front to say which certificate it is: the
-issuer as printed (横浜市長, or the municipality code) and the issue date as printed (令和8年11月17日),
-or the certificate id where they have it.
+paper's back — and, for a scan whose code on the back cannot be read (or to check it), what they read
+off the front to say which certificate it is: the issuer as printed (横浜市長, or the municipality code)
+and the issue date as printed (令和8年11月17日), or the certificate id where they have it.
 
 Everything wrong with a submission raises VerificationInputError with one line in Japanese and one in
 English that names the file or the field at fault; the verdicts themselves come from
@@ -179,14 +179,17 @@ def _load_image(data: bytes, filename: str | None) -> Image.Image:
 def check_scan(context: VerificationContext, data: bytes, filename: str | None = None, *,
                certificate_id: str | None = None, issuer: str | None = None,
                issued_on: str | None = None) -> ScanVerification:
-    """Verify an uploaded scan or photo of a certificate's back against the certificate the person
-    named (name_certificate), recording the comparison through context.on_scan_checked."""
+    """Verify an uploaded scan or photo of a certificate's back against the sheet its code names, or the
+    certificate the person named (name_certificate), recording the comparison through
+    context.on_scan_checked."""
     check_size(len(data), filename)
     if is_pdf(data):
         en, ja = _quoted(filename)
         raise VerificationInputError(f"{en} is a PDF, not a scan: verify it as a PDF",
                                      f"{ja}はPDFです（スキャン画像ではありません）。PDFとして検証してください")
-    subject = name_certificate(certificate_id, issuer, issued_on)
+    # Nothing typed is fine: the code on the back names the sheet (verify_scan asks when it cannot be read).
+    typed = any((value or "").strip() for value in (certificate_id, issuer, issued_on))
+    subject = name_certificate(certificate_id, issuer, issued_on) if typed else ScanSubject()
     scan = _load_image(data, filename)
     result = verify_scan(scan, context.archive, context.key_of,
                          certificate_id=subject.certificate_id,

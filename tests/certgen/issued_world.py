@@ -1,9 +1,9 @@
 """A small world of issued certificates for the verification tests: a PKI with the municipality's seal
 certificate under <data_dir>/pki, three certificates of 横浜市 issued the same day (the whole household
 of three; the wife alone, another layout; a neighbouring household of three at the same address, the
-same layout with other people) rendered with the scrambled back
-side and archived under <data_dir>/issuance exactly as the certificate worker does, and scans of
-their backs (rendered from the PDF by poppler, then degraded like a scanner would)."""
+same layout with other people) rendered with the scrambled back side, each back carrying its sheet's
+machine-readable id, and archived under <data_dir>/issuance exactly as the certificate worker does, and
+scans of their backs (rendered from the PDF by poppler, then degraded like a scanner would)."""
 
 from __future__ import annotations
 
@@ -106,7 +106,8 @@ def build_issued_world(data_dir: Path, key_pool: KeyPool) -> IssuedWorld:
 
     def issue(certificate_id: str, people: list[dict[str, Any]], options: ResidentCopyOptions | None) -> Issued:
         # What the certificate worker does: render and seal, then archive the PDF and the fronts.
-        issued = renderer.render(CertificateType.RESIDENT_RECORD, people, ISSUER, ISSUED_AT, options=options)
+        issued = renderer.render(CertificateType.RESIDENT_RECORD, people, ISSUER, ISSUED_AT, options=options,
+                                 certificate_id=certificate_id)
         layout = renderer.layout(CertificateType.RESIDENT_RECORD, people, ISSUER, ISSUED_AT, options=options)
         fronts = [png_bytes(front) for front in renderer.front_rasters(layout)]
         record = archive.put(certificate_id, f"request-{certificate_id}", ISSUER.municipality_code, ISSUED_AT,

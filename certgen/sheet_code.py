@@ -1,0 +1,65 @@
+"""The machine-readable id on the back of every printed sheet: a QR code saying which certificate and
+which of its sheets the paper is, so that verifying a scan compares it with that one archived sheet
+instead of every sheet its municipality issued that day (docs/domain.md §3.1).
+
+The text is `<certificate id>/<sheet number, from 1>` (for a worker's UUID id 38 characters: QR
+version 3 at error correction M, 29 modules). It is only an index: a forged back can carry any id,
+and the verdict still comes from comparing the restored front with the archived front of the sheet it
+names. Written with segno (pure Python), read with zxing-cpp (both wheels, no system library).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import segno
+import zxingcpp
+from PIL import Image
+
+# Certificate ids are file names in the issuance archive (sinks.issuance_archive): the same pattern.
+_TEXT = re.compile(r"(?P<id>[A-Za-z0-9][A-Za-z0-9._-]{0,127})/(?P<sheet>[1-9][0-9]{0,2})")
+# Quiet zone around the symbol, in modules. The spec asks for 4; the back page paints the code on a
+# white patch of its own, and zxing-cpp reads a 2-module zone reliably (bench/scan_lookup.py's scans).
+QUIET_MODULES = 2
+
+
+@dataclass(frozen=True)
+class SheetRef:
+    certificate_id: str
+    sheet: int  # 0-based, as the archive counts sheets
+
+
+def sheet_code_text(certificate_id: str, sheet: int) -> str:
+    """The code's text for a sheet (0-based; printed 1-based, as people count sheets)."""
+    text = f"{certificate_id}/{sheet + 1}"
+    if not _TEXT.fullmatch(text):
+        raise ValueError(f"no sheet code for certificate {certificate_id!r}, sheet {sheet}")
+    return text
+
+
+def parse_sheet_code(text: str) -> SheetRef | None:
+    """The sheet a code's text names, or None when it is no sheet code (another QR code on the paper)."""
+    found = _TEXT.fullmatch(text)
+    if found is None:
+        return None
+    return SheetRef(found["id"], int(found["sheet"]) - 1)
+
+
+def sheet_code_modules(certificate_id: str, sheet: int) -> np.ndarray:
+    """The QR symbol as a boolean module matrix (True = dark), quiet zone included."""
+    symbol = segno.make_qr(sheet_code_text(certificate_id, sheet), error="m", boost_error=False)
+    return np.pad(np.array(symbol.matrix, dtype=bool), QUIET_MODULES)
+
+
+def read_sheet_codes(scan: Image.Image | np.ndarray) -> list[SheetRef]:
+    """The distinct sheet codes found in a scan or photo (usually one; none when the code is cut off,
+    smudged or the sheet was printed before codes were added)."""
+    image = scan if isinstance(scan, Image.Image) else Image.fromarray(scan)
+    found: list[SheetRef] = []
+    for barcode in zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode):
+        ref = parse_sheet_code(barcode.text)
+        if ref is not None and ref not in found:
+            found.append(ref)
+    return found
