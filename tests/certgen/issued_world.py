@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import zxingcpp
 from cryptography import x509
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from certgen.back_side import ScrambleBackSide, copy_evident_background
 from certgen.certificate_document import ResidentCopyOptions
@@ -29,6 +30,7 @@ from certgen.pki_directory import PkiDirectory
 from certgen.raster_render import RasterRenderer
 from certgen.scramble_keys import scramble_key
 from certgen.seal import KeyFileSealSigner
+from certgen.sheet_code import read_sheet_codes
 from certgen.verification import png_bytes
 from domain.certificate_types import CertificateType
 from sinks.issuance_archive import ArchivedCertificate, IssuanceArchive
@@ -135,3 +137,20 @@ def degraded_scan_png(pdf: bytes, directory: Path, angle: float = 1.5, scale: fl
     out = io.BytesIO()
     scan.save(out, "PNG")
     return out.getvalue()
+
+
+def hide_sheet_code(scan: Image.Image) -> Image.Image:
+    """The scan with the code at the bottom of the back painted over (smudged, cut off, or a sheet
+    printed before backs carried codes): found where zxing-cpp finds it, so the test cannot miss it."""
+    codes = zxingcpp.read_barcodes(scan.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
+    assert codes, "the scan has no code to hide"
+    hidden = scan.copy()
+    draw = ImageDraw.Draw(hidden)
+    for code in codes:
+        corners = [code.position.top_left, code.position.top_right, code.position.bottom_right,
+                   code.position.bottom_left]
+        xs, ys = [p.x for p in corners], [p.y for p in corners]
+        pad = (max(xs) - min(xs)) // 4
+        draw.rectangle((min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad), fill="white")
+    assert not read_sheet_codes(hidden)
+    return hidden
