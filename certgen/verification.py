@@ -11,10 +11,12 @@ A validly sealed PDF that was never archived fails check 2: that is what a stole
 A scan (or photo) of the back is verified by restoring the front from the scramble image with the
 municipality's key (certgen.scramble.descramble) and comparing it with the issued front raster kept in
 the archive (certgen.verification_scan.match, judged against its MATCH_THRESHOLD, the one threshold of
-scan verification). A scan does not say which certificate it is, so the person names either the
-certificate id or the municipality and the issue date printed on the front (read from what the paper
-prints, 横浜市長 and 令和8年11月17日, by certgen.verification_request); every sheet of every certificate
-that municipality issued that day is then a candidate and the best match wins. On a match the restore
+scan verification). The code at the bottom of the back (certgen.sheet_code) says which sheet it is, and
+the scan is compared with that one; what the person typed (the certificate id, or the municipality and
+the issue date as printed on the front, 横浜市長 and 令和8年11月17日, read by
+certgen.verification_request) is checked against it. Only when the code cannot be read is every sheet
+of the certificate typed, or of every certificate that municipality issued that day (at most
+MAX_FALLBACK_SHEETS), a candidate, and the best match wins. On a match the restore
 is shown beside the issued front (the score cannot catch a single altered character, a person comparing
 the two can); without one, nothing of the archived certificates is returned, since the best candidate is
 then someone else's certificate.
