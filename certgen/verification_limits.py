@@ -95,7 +95,3 @@ class Admission:
     def leave(self) -> None:
         with self._lock:
             self._held -= 1
-
-    @property
-    def held(self) -> int:
-        return self._held

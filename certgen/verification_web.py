@@ -306,7 +306,7 @@ def make_app(service: VerificationContext, limits: VerificationLimits | None = N
     async def index(request: web.Request) -> web.Response:
         nonce = nonce_of(request) or csrf.new_nonce()  # kept across visits: other open tabs stay valid
         response = _html(_page("証明書の検証", "Certificate verification", form_html(csrf.token(nonce))))
-        response.set_cookie(COOKIE, nonce, httponly=True, samesite="Strict", path="/")
+        response.set_cookie(COOKIE, nonce, httponly=True, samesite="Strict", path="/", secure=request.secure)
         return response
 
     async def run(pool: ThreadPoolExecutor, timeout: float, call: Callable[[], _T],
