@@ -42,7 +42,7 @@ from certgen.verification import (
 )
 from certgen.verification_csrf import COOKIE, FIELD, CsrfTokens
 from certgen.verification_limits import Admission, ClientRateLimiter, VerificationLimits, retry_after
-from certgen.verification_request import FIELD_NAMES, MAX_UPLOAD_BYTES, check_pdf, check_scan, check_size, is_pdf
+from certgen.verification_request import FIELD_NAMES, MAX_UPLOAD_BYTES, check_size, check_upload, is_pdf
 from domain.errors import BclError
 from domain.japan_time import to_japan_time
 from domain.japanese_date import format_japanese_date
@@ -368,19 +368,19 @@ def make_app(service: VerificationContext, limits: VerificationLimits | None = N
             return _html(error_html(_NO_FILE[0], _NO_FILE[1], token, fields, "file"), 400)
         try:
             check_size(size, filename)
-            result: PdfVerification | ScanVerification
+            def check() -> PdfVerification | ScanVerification:
+                return check_upload(service, data, filename, **fields)
+
             if is_pdf(data):
-                result = await run(pdf_pool, limits.pdf_timeout_seconds, lambda: check_pdf(service, data, filename))
-                if any(f.check is Check.DOCUMENT and not f.ok for f in result.findings):
-                    name = filename or "file"
-                    return _html(error_html(_UNREADABLE_PDF[0].format(f=name), _UNREADABLE_PDF[1].format(f=name),
-                                            token, fields, "file"), 400)
+                result = await run(pdf_pool, limits.pdf_timeout_seconds, check)
+            elif scans_admitted.try_enter():
+                result = await run(scan_pool, limits.scan_timeout_seconds, check, scans_admitted)
             else:
-                if not scans_admitted.try_enter():
-                    return _html(error_html(*_BUSY, token, fields), 503,
-                                 {"Retry-After": str(limits.retry_after_seconds)})
-                result = await run(scan_pool, limits.scan_timeout_seconds,
-                                   lambda: check_scan(service, data, filename, **fields), scans_admitted)
+                return _html(error_html(*_BUSY, token, fields), 503, {"Retry-After": str(limits.retry_after_seconds)})
+            if any(f.check is Check.DOCUMENT and not f.ok for f in result.findings):  # no readable PDF at all
+                name = filename or "file"
+                return _html(error_html(_UNREADABLE_PDF[0].format(f=name), _UNREADABLE_PDF[1].format(f=name),
+                                        token, fields, "file"), 400)
         except VerificationInputError as exc:
             status = 413 if size > MAX_UPLOAD_BYTES else 400
             # Nothing named the certificate: the issuer is the first field to fill in.
