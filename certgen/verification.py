@@ -59,6 +59,7 @@ from certgen.scramble import descramble
 from certgen.sheet_code import read_sheet_codes
 from certgen.verification_scan import MATCH_THRESHOLD, match
 from domain.errors import BclError
+from domain.japan_time import japan_date
 from domain.japanese_date import format_japanese_date
 from domain.municipalities import municipality as find_municipality
 
@@ -439,13 +440,14 @@ def _sheets_to_compare(scan: Image.Image | np.ndarray, archive: BaseIssuanceReco
                                              f"{code.sheet + 1}, which is not in the issuance record",
                                              f"裏面のコードが示す証明書 {code.certificate_id} の{code.sheet + 1}枚目は"
                                              "発行記録にありません"),))
+        day = japan_date(record.issued_at)  # as printed on the front
         typed_other_issuer = municipality_code is not None and municipality_code != record.municipality_code
-        if typed_other_issuer or (issued_on is not None and issued_on != record.issued_on):
+        if typed_other_issuer or (issued_on is not None and issued_on != day):
             who = _municipality_label(record.municipality_code)
             against.append(Finding(Check.RECORD, False,
                                    f"the code on the back names a certificate {who} issued on "
-                                   f"{record.issued_on.isoformat()}, not the issuer and date typed",
-                                   f"裏面のコードは{who}が{_printed(record.issued_on)}に発行した証明書を示しています"
+                                   f"{day.isoformat()}, not the issuer and date typed",
+                                   f"裏面のコードは{who}が{_printed(day)}に発行した証明書を示しています"
                                    "（入力された発行者・発行日と異なります）"))
         return [(record, code.sheet)], against
     if municipality_code is None or issued_on is None:

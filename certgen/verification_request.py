@@ -69,15 +69,14 @@ def _field_error(field: str, en: str, ja: str) -> VerificationInputError:
 def name_certificate(certificate_id: str | None = None, issuer: str | None = None,
                      issued_on: str | None = None) -> ScanSubject:
     """The certificate a scan is to be compared with, from what the person typed. The id, when given,
-    names it alone; otherwise both the issuer and the issue date as printed on the front are needed."""
+    names it alone; otherwise both the issuer and the issue date as printed on the front are needed.
+    Nothing typed names nothing: the code on the back is to say (certgen.verification.verify_scan asks
+    for these when it cannot be read)."""
     if certificate_id and certificate_id.strip():
         return ScanSubject(certificate_id=certificate_id.strip())
     issuer, issued_on = (issuer or "").strip(), (issued_on or "").strip()
     if not issuer and not issued_on:
-        raise _field_error("certificate", "say which certificate the scan is: the issuer and the issue date "
-                                          "printed on the front (e.g. 横浜市長, 令和8年11月17日), or its id",
-                           "どの証明書か分かるように、表面に印刷された発行者と発行日を入力してください"
-                           "（例: 横浜市長、令和8年11月17日）")
+        return ScanSubject()
     if not issuer:
         raise _field_error("issuer", "missing: type the municipality printed beside the mayor's seal (e.g. 横浜市長)",
                            "入力されていません。公印の横に印刷された市区町村長名を入力してください（例: 横浜市長）")
@@ -187,9 +186,7 @@ def check_scan(context: VerificationContext, data: bytes, filename: str | None =
         en, ja = _quoted(filename)
         raise VerificationInputError(f"{en} is a PDF, not a scan: verify it as a PDF",
                                      f"{ja}はPDFです（スキャン画像ではありません）。PDFとして検証してください")
-    # Nothing typed is fine: the code on the back names the sheet (verify_scan asks when it cannot be read).
-    typed = any((value or "").strip() for value in (certificate_id, issuer, issued_on))
-    subject = name_certificate(certificate_id, issuer, issued_on) if typed else ScanSubject()
+    subject = name_certificate(certificate_id, issuer, issued_on)
     scan = _load_image(data, filename)
     result = verify_scan(scan, context.archive, context.key_of,
                          certificate_id=subject.certificate_id,

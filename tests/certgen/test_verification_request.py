@@ -12,7 +12,14 @@ from PIL import Image
 
 from certgen.keys import KeyPool
 from certgen.verification import PdfVerification, ScanVerification, VerificationContext, VerificationInputError
-from certgen.verification_request import MAX_UPLOAD_BYTES, check_pdf, check_scan, check_upload, name_certificate
+from certgen.verification_request import (
+    MAX_UPLOAD_BYTES,
+    ScanSubject,
+    check_pdf,
+    check_scan,
+    check_upload,
+    name_certificate,
+)
 from tests.certgen.issued_world import IssuedWorld, build_issued_world, degraded_scan_png, hide_sheet_code
 
 
@@ -98,7 +105,6 @@ def test_the_pdf_and_scan_commands_refuse_the_other_kind(context: VerificationCo
 @pytest.mark.parametrize(
     ("fields", "field", "en", "ja"),
     [
-        ({}, "certificate", "say which certificate the scan is", "発行者と発行日"),
         ({"issued_on": "令和8年11月21日"}, "issuer", "issuer: missing", "発行者: 入力されていません"),
         ({"issuer": "横浜市長"}, "issued_on", "issue date: missing", "発行日: 入力されていません"),
         ({"issuer": "横浜", "issued_on": "令和8年11月21日"}, "issuer", "issuer: «横浜» names no municipality",
@@ -114,6 +120,10 @@ def test_the_pdf_and_scan_commands_refuse_the_other_kind(context: VerificationCo
 def test_a_field_that_names_no_certificate_is_named(fields: dict[str, str], field: str, en: str, ja: str) -> None:
     error = _refused(name_certificate, **fields)
     assert error.field == field and en in error.en and ja in error.ja
+
+
+def test_nothing_typed_leaves_it_to_the_code_on_the_back() -> None:
+    assert name_certificate() == name_certificate(" ", "", "\u3000") == ScanSubject()
 
 
 def test_a_pdf_is_verified_whatever_was_typed(context: VerificationContext, world: IssuedWorld) -> None:
