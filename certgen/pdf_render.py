@@ -108,8 +108,8 @@ class BackSide:
     margin: float = 28.0  # points around the scramble image
     code: PdfImage | None = None
     # The code's side (quiet zone included) and its distance from the bottom edge, in points: 64 pt
-    # (22.6 mm) gives a version-3 QR code 0.68 mm modules, read from 100 dpi scans; with the scramble
-    # image 6 pt above it, the scramble image keeps 99.7 % of the size it has without a code.
+    # (22.6 mm) gives the worker's version-2 QR codes 0.78 mm modules, read from 100 dpi scans; with
+    # the scramble image 6 pt above it, the scramble image keeps 99.7 % of the size it has without a code.
     code_side: float = 64.0
     code_bottom: float = 14.0
 

@@ -1,5 +1,5 @@
 """The machine-readable id on the back of each sheet (certgen.sheet_code): its text, and the code as the
-certificate worker prints it (a UUID id, version 3) read back from degraded scans of the printed back."""
+certificate worker prints it (UUID ids) read back from degraded scans of the printed back, for many ids."""
 
 from __future__ import annotations
 
@@ -22,47 +22,59 @@ from tests.certgen.scan_degradation import degrade
 from tests.certgen.test_verification import SCANNER_POSES
 
 KEY = b"sheet code test scramble key"
-Printed = tuple[list[np.ndarray], str, list[Image.Image]]  # backs as printed, certificate id, fronts
+CERTIFICATES = 6  # each with its own id: how well a code reads depends on its modules
+Printed = tuple[list[tuple[str, int, np.ndarray]], list[Image.Image]]  # (id, sheet, back as printed), fronts
 
 
 def test_the_text_names_certificate_and_sheet() -> None:
+    assert sheet_code_text("cert-household", 0) == "cert-household/1"
+    assert parse_sheet_code("cert-household/2") == SheetRef("cert-household", 1)
+    # A worker's id, a UUID, is written as numerals: QR version 2 instead of 3, bigger modules.
     certificate_id = str(uuid.uuid4())
-    assert sheet_code_text(certificate_id, 0) == f"{certificate_id}/1"
-    assert parse_sheet_code(f"{certificate_id}/2") == SheetRef(certificate_id, 1)
-    for other in ("https://example.invalid/verify", "cert/0", "cert/1/2", "../x/1", "cert-1"):
+    text = sheet_code_text(certificate_id, 1)
+    assert text == f"{uuid.UUID(certificate_id).int:039d}02" and parse_sheet_code(text) == SheetRef(certificate_id, 1)
+    assert sheet_code_modules(certificate_id, 0).shape == (29, 29)  # version 2 and a 2-module quiet zone
+    assert sheet_code_text(certificate_id.upper(), 0) == f"{certificate_id.upper()}/1"  # not how the worker writes
+    others = ("https://example.invalid/verify", "cert/0", "cert/1/2", "../x/1", "cert-1", "9" * 41, "1" * 39 + "00")
+    for other in others:
         assert parse_sheet_code(other) is None, other  # another QR code on the paper is no sheet code
-    with pytest.raises(ValueError, match="no sheet code"):
-        sheet_code_text("a/b", 0)
-    assert sheet_code_modules(certificate_id, 0).shape == (33, 33)  # version 3 and a 2-module quiet zone
+    for bad_id, sheet in (("a/b", 0), ("cert", 99)):
+        with pytest.raises(ValueError, match="no sheet code"):
+            sheet_code_text(bad_id, sheet)
 
 
 @pytest.fixture(scope="module")
 def printed(tmp_path_factory: pytest.TempPathFactory) -> Printed:
-    """The backs of a two-sheet certificate with a worker's UUID id, printed by poppler at 100 dpi."""
+    """The backs of two-sheet certificates with worker-style UUID ids, printed by poppler at 100 dpi."""
     background = copy_evident_background(MINCHO)
-    raster = RasterRenderer(MINCHO)
-    renderer = CertificateRenderer(shared_font(), None, raster=raster, front_background=background,
+    renderer = CertificateRenderer(shared_font(), None, raster=RasterRenderer(MINCHO), front_background=background,
                                    back_side=ScrambleBackSide(KEY, background))
-    certificate_id = str(uuid.uuid4())
-    issued = renderer.render(CertificateType.RESIDENT_RECORD, household_of_seven(), ISSUER, ISSUED_AT,
-                             certificate_id=certificate_id)
-    assert issued.sheets == 2
     directory = tmp_path_factory.mktemp("sheet-code")
-    (directory / "c.pdf").write_bytes(issued.pdf)
-    subprocess.run(["pdftoppm", "-r", "100", "-png", str(directory / "c.pdf"), str(directory / "page")], check=True)
-    backs = [np.asarray(Image.open(directory / f"page-{n}.png").convert("RGB")) for n in (2, 4)]
+    backs = []
+    for n in range(CERTIFICATES):
+        certificate_id = str(uuid.uuid4())
+        issued = renderer.render(CertificateType.RESIDENT_RECORD, household_of_seven(), ISSUER, ISSUED_AT,
+                                 certificate_id=certificate_id)
+        assert issued.sheets == 2
+        (directory / f"c{n}.pdf").write_bytes(issued.pdf)
+        subprocess.run(["pdftoppm", "-r", "100", "-png", str(directory / f"c{n}.pdf"), str(directory / f"c{n}")],
+                       check=True)
+        backs += [(certificate_id, sheet, np.asarray(Image.open(directory / f"c{n}-{page}.png").convert("RGB")))
+                  for sheet, page in ((0, 2), (1, 4))]
     fronts = renderer.front_rasters(renderer.layout(CertificateType.RESIDENT_RECORD, household_of_seven(), ISSUER,
                                                     ISSUED_AT))
-    return backs, certificate_id, fronts
+    return backs, fronts
 
 
 @pytest.mark.parametrize(("angle", "scale", "seed"), SCANNER_POSES)
-def test_the_code_reads_back_from_degraded_scans_of_each_sheet(printed: Printed,
-                                                                angle: float, scale: float, seed: int) -> None:
-    backs, certificate_id, fronts = printed
-    for sheet, back in enumerate(backs):
+def test_the_code_reads_back_from_degraded_scans_of_each_sheet(printed: Printed, angle: float, scale: float,
+                                                                seed: int) -> None:
+    backs, fronts = printed
+    for certificate_id, sheet, back in backs:
         scan = degrade(back, angle=angle, scale=scale, seed=seed)
         assert read_sheet_codes(scan) == [SheetRef(certificate_id, sheet)]
-        # The code's finder patterns do not confuse the scramble image's own corner markers.
-        restored = descramble(scan, KEY, (fronts[sheet].height, fronts[sheet].width))
-        assert restored.shape[:2] == (fronts[sheet].height, fronts[sheet].width)
+    # The code's finder patterns do not confuse the scramble image's own corner markers.
+    for _, sheet, back in backs[:2]:
+        front = fronts[sheet]
+        restored = descramble(degrade(back, angle=angle, scale=scale, seed=seed), KEY, (front.height, front.width))
+        assert restored.shape[:2] == (front.height, front.width)

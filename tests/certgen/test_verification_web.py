@@ -412,7 +412,8 @@ def test_a_pixel_bomb_is_refused_from_its_header_in_bounded_memory(world: Issued
 def test_scans_at_once_run_bounded_and_a_pdf_check_does_not_wait_behind_them(world: IssuedWorld,
                                                                               tmp_path: Path) -> None:
     scan = degraded_scan_png(world.household.pdf, tmp_path)
-    with server_process(world, burst=100) as (url, pid):
+    # A deadline far above eight scans one after another, even on a loaded machine: this is about the pools.
+    with server_process(world, burst=100, scan_timeout_seconds=600) as (url, pid):
         status, page, _, one_scan = asyncio.run(_timed_post(url, scan, "scan.png"))
         assert status == 200 and 'class="verdict ok"' in page
         before = high_water_mb(pid)
