@@ -7,7 +7,9 @@ What each limit protects (docs/operations.md, "Verification", lists them with th
     and the server's loop;
   - at most `scan_queue` scans are admitted (running or waiting): a further scan is answered 503 with
     Retry-After at once, so waiting uploads (each held in memory, at most MAX_UPLOAD_BYTES) stay bounded;
-  - at most `max_in_flight` uploads are read at once (503 beyond), whatever they turn out to be;
+  - at most `max_in_flight` uploads are read at once (503 beyond), whatever they turn out to be, and
+    each must arrive within `upload_timeout_seconds` (408 after it: a client that sends slowly does
+    not hold its place for ever);
   - each check has a deadline (504 after it; a scan that already started runs to its end, which
     the pixel and sheet limits of certgen.verification bound, and holds its admission until then);
   - each client address gets `burst` verifications at once and one more every `refill_seconds`
@@ -37,6 +39,7 @@ class VerificationLimits:
     pdf_workers: int = 2
     scan_queue: int = 8  # scans admitted: running + waiting
     max_in_flight: int = 32  # uploads being read or checked
+    upload_timeout_seconds: float = 60.0  # to receive the whole form (21 MiB at 3 Mbit/s)
     scan_timeout_seconds: float = 30.0
     pdf_timeout_seconds: float = 15.0
     burst: int = 10  # verifications a client may make at once ...

@@ -271,6 +271,8 @@ _TOO_MANY = ("検証の回数が多すぎます。{s}秒ほど待ってから再
              "too many verifications from your address: try again in {s} s")
 _TIMED_OUT = ("検証が{s}秒以内に終わりませんでした。時間をおいて再度お試しください",
               "the verification did not finish within {s} s: try again later")
+_SLOW_UPLOAD = ("送信が{s}秒以内に終わりませんでした。通信環境を確かめて再度お試しください",
+                "the upload did not arrive within {s} s: check the connection and try again")
 _NO_FORM = ("送信内容をフォームとして読み取れません。ページを開き直して、ファイルを選んでください",
             "the request is not the page's form (multipart/form-data): reload the page and choose a file")
 _CSRF = ("フォームの有効期限が切れたか、このページから送信されていません。ページを開き直してください",
@@ -359,7 +361,12 @@ def make_app(service: VerificationContext, limits: VerificationLimits | None = N
             in_flight.leave()
 
     async def checked(request: web.Request) -> web.Response:
-        fields, seen_file, filename, data, size = await read_form(request)
+        try:
+            fields, seen_file, filename, data, size = await asyncio.wait_for(read_form(request),
+                                                                             limits.upload_timeout_seconds)
+        except TimeoutError:
+            seconds = f"{limits.upload_timeout_seconds:g}"
+            return _html(error_html(_SLOW_UPLOAD[0].format(s=seconds), _SLOW_UPLOAD[1].format(s=seconds), None), 408)
         nonce = nonce_of(request)
         if not csrf.accepts(nonce, fields.pop(FIELD, None)):
             return _html(error_html(*_CSRF, None), 403)

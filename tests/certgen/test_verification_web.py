@@ -466,3 +466,21 @@ def test_a_client_over_its_rate_gets_429_with_retry_after(world: IssuedWorld) ->
     _, page, headers = results[3]
     assert 55 <= int(headers["Retry-After"]) <= 60
     assert "too many verifications from your address" in page and "秒ほど待ってから" in page
+
+
+def test_an_upload_that_never_finishes_gets_408(world: IssuedWorld) -> None:
+    with server_process(world, upload_timeout_seconds=0.5) as (url, _):
+        async def stalled() -> tuple[float, bytes]:
+            port = int(url.rsplit(":", 1)[1])
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"POST /verify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n"
+                         b"Content-Type: multipart/form-data; boundary=XYZ\r\n\r\n--XYZ\r\n")
+            await writer.drain()
+            start = time.perf_counter()
+            answer = await asyncio.wait_for(reader.readuntil(b"</html>"), 10)  # the rest of the body never comes
+            writer.close()
+            return time.perf_counter() - start, answer
+
+        seconds, answer = asyncio.run(stalled())
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+    assert 0.4 < seconds < 3 and b"did not arrive within 0.5 s" in answer
