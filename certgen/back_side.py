@@ -5,12 +5,15 @@
 Everything that does not change between certificates is made once here: the page-sized
 copy-evident stencil (one compressed 1-bit image, shared by every page of a document) and the
 scramble key. Per sheet: scramble the front raster and JPEG-encode it (the decoder is built to read
-JPEG-compressed scans, and JPEG bytes go into the PDF without re-encoding).
+JPEG-compressed scans, and JPEG bytes go into the PDF without re-encoding). Per copy: the sheet's
+machine-readable id (certgen.sheet_code), which the verifier reads to find the archived sheet directly.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image
@@ -19,8 +22,10 @@ from certgen.certificate_document import PAGE_HEIGHT, PAGE_WIDTH, Color
 from certgen.copy_evident import MIN_DPI, copy_evident_pattern
 from certgen.pdf_render import BackSide, PdfImage
 from certgen.scramble import ScrambleParams, scramble_image
+from certgen.sheet_code import sheet_code_modules
 
 PATTERN_COLOR: Color = (0.80, 0.84, 0.90)  # light grey-blue: reads as plain paper, survives a copier as dots
+CODE_COLOR: Color = (0.0, 0.0, 0.0)
 
 
 def copy_evident_background(font_path: Path, dpi: int = MIN_DPI, color: Color = PATTERN_COLOR) -> PdfImage:
@@ -44,3 +49,10 @@ class ScrambleBackSide:
         out = io.BytesIO()
         scrambled.save(out, "JPEG", quality=self.jpeg_quality)
         return BackSide(out.getvalue(), self.background)
+
+
+def with_sheet_codes(backs: Sequence[BackSide], certificate_ids: Sequence[str]) -> list[BackSide]:
+    """The backs of every copy, in print order (copy 1's sheets, then copy 2's, ...), each carrying the
+    code of its own certificate and sheet; the scramble and background image objects stay shared."""
+    return [replace(back, code=PdfImage.stencil(sheet_code_modules(certificate_id, sheet), CODE_COLOR))
+            for certificate_id in certificate_ids for sheet, back in enumerate(backs)]

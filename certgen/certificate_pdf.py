@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from certgen.back_side import with_sheet_codes
 from certgen.certificate_document import (
     DocumentLayout,
     Issuer,
@@ -103,12 +104,16 @@ class CertificateRenderer:
         *,
         options: ResidentCopyOptions | None = None,
         fiscal_year: int | None = None,
+        certificate_id: str | None = None,
     ) -> IssuedCertificate:
-        """The sealed certificate PDF, with back sides when this renderer has a BackSideMaker."""
+        """The sealed certificate PDF, with back sides when this renderer has a BackSideMaker (each
+        carrying its sheet's machine-readable id when the certificate id is given)."""
         layout = self.layout(kind, residents, issuer, issued_at, options=options, fiscal_year=fiscal_year)
         backs: list[BackSide] = []
         if self.back_side is not None:
             backs = [self.back_side(front) for front in self.front_rasters(layout)]
+            if certificate_id is not None:
+                backs = with_sheet_codes(backs, [certificate_id])
         prepared = self.prepare(layout, issuer, issued_at, backs)
         pdf = seal_prepared(prepared, self.signer) if isinstance(prepared, PreparedPdf) and self.signer else prepared
         if not isinstance(pdf, bytes):

@@ -11,10 +11,12 @@ A validly sealed PDF that was never archived fails check 2: that is what a stole
 A scan (or photo) of the back is verified by restoring the front from the scramble image with the
 municipality's key (certgen.scramble.descramble) and comparing it with the issued front raster kept in
 the archive (certgen.verification_scan.match, judged against its MATCH_THRESHOLD, the one threshold of
-scan verification). A scan does not say which certificate it is, so the person names either the
-certificate id or the municipality and the issue date printed on the front (read from what the paper
-prints, 横浜市長 and 令和8年11月17日, by certgen.verification_request); every sheet of every certificate
-that municipality issued that day is then a candidate and the best match wins. On a match the restore
+scan verification). The code at the bottom of the back (certgen.sheet_code) says which sheet it is, and
+the scan is compared with that one; what the person typed (the certificate id, or the municipality and
+the issue date as printed on the front, 横浜市長 and 令和8年11月17日, read by
+certgen.verification_request) is checked against it. Only when the code cannot be read is every sheet
+of the certificate typed, or of every certificate that municipality issued that day (at most
+MAX_FALLBACK_SHEETS), a candidate, and the best match wins. On a match the restore
 is shown beside the issued front (the score cannot catch a single altered character, a person comparing
 the two can); without one, nothing of the archived certificates is returned, since the best candidate is
 then someone else's certificate.
@@ -54,14 +56,23 @@ from pyhanko_certvalidator import ValidationContext
 
 from certgen.errors import ScrambleError
 from certgen.scramble import descramble
+from certgen.sheet_code import read_sheet_codes
 from certgen.verification_scan import MATCH_THRESHOLD, match
 from domain.errors import BclError
+from domain.japan_time import japan_date
 from domain.japanese_date import format_japanese_date
 from domain.municipalities import municipality as find_municipality
 
-# A scan larger than this (pixels) is refused before decoding: a phone photo is ~12 MP, an A4 scan
-# at 600 dpi ~35 MP; anything bigger is not a scan of one certificate back.
-MAX_SCAN_PIXELS = 40_000_000
+# A scan larger than this (pixels) is refused from its header, before anything is decoded: an A4 scan
+# at 400 dpi is 15.5 MP, a phone photo 12 MP (24 MP at most); decoded, it takes at most 4 bytes a pixel.
+MAX_SCAN_PIXELS = 25_000_000
+# A decoded scan is reduced (integer box filter; a JPEG is decoded reduced) until its long side is at
+# most this: ~200 dpi for an A4 page, twice what the scramble image needs (it is read from 100 dpi
+# scans), and what bounds the memory of restoring and matching (bench/scan_lookup.py).
+MAX_WORKING_SIDE = 2400
+# Without a readable code on the back, a scan is compared with every sheet its municipality issued on
+# the date typed, up to this many (~0.3 s each); beyond it the person is asked for the certificate id.
+MAX_FALLBACK_SHEETS = 8
 # A PDF larger than this is not one of ours (a multi-page household certificate is well under 1 MiB).
 MAX_PDF_BYTES = 20 * 1024 * 1024
 # The loggers through which pyHanko explains a failed validation.
@@ -331,29 +342,54 @@ def _seal_findings(status: PdfSignatureStatus, signer: str | None, reasons: Sequ
 
 
 def load_scan(data: bytes) -> Image.Image:
-    """Decode an uploaded scan or photo (any format Pillow reads), refusing oversized images.
+    """Decode an uploaded scan or photo (any format Pillow reads) into 8-bit RGB at working size
+    (MAX_WORKING_SIDE), refusing an image of more than MAX_SCAN_PIXELS from its header, before decoding.
     VerificationInputError says what is wrong with the file."""
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
-        raise VerificationInputError("the image is far too large for a scan of one page",
-                                     "画像が大きすぎます（1ページのスキャンではありません）") from None
+        raise _too_many_pixels(None) from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise NotAnImageError("the file is not an image (PNG, JPEG, TIFF, …) that can be read",
                                      "画像ファイル（PNG・JPEG・TIFF など）として読み取れません") from None
     if image.width * image.height > MAX_SCAN_PIXELS:
-        size = f"{image.width}×{image.height}"
-        raise VerificationInputError(
-            f"the image is {size} px: too large for a scan of one page (at most {MAX_SCAN_PIXELS // 1_000_000} MP)",
-            f"画像が大きすぎます（{size} ピクセル、1ページのスキャンは{MAX_SCAN_PIXELS // 1_000_000}00万画素まで）")
+        raise _too_many_pixels(image.size)
+    factor = -(-max(image.size) // MAX_WORKING_SIDE)
+    if factor > 1 and image.format == "JPEG":
+        # libjpeg decodes at 1/2, 1/4 or 1/8 scale directly: the full-size pixels never exist.
+        image.draft("RGB", (-(-image.width // factor), -(-image.height // factor)))
+    kind = image.format or ""
     try:
         image.load()
+        rgb = _eight_bit_rgb(image)
     # A header that decodes but a body that does not: cut short in transfer, or damaged.
     except (OSError, ValueError, Image.DecompressionBombError):
-        kind = image.format or ""
         raise VerificationInputError(f"the {kind + ' ' if kind else ''}image is damaged or truncated and cannot be "
                                      "read", f"{kind}画像が壊れているか途中で切れていて、読み取れません") from None
-    return image.convert("RGB")
+    factor = -(-max(rgb.size) // MAX_WORKING_SIDE)
+    return rgb.reduce(factor) if factor > 1 else rgb
+
+
+def _too_many_pixels(size: tuple[int, int] | None) -> VerificationInputError:
+    limit = MAX_SCAN_PIXELS // 1_000_000
+    what_en = f"{size[0]}×{size[1]} px" if size else "far too many pixels"
+    what_ja = f"{size[0]}×{size[1]} ピクセル" if size else "画素数が多すぎます"
+    return VerificationInputError(
+        f"the image is {what_en}: too large for a scan of one page (at most {limit} megapixels; "
+        "scan at 300 dpi or less)",
+        f"画像が大きすぎます（{what_ja}。1ページのスキャンは{limit}00万画素まで、300dpi以下でスキャンしてください）")
+
+
+def _eight_bit_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB. 16- and 32-bit grey is scaled down to 8 bits here (Pillow's own conversion would clip
+    it to white); every other mode is Pillow's conversion (ValueError for a mode it cannot convert)."""
+    if image.mode.startswith("I;16"):
+        image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
+    elif image.mode in ("I", "F"):
+        grey = np.asarray(image).astype(np.float32)
+        grey *= np.float32(255 / max(255.0, float(grey.max())))
+        image = Image.fromarray(grey.clip(0, 255).astype(np.uint8))
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _municipality_label(code: str) -> str:
@@ -363,61 +399,125 @@ def _municipality_label(code: str) -> str:
         return f"municipality {code}"
 
 
-def verify_scan(scan: Image.Image | np.ndarray, archive: BaseIssuanceRecord, key_of: Callable[[str], bytes], *,
-                certificate_id: str | None = None, municipality_code: str | None = None,
-                issued_on: date | None = None) -> ScanVerification:
-    """Restore the front from a scan of a certificate's back and compare it with the issued front.
-    Name the certificate (certificate_id) or the municipality and issue date printed on the front;
-    key_of(municipality_code) gives the scramble key (certgen.scramble_keys.scramble_key)."""
+def _printed(day: date) -> str:
+    return f"{format_japanese_date(day)}（{day.isoformat()}）"
+
+
+def _sheets_to_compare(scan: Image.Image | np.ndarray, archive: BaseIssuanceRecord, certificate_id: str | None,
+                       municipality_code: str | None, issued_on: date | None,
+                       ) -> tuple[list[tuple[IssuedRecord, int]], list[Finding]] | ScanVerification:
+    """Which archived sheets the scan is compared with, and findings against what was typed; or the
+    verdict when there is nothing to compare with. The code on the back names one sheet; what the person
+    typed is checked against it. Without a code: the certificate typed, or (bounded) every sheet of the
+    municipality and date typed."""
+    codes = read_sheet_codes(scan)
+    if len(codes) > 1:
+        return ScanVerification((Finding(Check.SCAN, False, f"the scan shows the codes of {len(codes)} sheets: scan "
+                                                            "the back of one sheet at a time",
+                                         f"{len(codes)}枚分の裏面のコードが写っています。1枚ずつスキャンしてください"),))
+    code = codes[0] if codes else None
+    against: list[Finding] = []
     if certificate_id is not None:
         record = archive.get(certificate_id)
         if record is None:
             return ScanVerification((Finding(Check.RECORD, False,
                                              f"certificate {certificate_id} is not in the issuance record",
                                              f"証明書ID {certificate_id} は発行記録にありません"),))
-        candidates: Sequence[IssuedRecord] = [record]
-        municipality_code = record.municipality_code
-    elif municipality_code is not None and issued_on is not None:
-        candidates = archive.issued_on(municipality_code, issued_on)
-        if not candidates:
-            who = _municipality_label(municipality_code)
-            printed = f"{format_japanese_date(issued_on)}（{issued_on.isoformat()}）"
+        sheets = range(len(record.front_sha256))
+        if code is not None and code.certificate_id != certificate_id:
+            named = code.certificate_id
+            against.append(Finding(Check.RECORD, False, f"the code on the back names certificate {named}, "
+                                                        f"not {certificate_id}",
+                                   f"裏面のコードは証明書 {named} を示しています（{certificate_id} ではありません）"))
+        elif code is not None and code.sheet in sheets:
+            sheets = range(code.sheet, code.sheet + 1)
+        return [(record, sheet) for sheet in sheets], against
+    if code is not None:
+        record = archive.get(code.certificate_id)
+        if record is None or code.sheet >= len(record.front_sha256):
             return ScanVerification((Finding(Check.RECORD, False,
-                                             f"{who} issued no certificate on {issued_on.isoformat()} "
-                                             f"({format_japanese_date(issued_on)}) through BCL",
-                                             f"{who}が{printed}にBCLで発行した証明書はありません"),))
-    else:
+                                             f"the code on the back names certificate {code.certificate_id}, sheet "
+                                             f"{code.sheet + 1}, which is not in the issuance record",
+                                             f"裏面のコードが示す証明書 {code.certificate_id} の{code.sheet + 1}枚目は"
+                                             "発行記録にありません"),))
+        day = japan_date(record.issued_at)  # as printed on the front
+        typed_other_issuer = municipality_code is not None and municipality_code != record.municipality_code
+        if typed_other_issuer or (issued_on is not None and issued_on != day):
+            who = _municipality_label(record.municipality_code)
+            against.append(Finding(Check.RECORD, False,
+                                   f"the code on the back names a certificate {who} issued on "
+                                   f"{day.isoformat()}, not the issuer and date typed",
+                                   f"裏面のコードは{who}が{_printed(day)}に発行した証明書を示しています"
+                                   "（入力された発行者・発行日と異なります）"))
+        return [(record, code.sheet)], against
+    if municipality_code is None or issued_on is None:
         raise VerificationInputError(
-            "name the certificate: the issuer and the issue date printed on the front, or the certificate id",
-            "どの証明書か入力してください: 表面に印刷された発行者と発行日、または証明書ID", field="certificate")
+            "the code at the bottom of the back cannot be read: say which certificate the scan is: the issuer "
+            "and the issue date printed on the front (e.g. 横浜市長, 令和8年11月17日), or its id",
+            "裏面下のコードが読み取れません。表面に印刷された発行者と発行日（例: 横浜市長、令和8年11月17日）"
+            "または証明書IDを入力してください", field="certificate")
+    candidates = archive.issued_on(municipality_code, issued_on)
+    who = _municipality_label(municipality_code)
+    if not candidates:
+        return ScanVerification((Finding(Check.RECORD, False,
+                                         f"{who} issued no certificate on {issued_on.isoformat()} "
+                                         f"({format_japanese_date(issued_on)}) through BCL",
+                                         f"{who}が{_printed(issued_on)}にBCLで発行した証明書はありません"),))
+    sheets_of_day = [(record, sheet) for record in candidates for sheet in range(len(record.front_sha256))]
+    if len(sheets_of_day) > MAX_FALLBACK_SHEETS:
+        raise VerificationInputError(
+            f"the code at the bottom of the back cannot be read, and {who} issued {len(sheets_of_day)} sheets on "
+            f"{issued_on.isoformat()}: more than the {MAX_FALLBACK_SHEETS} a scan is compared with one by one; scan "
+            "the back again with its code whole and sharp, or type the certificate id",
+            f"裏面下のコードが読み取れず、{who}が{_printed(issued_on)}に発行した用紙は{len(sheets_of_day)}枚あり、"
+            f"1枚ずつ照合できる{MAX_FALLBACK_SHEETS}枚を超えています。コード全体がはっきり写るように"
+            "スキャンし直すか、証明書IDを入力してください", field="certificate_id")
+    return sheets_of_day, against
 
+
+def verify_scan(scan: Image.Image | np.ndarray, archive: BaseIssuanceRecord, key_of: Callable[[str], bytes], *,
+                certificate_id: str | None = None, municipality_code: str | None = None,
+                issued_on: date | None = None) -> ScanVerification:
+    """Restore the front from a scan of a certificate's back and compare it with the issued front: the
+    sheet the code on the back names (certgen.sheet_code), or when it cannot be read the certificate
+    named by certificate_id or by the municipality and issue date printed on the front; what was typed
+    is checked against the code. key_of(municipality_code) gives the scramble key
+    (certgen.scramble_keys.scramble_key)."""
+    chosen = _sheets_to_compare(scan, archive, certificate_id, municipality_code, issued_on)
+    if isinstance(chosen, ScanVerification):
+        return chosen
+    sheets_to_compare, against = chosen
+    municipality_code = sheets_to_compare[0][0].municipality_code
     key = key_of(municipality_code)
     restored_by_shape: dict[tuple[int, int], np.ndarray] = {}
     best: tuple[float, IssuedRecord, int, np.ndarray, np.ndarray, np.ndarray] | None = None
     sheets = 0
-    for record in candidates:
-        for sheet in range(len(record.front_sha256)):
-            sheets += 1
-            issued = np.asarray(Image.open(io.BytesIO(archive.read_front(record, sheet))).convert("RGB"))
-            shape = (issued.shape[0], issued.shape[1])
-            if shape not in restored_by_shape:
-                try:
-                    restored_by_shape[shape] = descramble(scan, key, shape)
-                except ScrambleError as exc:
-                    finding = Finding(Check.SCAN, False, f"no scramble image found in the scan: {exc}",
-                                      "画像の中にスクランブル画像（証明書の裏面の模様）が見つかりません。"
-                                      "裏面全体が写るように、傾けずにスキャン・撮影してください")
-                    return ScanVerification((finding,), candidates=sheets, municipality_code=municipality_code)
-            restored = restored_by_shape[shape]
-            result = match(restored, issued)
-            if best is None or result.score > best[0]:
-                best = (result.score, record, sheet, restored, issued, result.tile_scores)
+    for record, sheet in sheets_to_compare:
+        sheets += 1
+        issued = np.asarray(Image.open(io.BytesIO(archive.read_front(record, sheet))).convert("RGB"))
+        shape = (issued.shape[0], issued.shape[1])
+        if shape not in restored_by_shape:
+            try:
+                restored_by_shape[shape] = descramble(scan, key, shape)
+            except ScrambleError as exc:
+                finding = Finding(Check.SCAN, False, f"no scramble image found in the scan: {exc}",
+                                  "画像の中にスクランブル画像（証明書の裏面の模様）が見つかりません。"
+                                  "裏面全体が写るように、傾けずにスキャン・撮影してください")
+                return ScanVerification((finding,), candidates=sheets, municipality_code=municipality_code)
+        restored = restored_by_shape[shape]
+        result = match(restored, issued)
+        if best is None or result.score > best[0]:
+            best = (result.score, record, sheet, restored, issued, result.tile_scores)
     if best is None:  # records always have at least one front; kept for the type checker
         return ScanVerification((Finding(Check.RECORD, False, "no archived front to compare with",
                                          "照合する発行時の表面がありません"),))
     score, record, sheet, restored, issued, tiles = best
     findings = [Finding(Check.SCAN, True, "scramble image found and restored",
-                        "スクランブル画像を読み取り、表面を復元しました")]
+                        "スクランブル画像を読み取り、表面を復元しました"), *against]
+    if against:
+        # The paper contradicts itself or what was typed: no verdict on whose certificate it is.
+        return ScanVerification(tuple(findings), score=score, candidates=sheets, municipality_code=municipality_code,
+                                restored=restored)
     if score < MATCH_THRESHOLD:
         # Neither the best candidate's id nor its front is returned: it is someone else's certificate.
         findings.append(Finding(Check.MATCH, False, f"the restored front matches no certificate issued "

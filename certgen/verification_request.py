@@ -1,8 +1,8 @@
 """What a person submits to verify a certificate, checked once for the web page and the command line
 (`bcl verify serve`, `bcl verify pdf|scan`): the file — the sealed PDF, or a scan or photo of the
-paper's back — and, for a scan, what they read off the front to say which certificate it is: the
-issuer as printed (横浜市長, or the municipality code) and the issue date as printed (令和8年11月17日),
-or the certificate id where they have it.
+paper's back — and, for a scan whose code on the back cannot be read (or to check it), what they read
+off the front to say which certificate it is: the issuer as printed (横浜市長, or the municipality code)
+and the issue date as printed (令和8年11月17日), or the certificate id where they have it.
 
 Everything wrong with a submission raises VerificationInputError with one line in Japanese and one in
 English that names the file or the field at fault; the verdicts themselves come from
@@ -69,15 +69,14 @@ def _field_error(field: str, en: str, ja: str) -> VerificationInputError:
 def name_certificate(certificate_id: str | None = None, issuer: str | None = None,
                      issued_on: str | None = None) -> ScanSubject:
     """The certificate a scan is to be compared with, from what the person typed. The id, when given,
-    names it alone; otherwise both the issuer and the issue date as printed on the front are needed."""
+    names it alone; otherwise both the issuer and the issue date as printed on the front are needed.
+    Nothing typed names nothing: the code on the back is to say (certgen.verification.verify_scan asks
+    for these when it cannot be read)."""
     if certificate_id and certificate_id.strip():
         return ScanSubject(certificate_id=certificate_id.strip())
     issuer, issued_on = (issuer or "").strip(), (issued_on or "").strip()
     if not issuer and not issued_on:
-        raise _field_error("certificate", "say which certificate the scan is: the issuer and the issue date "
-                                          "printed on the front (e.g. 横浜市長, 令和8年11月17日), or its id",
-                           "どの証明書か分かるように、表面に印刷された発行者と発行日を入力してください"
-                           "（例: 横浜市長、令和8年11月17日）")
+        return ScanSubject()
     if not issuer:
         raise _field_error("issuer", "missing: type the municipality printed beside the mayor's seal (e.g. 横浜市長)",
                            "入力されていません。公印の横に印刷された市区町村長名を入力してください（例: 横浜市長）")
@@ -179,8 +178,9 @@ def _load_image(data: bytes, filename: str | None) -> Image.Image:
 def check_scan(context: VerificationContext, data: bytes, filename: str | None = None, *,
                certificate_id: str | None = None, issuer: str | None = None,
                issued_on: str | None = None) -> ScanVerification:
-    """Verify an uploaded scan or photo of a certificate's back against the certificate the person
-    named (name_certificate), recording the comparison through context.on_scan_checked."""
+    """Verify an uploaded scan or photo of a certificate's back against the sheet its code names, or the
+    certificate the person named (name_certificate), recording the comparison through
+    context.on_scan_checked."""
     check_size(len(data), filename)
     if is_pdf(data):
         en, ja = _quoted(filename)

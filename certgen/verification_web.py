@@ -8,21 +8,31 @@ alongside, and a scan is named by what the paper prints (the issuer 横浜市長
 not by codes. Whatever is wrong with an upload is one sentence in both languages naming the file or
 the field, never an exception's text.
 
-Verification is CPU work and pyHanko's validator runs its own event loop, so it runs in a worker
-thread, never on the server's loop. Uploaded files are kept in memory only and never written anywhere.
+Verification is CPU work and pyHanko's validator runs its own event loop, so it runs in worker threads,
+never on the server's loop: scans and PDF checks in separate pools, each check with a deadline, each
+client rate-limited (certgen.verification_limits). Uploaded files are kept in memory only and never
+written anywhere. Every answer carries a Content-Security-Policy (no script at all; the one style sheet
+by its hash; images only as data: URLs), frame-ancestors 'none' and X-Frame-Options DENY, nosniff, no
+referrer and no caching (a result shows a person's certificate); the form carries a CSRF token
+(certgen.verification_csrf). Whatever is wrong with a request is a 4xx with a one-line message; a 500
+is only the service's own failure (its archive or keys).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import html
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from aiohttp import BodyPartReader, web
 
 from certgen.verification import (
+    Check,
     Finding,
     PdfVerification,
     ScanVerification,
@@ -30,7 +40,9 @@ from certgen.verification import (
     VerificationInputError,
     png_bytes,
 )
-from certgen.verification_request import FIELD_NAMES, MAX_UPLOAD_BYTES, check_size, check_upload
+from certgen.verification_csrf import COOKIE, FIELD, CsrfTokens
+from certgen.verification_limits import Admission, ClientRateLimiter, VerificationLimits, retry_after
+from certgen.verification_request import FIELD_NAMES, MAX_UPLOAD_BYTES, check_size, check_upload, is_pdf
 from domain.errors import BclError
 from domain.japan_time import to_japan_time
 from domain.japanese_date import format_japanese_date
@@ -80,6 +92,17 @@ li.bad::marker { content: "✗  "; color: #9b1c1c; }
 figcaption { font-weight: 700; margin-bottom: 6px; }
 """
 
+# No script at all; the one inline style sheet by its hash; images only as the data: URLs of a result.
+_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src data:; "
+                                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",  # a result page shows a person's certificate
+}
+
 
 def _both(ja: str, en: str) -> str:
     """Japanese, then the English beneath it (marked as English for screen readers and translators)."""
@@ -107,7 +130,7 @@ def _label(name: str) -> str:
     return f'<label for="{name}">{html.escape(ja)}{english}</label>'
 
 
-def form_html(values: Mapping[str, str] | None = None, invalid: str | None = None) -> str:
+def form_html(csrf_token: str, values: Mapping[str, str] | None = None, invalid: str | None = None) -> str:
     """The upload form; after an error it keeps what was typed and marks the field at fault."""
     values = values or {}
     file_css = ' class="invalid" aria-invalid="true"' if invalid == "file" else ""
@@ -116,13 +139,14 @@ def form_html(values: Mapping[str, str] | None = None, invalid: str | None = Non
 <p>{_both("コンビニで交付された証明書（住民票の写しなど）が、BCLで発行された本物かどうかを確かめます。",
           "Check that a certificate printed at a convenience store (住民票の写し and others) is genuine.")}</p>
 <form method="post" action="/verify" enctype="multipart/form-data">
+  <input type="hidden" name="{FIELD}" value="{html.escape(csrf_token, quote=True)}">
   {_label("file")}
   <p class="hint">{_both("証明書のPDF、または用紙の裏面（模様の面）をスキャン・撮影した画像",
                          "The certificate PDF, or a scan or photo of the back of the paper (the patterned side)")}</p>
   <input id="file" name="file" type="file" accept="application/pdf,image/*" required{file_css}>
   <fieldset>
-    <legend>{_both("スキャン・写真の場合は、表面に印刷されているとおりに入力",
-                   "For a scan or photo: type what the front of the paper prints")}</legend>
+    <legend>{_both("裏面下のコードが読み取れない場合のみ、表面に印刷されているとおりに入力",
+                   "Only if the code at the bottom of the back cannot be read: type what the front prints")}</legend>
     {_label("issuer")}
     <p class="hint">{_both("証明書の下の、公印の横にある市区町村長名（例: 横浜市長）。6桁の市区町村コードでも可",
                            "The mayor's title beside the official seal at the bottom (e.g. 横浜市長); "
@@ -205,20 +229,18 @@ def scan_result_html(result: ScanVerification) -> str:
     return _page("検証結果", "Verification result", body + _AGAIN)
 
 
-def error_html(ja: str, en: str, values: Mapping[str, str] | None = None, invalid: str | None = None) -> str:
-    """The form again, under the one-line reason why the upload could not be verified."""
+def error_html(ja: str, en: str, csrf_token: str | None, values: Mapping[str, str] | None = None,
+               invalid: str | None = None) -> str:
+    """The form again (when the request had a valid CSRF cookie), under the one-line reason why the
+    upload could not be verified; without one, a link to a fresh form."""
+    again = form_html(csrf_token, values, invalid) if csrf_token is not None else _AGAIN
     body = (f'<section><div id="verdict" class="verdict bad">{_both("検証できません", "Cannot verify")}</div>'
-            f'<p id="error">{_both(ja, en)}</p></section>{form_html(values, invalid)}')
+            f'<p id="error">{_both(ja, en)}</p></section>{again}')
     return _page("検証できません", "Cannot verify", body)
 
 
-async def _index(_request: web.Request) -> web.Response:
-    return web.Response(text=_page("証明書の検証", "Certificate verification", form_html()), content_type="text/html",
-                        charset="utf-8")
-
-
-def _html(text: str, status: int = 200) -> web.Response:
-    return web.Response(text=text, content_type="text/html", charset="utf-8", status=status)
+def _html(text: str, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(text=text, content_type="text/html", charset="utf-8", status=status, headers=headers)
 
 
 async def _read_part(part: BodyPartReader, limit: int) -> tuple[bytes, int]:
@@ -238,41 +260,151 @@ def _render(result: PdfVerification | ScanVerification) -> str:
     return pdf_result_html(result) if isinstance(result, PdfVerification) else scan_result_html(result)
 
 
-def make_app(service: VerificationContext) -> web.Application:
-    async def verify(request: web.Request) -> web.Response:
-        data, size, filename = b"", 0, None
+async def _add_security_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)  # every answer, aiohttp's own errors (404, 405) included
+
+
+# Each refusal of a request, (Japanese, English).
+_BUSY = ("ただいま混み合っています。しばらくしてから再度お試しください",
+         "the verification service is busy: try again in a few seconds")
+_TOO_MANY = ("検証の回数が多すぎます。{s}秒ほど待ってから再度お試しください",
+             "too many verifications from your address: try again in {s} s")
+_TIMED_OUT = ("検証が{s}秒以内に終わりませんでした。時間をおいて再度お試しください",
+              "the verification did not finish within {s} s: try again later")
+_SLOW_UPLOAD = ("送信が{s}秒以内に終わりませんでした。通信環境を確かめて再度お試しください",
+                "the upload did not arrive within {s} s: check the connection and try again")
+_NO_FORM = ("送信内容をフォームとして読み取れません。ページを開き直して、ファイルを選んでください",
+            "the request is not the page's form (multipart/form-data): reload the page and choose a file")
+_CSRF = ("フォームの有効期限が切れたか、このページから送信されていません。ページを開き直してください",
+         "the form has expired or was not sent from this page: reload the page and try again")
+_UNREADABLE_PDF = ("「{f}」はPDFとして読み取れません（壊れているか途中で切れています）",
+                   "“{f}” is not a readable PDF (damaged or cut short)")
+
+_T = TypeVar("_T")
+
+
+class _Refused(Exception):
+    """A request refused before it is checked: the page and status to answer with."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def make_app(service: VerificationContext, limits: VerificationLimits | None = None) -> web.Application:
+    limits = limits or VerificationLimits()
+    csrf = CsrfTokens()
+    clients = ClientRateLimiter(limits)
+    in_flight = Admission(limits.max_in_flight)
+    scans_admitted = Admission(limits.scan_queue)
+    # Separate pools: a PDF check never waits behind scans.
+    scan_pool = ThreadPoolExecutor(limits.scan_workers, thread_name_prefix="verify-scan")
+    pdf_pool = ThreadPoolExecutor(limits.pdf_workers, thread_name_prefix="verify-pdf")
+
+    def nonce_of(request: web.Request) -> str | None:
+        nonce = request.cookies.get(COOKIE)
+        return nonce if csrf.valid_nonce(nonce) else None
+
+    async def index(request: web.Request) -> web.Response:
+        nonce = nonce_of(request) or csrf.new_nonce()  # kept across visits: other open tabs stay valid
+        response = _html(_page("証明書の検証", "Certificate verification", form_html(csrf.token(nonce))))
+        response.set_cookie(COOKIE, nonce, httponly=True, samesite="Strict", path="/", secure=request.secure)
+        return response
+
+    async def run(pool: ThreadPoolExecutor, timeout: float, call: Callable[[], _T],
+                  admission: Admission | None = None) -> _T:
+        future: Future[_T] = pool.submit(call)
+        if admission is not None:
+            # Held until the check really ends: a timed-out scan still occupies its worker.
+            future.add_done_callback(lambda _: admission.leave())
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except TimeoutError:
+            future.cancel()  # still waiting in the pool: it will not run
+            seconds = f"{timeout:g}"
+            raise _Refused(_html(error_html(_TIMED_OUT[0].format(s=seconds), _TIMED_OUT[1].format(s=seconds), None),
+                                 504)) from None
+
+    async def read_form(request: web.Request) -> tuple[dict[str, str], bool, str | None, bytes, int]:
+        """The typed fields, whether a file part came, its name, bytes (up to the limit) and size."""
         fields: dict[str, str] = {}
-        seen_file = False
+        seen_file, filename, data, size = False, None, b"", 0
         try:
             reader = await request.multipart()
-        except (AssertionError, ValueError, KeyError):  # not multipart: a form without a file input
-            reader = None
-        while reader is not None and (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader) or part.name is None:
-                continue
-            if part.name == "file":
-                seen_file = True
-                filename = part.filename
-                data, size = await _read_part(part, MAX_UPLOAD_BYTES)
-            elif part.name in _TEXT_FIELDS:
-                raw, _ = await _read_part(part, MAX_FIELD_CHARS * 4)  # UTF-8: at most 4 bytes a character
-                fields[part.name] = raw.decode("utf-8", "replace").strip()[:MAX_FIELD_CHARS]
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader) or part.name is None:
+                    continue
+                if part.name == "file":
+                    seen_file, filename = True, part.filename
+                    data, size = await _read_part(part, MAX_UPLOAD_BYTES)
+                elif part.name in (*_TEXT_FIELDS, FIELD):
+                    raw, _ = await _read_part(part, MAX_FIELD_CHARS * 4)  # UTF-8: at most 4 bytes a character
+                    fields[part.name] = raw.decode("utf-8", "replace").strip()[:MAX_FIELD_CHARS]
+        # Not multipart, no boundary, a malformed part header or body: aiohttp says so with these.
+        except (AssertionError, ValueError, KeyError, LookupError, web.HTTPException):
+            raise _Refused(_html(error_html(*_NO_FORM, None), 400)) from None
+        return fields, seen_file, filename, data, size
+
+    async def verify(request: web.Request) -> web.Response:
+        wait = clients.take(request.remote or "unknown")
+        if wait:
+            seconds = retry_after(wait)
+            return _html(error_html(_TOO_MANY[0].format(s=seconds), _TOO_MANY[1].format(s=seconds), None), 429,
+                         {"Retry-After": seconds})
+        if not in_flight.try_enter():
+            return _html(error_html(*_BUSY, None), 503, {"Retry-After": str(limits.retry_after_seconds)})
+        try:
+            return await checked(request)
+        except _Refused as refused:
+            return refused.response
+        finally:
+            in_flight.leave()
+
+    async def checked(request: web.Request) -> web.Response:
+        try:
+            fields, seen_file, filename, data, size = await asyncio.wait_for(read_form(request),
+                                                                             limits.upload_timeout_seconds)
+        except TimeoutError:
+            seconds = f"{limits.upload_timeout_seconds:g}"
+            return _html(error_html(_SLOW_UPLOAD[0].format(s=seconds), _SLOW_UPLOAD[1].format(s=seconds), None), 408)
+        nonce = nonce_of(request)
+        if not csrf.accepts(nonce, fields.pop(FIELD, None)):
+            return _html(error_html(*_CSRF, None), 403)
+        token = csrf.token(nonce) if nonce else None
         if not seen_file or (size == 0 and not filename):
-            return _html(error_html(_NO_FILE[0], _NO_FILE[1], fields, "file"), 400)
+            return _html(error_html(_NO_FILE[0], _NO_FILE[1], token, fields, "file"), 400)
         try:
             check_size(size, filename)
-            result = await asyncio.to_thread(check_upload, service, data, filename, **fields)
+            def check() -> PdfVerification | ScanVerification:
+                return check_upload(service, data, filename, **fields)
+
+            if is_pdf(data):
+                result = await run(pdf_pool, limits.pdf_timeout_seconds, check)
+            elif scans_admitted.try_enter():
+                result = await run(scan_pool, limits.scan_timeout_seconds, check, scans_admitted)
+            else:
+                return _html(error_html(*_BUSY, token, fields), 503, {"Retry-After": str(limits.retry_after_seconds)})
+            if any(f.check is Check.DOCUMENT and not f.ok for f in result.findings):  # no readable PDF at all
+                name = filename or "file"
+                return _html(error_html(_UNREADABLE_PDF[0].format(f=name), _UNREADABLE_PDF[1].format(f=name),
+                                        token, fields, "file"), 400)
         except VerificationInputError as exc:
             status = 413 if size > MAX_UPLOAD_BYTES else 400
             # Nothing named the certificate: the issuer is the first field to fill in.
             invalid = "issuer" if exc.field == "certificate" else exc.field
-            return _html(error_html(exc.ja, exc.en, fields, invalid), status)
+            return _html(error_html(exc.ja, exc.en, token, fields, invalid), status)
         except BclError as exc:  # the service's own data (archive, keys) failed: not the person's fault
             logger.error("verification failed: %s", exc)
             return _html(error_html("検証中にシステムのエラーが発生しました。時間をおいて再度お試しください",
-                                    f"the verification service failed: {exc}", fields), 500)
+                                    f"the verification service failed: {exc}", token, fields), 500)
         return _html(_render(result))
 
+    async def shutdown(_app: web.Application) -> None:
+        for pool in (scan_pool, pdf_pool):
+            pool.shutdown(wait=False, cancel_futures=True)
+
     app = web.Application(client_max_size=_DRAIN_LIMIT)
-    app.add_routes([web.get("/", _index), web.post("/verify", verify)])
+    app.on_response_prepare.append(_add_security_headers)
+    app.on_cleanup.append(shutdown)
+    app.add_routes([web.get("/", index), web.post("/verify", verify)])
     return app

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from domain.errors import BclError
 from infra import topics
-from infra.private_files import private_folder, private_output
+from infra.private_files import create_private_file, private_folder, private_output
 from schemas.arrow_schema import arrow_schema
 from schemas.contracts import CONTRACTS, expanded_schema
 
@@ -117,8 +117,7 @@ class ParquetSnapshotStore:
     def writer_lock(self, who: str) -> Iterator[None]:
         """Hold the store's writer lock (an flock, released when the process ends however it ends), or
         raise SnapshotStoreBusyError naming who holds it."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / "history.lock"
+        path = create_private_file(self.root / "history.lock")  # it names who holds it
         with path.open("a+", encoding="utf-8") as f:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from certgen.back_side import ScrambleBackSide, copy_evident_background
+from certgen.back_side import ScrambleBackSide, copy_evident_background, with_sheet_codes
 from certgen.certificate_document import Issuer, ResidentCopyOptions
 from certgen.certificate_pdf import CertificateRenderer
 from certgen.endpoints import JpkiEndpoints
@@ -66,6 +66,8 @@ class RenderJob:
     copies: int = 1
     options: ResidentCopyOptions | None = None
     fiscal_year: int | None = None
+    # One per copy: printed on each back as its sheet's machine-readable id (certgen.sheet_code).
+    certificate_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,9 @@ class MunicipalRenderers:
             backs = [replace(back, scramble=PdfImage.of(back.scramble))
                      for back in (renderer.back_side(front) for front in fronts)]
         document = replace(layout, pages=layout.pages * job.copies)
-        prepared = renderer.prepare(document, job.issuer, job.issued_at, backs * job.copies)
+        # Each copy's backs carry its own certificate id (the scramble image objects stay shared).
+        backs = with_sheet_codes(backs, job.certificate_ids) if job.certificate_ids else backs * job.copies
+        prepared = renderer.prepare(document, job.issuer, job.issued_at, backs)
         assert isinstance(prepared, PreparedPdf) and renderer.signer is not None  # every renderer here seals
         return RenderedCertificate(job.request_id, seal_prepared(prepared, renderer.signer), len(layout.pages),
                                    tuple(raster_png(front) for front in fronts))

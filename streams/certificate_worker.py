@@ -509,7 +509,9 @@ class CertificateWorker:
                                           domicile=decision.resident_copy.domicile)
         self._ensure_seal(municipality.code, municipality.name, now)
         item.job = RenderJob(item.request["request_id"], issuer_for(municipality), decision.kind,
-                             decision.residents, now, decision.copies, options, decision.tax_year)
+                             decision.residents, now, decision.copies, options, decision.tax_year,
+                             tuple(certificate_id(item.request["request_id"], n)
+                                   for n in range(1, decision.copies + 1)))
 
     @cached_property
     def _lookups(self) -> Lookups:

@@ -146,8 +146,9 @@ def verify_pdf_command(settings: Settings, file: Path) -> None:
 def verify_scan_command(settings: Settings, image: Path, issuer: str | None, issued_on: str | None,
                         certificate_id: str | None, out: Path, compare: Path | None) -> None:
     """Restore the front from a scan or photo of a certificate's back (IMAGE) and compare it with the
-    issued certificate. Name the certificate by --issuer and --issued-on as printed on the front, or
-    by --certificate-id. Exit status 0 on a match, 2 otherwise."""
+    issued sheet the code at the bottom of the back names. When that code cannot be read, name the
+    certificate by --issuer and --issued-on as printed on the front, or by --certificate-id (given
+    anyway, they are checked against the code). Exit status 0 on a match, 4 otherwise."""
     from certgen.verification import VerificationInputError, side_by_side
     from certgen.verification_request import check_scan
 

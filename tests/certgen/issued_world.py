@@ -1,9 +1,9 @@
 """A small world of issued certificates for the verification tests: a PKI with the municipality's seal
 certificate under <data_dir>/pki, three certificates of 横浜市 issued the same day (the whole household
 of three; the wife alone, another layout; a neighbouring household of three at the same address, the
-same layout with other people) rendered with the scrambled back
-side and archived under <data_dir>/issuance exactly as the certificate worker does, and scans of
-their backs (rendered from the PDF by poppler, then degraded like a scanner would)."""
+same layout with other people) rendered with the scrambled back side, each back carrying its sheet's
+machine-readable id, and archived under <data_dir>/issuance exactly as the certificate worker does, and
+scans of their backs (rendered from the PDF by poppler, then degraded like a scanner would)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import zxingcpp
 from cryptography import x509
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from certgen.back_side import ScrambleBackSide, copy_evident_background
 from certgen.certificate_document import ResidentCopyOptions
@@ -29,6 +30,7 @@ from certgen.pki_directory import PkiDirectory
 from certgen.raster_render import RasterRenderer
 from certgen.scramble_keys import scramble_key
 from certgen.seal import KeyFileSealSigner
+from certgen.sheet_code import read_sheet_codes
 from certgen.verification import png_bytes
 from domain.certificate_types import CertificateType
 from sinks.issuance_archive import ArchivedCertificate, IssuanceArchive
@@ -106,7 +108,8 @@ def build_issued_world(data_dir: Path, key_pool: KeyPool) -> IssuedWorld:
 
     def issue(certificate_id: str, people: list[dict[str, Any]], options: ResidentCopyOptions | None) -> Issued:
         # What the certificate worker does: render and seal, then archive the PDF and the fronts.
-        issued = renderer.render(CertificateType.RESIDENT_RECORD, people, ISSUER, ISSUED_AT, options=options)
+        issued = renderer.render(CertificateType.RESIDENT_RECORD, people, ISSUER, ISSUED_AT, options=options,
+                                 certificate_id=certificate_id)
         layout = renderer.layout(CertificateType.RESIDENT_RECORD, people, ISSUER, ISSUED_AT, options=options)
         fronts = [png_bytes(front) for front in renderer.front_rasters(layout)]
         record = archive.put(certificate_id, f"request-{certificate_id}", ISSUER.municipality_code, ISSUED_AT,
@@ -134,3 +137,20 @@ def degraded_scan_png(pdf: bytes, directory: Path, angle: float = 1.5, scale: fl
     out = io.BytesIO()
     scan.save(out, "PNG")
     return out.getvalue()
+
+
+def hide_sheet_code(scan: Image.Image) -> Image.Image:
+    """The scan with the code at the bottom of the back painted over (smudged, cut off, or a sheet
+    printed before backs carried codes): found where zxing-cpp finds it, so the test cannot miss it."""
+    codes = zxingcpp.read_barcodes(scan.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
+    assert codes, "the scan has no code to hide"
+    hidden = scan.copy()
+    draw = ImageDraw.Draw(hidden)
+    for code in codes:
+        corners = [code.position.top_left, code.position.top_right, code.position.bottom_right,
+                   code.position.bottom_left]
+        xs, ys = [p.x for p in corners], [p.y for p in corners]
+        pad = (max(xs) - min(xs)) // 4
+        draw.rectangle((min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad), fill="white")
+    assert not read_sheet_codes(hidden)
+    return hidden

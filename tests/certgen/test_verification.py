@@ -14,6 +14,7 @@ from certgen.keys import KeyPool
 from certgen.scramble import descramble
 from certgen.seal import KeyFileSealSigner
 from certgen.verification import (
+    MAX_FALLBACK_SHEETS,
     Check,
     NotAnImageError,
     VerificationInputError,
@@ -24,8 +25,9 @@ from certgen.verification import (
 )
 from certgen.verification_scan import MATCH_THRESHOLD, match
 from domain.certificate_types import CertificateType
+from sinks.issuance_archive import IssuanceArchive
 from tests.certgen.factories import ISSUER, household_of_three
-from tests.certgen.issued_world import IssuedWorld, build_issued_world, degraded_scan_png
+from tests.certgen.issued_world import IssuedWorld, build_issued_world, degraded_scan_png, hide_sheet_code
 from tests.certgen.pdf_fixtures import ISSUED_AT, shared_font, shared_seal_material
 
 
@@ -125,11 +127,19 @@ def test_not_a_pdf(world: IssuedWorld) -> None:
 def test_a_degraded_scan_restores_and_matches_the_issued_front(world: IssuedWorld, household_scan: Image.Image,
                                                                tmp_path: Path) -> None:
     record = world.household.record
-    result = verify_scan(household_scan, world.archive, world.key_of, municipality_code=record.municipality_code,
-                         issued_on=record.issued_on)
+    # The code on the back names the sheet: nothing typed, one sheet compared.
+    result = verify_scan(household_scan, world.archive, world.key_of)
     assert result.matches, result.reasons
-    # Three sheets issued that day, one of them another household's of the same layout.
-    assert (result.certificate_id, result.sheet, result.candidates) == ("cert-household", 0, 3)
+    assert (result.certificate_id, result.sheet, result.candidates) == ("cert-household", 0, 1)
+    # Typed as well, the issuer and date agree with the code: still only that sheet.
+    typed = verify_scan(household_scan, world.archive, world.key_of, municipality_code=record.municipality_code,
+                        issued_on=record.issued_on)
+    assert typed.matches and typed.candidates == 1
+    # Without a readable code: every sheet issued that day, one of them another household's of the same layout.
+    fallback = verify_scan(hide_sheet_code(household_scan), world.archive, world.key_of,
+                           municipality_code=record.municipality_code, issued_on=record.issued_on)
+    assert fallback.matches, fallback.reasons
+    assert (fallback.certificate_id, fallback.sheet, fallback.candidates) == ("cert-household", 0, 3)
     issued = np.asarray(Image.open(io.BytesIO(world.archive.read_front(record))).convert("RGB"))
     assert result.restored is not None and result.restored.shape == issued.shape
     assert np.array_equal(result.issued, issued)
@@ -158,7 +168,10 @@ def test_real_scans_are_clearly_separated_from_same_layout_impostors(world: Issu
         scan = load_scan(degraded_scan_png(pdf, tmp_path, angle=angle, scale=scale, seed=seed))
         restored = descramble(scan, key, issued.shape[:2])
         genuine = match(restored, issued)
-        assert genuine.matches and genuine.score >= MATCH_THRESHOLD + 0.15, genuine.score
+        # Where the print-and-scan chain samples the blocks varies the genuine score by a few hundredths
+        # with the key and the back's layout (0.645-0.81 over these poses, two keys, with and without the
+        # sheet code): the margin asked is 0.12, still far from the impostors' <= 0.25.
+        assert genuine.matches and genuine.score >= MATCH_THRESHOLD + 0.12, genuine.score
         # Another household of the same layout and address, issued the same day: only the people differ.
         same_layout = match(restored, impostor)
         assert not same_layout.matches and same_layout.score <= MATCH_THRESHOLD - 0.25, same_layout.score
@@ -191,8 +204,8 @@ def test_a_scan_restored_with_another_municipalitys_key_does_not_match(world: Is
 
 
 def test_scan_needs_a_certificate_named_and_an_image(world: IssuedWorld, household_scan: Image.Image) -> None:
-    with pytest.raises(VerificationInputError, match="certificate id"):
-        verify_scan(household_scan, world.archive, world.key_of, municipality_code="141003")
+    with pytest.raises(VerificationInputError, match=r"code at the bottom of the back cannot be read.*its id"):
+        verify_scan(hide_sheet_code(household_scan), world.archive, world.key_of, municipality_code="141003")
     with pytest.raises(NotAnImageError, match="not an image") as caught:
         load_scan(b"%PDF-1.7 not an image")
     assert "画像ファイル" in caught.value.ja and "BytesIO" not in str(caught.value)
@@ -204,3 +217,41 @@ def test_scan_needs_a_certificate_named_and_an_image(world: IssuedWorld, househo
     blank = verify_scan(np.full((900, 700, 3), 255, np.uint8), world.archive, world.key_of,
                         certificate_id="cert-household")
     assert not blank.matches and "no scramble image" in blank.reasons[0]
+
+
+def test_what_was_typed_is_checked_against_the_code(world: IssuedWorld, household_scan: Image.Image) -> None:
+    # The household's paper, claimed to be the wife's certificate: compared with the wife's, and told.
+    other = verify_scan(household_scan, world.archive, world.key_of, certificate_id="cert-wife")
+    assert not other.matches and other.issued is None and other.certificate_id is None
+    assert "the code on the back names certificate cert-household, not cert-wife" in other.reasons
+    # The issuer and date typed are another day's: the code's sheet is compared, and the mismatch said.
+    record = world.household.record
+    wrong_day = verify_scan(household_scan, world.archive, world.key_of, municipality_code=record.municipality_code,
+                            issued_on=record.issued_on.replace(day=1))
+    assert not wrong_day.matches and wrong_day.candidates == 1 and wrong_day.issued is None
+    assert "not the issuer and date typed" in wrong_day.reasons[0]
+
+
+def test_a_code_naming_no_archived_sheet_is_reported(world: IssuedWorld, tmp_path: Path) -> None:
+    # The household's back in an archive that never issued it (another installation, or a forged code).
+    empty = IssuanceArchive(tmp_path / "issuance")
+    result = verify_scan(load_scan(degraded_scan_png(world.household.pdf, tmp_path)), empty, world.key_of)
+    assert not result.matches and result.candidates == 0
+    assert "names certificate cert-household, sheet 1, which is not in the issuance record" in result.reasons[0]
+
+
+def test_without_a_code_the_day_is_compared_only_up_to_its_bound(world: IssuedWorld, household_scan: Image.Image,
+                                                                 tmp_path: Path) -> None:
+    # A busy day: more sheets than a scan is compared with one by one (the same front, archived again).
+    archive = IssuanceArchive(tmp_path / "issuance")
+    record = world.household.record
+    for n in range(MAX_FALLBACK_SHEETS + 1):
+        archive.put(f"busy-{n}", f"request-busy-{n}", record.municipality_code, record.issued_at,
+                    world.household.pdf, [world.archive.read_front(record)])
+    hidden = hide_sheet_code(household_scan)
+    with pytest.raises(VerificationInputError, match=f"issued {MAX_FALLBACK_SHEETS + 1} sheets on") as caught:
+        verify_scan(hidden, archive, world.key_of, municipality_code=record.municipality_code,
+                    issued_on=record.issued_on)
+    assert caught.value.field == "certificate_id" and "証明書IDを入力" in caught.value.ja
+    # The certificate id still names it directly.
+    assert verify_scan(hidden, archive, world.key_of, certificate_id="busy-3").matches

@@ -12,8 +12,15 @@ from PIL import Image
 
 from certgen.keys import KeyPool
 from certgen.verification import PdfVerification, ScanVerification, VerificationContext, VerificationInputError
-from certgen.verification_request import MAX_UPLOAD_BYTES, check_pdf, check_scan, check_upload, name_certificate
-from tests.certgen.issued_world import IssuedWorld, build_issued_world, degraded_scan_png
+from certgen.verification_request import (
+    MAX_UPLOAD_BYTES,
+    ScanSubject,
+    check_pdf,
+    check_scan,
+    check_upload,
+    name_certificate,
+)
+from tests.certgen.issued_world import IssuedWorld, build_issued_world, degraded_scan_png, hide_sheet_code
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +105,6 @@ def test_the_pdf_and_scan_commands_refuse_the_other_kind(context: VerificationCo
 @pytest.mark.parametrize(
     ("fields", "field", "en", "ja"),
     [
-        ({}, "certificate", "say which certificate the scan is", "発行者と発行日"),
         ({"issued_on": "令和8年11月21日"}, "issuer", "issuer: missing", "発行者: 入力されていません"),
         ({"issuer": "横浜市長"}, "issued_on", "issue date: missing", "発行日: 入力されていません"),
         ({"issuer": "横浜", "issued_on": "令和8年11月21日"}, "issuer", "issuer: «横浜» names no municipality",
@@ -116,6 +122,10 @@ def test_a_field_that_names_no_certificate_is_named(fields: dict[str, str], fiel
     assert error.field == field and en in error.en and ja in error.ja
 
 
+def test_nothing_typed_leaves_it_to_the_code_on_the_back() -> None:
+    assert name_certificate() == name_certificate(" ", "", "\u3000") == ScanSubject()
+
+
 def test_a_pdf_is_verified_whatever_was_typed(context: VerificationContext, world: IssuedWorld) -> None:
     result = check_upload(context, world.household.pdf, "jyuminhyo.pdf", issuer="nonsense", issued_on="x")
     assert isinstance(result, PdfVerification) and result.valid, result.reasons
@@ -130,11 +140,23 @@ def test_a_scan_named_as_the_paper_prints_it_matches(context: VerificationContex
     result = check_upload(context, scan, "scan.png", issuer=issuer, issued_on=issued_on)
     assert isinstance(result, ScanVerification) and result.matches, result.reasons
     assert result.certificate_id == "cert-household"
-    assert audit[-1] == ("141003", 3, "cert-household")  # the comparison is recorded
+    assert audit[-1] == ("141003", 1, "cert-household")  # the comparison is recorded: the one sheet the code names
+
+
+def test_a_scan_with_its_code_needs_nothing_typed(context: VerificationContext, scan: bytes) -> None:
+    result = check_upload(context, scan, "scan.png")
+    assert isinstance(result, ScanVerification) and result.matches, result.reasons
+    assert (result.certificate_id, result.candidates) == ("cert-household", 1)
 
 
 def test_a_scan_named_with_another_day_finds_nothing_issued(context: VerificationContext, scan: bytes) -> None:
+    # The code names the household's sheet, issued on the 21st: the date typed contradicts it.
     result = check_scan(context, scan, "scan.png", issuer="横浜市長", issued_on="令和8年11月20日")
+    assert not result.matches and "not the issuer and date typed" in result.reasons[0]
+    # Without a readable code, nothing was issued that day to compare with.
+    out = io.BytesIO()
+    hide_sheet_code(Image.open(io.BytesIO(scan)).convert("RGB")).save(out, "PNG")
+    result = check_scan(context, out.getvalue(), "scan.png", issuer="横浜市長", issued_on="令和8年11月20日")
     assert not result.matches and result.candidates == 0
     assert "横浜市 (141003) issued no certificate on 2026-11-20 (令和8年11月20日)" in result.reasons[0]
     assert "令和8年11月20日" in result.findings[0].message_ja

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 import threading
 import time
 import uuid
@@ -15,11 +16,13 @@ from typing import Any
 import pikepdf
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
+from PIL import Image
 from prometheus_client import REGISTRY
 
 from certgen.endpoints import JpkiEndpoints
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import Revocation, revocation_to_record
+from certgen.sheet_code import SheetRef, read_sheet_codes
 from certgen.user_certificates import CertificateKind
 from domain.card_lifecycle import RevocationReason
 from domain.issuance_decision import IssuancePolicy
@@ -160,7 +163,8 @@ def refused(response: dict[str, Any], code: str) -> None:
 # -- issued ------------------------------------------------------------------------------------------
 
 
-def test_issues_a_sealed_resident_record_copy_with_one_event_per_copy(crl_worker: Running, people) -> None:
+def test_issues_a_sealed_resident_record_copy_with_one_event_per_copy(crl_worker: Running, people,
+                                                                      tmp_path: Path) -> None:
     request = make_request(people["tanabe"], crl_worker.clock, copies=2, paid_yen=400,
                            household_scope="WHOLE_HOUSEHOLD", include_head_and_relationship=True)
     response = crl_worker.kiosk.ask(request)
@@ -171,6 +175,11 @@ def test_issues_a_sealed_resident_record_copy_with_one_event_per_copy(crl_worker
     with pikepdf.open(__import__("io").BytesIO(response["pdf"])) as pdf:
         assert len(pdf.pages) == 4  # front and back of one sheet per copy
         assert "/Sig" in str(pdf.Root.AcroForm.Fields[0].FT)
+    # Each copy's back carries its own certificate's code: the verifier finds the sheet from a scan.
+    (tmp_path / "c.pdf").write_bytes(response["pdf"])
+    subprocess.run(["pdftoppm", "-r", "100", "-png", str(tmp_path / "c.pdf"), str(tmp_path / "page")], check=True)
+    backs = [read_sheet_codes(Image.open(tmp_path / f"page-{n}.png")) for n in (2, 4)]
+    assert backs == [[SheetRef(ids[0], 0)], [SheetRef(ids[1], 0)]]
     issued = _issued_events(crl_worker, request["request_id"])
     assert sorted(e["certificate_id"] for e in issued) == sorted(ids)
     assert {(e["copy_number"], e["copies"], e["fee_yen"], e["municipality_code"], e["kiosk_municipality_code"])

@@ -83,6 +83,7 @@ def test_resync_is_audited_and_the_adapter_sends_again(own_cluster: ClusterHandl
     assert (mine["last_sequence"], mine["complete"]) == (60, True)
 
     # bcl query prints values (and column names) as text: brackets are not rich markup.
-    result = bcl(env, "query", """SELECT '[/x]' AS "[bold]c", '[red]r[/red]' AS v""")
+    assert bcl(env, "analysts", "grant", "sato", "--municipality", CODE).returncode == 0
+    result = bcl(env, "query", "--analyst", "sato", """SELECT '[/x]' AS "[bold]c", '[red]r[/red]' AS v""")
     assert result.returncode == 0, result.stderr
     assert "[/x]" in result.stdout and "[red]r[/red]" in result.stdout and "[bold]c" in result.stdout

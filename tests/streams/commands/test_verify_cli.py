@@ -17,7 +17,7 @@ from PIL import Image
 from certgen.keys import KeyPool
 from streams.cli import cli
 from streams.commands.exit_status import EXIT_NOT_VERIFIED
-from tests.certgen.issued_world import SECRET, IssuedWorld, build_issued_world, degraded_scan_png
+from tests.certgen.issued_world import SECRET, IssuedWorld, build_issued_world, degraded_scan_png, hide_sheet_code
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -95,12 +95,19 @@ def test_verify_scan_writes_the_restore_and_the_comparison(world: IssuedWorld, s
     assert compare.size == (2 * 827 + 16, 1169)
     audit = [json.loads(line) for line in (world.data_dir / "audit" / "personal-data-access.jsonl").read_text()
              .splitlines()]
-    assert audit[-1]["action"] == "verify-scan" and audit[-1]["records"] == 3  # the sheets issued that day
+    assert audit[-1]["action"] == "verify-scan" and audit[-1]["records"] == 1  # the sheet the code on the back names
     assert audit[-1]["matched_certificate"] == "cert-household"
 
     result = bcl(world, "scan", scan, "--certificate-id", "cert-wife", "--out", tmp_path / "wife.png")
     assert result.exit_code == EXIT_NOT_VERIFIED and "NO MATCH" in result.output
     assert not (tmp_path / "wife-compare.png").exists()
+
+
+def test_verify_scan_of_a_sheet_with_its_code_needs_nothing_typed(world: IssuedWorld, scan: Path,
+                                                                   tmp_path: Path) -> None:
+    result = bcl(world, "scan", scan, "--out", tmp_path / "r.png")
+    assert result.exit_code == 0, result.output
+    assert "score" in result.output and "over 1 issued sheet(s)" in result.output and "cert-household" in result.output
 
 
 def test_verify_scan_accepts_the_code_and_a_western_date(world: IssuedWorld, scan: Path, tmp_path: Path) -> None:
@@ -153,14 +160,16 @@ def test_a_certificate_of_another_installation_is_invalid_in_one_line_each(other
         (("scan", "{scan}", "--issuer", "府中市長", "--issued-on", "令和8年11月21日", "--out", "r.png"),
          "error: --issuer: «府中市長» is the name of 2 municipalities"),
         (("scan", "{scan}", "--issuer", "横浜市長", "--out", "r.png"), "error: --issued-on: missing"),
-        (("scan", "{scan}", "--out", "r.png"), "error: --issuer and --issued-on, or --certificate-id: "),
+        (("scan", "{nocode}", "--out", "r.png"),
+         "error: --issuer and --issued-on, or --certificate-id: the code at the bottom of the back cannot be read"),
     ],
 )
 def test_bad_input_is_one_line_naming_what_was_wrong(world: IssuedWorld, scan: Path, tmp_path: Path,
                                                      args: tuple[str, ...], expected: str) -> None:
     files = {"notes": tmp_path / "notes.txt", "empty": tmp_path / "empty.pdf", "pdf": tmp_path / "c.pdf",
-             "scan": scan}
+             "scan": scan, "nocode": tmp_path / "nocode.png"}
     files["notes"].write_text("買い物メモ: 牛乳、卵\n")
+    hide_sheet_code(Image.open(scan).convert("RGB")).save(files["nocode"])
     files["empty"].write_bytes(b"")
     files["pdf"].write_bytes(world.household.pdf)
     names = {key: str(path) for key, path in files.items()}
