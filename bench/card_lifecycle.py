@@ -48,7 +48,7 @@ def main() -> None:
             cluster.create_topic(name, 8, 3)
         cluster.create_topic(names.dlq, 1, 3)
         # Publish and materialise together: the mock cluster keeps only ~5 MiB per partition.
-        publish(events, cluster.bootstrap_servers, registry, topic=names.diffs)
+        publish(events, cluster.bootstrap_servers, registry, platform.register_signer, topic=names.diffs)
         platform.materialiser(group_id="bench.backup", topic_names=names).run(until_caught_up=True, idle_seconds=0.5)
         pool = platform.key_pool(16)
         keys = itertools.cycle(pool.load())

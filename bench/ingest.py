@@ -3,10 +3,13 @@
     .venv/bin/python bench/ingest.py [--population 1000000] [--municipality 131121]
 
 Both runs start from the same pre-encoded ResidentChange payloads (the register is built and
-encoded first, untimed):
+encoded first, untimed; the pipeline's are also signed first, untimed, as the adapter signs them):
   baseline: produce the payloads + a consumer process that reads and Avro-decodes each one;
-  pipeline: produce the payloads + the backup materialiser process (validate, sequence, apply,
-            publish bcl.residents, write the Parquet change history, commit offsets).
+  pipeline: produce the signed payloads + the backup materialiser process (verify the signature,
+            validate, sequence, apply, publish bcl.residents, write the Parquet change history,
+            commit offsets).
+The cost of the signatures is also measured alone, in this process: signing and verifying every
+payload in runs (domain.register_signature.RUN_SIZE) and, for comparison, a sample signed one by one.
 Each is timed from the first produce to the last event decoded / durably applied; the ratio
 pipeline/baseline is reported, then a point-in-time restore of the municipality is timed.
 The broker runs in its own process (bcl cluster up), as in tests and the demo. The topics get 256
@@ -29,14 +32,17 @@ import fastavro
 from confluent_kafka import Message
 
 from domain.japan_time import JST
+from domain.register_signature import RUN_SIZE
 from domain.register_validation import message_key
 from infra import kafka
 from infra.cluster_control import ClusterHandle
 from infra.processor_runtime import BatchHandler, LoopOptions, Partitions, ProcessorRuntime, Source
+from infra.register_signing import Headers, SignatureVerifier
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import HEADER, AvroSerde
 from sinks.restore import restore
+from streams.adapter import sign_messages
 from streams.materialiser import MaterialiserTopics
 from streams.platform import Platform
 from streams.register.reference import load_reference_data
@@ -56,10 +62,13 @@ def encode_full_load(code: str, population: int) -> tuple[list[tuple[bytes, byte
     return payloads, sum(len(v) for _, v in payloads)
 
 
-def produce_all(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> None:
+Signed = list[tuple[bytes | None, bytes, Headers | None]]
+
+
+def produce_all(bootstrap: str, topic: str, payloads: Signed) -> None:
     producer = kafka.make_producer(bootstrap, bulk=True)
-    for i, (key, value) in enumerate(payloads):
-        kafka.produce(producer, topic, value, key)
+    for i, (key, value, headers) in enumerate(payloads):
+        kafka.produce(producer, topic, value, key, headers=headers)
         if i % 10_000 == 0:
             producer.poll(0)
     producer.flush()
@@ -111,8 +120,37 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def signature_costs(platform: Platform, code: str, payloads: list[tuple[bytes, bytes]]) -> Signed:
+    """Sign every payload in runs and verify each with a fresh verifier, timed; the same for a sample
+    signed one message at a time. Returns the signed payloads."""
+    messages = [(code, key, value) for key, value in payloads]
+    t0 = time.perf_counter()
+    signed: Signed = list(sign_messages(messages, platform.register_signer))
+    sign_s = time.perf_counter() - t0
+    verifier = SignatureVerifier(platform.trust_store)
+    t0 = time.perf_counter()
+    failed = sum(verifier.check(key, value, headers) is not None for key, value, headers in signed)
+    verify_s = time.perf_counter() - t0
+    sample = messages[:5000]
+    t0 = time.perf_counter()
+    singly = list(sign_messages(sample, platform.register_signer, run_size=1))
+    sign1_s = time.perf_counter() - t0
+    verifier = SignatureVerifier(platform.trust_store)
+    t0 = time.perf_counter()
+    failed += sum(verifier.check(key, value, headers) is not None for key, value, headers in singly)
+    verify1_s = time.perf_counter() - t0
+    n, header = len(signed), sum(len(v) for _, _, h in signed[:1000] for _, v in h or ()) / min(len(signed), 1000)
+    print(f"signatures in runs of {RUN_SIZE}: sign {sign_s / n * 1e6:.1f} µs/event, verify {verify_s / n * 1e6:.1f} "
+          f"µs/event, header {header:.0f} bytes/event")
+    print(f"one signature per message ({len(sample):,} events): sign {sign1_s / len(sample) * 1e6:.1f} µs/event, "
+          f"verify {verify1_s / len(sample) * 1e6:.1f} µs/event")
+    if failed:
+        print(f"WARNING: {failed} signatures did not verify")
+    return signed
+
+
 def timed(target, args, cluster: ClusterHandle, topic: str,  # type: ignore[no-untyped-def]
-          payloads: list[tuple[bytes, bytes]]) -> tuple[float, tuple, dict[str, float]]:
+          payloads: Signed) -> tuple[float, tuple, dict[str, float]]:
     """Run the consumer side in its own process while this one produces; also the CPU seconds each
     process spent (broker, producer, consumer), to show where the time goes on two cores."""
     ctx = mp.get_context("spawn")
@@ -146,6 +184,7 @@ def main() -> None:
           f"({size / n:.0f} bytes per event, {size / 1e6:.0f} MB)")
 
     with tempfile.TemporaryDirectory() as tmp, ClusterHandle.start(brokers=3, data_dir=Path(tmp)) as cluster:
+        signed = signature_costs(Platform(load_settings({"data_dir": tmp})), args.municipality, payloads)
         bootstrap = cluster.bootstrap_servers
         for name in ("bench.baseline", "bench.diffs"):
             cluster.create_topic(name, PARTITIONS, 3)
@@ -153,10 +192,10 @@ def main() -> None:
         cluster.create_topic("bench.dlq", 3, 3)
 
         base_s, (decoded, _), base_cpu = timed(baseline_consumer, (bootstrap, "bench.baseline", n), cluster,
-                                               "bench.baseline", payloads)
+                                               "bench.baseline", [(k, v, None) for k, v in payloads])
         names = MaterialiserTopics("bench.diffs", "bench.residents", "bench.dlq")
         pipe_s, (applied, dead, _), pipe_cpu = timed(pipeline_materialiser, (bootstrap, names, tmp, n),
-                                                     cluster, "bench.diffs", payloads)
+                                                     cluster, "bench.diffs", signed)
 
         store = Platform(load_settings({"data_dir": tmp})).snapshot_store
         t0 = time.perf_counter()

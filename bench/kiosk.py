@@ -91,7 +91,7 @@ def load_municipality(settings: Settings, code: str, population: int) -> Registe
                                   font_path=settings.mincho_font)
     platform = Platform(settings)
     t = time.perf_counter()
-    result = publish(simulator.full_load(), platform.bootstrap_servers, platform.registry)
+    result = publish(simulator.full_load(), platform.bootstrap_servers, platform.registry, platform.register_signer)
     step(f"published the full load of {code} {simulator.municipality.name}: {result.delivered} residents "
          f"in {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()

@@ -11,7 +11,10 @@ Delivery is bounded: every event must be acknowledged by the cluster (acks=all) 
 `delivery_timeout` seconds, which librdkafka spends retrying (a broker that is down, a leader that
 moves). While it waits the caller hears how many events are still unacknowledged; when the time is
 up it fails with the cluster's address, what it waited for and the last broker error, and the
-adapter's position is not advanced."""
+adapter's position is not advanced.
+
+Every message is signed with its municipality's key (infra.register_signing), in runs of up to RUN_SIZE
+messages of one municipality; `publish_signed` is the one way anything writes bcl.register.diffs."""
 
 from __future__ import annotations
 
@@ -27,9 +30,11 @@ from typing import Any
 from confluent_kafka import KafkaError, Message
 
 from domain.errors import BclError
+from domain.register_signature import RUN_SIZE
 from domain.register_validation import message_key
 from infra import kafka, topics
 from infra.kafka import ClusterUnavailableError
+from infra.register_signing import Headers, RegisterSigner
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
@@ -96,23 +101,75 @@ DELIVERY_TIMEOUT_S = 60.0
 WAITING_REPORT_S = 2.0  # how often `waiting` hears about the events not yet acknowledged
 
 
+Signers = Callable[[str], RegisterSigner]  # municipality code → its signer
+Signed = tuple[bytes | None, bytes, Headers]  # key, value, headers
+
+
 def publish(
     events: Iterable[dict[str, Any]],
     bootstrap_servers: str,
     registry: BaseSchemaRegistry,
+    signers: Signers,
     *,
     topic: str = topics.REGISTER_DIFFS,
     progress: Callable[[int], None] = lambda n: None,
     waiting: Callable[[int, float], None] = lambda unacknowledged, seconds: None,
     delivery_timeout: float = DELIVERY_TIMEOUT_S,
 ) -> PublishResult:
-    """Encode and send events; returns once every event is acknowledged by the cluster (acks=all), or
-    raises DeliveryTimeoutError when some are not within `delivery_timeout` seconds of being sent
-    (AdapterError when the cluster refused some).
-    `waiting(unacknowledged, seconds)` is called every few seconds while events wait for their
-    acknowledgement."""
+    """Encode, sign and send events (publish_signed)."""
     serde = AvroSerde(registry, CONTRACTS[topics.REGISTER_DIFFS])
     result = PublishResult()
+
+    def encoded() -> Iterator[tuple[str, bytes, bytes]]:
+        for event in events:
+            result.last_sequence = event["sequence"]
+            yield (event["municipality_code"], message_key(event["municipality_code"], event["resident_code"]),
+                   serde.encode(event))
+
+    return publish_signed(encoded(), bootstrap_servers, signers, topic=topic, progress=progress, waiting=waiting,
+                          delivery_timeout=delivery_timeout, result=result)
+
+
+def sign_messages(
+    messages: Iterable[tuple[str, bytes | None, bytes]], signers: Signers, run_size: int = RUN_SIZE
+) -> Iterator[Signed]:
+    """(municipality, key, value) → (key, value, headers): signed in runs of up to run_size consecutive
+    messages of one municipality, each run once it is complete, so messages keep their order."""
+    run: list[tuple[bytes | None, bytes]] = []
+    municipality = ""
+    for code, key, value in messages:
+        if run and (code != municipality or len(run) == run_size):
+            yield from _signed_run(run, signers(municipality))
+            run = []
+        municipality = code
+        run.append((key, value))
+    if run:
+        yield from _signed_run(run, signers(municipality))
+
+
+def _signed_run(run: list[tuple[bytes | None, bytes]], signer: RegisterSigner) -> Iterator[Signed]:
+    for (key, value), headers in zip(run, signer.sign_run(run), strict=True):
+        yield key, value, headers
+
+
+def publish_signed(
+    messages: Iterable[tuple[str, bytes | None, bytes]],
+    bootstrap_servers: str,
+    signers: Signers,
+    *,
+    topic: str = topics.REGISTER_DIFFS,
+    progress: Callable[[int], None] = lambda n: None,
+    waiting: Callable[[int, float], None] = lambda unacknowledged, seconds: None,
+    delivery_timeout: float = DELIVERY_TIMEOUT_S,
+    result: PublishResult | None = None,
+) -> PublishResult:
+    """Sign (municipality, key, value) messages with the municipality's key, in runs, and send them: the one
+    way anything writes bcl.register.diffs (the adapter, the demo, tests, benchmarks). Returns once every
+    message is acknowledged by the cluster (acks=all), or raises DeliveryTimeoutError when some are not
+    within `delivery_timeout` seconds of being sent (AdapterError when the cluster refused some).
+    `waiting(unacknowledged, seconds)` is called every few seconds while messages wait for their
+    acknowledgement."""
+    result = result if result is not None else PublishResult()
     errors: list[KafkaError] = []
     broker_errors: list[KafkaError] = []  # a broker that cannot be reached, as librdkafka reports it
     # librdkafka retries within message.timeout.ms, then fails the event: the bound of the whole wait.
@@ -127,11 +184,9 @@ def publish(
 
     began = time.monotonic()
     reported = began
-    for event in events:
-        key = message_key(event["municipality_code"], event["resident_code"])
-        kafka.produce(producer, topic, serde.encode(event), key, on_delivery=delivered)
+    for key, value, headers in sign_messages(messages, signers):
+        kafka.produce(producer, topic, value, key, headers=headers, on_delivery=delivered)
         result.sent += 1
-        result.last_sequence = event["sequence"]
         if result.sent % 1000 == 0:
             producer.poll(0)
             progress(1000)

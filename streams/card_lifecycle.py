@@ -15,7 +15,9 @@ Design (why not simply keep "the previous serials per resident" in memory):
   A partition that reaches the watermark is paused until the backup moves on.
 - The resident's certificates before an event come from the snapshot store: the history row of the
   same resident with the highest sequence below the event's (one DuckDB query per batch). The event
-  is accepted when the history holds a row with its municipality, sequence and event id. So the
+  is accepted when the history holds a row with its municipality, sequence and event id, and what it
+  acts on (change type, time, status, certificates) is that row, never the message: a forged copy of
+  an accepted event (the materialiser dead-letters it, as its signature fails) changes nothing. So the
   answer does not depend on where this processor stopped, on restarts, on a new consumer group or on
   replays: the before-image is always the one the backup holds, and events the backup rejected
   (undecodable, invalid, duplicates) are skipped. No in-memory state has to be rebuilt.
@@ -103,6 +105,17 @@ class Counters:
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
+
+
+def _applied_change(municipality_code: str, sequence: int, event_id: str, resident_code: str, change_type: str,
+                    event_time: dt.datetime, removed: bool, status: str | None, deletion_reason: str | None,
+                    certificates: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The change as the backup applied it (its history row), in the shape of a ResidentChange."""
+    after = None if removed else {"status": status, "deletion_reason": deletion_reason,
+                                  "jpki_certificates": certificates or []}
+    return {"municipality_code": municipality_code, "resident_code": resident_code, "sequence": sequence,
+            "event_id": event_id, "change_type": change_type, "event_time": event_time.astimezone(dt.UTC),
+            "after": after}
 
 
 @dataclass(frozen=True)
@@ -244,24 +257,28 @@ class CardLifecycleProcessor(BatchHandler):
         try:
             rows = self._con.execute(f"""
                 WITH h AS (
-                    SELECT municipality_code AS m, sequence AS s, event_id AS e,
+                    SELECT municipality_code AS m, sequence AS s, event_id AS e, resident_code, change_type,
+                           event_time, removed, status, deletion_reason, jpki_certificates,
                            lag(jpki_certificates) OVER (PARTITION BY municipality_code, resident_code
                                                         ORDER BY sequence) AS before
                     FROM {self._store.history_relation(self._con)}
                     WHERE municipality_code IN (SELECT DISTINCT m FROM batch_keys)
                       AND resident_code IN (SELECT DISTINCT r FROM batch_keys))
-                SELECT h.m, h.s, h.e, h.before FROM h JOIN batch_keys k ON h.m = k.m AND h.s = k.s AND h.e = k.e
+                SELECT h.m, h.s, h.e, h.before, h.resident_code, h.change_type, h.event_time, h.removed, h.status,
+                       h.deletion_reason, h.jpki_certificates
+                FROM h JOIN batch_keys k ON h.m = k.m AND h.s = k.s AND h.e = k.e
             """).fetchall()
         finally:
             self._con.unregister("batch_keys")
-        before = {(m, s, e): entries(certs) for m, s, e, certs in rows}
+        applied = {(m, s, e): _Accepted(_applied_change(m, s, e, *row), entries(before))
+                   for m, s, e, before, *row in rows}
         accepted = []
         for c in changes:
-            found = before.get((c["municipality_code"], c["sequence"], c["event_id"]))
+            found = applied.get((c["municipality_code"], c["sequence"], c["event_id"]))
             if found is None:
                 self.counters.not_in_backup += 1
             else:
-                accepted.append(_Accepted(c, found))
+                accepted.append(found)
         return accepted
 
     def _apply(self, item: _Accepted, pending: dict[str, Revocation]) -> None:

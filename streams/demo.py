@@ -89,8 +89,8 @@ def load_register(run: DemoRun) -> None:
     for code in MUNICIPALITIES:
         state = AdapterState(code, None, settings.seed, start.isoformat())
         sim = state.simulator(reference, settings.mincho_font)
-        loaded = publish(sim.full_load(), run.cluster.bootstrap_servers, registry)
-        changed = publish(sim.changes(DAYS), run.cluster.bootstrap_servers, registry)
+        loaded = publish(sim.full_load(), run.cluster.bootstrap_servers, registry, run.platform.register_signer)
+        changed = publish(sim.changes(DAYS), run.cluster.bootstrap_servers, registry, run.platform.register_signer)
         state.last_sequence, state.last_day = changed.last_sequence or loaded.last_sequence, DAYS
         state.save(settings.adapter_dir)
         events += loaded.delivered + changed.delivered

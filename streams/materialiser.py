@@ -3,19 +3,21 @@
 Batch path, because per-event processing with a table write is far too slow for full loads: the
 messages of a poll in the current schema version are decoded together into Arrow
 (schemas/arrow_decode.py); older versions and batches holding a malformed body go message by
-message through fastavro. For every event: wire format and schema id, Avro body, codes and check
-digits (vectorised in a batch), then the per-municipality sequence decides apply / fill a gap /
-duplicate. Anything that cannot be accepted goes to bcl.dlq with its original bytes and a reason;
+message through fastavro. For every message, first its signature: signed by a registered key of the
+municipality it is about (infra.register_signing), before anything reads its bytes. For every event: wire
+format and schema id, Avro body, codes and check digits (vectorised in a batch), no certificate serial that
+another current record holds (domain.serial_holders), then the per-municipality sequence decides apply /
+fill a gap / duplicate. Anything that cannot be accepted goes to bcl.dlq with its original bytes and a reason;
 the processor keeps going. On the batch path the record is forwarded to bcl.residents as the tail of
 the change's bytes (`after` is the contract's last field), without re-encoding; the decoder proves
 where each message's fields start.
 
 Durability order per batch (the checkpoint of infra.processor_runtime): (1) flush residents and dead
 letters, (2) write the history batch to the snapshot store, (3) commit offsets. A crash at any point
-re-delivers events that the sequence state (rebuilt from the history at start) recognises as already
-applied, so nothing is lost and nothing is applied twice; the two in-doubt points between the steps
-are crash points (infra/crash_points.py) that the tests kill the process at. One instance per
-cluster: the sequence state is per municipality."""
+re-delivers events that the sequence state and the serial holders (both rebuilt from the history at
+start) recognise as already applied, so nothing is lost and nothing is applied twice; the two in-doubt
+points between the steps are crash points (infra/crash_points.py) that the tests kill the process at.
+One instance per cluster: the sequence state is per municipality."""
 
 from __future__ import annotations
 
@@ -38,12 +40,14 @@ from domain.register_validation import (
     MAX_SEAL_IMAGE_BYTES,
     SEAL_IMAGE,
     TEXT_LIMITS,
+    Rejection,
     event_time_window,
     sequence_out_of_reach,
     validate_change,
     validate_change_fields,
 )
 from domain.sequencing import MunicipalitySequence, Outcome
+from domain.serial_holders import SerialHolders
 from infra import kafka, topics
 from infra.crash_points import crash_point
 from infra.metrics import Totals
@@ -57,11 +61,12 @@ from infra.processor_runtime import (
     ProcessorRuntime,
     Source,
 )
+from infra.register_signing import SignatureVerifier
 from schemas.arrow_decode import ArrowBatchDecoder, DecodedBatch
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry, UnknownSchemaId
 from schemas.wire import HEADER, MAGIC, AvroSerde, frame
-from sinks.snapshot_store import BaseSnapshotStore, history_schema
+from sinks.snapshot_store import BaseSnapshotStore, history_schema, latest_changes
 from streams.dead_letters import DeadLetterSink
 
 log = structlog.get_logger("materialiser")
@@ -113,6 +118,7 @@ class BackupMaterialiser(BatchHandler):
         registry: BaseSchemaRegistry,
         store: BaseSnapshotStore,
         *,
+        verifier: SignatureVerifier,
         group_id: str = PROCESSOR,
         batch_size: int = 10_000,
         flush_rows: int = 50_000,
@@ -137,6 +143,8 @@ class BackupMaterialiser(BatchHandler):
         self.last_applied_at = 0.0  # wall-clock time when the last applied batch became durable
         self.sequences: dict[str, MunicipalitySequence] = {}
         self._resident_seq: dict[tuple[str, str], int] = {}
+        self._verifier = verifier
+        self.serial_holders = SerialHolders()
         # Events of a municipality are spread over partitions, so short-lived gaps are normal while
         # partitions are read at different speeds: a gap is reported once it outlives this grace.
         self._gap_grace = gap_grace_seconds
@@ -162,7 +170,12 @@ class BackupMaterialiser(BatchHandler):
             f"SELECT municipality_code, resident_code, max(sequence) FROM {rel} GROUP BY 1, 2"
         ).fetchall():
             self._resident_seq[(muni, rc)] = seq
-        log.info("recovered", municipalities=len(self.sequences), residents=len(self._resident_seq))
+        self.serial_holders = SerialHolders.from_current(con.execute(f"""
+            SELECT municipality_code, resident_code, list_transform(jpki_certificates, lambda c: c.serial)
+            FROM ({latest_changes(rel)}) WHERE NOT removed AND status = 'CURRENT' AND len(jpki_certificates) > 0
+        """).fetchall())
+        log.info("recovered", municipalities=len(self.sequences), residents=len(self._resident_seq),
+                 serials=len(self.serial_holders))
 
     # -- the loop (infra.processor_runtime drives it; this class is its handler) -------------
     def run(
@@ -232,8 +245,7 @@ class BackupMaterialiser(BatchHandler):
         """Messages in the current schema version are decoded together (schemas/arrow_decode.py);
         anything else, and any batch holding a malformed body, goes message by message."""
         fast: list[tuple[Message, bytes]] = []  # each value read once: Message.value() copies
-        for msg in messages:
-            value = msg.value()
+        for msg, value in self._authentic(messages):
             if value is not None and len(value) > HEADER.size and value[: HEADER.size] == self._current_header:
                 fast.append((msg, value))
             else:
@@ -259,6 +271,10 @@ class BackupMaterialiser(BatchHandler):
         record_munis = after.field("municipality_code").to_pylist()
         record_codes = after.field("resident_code").to_pylist()
         numbers_valid = valid_individual_numbers(after.field("individual_number").to_pylist())
+        current = [p and s == "CURRENT" for p, s in zip(present, after.field("status").to_pylist(), strict=True)]
+        certificates = after.field("jpki_certificates")
+        cert_bounds = certificates.offsets.to_pylist()
+        serials = certificates.values.field("serial").to_pylist()
         munis_valid = {m: is_valid_municipality_code(m) for m in set(munis)}
         earliest, latest = event_time_window(dt.datetime.now(dt.UTC))
         times = table.column("event_time")
@@ -278,12 +294,15 @@ class BackupMaterialiser(BatchHandler):
                 municipality_code_valid=munis_valid[munis[i]], individual_number_valid=bool(numbers_valid[i]),
                 oversized_field=oversized[i],
             )
+            record_serials = serials[cert_bounds[i]:cert_bounds[i + 1]] if current[i] else []
+            rejection = rejection or self._serial_rejection(munis[i], codes[i], seqs[i], current[i], record_serials)
             if rejection is not None:
                 self._dead_letter(msg, rejection.code, rejection.reason)
                 continue
             if self._admit(msg, munis[i], seqs[i]):
                 applied.append(i)
                 if self._moves_forward(munis[i], codes[i], seqs[i]):
+                    self.serial_holders.update((munis[i], codes[i]), current[i], record_serials)
                     self._publish(resident_header + value[starts[i] :] if present[i] else None, key)
         if applied:
             self._add_history(table.take(pa.array(applied)), pending)
@@ -320,19 +339,45 @@ class BackupMaterialiser(BatchHandler):
             return self._dead_letter(msg, "UNKNOWN_SCHEMA_ID", str(exc))
         except Exception as exc:  # any failure to decode foreign bytes becomes a dead letter
             return self._dead_letter(msg, "MALFORMED", f"not a readable ResidentChange: {type(exc).__name__}: {exc}")
-        rejection = validate_change(change, msg.key(), dt.datetime.now(dt.UTC))
+        muni, rc, seq = change["municipality_code"], change["resident_code"], change["sequence"]
+        after = change["after"]
+        current = after is not None and after["status"] == "CURRENT"
+        serials = [c["serial"] for c in after["jpki_certificates"]] if current else []
+        rejection = (validate_change(change, msg.key(), dt.datetime.now(dt.UTC))
+                     or self._serial_rejection(muni, rc, seq, current, serials))
         if rejection is not None:
             return self._dead_letter(msg, rejection.code, rejection.reason)
-        muni, rc, seq = change["municipality_code"], change["resident_code"], change["sequence"]
         if not self._admit(msg, muni, seq):
             return None
         self._add_history_row(change, pending)
         if self._moves_forward(muni, rc, seq):
+            self.serial_holders.update((muni, rc), current, serials)
             # Encoded anew: here nothing proves where the record's bytes start (an older writer version,
             # or a batch that was refused, perhaps for an encoding that is valid but not canonical).
             resident = None if change["after"] is None else self._resident_serde.encode(change["after"])
             self._publish(resident, msg.key())
         return None
+
+    def _authentic(self, messages: list[Message]) -> list[tuple[Message, bytes | None]]:
+        """The messages signed by a registered key of the municipality they are about, with their values;
+        the others are dead-lettered before anything reads their bytes (infra.register_signing)."""
+        authentic = []
+        for msg in messages:
+            value = msg.value()
+            rejection = self._verifier.check(msg.key(), value, msg.headers())
+            if rejection is None:
+                authentic.append((msg, value))
+            else:
+                self.counters.consumed += 1
+                self._dead_letter(msg, rejection.code, rejection.reason)
+        return authentic
+
+    def _serial_rejection(self, muni: str, rc: str, seq: int, current: bool, serials: list[str]) -> Rejection | None:
+        """A change that would make its record current with a serial another current record holds
+        (domain.serial_holders). Only a change that becomes the record's latest state is checked."""
+        if seq <= self._resident_seq.get((muni, rc), 0):
+            return None
+        return self.serial_holders.conflict((muni, rc), current, serials)
 
     def _admit(self, msg: Message, muni: str, seq: int) -> bool:
         """Sequence check: True to apply (new or filling a gap), False for a duplicate or a jump."""

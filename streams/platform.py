@@ -21,6 +21,8 @@ from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
 from certgen.scramble_keys import scramble_key
 from infra.data_dir_keys import data_dir_secret
+from infra.municipal_keys import MunicipalKeyring, TrustStore
+from infra.register_signing import RegisterSigner, SignatureVerifier
 from kiosk_sim.kiosk import KioskConnection
 from kiosk_sim.population import VirtualCardIssuer
 from schemas.registry import BaseSchemaRegistry, make_registry
@@ -41,6 +43,7 @@ class Platform:
     def __init__(self, settings: Settings, *, snapshot_store: ParquetSnapshotStore | None = None,
                  pki: PkiDirectory | None = None, registry: BaseSchemaRegistry | None = None) -> None:
         self.settings = settings
+        self._signers: dict[str, RegisterSigner] = {}
         if snapshot_store is not None:
             self.__dict__["snapshot_store"] = snapshot_store
         if pki is not None:
@@ -66,6 +69,27 @@ class Platform:
     def pki(self) -> PkiDirectory:
         return PkiDirectory(self.settings.pki_dir, JpkiEndpoints(self.settings.jpki_repository_url))
 
+    @cached_property
+    def trust_store(self) -> TrustStore:
+        """BCL's registered public keys of the municipalities: whose register changes the backup accepts."""
+        return TrustStore(self.settings.trust_store_file)
+
+    @cached_property
+    def municipal_keyring(self) -> MunicipalKeyring:
+        """The municipalities' private signing keys (the adapter's side of the data dir)."""
+        return MunicipalKeyring(self.settings.municipal_keys_dir)
+
+    def register_signer(self, municipality_code: str) -> RegisterSigner:
+        """The municipality's adapter signer (streams.adapter.publish). The embedded setup plays both sides:
+        a municipality without a key gets one, registered in the trust store as it is created (in
+        production the municipality keeps the key and BCL registers the public key: docs/operations.md)."""
+        if municipality_code not in self._signers:
+            key, created = self.municipal_keyring.load_or_create(municipality_code)
+            if created:
+                self.trust_store.register(municipality_code, key.public_pem())
+            self._signers[municipality_code] = RegisterSigner(key)
+        return self._signers[municipality_code]
+
     def key_pool(self, size: int = DEFAULT_KEY_POOL_SIZE) -> KeyPool:
         """The pool the virtual cards' keys come from (`bcl pki key-pool` makes it)."""
         return KeyPool(self.settings.key_pool_dir, size)
@@ -87,7 +111,8 @@ class Platform:
     # -- processors ---------------------------------------------------------------------------
 
     def materialiser(self, **overrides: Any) -> BackupMaterialiser:
-        return BackupMaterialiser(self.bootstrap_servers, self.registry, self.snapshot_store, **overrides)
+        return BackupMaterialiser(self.bootstrap_servers, self.registry, self.snapshot_store,
+                                  verifier=SignatureVerifier(self.trust_store), **overrides)
 
     def billing(self, **overrides: Any) -> BillingProcessor:
         # The billing ledger lives in the snapshot store's folder (sinks.certificate_ledger).

@@ -125,6 +125,16 @@ class Settings:
         return self.data_dir / "adapter"
 
     @property
+    def municipal_keys_dir(self) -> Path:
+        """The municipalities' private signing keys (infra.municipal_keys.MunicipalKeyring): the adapter's side."""
+        return self.adapter_dir / "keys"
+
+    @property
+    def trust_store_file(self) -> Path:
+        """BCL's registered public keys of the municipalities (infra.municipal_keys.TrustStore)."""
+        return self.data_dir / "trust" / "municipal-keys.json"
+
+    @property
     def billing_dir(self) -> Path:
         """Billing: the participation table (participation.csv) and written statements."""
         return self.data_dir / "billing"

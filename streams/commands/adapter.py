@@ -39,8 +39,8 @@ def _publish(settings: Settings, description: str, total: int | None, events, ti
                                f"({seconds:.0f} s; gives up after {timeout:g} s)", markup=False, highlight=False)
 
     with progress:
-        return publish(events, servers, platform.registry, progress=advance, waiting=waiting,
-                       delivery_timeout=timeout)
+        return publish(events, servers, platform.registry, platform.register_signer, progress=advance,
+                       waiting=waiting, delivery_timeout=timeout)
 
 
 DELIVERY_TIMEOUT = click.option(
@@ -120,3 +120,29 @@ def resend(settings: Settings, code: str, from_sequence: int, delivery_timeout: 
     result = _publish(settings, f"resend {code} from {from_sequence}", state.last_sequence - from_sequence + 1,
                       state.events_from(simulator, from_sequence), delivery_timeout)
     click.echo(f"sent again {result.delivered} events of {code} (sequence {from_sequence}–{state.last_sequence})")
+
+
+@adapter.command("key")
+@click.option("--municipality", "code", required=True, help="6-digit local-government code.")
+@click.option("--rotate", is_flag=True, help="Make a new key (the adapter signs with it from now on).")
+@click.pass_obj
+def key(settings: Settings, code: str, rotate: bool) -> None:
+    """The municipality's signing key: made if missing; prints the public key (PEM) to register with BCL.
+
+    The private key stays in DATA_DIR/adapter/keys (0600). The embedded setup registers a key it makes in
+    its own trust store; in production BCL registers the printed public key (`bcl backup trust register`)."""
+    from domain.municipalities import municipality
+    from streams.platform import Platform
+
+    municipality(code)
+    platform = Platform(settings)
+    keyring = platform.municipal_keyring
+    previous = keyring.load(code).key_id.hex() if rotate and keyring.path(code).exists() else None
+    signing_key, created = (keyring.create(code), True) if rotate else keyring.load_or_create(code)
+    if created:
+        platform.trust_store.register(code, signing_key.public_pem())
+    click.echo(signing_key.public_pem().decode(), nl=False)
+    click.echo(f"key id {signing_key.key_id.hex()} of municipality {code}"
+               f"{' (new)' if created else ''}; private key {keyring.path(code)}", err=True)
+    if previous and any(e.key_id == previous and e.revoked_at is None for e in platform.trust_store.entries()):
+        click.echo(f"the previous key {previous} stays trusted until `bcl backup trust revoke {previous}`", err=True)

@@ -238,3 +238,44 @@ def lock() -> None:
 
     changes = FileSchemaRegistry().lock()
     click.echo("\n".join(changes) if changes else "registry.lock.json is up to date")
+
+
+@backup.group()
+def trust() -> None:
+    """The municipalities' registered signing keys: whose register changes the backup accepts."""
+
+
+@trust.command("list")
+@click.pass_obj
+def trust_list(settings: Settings) -> None:
+    """Every registered key: id, municipality, registered, revoked."""
+    from streams.platform import Platform
+
+    for entry in Platform(settings).trust_store.entries():
+        click.echo(f"{entry.key_id}  {entry.municipality_code}  registered {entry.registered_at}"
+                   + (f"  revoked {entry.revoked_at}" if entry.revoked_at else ""))
+
+
+@trust.command("register")
+@click.option("--municipality", "code", required=True, help="6-digit local-government code.")
+@click.argument("public_key", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.pass_obj
+def trust_register(settings: Settings, code: str, public_key: Path) -> None:
+    """Register a municipality's Ed25519 public key (PEM, as `bcl adapter key` prints it)."""
+    from domain.municipalities import municipality
+    from streams.platform import Platform
+
+    municipality(code)
+    click.echo(f"registered key {Platform(settings).trust_store.register(code, public_key.read_bytes())} "
+               f"of municipality {code}")
+
+
+@trust.command("revoke")
+@click.argument("key_id")
+@click.pass_obj
+def trust_revoke(settings: Settings, key_id: str) -> None:
+    """Stop trusting a key: messages signed with it are dead-lettered (UNKNOWN_SIGNING_KEY) from now on."""
+    from streams.platform import Platform
+
+    Platform(settings).trust_store.revoke(key_id)
+    click.echo(f"revoked key {key_id}")

@@ -78,7 +78,7 @@ def centre(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> 
     diffs, residents_topic, dlq = private("diffs"), private("residents"), private("dlq", 1)
     simulator = RegisterSimulator(reference, CODE, population=120, seed=11, start=MORNING - dt.timedelta(days=5),
                                   font_path=settings.mincho_font)
-    publish(simulator.full_load(), cluster.bootstrap_servers, registry, topic=diffs)
+    publish(simulator.full_load(), cluster.bootstrap_servers, registry, platform.register_signer, topic=diffs)
     store = platform.snapshot_store
     platform.materialiser(group_id=f"e2e-mat-{root.name}",
                           topic_names=MaterialiserTopics(diffs=diffs, residents=residents_topic, dlq=dlq)

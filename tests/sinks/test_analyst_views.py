@@ -57,7 +57,7 @@ def world(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> I
         simulator = RegisterSimulator(reference, code, seed=11, start=START, font_path=platform.settings.mincho_font)
         events = list(simulator.full_load()) + list(simulator.changes(7))
         records += [e["after"] for e in events if e["after"] is not None]
-        publish(events, cluster.bootstrap_servers, platform.registry, topic=names.diffs)
+        publish(events, cluster.bootstrap_servers, platform.registry, platform.register_signer, topic=names.diffs)
     platform.materialiser(group_id=f"analyst-views-{root.name}", topic_names=names).run(
         until_caught_up=True, idle_seconds=0.5)
     change_grants(platform.settings.analyst_grants_file, "both", add=[KITAYAMA, ONAGAWA])

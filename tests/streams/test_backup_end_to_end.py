@@ -66,11 +66,12 @@ def test_restores_equal_the_ground_truth(cluster: ClusterHandle, topic_factory, 
     names = private_topics(topic_factory)
     registry = FileSchemaRegistry()
     sims = [simulator(reference, "302040", 1500), simulator(reference, "045811", 900)]
+    platform = make_platform(tmp_path, cluster)
     events = {}
     for sim in sims:
         events[sim.municipality.code] = list(sim.full_load()) + list(sim.changes(7))
-        publish(events[sim.municipality.code], cluster.bootstrap_servers, registry, topic=names.diffs)
-    platform = make_platform(tmp_path, cluster)
+        publish(events[sim.municipality.code], cluster.bootstrap_servers, registry, platform.register_signer,
+                topic=names.diffs)
     store = platform.snapshot_store
     counters = platform.materialiser(group_id=group_id, topic_names=names).run(until_caught_up=True, idle_seconds=0.5)
     total = sum(len(e) for e in events.values())
@@ -139,8 +140,9 @@ def test_killed_materialiser_resumes_without_loss_or_double_application(
     names = private_topics(topic_factory)
     sim = simulator(reference, "302058", 6000)
     events = list(sim.full_load()) + list(sim.changes(7))
-    publish(events, cluster.bootstrap_servers, FileSchemaRegistry(), topic=names.diffs)
-    store = make_platform(tmp_path).snapshot_store
+    platform = make_platform(tmp_path)
+    publish(events, cluster.bootstrap_servers, FileSchemaRegistry(), platform.register_signer, topic=names.diffs)
+    store = platform.snapshot_store
 
     first = _materialiser_process(cluster, group_id, tmp_path, names, until_caught_up=False)
     deadline = time.monotonic() + 60
@@ -174,11 +176,11 @@ def test_broker_down_and_up_during_ingest_loses_nothing(
     worker.start()
     try:
         half = len(events) // 2
-        publish(events[:half], cluster.bootstrap_servers, registry, topic=names.diffs)
+        publish(events[:half], cluster.bootstrap_servers, registry, platform.register_signer, topic=names.diffs)
         cluster.broker_down(2)
         downtime = threading.Timer(2.0, cluster.broker_up, args=(2,))
         downtime.start()
-        publish(events[half:], cluster.bootstrap_servers, registry, topic=names.diffs)
+        publish(events[half:], cluster.bootstrap_servers, registry, platform.register_signer, topic=names.diffs)
         downtime.join()
         deadline = time.monotonic() + 60
         while history_sequences(store, "304069")[1] < len(events) and time.monotonic() < deadline:

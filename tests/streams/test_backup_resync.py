@@ -37,16 +37,16 @@ def test_resync_recovers_a_municipality_wedged_by_a_forged_sequence(
     state = AdapterState(CODE, 300, 7, START.isoformat())
     sim = state.simulator(load_reference_data(), platform.settings.mincho_font)
     full = list(sim.full_load())
-    publish(full, cluster.bootstrap_servers, registry, topic=names.diffs)
+    publish(full, cluster.bootstrap_servers, registry, platform.register_signer, topic=names.diffs)
     state.last_sequence = full[-1]["sequence"]
 
     # A forged change of an existing record, within reach of the contiguous watermark.
     victim = full[10]["after"]
     forged = {**full[10], "event_id": "forged", "sequence": state.last_sequence + MAX_SEQUENCE_JUMP // 2,
               "change_type": "NAME_CHANGE", "after": {**victim, "family_name": "偽"}}
-    publish([forged], cluster.bootstrap_servers, registry, topic=names.diffs)
+    publish([forged], cluster.bootstrap_servers, registry, platform.register_signer, topic=names.diffs)
     days = list(sim.changes(7))
-    publish(days, cluster.bootstrap_servers, registry, topic=names.diffs)
+    publish(days, cluster.bootstrap_servers, registry, platform.register_signer, topic=names.diffs)
     state.last_day, state.last_sequence = 7, days[-1]["sequence"]
     materialise = lambda: platform.materialiser(group_id=group_id, topic_names=names).run(  # noqa: E731
         until_caught_up=True, idle_seconds=0.5)
@@ -76,7 +76,7 @@ def test_resync_recovers_a_municipality_wedged_by_a_forged_sequence(
     # restarts, ignores what it has, and stays complete: the forged event is behind its committed offsets.
     resent = list(state.events_from(sim, result.from_sequence - 2))
     assert [e["sequence"] for e in resent] == [state.last_sequence - 1, state.last_sequence]
-    publish(resent, cluster.bootstrap_servers, registry, topic=names.diffs)
+    publish(resent, cluster.bootstrap_servers, registry, platform.register_signer, topic=names.diffs)
     counters = materialise()
     assert (counters.applied, counters.duplicates, counters.dead_lettered) == (0, 2, 0)
     [status] = backup_status(store)
@@ -92,7 +92,7 @@ def test_resync_sets_aside_from_a_given_sequence_and_the_adapter_sends_those_aga
     state = AdapterState(CODE, 200, 7, START.isoformat())
     sim = state.simulator(load_reference_data(), platform.settings.mincho_font)
     events = list(sim.full_load()) + list(sim.changes(7))
-    publish(events, cluster.bootstrap_servers, registry, topic=names.diffs)
+    publish(events, cluster.bootstrap_servers, registry, platform.register_signer, topic=names.diffs)
     state.last_day, state.last_sequence = 7, events[-1]["sequence"]
     materialiser = platform.materialiser(group_id=group_id, topic_names=names)
     materialiser.run(until_caught_up=True, idle_seconds=0.5)
@@ -115,7 +115,8 @@ def test_resync_sets_aside_from_a_given_sequence_and_the_adapter_sends_those_aga
     assert status.complete and status.last_sequence == 149
     assert restored(store, CODE, START, tmp_path) == {rc: r for rc, r in sim.register_at(START).items()
                                                       if rc in {e["resident_code"] for e in events[:149]}}
-    publish(state.events_from(sim, 150), cluster.bootstrap_servers, registry, topic=names.diffs)
+    publish(state.events_from(sim, 150), cluster.bootstrap_servers, registry, platform.register_signer,
+            topic=names.diffs)
     counters = platform.materialiser(group_id=group_id, topic_names=names).run(until_caught_up=True, idle_seconds=0.5)
     assert counters.applied == len(events) - 149
     final = events[-1]["event_time"]

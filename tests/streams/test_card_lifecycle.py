@@ -26,7 +26,6 @@ from domain.card_lifecycle import CertificateEntry
 from domain.japan_time import JST
 from domain.register_validation import message_key
 from infra.cluster_control import ClusterHandle
-from infra.kafka import make_producer, produce
 from kiosk_sim.card import CardKey, JpkiCard
 from kiosk_sim.card_client import JpkiCardClient
 from kiosk_sim.transport import InProcessTransport
@@ -34,7 +33,7 @@ from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
 from sinks.snapshot_store import BaseSnapshotStore
-from streams.adapter import publish
+from streams.adapter import publish, publish_signed
 from streams.card_lifecycle import CardLifecycleTopics, certificate_validity
 from streams.materialiser import MaterialiserTopics
 from streams.platform import Platform
@@ -77,7 +76,7 @@ class Scenario:
         return self.platform.pki
 
     def publish(self, events: list[dict[str, Any]]) -> None:
-        publish(events, self.cluster.bootstrap_servers, self.registry, topic=self.diffs)
+        publish(events, self.cluster.bootstrap_servers, self.registry, self.platform.register_signer, topic=self.diffs)
 
     def materialise(self) -> None:
         self.platform.materialiser(
@@ -175,12 +174,14 @@ def scenario(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -
     extra = hand_made(simulated)
     s.publish(simulated + extra[:4])
     # A re-sent event (the backup applies it once; the PKI already holds its effect) and two the backup
-    # rejects: a bad municipality check digit and bytes that are not Avro.
-    s.publish([simulated[-1], {**make_change(1, None, municipality_code="302041", resident_code="00000000001",
-                                             change_type="RECORD_REMOVED")}])
-    producer = make_producer(cluster.bootstrap_servers)
-    produce(producer, s.diffs, b"not avro", message_key(CODE, "00000000002"))
-    producer.flush()
+    # rejects, both signed by this municipality's adapter: an event of a bad municipality check digit
+    # (not this municipality's to sign) and bytes that are not Avro.
+    s.publish([simulated[-1]])
+    bad_code = make_change(1, None, municipality_code="302041", resident_code="00000000001",
+                           change_type="RECORD_REMOVED")
+    publish_signed([(CODE, message_key("302041", "00000000001"), AvroSerde(s.registry, CONTRACTS["bcl.register.diffs"])
+                     .encode(bad_code)), (CODE, message_key(CODE, "00000000002"), b"not avro")],
+                   cluster.bootstrap_servers, platform.register_signer, topic=s.diffs)
     s.events = simulated + extra[:4]
     s.materialise()
     s.sync()

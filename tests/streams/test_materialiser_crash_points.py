@@ -59,8 +59,9 @@ def test_crash_at_an_in_doubt_point_then_restart_loses_nothing_and_applies_nothi
     names = private_topics(topic_factory)
     sim = simulator(reference, CODE, 3000)
     events = list(sim.full_load()) + list(sim.changes(7))
-    publish(events, cluster.bootstrap_servers, FileSchemaRegistry(), topic=names.diffs)
-    store = make_platform(tmp_path).snapshot_store
+    platform = make_platform(tmp_path)
+    publish(events, cluster.bootstrap_servers, FileSchemaRegistry(), platform.register_signer, topic=names.diffs)
+    store = platform.snapshot_store
 
     # The third checkpoint that holds history rows: two batches are durable and committed before it.
     first = _materialiser(cluster, group_id, tmp_path, names, crash_at=f"{point}@3")

@@ -12,12 +12,12 @@ import pytest
 
 from domain.japan_time import JST
 from domain.register_validation import MAX_SEQUENCE_JUMP, TEXT_LIMITS, message_key
-from infra import kafka
 from infra.cluster_control import ClusterHandle
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import HEADER, AvroSerde
 from sinks.restore import backup_status
+from streams.adapter import publish_signed
 from streams.materialiser import Counters, MaterialiserTopics
 from tests.factories import make_change, make_resident
 from tests.platforms import make_platform
@@ -38,7 +38,7 @@ class World:
         self.names = MaterialiserTopics(diffs=topic_factory(1), residents=topic_factory(1), dlq=topic_factory(1))
         self.registry = FileSchemaRegistry()
         self.serde = AvroSerde(self.registry, CONTRACTS["bcl.register.diffs"])
-        self.producer = kafka.make_producer(cluster.bootstrap_servers)
+        self.outbox: list[tuple[str, bytes | None, bytes]] = []
         self.platform = make_platform(tmp_path, cluster)
         self.group_id = group_id
 
@@ -49,10 +49,14 @@ class World:
             key = message_key(change["municipality_code"], change["resident_code"])
         assert not isinstance(key, str)
         assert change is not None or value is not None
-        kafka.produce(self.producer, self.names.diffs, value if value is not None else self.serde.encode(change), key)
+        # Signed by the adapter of the event's municipality, as a faulty adapter would send it.
+        self.outbox.append((change["municipality_code"] if change is not None else MUNI, key,
+                            value if value is not None else self.serde.encode(change)))
 
     def run(self) -> Counters:
-        self.producer.flush()
+        publish_signed(self.outbox, self.cluster.bootstrap_servers, self.platform.register_signer,
+                       topic=self.names.diffs)
+        self.outbox.clear()
         materialiser = self.platform.materialiser(group_id=self.group_id, topic_names=self.names)
         return materialiser.run(until_caught_up=True, idle_seconds=0.5)
 

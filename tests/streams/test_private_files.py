@@ -73,7 +73,8 @@ def used(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> It
         diffs, residents_topic, dlq = private("diffs"), private("residents"), private("dlq", 1)
         simulator = RegisterSimulator(load_reference_data(), CODE, population=60, seed=5,
                                       start=MORNING - dt.timedelta(days=5), font_path=settings.mincho_font)
-        publish(simulator.full_load(), cluster.bootstrap_servers, platform.registry, topic=diffs)
+        publish(simulator.full_load(), cluster.bootstrap_servers, platform.registry, platform.register_signer,
+                topic=diffs)
         platform.materialiser(group_id=f"private-files-{root.name}",
                               topic_names=MaterialiserTopics(diffs=diffs, residents=residents_topic, dlq=dlq)
                               ).run(until_caught_up=True, idle_seconds=0.5)

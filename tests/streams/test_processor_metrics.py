@@ -11,12 +11,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from domain.register_validation import message_key
-from infra import kafka
 from infra.cluster_control import ClusterHandle
 from infra.metrics import serve_metrics
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
+from streams.adapter import publish_signed
 from streams.materialiser import MaterialiserTopics
 from streams.settings import load_settings
 from tests.factories import make_change, make_resident
@@ -44,18 +44,14 @@ def test_the_materialiser_exports_what_it_consumed_applied_and_dead_lettered(
     names = MaterialiserTopics(diffs=topic_factory(3), residents=topic_factory(3), dlq=topic_factory(1))
     registry = FileSchemaRegistry()
     serde = AvroSerde(registry, CONTRACTS["bcl.register.diffs"])
-    producer = kafka.make_producer(cluster.bootstrap_servers)
+    platform = make_platform(tmp_path, cluster)
     changes = [make_change(i, make_resident(MUNI, i)) for i in range(1, 21)]
-    for change in changes:
-        kafka.produce(producer, names.diffs, serde.encode(change),
-                      message_key(change["municipality_code"], change["resident_code"]))
-    for _ in range(3):  # undecodable: dead letters
-        kafka.produce(producer, names.diffs, b"\x00\x00\x00\x00\x01not avro", b"302066/x")
-    producer.flush(10)
+    messages = [(MUNI, message_key(c["municipality_code"], c["resident_code"]), serde.encode(c)) for c in changes]
+    messages += [(MUNI, b"302066:x", b"\x00\x00\x00\x00\x01not avro")] * 3  # undecodable: dead letters
+    publish_signed(messages, cluster.bootstrap_servers, platform.register_signer, topic=names.diffs)
 
     server = serve_metrics(None)
-    materialiser = make_platform(tmp_path, cluster).materialiser(group_id=group_id, topic_names=names,
-                                                                 flush_seconds=0.2)
+    materialiser = platform.materialiser(group_id=group_id, topic_names=names, flush_seconds=0.2)
     stop = threading.Event()
     thread = threading.Thread(target=materialiser.run, args=(stop,), daemon=True)
     thread.start()
