@@ -4,7 +4,7 @@
 
 The config names the cluster, the private topics, the world's PKI and snapshot store, and the
 worker's ledger, archive and audit paths; the clock runs from the test world's anchor. It prints READY
-once it serves, and its counters as `COUNTERS <json>` when it stops (as `bcl worker run` does).
+once it serves, and its counters as `COUNTERS <json>` when it stops (as `bcl worker run` does)."""
 
 from __future__ import annotations
 
