@@ -72,14 +72,16 @@ class WorkerProcess:
         self.config = config
         self.proc: subprocess.Popen[str] | None = None
 
-    def start(self, crash_at: str | None = None) -> None:
-        """crash_at: arm that crash point (infra.crash_points) in this run only."""
+    def start(self, crash_at: str | None = None, stderr: Path | None = None) -> None:
+        """crash_at: arm that crash point (infra.crash_points) in this run only; stderr: write it to that file."""
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         env.pop(ENVIRONMENT_VARIABLE, None)
         if crash_at is not None:
             env[ENVIRONMENT_VARIABLE] = crash_at
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.streams.certificate_worker_process",
-                                      json.dumps(self.config)], cwd=REPO, stdout=subprocess.PIPE, text=True, env=env)
+        with open(stderr, "w") if stderr is not None else open(os.devnull) as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "tests.streams.certificate_worker_process",
+                                          json.dumps(self.config)], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                                         env=env, stderr=err if stderr is not None else None)
 
     def wait_exit(self, timeout: float = 60) -> int:
         assert self.proc is not None
@@ -475,11 +477,14 @@ def test_a_renderer_that_dies_on_every_request_stops_the_worker_without_refusing
     requests = [make_request(holders[i % len(holders)], clock) for i in range(4)]
     ids = [r["request_id"] for r in requests]
     try:
-        worker.start(crash_at="worker.mid_render")  # every renderer process dies on its first render
+        # Every renderer process dies on its first render.
+        worker.start(crash_at="worker.mid_render", stderr=tmp_path / "stderr.log")
         worker.wait_ready()
         _send_together(kiosk, requests)
         status = worker.wait_exit(120)
         assert status not in (0, CRASH_EXIT_STATUS), f"the worker exited with {status}"
+        stderr = (tmp_path / "stderr.log").read_text()
+        assert f"died on {RENDERER_DEATHS_IN_A_ROW} requests in a row" in stderr and "renderer is broken" in stderr
         kiosk.poll(1.0)
         refused_before = {rid for rid, answers in kiosk.answers.items()}
         assert len(refused_before) < RENDERER_DEATHS_IN_A_ROW  # not every request refused: the worker stopped
