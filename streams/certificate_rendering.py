@@ -60,6 +60,7 @@ log = structlog.get_logger("certificate_rendering")
 # requests, is taken for broken: a few, so that a broken renderer refuses few requests, and more than one,
 # so that two poisoned requests in a row are still refused rather than stop the worker.
 RENDERER_DEATHS_IN_A_ROW = 3
+
 _SYNTHETIC_MAYOR_FAMILY = ("山田", "佐藤", "鈴木", "高橋", "田中", "渡辺", "伊藤", "中村", "小林", "加藤", "吉田")
 _SYNTHETIC_MAYOR_GIVEN = ("太郎", "一郎", "健一", "誠", "浩", "和夫", "花子", "洋子", "裕子", "明美", "隆", "修")
 
