@@ -5,12 +5,15 @@ between (claimed but not answered, answered but not committed, ...) need a crash
 marks such a point with `crash_point("worker.after_claim")`; it does nothing unless the process was
 started with the environment variable
 
-    BCL_CRASH_POINT=<name>[@<n>][,<name>[@<n>]...]
+    BCL_CRASH_POINT=<name>[:<key>][@<n>][,<name>[:<key>][@<n>]...]
 
 in which case the n-th time (1 by default) the named point is reached the process writes one line to
 stderr and exits at once with status CRASH_EXIT_STATUS: no finally blocks, no flush, no atexit, as a
-power cut would. The variable is read once, at import, so an unarmed point costs one set lookup.
-Child processes inherit the variable: a point reached in a render process kills that process.
+power cut would. With a key, only the hits that pass that key count (`crash_point("worker.mid_render",
+job.request_id)` armed as `worker.mid_render:REQ-1` kills the render of request REQ-1 only: a poisoned
+message). The variable is read once, at import, so an unarmed point costs one set lookup.
+Child processes inherit the variable, each with its own hit counts: a point reached in a render process
+kills that process, and a fresh one dies again at the same point.
 
 The points of the platform are listed in docs/operations.md (fault injection).
 """
@@ -25,28 +28,38 @@ ENVIRONMENT_VARIABLE = "BCL_CRASH_POINT"
 CRASH_EXIT_STATUS = 86
 
 
-def _parse(spec: str) -> dict[str, int]:
-    armed: dict[str, int] = {}
+_Armed = tuple[str, str | None]  # (point, key or None: any hit)
+
+
+def _parse(spec: str) -> dict[_Armed, int]:
+    armed: dict[_Armed, int] = {}
     for part in filter(None, (p.strip() for p in spec.split(","))):
-        name, _, nth = part.partition("@")
-        armed[name] = int(nth) if nth else 1
-        if armed[name] < 1:
+        point, _, nth = part.partition("@")
+        name, _, key = point.partition(":")
+        armed[name, key or None] = hits = int(nth) if nth else 1
+        if hits < 1:
             raise ValueError(f"{ENVIRONMENT_VARIABLE}: {part!r}: the hit count must be at least 1")
     return armed
 
 
 _armed = _parse(os.environ.get(ENVIRONMENT_VARIABLE, ""))
-_hits: dict[str, int] = {}
+_armed_names = frozenset(name for name, _ in _armed)
+_hits: dict[_Armed, int] = {}
 _lock = threading.Lock()
 
 
-def crash_point(name: str) -> None:
-    """Exit the process hard here if this point is armed (see the module doc); otherwise nothing."""
-    if name not in _armed:
+def crash_point(name: str, key: str | None = None) -> None:
+    """Exit the process hard here if this point is armed, for any key or for this one (see the module
+    doc); otherwise nothing."""
+    if name not in _armed_names:
         return
-    with _lock:
-        _hits[name] = hit = _hits.get(name, 0) + 1
-    if hit == _armed[name]:
-        sys.stderr.write(f"crash point {name} reached (hit {hit}): exiting with {CRASH_EXIT_STATUS}\n")
-        sys.stderr.flush()
-        os._exit(CRASH_EXIT_STATUS)
+    for armed in ((name, None), (name, key)) if key is not None else ((name, None),):
+        if armed not in _armed:
+            continue
+        with _lock:
+            _hits[armed] = hit = _hits.get(armed, 0) + 1
+        if hit == _armed[armed]:
+            shown = name if armed[1] is None else f"{name}:{key}"
+            sys.stderr.write(f"crash point {shown} reached (hit {hit}): exiting with {CRASH_EXIT_STATUS}\n")
+            sys.stderr.flush()
+            os._exit(CRASH_EXIT_STATUS)

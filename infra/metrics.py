@@ -28,6 +28,9 @@ REQUEST_SECONDS = Histogram("bcl_certificate_request_seconds", "Certificate requ
                             ["processor"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30))
 REQUEST_OUTCOMES = Counter("bcl_certificate_requests", "Certificate requests answered, by outcome and reason code",
                            ["processor", "outcome", "reason_code"])
+# Refused ISSUE_FAILED (also in bcl_certificate_requests): the request killed the renderer rendering it alone.
+RENDERER_KILLED = Counter("bcl_certificate_renderer_killed",
+                          "Certificate requests whose rendering killed the renderer process (refused)", ["processor"])
 
 
 @dataclass(frozen=True)

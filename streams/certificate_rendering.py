@@ -13,6 +13,15 @@ objects, and the whole document is sealed once.
 the back side and the archive PNG: front raster ~6, scramble + JPEG ~5, archive PNG ~2, PDF and seal
 ~3); with zero processes it renders in the calling process. The front is rasterised once per sheet and
 used for both the scramble and the archive.
+
+A renderer process can die rather than raise (a segfault in a native library, the OOM killer,
+os._exit): the pool is then broken and every job not yet done in it is lost, whichever job killed it.
+`RenderPool.result` renders each lost job again alone, in a renderer process of its own, so that the
+job that kills that one too is known for the culprit (RendererKilledError: the worker refuses that
+request) and the others are rendered as usual; the pool is restarted. When RENDERER_DEATHS_IN_A_ROW
+jobs each kill the renderer they were rendered in alone, with no render succeeding in between, it is
+the renderer that is broken (font, memory, installation), not the requests: RenderersBrokenError,
+and the worker stops rather than refuse every request.
 """
 
 from __future__ import annotations
@@ -21,10 +30,13 @@ import hashlib
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from certgen.back_side import ScrambleBackSide, copy_evident_background, with_sheet_codes
 from certgen.certificate_document import Issuer, ResidentCopyOptions
@@ -38,8 +50,16 @@ from certgen.scramble_keys import scramble_key
 from certgen.seal import KeyFileSealSigner, seal_prepared
 from certgen.truetype_font import TrueTypeFont
 from domain.certificate_types import CertificateType
+from domain.errors import BclError
 from domain.municipalities import Municipality
 from infra.crash_points import crash_point
+
+log = structlog.get_logger("certificate_rendering")
+
+# Jobs in a row that each killed the renderer they were rendered in alone before the renderer, not the
+# requests, is taken for broken: a few, so that a broken renderer refuses few requests, and more than one,
+# so that two poisoned requests in a row are still refused rather than stop the worker.
+RENDERER_DEATHS_IN_A_ROW = 3
 
 _SYNTHETIC_MAYOR_FAMILY = ("山田", "佐藤", "鈴木", "高橋", "田中", "渡辺", "伊藤", "中村", "小林", "加藤", "吉田")
 _SYNTHETIC_MAYOR_GIVEN = ("太郎", "一郎", "健一", "誠", "浩", "和夫", "花子", "洋子", "裕子", "明美", "隆", "修")
@@ -52,6 +72,14 @@ def issuer_for(municipality: Municipality) -> Issuer:
     name = (f"{_SYNTHETIC_MAYOR_FAMILY[digest[0] % len(_SYNTHETIC_MAYOR_FAMILY)]}\u3000"
             f"{_SYNTHETIC_MAYOR_GIVEN[digest[1] % len(_SYNTHETIC_MAYOR_GIVEN)]}")
     return Issuer(municipality.code, municipality.name, f"{municipality.name}長", name)
+
+
+class RendererKilledError(BclError):
+    """The job, rendered alone, killed the renderer process: the request's doing (the worker refuses it)."""
+
+
+class RenderersBrokenError(BclError):
+    """The renderer processes die whatever they render: the renderer is broken, not the requests."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +135,7 @@ class MunicipalRenderers:
         layout = renderer.layout(job.kind, job.residents, job.issuer, job.issued_at, options=job.options,
                                  fiscal_year=job.fiscal_year)
         fronts = renderer.front_rasters(layout)
-        crash_point("worker.mid_render")  # laid out and rasterised, not sealed: tests of the recovery only
+        crash_point("worker.mid_render", job.request_id)  # laid out and rasterised, not sealed: tests only
         backs: list[BackSide] = []
         if renderer.back_side is not None:
             # One image object per distinct back, shared by every copy of the sheet.
@@ -140,27 +168,38 @@ def _render_in_process(job: RenderJob) -> RenderedCertificate:
 
 class RenderPool:
     """Renders jobs in `processes` spawned processes (0: in the calling process). Spawned, not
-    forked: the worker holds librdkafka threads, which a fork would copy in an undefined state."""
+    forked: the worker holds librdkafka threads, which a fork would copy in an undefined state.
+    Used from one thread."""
 
     def __init__(self, processes: int, font_path: Path, pki_dir: Path, repository_url: str,
                  scramble_key_secret: str, *, back_side: bool = True) -> None:
-        args = (font_path, pki_dir, repository_url, scramble_key_secret, back_side)
+        self._args = (font_path, pki_dir, repository_url, scramble_key_secret, back_side)
         self.processes = processes
         self._executor: ProcessPoolExecutor | None = None
+        self._alone: ProcessPoolExecutor | None = None  # one process, for the jobs of a broken pool, one at a time
+        self._deaths_in_a_row = 0
         self._local: MunicipalRenderers | None = None
         if processes > 0:
-            self._executor = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_init_process, initargs=args)
+            self._executor = self._start(processes)
             # Start every process now (imports, font, pattern) rather than on the first request.
             for future in [self._executor.submit(_warm) for _ in range(processes)]:
                 future.result()
         else:
-            _init_process(*args)
+            _init_process(*self._args)
             self._local = _process_renderers
 
+    def _start(self, processes: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_process, initargs=self._args)
+
     def submit(self, job: RenderJob) -> Future[RenderedCertificate]:
+        """The job's rendering under way; take it with `result` (which renders it again if the pool broke)."""
         if self._executor is not None:
-            return self._executor.submit(_render_in_process, job)
+            try:
+                return self._executor.submit(_render_in_process, job)
+            except BrokenProcessPool:  # a renderer died since the last submit: its jobs are redone by result()
+                self._restart_if_broken()
+                return self._executor.submit(_render_in_process, job)
         future: Future[RenderedCertificate] = Future()
         assert self._local is not None
         try:
@@ -169,9 +208,50 @@ class RenderPool:
             future.set_exception(exc)
         return future
 
-    def close(self) -> None:
-        if self._executor is not None:
+    def result(self, job: RenderJob, future: Future[RenderedCertificate]) -> RenderedCertificate:
+        """The rendering of `job` submitted as `future`. If a renderer process died before it was done, the
+        job is rendered again alone (see the module doc): RendererKilledError if it kills that process too,
+        RenderersBrokenError if that makes RENDERER_DEATHS_IN_A_ROW; the job's own exceptions propagate."""
+        try:
+            rendered = future.result()
+        except BrokenProcessPool:
+            rendered = self._render_alone(job)
+        self._deaths_in_a_row = 0
+        return rendered
+
+    def _render_alone(self, job: RenderJob) -> RenderedCertificate:
+        self._restart_if_broken()
+        if self._alone is None:
+            self._alone = self._start(1)
+        try:
+            return self._alone.submit(_render_in_process, job).result()
+        except BrokenProcessPool:
+            self._alone.shutdown(wait=True, cancel_futures=True)
+            self._alone = None
+        self._deaths_in_a_row += 1
+        log.error("renderer_killed_alone", deaths_in_a_row=self._deaths_in_a_row,
+                  limit=RENDERER_DEATHS_IN_A_ROW)
+        if self._deaths_in_a_row >= RENDERER_DEATHS_IN_A_ROW:
+            raise RenderersBrokenError(
+                f"the renderer process died on {self._deaths_in_a_row} requests in a row, each rendered alone: "
+                "the renderer is broken (font, memory, installation), not the requests; the batch is not "
+                "answered and is decided again when the worker is restarted")
+        raise RendererKilledError("rendering the request alone killed the renderer process")
+
+    def _restart_if_broken(self) -> None:
+        """A broken pool (a process died: every job not done in it is lost) replaced by a new one."""
+        assert self._executor is not None
+        try:
+            self._executor.submit(_warm)  # the public way to ask: a broken pool refuses new jobs
+        except BrokenProcessPool:
             self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = self._start(self.processes)
+            log.warning("renderer_pool_restarted", processes=self.processes)
+
+    def close(self) -> None:
+        for executor in (self._executor, self._alone):
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _warm() -> bool:

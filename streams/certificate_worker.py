@@ -14,8 +14,11 @@ Every refusal is answered too, with a reason code and a message the kiosk shows.
 
 No message can stop the worker: an unreadable one is dead-lettered; a failure while deciding,
 rendering, answering or archiving one request (also when completing a claim after a restart) refuses
-that request (ISSUE_FAILED, the kiosk refunds) and the loop goes on. Only what is not the message's
-doing stops it (the cluster, the ledger's disk, a renderer process that died), and a restart carries on.
+that request (ISSUE_FAILED, the kiosk refunds) and the loop goes on. A request whose rendering kills the
+renderer process (not an exception: a segfault, the OOM killer) is found by rendering the lost jobs
+again one at a time, each alone (streams.certificate_rendering), and refused too. Only what is not the
+message's doing stops it (the cluster, the ledger's disk, a renderer that dies on every request), and a
+restart carries on.
 
 Exactly once, across crashes and restarts: see streams.request_ledger. The embedded cluster's
 Kafka transactions are not real (offsets are not committed with the transaction, read_committed
@@ -43,7 +46,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -70,7 +72,14 @@ from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
 from sinks.issuance_archive import IssuanceArchive, IssuanceArchiveError
 from sinks.snapshot_store import BaseSnapshotStore
-from streams.certificate_rendering import RenderedCertificate, RenderJob, RenderPool, issuer_for
+from streams.certificate_rendering import (
+    RenderedCertificate,
+    RendererKilledError,
+    RenderersBrokenError,
+    RenderJob,
+    RenderPool,
+    issuer_for,
+)
 from streams.dead_letters import DeadLetterSink
 from streams.request_ledger import Claim, ClaimKey, IssuedMessage, Position, RequestLedger, Seen
 from streams.resident_directory import ResidentDirectory, audit_reads, key_of
@@ -131,6 +140,7 @@ class Counters:
     redelivered: int = 0  # already answered before a restart: skipped
     recovered: int = 0  # in-doubt requests completed at start
     dead_lettered: int = 0
+    renderer_killed: int = 0  # refused: rendering the request alone killed the renderer process
     refusals: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def as_dict(self) -> dict[str, Any]:
@@ -238,7 +248,7 @@ class _Serving(BatchHandler):
     def _complete_in_flight(self) -> None:
         if self._in_flight is not None:
             self._completing = self._worker._emit_batch(self._in_flight, self._ledger, self._dead_letters,
-                                                        self._producer, self._archiver)
+                                                        self._pool, self._producer, self._archiver)
 
 
 class _Feed(threading.Thread):
@@ -452,12 +462,13 @@ class CertificateWorker:
                       self.counters.dead_lettered > dead_lettered,
                       frozenset(item.request["request_id"] for item in pending))
 
-    def _emit_batch(self, batch: _Batch, ledger: RequestLedger, dead_letters: DeadLetterSink, producer: Producer,
-                    archiver: ThreadPoolExecutor) -> _Emitted:
+    def _emit_batch(self, batch: _Batch, ledger: RequestLedger, dead_letters: DeadLetterSink, pool: RenderPool,
+                    producer: Producer, archiver: ThreadPoolExecutor) -> _Emitted:
         """Wait for the batch's renders, then claim and emit it; it is marked delivered and its offsets are
         committed at the checkpoint that follows (_Serving.write_sink)."""
         waiting = time.monotonic()
-        claims = [c for c in (self._answer(item, batch.now, dead_letters) for item in batch.pending) if c is not None]
+        claims = [c for c in (self._answer(item, batch.now, dead_letters, pool) for item in batch.pending)
+                  if c is not None]
         rendered = time.monotonic()
         claimed = emitted = rendered
         if claims:
@@ -553,12 +564,12 @@ class CertificateWorker:
             self._pki.ensure_seal_certificate(municipality_code, name, now)
             self._sealed.add(municipality_code)
 
-    def _answer(self, item: _Pending, now: dt.datetime, dead_letters: DeadLetterSink) -> Claim | None:
+    def _answer(self, item: _Pending, now: dt.datetime, dead_letters: DeadLetterSink, pool: RenderPool) -> Claim | None:
         """The request's claim (_finish); a refusal if its answer cannot be built; if not even that, None: the
         message is dead-lettered (its offset is committed with the batch)."""
         try:
-            return self._finish(item, now)
-        except BrokenProcessPool:
+            return self._finish(item, now, pool)
+        except RenderersBrokenError:
             raise
         except Exception as exc:
             failure: Exception = exc
@@ -569,15 +580,22 @@ class CertificateWorker:
             dead_letters.send(item.msg, "UNANSWERABLE", f"cannot answer the request: {type(exc).__name__}: {exc}")
             return None
 
-    def _finish(self, item: _Pending, now: dt.datetime) -> Claim:
+    def _finish(self, item: _Pending, now: dt.datetime, pool: RenderPool) -> Claim:
         """The response (and issued events) of one request, once its rendering is done."""
         request = item.request
         rendered: RenderedCertificate | None = None
         if item.future is not None:
+            assert item.job is not None
             try:
-                rendered = item.future.result()
-            except BrokenProcessPool:
-                raise  # a renderer process died: not this request's doing (the worker stops, nothing was claimed)
+                rendered = pool.result(item.job, item.future)
+            except RenderersBrokenError:
+                raise  # not this request's doing: the worker stops, nothing of the batch is claimed
+            except RendererKilledError:  # this request's doing, proven alone: refused, never rendered again
+                item.refusal = refusal(ReasonCode.ISSUE_FAILED, "rendering: the request killed the renderer process")
+                self.counters.renderer_killed += 1
+                metrics.RENDERER_KILLED.labels(self.group_id).inc()
+                log.error("renderer_killed_by_request", request_id=request["request_id"][:128],
+                          municipality=request["municipality_code"][:16], certificate_type=request["certificate_type"])
             except Exception as exc:  # this request's rendering failed: refused (the kiosk refunds)
                 item.refusal = _failed("rendering", exc)
         if rendered is None:

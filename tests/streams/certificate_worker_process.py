@@ -3,7 +3,8 @@
     python -m tests.streams.certificate_worker_process '<json config>'
 
 The config names the cluster, the private topics, the world's PKI and snapshot store, and the
-worker's ledger, archive and audit paths; the clock runs from the test world's anchor."""
+worker's ledger, archive and audit paths; the clock runs from the test world's anchor. It prints READY
+once it serves, and its counters as `COUNTERS <json>` when it stops (as `bcl worker run` does)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def main(config: dict[str, object]) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ready = threading.Event()
     threading.Thread(target=lambda: (ready.wait(), print("READY", flush=True)), daemon=True).start()
-    worker.run(stop, ready)
+    counters = worker.run(stop, ready)
+    print("COUNTERS", json.dumps(counters.as_dict()), flush=True)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
 from sinks.issuance_archive import IssuanceArchive
+from streams.certificate_rendering import RENDERER_DEATHS_IN_A_ROW
 from streams.certificate_worker import (
     CERTIFICATE_HEADER,
     REQUEST_HEADER,
@@ -71,14 +72,16 @@ class WorkerProcess:
         self.config = config
         self.proc: subprocess.Popen[str] | None = None
 
-    def start(self, crash_at: str | None = None) -> None:
-        """crash_at: arm that crash point (infra.crash_points) in this run only."""
+    def start(self, crash_at: str | None = None, stderr: Path | None = None) -> None:
+        """crash_at: arm that crash point (infra.crash_points) in this run only; stderr: write it to that file."""
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         env.pop(ENVIRONMENT_VARIABLE, None)
         if crash_at is not None:
             env[ENVIRONMENT_VARIABLE] = crash_at
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.streams.certificate_worker_process",
-                                      json.dumps(self.config)], cwd=REPO, stdout=subprocess.PIPE, text=True, env=env)
+        with open(stderr, "w") if stderr is not None else open(os.devnull) as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "tests.streams.certificate_worker_process",
+                                          json.dumps(self.config)], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                                         env=env, stderr=err if stderr is not None else None)
 
     def wait_exit(self, timeout: float = 60) -> int:
         assert self.proc is not None
@@ -107,6 +110,15 @@ class WorkerProcess:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+    def counters(self) -> dict[str, object]:
+        """Stop the worker (SIGTERM) and return the counters it printed when it stopped."""
+        self.stop()
+        assert self.proc is not None and self.proc.stdout is not None
+        assert self.proc.returncode == 0, f"the worker exited with {self.proc.returncode}"
+        lines = [line for line in self.proc.stdout.read().splitlines() if line.startswith("COUNTERS ")]
+        assert lines, "the worker printed no counters"
+        return dict(json.loads(lines[-1].removeprefix("COUNTERS ")))
 
 
 def test_killed_and_restarted_under_load_every_request_answered_once_no_certificate_twice(
@@ -383,3 +395,107 @@ def test_a_crash_at_each_point_is_recovered_every_request_answered_once_nothing_
     archive = IssuanceArchive(make_platform(tmp_path).settings.issuance_dir)
     assert all(archive.get(cid) is not None for cid in expected)
     assert RequestLedger(make_platform(tmp_path).settings.worker_ledger_file).counts() == {"delivered": len(ids)}
+
+
+def _send_together(kiosk: Kiosk, requests: list[dict]) -> None:  # type: ignore[type-arg]
+    """Produced at once, so that the worker takes them in one or two batches."""
+    for request in requests:
+        kiosk.producer.produce(kiosk.names.requests, kiosk.requests.encode(request), request["request_id"].encode())
+    kiosk.producer.flush(10)
+
+
+def test_a_request_that_kills_its_renderer_is_refused_the_others_issued_once_no_crash_loop(
+        cluster: ClusterHandle, topic_factory, group_id: str, world, tmp_path: Path) -> None:
+    """Issue 8.1: a request whose rendering kills the renderer process (os._exit here; a segfault or an OOM
+    kill alike) broke the pool, the worker stopped with nothing claimed, and every restart re-decided the
+    request and died again. Now the jobs of the broken pool are rendered again one at a time, each alone in
+    a fresh renderer: the one that kills it again is refused (ISSUE_FAILED), the others are issued once,
+    the worker stays up, and a restart (the point still armed) does not crash on it."""
+    w, holders = world
+    names = private_topics(topic_factory)
+    worker = WorkerProcess({"bootstrap": cluster.bootstrap_servers, "topics": dataclasses.asdict(names),
+                            "group_id": group_id, "root": str(tmp_path), "snapshots": str(w.store.root),
+                            "pki": str(w.pki.path), "repository_url": w.pki.endpoints.base_url,
+                            "render_processes": 2})
+    kiosk = Kiosk(cluster.bootstrap_servers, names)
+    clock = ShiftableClock()
+    requests = [make_request(holders[i % len(holders)], clock, copies=1 + i % 2) for i in range(6)]
+    poisoned = requests[2]["request_id"]
+    crash_at = f"worker.mid_render:{poisoned}"  # armed in every renderer process, for that request only
+    ids = [r["request_id"] for r in requests]
+    try:
+        worker.start(crash_at=crash_at)
+        worker.wait_ready()
+        _send_together(kiosk, requests)
+        kiosk.wait_for(ids, timeout=90)
+        assert worker.proc is not None and worker.proc.poll() is None, "the worker stopped"
+        follow_up = make_request(holders[0], clock)
+        assert kiosk.ask(follow_up, timeout=60)["status"] == "ISSUED"  # the rebuilt pool serves
+        first_run = worker.counters()
+        worker.start(crash_at=crash_at)  # a restart with the poisoned request still in the topic
+        worker.wait_ready()
+        kiosk.send(next(r for r in requests if r["request_id"] == poisoned))  # sent again: answered, not rendered
+        kiosk.wait_for([poisoned], timeout=60, count=2)
+        assert kiosk.ask(make_request(holders[1], clock), timeout=60)["status"] == "ISSUED"
+        second_run = worker.counters()
+        time.sleep(0.5)  # anything emitted twice would arrive by now
+        kiosk.poll(0.5)
+    finally:
+        worker.stop()
+        kiosk.close()
+    assert [(a["status"], a["reason_code"]) for a in kiosk.answers[poisoned]] == [
+        ("REFUSED", "ISSUE_FAILED"), ("REFUSED", "REPLAYED_REQUEST")]
+    others = [r for r in requests if r["request_id"] != poisoned]
+    assert {r["request_id"]: [a["status"] for a in kiosk.answers[r["request_id"]]] for r in others} == {
+        r["request_id"]: ["ISSUED"] for r in others}
+    serde = AvroSerde(FileSchemaRegistry(), CONTRACTS[topics.CERTIFICATES_ISSUED])
+    events = [serde.decode(m.value()) for m in read_topic(cluster.bootstrap_servers, names.issued)]
+    assert poisoned not in {e["request_id"] for e in events}
+    certificate_ids = [e["certificate_id"] for e in events]
+    assert len(certificate_ids) == len(set(certificate_ids)), "a certificate was emitted twice"
+    assert {certificate_id(r["request_id"], n) for r in others for n in range(1, r["copies"] + 1)} <= set(
+        certificate_ids)
+    assert first_run["renderer_killed"] == 1 and first_run["refusals"] == {"ISSUE_FAILED": 1}  # type: ignore[comparison-overlap]
+    assert second_run["renderer_killed"] == 0 and second_run["recovered"] == 0
+    assert RequestLedger(make_platform(tmp_path).settings.worker_ledger_file).counts() == {"delivered": 9}
+
+
+def test_a_renderer_that_dies_on_every_request_stops_the_worker_without_refusing_the_batch(
+        cluster: ClusterHandle, topic_factory, group_id: str, world, tmp_path: Path) -> None:
+    """The bound: when the renderer dies on every job, it is the renderer (font, memory, installation), not
+    the requests. After a few deaths in a row, each of a job rendered alone, the worker stops with an error
+    instead of refusing requests one by one for ever; the batch it was on is not claimed, so once the
+    renderer is fixed a restart issues it."""
+    w, holders = world
+    names = private_topics(topic_factory)
+    worker = WorkerProcess({"bootstrap": cluster.bootstrap_servers, "topics": dataclasses.asdict(names),
+                            "group_id": group_id, "root": str(tmp_path), "snapshots": str(w.store.root),
+                            "pki": str(w.pki.path), "repository_url": w.pki.endpoints.base_url,
+                            "render_processes": 1})
+    kiosk = Kiosk(cluster.bootstrap_servers, names)
+    clock = ShiftableClock()
+    requests = [make_request(holders[i % len(holders)], clock) for i in range(4)]
+    ids = [r["request_id"] for r in requests]
+    try:
+        # Every renderer process dies on its first render.
+        worker.start(crash_at="worker.mid_render", stderr=tmp_path / "stderr.log")
+        worker.wait_ready()
+        _send_together(kiosk, requests)
+        status = worker.wait_exit(120)
+        assert status not in (0, CRASH_EXIT_STATUS), f"the worker exited with {status}"
+        stderr = (tmp_path / "stderr.log").read_text()
+        assert f"died on {RENDERER_DEATHS_IN_A_ROW} requests in a row" in stderr and "renderer is broken" in stderr
+        kiosk.poll(1.0)
+        refused_before = {rid for rid, answers in kiosk.answers.items()}
+        assert len(refused_before) < RENDERER_DEATHS_IN_A_ROW  # not every request refused: the worker stopped
+        worker.start()  # the renderer is fixed
+        worker.wait_ready()
+        kiosk.wait_for(ids, timeout=90)
+        time.sleep(0.5)
+        kiosk.poll(0.5)
+    finally:
+        worker.stop()
+        kiosk.close()
+    assert all(len(kiosk.answers[rid]) == 1 for rid in ids)
+    assert {rid for rid in ids if kiosk.answers[rid][0]["status"] == "ISSUED"} == set(ids) - refused_before
+    assert all(kiosk.answers[rid][0]["reason_code"] == "ISSUE_FAILED" for rid in refused_before)
