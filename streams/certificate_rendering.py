@@ -22,6 +22,10 @@ request) and the others are rendered as usual; the pool is restarted. When RENDE
 jobs each kill the renderer they were rendered in alone, with no render succeeding in between, it is
 the renderer that is broken (font, memory, installation), not the requests: RenderersBrokenError,
 and the worker stops rather than refuse every request.
+
+A renderer that hangs instead (a stuck native call, a machine swapping) is the same case: a render that
+takes longer than RENDER_TIME_LIMIT_SECONDS has its pool's processes killed, which breaks the pool, and
+its lost jobs are rendered again alone with the same limit.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import hashlib
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -60,6 +65,9 @@ log = structlog.get_logger("certificate_rendering")
 # requests, is taken for broken: a few, so that a broken renderer refuses few requests, and more than one,
 # so that two poisoned requests in a row are still refused rather than stop the worker.
 RENDERER_DEATHS_IN_A_ROW = 3
+# A render takes 20-60 ms of CPU; one that is not done this long after the worker started waiting for it
+# is stuck, not slow (on a saturated machine a batch's renders queue behind each other: still seconds).
+RENDER_TIME_LIMIT_SECONDS = 30.0
 
 _SYNTHETIC_MAYOR_FAMILY = ("山田", "佐藤", "鈴木", "高橋", "田中", "渡辺", "伊藤", "中村", "小林", "加藤", "吉田")
 _SYNTHETIC_MAYOR_GIVEN = ("太郎", "一郎", "健一", "誠", "浩", "和夫", "花子", "洋子", "裕子", "明美", "隆", "修")
@@ -172,25 +180,29 @@ class RenderPool:
     Used from one thread."""
 
     def __init__(self, processes: int, font_path: Path, pki_dir: Path, repository_url: str,
-                 scramble_key_secret: str, *, back_side: bool = True) -> None:
+                 scramble_key_secret: str, *, back_side: bool = True,
+                 time_limit: float = RENDER_TIME_LIMIT_SECONDS) -> None:
         self._args = (font_path, pki_dir, repository_url, scramble_key_secret, back_side)
         self.processes = processes
+        self.time_limit = time_limit
         self._executor: ProcessPoolExecutor | None = None
         self._alone: ProcessPoolExecutor | None = None  # one process, for the jobs of a broken pool, one at a time
         self._deaths_in_a_row = 0
         self._local: MunicipalRenderers | None = None
         if processes > 0:
             self._executor = self._start(processes)
-            # Start every process now (imports, font, pattern) rather than on the first request.
-            for future in [self._executor.submit(_warm) for _ in range(processes)]:
-                future.result()
         else:
             _init_process(*self._args)
             self._local = _process_renderers
 
     def _start(self, processes: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_process, initargs=self._args)
+        executor = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_init_process, initargs=self._args)
+        # Start every process now (imports, font, pattern: seconds), rather than on the first request,
+        # where it would count against the render time limit.
+        for future in [executor.submit(_warm) for _ in range(processes)]:
+            future.result()
+        return executor
 
     def submit(self, job: RenderJob) -> Future[RenderedCertificate]:
         """The job's rendering under way; take it with `result` (which renders it again if the pool broke)."""
@@ -213,7 +225,7 @@ class RenderPool:
         job is rendered again alone (see the module doc): RendererKilledError if it kills that process too,
         RenderersBrokenError if that makes RENDERER_DEATHS_IN_A_ROW; the job's own exceptions propagate."""
         try:
-            rendered = future.result()
+            rendered = self._within_limit(future, self._executor)
         except BrokenProcessPool:
             rendered = self._render_alone(job)
         self._deaths_in_a_row = 0
@@ -224,7 +236,7 @@ class RenderPool:
         if self._alone is None:
             self._alone = self._start(1)
         try:
-            return self._alone.submit(_render_in_process, job).result()
+            return self._within_limit(self._alone.submit(_render_in_process, job), self._alone)
         except BrokenProcessPool:
             self._alone.shutdown(wait=True, cancel_futures=True)
             self._alone = None
@@ -237,6 +249,22 @@ class RenderPool:
                 "the renderer is broken (font, memory, installation), not the requests; the batch is not "
                 "answered and is decided again when the worker is restarted")
         raise RendererKilledError("rendering the request alone killed the renderer process")
+
+    def _within_limit(self, future: Future[RenderedCertificate],
+                      executor: ProcessPoolExecutor | None) -> RenderedCertificate:
+        """The future's result; a render still not done after the time limit is taken for a hung renderer:
+        the pool's processes are killed, which breaks the pool (BrokenProcessPool, as for a renderer that
+        died by itself)."""
+        try:
+            return future.result(timeout=self.time_limit)
+        except FutureTimeout:
+            if executor is None:  # rendering in this process: nothing to kill (tests only)
+                raise
+            log.error("renderer_hung", time_limit_seconds=self.time_limit)
+            # No public way to stop a pool's processes before Python 3.14 (terminate_workers).
+            for process in list(getattr(executor, "_processes", {}).values()):
+                process.kill()
+            return future.result()  # raises BrokenProcessPool once the pool notices its processes died
 
     def _restart_if_broken(self) -> None:
         """A broken pool (a process died: every job not done in it is lost) replaced by a new one."""

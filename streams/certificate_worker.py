@@ -73,6 +73,7 @@ from schemas.wire import AvroSerde
 from sinks.issuance_archive import IssuanceArchive, IssuanceArchiveError
 from sinks.snapshot_store import BaseSnapshotStore
 from streams.certificate_rendering import (
+    RENDER_TIME_LIMIT_SECONDS,
     RenderedCertificate,
     RendererKilledError,
     RenderersBrokenError,
@@ -121,6 +122,7 @@ class WorkerOptions:
     revocation: str = "crl"  # "crl" or "ocsp"
     ocsp_url: str | None = None  # None: the responder named in each certificate (AIA)
     render_processes: int = 0  # 0: render in the worker process
+    render_time_limit: float = RENDER_TIME_LIMIT_SECONDS  # a render not done by then is a hung renderer
     back_side: bool = True
     batch_size: int = 4  # small: a batch is answered when its slowest render is done
     poll_timeout: float = 0.2
@@ -373,7 +375,8 @@ class CertificateWorker:
         started = time.monotonic()
         loaded = self.directory.load_snapshot(self._store)
         pool = RenderPool(self.options.render_processes, self._font_path, self._pki.path,
-                          self._pki.endpoints.base_url, self._secret, back_side=self.options.back_side)
+                          self._pki.endpoints.base_url, self._secret, back_side=self.options.back_side,
+                          time_limit=self.options.render_time_limit)
         feed = _Feed(self, stop)
         feed.start()
         ledger = RequestLedger(self._ledger_path)

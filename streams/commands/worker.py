@@ -36,13 +36,17 @@ def worker() -> None:
 @click.option("--ocsp-url", help="OCSP responder URL (default: the one named in each card certificate).")
 @click.option("--render-processes", type=int, default=None,
               help="Renderer processes (default: the machine's cores, at most 4; 0 renders in the worker).")
+@click.option("--render-time-limit", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
+              help="A render not done this long after the worker waits for it is taken for a hung renderer: its "
+                   "processes are killed and its requests rendered again one by one (default 30).")
 @click.option("--maintenance", "maintenance", multiple=True, metavar="CODE=START/END",
               help="A municipality's maintenance window (repeatable), ISO 8601 (without a zone: Japan time).")
 @click.option("--no-back-side", is_flag=True, help="Print no scramble image on the back (faster; for tests only).")
 @at_option
 @click.pass_obj
 def run(settings: Settings, revocation: str, ocsp_url: str | None, render_processes: int | None,
-        maintenance: tuple[str, ...], no_back_side: bool, at: dt.datetime | None) -> None:
+        render_time_limit: float | None, maintenance: tuple[str, ...], no_back_side: bool,
+        at: dt.datetime | None) -> None:
     """Serve kiosk requests until interrupted (Ctrl-C / SIGTERM). Logs one JSON line per request.
 
     The worker publishes its clock (real or --at) in DATA_DIR/worker/clocks while it runs, so that kiosk
@@ -54,6 +58,7 @@ def run(settings: Settings, revocation: str, ocsp_url: str | None, render_proces
     from domain.issuance_decision import IssuancePolicy
     from domain.kiosk_rules import MaintenanceWindow
     from infra.log import configure_logging
+    from streams.certificate_rendering import RENDER_TIME_LIMIT_SECONDS
     from streams.certificate_worker import WorkerOptions, utc_now
     from streams.platform import MAX_DEFAULT_RENDERERS, Platform
     from streams.simulated_clock import SimulatedClock, published_worker_clock
@@ -68,6 +73,7 @@ def run(settings: Settings, revocation: str, ocsp_url: str | None, render_proces
             raise click.BadParameter(str(exc), param_hint="--maintenance") from None
     processes = render_processes if render_processes is not None else min(os.cpu_count() or 1, MAX_DEFAULT_RENDERERS)
     options = WorkerOptions(revocation=revocation, ocsp_url=ocsp_url, render_processes=processes,
+                            render_time_limit=render_time_limit or RENDER_TIME_LIMIT_SECONDS,
                             back_side=not no_back_side, policy=IssuancePolicy(maintenance=tuple(windows)))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -460,6 +460,57 @@ def test_a_request_that_kills_its_renderer_is_refused_the_others_issued_once_no_
     assert RequestLedger(make_platform(tmp_path).settings.worker_ledger_file).counts() == {"delivered": 9}
 
 
+def _renderer_processes(worker_pid: int) -> list[int]:
+    """The worker's renderer processes: its children started by multiprocessing's spawn (not its resource
+    tracker)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[1]) == worker_pid and b"spawn_main" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_hung_renderers_are_killed_after_the_time_limit_and_their_requests_issued(
+        cluster: ClusterHandle, topic_factory, group_id: str, world, tmp_path: Path) -> None:
+    """A renderer that hangs (here: stopped with SIGSTOP; a stuck native call alike) used to hold its
+    requests, and every later one, for ever. A render not done within the time limit has its pool's
+    processes killed; its jobs are rendered again one by one and issued once, and the worker goes on."""
+    w, holders = world
+    names = private_topics(topic_factory)
+    worker = WorkerProcess({"bootstrap": cluster.bootstrap_servers, "topics": dataclasses.asdict(names),
+                            "group_id": group_id, "root": str(tmp_path), "snapshots": str(w.store.root),
+                            "pki": str(w.pki.path), "repository_url": w.pki.endpoints.base_url,
+                            "render_processes": 2, "render_time_limit": 3.0})
+    kiosk = Kiosk(cluster.bootstrap_servers, names)
+    clock = ShiftableClock()
+    requests = [make_request(holders[i % len(holders)], clock) for i in range(4)]
+    ids = [r["request_id"] for r in requests]
+    try:
+        worker.start()
+        worker.wait_ready()
+        assert worker.proc is not None
+        renderers = _renderer_processes(worker.proc.pid)
+        assert len(renderers) == 2
+        for pid in renderers:
+            os.kill(pid, signal.SIGSTOP)
+        _send_together(kiosk, requests)
+        kiosk.wait_for(ids, timeout=90)
+        assert worker.proc.poll() is None, "the worker stopped"
+        assert kiosk.ask(make_request(holders[0], clock), timeout=60)["status"] == "ISSUED"
+        assert not set(renderers) & set(_renderer_processes(worker.proc.pid)), "the hung renderers are still there"
+        counters = worker.counters()
+    finally:
+        worker.stop()
+        kiosk.close()
+    assert {i: [a["status"] for a in kiosk.answers[i]] for i in ids} == {i: ["ISSUED"] for i in ids}
+    assert counters["renderer_killed"] == 0 and counters["refusals"] == {}
+
+
 def test_a_renderer_that_dies_on_every_request_stops_the_worker_without_refusing_the_batch(
         cluster: ClusterHandle, topic_factory, group_id: str, world, tmp_path: Path) -> None:
     """The bound: when the renderer dies on every job, it is the renderer (font, memory, installation), not
