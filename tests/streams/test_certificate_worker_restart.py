@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,6 +73,15 @@ class WorkerProcess:
         self.config = config
         self.proc: subprocess.Popen[str] | None = None
 
+    @classmethod
+    def for_world(cls, cluster: ClusterHandle, names: WorkerTopics, group_id: str, w: Any, root: Path,
+                  **options: object) -> WorkerProcess:
+        """A worker on the test world's PKI and snapshot store, with options of
+        tests.streams.certificate_worker_process (render_processes, render_time_limit, ...)."""
+        return cls({"bootstrap": cluster.bootstrap_servers, "topics": dataclasses.asdict(names),
+                    "group_id": group_id, "root": str(root), "snapshots": str(w.store.root),
+                    "pki": str(w.pki.path), "repository_url": w.pki.endpoints.base_url, **options})
+
     def start(self, crash_at: str | None = None, stderr: Path | None = None) -> None:
         """crash_at: arm that crash point (infra.crash_points) in this run only; stderr: write it to that file."""
         env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -125,9 +135,7 @@ def test_killed_and_restarted_under_load_every_request_answered_once_no_certific
         cluster: ClusterHandle, topic_factory, group_id: str, world, tmp_path: Path) -> None:
     w, holders = world
     names = private_topics(topic_factory)
-    worker = WorkerProcess({"bootstrap": cluster.bootstrap_servers, "topics": dataclasses.asdict(names),
-                            "group_id": group_id, "root": str(tmp_path), "snapshots": str(w.store.root),
-                            "pki": str(w.pki.path), "repository_url": w.pki.endpoints.base_url})
+    worker = WorkerProcess.for_world(cluster, names, group_id, w, tmp_path)
     kiosk = Kiosk(cluster.bootstrap_servers, names)
     clock = ShiftableClock()
     rng = random.Random(5)
@@ -361,9 +369,7 @@ def test_a_crash_at_each_point_is_recovered_every_request_answered_once_nothing_
     request exactly once, emits and archives every certificate exactly once (billing counts the events)."""
     w, holders = world
     names = private_topics(topic_factory)
-    worker = WorkerProcess({"bootstrap": cluster.bootstrap_servers, "topics": dataclasses.asdict(names),
-                            "group_id": group_id, "root": str(tmp_path), "snapshots": str(w.store.root),
-                            "pki": str(w.pki.path), "repository_url": w.pki.endpoints.base_url})
+    worker = WorkerProcess.for_world(cluster, names, group_id, w, tmp_path)
     kiosk = Kiosk(cluster.bootstrap_servers, names)
     clock = ShiftableClock()
     requests = [make_request(holders[i % len(holders)], clock, copies=1 + i % 3,
@@ -413,10 +419,7 @@ def test_a_request_that_kills_its_renderer_is_refused_the_others_issued_once_no_
     the worker stays up, and a restart (the point still armed) does not crash on it."""
     w, holders = world
     names = private_topics(topic_factory)
-    worker = WorkerProcess({"bootstrap": cluster.bootstrap_servers, "topics": dataclasses.asdict(names),
-                            "group_id": group_id, "root": str(tmp_path), "snapshots": str(w.store.root),
-                            "pki": str(w.pki.path), "repository_url": w.pki.endpoints.base_url,
-                            "render_processes": 2})
+    worker = WorkerProcess.for_world(cluster, names, group_id, w, tmp_path, render_processes=2)
     kiosk = Kiosk(cluster.bootstrap_servers, names)
     clock = ShiftableClock()
     requests = [make_request(holders[i % len(holders)], clock, copies=1 + i % 2) for i in range(6)]
@@ -482,10 +485,7 @@ def test_hung_renderers_are_killed_after_the_time_limit_and_their_requests_issue
     processes killed; its jobs are rendered again one by one and issued once, and the worker goes on."""
     w, holders = world
     names = private_topics(topic_factory)
-    worker = WorkerProcess({"bootstrap": cluster.bootstrap_servers, "topics": dataclasses.asdict(names),
-                            "group_id": group_id, "root": str(tmp_path), "snapshots": str(w.store.root),
-                            "pki": str(w.pki.path), "repository_url": w.pki.endpoints.base_url,
-                            "render_processes": 2, "render_time_limit": 3.0})
+    worker = WorkerProcess.for_world(cluster, names, group_id, w, tmp_path, render_processes=2, render_time_limit=3.0)
     kiosk = Kiosk(cluster.bootstrap_servers, names)
     clock = ShiftableClock()
     requests = [make_request(holders[i % len(holders)], clock) for i in range(4)]
@@ -519,10 +519,7 @@ def test_a_renderer_that_dies_on_every_request_stops_the_worker_without_refusing
     renderer is fixed a restart issues it."""
     w, holders = world
     names = private_topics(topic_factory)
-    worker = WorkerProcess({"bootstrap": cluster.bootstrap_servers, "topics": dataclasses.asdict(names),
-                            "group_id": group_id, "root": str(tmp_path), "snapshots": str(w.store.root),
-                            "pki": str(w.pki.path), "repository_url": w.pki.endpoints.base_url,
-                            "render_processes": 1})
+    worker = WorkerProcess.for_world(cluster, names, group_id, w, tmp_path, render_processes=1)
     kiosk = Kiosk(cluster.bootstrap_servers, names)
     clock = ShiftableClock()
     requests = [make_request(holders[i % len(holders)], clock) for i in range(4)]
