@@ -6,6 +6,12 @@ two derived from issued_at so that queries need no time-zone arithmetic per row:
 date) and issued_minute (minute of the day, Japan time, 0–1439). Files appear atomically: each is written
 under a hidden temporary name in its partition folder and renamed into place, so a reader never sees a
 half-written part.
+
+Row order within a part: the rows of each kiosk are contiguous (kiosks in no particular order, a kiosk's rows
+in the order they came). Grouping by kiosk_id over ~56,000 kiosks (`bcl stats vendors`) then hits the same
+few hash-table entries row after row instead of a random one each row: over a national year the query is
+about 5× faster (README, Benchmarks), and the queries grouping by municipality, type or month are no slower.
+No query relies on the order for its result.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -84,10 +91,20 @@ def _issued_at(value: Any, certificate_id: str) -> datetime:
     raise CertificateLogError(f"certificate {certificate_id}: issued_at must be a datetime or epoch ms, got {value!r}")
 
 
+def grouped_by_kiosk(table: pa.Table) -> pa.Table:
+    """The rows of a LOG_SCHEMA table reordered so that each kiosk's rows are contiguous, each kiosk's rows
+    keeping their order (a stable sort on the kiosk's dictionary index, so no string is compared)."""
+    table = table.unify_dictionaries()
+    kiosk = table.column("kiosk_id").combine_chunks()
+    return table.take(np.argsort(kiosk.indices.to_numpy(zero_copy_only=False), kind="stable"))
+
+
 def write_partition(snapshot_dir: Path, year: int, month: int, table: pa.Table) -> Path:
-    """Write one part file of a month atomically (temporary name, fsync, rename). The table has LOG_SCHEMA."""
+    """Write one part file of a month atomically (temporary name, fsync, rename), rows grouped by kiosk. The
+    table has LOG_SCHEMA."""
     if not table.schema.equals(LOG_SCHEMA):
         table = table.cast(LOG_SCHEMA)
+    table = grouped_by_kiosk(table)
     private_folder(snapshot_dir)  # the snapshot store's folders are private (the register lives beside)
     folder = partition_dir(snapshot_dir, year, month)
     private_folder(folder)
