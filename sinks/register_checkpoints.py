@@ -23,7 +23,13 @@ from pathlib import Path
 
 import duckdb
 
+from domain.errors import BclError
 from sinks.snapshot_store import CHECKPOINT_KEY, BaseSnapshotStore, Checkpoint, ParquetSnapshotStore, latest_changes
+
+
+class CheckpointError(BclError):
+    pass
+
 
 KEEP = 7  # checkpoints kept per municipality (each is a copy of its register)
 
@@ -45,6 +51,8 @@ def read_parts(paths: list[Path]) -> str:
 def write_checkpoint(store: ParquetSnapshotStore, municipality_code: str, *, keep: int = KEEP) -> CheckpointResult:
     """Checkpoint one municipality's register as of the latest event time of what is in its history now."""
     parts = store.history_parts(municipality_code)
+    if not parts:
+        raise CheckpointError(f"no backup of municipality {municipality_code} in the snapshot store")
     names = {p.name for p in parts}
     bases = [c for c in store.checkpoints(municipality_code) if c.covered <= names]
     base = max(bases, key=lambda c: len(c.covered), default=None)

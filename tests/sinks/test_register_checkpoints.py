@@ -30,8 +30,9 @@ Event = dict[str, Any]
 def week() -> tuple[RegisterSimulator, list[Event], list[Event]]:
     from streams.register.reference import load_reference_data
 
+    rates = ChangeRates(record_removed=300.0, move_out=300.0)  # removals on every side of a checkpoint
     sim = RegisterSimulator(load_reference_data(), CODE, population=1500, seed=7, start=START,
-                            font_path=load_settings().mincho_font, rates=ChangeRates(record_removed=300.0, move_out=300.0))
+                            font_path=load_settings().mincho_font, rates=rates)
     return sim, list(sim.full_load()), list(sim.changes(7))
 
 
@@ -122,7 +123,7 @@ def test_late_events_and_gap_fills_after_a_checkpoint_are_restored_as_by_the_ful
 
 
 def test_a_resync_invalidates_the_checkpoints_of_what_it_sets_aside(week, tmp_path: Path) -> None:
-    sim, load, changes = week
+    _, load, changes = week
     store = ParquetSnapshotStore(tmp_path / "snapshots")
     append_events(store, CODE, load + changes, 500)
     write_checkpoint(store, CODE)
