@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb
 
@@ -50,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     code = args.municipality
     print(f"machine: {platform.node()}, {platform.processor() or platform.machine()}, "
-          f"{len(__import__('os').sched_getaffinity(0))} cores")
+          f"{len(os.sched_getaffinity(0))} cores")
     t0 = time.perf_counter()
     sim = RegisterSimulator(load_reference_data(), code, population=args.population, seed=load_settings().seed,
                             start=START, font_path=load_settings().mincho_font)
