@@ -197,9 +197,14 @@ class ParquetSnapshotStore:
     @contextmanager
     def checkpoint_lock(self, *, shared: bool) -> Iterator[None]:
         """Shared while a restore reads a checkpoint; exclusive while checkpoints are added, pruned or
-        deleted. Blocking: each holder keeps it for the time of one file operation or one restore."""
-        path = create_private_file(self.root / "checkpoints.lock")
-        with path.open("a+", encoding="utf-8") as f:
+        deleted. Blocking: each holder keeps it for the time of one file operation or one restore. A reader
+        never creates the lock file (a restore writes nothing in the store): without it there has never been a
+        checkpoint to prune or delete."""
+        path = self.root / "checkpoints.lock"
+        if shared and not path.exists():
+            yield
+            return
+        with (path.open("r") if shared else create_private_file(path).open("a+")) as f:
             fcntl.flock(f, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
