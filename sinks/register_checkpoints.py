@@ -71,8 +71,7 @@ def write_checkpoint(store: ParquetSnapshotStore, municipality_code: str, *, kee
         earliest, instant = min(earliest, base.earliest), max(instant, base.instant)
 
     def write(path: Path, metadata: bytes) -> None:
-        # Sorted as a restore writes its rows, so that a restore with no change after the checkpoint keeps the
-        # order as it reads it.
+        # Stored in the order a restore writes its rows (household, resident code).
         con.execute(f"""COPY (SELECT * EXCLUDE (municipality_code) FROM ({latest_changes(rows)})
                               ORDER BY household_number, resident_code)
                         TO '{path.as_posix()}' (FORMAT parquet, COMPRESSION zstd,
