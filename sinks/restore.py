@@ -2,7 +2,10 @@
 
 The register as of an instant = for every record, its latest change (by sequence) with
 event_time at or before the instant, leaving out records whose latest change removed them.
-Deleted (消除) records are part of the register and are kept, with their status."""
+Deleted (消除) records are part of the register and are kept, with their status.
+
+From the last checkpoint at or before the instant (sinks.register_checkpoints) when there is one: its records
+plus the history parts it does not cover, which is the same answer as the full scan; the full scan otherwise."""
 
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ import duckdb
 from domain.errors import BclError
 from domain.japan_time import format_instant
 from infra.private_files import private_output
-from sinks.snapshot_store import BaseSnapshotStore, latest_changes, resident_arrow_schema
+from sinks.register_checkpoints import checkpoint_for, read_parts
+from sinks.snapshot_store import BaseSnapshotStore, Checkpoint, latest_changes, resident_arrow_schema
 
 
 class RestoreError(BclError):
@@ -34,14 +38,34 @@ class NothingThatEarlyError(RestoreError):
         )
 
 
-def _register_query(rel: str, current_only: bool) -> str:
+def _register_query(latest: str, current_only: bool) -> str:
     columns = ", ".join(f'"{f.name}"' for f in resident_arrow_schema())
     status = "AND status = 'CURRENT'" if current_only else ""
-    latest = latest_changes(rel, "municipality_code = $municipality AND event_time <= $as_of")
     return f"""
         SELECT {columns} FROM ({latest})
         WHERE NOT removed {status}
         ORDER BY household_number, resident_code"""
+
+
+def _full_scan(rel: str) -> str:
+    return latest_changes(rel, "municipality_code = $municipality AND event_time <= $as_of")
+
+
+def _from_checkpoint(checkpoint: Checkpoint, later: list[Path]) -> str:
+    """The latest change of every record from the checkpoint and the parts it does not cover (`later`, their
+    rows up to the instant). Only the records that changed there are compared by sequence; the others are the
+    checkpoint's rows as they are, so the work is the checkpoint's copy plus what changed."""
+    kept = f"(SELECT * FROM {read_parts([checkpoint.path])})"
+    if not later:
+        return f"SELECT * FROM {kept}"
+    changes = f"(SELECT * FROM {read_parts(later)} WHERE event_time <= $as_of)"
+    changed = f"(SELECT DISTINCT resident_code FROM {changes})"
+    compared = f"""(SELECT * FROM {kept} SEMI JOIN {changed} USING (resident_code)
+                    UNION ALL BY NAME SELECT * FROM {changes})"""
+    return f"""
+        SELECT * FROM {kept} ANTI JOIN {changed} USING (resident_code)
+        UNION ALL BY NAME
+        SELECT * FROM ({latest_changes(compared)})"""
 
 
 def restore(
@@ -59,23 +83,38 @@ def restore(
     if not store.has_history():
         raise RestoreError("the snapshot store holds no history yet: run the materialiser first")
     con = duckdb.connect()
-    rel = store.history_relation(con)
     params = {"municipality": municipality_code, "as_of": as_of.astimezone(dt.UTC)}
-    known = con.execute(f"SELECT min(event_time) FROM {rel} WHERE municipality_code = $m", {"m": municipality_code})
-    earliest = known.fetchone()[0]  # type: ignore[index]
-    if earliest is None:
-        raise RestoreError(f"no backup of municipality {municipality_code} in the snapshot store")
-    if as_of < earliest:
-        raise NothingThatEarlyError(municipality_code, as_of, earliest)
-    if not out.parent.is_dir():
-        # Never made here: a mistyped path would otherwise grow directories anywhere, even at the root.
-        raise RestoreError(f"the directory {out.parent} does not exist: create it first or choose another --out")
-    if fmt not in ("parquet", "csv"):
-        raise RestoreError(f"unknown format {fmt!r}: use parquet or csv")
-    # The file holds the municipality's register: written 0600 where nobody else can open it meanwhile.
-    with private_output(out) as tmp:
-        written = con.execute(_copy_statement(_register_query(rel, current_only), tmp, fmt), params)
-        count = written.fetchone()  # COPY answers with the number of rows it wrote
+    # Shared: no checkpoint is pruned, nor deleted by a resync, between choosing it and reading it.
+    with store.checkpoint_lock(shared=True):
+        parts = store.history_parts(municipality_code)  # what the restore reads: later parts are not seen
+        checkpoint = checkpoint_for(store, municipality_code, as_of, parts) if parts else None
+        if checkpoint is None:
+            rel = store.history_relation(con)
+            latest = _full_scan(rel)
+            known = con.execute(f"SELECT min(event_time) FROM {rel} WHERE municipality_code = $m",
+                                {"m": municipality_code})
+            earliest = known.fetchone()[0]  # type: ignore[index]
+        else:
+            later = [p for p in parts if p.name not in checkpoint.covered]
+            latest = _from_checkpoint(checkpoint, later)
+            params = {"as_of": params["as_of"]} if later else {}  # DuckDB refuses a parameter it does not use
+            earliest = checkpoint.earliest
+            if later:
+                known = con.execute(f"SELECT min(event_time) FROM {read_parts(later)}")
+                earliest = min(earliest, known.fetchone()[0])  # type: ignore[index]
+        if earliest is None:
+            raise RestoreError(f"no backup of municipality {municipality_code} in the snapshot store")
+        if as_of < earliest:
+            raise NothingThatEarlyError(municipality_code, as_of, earliest)
+        if not out.parent.is_dir():
+            # Never made here: a mistyped path would otherwise grow directories anywhere, even at the root.
+            raise RestoreError(f"the directory {out.parent} does not exist: create it first or choose another --out")
+        if fmt not in ("parquet", "csv"):
+            raise RestoreError(f"unknown format {fmt!r}: use parquet or csv")
+        # The file holds the municipality's register: written 0600 where nobody else can open it meanwhile.
+        with private_output(out) as tmp:
+            written = con.execute(_copy_statement(_register_query(latest, current_only), tmp, fmt), params)
+            count = written.fetchone()  # COPY answers with the number of rows it wrote
     return int(count[0]) if count else 0
 
 

@@ -8,16 +8,26 @@ a batch. The files hold the register: mode 0600 in 0700 folders (infra.private_f
 
 One process writes the history at a time: the materialiser, or an operator's resync (which sets aside
 a municipality's events from a sequence number on, `set_aside_history`); each holds the store's
-writer lock while it works."""
+writer lock while it works.
+
+Checkpoints (register_checkpoints/municipality_code=XXXXXX/checkpoint-<instant ms>-<id>.parquet, written by
+`bcl backup checkpoint` beside the materialiser, sinks.register_checkpoints): a municipality's register
+compacted, the latest change of every record (removals included) among the history parts the checkpoint
+names as covered. Its instant is the latest event time of those parts. They are changed under the checkpoint
+lock, never the writer lock, so writing one never blocks ingest; a resync, which rewrites a partition, deletes
+the municipality's checkpoints under it before its rows change."""
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
+import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -76,6 +86,21 @@ def latest_changes(relation: str, where: str = "TRUE") -> str:
         WHERE {where}"""
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """A compacted register of one municipality: for every record, its latest change among the history
+    parts in `covered` (all their rows have event_time at or before `instant`)."""
+
+    municipality_code: str
+    path: Path
+    instant: dt.datetime  # the latest event time of the covered parts
+    earliest: dt.datetime  # the earliest event time of the covered parts
+    covered: frozenset[str]  # names of the history part files it compacts
+
+
+CHECKPOINT_KEY = "bcl.checkpoint"  # the key-value metadata of a checkpoint file
+
+
 class SnapshotStoreBusyError(BclError):
     """Another process holds the writer lock of the snapshot store."""
 
@@ -93,11 +118,22 @@ class BaseSnapshotStore(Protocol):
 
     def writer_lock(self, who: str) -> AbstractContextManager[None]: ...
 
+    def history_parts(self, municipality_code: str) -> list[Path]:
+        """The municipality's history part files as they are now (each complete: written then renamed)."""
+        ...
+
+    def checkpoints(self, municipality_code: str) -> list[Checkpoint]:
+        """The municipality's checkpoints, oldest instant first."""
+        ...
+
+    def checkpoint_lock(self, *, shared: bool) -> AbstractContextManager[None]: ...
+
 
 class ParquetSnapshotStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.history_dir = root / "register_history"
+        self.checkpoint_dir = root / "register_checkpoints"
 
     def append_history(self, municipality_code: str, batch: pa.Table) -> None:
         private_folder(self.root)  # the history is the register itself: 0700 folders, 0600 files
@@ -112,6 +148,71 @@ class ParquetSnapshotStore:
 
     def has_history(self) -> bool:
         return any(self.history_dir.glob("*/*.parquet"))
+
+    def history_parts(self, municipality_code: str) -> list[Path]:
+        return sorted((self.history_dir / f"municipality_code={municipality_code}").glob("*.parquet"))
+
+    def history_municipalities(self) -> list[str]:
+        return sorted(p.name.removeprefix("municipality_code=") for p in self.history_dir.glob("municipality_code=*")
+                      if any(p.glob("*.parquet")))
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def checkpoints(self, municipality_code: str) -> list[Checkpoint]:
+        found = []
+        for path in sorted(self._checkpoint_partition(municipality_code).glob("checkpoint-*.parquet")):
+            meta = pq.read_schema(path).metadata or {}
+            if CHECKPOINT_KEY.encode() not in meta:
+                continue  # not one of ours: never trusted as a checkpoint
+            info = json.loads(meta[CHECKPOINT_KEY.encode()])
+            found.append(Checkpoint(municipality_code, path, _instant(info["instant_ms"]),
+                                    _instant(info["earliest_ms"]), frozenset(info["covered"])))
+        return sorted(found, key=lambda c: (c.instant, len(c.covered)))
+
+    def publish_checkpoint(self, municipality_code: str, write: Callable[[Path, bytes], None], instant: dt.datetime,
+                           earliest: dt.datetime, covered: frozenset[str], *, keep: int) -> Checkpoint | None:
+        """Add a checkpoint, written by `write(path, metadata)` (the records to the Parquet file `path`, with
+        `metadata` as its key-value metadata under CHECKPOINT_KEY), and keep the newest `keep`. None, and nothing
+        added, if a covered part is no longer in the history: a resync rewrote the partition meanwhile, and the
+        checkpoint may hold rows it set aside."""
+        part_dir = self._checkpoint_partition(municipality_code)
+        private_folder(self.root)
+        private_folder(self.checkpoint_dir)
+        private_folder(part_dir)
+        path = part_dir / f"checkpoint-{_millis(instant):014d}-{uuid.uuid4().hex[:12]}.parquet"
+        pending = part_dir / f".pending-{path.name}"  # not a checkpoint's name: no reader takes it
+        info = {"instant_ms": _millis(instant), "earliest_ms": _millis(earliest), "covered": sorted(covered)}
+        try:
+            with private_output(pending) as tmp:  # written outside the lock: it takes as long as the register
+                write(tmp, json.dumps(info).encode())
+            with self.checkpoint_lock(shared=False):  # published under it, against a resync
+                if not covered <= {p.name for p in self.history_parts(municipality_code)}:
+                    return None
+                pending.replace(path)
+                for old in self.checkpoints(municipality_code)[:-keep]:
+                    old.path.unlink()
+        finally:
+            pending.unlink(missing_ok=True)
+        return next(c for c in self.checkpoints(municipality_code) if c.path == path)
+
+    @contextmanager
+    def checkpoint_lock(self, *, shared: bool) -> Iterator[None]:
+        """Shared while a restore reads a checkpoint; exclusive while checkpoints are added, pruned or
+        deleted. Blocking: each holder keeps it for the time of one file operation or one restore. A reader
+        never creates the lock file (a restore writes nothing in the store): without it there has never been a
+        checkpoint to prune or delete."""
+        path = self.root / "checkpoints.lock"
+        if shared and not path.exists():
+            yield
+            return
+        with (path.open("r") if shared else create_private_file(path).open("a+")) as f:
+            fcntl.flock(f, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _checkpoint_partition(self, municipality_code: str) -> Path:
+        return self.checkpoint_dir / f"municipality_code={municipality_code}"
 
     @contextmanager
     def writer_lock(self, who: str) -> Iterator[None]:
@@ -153,6 +254,13 @@ class ParquetSnapshotStore:
         rows or the new ones. If interrupted, running it again completes it (a new partition waiting in
         resync/ replaces the old one; then the rows from `from_sequence` on are set aside, if any remain)."""
         part_dir = self.history_dir / f"municipality_code={municipality_code}"
+        with self.checkpoint_lock(shared=False):
+            # Before any row changes: a checkpoint compacts rows that may be set aside, and the rewritten
+            # partition's one new part is covered by none of them.
+            shutil.rmtree(self._checkpoint_partition(municipality_code), ignore_errors=True)
+            return self._set_aside(part_dir, municipality_code, from_sequence)
+
+    def _set_aside(self, part_dir: Path, municipality_code: str, from_sequence: int) -> tuple[pa.Table, Path | None]:
         new_dir, old_dir = self._resync_dir / f"{municipality_code}-new", self._resync_dir / f"{municipality_code}-old"
         if new_dir.exists():
             if part_dir.exists() and not old_dir.exists():  # interrupted before the swap: start again
@@ -194,3 +302,14 @@ class ParquetSnapshotStore:
 
 
 RESYNC = "bcl backup resync"
+
+
+def _millis(instant: dt.datetime) -> int:
+    return (instant - _EPOCH) // dt.timedelta(milliseconds=1)  # exact: history times are whole milliseconds
+
+
+def _instant(millis: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(milliseconds=millis)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

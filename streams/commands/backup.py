@@ -76,6 +76,41 @@ def restore(
 
 
 @backup.command()
+@click.option("--municipality", "code", help="6-digit local-government code (default: every municipality).")
+@click.option("--keep", type=click.IntRange(min=1),
+              help="Checkpoints kept per municipality when one is added; older ones are deleted (default: 7).")
+@click.option("--every", "every_seconds", type=click.FloatRange(min=1.0),
+              help="Keep running beside the materialiser: a pass every this many seconds (until Ctrl-C).")
+@click.pass_obj
+def checkpoint(settings: Settings, code: str | None, keep: int | None, every_seconds: float | None) -> None:
+    """Compact each municipality's register into a checkpoint, so that restores read it plus what changed since.
+
+    Reads only finished history files and takes no writer lock: run it beside the materialiser (a pass, from a
+    timer, or with --every). A checkpoint covers the history as it is now; restores as of an earlier instant
+    use an earlier checkpoint or the full history."""
+    from domain.municipalities import municipality
+    from sinks.register_checkpoints import KEEP, write_checkpoint
+    from streams.platform import Platform
+
+    if code is not None:
+        municipality(code)
+    store = Platform(settings).snapshot_store
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while True:
+        for muni in [code] if code else store.history_municipalities():
+            result = write_checkpoint(store, muni, keep=keep or KEEP)
+            if result.checkpoint is None:
+                click.echo(f"{muni}: nothing new since its last checkpoint")
+            else:
+                click.echo(f"{muni}: checkpoint as of {format_instant(result.checkpoint.instant)} "
+                           f"({result.new_parts} new history parts)")
+        if every_seconds is None or stop.wait(every_seconds):
+            return
+
+
+@backup.command()
 @click.option("--municipality", "code", required=True, help="6-digit local-government code.")
 @click.option("--from-sequence", type=click.IntRange(min=1),
               help="Set aside the events from this sequence number on (default: from the first missing one).")

@@ -18,6 +18,7 @@ import pytest
 from domain.japan_time import JST
 from infra.cluster_control import ClusterHandle
 from schemas.registry import FileSchemaRegistry
+from sinks.register_checkpoints import write_checkpoint
 from sinks.restore import backup_status, restore
 from sinks.snapshot_store import ParquetSnapshotStore
 from streams.adapter import publish
@@ -193,3 +194,49 @@ def test_broker_down_and_up_during_ingest_loses_nothing(
     assert rows == distinct == len(events)
     final = events[-1]["event_time"]
     assert restored(store, "304069", final, tmp_path) == sim.register_at(final)
+
+
+def test_checkpoints_beside_a_running_materialiser_keep_restores_equal_to_the_ground_truth(
+    cluster: ClusterHandle, topic_factory, group_id: str, reference, tmp_path: Path
+) -> None:
+    """Issue 12, item 2: checkpoints are written while the materialiser runs (it holds the writer lock), and
+    late gap fills (lower sequences, older event times) arrive after one; restores still equal the truth."""
+    names = private_topics(topic_factory)
+    sim = simulator(reference, "302040", 1500)
+    load, changes = list(sim.full_load()), list(sim.changes(7))
+    held = changes[5:len(changes) // 2:9]  # sent last: gap fills older than the checkpoint before them
+    held_ids = {e["event_id"] for e in held}
+    platform = make_platform(tmp_path, cluster)
+    store, registry, signer = platform.snapshot_store, platform.registry, platform.register_signer
+    stop = threading.Event()
+    worker = threading.Thread(target=platform.materialiser(group_id=group_id, topic_names=names,
+                                                           flush_seconds=0.2).run, args=(stop,))
+    worker.start()
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 60
+        while history_sequences(store, "302040")[1] < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert history_sequences(store, "302040")[1] == count
+
+    try:
+        publish(load, cluster.bootstrap_servers, registry, signer, topic=names.diffs)
+        wait_for(len(load))
+        assert write_checkpoint(store, "302040").checkpoint is not None  # beside the running materialiser
+        sent = [e for e in changes if e["event_id"] not in held_ids]
+        publish(sent, cluster.bootstrap_servers, registry, signer, topic=names.diffs)
+        wait_for(len(load) + len(sent))
+        middle = write_checkpoint(store, "302040").checkpoint
+        assert middle is not None and middle.instant == changes[-1]["event_time"]
+        publish(held, cluster.bootstrap_servers, registry, signer, topic=names.diffs)
+        wait_for(len(load) + len(changes))
+    finally:
+        stop.set()
+        worker.join(30)
+    instants = [START, held[0]["event_time"], changes[len(changes) // 2]["event_time"], changes[-1]["event_time"]]
+    for instant in instants:
+        assert restored(store, "302040", instant, tmp_path) == sim.register_at(instant), instant
+    write_checkpoint(store, "302040")
+    assert len(store.checkpoints("302040")) == 3
+    for instant in instants:
+        assert restored(store, "302040", instant, tmp_path) == sim.register_at(instant), instant
