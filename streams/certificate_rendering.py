@@ -224,6 +224,8 @@ class RenderPool:
         """The rendering of `job` submitted as `future`. If a renderer process died before it was done, the
         job is rendered again alone (see the module doc): RendererKilledError if it kills that process too,
         RenderersBrokenError if that makes RENDERER_DEATHS_IN_A_ROW; the job's own exceptions propagate."""
+        if self._executor is None:  # rendered in this process: already done, nothing can break or hang apart
+            return future.result()
         try:
             rendered = self._within_limit(future, self._executor)
         except BrokenProcessPool:
@@ -250,19 +252,16 @@ class RenderPool:
                 "answered and is decided again when the worker is restarted")
         raise RendererKilledError("rendering the request alone killed the renderer process")
 
-    def _within_limit(self, future: Future[RenderedCertificate],
-                      executor: ProcessPoolExecutor | None) -> RenderedCertificate:
+    def _within_limit(self, future: Future[RenderedCertificate], executor: ProcessPoolExecutor) -> RenderedCertificate:
         """The future's result; a render still not done after the time limit is taken for a hung renderer:
         the pool's processes are killed, which breaks the pool (BrokenProcessPool, as for a renderer that
         died by itself)."""
         try:
             return future.result(timeout=self.time_limit)
         except FutureTimeout:
-            if executor is None:  # rendering in this process: nothing to kill (tests only)
-                raise
             log.error("renderer_hung", time_limit_seconds=self.time_limit)
             # No public way to stop a pool's processes before Python 3.14 (terminate_workers).
-            for process in list(getattr(executor, "_processes", {}).values()):
+            for process in list(executor._processes.values()):
                 process.kill()
             return future.result()  # raises BrokenProcessPool once the pool notices its processes died
 
