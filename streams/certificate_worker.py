@@ -82,14 +82,14 @@ from streams.certificate_rendering import (
     issuer_for,
 )
 from streams.dead_letters import DeadLetterSink
-from streams.request_ledger import Claim, ClaimKey, IssuedMessage, Position, RequestLedger, Seen
+from streams.request_ledger import Claim, ClaimKey, IssuedMessage, Position, RequestLedger, Seen, origin_of
 from streams.resident_directory import ResidentDirectory, audit_reads, key_of
 
 log = structlog.get_logger("certificate_worker")
 
 PROCESSOR = "certificate-worker"
 CERTIFICATE_ID_NAMESPACE = uuid.UUID("6d1f3c2e-7b0a-5c4e-9a51-2b8f0e4d7c13")
-REQUEST_HEADER = "bcl-request"  # on responses: topic:partition:offset:request id of the message answered
+REQUEST_HEADER = "bcl-request"  # on responses: the claim key of the message answered (_claim_header)
 CERTIFICATE_HEADER = "bcl-certificate-id"  # on CertificateIssued events
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a response carries the PDF (0.3-0.6 MB, more with many copies)
 
@@ -157,6 +157,7 @@ class _Pending:
 
     msg: Message
     position: Position
+    origin: str  # with the position, what tells this message from a replay at its offset on a new cluster
     request: dict[str, Any]
     received: float
     refusal: Refusal | None = None
@@ -365,6 +366,7 @@ class CertificateWorker:
         self._sealed: set[str] = set()
         self._delivered = kafka.DeliveryTracker()
         self._marks: dict[tuple[str, int], int] = {}
+        self._cluster_id: str | None = None  # the request topic's cluster, read when serving starts
         self._request_seconds = metrics.REQUEST_SECONDS.labels(group_id)
 
     # -- the loop ----------------------------------------------------------------------------
@@ -383,6 +385,7 @@ class CertificateWorker:
         producer = kafka.make_producer(self.bootstrap_servers,
                                        **{"linger.ms": 1, "message.max.bytes": MAX_MESSAGE_BYTES})
         dead_letters = DeadLetterSink(producer, self._registry, PROCESSOR, self._on_delivery, topic=self.topics.dlq)
+        self._cluster_id = producer.list_topics(timeout=10).cluster_id
         archiver = ThreadPoolExecutor(4, thread_name_prefix="archive")
         runtime: ProcessorRuntime | None = None
         try:
@@ -437,6 +440,7 @@ class CertificateWorker:
         for msg in messages:
             self.counters.consumed += 1
             position = (msg.topic(), msg.partition(), msg.offset())
+            origin = origin_of(self._cluster_id, msg.timestamp()[1])
             try:
                 request = self._requests.decode(msg.value())
             except Exception as exc:  # foreign bytes: nothing to answer (no request id), so a dead letter
@@ -444,12 +448,12 @@ class CertificateWorker:
                 dead_letters.send(msg, "MALFORMED", f"not a readable CertificateRequest: {type(exc).__name__}: {exc}")
                 continue
             request_id = request["request_id"]
-            seen = Seen.REPLAYED if request_id in seen_in_batch else ledger.seen(request_id, position)
+            seen = Seen.REPLAYED if request_id in seen_in_batch else ledger.seen(request_id, position, origin)
             if seen is Seen.REDELIVERED:
                 self.counters.redelivered += 1
                 continue
             seen_in_batch.add(request_id)
-            item = _Pending(msg, position, request, received)
+            item = _Pending(msg, position, origin, request, received)
             if seen is Seen.REPLAYED:
                 item.refusal = refusal(ReasonCode.REPLAYED_REQUEST, "request id already answered")
             else:
@@ -577,7 +581,7 @@ class CertificateWorker:
         except Exception as exc:
             failure: Exception = exc
         try:
-            return self._refusal_claim(item.position, item.request["request_id"], _failed("answering", failure))
+            return self._refusal_claim(item, _failed("answering", failure))
         except Exception as exc:
             self.counters.dead_lettered += 1
             dead_letters.send(item.msg, "UNANSWERABLE", f"cannot answer the request: {type(exc).__name__}: {exc}")
@@ -603,7 +607,7 @@ class CertificateWorker:
                 item.refusal = _failed("rendering", exc)
         if rendered is None:
             assert item.refusal is not None
-            return self._refusal_claim(item.position, request["request_id"], item.refusal)
+            return self._refusal_claim(item, item.refusal)
         assert item.issue is not None  # only an issued request is rendered
         fee_per_copy = item.issue.fee_per_copy
         copies = request["copies"]
@@ -622,16 +626,19 @@ class CertificateWorker:
                 "fee_yen": fee_per_copy}))
             for n, cid in enumerate(ids, start=1))
         claim = Claim(item.position, request["request_id"], "ISSUED", request["request_id"].encode(),
-                      self._responses.encode(response), issued, now.timestamp(), municipality_code, rendered.front_pngs)
+                      self._responses.encode(response), issued, now.timestamp(), municipality_code, rendered.front_pngs,
+                      item.origin)
         self.counters.issued += 1
         self.counters.certificates += copies
         return claim
 
-    def _refusal_claim(self, position: Position, request_id: str, refused: Refusal) -> Claim:
+    def _refusal_claim(self, answered: _Pending | Claim, refused: Refusal) -> Claim:
+        request_id = answered.request["request_id"] if isinstance(answered, _Pending) else answered.request_id
         response = {"request_id": request_id, "status": "REFUSED", "reason_code": refused.code.value,
                     "message": refused.message, "certificate_ids": [], "pdf": None, "pages": 0, "fee_yen": 0,
                     "responded_at": self._clock()}
-        claim = Claim(position, request_id, "REFUSED", request_id.encode(), self._responses.encode(response))
+        claim = Claim(answered.position, request_id, "REFUSED", request_id.encode(), self._responses.encode(response),
+                      origin=answered.origin)
         self.counters.refused += 1
         self.counters.refusals[refused.code.value] += 1
         return claim
@@ -670,7 +677,7 @@ class CertificateWorker:
         except IssuanceArchiveError as exc:
             self.counters.issued -= 1
             self.counters.certificates -= len(claim.issued)
-            refused = self._refusal_claim(claim.position, claim.request_id, _failed("archiving", exc))
+            refused = self._refusal_claim(claim, _failed("archiving", exc))
             ledger.replace(refused)
             return refused
         return claim
@@ -768,15 +775,20 @@ def _failed(stage: str, exc: Exception) -> Refusal:
 
 
 def _claim_header(key: ClaimKey) -> bytes:
-    """`topic:partition:offset:request id` (a topic name has no colon; the request id may)."""
-    request_id, topic, partition, offset = key
-    return f"{topic}:{partition}:{offset}:{request_id}".encode()
+    """`topic:partition:offset:origin:request id` (a topic name and an origin have no colon; a request id may)."""
+    request_id, topic, partition, offset, origin = key
+    return f"{topic}:{partition}:{offset}:{origin}:{request_id}".encode()
 
 
 def _parse_claim_header(value: bytes) -> ClaimKey | None:
-    """None for a header this worker did not write (the first layout's `topic:partition:offset`): skipped."""
+    """None for a header this worker did not write (the first layout's `topic:partition:offset`): skipped. The
+    second layout's `topic:partition:offset:request id` had no origin (its claims' origin is ''); an origin
+    always holds an @ (request_ledger.origin_of)."""
     parts = value.decode(errors="replace").split(":", 3)
     if len(parts) != 4 or not parts[1].isdigit() or not parts[2].isdigit():
         return None
-    topic, partition, offset, request_id = parts
-    return request_id, topic, int(partition), int(offset)
+    topic, partition, offset, rest = parts
+    origin, colon, request_id = rest.partition(":")
+    if not colon or "@" not in origin:
+        origin, request_id = "", rest
+    return request_id, topic, int(partition), int(offset), origin

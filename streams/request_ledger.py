@@ -21,8 +21,11 @@ What identifies a request is its request id (the contract's unique id: the key o
 its response, and the seed of its certificate ids), never its place in a log: offsets start at 0
 again on a new cluster, and a ledger keyed by position skipped every new request that landed on an
 old position. A message whose request id is in the ledger is
-- at the very position recorded: the same message re-delivered after a crash (its answer is out:
-  skipped);
+- at the very position recorded, on the same cluster, with the same broker timestamp: the same message
+  re-delivered after a crash (its answer is out: skipped). The position alone is not enough: a new
+  cluster puts a replay at its old offset as easily as any other request, so each claim also keeps
+  the message's origin, the cluster id and the message's timestamp (the embedded cluster's id is made
+  from two heap addresses, which need not differ between two runs of a process);
 - anywhere else: a replay (answered REPLAYED_REQUEST, recorded too, so that this refusal is not
   repeated when *it* is re-delivered). A request id is issued at most once, whatever the kiosk.
 A `pending` claim is in doubt after a crash: the worker scans the output topics from the recorded
@@ -48,52 +51,53 @@ from infra.private_files import create_private_file
 
 Position = tuple[str, int, int]  # request topic, partition, offset
 OutputPartition = tuple[str, int]
-ClaimKey = tuple[str, str, int, int]  # request id, then the position of the message answered
+ClaimKey = tuple[str, str, int, int, str]  # request id, the position of the message answered, its origin
 
 PENDING = "pending"
 DELIVERED = "delivered"
 DEFAULT_RETENTION_SECONDS = 2 * 24 * 3600
-LAYOUT_VERSION = 2  # SQLite user_version: 0 is the first layout (keyed by position), migrated on open
+# SQLite user_version: 0 is the first layout (keyed by position), 2 the one without origins; both are migrated
+# on open. Their rows' origin is unknown, '': such a row is matched on its position alone, as it was written.
+LAYOUT_VERSION = 3
 
-_KEY = 'request_id, topic, partition, "offset"'
-_AT_KEY = 'request_id=? AND topic=? AND partition=? AND "offset"=?'
+_KEY = 'request_id, topic, partition, "offset", origin'
+_AT_KEY = 'request_id=? AND topic=? AND partition=? AND "offset"=? AND origin=?'
+_KEY_COLUMNS = """request_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+        "offset" INTEGER NOT NULL, origin TEXT NOT NULL"""
 _TABLES = f"""
     CREATE TABLE IF NOT EXISTS requests (
-        request_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
-        status TEXT NOT NULL, state TEXT NOT NULL, claimed_at REAL NOT NULL, PRIMARY KEY ({_KEY}));
+        {_KEY_COLUMNS}, status TEXT NOT NULL, state TEXT NOT NULL, claimed_at REAL NOT NULL, PRIMARY KEY ({_KEY}));
     CREATE INDEX IF NOT EXISTS requests_by_state ON requests (state);
     CREATE TABLE IF NOT EXISTS issued (
-        request_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
-        certificate_id TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, PRIMARY KEY (certificate_id));
+        {_KEY_COLUMNS}, certificate_id TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
+        PRIMARY KEY (certificate_id));
     CREATE INDEX IF NOT EXISTS issued_by_claim ON issued ({_KEY});
     CREATE TABLE IF NOT EXISTS outputs (
-        request_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
-        response_key BLOB NOT NULL, response BLOB NOT NULL, issued_at REAL, municipality_code TEXT,
+        {_KEY_COLUMNS}, response_key BLOB NOT NULL, response BLOB NOT NULL, issued_at REAL, municipality_code TEXT,
         PRIMARY KEY ({_KEY}));
     CREATE TABLE IF NOT EXISTS fronts (
-        request_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
-        sheet INTEGER NOT NULL, png BLOB NOT NULL, PRIMARY KEY ({_KEY}, sheet));
+        {_KEY_COLUMNS}, sheet INTEGER NOT NULL, png BLOB NOT NULL, PRIMARY KEY ({_KEY}, sheet));
     CREATE TABLE IF NOT EXISTS output_marks (
         topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL, PRIMARY KEY (topic, partition));
 """
-# The first layout's rows, carried over with the request id of their position.
-_MIGRATION = """
-    DROP INDEX IF EXISTS requests_by_id;
-    DROP INDEX IF EXISTS issued_by_position;
-    ALTER TABLE requests RENAME TO requests_v1;
-    ALTER TABLE issued RENAME TO issued_v1;
-    ALTER TABLE outputs RENAME TO outputs_v1;
-    ALTER TABLE fronts RENAME TO fronts_v1;
-""" + _TABLES + """
-    INSERT INTO requests SELECT request_id, topic, partition, "offset", status, state, claimed_at FROM requests_v1;
-    INSERT INTO issued SELECT r.request_id, i.topic, i.partition, i."offset", i.certificate_id, i.key, i.value
-        FROM issued_v1 i JOIN requests_v1 r USING (topic, partition, "offset");
-    INSERT INTO outputs SELECT r.request_id, o.topic, o.partition, o."offset", o.response_key, o.response,
-        o.issued_at, o.municipality_code FROM outputs_v1 o JOIN requests_v1 r USING (topic, partition, "offset");
-    INSERT INTO fronts SELECT r.request_id, f.topic, f.partition, f."offset", f.sheet, f.png
-        FROM fronts_v1 f JOIN requests_v1 r USING (topic, partition, "offset");
-    DROP TABLE requests_v1; DROP TABLE issued_v1; DROP TABLE outputs_v1; DROP TABLE fronts_v1;
-"""
+_COLUMNS = {"requests": "status, state, claimed_at", "issued": "certificate_id, key, value",
+            "outputs": "response_key, response, issued_at, municipality_code", "fronts": "sheet, png"}
+
+
+def _migration(version: int) -> str:
+    """The script that carries an older layout's rows over, with origin ''. The first layout had no request id
+    but in `requests`: the other tables take it from there, by position."""
+    script = "DROP INDEX IF EXISTS requests_by_id; DROP INDEX IF EXISTS issued_by_position; DROP INDEX IF EXISTS " \
+             "issued_by_claim; DROP INDEX IF EXISTS requests_by_state;"
+    script += "".join(f"ALTER TABLE {t} RENAME TO {t}_old;" for t in _COLUMNS) + _TABLES
+    for table, columns in _COLUMNS.items():
+        values = ", ".join(f"o.{c.strip()}" for c in columns.split(","))
+        request_id, joined = ("r.request_id", 'JOIN requests_old r USING (topic, partition, "offset")') \
+            if version == 0 and table != "requests" else ("o.request_id", "")
+        script += (f'INSERT INTO {table} (request_id, topic, partition, "offset", origin, {columns}) '
+                   f"""SELECT {request_id}, o.topic, o.partition, o."offset", '', {values} """
+                   f"FROM {table}_old o {joined};")
+    return script + "".join(f"DROP TABLE {t}_old;" for t in _COLUMNS)
 
 
 class Seen(enum.Enum):
@@ -124,10 +128,16 @@ class Claim:
     issued_at: float | None = None  # epoch seconds, for the archive record
     municipality_code: str | None = None
     fronts: Sequence[bytes] = field(default_factory=tuple)  # PNG of each sheet's front, for the archive
+    origin: str = ""  # the cluster and broker timestamp of the message answered (origin_of); '' unknown
 
     @property
     def key(self) -> ClaimKey:
-        return (self.request_id, *self.position)
+        return (self.request_id, *self.position, self.origin)
+
+
+def origin_of(cluster_id: str | None, timestamp_ms: int) -> str:
+    """What, besides its position, tells one message from another at the same offset of another cluster."""
+    return f"{(cluster_id or '').replace(':', '_')}@{timestamp_ms}"  # no colon: it is a field of a header
 
 
 class RequestLedger:
@@ -139,9 +149,10 @@ class RequestLedger:
         self._con.execute("PRAGMA journal_mode=WAL")
         self._con.execute("PRAGMA synchronous=FULL")
         with self._transaction():
-            first_layout = (self._con.execute("PRAGMA user_version").fetchone()[0] < LAYOUT_VERSION
-                            and self._con.execute("SELECT 1 FROM sqlite_master WHERE name='requests'").fetchone())
-            for statement in (_MIGRATION if first_layout else _TABLES).split(";"):
+            version = self._con.execute("PRAGMA user_version").fetchone()[0]
+            exists = self._con.execute("SELECT 1 FROM sqlite_master WHERE name='requests'").fetchone()
+            script = _TABLES if not exists else _migration(version) if version < LAYOUT_VERSION else ""
+            for statement in script.split(";"):
                 if statement.strip():
                     self._con.execute(statement)
             self._con.execute(f"PRAGMA user_version={LAYOUT_VERSION}")
@@ -151,19 +162,20 @@ class RequestLedger:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def seen(self, request_id: str, position: Position) -> Seen:
-        """Whether the request id was answered, for this message or another one."""
-        rows = self._con.execute('SELECT topic, partition, "offset" FROM requests WHERE request_id=?',
+    def seen(self, request_id: str, position: Position, origin: str) -> Seen:
+        """Whether the request id was answered, for this very message (position and origin) or another one."""
+        rows = self._con.execute('SELECT topic, partition, "offset", origin FROM requests WHERE request_id=?',
                                  (request_id,)).fetchall()
         if not rows:
             return Seen.NEW
-        return Seen.REDELIVERED if position in rows else Seen.REPLAYED
+        same = any((t, p, o) == position and recorded in (origin, "") for t, p, o, recorded in rows)
+        return Seen.REDELIVERED if same else Seen.REPLAYED
 
     def pending(self) -> list[Claim]:
         rows = self._con.execute(f'SELECT {_KEY}, status FROM requests WHERE state=?', (PENDING,)).fetchall()
         claims = []
-        for request_id, topic, partition, offset, status in rows:
-            key = (request_id, topic, partition, offset)
+        for request_id, topic, partition, offset, origin, status in rows:
+            key = (request_id, topic, partition, offset, origin)
             issued = self._con.execute(f'SELECT certificate_id, key, value FROM issued WHERE {_AT_KEY} '
                                        'ORDER BY certificate_id', key).fetchall()
             response_key, response, issued_at, municipality = self._con.execute(
@@ -173,7 +185,7 @@ class RequestLedger:
                                                           key)]
             claims.append(Claim((topic, partition, offset), request_id, status, bytes(response_key), bytes(response),
                                 tuple(IssuedMessage(c, bytes(k), bytes(v)) for c, k, v in issued), issued_at,
-                                municipality, tuple(bytes(f) for f in fronts)))
+                                municipality, tuple(bytes(f) for f in fronts), origin))
         return claims
 
     def output_marks(self) -> dict[OutputPartition, int]:
@@ -185,7 +197,7 @@ class RequestLedger:
         now = time.time()
         with self._transaction():
             for c in claims:
-                self._con.execute('INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)',
+                self._con.execute('INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
                                   (*c.key, c.status, PENDING, now))
                 self._insert_outputs(c)
 
@@ -218,11 +230,11 @@ class RequestLedger:
         return dict(self._con.execute("SELECT state, count(*) FROM requests GROUP BY state").fetchall())
 
     def _insert_outputs(self, c: Claim) -> None:
-        self._con.executemany('INSERT INTO issued VALUES (?, ?, ?, ?, ?, ?, ?)',
+        self._con.executemany('INSERT INTO issued VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
                               [(*c.key, m.certificate_id, m.key, m.value) for m in c.issued])
-        self._con.execute('INSERT INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        self._con.execute('INSERT INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
                           (*c.key, c.response_key, c.response, c.issued_at, c.municipality_code))
-        self._con.executemany('INSERT INTO fronts VALUES (?, ?, ?, ?, ?, ?)',
+        self._con.executemany('INSERT INTO fronts VALUES (?, ?, ?, ?, ?, ?, ?)',
                               [(*c.key, i, png) for i, png in enumerate(c.fronts)])
 
     def _delete_outputs(self, claims: Sequence[ClaimKey]) -> None:

@@ -312,12 +312,13 @@ def test_a_claim_the_archive_refuses_is_answered_refused_at_restart_not_a_crash_
 def test_after_the_cluster_restarts_new_requests_are_answered_and_old_ids_are_still_replays(
         world, tmp_path: Path) -> None:
     """Issue 8.2: the ledger was keyed by (topic, partition, offset); a new cluster starts at offset 0 again,
-    so every new request landed on an answered position and was skipped: no answer, no dead letter."""
+    so every new request landed on an answered position and was skipped: no answer, no dead letter. The
+    request topic has one partition, so the replay lands on the very offset it had on the first cluster."""
     w, holders = world
     requests_per_run = 8
 
     def run_on(cluster: ClusterHandle, names: WorkerTopics, requests: list[dict]) -> Kiosk:  # type: ignore[type-arg]
-        for name, partitions in ((names.requests, 2), (names.responses, 2), (names.issued, 2),
+        for name, partitions in ((names.requests, 1), (names.responses, 2), (names.issued, 2),
                                  (names.residents, 1), (names.revocations, 1), (names.dlq, 1)):
             cluster.create_topic(name, partitions, 1)
         platform = make_platform(tmp_path / "worker", cluster, pki=w.pki, snapshot_store=w.store)
@@ -342,9 +343,10 @@ def test_after_the_cluster_restarts_new_requests_are_answered_and_old_ids_are_st
     clock = ShiftableClock()
     first = [make_request(holders[i % len(holders)], clock) for i in range(requests_per_run)]
     second = [make_request(holders[i % len(holders)], clock) for i in range(requests_per_run)]
-    replay = first[3]
+    at = 3
+    replay = first[at]
     answers = []
-    for n, batch in enumerate((first, [*second, replay])):
+    for n, batch in enumerate((first, [*second[:at], replay, *second[at:]])):
         cluster = ClusterHandle.start(brokers=1, data_dir=tmp_path / f"cluster-{n}")
         try:
             kiosk = run_on(cluster, names, batch)
