@@ -71,8 +71,8 @@ def _case(dwelling: DamageLevel | None, dwelling_lost: bool, rest_demolished: bo
     if dwelling in _HANKAI_KINDS:
         return _Case.HANKAI_REST_DEMOLISHED if rest_demolished else _Case.HANKAI
     if rest_demolished:
-        shown = "no damage level" if dwelling is None else dwelling.japanese
-        raise InvalidArgumentError("rest_demolished", f"applies to a 半壊 or 全壊 dwelling, not to {shown}")
+        shown = "a dwelling of no damage level" if dwelling is None else dwelling.japanese
+        raise InvalidArgumentError("rest_demolished", f"applies only to a 半壊 or 全壊 dwelling, not to {shown}")
     return _Case.HOUSEHOLD_GOODS if household_goods_lost else _Case.NONE
 
 
