@@ -143,7 +143,8 @@ def relief_loan_limit(head_injured: bool, household_goods_lost: bool, damage: Da
         if household_size is not None:
             income_limit = relief_loan_income_limit(household_size, dwelling_lost)
             if income is not None:
-                eligible = loan.limit > 0 and relief_loan_income_eligible(household_size, income, dwelling_lost)
+                under_income_limit = relief_loan_income_eligible(household_size, income, dwelling_lost)
+                eligible = under_income_limit and loan.limit > 0
     values = {"limit": loan.limit, "case": loan.case, "income_limit": income_limit, "eligible": eligible}
     line = f"災害援護資金 up to {_yen(loan.limit)} ({loan.case}{', head injured' if head_injured else ''})"
     if income_limit is not None:
