@@ -61,7 +61,7 @@ def test_a_ratio_outside_0_to_1_or_not_a_number_is_refused_naming_the_argument(r
 
 
 def test_the_caller_names_the_argument() -> None:
-    with pytest.raises(InvalidArgumentError, match="^survey ratio: ") as caught:
+    with pytest.raises(InvalidArgumentError, match=r"^survey ratio: ") as caught:
         level_for(2, argument="survey ratio")
     assert caught.value.argument == "survey ratio"
 
@@ -89,7 +89,7 @@ def test_a_float_is_read_as_the_decimal_it_prints_as(ratio: float) -> None:
 def test_codes_are_read_in_either_case_and_an_unknown_one_is_refused() -> None:
     assert damage_level("zenkai") is L.ZENKAI
     assert damage_level(" Jun_Hankai ") is L.JUN_HANKAI
-    with pytest.raises(InvalidArgumentError, match="^damage: unknown damage level 'DEMOLISHED'"):
+    with pytest.raises(InvalidArgumentError, match=r"^damage: unknown damage level 'DEMOLISHED'"):
         damage_level("DEMOLISHED")  # a case of the support, not a level
 
 
@@ -98,5 +98,5 @@ def test_flood_depth() -> None:
     assert flood_depth("床上") is FloodDepth.ABOVE_FLOOR
     assert flood_depth("床下浸水") is FloodDepth.BELOW_FLOOR
     assert flood_depth("above_floor") is FloodDepth.ABOVE_FLOOR
-    with pytest.raises(InvalidArgumentError, match="^flood_depth: unknown flood depth '1m'"):
+    with pytest.raises(InvalidArgumentError, match=r"^flood_depth: unknown flood depth '1m'"):
         flood_depth("1m")

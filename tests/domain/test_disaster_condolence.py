@@ -22,7 +22,7 @@ def test_the_amounts(breadwinner: bool, condolence: int, disability: int) -> Non
 
 @pytest.mark.parametrize("value", [None, 1, "yes"])
 def test_the_breadwinner_question_takes_only_yes_or_no(value: object) -> None:
-    with pytest.raises(InvalidArgumentError, match="^breadwinner: "):
+    with pytest.raises(InvalidArgumentError, match=r"^breadwinner: "):
         condolence_amounts(value)  # type: ignore[arg-type]
 
 
@@ -33,7 +33,7 @@ def test_the_bereaved_order() -> None:
     assert condolence_recipient({B.GRANDPARENT, B.GRANDCHILD}) is B.GRANDCHILD
     assert condolence_recipient({B.SPOUSE, B.GRANDPARENT}) is B.SPOUSE
     assert condolence_recipient(set()) is None
-    with pytest.raises(InvalidArgumentError, match="^survivors: not a bereaved relation: 'SIBLING'"):
+    with pytest.raises(InvalidArgumentError, match=r"^survivors: not a bereaved relation: 'SIBLING'"):
         condolence_recipient({"SIBLING"})  # type: ignore[arg-type]
 
 

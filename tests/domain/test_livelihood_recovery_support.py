@@ -108,7 +108,7 @@ def test_codes() -> None:
     assert support_damage("demolished") is X.DEMOLISHED
     assert support_damage("Zenkai") is L.ZENKAI
     assert [x.japanese for x in X] == ["解体", "長期避難"]
-    with pytest.raises(InvalidArgumentError, match="^damage: unknown damage code 'ZENKAl'") as caught:
+    with pytest.raises(InvalidArgumentError, match=r"^damage: unknown damage code 'ZENKAl'") as caught:
         support_damage("ZENKAl")
     assert "LONG_TERM_EVACUATION" in caught.value.reason
 
