@@ -67,19 +67,20 @@ LossRatio = int | float | Decimal | Fraction | str
 def read_loss_ratio(value: LossRatio, argument: str = "loss_ratio") -> Fraction:
     """The loss ratio as an exact fraction from 0 to 1. A string is read as a decimal number ("0.35", "1/3"
     is refused), a float as the decimal it prints as (0.3 is 3/10, not the binary number nearest to it)."""
+    not_a_number = InvalidArgumentError(argument, f"must be a number from 0 to 1, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | Fraction | str):
-        raise InvalidArgumentError(argument, f"must be a number from 0 to 1, got {value!r}")
+        raise not_a_number
+    if isinstance(value, float) and not math.isfinite(value):
+        raise not_a_number
     try:
         if isinstance(value, float):
-            if not math.isfinite(value):
-                raise InvalidArgumentError(argument, f"must be a number from 0 to 1, got {value!r}")
             ratio = Fraction(Decimal(repr(value)))
         elif isinstance(value, str):
             ratio = Fraction(Decimal(value.strip()))
         else:
             ratio = Fraction(value)
     except (InvalidOperation, ValueError, OverflowError):  # "abc", "NaN", "Infinity"
-        raise InvalidArgumentError(argument, f"must be a number from 0 to 1, got {value!r}") from None
+        raise not_a_number from None
     if not 0 <= ratio <= 1:
         raise InvalidArgumentError(argument, f"must be from 0 to 1 (a ratio, not a percentage), got {value!r}")
     return ratio

@@ -56,38 +56,38 @@ class ReliefLoanLimit:
     case: str  # the row of the table that applied, for people to read
 
 
-def _case(dwelling: DamageLevel | None, dwelling_lost: bool, rest_demolished: bool,
+def _case(damage: DamageLevel | None, dwelling_lost: bool, rest_demolished: bool,
           household_goods_lost: bool) -> _Case:
-    if dwelling is not None and not isinstance(dwelling, DamageLevel):
-        raise InvalidArgumentError("damage", f"must be a damage level, got {dwelling!r}")
+    if damage is not None and not isinstance(damage, DamageLevel):
+        raise InvalidArgumentError("damage", f"must be a damage level, got {damage!r}")
     if dwelling_lost:
-        if dwelling not in (None, DamageLevel.ZENKAI):
-            raise InvalidArgumentError("dwelling_lost", f"a dwelling lost entirely is 全壊, not {dwelling.japanese}")
+        if damage not in (None, DamageLevel.ZENKAI):
+            raise InvalidArgumentError("dwelling_lost", f"a dwelling lost entirely is 全壊, not {damage.japanese}")
         if rest_demolished:
             raise InvalidArgumentError("rest_demolished", "nothing is left to demolish of a dwelling lost entirely")
         return _Case.DWELLING_LOST
-    if dwelling is DamageLevel.ZENKAI:
+    if damage is DamageLevel.ZENKAI:
         return _Case.ZENKAI_REST_DEMOLISHED if rest_demolished else _Case.ZENKAI
-    if dwelling in _HANKAI_KINDS:
+    if damage in _HANKAI_KINDS:
         return _Case.HANKAI_REST_DEMOLISHED if rest_demolished else _Case.HANKAI
     if rest_demolished:
-        shown = "a dwelling of no damage level" if dwelling is None else dwelling.japanese
+        shown = "a dwelling of no damage level" if damage is None else damage.japanese
         raise InvalidArgumentError("rest_demolished", f"applies only to a 半壊 or 全壊 dwelling, not to {shown}")
     return _Case.HOUSEHOLD_GOODS if household_goods_lost else _Case.NONE
 
 
 def relief_loan_limit(*, head_injured: bool, household_goods_lost: bool = False,
-                      dwelling: DamageLevel | None = None, dwelling_lost: bool = False,
+                      damage: DamageLevel | None = None, dwelling_lost: bool = False,
                       rest_demolished: bool = False) -> ReliefLoanLimit:
     """The most the household head can borrow. `head_injured`: an injury needing a month or more of care;
-    `household_goods_lost`: a third or more of the household goods (家財) lost; `dwelling`: the level of the
+    `household_goods_lost`: a third or more of the household goods (家財) lost; `damage`: the level of the
     dwelling; `dwelling_lost`: the dwelling lost entirely; `rest_demolished`: what is left of a 半壊 or 全壊
     dwelling must be demolished."""
     for name, flag in (("head_injured", head_injured), ("household_goods_lost", household_goods_lost),
                        ("dwelling_lost", dwelling_lost), ("rest_demolished", rest_demolished)):
         if not isinstance(flag, bool):
             raise InvalidArgumentError(name, f"must be true or false, got {flag!r}")
-    case = _case(dwelling, dwelling_lost, rest_demolished, household_goods_lost)
+    case = _case(damage, dwelling_lost, rest_demolished, household_goods_lost)
     with_injury, without_injury = _LIMITS[case]
     return ReliefLoanLimit(with_injury if head_injured else without_injury, case.value)
 
@@ -101,7 +101,7 @@ def relief_loan_income_limit(household_size: int, dwelling_lost: bool = False) -
     return INCOME_LIMITS[min(people, largest)] + INCOME_LIMIT_PER_FURTHER_PERSON * max(0, people - largest)
 
 
-def relief_loan_income_eligible(household_size: int, income: int, dwelling_lost: bool = False) -> bool:
+def under_relief_loan_income_limit(household_size: int, income: int, dwelling_lost: bool = False) -> bool:
     """Whether a household of `household_size` people with `income` yen last year is under the income limit."""
     if isinstance(income, bool) or not isinstance(income, int):
         raise InvalidArgumentError("income", f"must be a whole number of yen, got {income!r}")

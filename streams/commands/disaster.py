@@ -13,7 +13,7 @@ import click
 
 from domain.damage_levels import DamageLevel, damage_level, level_for
 from domain.disaster_condolence import condolence_amounts
-from domain.disaster_relief_loan import relief_loan_income_eligible, relief_loan_income_limit
+from domain.disaster_relief_loan import relief_loan_income_limit, under_relief_loan_income_limit
 from domain.disaster_relief_loan import relief_loan_limit as loan_limit
 from domain.errors import InvalidArgumentError
 from domain.livelihood_recovery_support import SUPPORT_DAMAGE_CODES, Rebuild, livelihood_support, support_damage
@@ -136,14 +136,15 @@ def relief_loan_limit(head_injured: bool, household_goods_lost: bool, damage: Da
         raise click.BadParameter("the income limit depends on the household: give --household-size too",
                                  param_hint="'--income'")
     with _options_of_rule():
-        loan = loan_limit(head_injured=head_injured, household_goods_lost=household_goods_lost, dwelling=damage,
-                        dwelling_lost=dwelling_lost, rest_demolished=rest_demolished)
+        loan = loan_limit(head_injured=head_injured, household_goods_lost=household_goods_lost, damage=damage,
+                          dwelling_lost=dwelling_lost, rest_demolished=rest_demolished)
         income_limit: int | None = None
         eligible: bool | None = None
         if household_size is not None:
             income_limit = relief_loan_income_limit(household_size, dwelling_lost)
             if income is not None:
-                under_income_limit = relief_loan_income_eligible(household_size, income, dwelling_lost)
+                # Read the income even when no loan applies: a bad --income is refused either way.
+                under_income_limit = under_relief_loan_income_limit(household_size, income, dwelling_lost)
                 eligible = under_income_limit and loan.limit > 0
     values = {"limit": loan.limit, "case": loan.case, "income_limit": income_limit, "eligible": eligible}
     line = f"災害援護資金 up to {_yen(loan.limit)} ({loan.case}{', head injured' if head_injured else ''})"

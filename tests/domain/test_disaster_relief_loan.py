@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.damage_levels import DamageLevel
-from domain.disaster_relief_loan import relief_loan_income_eligible, relief_loan_income_limit, relief_loan_limit
+from domain.disaster_relief_loan import relief_loan_income_limit, relief_loan_limit, under_relief_loan_income_limit
 from domain.errors import InvalidArgumentError
 
 L = DamageLevel
@@ -17,17 +17,17 @@ L = DamageLevel
 @pytest.mark.parametrize(("case", "with_injury", "without_injury"), [
     ({}, 1_500_000, 0),  # the injury of the head alone
     ({"household_goods_lost": True}, 2_500_000, 1_500_000),
-    ({"dwelling": L.HANKAI}, 2_700_000, 1_700_000),
-    ({"dwelling": L.CHUKIBO_HANKAI}, 2_700_000, 1_700_000),  # a kind of 半壊
-    ({"dwelling": L.DAIKIBO_HANKAI, "household_goods_lost": True}, 2_700_000, 1_700_000),
-    ({"dwelling": L.ZENKAI}, 3_500_000, 2_500_000),
+    ({"damage": L.HANKAI}, 2_700_000, 1_700_000),
+    ({"damage": L.CHUKIBO_HANKAI}, 2_700_000, 1_700_000),  # a kind of 半壊
+    ({"damage": L.DAIKIBO_HANKAI, "household_goods_lost": True}, 2_700_000, 1_700_000),
+    ({"damage": L.ZENKAI}, 3_500_000, 2_500_000),
     ({"dwelling_lost": True}, 3_500_000, 3_500_000),
-    ({"dwelling_lost": True, "dwelling": L.ZENKAI}, 3_500_000, 3_500_000),
-    ({"dwelling": L.HANKAI, "rest_demolished": True}, 3_500_000, 2_500_000),
-    ({"dwelling": L.DAIKIBO_HANKAI, "rest_demolished": True}, 3_500_000, 2_500_000),
-    ({"dwelling": L.ZENKAI, "rest_demolished": True}, 3_500_000, 3_500_000),
-    ({"dwelling": L.JUN_HANKAI}, 1_500_000, 0),  # below 半壊: nothing for the dwelling
-    ({"dwelling": L.ICHIBU_SONKAI, "household_goods_lost": True}, 2_500_000, 1_500_000),
+    ({"dwelling_lost": True, "damage": L.ZENKAI}, 3_500_000, 3_500_000),
+    ({"damage": L.HANKAI, "rest_demolished": True}, 3_500_000, 2_500_000),
+    ({"damage": L.DAIKIBO_HANKAI, "rest_demolished": True}, 3_500_000, 2_500_000),
+    ({"damage": L.ZENKAI, "rest_demolished": True}, 3_500_000, 3_500_000),
+    ({"damage": L.JUN_HANKAI}, 1_500_000, 0),  # below 半壊: nothing for the dwelling
+    ({"damage": L.ICHIBU_SONKAI, "household_goods_lost": True}, 2_500_000, 1_500_000),
 ])
 def test_the_limits(case: dict[str, object], with_injury: int, without_injury: int) -> None:
     assert relief_loan_limit(head_injured=True, **case).limit == with_injury  # type: ignore[arg-type]
@@ -39,9 +39,9 @@ def test_the_limits(case: dict[str, object], with_injury: int, without_injury: i
 def test_the_income_limits(size: int, limit: int) -> None:
     assert relief_loan_income_limit(size) == limit
     assert relief_loan_income_limit(size, dwelling_lost=True) == 12_700_000
-    assert relief_loan_income_eligible(size, limit - 1)
-    assert not relief_loan_income_eligible(size, limit)  # the income must be below the limit
-    assert relief_loan_income_eligible(size, limit, dwelling_lost=True) is (limit < 12_700_000)
+    assert under_relief_loan_income_limit(size, limit - 1)
+    assert not under_relief_loan_income_limit(size, limit)  # the income must be below the limit
+    assert under_relief_loan_income_limit(size, limit, dwelling_lost=True) is (limit < 12_700_000)
 
 
 @given(st.integers(min_value=4, max_value=200))
@@ -53,21 +53,21 @@ def test_each_further_person_adds_300000(size: int) -> None:
 def test_limits_are_never_negative_and_an_injury_never_lowers_them(goods: bool, demolished: bool,
                                                                     level: DamageLevel | None, lost: bool) -> None:
     try:
-        without = relief_loan_limit(head_injured=False, household_goods_lost=goods, dwelling=level,
+        without = relief_loan_limit(head_injured=False, household_goods_lost=goods, damage=level,
                                     dwelling_lost=lost, rest_demolished=demolished)
     except InvalidArgumentError:
         return  # a contradictory case, refused (tested below)
-    injured = relief_loan_limit(head_injured=True, household_goods_lost=goods, dwelling=level,
+    injured = relief_loan_limit(head_injured=True, household_goods_lost=goods, damage=level,
                                 dwelling_lost=lost, rest_demolished=demolished)
     assert 0 <= without.limit <= injured.limit <= 3_500_000
 
 
 @pytest.mark.parametrize(("case", "argument", "reason"), [
     ({"rest_demolished": True}, "rest_demolished", "applies only to a 半壊 or 全壊 dwelling"),
-    ({"rest_demolished": True, "dwelling": L.JUN_HANKAI}, "rest_demolished", "not to 準半壊"),
-    ({"dwelling_lost": True, "dwelling": L.HANKAI}, "dwelling_lost", "is 全壊, not 半壊"),
+    ({"rest_demolished": True, "damage": L.JUN_HANKAI}, "rest_demolished", "not to 準半壊"),
+    ({"dwelling_lost": True, "damage": L.HANKAI}, "dwelling_lost", "is 全壊, not 半壊"),
     ({"dwelling_lost": True, "rest_demolished": True}, "rest_demolished", "nothing is left"),
-    ({"dwelling": "ZENKAI"}, "damage", "must be a damage level"),
+    ({"damage": "ZENKAI"}, "damage", "must be a damage level"),
     ({"household_goods_lost": 1}, "household_goods_lost", "true or false"),
 ])
 def test_contradictions_are_refused_naming_the_argument(case: dict[str, object], argument: str,
@@ -81,5 +81,5 @@ def test_contradictions_are_refused_naming_the_argument(case: dict[str, object],
                                                           (2, -1, "income"), (2, 1.5, "income")])
 def test_bad_income_inputs(size: int, income: int, argument: str) -> None:
     with pytest.raises(InvalidArgumentError) as caught:
-        relief_loan_income_eligible(size, income)
+        under_relief_loan_income_limit(size, income)
     assert caught.value.argument == argument

@@ -41,8 +41,8 @@ def test_the_support_values_are_documented() -> None:
     for amount in (zenkai.basic, zenkai.additional, chukibo.additional,
                    *(condolence_amounts(b).condolence for b in (True, False)),
                    *(condolence_amounts(b).disability for b in (True, False)),
-                   relief_loan_limit(head_injured=True, dwelling=DamageLevel.HANKAI).limit,
-                   relief_loan_limit(head_injured=False, dwelling=DamageLevel.HANKAI).limit,
+                   relief_loan_limit(head_injured=True, damage=DamageLevel.HANKAI).limit,
+                   relief_loan_limit(head_injured=False, damage=DamageLevel.HANKAI).limit,
                    *INCOME_LIMITS.values(), INCOME_LIMIT_PER_FURTHER_PERSON, INCOME_LIMIT_DWELLING_LOST):
         assert f"{amount:,}" in section, amount
     order = [section.index(f"({b.japanese})") for b in Bereaved]
