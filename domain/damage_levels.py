@@ -8,11 +8,9 @@ decimal it prints as), so 0.5 is 全壊 and 0.4999… is 大規模半壊 however
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from fractions import Fraction
 from types import MappingProxyType
 
 from domain.errors import InvalidArgumentError
@@ -33,7 +31,7 @@ class DamageLevel(StrEnum):
         return _JAPANESE[self]
 
     @property
-    def lowest_loss_ratio(self) -> Fraction:
+    def lowest_loss_ratio(self) -> Decimal:
         """The loss ratio this level starts at (inclusive); it runs up to the next worse level's, exclusive."""
         return _LOWEST_LOSS_RATIO[self]
 
@@ -52,35 +50,32 @@ _JAPANESE: Mapping[DamageLevel, str] = MappingProxyType({
     DamageLevel.ICHIBU_SONKAI: "準半壊に至らない（一部損壊）",
 })
 
-_LOWEST_LOSS_RATIO: Mapping[DamageLevel, Fraction] = MappingProxyType({
-    DamageLevel.ZENKAI: Fraction(50, 100),
-    DamageLevel.DAIKIBO_HANKAI: Fraction(40, 100),
-    DamageLevel.CHUKIBO_HANKAI: Fraction(30, 100),
-    DamageLevel.HANKAI: Fraction(20, 100),
-    DamageLevel.JUN_HANKAI: Fraction(10, 100),
-    DamageLevel.ICHIBU_SONKAI: Fraction(0),
+_LOWEST_LOSS_RATIO: Mapping[DamageLevel, Decimal] = MappingProxyType({
+    DamageLevel.ZENKAI: Decimal("0.5"),
+    DamageLevel.DAIKIBO_HANKAI: Decimal("0.4"),
+    DamageLevel.CHUKIBO_HANKAI: Decimal("0.3"),
+    DamageLevel.HANKAI: Decimal("0.2"),
+    DamageLevel.JUN_HANKAI: Decimal("0.1"),
+    DamageLevel.ICHIBU_SONKAI: Decimal("0"),
 })
 
-LossRatio = int | float | Decimal | Fraction | str
+LossRatio = int | float | Decimal | str
 
 
-def read_loss_ratio(value: LossRatio, argument: str = "loss_ratio") -> Fraction:
-    """The loss ratio as an exact fraction from 0 to 1. A string is read as a decimal number ("0.35", "1/3"
-    is refused), a float as the decimal it prints as (0.3 is 3/10, not the binary number nearest to it)."""
+def read_loss_ratio(value: LossRatio, argument: str = "loss_ratio") -> Decimal:
+    """The loss ratio as an exact decimal from 0 to 1. A string is read as a decimal number ("0.35"; "1/3" is
+    refused), a float as the decimal it prints as (0.3 is 0.3, not the binary number nearest to it). Decimals
+    compare exactly whatever their digits or exponent, so no input can make the comparison costly."""
     not_a_number = InvalidArgumentError(argument, f"must be a number from 0 to 1, got {value!r}")
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | Fraction | str):
-        raise not_a_number
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
         raise not_a_number
     try:
-        if isinstance(value, float):
-            ratio = Fraction(Decimal(repr(value)))
-        elif isinstance(value, str):
-            ratio = Fraction(Decimal(value.strip()))
-        else:
-            ratio = Fraction(value)
-    except (InvalidOperation, ValueError, OverflowError):  # "abc", "NaN", "Infinity"
+        ratio = Decimal(repr(value) if isinstance(value, float) else value.strip() if isinstance(value, str)
+                        else value)
+    except InvalidOperation:  # "abc", "1/3"
         raise not_a_number from None
+    if not ratio.is_finite():  # NaN, Infinity
+        raise not_a_number
     if not 0 <= ratio <= 1:
         raise InvalidArgumentError(argument, f"must be from 0 to 1 (a ratio, not a percentage), got {value!r}")
     return ratio

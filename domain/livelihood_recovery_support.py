@@ -101,8 +101,8 @@ class LivelihoodSupport:
 def _share(amount: int, share: tuple[int, int]) -> int:
     numerator, denominator = share
     whole, rest = divmod(amount * numerator, denominator)
-    # Every amount of the law divides exactly (they are multiples of 250,000 × 3/4 = 187,500); a remainder
-    # would mean a changed table, which must be decided, not rounded away silently.
+    # Every amount of the law is a multiple of 500,000, so its half and three quarters of that are whole yen;
+    # a remainder would mean a changed table, whose rounding must be decided, not done silently here.
     assert rest == 0, (amount, share)
     return whole
 
@@ -120,8 +120,7 @@ def livelihood_support(damage: SupportDamage, rebuild: Rebuild, household_size: 
         return _share(amount, ONE_PERSON_SHARE) if people == 1 else amount
 
     def additional(plan: Rebuild) -> int:
-        share = _ADDITIONAL_SHARE.get(damage)
-        return 0 if share is None else scaled(_share(FULL_ADDITIONAL[plan], share))
+        return scaled(_share(FULL_ADDITIONAL[plan], _ADDITIONAL_SHARE[damage]))
 
     basic = scaled(_BASIC.get(damage, 0))
     if rebuild is Rebuild.NONE or damage not in _ADDITIONAL_SHARE:
