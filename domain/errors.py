@@ -53,3 +53,13 @@ class InvalidInstantError(BclError, ValueError):
 
 class InvalidSerialError(BclError, ValueError):
     """A certificate serial is not 16 hexadecimal digits (or is zero): domain.certificate_serial."""
+
+
+class InvalidArgumentError(BclError, ValueError):
+    """A rule was given a value it cannot apply to. `argument` names the parameter (the command line shows it
+    as its option: `loss_ratio` is `--loss-ratio`), `reason` says what was wrong with the value."""
+
+    def __init__(self, argument: str, reason: str) -> None:
+        super().__init__(f"{argument}: {reason}")
+        self.argument = argument
+        self.reason = reason

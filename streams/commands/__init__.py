@@ -10,6 +10,7 @@ from streams.commands.backup import analysts, backup, query, schemas
 from streams.commands.billing import billing
 from streams.commands.card import card
 from streams.commands.cluster import cluster
+from streams.commands.disaster import disaster
 from streams.commands.kiosk import kiosk
 from streams.commands.pki import pki
 from streams.commands.stats import stats
@@ -25,3 +26,4 @@ COMMAND_GROUPS.append(pki)
 COMMAND_GROUPS.append(kiosk)
 COMMAND_GROUPS.append(verify)
 COMMAND_GROUPS.append(worker)
+COMMAND_GROUPS.append(disaster)
