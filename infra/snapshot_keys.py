@@ -59,6 +59,10 @@ class SnapshotKeySource(Protocol):
 
     def versions(self, municipality_code: str) -> list[int]: ...
 
+    def where(self, municipality_code: str) -> str:
+        """Where the municipality's keys are, for an error message ("the key file …")."""
+        ...
+
 
 class KeyFileKeyring:
     """The key rings as files in `folder` (DATA_DIR/keys/snapshot-store/CODE.json)."""
@@ -71,6 +75,9 @@ class KeyFileKeyring:
         if not is_valid_municipality_code(municipality_code):  # it becomes a file name
             raise SnapshotKeyError(f"{municipality_code!r} is not a municipality code")
         return self.folder / f"{municipality_code}.json"
+
+    def where(self, municipality_code: str) -> str:
+        return f"the key file {self.path(municipality_code)}"
 
     def current_key(self, municipality_code: str) -> SnapshotKey:
         ring = self._ring(municipality_code, create=True)

@@ -80,8 +80,10 @@ class KeyRingKms(pe.KmsClient):
         try:
             return AESGCM(key.secret).decrypt(raw[:12], raw[12:], None)
         except InvalidTag:
-            raise SnapshotKeyError(f"{key!r} does not unwrap the file's data key: the key ring does not match "
-                                   "the files (restored from another backup?)") from None
+            raise SnapshotKeyError(
+                f"the backup files of {key.municipality_code} do not open with version {key.version} of its key in "
+                f"{self._keys.where(key.municipality_code)}: it does not match the files (restored from another "
+                "backup?)") from None
 
     def _master(self, master_key_identifier: str) -> SnapshotKey:
         code, _, version = master_key_identifier.partition(".v")
