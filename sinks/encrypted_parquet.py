@@ -52,8 +52,8 @@ def key_version(path: Path) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def versioned_name(stem: str, key: SnapshotKey) -> str:
-    return f"{stem}.k{key.version}.parquet"
+def versioned_name(stem: str, key: SnapshotKey | None) -> str:
+    return f"{stem}.parquet" if key is None else f"{stem}.k{key.version}.parquet"
 
 
 def unversioned_stem(path: Path) -> str:
@@ -110,7 +110,9 @@ class Cipher:
         self._factory = pe.CryptoFactory(lambda _config: KeyRingKms(keys))
         self._kms = pe.KmsConnectionConfig()
 
-    def encryption(self, key: SnapshotKey) -> pe.FileEncryptionProperties:
+    def encryption(self, key: SnapshotKey | None) -> pe.FileEncryptionProperties | None:
+        if key is None:  # a plaintext store (bench/ only)
+            return None
         config = pe.EncryptionConfiguration(footer_key=master_key_id(key), uniform_encryption=True,
                                             data_key_length_bits=256, cache_lifetime=KEY_CACHE_LIFETIME)
         return self._factory.file_encryption_properties(self._kms, config)
@@ -120,11 +122,11 @@ class Cipher:
             self._kms, pe.DecryptionConfiguration(cache_lifetime=KEY_CACHE_LIFETIME))
 
 
-def write_table(table: pa.Table, path: Path, cipher: Cipher, key: SnapshotKey) -> None:
+def write_table(table: pa.Table, path: Path, cipher: Cipher, key: SnapshotKey | None) -> None:
     pq.write_table(table, path, compression="zstd", encryption_properties=cipher.encryption(key))
 
 
-def write_query(con: duckdb.DuckDBPyConnection, cipher: Cipher, sql: str, path: Path, key: SnapshotKey,
+def write_query(con: duckdb.DuckDBPyConnection, cipher: Cipher, sql: str, path: Path, key: SnapshotKey | None,
                 params: Mapping[str, Any] | None = None, metadata: Mapping[str, str] | None = None) -> int:
     """Write what `sql` answers to `path`, encrypted with `key`, streaming (never the whole result in memory);
     `metadata` goes to the file's key-value metadata (encrypted with the footer). Returns the rows written."""

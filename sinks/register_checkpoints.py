@@ -65,7 +65,7 @@ def write_checkpoint(store: ParquetSnapshotStore, municipality_code: str, *, kee
     if base is not None:
         earliest, instant = min(earliest, base.earliest), max(instant, base.instant)
 
-    def write(path: Path, metadata: bytes, key: SnapshotKey) -> None:
+    def write(path: Path, metadata: bytes, key: SnapshotKey | None) -> None:
         # Stored in the order a restore writes its rows (household, resident code).
         write_query(con, store.cipher, f"""SELECT * EXCLUDE (municipality_code) FROM ({latest_changes(rows)})
                              ORDER BY household_number, resident_code""",

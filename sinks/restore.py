@@ -119,7 +119,7 @@ def restore(
         with private_output(out) as tmp:
             query = _register_query(latest, current_only)
             if fmt == "parquet":  # encrypted as the store's files: with the municipality's current key
-                key = store.current_key(municipality_code)
+                key = store.write_key(municipality_code)
                 return encrypted_parquet.write_query(con, store.cipher, query, tmp, key, params)
             written = con.execute(_csv_copy_statement(query, tmp), params)
             count = written.fetchone()  # COPY answers with the number of rows it wrote

@@ -128,8 +128,8 @@ class BaseSnapshotStore(Protocol):
         """A SQL table expression over these files of the store (history parts, checkpoints), on `con`."""
         ...
 
-    def current_key(self, municipality_code: str) -> SnapshotKey:
-        """The key new files of the municipality are encrypted with."""
+    def write_key(self, municipality_code: str) -> SnapshotKey | None:
+        """The key new files of the municipality are encrypted with (None: a plaintext store, bench/ only)."""
         ...
 
     def has_history(self) -> bool: ...
@@ -148,22 +148,25 @@ class BaseSnapshotStore(Protocol):
 
 
 class ParquetSnapshotStore:
-    def __init__(self, root: Path, keys: SnapshotKeySource | None = None) -> None:
+    def __init__(self, root: Path, keys: SnapshotKeySource | None = None, *, plaintext: bool = False) -> None:
         """`keys`: the municipalities' key rings; by default the key files of the data dir `root` is in
-        (Settings.snapshot_keys_dir: DATA_DIR/keys/snapshot-store beside DATA_DIR/snapshots)."""
+        (Settings.snapshot_keys_dir: DATA_DIR/keys/snapshot-store beside DATA_DIR/snapshots). `plaintext`: new
+        files are written plain, as before encryption; only for measuring what encryption costs (bench/), never
+        from the settings."""
         self.root = root
         self.history_dir = root / "register_history"
         self.checkpoint_dir = root / "register_checkpoints"
         self.keys = keys if keys is not None else KeyFileKeyring(root.parent / "keys" / "snapshot-store")
         self.cipher = encrypted_parquet.Cipher(self.keys)
+        self._plaintext = plaintext
 
-    def current_key(self, municipality_code: str) -> SnapshotKey:
-        return self.keys.current_key(municipality_code)
+    def write_key(self, municipality_code: str) -> SnapshotKey | None:
+        return None if self._plaintext else self.keys.current_key(municipality_code)
 
     def append_history(self, municipality_code: str, batch: pa.Table) -> None:
         private_folder(self.root)  # the history is the register itself: 0700 folders, 0600 files
         part_dir = private_folder(self.history_dir / f"municipality_code={municipality_code}")
-        key = self.current_key(municipality_code)
+        key = self.write_key(municipality_code)
         with private_output(part_dir / versioned_name(f"part-{uuid.uuid4().hex}", key)) as tmp:
             # The partition column lives in the directory name, as in any hive-partitioned dataset.
             encrypted_parquet.write_table(batch.drop_columns(["municipality_code"]), tmp, self.cipher, key)
@@ -200,7 +203,7 @@ class ParquetSnapshotStore:
                                     _instant(info["earliest_ms"]), frozenset(info["covered"])))
         return sorted(found, key=lambda c: (c.instant, len(c.covered)))
 
-    def publish_checkpoint(self, municipality_code: str, write: Callable[[Path, bytes, SnapshotKey], None],
+    def publish_checkpoint(self, municipality_code: str, write: Callable[[Path, bytes, SnapshotKey | None], None],
                            instant: dt.datetime, earliest: dt.datetime, covered: frozenset[str], *,
                            keep: int) -> Checkpoint | None:
         """Add a checkpoint, written by `write(path, metadata, key)` (the records to the Parquet file `path`,
@@ -212,7 +215,7 @@ class ParquetSnapshotStore:
         private_folder(self.root)
         private_folder(self.checkpoint_dir)
         private_folder(part_dir)
-        key = self.current_key(municipality_code)
+        key = self.write_key(municipality_code)
         path = part_dir / versioned_name(f"checkpoint-{_millis(instant):014d}-{uuid.uuid4().hex[:12]}", key)
         pending = part_dir / f".pending-{path.name}"  # not a checkpoint's name: no reader takes it
         info = {"instant_ms": _millis(instant), "earliest_ms": _millis(earliest), "covered": sorted(covered)}
@@ -317,7 +320,7 @@ class ParquetSnapshotStore:
         removed = removed.append_column("municipality_code", pa.array([municipality_code] * removed.num_rows))
         aside_dir = self.root / "set_aside"
         aside_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        key = self.current_key(municipality_code)
+        key = self.write_key(municipality_code)
         aside = aside_dir / versioned_name(f"{municipality_code}-from-{from_sequence}-{uuid.uuid4().hex[:8]}", key)
         with private_output(aside) as tmp:
             encrypted_parquet.write_table(removed, tmp, self.cipher, key)
@@ -355,7 +358,7 @@ class ParquetSnapshotStore:
         The history partition is replaced by directory renames, as a resync does: a reader sees the old files
         or the new ones, never both (which would count rows twice). Checkpoints name the parts they cover, so
         each is rewritten with the new names. If interrupted, running it again completes it."""
-        key = self.current_key(municipality_code)
+        key = self.keys.current_key(municipality_code)
         part_dir = self.history_dir / f"municipality_code={municipality_code}"
         new_dir = self.root / "reencrypt" / f"{municipality_code}-new"
         old_dir = new_dir.with_name(f"{municipality_code}-old")

@@ -158,7 +158,7 @@ def reencrypt(settings: Settings, code: str) -> None:
     store = Platform(settings).snapshot_store
     with store.writer_lock("bcl backup reencrypt"):
         count = store.reencrypt(code)
-    version = store.current_key(code).version
+    version = store.keys.current_key(code).version
     click.echo(f"{code}: {count} files re-encrypted with key version {version}; in use now: "
                f"{_versions_in_use(store, code)}")
 
