@@ -109,10 +109,10 @@ def baseline_consumer(bootstrap: str, topic: str, expected: int, ready: mp.Event
         out.put((handler.decoded, time.time()))
 
 
-def pipeline_materialiser(bootstrap: str, names: MaterialiserTopics, data_dir: str, plaintext: bool, expected: int,
-                          ready: mp.Event, out: mp.Queue) -> None:
-    settings = load_settings({"data_dir": data_dir, "bootstrap_servers": bootstrap})
-    platform = Platform(settings, snapshot_store=ParquetSnapshotStore(settings.snapshot_dir, plaintext=plaintext))
+def pipeline_materialiser(bootstrap: str, names: MaterialiserTopics, data_dir: str, snapshots: str, plaintext: bool,
+                          expected: int, ready: mp.Event, out: mp.Queue) -> None:
+    settings = load_settings({"data_dir": data_dir, "bootstrap_servers": bootstrap})  # its trust store: the signers'
+    platform = Platform(settings, snapshot_store=ParquetSnapshotStore(Path(snapshots), plaintext=plaintext))
     materialiser = platform.materialiser(group_id="bench-pipeline", topic_names=names)
     ready.set()
     counters = materialiser.run(until_caught_up=True, idle_seconds=2.0)
@@ -207,14 +207,13 @@ def main() -> None:
         for plaintext in modes:
             mode = "plain" if plaintext else "encrypted"
             names = MaterialiserTopics(f"bench.diffs.{mode}", f"bench.residents.{mode}", f"bench.dlq.{mode}")
-            data_dir = Path(tmp) / mode
+            snapshots = Path(tmp) / f"snapshots-{mode}"  # its key rings: tmp/keys/snapshot-store
             pipe_s, (applied, dead, _), pipe_cpu = timed(pipeline_materialiser,
-                                                         (bootstrap, names, str(data_dir), plaintext, n),
+                                                         (bootstrap, names, tmp, str(snapshots), plaintext, n),
                                                          cluster, names.diffs, signed)
-            settings = load_settings({"data_dir": data_dir})
-            store = ParquetSnapshotStore(settings.snapshot_dir, plaintext=plaintext)
+            store = ParquetSnapshotStore(snapshots, plaintext=plaintext)
             t0 = time.perf_counter()
-            restored = restore(store, args.municipality, START + dt.timedelta(hours=1), data_dir / "restore.parquet")
+            restored = restore(store, args.municipality, START + dt.timedelta(hours=1), Path(tmp) / f"{mode}.parquet")
             runs[mode] = (applied, dead, pipe_s, pipe_cpu, restored, time.perf_counter() - t0)
 
     print(f"\n{'':34}{'events':>12}{'seconds':>10}{'events/s':>12}")

@@ -208,9 +208,8 @@ class ParquetSnapshotStore:
                            keep: int) -> Checkpoint | None:
         """Add a checkpoint, written by `write(path, metadata, key)` (the records to the Parquet file `path`,
         encrypted with `key`, with `metadata` as its key-value metadata under CHECKPOINT_KEY), and keep the newest
-        `keep`. None, and nothing
-        added, if a covered part is no longer in the history: a resync rewrote the partition meanwhile, and the
-        checkpoint may hold rows it set aside."""
+        `keep`. None, and nothing added, if a covered part is no longer in the history: a resync rewrote the
+        partition meanwhile, and the checkpoint may hold rows it set aside."""
         part_dir = self._checkpoint_partition(municipality_code)
         private_folder(self.root)
         private_folder(self.checkpoint_dir)
