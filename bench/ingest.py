@@ -31,7 +31,9 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
 import fastavro
+import pyarrow.parquet as pq
 from confluent_kafka import Message
 
 from domain.japan_time import JST
@@ -44,6 +46,7 @@ from infra.register_signing import Headers, SignatureVerifier
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import HEADER, AvroSerde
+from sinks import encrypted_parquet
 from sinks.restore import restore
 from sinks.snapshot_store import ParquetSnapshotStore
 from streams.adapter import sign_messages
@@ -176,6 +179,30 @@ def timed(target, args, cluster: ClusterHandle, topic: str,  # type: ignore[no-u
     return result[-1] - began, result, cpu
 
 
+def encryption_alone(store: ParquetSnapshotStore, code: str, tmp: Path) -> None:
+    """Write and read the municipality's history rows as one Parquet file, encrypted and plain, alternated three
+    times in this process: the cost of encryption without the cluster's and the other load's noise."""
+    con = duckdb.connect()
+    rows = con.sql(f"SELECT * FROM {store.history_relation(con)}").to_arrow_table()
+    key = store.write_key(code)
+    best: dict[str, list[float]] = {"encrypted write": [], "plain write": [], "encrypted read": [], "plain read": []}
+    for _ in range(3):
+        for mode, k in (("encrypted", key), ("plain", None)):
+            path = tmp / f"alone-{mode}.parquet"
+            t0 = time.perf_counter()
+            encrypted_parquet.write_table(rows, path, store.cipher, k)
+            best[f"{mode} write"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            pq.read_table(path, decryption_properties=store.cipher.decryption() if k else None)
+            best[f"{mode} read"].append(time.perf_counter() - t0)
+    n = rows.num_rows
+    figures = {name: min(times) for name, times in best.items()}
+    print(f"{n:,} history rows as one file, best of 3: " + ", ".join(
+        f"{name} {s:.2f} s ({s / n * 1e6:.2f} µs/row)" for name, s in figures.items()))
+    print(f"encrypted / plain alone: write {figures['encrypted write'] / figures['plain write']:.2f}, "
+          f"read {figures['encrypted read'] / figures['plain read']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--population", type=int, default=1_000_000)
@@ -215,6 +242,8 @@ def main() -> None:
             t0 = time.perf_counter()
             restored = restore(store, args.municipality, START + dt.timedelta(hours=1), Path(tmp) / f"{mode}.parquet")
             runs[mode] = (applied, dead, pipe_s, pipe_cpu, restored, time.perf_counter() - t0)
+        if len(runs) == 2:
+            encryption_alone(ParquetSnapshotStore(Path(tmp) / "snapshots-encrypted"), args.municipality, Path(tmp))
 
     print(f"\n{'':34}{'events':>12}{'seconds':>10}{'events/s':>12}")
     print(f"{'baseline (produce+decode)':34}{decoded:>12,}{base_s:>10.2f}{decoded / base_s:>12,.0f}")
