@@ -5,7 +5,10 @@ event_time at or before the instant, leaving out records whose latest change rem
 Deleted (消除) records are part of the register and are kept, with their status.
 
 From the last checkpoint at or before the instant (sinks.register_checkpoints) when there is one: its records
-plus the history parts it does not cover, which is the same answer as the full scan; the full scan otherwise."""
+plus the history parts it does not cover, which is the same answer as the full scan; the full scan otherwise.
+
+A Parquet restore is encrypted like the store's files, with the municipality's current key version
+(sinks.encrypted_parquet; `read_restore` opens it); a CSV restore is plain text, an export handed over on purpose."""
 
 from __future__ import annotations
 
