@@ -1,6 +1,6 @@
 """End-to-end ingest of a full load through the embedded cluster, against a raw baseline.
 
-    .venv/bin/python bench/ingest.py [--population 1000000] [--municipality 131121]
+    .venv/bin/python bench/ingest.py [--population 1000000] [--municipality 131121] [--encryption both|on|off]
 
 Both runs start from the same pre-encoded ResidentChange payloads (the register is built and
 encoded first, untimed; the pipeline's are also signed first, untimed, as the adapter signs them):
@@ -12,6 +12,9 @@ The cost of the signatures is also measured alone, in this process: signing and 
 payload in runs (domain.register_signature.RUN_SIZE) and, for comparison, a sample signed one by one.
 Each is timed from the first produce to the last event decoded / durably applied; the ratio
 pipeline/baseline is reported, then a point-in-time restore of the municipality is timed.
+With --encryption both (the default) the pipeline runs twice, on topics and data dirs of its own: with the
+snapshot store encrypted (as deployed) and plain (ParquetSnapshotStore(plaintext=True), which only benches
+use), and the ratios encrypted/plain of events/s, materialiser CPU per event and restore time are reported.
 The broker runs in its own process (bcl cluster up), as in tests and the demo. The topics get 256
 partitions here because the embedded broker keeps at most 5 MiB per partition and a producer
 of pre-encoded payloads outruns any consumer; the bench checks that nothing was lost."""
@@ -28,7 +31,9 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
 import fastavro
+import pyarrow.parquet as pq
 from confluent_kafka import Message
 
 from domain.japan_time import JST
@@ -41,7 +46,9 @@ from infra.register_signing import Headers, SignatureVerifier
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import HEADER, AvroSerde
+from sinks import encrypted_parquet
 from sinks.restore import restore
+from sinks.snapshot_store import ParquetSnapshotStore
 from streams.adapter import sign_messages
 from streams.materialiser import MaterialiserTopics
 from streams.platform import Platform
@@ -105,9 +112,10 @@ def baseline_consumer(bootstrap: str, topic: str, expected: int, ready: mp.Event
         out.put((handler.decoded, time.time()))
 
 
-def pipeline_materialiser(bootstrap: str, names: MaterialiserTopics, data_dir: str, expected: int,
-                          ready: mp.Event, out: mp.Queue) -> None:
-    platform = Platform(load_settings({"data_dir": data_dir, "bootstrap_servers": bootstrap}))
+def pipeline_materialiser(bootstrap: str, names: MaterialiserTopics, data_dir: str, snapshots: str, plaintext: bool,
+                          expected: int, ready: mp.Event, out: mp.Queue) -> None:
+    settings = load_settings({"data_dir": data_dir, "bootstrap_servers": bootstrap})  # its trust store: the signers'
+    platform = Platform(settings, snapshot_store=ParquetSnapshotStore(Path(snapshots), plaintext=plaintext))
     materialiser = platform.materialiser(group_id="bench-pipeline", topic_names=names)
     ready.set()
     counters = materialiser.run(until_caught_up=True, idle_seconds=2.0)
@@ -171,11 +179,38 @@ def timed(target, args, cluster: ClusterHandle, topic: str,  # type: ignore[no-u
     return result[-1] - began, result, cpu
 
 
+def encryption_alone(store: ParquetSnapshotStore, code: str, tmp: Path) -> None:
+    """Write and read the municipality's history rows as one Parquet file, encrypted and plain, alternated three
+    times in this process: the cost of encryption without the cluster's and the other load's noise."""
+    con = duckdb.connect()
+    rows = con.sql(f"SELECT * FROM {store.history_relation(con)}").to_arrow_table()
+    key = store.write_key(code)
+    best: dict[str, list[float]] = {"encrypted write": [], "plain write": [], "encrypted read": [], "plain read": []}
+    for _ in range(3):
+        for mode, k in (("encrypted", key), ("plain", None)):
+            path = tmp / f"alone-{mode}.parquet"
+            t0 = time.perf_counter()
+            encrypted_parquet.write_table(rows, path, store.cipher, k)
+            best[f"{mode} write"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            pq.read_table(path, decryption_properties=store.cipher.decryption() if k else None)
+            best[f"{mode} read"].append(time.perf_counter() - t0)
+    n = rows.num_rows
+    figures = {name: min(times) for name, times in best.items()}
+    print(f"{n:,} history rows as one file, best of 3: " + ", ".join(
+        f"{name} {s:.2f} s ({s / n * 1e6:.2f} µs/row)" for name, s in figures.items()))
+    print(f"encrypted / plain alone: write {figures['encrypted write'] / figures['plain write']:.2f}, "
+          f"read {figures['encrypted read'] / figures['plain read']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--population", type=int, default=1_000_000)
     parser.add_argument("--municipality", default="131121", help="default: 世田谷区, scaled to --population")
+    parser.add_argument("--encryption", choices=("both", "on", "off"), default="both",
+                        help="the snapshot store encrypted, plain, or both in the same run (default)")
     args = parser.parse_args()
+    modes = {"both": (False, True), "on": (False,), "off": (True,)}[args.encryption]
 
     began = time.perf_counter()
     payloads, size = encode_full_load(args.municipality, args.population)
@@ -183,36 +218,51 @@ def main() -> None:
     print(f"register of {n:,} residents built and encoded in {time.perf_counter() - began:.1f} s "
           f"({size / n:.0f} bytes per event, {size / 1e6:.0f} MB)")
 
+    runs: dict[str, tuple[int, int, float, dict[str, float], int, float]] = {}
     with tempfile.TemporaryDirectory() as tmp, ClusterHandle.start(brokers=3, data_dir=Path(tmp)) as cluster:
         signed = signature_costs(Platform(load_settings({"data_dir": tmp})), args.municipality, payloads)
         bootstrap = cluster.bootstrap_servers
-        for name in ("bench.baseline", "bench.diffs"):
-            cluster.create_topic(name, PARTITIONS, 3)
-        cluster.create_topic("bench.residents", 64, 3)
-        cluster.create_topic("bench.dlq", 3, 3)
+        cluster.create_topic("bench.baseline", PARTITIONS, 3)
+        for plaintext in modes:
+            mode = "plain" if plaintext else "encrypted"
+            cluster.create_topic(f"bench.diffs.{mode}", PARTITIONS, 3)
+            cluster.create_topic(f"bench.residents.{mode}", 64, 3)
+            cluster.create_topic(f"bench.dlq.{mode}", 3, 3)
 
         base_s, (decoded, _), base_cpu = timed(baseline_consumer, (bootstrap, "bench.baseline", n), cluster,
                                                "bench.baseline", [(k, v, None) for k, v in payloads])
-        names = MaterialiserTopics("bench.diffs", "bench.residents", "bench.dlq")
-        pipe_s, (applied, dead, _), pipe_cpu = timed(pipeline_materialiser, (bootstrap, names, tmp, n),
-                                                     cluster, "bench.diffs", signed)
+        for plaintext in modes:
+            mode = "plain" if plaintext else "encrypted"
+            names = MaterialiserTopics(f"bench.diffs.{mode}", f"bench.residents.{mode}", f"bench.dlq.{mode}")
+            snapshots = Path(tmp) / f"snapshots-{mode}"  # its key rings: tmp/keys/snapshot-store
+            pipe_s, (applied, dead, _), pipe_cpu = timed(pipeline_materialiser,
+                                                         (bootstrap, names, tmp, str(snapshots), plaintext, n),
+                                                         cluster, names.diffs, signed)
+            store = ParquetSnapshotStore(snapshots, plaintext=plaintext)
+            t0 = time.perf_counter()
+            restored = restore(store, args.municipality, START + dt.timedelta(hours=1), Path(tmp) / f"{mode}.parquet")
+            runs[mode] = (applied, dead, pipe_s, pipe_cpu, restored, time.perf_counter() - t0)
+        if len(runs) == 2:
+            encryption_alone(ParquetSnapshotStore(Path(tmp) / "snapshots-encrypted"), args.municipality, Path(tmp))
 
-        store = Platform(load_settings({"data_dir": tmp})).snapshot_store
-        t0 = time.perf_counter()
-        restored = restore(store, args.municipality, START + dt.timedelta(hours=1), Path(tmp) / "restore.parquet")
-        restore_s = time.perf_counter() - t0
-
-    print(f"\n{'':28}{'events':>12}{'seconds':>10}{'events/s':>12}")
-    print(f"{'baseline (produce+decode)':28}{decoded:>12,}{base_s:>10.2f}{decoded / base_s:>12,.0f}")
-    print(f"{'pipeline (materialiser)':28}{applied:>12,}{pipe_s:>10.2f}{applied / pipe_s:>12,.0f}")
-    print(f"pipeline / baseline: {(applied / pipe_s) / (decoded / base_s):.2f}")
-    for name, cpu, seconds in (("baseline", base_cpu, base_s), ("pipeline", pipe_cpu, pipe_s)):
+    print(f"\n{'':34}{'events':>12}{'seconds':>10}{'events/s':>12}")
+    print(f"{'baseline (produce+decode)':34}{decoded:>12,}{base_s:>10.2f}{decoded / base_s:>12,.0f}")
+    for mode, (applied, _, pipe_s, _, _, _) in runs.items():
+        print(f"{f'pipeline (materialiser, {mode})':34}{applied:>12,}{pipe_s:>10.2f}{applied / pipe_s:>12,.0f}")
+        print(f"pipeline ({mode}) / baseline: {(applied / pipe_s) / (decoded / base_s):.2f}")
+    cpus = [("baseline", base_cpu, base_s)] + [(f"pipeline, {m}", r[3], r[2]) for m, r in runs.items()]
+    for name, cpu, seconds in cpus:
         shares = ", ".join(f"{k} {v:.1f} s ({v / n * 1e6:.1f} µs/event)" for k, v in cpu.items())
-        print(f"CPU during the {name} run ({seconds:.1f} s wall, 2 cores): {shares}")
-    print(f"point-in-time restore of {args.municipality}: {restored:,} records in {restore_s:.2f} s")
-    lost = n - applied
-    if lost or dead or decoded != n:
-        print(f"WARNING: lost {lost}, dead letters {dead}, baseline decoded {decoded} of {n}")
+        print(f"CPU during the {name} run ({seconds:.1f} s wall, {os.cpu_count()} cores): {shares}")
+    for mode, (_, _, _, _, restored, restore_s) in runs.items():
+        print(f"point-in-time restore of {args.municipality} ({mode}): {restored:,} records in {restore_s:.2f} s")
+    if len(runs) == 2:
+        enc, plain = runs["encrypted"], runs["plain"]
+        print(f"encrypted / plain: events/s {(enc[0] / enc[2]) / (plain[0] / plain[2]):.2f}, materialiser CPU "
+              f"per event {enc[3]['consumer'] / plain[3]['consumer']:.2f}, restore time {enc[5] / plain[5]:.2f}")
+    for mode, (applied, dead, *_) in runs.items():
+        if n - applied or dead or decoded != n:
+            print(f"WARNING ({mode}): lost {n - applied}, dead letters {dead}, baseline decoded {decoded} of {n}")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from domain.anonymity import (
 from domain.errors import BclError
 from sinks.analyst_grants import AnalystNotGrantedError, granted_municipalities
 from sinks.audit import record_access
+from sinks.encrypted_parquet import release
 from sinks.snapshot_store import BaseSnapshotStore, latest_changes
 
 JST_OFFSET_MS = 9 * 3600 * 1000  # Japan keeps no daylight saving time: Japan time is UTC + 9 h all year
@@ -224,6 +225,7 @@ def analyst_connection(store: BaseSnapshotStore, municipalities: Sequence[str]) 
         _build(con, view, municipalities)
     con.execute("DROP TABLE _history")
     con.execute("DROP TABLE _latest")
+    release(con)  # the decrypting scans of the history: an analyst's SQL must not reach them
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con

@@ -24,6 +24,8 @@ from pathlib import Path
 import duckdb
 
 from domain.errors import BclError
+from infra.snapshot_keys import SnapshotKey
+from sinks.encrypted_parquet import write_query
 from sinks.snapshot_store import CHECKPOINT_KEY, BaseSnapshotStore, Checkpoint, ParquetSnapshotStore, latest_changes
 
 
@@ -41,13 +43,6 @@ class CheckpointResult:
     new_parts: int  # history parts compacted into it that the previous checkpoint did not cover
 
 
-def read_parts(paths: list[Path]) -> str:
-    """A scan of these Parquet files (history parts or checkpoints, in municipality_code=… folders), with the
-    partition column typed as the history relation types it."""
-    files = ", ".join(f"'{p.as_posix()}'" for p in paths)
-    return f"read_parquet([{files}], hive_partitioning = true, hive_types = {{'municipality_code': VARCHAR}})"
-
-
 def write_checkpoint(store: ParquetSnapshotStore, municipality_code: str, *, keep: int = KEEP) -> CheckpointResult:
     """Checkpoint one municipality's register as of the latest event time of what is in its history now."""
     parts = store.history_parts(municipality_code)
@@ -60,23 +55,21 @@ def write_checkpoint(store: ParquetSnapshotStore, municipality_code: str, *, kee
     if not new:
         return CheckpointResult(municipality_code, None, 0)
     con = duckdb.connect()
-    sources = [f"SELECT * FROM {read_parts(new)}"]
+    sources = [f"SELECT * FROM {store.read_files(con, new)}"]
     if base is not None:
-        sources.append(f"SELECT * FROM {read_parts([base.path])}")
+        sources.append(f"SELECT * FROM {store.read_files(con, [base.path])}")
     rows = f"({' UNION ALL BY NAME '.join(sources)})"
-    span = con.execute(f"SELECT min(event_time), max(event_time) FROM {read_parts(new)}").fetchone()
+    span = con.execute(f"SELECT min(event_time), max(event_time) FROM {store.read_files(con, new)}").fetchone()
     assert span is not None
     earliest, instant = span
     if base is not None:
         earliest, instant = min(earliest, base.earliest), max(instant, base.instant)
 
-    def write(path: Path, metadata: bytes) -> None:
+    def write(path: Path, metadata: bytes, key: SnapshotKey | None) -> None:
         # Stored in the order a restore writes its rows (household, resident code).
-        con.execute(f"""COPY (SELECT * EXCLUDE (municipality_code) FROM ({latest_changes(rows)})
-                              ORDER BY household_number, resident_code)
-                        TO '{path.as_posix()}' (FORMAT parquet, COMPRESSION zstd,
-                                                KV_METADATA {{'{CHECKPOINT_KEY}': $meta}})""",
-                    {"meta": metadata.decode()})
+        write_query(con, store.cipher, f"""SELECT * EXCLUDE (municipality_code) FROM ({latest_changes(rows)})
+                             ORDER BY household_number, resident_code""",
+                    path, key, metadata={CHECKPOINT_KEY: metadata.decode()})
 
     covered = frozenset(names if base is None else base.covered | {p.name for p in new})
     checkpoint = store.publish_checkpoint(municipality_code, write, instant, earliest, covered, keep=keep)

@@ -5,7 +5,10 @@ event_time at or before the instant, leaving out records whose latest change rem
 Deleted (消除) records are part of the register and are kept, with their status.
 
 From the last checkpoint at or before the instant (sinks.register_checkpoints) when there is one: its records
-plus the history parts it does not cover, which is the same answer as the full scan; the full scan otherwise."""
+plus the history parts it does not cover, which is the same answer as the full scan; the full scan otherwise.
+
+A Parquet restore is encrypted like the store's files, with the municipality's current key version
+(sinks.encrypted_parquet; `read_restore` opens it); a CSV restore is plain text, an export handed over on purpose."""
 
 from __future__ import annotations
 
@@ -15,11 +18,14 @@ from pathlib import Path
 from typing import Literal
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from domain.errors import BclError
 from domain.japan_time import format_instant
 from infra.private_files import private_output
-from sinks.register_checkpoints import checkpoint_for, read_parts
+from sinks import encrypted_parquet
+from sinks.register_checkpoints import checkpoint_for
 from sinks.snapshot_store import BaseSnapshotStore, Checkpoint, latest_changes, resident_arrow_schema
 
 
@@ -51,14 +57,15 @@ def _full_scan(rel: str) -> str:
     return latest_changes(rel, "municipality_code = $municipality AND event_time <= $as_of")
 
 
-def _from_checkpoint(checkpoint: Checkpoint, later: list[Path]) -> str:
+def _from_checkpoint(store: BaseSnapshotStore, con: duckdb.DuckDBPyConnection, checkpoint: Checkpoint,
+                     later: list[Path]) -> str:
     """The latest change of every record from the checkpoint and the parts it does not cover (`later`, their
     rows up to the instant). Only the records that changed there are compared by sequence; the others are the
     checkpoint's rows as they are, so the work is the checkpoint's copy plus what changed."""
-    kept = f"(SELECT * FROM {read_parts([checkpoint.path])})"
+    kept = f"(SELECT * FROM {store.read_files(con, [checkpoint.path])})"
     if not later:
         return f"SELECT * FROM {kept}"
-    changes = f"(SELECT * FROM {read_parts(later)} WHERE event_time <= $as_of)"
+    changes = f"(SELECT * FROM {store.read_files(con, later)} WHERE event_time <= $as_of)"
     changed = f"(SELECT DISTINCT resident_code FROM {changes})"
     compared = f"""(SELECT * FROM {kept} SEMI JOIN {changed} USING (resident_code)
                     UNION ALL BY NAME SELECT * FROM {changes})"""
@@ -96,11 +103,11 @@ def restore(
             earliest = known.fetchone()[0]  # type: ignore[index]
         else:
             later = [p for p in parts if p.name not in checkpoint.covered]
-            latest = _from_checkpoint(checkpoint, later)
+            latest = _from_checkpoint(store, con, checkpoint, later)
             params = {"as_of": params["as_of"]} if later else {}  # DuckDB refuses a parameter it does not use
             earliest = checkpoint.earliest
             if later:
-                known = con.execute(f"SELECT min(event_time) FROM {read_parts(later)}")
+                known = con.execute(f"SELECT min(event_time) FROM {store.read_files(con, later)}")
                 earliest = min(earliest, known.fetchone()[0])  # type: ignore[index]
         if earliest is None:
             raise RestoreError(f"no backup of municipality {municipality_code} in the snapshot store")
@@ -113,25 +120,36 @@ def restore(
             raise RestoreError(f"unknown format {fmt!r}: use parquet or csv")
         # The file holds the municipality's register: written 0600 where nobody else can open it meanwhile.
         with private_output(out) as tmp:
-            written = con.execute(_copy_statement(_register_query(latest, current_only), tmp, fmt), params)
+            query = _register_query(latest, current_only)
+            if fmt == "parquet":  # encrypted as the store's files: with the municipality's current key
+                key = store.write_key(municipality_code)
+                return encrypted_parquet.write_query(con, store.cipher, query, tmp, key, params)
+            written = con.execute(_csv_copy_statement(query, tmp), params)
             count = written.fetchone()  # COPY answers with the number of rows it wrote
     return int(count[0]) if count else 0
 
 
-def _copy_statement(query: str, tmp: Path, fmt: str) -> str:
-    if fmt == "csv":
-        # Nested parts (address, seal, tax records, certificates) become columns or JSON text.
-        flat = f"""SELECT * EXCLUDE (address, seal, tax_records, jpki_certificates),
-                   address.prefecture AS address_prefecture, address.municipality AS address_municipality,
-                   address.town AS address_town, address.block AS address_block,
-                   address.building AS address_building, address.latitude AS address_latitude,
-                   address.longitude AS address_longitude,
-                   seal.registration_number AS seal_registration_number, seal.registered_on AS seal_registered_on,
-                   seal.status AS seal_status, to_json(tax_records) AS tax_records,
-                   to_json(jpki_certificates) AS jpki_certificates
-                   FROM ({query})"""
-        return f"COPY ({flat}) TO '{tmp.as_posix()}' (FORMAT csv, HEADER)"
-    return f"COPY ({query}) TO '{tmp.as_posix()}' (FORMAT parquet, COMPRESSION zstd)"
+def read_restore(path: Path, store: BaseSnapshotStore, municipality_code: str) -> pa.Table:
+    """A Parquet restore of the municipality, decrypted with its key ring (the file names its key version)."""
+    try:
+        return pq.read_table(path, decryption_properties=store.cipher.decryption())
+    except OSError as exc:
+        raise RestoreError(f"{path} does not open with the key ring of {municipality_code}: written for another "
+                           "municipality or with a retired key, or not a restore") from exc
+
+
+def _csv_copy_statement(query: str, tmp: Path) -> str:
+    # Nested parts (address, seal, tax records, certificates) become columns or JSON text.
+    flat = f"""SELECT * EXCLUDE (address, seal, tax_records, jpki_certificates),
+               address.prefecture AS address_prefecture, address.municipality AS address_municipality,
+               address.town AS address_town, address.block AS address_block,
+               address.building AS address_building, address.latitude AS address_latitude,
+               address.longitude AS address_longitude,
+               seal.registration_number AS seal_registration_number, seal.registered_on AS seal_registered_on,
+               seal.status AS seal_status, to_json(tax_records) AS tax_records,
+               to_json(jpki_certificates) AS jpki_certificates
+               FROM ({query})"""
+    return f"COPY ({flat}) TO '{tmp.as_posix()}' (FORMAT csv, HEADER)"
 
 
 @dataclass(frozen=True)

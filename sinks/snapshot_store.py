@@ -15,7 +15,12 @@ Checkpoints (register_checkpoints/municipality_code=XXXXXX/checkpoint-<instant m
 compacted, the latest change of every record (removals included) among the history parts the checkpoint
 names as covered. Its instant is the latest event time of those parts. They are changed under the checkpoint
 lock, never the writer lock, so writing one never blocks ingest; a resync, which rewrites a partition, deletes
-the municipality's checkpoints under it before its rows change."""
+the municipality's checkpoints under it before its rows change.
+
+Every file is encrypted with a version of its municipality's key (sinks.encrypted_parquet, infra.snapshot_keys),
+which its name records (part-<id>.k<version>.parquet); `reencrypt` rewrites a municipality's files with its
+current version, after which older versions can be retired. Files without a version in the name are plain ones
+from before encryption: read as they are until `reencrypt` rewrites them."""
 
 from __future__ import annotations
 
@@ -34,13 +39,15 @@ from typing import Protocol
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from domain.errors import BclError
 from infra import topics
 from infra.private_files import create_private_file, private_folder, private_output
+from infra.snapshot_keys import KeyFileKeyring, SnapshotKey, SnapshotKeyError, SnapshotKeySource
 from schemas.arrow_schema import arrow_schema
 from schemas.contracts import CONTRACTS, expanded_schema
+from sinks import encrypted_parquet
+from sinks.encrypted_parquet import key_version, unversioned_stem, versioned_name
 
 # Metadata of the change that produced each history row, before the record's own fields.
 EVENT_FIELDS = pa.schema([
@@ -106,12 +113,23 @@ class SnapshotStoreBusyError(BclError):
 
 
 class BaseSnapshotStore(Protocol):
+    keys: SnapshotKeySource  # the municipalities' encryption keys (infra.snapshot_keys)
+    cipher: encrypted_parquet.Cipher  # encrypts and decrypts the files with them
+
     def append_history(self, municipality_code: str, batch: pa.Table) -> None:
         """Durably add a batch of history rows of one municipality (all or nothing)."""
         ...
 
     def history_relation(self, con: duckdb.DuckDBPyConnection) -> str:
         """A SQL table expression over all history rows, usable in FROM on this connection."""
+        ...
+
+    def read_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> str:
+        """A SQL table expression over these files of the store (history parts, checkpoints), on `con`."""
+        ...
+
+    def write_key(self, municipality_code: str) -> SnapshotKey | None:
+        """The key new files of the municipality are encrypted with (None: a plaintext store, bench/ only)."""
         ...
 
     def has_history(self) -> bool: ...
@@ -130,21 +148,38 @@ class BaseSnapshotStore(Protocol):
 
 
 class ParquetSnapshotStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, keys: SnapshotKeySource | None = None, *, plaintext: bool = False) -> None:
+        """`keys`: the municipalities' key rings; by default the key files of the data dir `root` is in
+        (Settings.snapshot_keys_dir: DATA_DIR/keys/snapshot-store beside DATA_DIR/snapshots). `plaintext`: new
+        files are written plain, as before encryption; only for measuring what encryption costs (bench/), never
+        from the settings."""
         self.root = root
         self.history_dir = root / "register_history"
         self.checkpoint_dir = root / "register_checkpoints"
+        self.keys = keys if keys is not None else KeyFileKeyring(root.parent / "keys" / "snapshot-store")
+        self.cipher = encrypted_parquet.Cipher(self.keys)
+        self._plaintext = plaintext
+
+    def write_key(self, municipality_code: str) -> SnapshotKey | None:
+        return None if self._plaintext else self.keys.current_key(municipality_code)
 
     def append_history(self, municipality_code: str, batch: pa.Table) -> None:
         private_folder(self.root)  # the history is the register itself: 0700 folders, 0600 files
         part_dir = private_folder(self.history_dir / f"municipality_code={municipality_code}")
-        with private_output(part_dir / f"part-{uuid.uuid4().hex}.parquet") as tmp:
+        key = self.write_key(municipality_code)
+        with private_output(part_dir / versioned_name(f"part-{uuid.uuid4().hex}", key)) as tmp:
             # The partition column lives in the directory name, as in any hive-partitioned dataset.
-            pq.write_table(batch.drop_columns(["municipality_code"]), tmp, compression="zstd")
+            encrypted_parquet.write_table(batch.drop_columns(["municipality_code"]), tmp, self.cipher, key)
 
     def history_relation(self, con: duckdb.DuckDBPyConnection) -> str:
-        glob = (self.history_dir / "*" / "*.parquet").as_posix()
-        return f"read_parquet('{glob}', hive_partitioning = true, hive_types = {{'municipality_code': VARCHAR}})"
+        parts = [p for code in self.history_municipalities() for p in self.history_parts(code)]
+        if not parts:  # as before encryption: DuckDB says there is no file
+            glob = (self.history_dir / "*" / "*.parquet").as_posix()
+            return f"read_parquet('{glob}', hive_partitioning = true, hive_types = {{'municipality_code': VARCHAR}})"
+        return self.read_files(con, parts)
+
+    def read_files(self, con: duckdb.DuckDBPyConnection, paths: list[Path]) -> str:
+        return encrypted_parquet.scan(con, self.cipher, paths, {p: _municipality_of(p) for p in paths})
 
     def has_history(self) -> bool:
         return any(self.history_dir.glob("*/*.parquet"))
@@ -160,7 +195,7 @@ class ParquetSnapshotStore:
     def checkpoints(self, municipality_code: str) -> list[Checkpoint]:
         found = []
         for path in sorted(self._checkpoint_partition(municipality_code).glob("checkpoint-*.parquet")):
-            meta = pq.read_schema(path).metadata or {}
+            meta = encrypted_parquet.read_metadata(path, self.cipher, municipality_code)
             if CHECKPOINT_KEY.encode() not in meta:
                 continue  # not one of ours: never trusted as a checkpoint
             info = json.loads(meta[CHECKPOINT_KEY.encode()])
@@ -168,22 +203,24 @@ class ParquetSnapshotStore:
                                     _instant(info["earliest_ms"]), frozenset(info["covered"])))
         return sorted(found, key=lambda c: (c.instant, len(c.covered)))
 
-    def publish_checkpoint(self, municipality_code: str, write: Callable[[Path, bytes], None], instant: dt.datetime,
-                           earliest: dt.datetime, covered: frozenset[str], *, keep: int) -> Checkpoint | None:
-        """Add a checkpoint, written by `write(path, metadata)` (the records to the Parquet file `path`, with
-        `metadata` as its key-value metadata under CHECKPOINT_KEY), and keep the newest `keep`. None, and nothing
-        added, if a covered part is no longer in the history: a resync rewrote the partition meanwhile, and the
-        checkpoint may hold rows it set aside."""
+    def publish_checkpoint(self, municipality_code: str, write: Callable[[Path, bytes, SnapshotKey | None], None],
+                           instant: dt.datetime, earliest: dt.datetime, covered: frozenset[str], *,
+                           keep: int) -> Checkpoint | None:
+        """Add a checkpoint, written by `write(path, metadata, key)` (the records to the Parquet file `path`,
+        encrypted with `key`, with `metadata` as its key-value metadata under CHECKPOINT_KEY), and keep the newest
+        `keep`. None, and nothing added, if a covered part is no longer in the history: a resync rewrote the
+        partition meanwhile, and the checkpoint may hold rows it set aside."""
         part_dir = self._checkpoint_partition(municipality_code)
         private_folder(self.root)
         private_folder(self.checkpoint_dir)
         private_folder(part_dir)
-        path = part_dir / f"checkpoint-{_millis(instant):014d}-{uuid.uuid4().hex[:12]}.parquet"
+        key = self.write_key(municipality_code)
+        path = part_dir / versioned_name(f"checkpoint-{_millis(instant):014d}-{uuid.uuid4().hex[:12]}", key)
         pending = part_dir / f".pending-{path.name}"  # not a checkpoint's name: no reader takes it
         info = {"instant_ms": _millis(instant), "earliest_ms": _millis(earliest), "covered": sorted(covered)}
         try:
             with private_output(pending) as tmp:  # written outside the lock: it takes as long as the register
-                write(tmp, json.dumps(info).encode())
+                write(tmp, json.dumps(info).encode(), key)
             with self.checkpoint_lock(shared=False):  # published under it, against a resync
                 if not covered <= {p.name for p in self.history_parts(municipality_code)}:
                     return None
@@ -273,7 +310,8 @@ class ParquetSnapshotStore:
         parts = sorted(part_dir.glob("*.parquet"))
         if not parts:
             return pa.table({}), None
-        history = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
+        history = pa.concat_tables([encrypted_parquet.read_table(p, self.cipher, municipality_code) for p in parts],
+                                   promote_options="default")
         later = pc.greater_equal(history.column("sequence"), from_sequence)
         removed = history.filter(later)
         if not removed.num_rows:
@@ -281,16 +319,15 @@ class ParquetSnapshotStore:
         removed = removed.append_column("municipality_code", pa.array([municipality_code] * removed.num_rows))
         aside_dir = self.root / "set_aside"
         aside_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        aside = aside_dir / f"{municipality_code}-from-{from_sequence}-{uuid.uuid4().hex[:8]}.parquet"
-        tmp = aside.with_name(f".{aside.name}.tmp")
-        with tmp.open("wb") as f:
-            os.fchmod(f.fileno(), 0o600)
-            pq.write_table(removed, f, compression="zstd")
-        tmp.replace(aside)
+        key = self.write_key(municipality_code)
+        aside = aside_dir / versioned_name(f"{municipality_code}-from-{from_sequence}-{uuid.uuid4().hex[:8]}", key)
+        with private_output(aside) as tmp:
+            encrypted_parquet.write_table(removed, tmp, self.cipher, key)
         new_dir.mkdir(mode=0o700, parents=True)
         kept = history.filter(pc.invert(later))
         if kept.num_rows:
-            pq.write_table(kept, new_dir / f"part-{uuid.uuid4().hex}.parquet", compression="zstd")
+            kept_part = new_dir / versioned_name(f"part-{uuid.uuid4().hex}", key)
+            encrypted_parquet.write_table(kept, kept_part, self.cipher, key)
         part_dir.rename(old_dir)
         new_dir.rename(part_dir)
         shutil.rmtree(old_dir)
@@ -299,6 +336,82 @@ class ParquetSnapshotStore:
     @property
     def _resync_dir(self) -> Path:
         return self.root / "resync"
+
+    # -- keys ----------------------------------------------------------------------------------------
+    def set_aside_files(self, municipality_code: str) -> list[Path]:
+        return sorted((self.root / "set_aside").glob(f"{municipality_code}-from-*.parquet"))
+
+    def key_versions_in_use(self, municipality_code: str) -> dict[int | None, int]:
+        """How many files of the municipality each key version encrypts (None: plain files)."""
+        files = [*self.history_parts(municipality_code), *self.set_aside_files(municipality_code),
+                 *self._checkpoint_partition(municipality_code).glob("checkpoint-*.parquet")]
+        used: dict[int | None, int] = {}
+        for path in files:
+            used[key_version(path)] = used.get(key_version(path), 0) + 1
+        return used
+
+    def reencrypt(self, municipality_code: str) -> int:
+        """Rewrite every file of the municipality not encrypted with its current key version (plain files
+        included) with that version; returns how many. The caller holds the writer lock.
+
+        The history partition is replaced by directory renames, as a resync does: a reader sees the old files
+        or the new ones, never both (which would count rows twice). Checkpoints name the parts they cover, so
+        each is rewritten with the new names. If interrupted, running it again completes it."""
+        key = self.keys.current_key(municipality_code)
+        part_dir = self.history_dir / f"municipality_code={municipality_code}"
+        new_dir = self.root / "reencrypt" / f"{municipality_code}-new"
+        old_dir = new_dir.with_name(f"{municipality_code}-old")
+        with self.checkpoint_lock(shared=False):
+            if new_dir.exists() and not part_dir.exists():  # interrupted between the two renames
+                new_dir.rename(part_dir)
+            shutil.rmtree(new_dir, ignore_errors=True)
+            shutil.rmtree(old_dir, ignore_errors=True)
+            renamed: dict[str, str] = {}
+            stale = [p for p in self.history_parts(municipality_code) if key_version(p) != key.version]
+            if stale:
+                private_folder(new_dir.parent)
+                shutil.copytree(part_dir, new_dir)  # the parts already current are kept as they are
+                for old in stale:
+                    name = versioned_name(unversioned_stem(old), key)
+                    table = encrypted_parquet.read_table(old, self.cipher, municipality_code)
+                    encrypted_parquet.write_table(table, new_dir / name, self.cipher, key)
+                    (new_dir / old.name).unlink()
+                    renamed[old.name] = name
+                part_dir.rename(old_dir)
+                new_dir.rename(part_dir)
+                shutil.rmtree(old_dir)
+            rewritten = len(stale)
+            for checkpoint in self.checkpoints(municipality_code):
+                if key_version(checkpoint.path) == key.version and not renamed.keys() & checkpoint.covered:
+                    continue
+                table = encrypted_parquet.read_table(checkpoint.path, self.cipher, municipality_code)
+                info = json.loads(table.schema.metadata[CHECKPOINT_KEY.encode()])
+                info["covered"] = sorted(renamed.get(name, name) for name in info["covered"])
+                table = table.replace_schema_metadata({CHECKPOINT_KEY: json.dumps(info)})
+                with private_output(checkpoint.path.with_name(versioned_name(unversioned_stem(checkpoint.path),
+                                                                             key))) as tmp:
+                    encrypted_parquet.write_table(table, tmp, self.cipher, key)
+                if key_version(checkpoint.path) != key.version:
+                    checkpoint.path.unlink()
+                rewritten += 1
+            for aside in self.set_aside_files(municipality_code):
+                if key_version(aside) != key.version:
+                    with private_output(aside.with_name(versioned_name(unversioned_stem(aside), key))) as tmp:
+                        encrypted_parquet.write_table(
+                            encrypted_parquet.read_table(aside, self.cipher, municipality_code), tmp, self.cipher, key)
+                    aside.unlink()
+                    rewritten += 1
+        return rewritten
+
+    def retire_key(self, municipality_code: str, version: int) -> None:
+        """Remove a key version from the municipality's key ring, refused while a file still needs it."""
+        if not isinstance(self.keys, KeyFileKeyring):
+            raise SnapshotKeyError("this key source retires its keys itself (the KMS)")
+        used = self.key_versions_in_use(municipality_code).get(version, 0)
+        if used:
+            raise SnapshotKeyError(f"key version {version} of {municipality_code} still encrypts {used} files: run "
+                                   f"`bcl backup reencrypt --municipality {municipality_code}` first")
+        self.keys.retire(municipality_code, version)
 
 
 RESYNC = "bcl backup resync"
@@ -313,3 +426,8 @@ def _instant(millis: int) -> dt.datetime:
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _municipality_of(path: Path) -> str:
+    """The municipality of a history part or checkpoint, from its partition folder (municipality_code=…)."""
+    return path.parent.name.removeprefix("municipality_code=")

@@ -67,6 +67,7 @@ from infra.processor_runtime import BatchHandler, Done, LoopOptions, Output, Par
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
+from sinks.encrypted_parquet import release
 from sinks.snapshot_store import BaseSnapshotStore
 from streams import materialiser
 
@@ -270,6 +271,7 @@ class CardLifecycleProcessor(BatchHandler):
             """).fetchall()
         finally:
             self._con.unregister("batch_keys")
+            release(self._con)  # the history's decrypting scans: made again for the next batch's files
         applied = {(m, s, e): _Accepted(_applied_change(m, s, e, *row), entries(before))
                    for m, s, e, before, *row in rows}
         accepted = []

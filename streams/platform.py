@@ -23,6 +23,7 @@ from certgen.scramble_keys import scramble_key
 from infra.data_dir_keys import data_dir_secret
 from infra.municipal_keys import MunicipalKeyring, TrustStore
 from infra.register_signing import RegisterSigner, SignatureVerifier
+from infra.snapshot_keys import KeyFileKeyring
 from kiosk_sim.kiosk import KioskConnection
 from kiosk_sim.population import VirtualCardIssuer
 from schemas.registry import BaseSchemaRegistry, make_registry
@@ -63,7 +64,12 @@ class Platform:
 
     @cached_property
     def snapshot_store(self) -> ParquetSnapshotStore:
-        return ParquetSnapshotStore(self.settings.snapshot_dir)
+        return ParquetSnapshotStore(self.settings.snapshot_dir, self.snapshot_keyring)
+
+    @cached_property
+    def snapshot_keyring(self) -> KeyFileKeyring:
+        """The snapshot store's encryption keys (infra.snapshot_keys): the platform's, never an analyst's."""
+        return KeyFileKeyring(self.settings.snapshot_keys_dir)
 
     @cached_property
     def pki(self) -> PkiDirectory:

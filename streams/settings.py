@@ -107,6 +107,11 @@ class Settings:
         return self.keys_dir / "scramble-key-secret"
 
     @property
+    def snapshot_keys_dir(self) -> Path:
+        """The snapshot store's encryption keys, one key ring per municipality (infra.snapshot_keys)."""
+        return self.keys_dir / "snapshot-store"
+
+    @property
     def analyst_grants_file(self) -> Path:
         """Which municipalities each analyst may query (sinks.analyst_grants)."""
         return self.data_dir / "analysts" / "grants.toml"

@@ -8,12 +8,16 @@ import json
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from domain.japan_time import format_instant, to_japan_time
 from streams.commands.option_types import INSTANT
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from sinks.snapshot_store import ParquetSnapshotStore
 
 
 @click.group()
@@ -139,6 +143,82 @@ def resync(settings: Settings, code: str, from_sequence: int | None, reason: str
     click.echo(f"set aside {result.set_aside} events of {code} from sequence {result.from_sequence}{where}; "
                f"re-published {result.republished} records to bcl.residents. Next: `bcl adapter resend "
                f"--municipality {code} --from-sequence {result.from_sequence}`, then `bcl backup materialise`")
+
+
+@backup.command()
+@click.option("--municipality", "code", required=True, help="6-digit local-government code.")
+@click.pass_obj
+def reencrypt(settings: Settings, code: str) -> None:
+    """Rewrite the municipality's backup files with its current key version (plain files from before encryption
+    included), so that older versions can be retired. With the materialiser stopped (it takes the writer lock)."""
+    from domain.municipalities import municipality
+    from streams.platform import Platform
+
+    municipality(code)
+    store = Platform(settings).snapshot_store
+    with store.writer_lock("bcl backup reencrypt"):
+        count = store.reencrypt(code)
+    version = store.keys.current_key(code).version
+    click.echo(f"{code}: {count} files re-encrypted with key version {version}; in use now: "
+               f"{_versions_in_use(store, code)}")
+
+
+def _versions_in_use(store: ParquetSnapshotStore, code: str) -> str:
+    used = store.key_versions_in_use(code)
+    return ", ".join(f"{'plain' if v is None else f'version {v}'}: {n} files"
+                     for v, n in sorted(used.items(), key=lambda item: item[0] or 0)) or "no file"
+
+
+@backup.group()
+def keys() -> None:
+    """The snapshot store's encryption keys: one key ring per municipality (DATA_DIR/keys/snapshot-store)."""
+
+
+@keys.command("rotate")
+@click.option("--municipality", "code", required=True, help="6-digit local-government code.")
+@click.pass_obj
+def rotate_key(settings: Settings, code: str) -> None:
+    """Make a new key version of the municipality current: new files use it, older files stay readable."""
+    from domain.municipalities import municipality
+    from streams.platform import Platform
+
+    municipality(code)
+    platform = Platform(settings)
+    key = platform.snapshot_keyring.rotate(code)
+    click.echo(f"{code}: key version {key.version} is current; re-encrypt the older files with `bcl backup "
+               f"reencrypt --municipality {code}`, then retire the old versions")
+
+
+@keys.command("retire")
+@click.option("--municipality", "code", required=True, help="6-digit local-government code.")
+@click.option("--version", "version", type=click.IntRange(min=1), required=True, help="The key version to remove.")
+@click.pass_obj
+def retire_key(settings: Settings, code: str, version: int) -> None:
+    """Remove a key version that no file of the municipality uses any more."""
+    from domain.municipalities import municipality
+    from streams.platform import Platform
+
+    municipality(code)
+    Platform(settings).snapshot_store.retire_key(code, version)
+    click.echo(f"{code}: key version {version} retired")
+
+
+@keys.command("list")
+@click.option("--municipality", "code", required=True, help="6-digit local-government code.")
+@click.pass_obj
+def list_keys(settings: Settings, code: str) -> None:
+    """The municipality's key versions, the current one, and how many files each encrypts."""
+    from domain.municipalities import municipality
+    from streams.platform import Platform
+
+    municipality(code)
+    platform = Platform(settings)
+    ring = platform.snapshot_keyring
+    versions = ring.versions(code)
+    current = ring.current_key(code).version if versions else None
+    click.echo(f"{code}: key versions {', '.join(map(str, versions)) or 'none'}"
+               f"{f' (current: {current})' if current else ''}; files: "
+               f"{_versions_in_use(platform.snapshot_store, code)}")
 
 
 @backup.command()

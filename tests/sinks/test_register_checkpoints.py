@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from sinks.register_checkpoints import write_checkpoint
-from sinks.restore import restore
+from sinks.restore import read_restore, restore
 from sinks.snapshot_store import RESYNC, ParquetSnapshotStore
 from streams.register.simulator import ChangeRates, RegisterSimulator
 from streams.settings import load_settings
@@ -41,13 +40,13 @@ def full_scan(store: ParquetSnapshotStore, instant: dt.datetime, out: Path) -> p
     plain = ParquetSnapshotStore(out.parent / f"plain-{uuid.uuid4().hex}")
     shutil.copytree(store.history_dir, plain.history_dir)
     restore(plain, CODE, instant, out)
-    return pq.read_table(out)
+    return read_restore(out, plain, CODE)
 
 
 def restored(store: ParquetSnapshotStore, instant: dt.datetime, tmp_path: Path) -> pa.Table:
     out = tmp_path / f"restore-{instant.timestamp()}.parquet"
     restore(store, CODE, instant, out)
-    return pq.read_table(out)
+    return read_restore(out, store, CODE)
 
 
 def check(store: ParquetSnapshotStore, sim: RegisterSimulator | None, instant: dt.datetime, tmp_path: Path) -> None:

@@ -12,14 +12,13 @@ import time
 from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
 import pytest
 
 from domain.japan_time import JST
 from infra.cluster_control import ClusterHandle
 from schemas.registry import FileSchemaRegistry
 from sinks.register_checkpoints import write_checkpoint
-from sinks.restore import backup_status, restore
+from sinks.restore import backup_status, read_restore, restore
 from sinks.snapshot_store import ParquetSnapshotStore
 from streams.adapter import publish
 from streams.materialiser import MaterialiserTopics
@@ -51,7 +50,7 @@ def private_topics(topic_factory) -> MaterialiserTopics:  # type: ignore[no-unty
 def restored(store: ParquetSnapshotStore, code: str, instant: dt.datetime, tmp_path: Path) -> dict[str, dict]:
     out = tmp_path / f"{code}-{instant.timestamp()}.parquet"
     restore(store, code, instant, out)
-    return {r["resident_code"]: r for r in pq.read_table(out).to_pylist()}
+    return {r["resident_code"]: r for r in read_restore(out, store, code).to_pylist()}
 
 
 def differences(got: dict[str, dict], truth: dict[str, dict]) -> list[str]:

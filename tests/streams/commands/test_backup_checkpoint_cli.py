@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
+from sinks.encrypted_parquet import read_table
+from sinks.restore import read_restore
 from sinks.snapshot_store import ParquetSnapshotStore
 from streams.cli import EXIT_ERROR
 from tests.streams.commands.test_cli_errors import TANABE, assert_one_error, backup, bcl  # noqa: F401
@@ -18,15 +19,16 @@ def test_checkpoint_then_restore_from_it(capsys: pytest.CaptureFixture[str], bac
                                          tmp_path: Path) -> None:
     status, out, err = bcl(capsys, backup, "backup", "checkpoint")
     assert status == 0 and out.startswith(f"{TANABE}: checkpoint as of ") and "1 new history parts" in out, err
-    [checkpoint] = ParquetSnapshotStore(backup / "snapshots").checkpoints(TANABE)
+    store = ParquetSnapshotStore(backup / "snapshots")
+    [checkpoint] = store.checkpoints(TANABE)
     assert checkpoint.path.stat().st_mode & 0o777 == 0o600 and checkpoint.path.parent.stat().st_mode & 0o777 == 0o700
     status, out, _ = bcl(capsys, backup, "backup", "checkpoint", "--municipality", TANABE)
     assert status == 0 and out == f"{TANABE}: nothing new since its last checkpoint\n"
     status, _, err = bcl(capsys, backup, "backup", "restore", "--municipality", TANABE, "--as-of",
                          ANCHOR.isoformat(), "--out", str(tmp_path / "r.parquet"))
     assert status == 0, err
-    assert sorted(pq.read_table(tmp_path / "r.parquet").column("resident_code").to_pylist()) == sorted(
-        r["resident_code"] for r in pq.read_table(checkpoint.path).to_pylist())
+    assert sorted(read_restore(tmp_path / "r.parquet", store, TANABE).column("resident_code").to_pylist()) == sorted(
+        r["resident_code"] for r in read_table(checkpoint.path, store.cipher, TANABE).to_pylist())
 
 
 def test_checkpoint_of_a_municipality_without_backup(capsys: pytest.CaptureFixture[str],
