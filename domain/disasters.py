@@ -111,8 +111,8 @@ def closing_time(disaster: Disaster, at: dt.datetime, now: dt.datetime) -> dt.da
                                   f"{format_instant(disaster.closed_at)}: closing is final")
     closed = to_millisecond(at)
     if closed > now:
-        raise InvalidArgumentError("at", f"a disaster cannot be closed in the future ({format_instant(closed)} is after "
-                                         f"now, {format_instant(now)})")
+        raise InvalidArgumentError("at", "a disaster cannot be closed in the future "
+                                         f"({format_instant(closed)} is after now, {format_instant(now)})")
     if closed < disaster.occurred_at:
         raise InvalidArgumentError("at", f"{format_instant(closed)} is before the disaster occurred "
                                          f"({format_instant(disaster.occurred_at)})")

@@ -15,10 +15,10 @@ from typing import Any
 import click
 
 from domain.damage_levels import DamageLevel, damage_level, level_for
-from domain.disasters import Disaster, DisasterKind, declaration
 from domain.disaster_condolence import condolence_amounts
 from domain.disaster_relief_loan import relief_loan_income_limit, under_relief_loan_income_limit
 from domain.disaster_relief_loan import relief_loan_limit as loan_limit
+from domain.disasters import Disaster, DisasterKind, declaration
 from domain.errors import InvalidArgumentError
 from domain.japan_time import format_instant
 from domain.livelihood_recovery_support import SUPPORT_DAMAGE_CODES, Rebuild, livelihood_support, support_damage
