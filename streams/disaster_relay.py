@@ -132,7 +132,9 @@ class DisasterRelay:
             self.store.mark_published(delivered, self.clock())
             self.totals.published += len(delivered)
         if len(delivered) < len(batch):
-            self._producer = None  # a fresh idempotent session for the retry
+            # A fresh idempotent session for the retry; the old one must not deliver a stale copy after it.
+            self._producer.purge()
+            self._producer = None
             raise ClusterUnavailableError(
                 f"{len(batch) - len(delivered)} disaster events were not acknowledged by the cluster "
                 f"({'; '.join(errors[:3]) or 'no answer'}); they stay in the store and are sent again")

@@ -7,29 +7,30 @@ import datetime as dt
 
 import pytest
 
-from domain.disasters import Disaster, DisasterClosedError, DisasterKind, closing_time, declaration
+from domain.disasters import Declaration, Disaster, DisasterClosedError, DisasterKind, closing_time, declaration
 from domain.errors import InvalidArgumentError
 
 NOW = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC)
 OCCURRED = dt.datetime(2026, 11, 20, 5, 46, 0, 123_456, tzinfo=dt.UTC)
 
 
-def declare(**changes: object) -> object:
+def declare(**changes: object) -> Declaration:
     values: dict[str, object] = {"name": "令和8年紀伊半島沖地震", "kind": "earthquake",
                                  "municipality_codes": ["302066"], "occurred_at": OCCURRED, "now": NOW}
     return declaration(**(values | changes))  # type: ignore[arg-type]
 
 
 def test_a_declaration_is_normalised() -> None:
-    checked = declare(name="  令和8年   紀伊半島沖地震 ", kind="TSUNAMI", municipality_codes=["302066", "045811", "302066"])
-    assert checked.name == "令和8年 紀伊半島沖地震"  # type: ignore[attr-defined]
-    assert checked.kind is DisasterKind.TSUNAMI  # type: ignore[attr-defined]
-    assert checked.municipality_codes == ("045811", "302066")  # type: ignore[attr-defined]
-    assert checked.occurred_at == OCCURRED.replace(microsecond=123_000)  # type: ignore[attr-defined]
+    checked = declare(name="  令和8年   紀伊半島沖地震 ", kind="TSUNAMI",
+                      municipality_codes=["302066", "045811", "302066"])
+    assert checked.name == "令和8年 紀伊半島沖地震"
+    assert checked.kind is DisasterKind.TSUNAMI
+    assert checked.municipality_codes == ("045811", "302066")
+    assert checked.occurred_at == OCCURRED.replace(microsecond=123_000)
 
 
 def test_a_disaster_may_have_occurred_just_now() -> None:
-    assert declare(occurred_at=NOW).occurred_at == NOW  # type: ignore[attr-defined]
+    assert declare(occurred_at=NOW).occurred_at == NOW
 
 
 @pytest.mark.parametrize(("changes", "argument", "words"), [

@@ -146,7 +146,7 @@ def test_declared_while_the_cluster_is_down_then_published_when_it_is_up(own_clu
         _wait_for(lambda: outbox(env)["unpublished"] == 0, "the declaration made while down to be published")
     finally:
         relay.send_signal(signal.SIGTERM)
-        out, err = relay.communicate(timeout=60)
+        _, err = relay.communicate(timeout=60)
     assert relay.returncode == 0, err
     events = [event for _, event, _ in published(own_cluster)]
     assert [e["disaster_id"] for e in events][:1] == [before] and during in {e["disaster_id"] for e in events}
