@@ -131,9 +131,6 @@ class DisasterStore:
             self._append_event("CLOSED", disaster, now)
         return disaster
 
-    def disaster(self, disaster_id: str) -> Disaster:
-        return self._disaster(disaster_id)
-
     def disasters(self) -> list[Disaster]:
         """Every disaster, in the order they were declared."""
         ids = [row[0] for row in self._con.execute("SELECT disaster_id FROM disasters ORDER BY declared_at, rowid")]

@@ -98,6 +98,12 @@ class DisasterRelay:
         self.totals.republished += reset
         return reset
 
+    def republish_all(self) -> int:
+        """Mark every stored event unpublished, to send them all again from the first (`bcl disaster republish`)."""
+        count = self.store.reset_published()
+        self.totals.republished += count
+        return count
+
     # -- publishing ------------------------------------------------------------------------------
 
     def publish_batch(self) -> int:

@@ -148,6 +148,7 @@ def _run_relay(settings: Settings, until_published: bool, delivery_timeout: floa
     import signal
     import threading
 
+    from infra.metrics import serve_metrics
     from streams.platform import Platform
 
     stop = threading.Event()
@@ -155,7 +156,9 @@ def _run_relay(settings: Settings, until_published: bool, delivery_timeout: floa
     platform = Platform(settings)
     relay = platform.disaster_relay(delivery_timeout_s=delivery_timeout)
     if republish:
-        relay.totals.republished = platform.disaster_store.reset_published()
+        relay.republish_all()
+    if not until_published:
+        serve_metrics(settings.metrics_port)  # a long-running command, like the other processors
     try:
         totals = relay.run(stop, until_published=until_published)
     except KeyboardInterrupt:
