@@ -64,11 +64,7 @@ class Disaster:
     municipality_codes: tuple[str, ...]
     occurred_at: dt.datetime
     declared_at: dt.datetime
-    closed_at: dt.datetime | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self.closed_at is None
+    closed_at: dt.datetime | None = None  # None while declared
 
 
 def to_millisecond(instant: dt.datetime) -> dt.datetime:
