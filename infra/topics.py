@@ -30,6 +30,7 @@ KIOSK_RESPONSES = "bcl.kiosk.responses"
 CERTIFICATES_ISSUED = "bcl.certificates.issued"
 JPKI_REVOCATIONS = "bcl.jpki.revocations"
 DLQ = "bcl.dlq"
+DISASTER_EVENTS = "bcl.disaster.events"
 
 _COMPACTED = {"cleanup.policy": "compact", "min.insync.replicas": "2"}
 _RETAINED = {"cleanup.policy": "delete", "retention.ms": "-1", "min.insync.replicas": "2"}
@@ -60,6 +61,9 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(CERTIFICATES_ISSUED, 6, config=_RETAINED, doc="CertificateIssued keyed by municipality code"),
     TopicSpec(JPKI_REVOCATIONS, 3, config=_COMPACTED, doc="Revocation keyed by certificate serial"),
     TopicSpec(DLQ, 3, config=_RETAINED, doc="DeadLetter keyed by the original key"),
+    # Published by the disaster relay from the disaster store's outbox (sinks.disaster_store), which is the
+    # durable copy: a new cluster is filled again from it.
+    TopicSpec(DISASTER_EVENTS, 3, config=_RETAINED, doc="DisasterEvent (declared, closed) keyed by disaster id"),
 )
 
 

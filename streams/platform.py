@@ -20,18 +20,23 @@ from certgen.endpoints import JpkiEndpoints
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
 from certgen.scramble_keys import scramble_key
+from infra import topics
 from infra.data_dir_keys import data_dir_secret
 from infra.municipal_keys import MunicipalKeyring, TrustStore
 from infra.register_signing import RegisterSigner, SignatureVerifier
 from infra.snapshot_keys import KeyFileKeyring
 from kiosk_sim.kiosk import KioskConnection
 from kiosk_sim.population import VirtualCardIssuer
+from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry, make_registry
+from schemas.wire import AvroSerde
 from sinks.analytics import AnalystSession
+from sinks.disaster_store import DisasterStore
 from sinks.snapshot_store import ParquetSnapshotStore
 from streams.billing import BillingProcessor
 from streams.card_lifecycle import DEFAULT_KEY_POOL_SIZE, CardLifecycleProcessor
 from streams.certificate_worker import CertificateWorker, Clock, WorkerOptions, WorkerResources, utc_now
+from streams.disaster_relay import DisasterRelay
 from streams.materialiser import BackupMaterialiser
 from streams.settings import Settings
 
@@ -114,6 +119,12 @@ class Platform:
         """k-anonymous tables of the municipalities granted to `analyst`; every query audited (sinks.analytics)."""
         return AnalystSession(self.snapshot_store, self.settings.analyst_grants_file, self.settings.audit_file, analyst)
 
+    @cached_property
+    def disaster_store(self) -> DisasterStore:
+        """Disaster support's durable store and outbox (declarations, later staff entries and applications)."""
+        return DisasterStore(self.settings.disaster_store_file,
+                             AvroSerde(self.registry, CONTRACTS[topics.DISASTER_EVENTS]))
+
     # -- processors ---------------------------------------------------------------------------
 
     def materialiser(self, **overrides: Any) -> BackupMaterialiser:
@@ -138,6 +149,10 @@ class Platform:
             ledger_path=self.settings.worker_ledger_file, archive_dir=self.settings.issuance_dir)
         return CertificateWorker(self.bootstrap_servers, self.registry, resources, options=options, clock=clock,
                                  **overrides)
+
+    def disaster_relay(self, **overrides: Any) -> DisasterRelay:
+        """Publishes the disaster store's outbox to the cluster."""
+        return DisasterRelay(self.bootstrap_servers, self.disaster_store, **overrides)
 
     # -- kiosks -------------------------------------------------------------------------------
 

@@ -160,6 +160,11 @@ class Settings:
         return self.data_dir / "certificate_worker" / "ledger.sqlite3"
 
     @property
+    def disaster_store_file(self) -> Path:
+        """The disaster store: what staff entered for disaster support, and its outbox (sinks.disaster_store)."""
+        return self.data_dir / "disaster" / "store.sqlite3"
+
+    @property
     def kiosk_dir(self) -> Path:
         """Certificates printed by `bcl kiosk issue`: they hold personal data, so inside the data dir."""
         return self.data_dir / "kiosk"

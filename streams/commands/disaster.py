@@ -1,9 +1,12 @@
-"""`bcl disaster`: the rules of disaster-victim support (docs/domain.md §6.2, §6.4) on the command line: the
-damage level of a loss ratio, the livelihood recovery support of a household, the condolence money and the
-relief-loan limits. Each command only reads its options, asks the pure rule and prints the answer."""
+"""`bcl disaster`: disaster-victim support on the command line (docs/domain.md §6). Declaring, listing and closing
+disasters (written to the disaster store, sinks.disaster_store: acknowledged once durable, published to Kafka by
+`bcl disaster relay`); and the rules alone (§6.2, §6.4): the damage level of a loss ratio, the livelihood
+recovery support of a household, the condolence money and the relief-loan limits, each of which only reads its
+options, asks the pure rule and prints the answer."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,8 +18,12 @@ from domain.damage_levels import DamageLevel, damage_level, level_for
 from domain.disaster_condolence import condolence_amounts
 from domain.disaster_relief_loan import relief_loan_income_limit, under_relief_loan_income_limit
 from domain.disaster_relief_loan import relief_loan_limit as loan_limit
+from domain.disasters import Disaster, DisasterKind, declaration
 from domain.errors import InvalidArgumentError
+from domain.japan_time import format_instant
 from domain.livelihood_recovery_support import SUPPORT_DAMAGE_CODES, Rebuild, livelihood_support, support_damage
+from streams.commands.option_types import INSTANT
+from streams.settings import Settings
 
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
 
@@ -57,7 +64,132 @@ def _yen(amount: int) -> str:
 
 @click.group()
 def disaster() -> None:
-    """Disaster-victim support: damage levels, support amounts, condolence money, relief-loan limits."""
+    """Disaster-victim support: declaring disasters; damage levels, support amounts, condolence money, loans."""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _disaster_values(d: Disaster) -> dict[str, Any]:
+    return {"disaster_id": d.disaster_id, "name": d.name, "kind": d.kind.value,
+            "municipality_codes": list(d.municipality_codes), "occurred_at": format_instant(d.occurred_at),
+            "declared_at": format_instant(d.declared_at),
+            "closed_at": None if d.closed_at is None else format_instant(d.closed_at)}
+
+
+def _disaster_line(d: Disaster) -> str:
+    state = "declared" if d.closed_at is None else f"closed {format_instant(d.closed_at)}"
+    return (f"{d.disaster_id}  {d.name} ({d.kind.value}) in {', '.join(d.municipality_codes)}, occurred "
+            f"{format_instant(d.occurred_at)}, {state}")
+
+
+@disaster.command()
+@click.option("--municipality", "municipalities", multiple=True, required=True, metavar="CODE",
+              help="全国地方公共団体コード of a municipality struck (6 digits); repeat for several.")
+@click.option("--name", required=True, help="The disaster's name, e.g. 令和8年紀伊半島沖地震.")
+@click.option("--kind", required=True, type=click.Choice([k.value for k in DisasterKind], case_sensitive=False),
+              help="The hazard.")
+@click.option("--occurred-at", required=True, type=INSTANT, metavar="TIME",
+              help="When it occurred (発災日時; ISO 8601, without a zone Japan time): the ledgers are built as the "
+                   "register stood then. Not in the future.")
+@_json_option
+@click.pass_obj
+def declare(settings: Settings, municipalities: tuple[str, ...], name: str, kind: str, occurred_at: dt.datetime,
+            as_json: bool) -> None:
+    """Declare a disaster: prints its id once the declaration is stored durably (the relay publishes it)."""
+    from streams.platform import Platform
+
+    with _options_of_rule():
+        checked = declaration(name=name, kind=kind, municipality_codes=municipalities, occurred_at=occurred_at,
+                              now=_now())
+    declared = Platform(settings).disaster_store.declare(checked, _now())
+    _emit(_disaster_values(declared), as_json, declared.disaster_id)
+
+
+@disaster.command("list")
+@_json_option
+@click.pass_obj
+def list_disasters(settings: Settings, as_json: bool) -> None:
+    """Every declared disaster, the oldest first, and how many of its events wait for the relay."""
+    from streams.platform import Platform
+
+    store = Platform(settings).disaster_store
+    found = store.disasters()
+    counts = store.outbox_counts()
+    if as_json:
+        click.echo(json.dumps({"disasters": [_disaster_values(d) for d in found], "events": counts},
+                              ensure_ascii=False))
+        return
+    for d in found:
+        click.echo(_disaster_line(d))
+    if not found:
+        click.echo("no disaster declared")
+    if counts["unpublished"]:
+        click.echo(f"{counts['unpublished']} events not yet published: run `bcl disaster relay`")
+
+
+@disaster.command("close")
+@click.argument("disaster_id")
+@click.option("--at", type=INSTANT, metavar="TIME",
+              help="When its support period ended (ISO 8601, without a zone Japan time; default now).")
+@_json_option
+@click.pass_obj
+def close_disaster(settings: Settings, disaster_id: str, at: dt.datetime | None, as_json: bool) -> None:
+    """Close a declared disaster (final): stored durably, then published by the relay."""
+    from streams.platform import Platform
+
+    with _options_of_rule():
+        closed = Platform(settings).disaster_store.close_disaster(disaster_id.strip(), at, _now())
+    _emit(_disaster_values(closed), as_json, _disaster_line(closed))
+
+
+def _run_relay(settings: Settings, until_published: bool, delivery_timeout: float, republish: bool) -> None:
+    import signal
+    import threading
+
+    from infra.metrics import serve_metrics
+    from streams.platform import Platform
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    platform = Platform(settings)
+    relay = platform.disaster_relay(delivery_timeout_s=delivery_timeout)
+    if republish:
+        relay.republish_all()
+    if not until_published:
+        serve_metrics(settings.metrics_port)  # a long-running command, like the other processors
+    try:
+        totals = relay.run(stop, until_published=until_published)
+    except KeyboardInterrupt:
+        stop.set()
+        totals = relay.totals
+    click.echo(json.dumps({"published": totals.published, "republished": totals.republished,
+                           **{f"outbox_{k}": v for k, v in platform.disaster_store.outbox_counts().items()}}))
+
+
+_delivery_timeout_option = click.option(
+    "--delivery-timeout", type=click.FloatRange(min=1), default=30.0, show_default=True, metavar="SECONDS",
+    help="How long the cluster may take to acknowledge a batch before it is tried again.")
+
+
+@disaster.command()
+@click.option("--until-published", is_flag=True,
+              help="Stop once every stored event is published (exit 3 if the cluster does not take them).")
+@_delivery_timeout_option
+@click.pass_obj
+def relay(settings: Settings, until_published: bool, delivery_timeout: float) -> None:
+    """Publish the disaster store's outbox to bcl.disaster.events, in order (runs until Ctrl-C). Events the
+    cluster does not hold (a new embedded cluster) are published again first."""
+    _run_relay(settings, until_published, delivery_timeout, republish=False)
+
+
+@disaster.command()
+@_delivery_timeout_option
+@click.pass_obj
+def republish(settings: Settings, delivery_timeout: float) -> None:
+    """Publish every stored disaster event again, from the first, then stop: for downstream to rebuild."""
+    _run_relay(settings, True, delivery_timeout, republish=True)
 
 
 @disaster.command("damage-level")
