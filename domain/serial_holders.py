@@ -11,11 +11,28 @@ record's latest state (a late gap fill) is history only and is not checked."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from domain.register_validation import Rejection
 
 RecordKey = tuple[str, str]  # (municipality code, resident code)
+
+
+def serial_conflict(record: RecordKey, current: bool, serials: Sequence[str],
+                    holders: Mapping[str, RecordKey]) -> Rejection | None:
+    """Why the record may not become current with these serials, given the holders of (at least) these serials,
+    or None. Names no serial or resident. The one statement of the rule, whichever store holds the holders
+    (SerialHolders in memory, or the index the materialiser's processes share, sinks.serial_index)."""
+    if not current:
+        return None
+    for serial in serials:
+        holder = holders.get(serial)
+        if holder is not None and holder != record:
+            return Rejection(
+                "SERIAL_IN_USE",
+                f"a certificate serial of the record is held by another current record (municipality {holder[0]})",
+            )
+    return None
 
 
 class SerialHolders:
@@ -29,17 +46,8 @@ class SerialHolders:
         return len(self._holder)
 
     def conflict(self, record: RecordKey, current: bool, serials: Sequence[str]) -> Rejection | None:
-        """Why the record may not become current with these serials, or None. Names no serial or resident."""
-        if not current:
-            return None
-        for serial in serials:
-            holder = self._holder.get(serial)
-            if holder is not None and holder != record:
-                return Rejection(
-                    "SERIAL_IN_USE",
-                    f"a certificate serial of the record is held by another current record (municipality {holder[0]})",
-                )
-        return None
+        """Why the record may not become current with these serials, or None (serial_conflict)."""
+        return serial_conflict(record, current, serials, self._holder)
 
     def update(self, record: RecordKey, current: bool, serials: Sequence[str]) -> None:
         """The record's latest state: current with these serials, or not current (deleted or removed)."""
