@@ -41,6 +41,9 @@ from infra.kafka import ClusterUnavailableError, DeliveryTracker, KafkaClientErr
 from infra.metrics import ProcessorMetrics, Totals
 
 Partition = tuple[str, int]
+# Commit refusals that mean "the group is rebalancing", not a failure: the commit is retried at the next checkpoint.
+_REBALANCING = frozenset({KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
+                          KafkaError.UNKNOWN_MEMBER_ID})
 
 
 class Start(enum.Enum):
@@ -373,6 +376,10 @@ class ProcessorRuntime:
             try:
                 self._consumer.commit(offsets=offsets, asynchronous=False)
             except KafkaException as exc:
+                if self.source.subscribe and exc.args[0].code() in _REBALANCING:
+                    # The group is reassigning the partitions: what this checkpoint made durable is re-delivered
+                    # to their next owner (perhaps this one), whose sink recognises it. Retried at the next one.
+                    return
                 raise KafkaClientError(f"cannot commit the consumed offsets ({exc.args[0].str()})") from None
         self._delivered_since_commit = False
 

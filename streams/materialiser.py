@@ -174,6 +174,7 @@ class BackupMaterialiser(BatchHandler):
         self._partition_locks: dict[Partition, PartitionLock] = {}
         self._runtime: Partitions | None = None
         self._applied_since_gap_check = True
+        self._gap_checked_at = 0.0
         # Events of a municipality are spread over partitions, so short-lived gaps are normal while
         # partitions are read at different speeds: a gap is reported once it outlives this grace.
         self._gap_grace = gap_grace_seconds
@@ -228,6 +229,7 @@ class BackupMaterialiser(BatchHandler):
         self.sequences.clear()
         self._resident_seq.clear()
         self.recover()
+        log.info("partitions_assigned", partitions=sorted(p for _, p in self._partition_locks))
         self._applied_since_gap_check = True
 
     def partitions_revoked(self, partitions: Sequence[Partition]) -> None:
