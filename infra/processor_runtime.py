@@ -35,12 +35,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import structlog
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from infra.kafka import ClusterUnavailableError, DeliveryTracker, KafkaClientError, make_consumer
 from infra.metrics import ProcessorMetrics, Totals
 
 Partition = tuple[str, int]
+log = structlog.get_logger("processor_runtime")
 # Commit refusals that mean "the group is rebalancing", not a failure: the commit is retried at the next checkpoint.
 _REBALANCING = frozenset({KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
                           KafkaError.UNKNOWN_MEMBER_ID})
@@ -376,6 +378,7 @@ class ProcessorRuntime:
             try:
                 self._consumer.commit(offsets=offsets, asynchronous=False)
             except KafkaException as exc:
+                log.info("commit_deferred", processor=self.name, reason=exc.args[0].str())
                 if self.source.subscribe and exc.args[0].code() in _REBALANCING:
                     # The group is reassigning the partitions: what this checkpoint made durable is re-delivered
                     # to their next owner (perhaps this one), whose sink recognises it. Retried at the next one.

@@ -16,7 +16,8 @@ applied. It is rebuilt from the history when it was never built (a store from be
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from domain.register_validation import Rejection
@@ -39,6 +40,7 @@ class SerialIndex:
         self._con.execute("PRAGMA journal_mode = WAL")
         self._con.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable against a process crash
         self._con.executescript(_SCHEMA)
+        self._batch = self._begun = False
 
     def close(self) -> None:
         self._con.close()
@@ -73,26 +75,54 @@ class SerialIndex:
         """Mark the index stale (a resync changed the history): the next materialiser rebuilds it."""
         self._con.execute("DELETE FROM meta WHERE key = 'built'")
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The claims of one batch in one transaction, begun at its first claim (a claim alone is a transaction
+        of its own: about 85 µs here, against about 19 µs inside one). The write lock is held from the first
+        claim to the end of the batch, so the caller keeps that stretch short (sequence and serial decisions
+        only, the validation before it)."""
+        self._batch, self._begun = True, False
+        try:
+            yield
+            if self._begun:
+                self._con.execute("COMMIT")
+        except BaseException:
+            if self._begun:
+                self._con.execute("ROLLBACK")
+            raise
+        finally:
+            self._batch = self._begun = False
+
     def claim(self, record: RecordKey, current: bool, serials: Sequence[str]) -> Rejection | None:
         """The record's latest state becomes current with these serials, or not current: refused (and nothing
         changed) if another current record holds one of them; otherwise the record's serials are replaced."""
+        if self._batch:
+            if not self._begun:
+                self._con.execute("BEGIN IMMEDIATE")
+                self._begun = True
+            return self._claim(record, current, serials)
         con = self._con
         con.execute("BEGIN IMMEDIATE")
         try:
-            held = {}
-            if current and serials:
-                marks = ", ".join("?" * len(serials))
-                held = {serial: (muni, rc) for serial, muni, rc in con.execute(
-                    f"SELECT serial, municipality_code, resident_code FROM holders WHERE serial IN ({marks})",
-                    list(serials))}
-            rejection = serial_conflict(record, current, serials, held)
-            if rejection is None:
-                con.execute("DELETE FROM holders WHERE municipality_code = ? AND resident_code = ?", record)
-                if current:
-                    con.executemany("INSERT OR IGNORE INTO holders VALUES (?, ?, ?)",
-                                    [(serial, *record) for serial in serials])
+            rejection = self._claim(record, current, serials)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        return rejection
+
+    def _claim(self, record: RecordKey, current: bool, serials: Sequence[str]) -> Rejection | None:
+        con = self._con
+        held = {}
+        if current and serials:
+            marks = ", ".join("?" * len(serials))
+            held = {serial: (muni, rc) for serial, muni, rc in con.execute(
+                f"SELECT serial, municipality_code, resident_code FROM holders WHERE serial IN ({marks})",
+                list(serials))}
+        rejection = serial_conflict(record, current, serials, held)
+        if rejection is None:
+            con.execute("DELETE FROM holders WHERE municipality_code = ? AND resident_code = ?", record)
+            if current:
+                con.executemany("INSERT OR IGNORE INTO holders VALUES (?, ?, ?)",
+                                [(serial, *record) for serial in serials])
         return rejection

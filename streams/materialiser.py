@@ -284,7 +284,9 @@ class BackupMaterialiser(BatchHandler):
     def process(self, messages: list[Message], partitions: Partitions) -> None:
         if messages:
             self._applied_since_gap_check = True
-        self._process_batch(messages, self._pending)
+        assert self._serials is not None
+        with self._serials.batch():  # the batch's serial claims: one transaction
+            self._process_batch(messages, self._pending)
         self._pending.consumed += len(messages)
 
     def checkpoint_due(self, now: float, polled: int) -> bool:
@@ -384,15 +386,18 @@ class BackupMaterialiser(BatchHandler):
         starts = (HEADER.size + decoded.field_start("after") + 1).tolist()
         resident_header = frame(self._resident_serde.schema_id, b"")
         applied: list[int] = []
+        # Validation first, in a loop of its own: it depends on no state, and the loop after it, which takes the
+        # shared serial index's write lock at its first claim, stays short.
+        keys = [msg.key() for msg, _ in batch]
+        rejections = [validate_change_fields(
+            municipality_code=munis[i], resident_code=codes[i], key=keys[i], sequence=seqs[i],
+            change_type=types[i], event_time_plausible=times_plausible[i], record_present=present[i],
+            record_municipality_code=record_munis[i], record_resident_code=record_codes[i],
+            municipality_code_valid=munis_valid[munis[i]], individual_number_valid=bool(numbers_valid[i]),
+            oversized_field=oversized[i],
+        ) for i in range(len(batch))]
         for i, (msg, value) in enumerate(batch):
-            key = msg.key()
-            rejection = validate_change_fields(
-                municipality_code=munis[i], resident_code=codes[i], key=key, sequence=seqs[i],
-                change_type=types[i], event_time_plausible=times_plausible[i], record_present=present[i],
-                record_municipality_code=record_munis[i], record_resident_code=record_codes[i],
-                municipality_code_valid=munis_valid[munis[i]], individual_number_valid=bool(numbers_valid[i]),
-                oversized_field=oversized[i],
-            )
+            key, rejection = keys[i], rejections[i]
             if rejection is not None:
                 self._dead_letter(msg, rejection.code, rejection.reason)
                 continue
