@@ -48,14 +48,16 @@ def materialise(settings: Settings, until_caught_up: bool, idle_seconds: float, 
 
 
 def _materialise_member(settings: Settings, group_member: bool, until_caught_up: bool, idle_seconds: float,
-                        stop: threading.Event) -> dict[str, int]:
+                        stop: threading.Event, ready=None) -> dict[str, int]:  # type: ignore[no-untyped-def]
     from streams.platform import Platform
 
     materialiser = Platform(settings).materialiser(group_member=group_member)
+    if ready is not None:
+        ready.wait()  # the members join together: one first assignment, not a rebalance per late starter
     return materialiser.run(stop, until_caught_up=until_caught_up, idle_seconds=idle_seconds).as_dict()
 
 
-def _member_process(settings: Settings, until_caught_up: bool, idle_seconds: float, results) -> None:  # type: ignore[no-untyped-def]
+def _member_process(settings: Settings, until_caught_up: bool, idle_seconds: float, results, ready) -> None:  # type: ignore[no-untyped-def]
     """One of --processes: stops on SIGTERM (the parent forwards Ctrl-C as SIGTERM), reports its counters."""
     from infra.log import configure_logging
 
@@ -63,7 +65,7 @@ def _member_process(settings: Settings, until_caught_up: bool, idle_seconds: flo
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides
-    results.put(_materialise_member(settings, True, until_caught_up, idle_seconds, stop))
+    results.put(_materialise_member(settings, True, until_caught_up, idle_seconds, stop, ready))
 
 
 def _materialise_processes(settings: Settings, processes: int, until_caught_up: bool,
@@ -72,8 +74,8 @@ def _materialise_processes(settings: Settings, processes: int, until_caught_up: 
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no inherited librdkafka threads or DuckDB state
-    results = context.Queue()
-    children = [context.Process(target=_member_process, args=(settings, until_caught_up, idle_seconds, results),
+    results, ready = context.Queue(), context.Barrier(processes, timeout=300)
+    children = [context.Process(target=_member_process, args=(settings, until_caught_up, idle_seconds, results, ready),
                                 name=f"materialiser-{i}") for i in range(processes)]
     for child in children:
         child.start()
