@@ -19,6 +19,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -86,13 +87,19 @@ def history_rows(store: ParquetSnapshotStore) -> int:
     return int(row[0]) if row else 0
 
 
-def run(processes: int, data_dir: Path, signed: list, total: int) -> tuple[float, dict[str, int]]:
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(processes: int, data_dir: Path, signed: list, total: int) -> tuple[float, dict[str, int], float]:
     shutil.rmtree(data_dir / "snapshots", ignore_errors=True)
     with ClusterHandle.start(brokers=3, data_dir=data_dir / f"cluster-{processes}") as cluster:
         produce(cluster.bootstrap_servers, signed)
         env = {**os.environ, "BCL_DATA_DIR": str(data_dir), "BCL_BOOTSTRAP_SERVERS": cluster.bootstrap_servers,
                "BCL_LOG_FORMAT": "json"}
         store = ParquetSnapshotStore(data_dir / "snapshots")
+        cpu_before = children_cpu()
         began = time.monotonic()
         command = subprocess.Popen([sys.executable, "-m", "streams.cli", "backup", "materialise",
                                     "--processes", str(processes)],
@@ -105,7 +112,9 @@ def run(processes: int, data_dir: Path, signed: list, total: int) -> tuple[float
         command.send_signal(signal.SIGTERM)
         out, _ = command.communicate(timeout=120)
         counters = json.loads(out.strip().splitlines()[-1])
-    return seconds, counters
+        # The command and the members it waited for (start-up included: about 2 CPU seconds a process).
+        cpu = children_cpu() - cpu_before
+    return seconds, counters, cpu
 
 
 def main() -> None:
@@ -130,17 +139,20 @@ def main() -> None:
               f"{min(p for _, p in mix):,}), built, encoded and signed in {time.perf_counter() - t0:.0f} s")
         results = {}
         for n in args.processes:
-            seconds, counters = run(n, data_dir, signed, total)
-            results[n] = (seconds, counters)
+            seconds, counters, cpu = run(n, data_dir, signed, total)
+            results[n] = (seconds, cpu)
             print(f"  {n} process(es): {seconds:.1f} s, applied {counters.get('applied', 0):,}, duplicates "
                   f"{counters.get('duplicates', 0):,}, dead letters {counters.get('dead_lettered', 0):,}", flush=True)
 
     base = total / results[args.processes[0]][0]
-    print(f"\n{'processes':>10}{'seconds':>10}{'events/s':>11}{'vs 1':>7}{'national full load (119 M)':>30}")
-    for n, (seconds, _counters) in results.items():
+    load = os.getloadavg()
+    print(f"\nload average at the end (1/5/15 min): {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    print(f"{'processes':>10}{'seconds':>10}{'events/s':>11}{'vs 1':>7}{'CPU µs/event':>14}"
+          f"{'national full load (119 M)':>30}")
+    for n, (seconds, cpu) in results.items():
         rate = total / seconds
         projected = dt.timedelta(seconds=round(NATIONAL / rate))
-        print(f"{n:>10}{seconds:>10.1f}{rate:>11,.0f}{rate / base:>7.2f}{projected!s:>30}")
+        print(f"{n:>10}{seconds:>10.1f}{rate:>11,.0f}{rate / base:>7.2f}{cpu / total * 1e6:>14.0f}{projected!s:>30}")
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ over every partition). Why each check stays exact:
 - gaps: a gap is a fact about a municipality's whole sequence, spread over all partitions: it is reported from
   the history (the union of what every process wrote) once the group's committed offsets are at the end of
   every partition (so the history holds everything sent), by the member holding partition 0 (`bcl backup
-  status` reads the same history); the jump bound (sequence_out_of_reach) uses the municipality's watermark
-  as of the last recovery plus what this process applied, which only errs towards accepting;
+  status` reads the same history); the jump bound (sequence_out_of_reach) is checked against the
+  municipality's watermark as this process knows it, and, before refusing, against the history's;
 - SERIAL_IN_USE: a serial's holders are records of any municipality on any partition, so no partitioning makes
   it local: the holders are one index the processes share (sinks.serial_index), a claim one atomic step.
 On a rebalance the runtime checkpoints before the partitions go; the new owner takes each partition's lock
@@ -477,6 +477,11 @@ class BackupMaterialiser(BatchHandler):
         serial another current record holds (dead-lettered)."""
         sequence = self.sequences.setdefault(muni, MunicipalitySequence())
         rejection = sequence_out_of_reach(seq, sequence.contiguous)
+        if rejection is not None and self._group_member:
+            # This process's watermark holds only its share since the last recovery: first catch up with what
+            # the other processes wrote (a rare path: a jump of millions).
+            self._catch_up(muni, sequence)
+            rejection = sequence_out_of_reach(seq, sequence.contiguous)
         if rejection is None and sequence.holds(seq):
             self.counters.duplicates += 1
             return False
@@ -490,6 +495,16 @@ class BackupMaterialiser(BatchHandler):
         if outcome is Outcome.FILL:
             self.counters.gap_fills += 1
         return True
+
+    def _catch_up(self, muni: str, sequence: MunicipalitySequence) -> None:
+        """Add to the municipality's sequence state what the history holds above its watermark (every process's)."""
+        if not self._store.has_history():
+            return
+        con = duckdb.connect()
+        for (seq,) in con.execute(f"SELECT sequence FROM {self._store.history_relation(con)} "
+                                  "WHERE municipality_code = ? AND sequence > ? ORDER BY sequence",
+                                  [muni, sequence.contiguous]).fetchall():
+            sequence.observe(seq)
 
     def _claim_serials(self, record: tuple[str, str], current: bool, serials: list[str]) -> Rejection | None:
         """A change that becomes its record's latest state: its serials against the shared holders

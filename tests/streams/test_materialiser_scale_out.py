@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from domain.register_validation import message_key
+from domain.register_validation import MAX_SEQUENCE_JUMP, message_key
 from infra.cluster_control import ClusterHandle
 from schemas.registry import FileSchemaRegistry
 from sinks.restore import backup_status
@@ -188,3 +188,30 @@ def test_a_serial_held_through_one_process_blocks_a_change_another_process_reads
     [letter] = dead_letters(cluster, platform, names)
     assert letter["reason_code"] == "SERIAL_IN_USE" and TANABE in letter["reason"]
     assert _history(store)[0] == 1
+
+
+def test_the_jump_bound_counts_what_the_other_processes_applied(
+    cluster: ClusterHandle, topic_factory, group_id: str, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    """A process knows only its share of a municipality's sequence: before refusing a number as too far above the
+    watermark it checks the history's watermark, which the other process moved."""
+    names = MaterialiserTopics(diffs=topic_factory(2), residents=topic_factory(2), dlq=topic_factory(1))
+    platform = make_platform(tmp_path, cluster)
+    registry, signers, store = platform.registry, platform.register_signer, platform.snapshot_store
+    code = TANABE
+    here = _partition(code, f"{1:011d}", 2)
+    there = next(i for i in range(2, 100) if _partition(code, f"{i:011d}", 2) != here)
+    again = next(i for i in range(2, 100) if i != there and _partition(code, f"{i:011d}", 2) == here)
+    logs = [tmp_path / f"m{i}.log" for i in range(2)]
+    members = [_member(cluster, group_id, tmp_path, names, log) for log in logs]
+    _wait_for(lambda: all(len(_assigned(log) or []) == 1 for log in logs), 60, "one partition for each member")
+    publish([make_change(1, make_resident(code, 1)), make_change(2, make_resident(code, there))],
+            cluster.bootstrap_servers, registry, signers, topic=names.diffs)
+    _wait_for(lambda: _history(store)[0] == 2, 60, "sequences 1 and 2 applied, one by each process")
+    # Within reach of the municipality's watermark (2), not of the watermark of the process that applied 1 only.
+    publish([make_change(2 + MAX_SEQUENCE_JUMP, make_resident(code, again))], cluster.bootstrap_servers, registry,
+            signers, topic=names.diffs)
+    _wait_for(lambda: _history(store)[0] == 3 or bool(dead_letters(cluster, platform, names)), 60, "the far event")
+    _stop(members)
+    assert dead_letters(cluster, platform, names) == []
+    assert _history(store) == (3, 3)
