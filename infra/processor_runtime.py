@@ -378,10 +378,10 @@ class ProcessorRuntime:
             try:
                 self._consumer.commit(offsets=offsets, asynchronous=False)
             except KafkaException as exc:
-                log.info("commit_deferred", processor=self.name, reason=exc.args[0].str())
                 if self.source.subscribe and exc.args[0].code() in _REBALANCING:
                     # The group is reassigning the partitions: what this checkpoint made durable is re-delivered
                     # to their next owner (perhaps this one), whose sink recognises it. Retried at the next one.
+                    log.info("commit_deferred", processor=self.name, reason=exc.args[0].str())
                     return
                 raise KafkaClientError(f"cannot commit the consumed offsets ({exc.args[0].str()})") from None
         self._delivered_since_commit = False
