@@ -93,25 +93,27 @@ class SerialIndex:
         finally:
             self._batch = self._begun = False
 
-    def claim(self, record: RecordKey, current: bool, serials: Sequence[str]) -> Rejection | None:
+    def claim(self, record: RecordKey, current: bool, serials: Sequence[str], *,
+              holds: bool = True) -> Rejection | None:
         """The record's latest state becomes current with these serials, or not current: refused (and nothing
-        changed) if another current record holds one of them; otherwise the record's serials are replaced."""
+        changed) if another current record holds one of them; otherwise the record's serials are replaced.
+        `holds=False`: the caller knows the record holds no serial (a new record), so none is released."""
         if self._batch:
             if not self._begun:
                 self._con.execute("BEGIN IMMEDIATE")
                 self._begun = True
-            return self._claim(record, current, serials)
+            return self._claim(record, current, serials, holds)
         con = self._con
         con.execute("BEGIN IMMEDIATE")
         try:
-            rejection = self._claim(record, current, serials)
+            rejection = self._claim(record, current, serials, holds)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         return rejection
 
-    def _claim(self, record: RecordKey, current: bool, serials: Sequence[str]) -> Rejection | None:
+    def _claim(self, record: RecordKey, current: bool, serials: Sequence[str], holds: bool) -> Rejection | None:
         con = self._con
         held = {}
         if current and serials:
@@ -121,7 +123,8 @@ class SerialIndex:
                 list(serials))}
         rejection = serial_conflict(record, current, serials, held)
         if rejection is None:
-            con.execute("DELETE FROM holders WHERE municipality_code = ? AND resident_code = ?", record)
+            if holds:
+                con.execute("DELETE FROM holders WHERE municipality_code = ? AND resident_code = ?", record)
             if current:
                 con.executemany("INSERT OR IGNORE INTO holders VALUES (?, ?, ?)",
                                 [(serial, *record) for serial in serials])

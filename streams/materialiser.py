@@ -512,7 +512,8 @@ class BackupMaterialiser(BatchHandler):
         if not (current and serials) and record not in self._holding:
             return None
         assert self._serials is not None
-        rejection = self._serials.claim(record, current, serials)
+        # A record outside `_holding` holds no serial: nothing to release (the common case of a full load).
+        rejection = self._serials.claim(record, current, serials, holds=record in self._holding)
         if rejection is None:
             if current and serials:
                 self._holding.add(record)
