@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import signal
+import sys
 import threading
 from pathlib import Path
 
 import click
 
+from domain.errors import BclError
 from domain.japan_time import format_instant, to_japan_time
 from streams.commands.option_types import INSTANT
 from streams.settings import Settings
@@ -65,7 +67,14 @@ def _member_process(settings: Settings, until_caught_up: bool, idle_seconds: flo
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides
-    results.put(_materialise_member(settings, True, until_caught_up, idle_seconds, stop, ready))
+    try:
+        results.put(_materialise_member(settings, True, until_caught_up, idle_seconds, stop, ready))
+    except BclError as exc:  # a clear line, as the CLI says it, not a child's traceback
+        ready.abort()  # the others stop waiting for this one
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    except threading.BrokenBarrierError:  # another member could not start: it said why
+        sys.exit(1)
 
 
 def _materialise_processes(settings: Settings, processes: int, until_caught_up: bool,
