@@ -207,8 +207,8 @@ class BackupMaterialiser(BatchHandler):
 
     def _open_serial_index(self) -> SerialIndex:
         """The shared serial index, built from the history if it never was (or a resync made it stale)."""
-        index = self._store.serial_index()
-        with self._store.serial_index_build_lock():
+        with self._store.serial_index_build_lock():  # opened under it too: a new database is set up once
+            index = self._store.serial_index()
             if not index.built:
                 con = duckdb.connect()
                 rows = con.execute(f"""
