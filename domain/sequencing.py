@@ -32,7 +32,7 @@ class MunicipalitySequence:
     def observe(self, seq: int) -> Outcome:
         if seq < 1:
             raise ValueError(f"sequence numbers start at 1, got {seq}")
-        if seq <= self.contiguous or seq in self.above:
+        if self.holds(seq):
             return Outcome.DUPLICATE
         outcome = Outcome.FILL if seq < self.high else Outcome.APPLY
         self.high = max(self.high, seq)
@@ -44,6 +44,10 @@ class MunicipalitySequence:
         else:
             self.above.add(seq)
         return outcome
+
+    def holds(self, seq: int) -> bool:
+        """Whether the number was already applied."""
+        return seq <= self.contiguous or seq in self.above
 
     @property
     def complete(self) -> bool:

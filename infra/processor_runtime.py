@@ -17,10 +17,17 @@ A crash between any two steps re-delivers the batch; each handler's sink recogni
 holds. This is the only place that commits consumer offsets. Readers that never commit (a feed, a
 recovery scan, the kiosk's response router) run the same loop with `commit=False`.
 Single-instance processors: partitions are assigned, not subscribed, so a restart never waits for a
-previous member's session to expire, while offsets are still committed under the group id."""
+previous member's session to expire, while offsets are still committed under the group id.
+
+Processors that run as several instances subscribe (`Source.subscribe`): the group coordinator hands out the
+partitions. On a rebalance the runtime checkpoints *before* giving partitions up (flush → sink → commit, in the
+revoke callback, so that the next owner starts exactly after what this one made durable), then tells the
+handler (`partitions_revoked`); on an assignment it tells the handler (`partitions_assigned`) before any
+message of those partitions is processed, so that the handler can rebuild their state first."""
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 import time
@@ -28,12 +35,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import structlog
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from infra.kafka import ClusterUnavailableError, DeliveryTracker, KafkaClientError, make_consumer
 from infra.metrics import ProcessorMetrics, Totals
 
 Partition = tuple[str, int]
+log = structlog.get_logger("processor_runtime")
+# Commit refusals that mean "the group is rebalancing", not a failure: the commit is retried at the next checkpoint.
+_REBALANCING = frozenset({KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
+                          KafkaError.UNKNOWN_MEMBER_ID})
 
 
 class Start(enum.Enum):
@@ -101,6 +113,8 @@ class Partitions(Protocol):
     @property
     def assigned(self) -> Sequence[Partition]: ...
 
+    def group_committed_to_end(self, timeout: float = 10.0) -> bool: ...
+
 
 class BatchHandler(Protocol):
     """A processor, as the runtime drives it. The defaults suit a reader that never checkpoints."""
@@ -133,6 +147,13 @@ class BatchHandler(Protocol):
     def totals(self) -> Totals:
         return Totals()
 
+    def partitions_assigned(self, partitions: Sequence[Partition]) -> None:
+        """Group membership: these partitions are now this instance's (called before their first message)."""
+
+    def partitions_revoked(self, partitions: Sequence[Partition]) -> None:
+        """Group membership: these partitions are no longer this instance's; what was read from them has been
+        checkpointed (or, if they were lost, may be re-delivered to their next owner)."""
+
 
 class ProcessorRuntime:
     def __init__(self, name: str, bootstrap_servers: str, source: Source, handler: BatchHandler,
@@ -151,6 +172,7 @@ class ProcessorRuntime:
         self._delivered_since_commit = False
         self._lag_at = 0.0
         self._positioned = False
+        self._failed = False  # the loop ended by an exception: nothing more is checkpointed, not even on revoke
 
     # -- partitions ----------------------------------------------------------------------------
 
@@ -187,17 +209,28 @@ class ProcessorRuntime:
                 f"({exc.args[0].str()})"
             ) from None
         offsets.update({tp: o for tp, o in self.source.offsets.items() if tp in offsets})
+        self._handler.partitions_assigned(partitions)  # before any message: the handler rebuilds their state
         consumer.assign([TopicPartition(t, p, offsets[(t, p)]) for t, p in partitions])
         self._assigned = partitions
         return partitions
 
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        self._assigned = sorted({*self._assigned, *((tp.topic, tp.partition) for tp in partitions)})
+        added = sorted((tp.topic, tp.partition) for tp in partitions)
+        self._assigned = sorted({*self._assigned, *added})
+        self._handler.partitions_assigned(added)
 
     def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
+        if revoked and not self._failed:
+            # Before the partitions go: what was read from them becomes durable and committed, so that their
+            # next owner starts exactly after it. A commit the group refuses (the partitions were already
+            # lost) re-delivers the batch to the next owner, whose sink recognises what this one wrote.
+            with contextlib.suppress(KafkaClientError):
+                self._checkpoint()
         self._assigned = [p for p in self._assigned if p not in revoked]
         self._at_end -= revoked
+        self._held = {p: o for p, o in self._held.items() if p not in revoked}
+        self._handler.partitions_revoked(sorted(revoked))
 
     @property
     def assigned(self) -> Sequence[Partition]:
@@ -221,6 +254,23 @@ class ProcessorRuntime:
         for partition in partitions:
             self._held.pop(partition, None)
 
+    def group_committed_to_end(self, timeout: float = 10.0) -> bool:
+        """Whether the group's committed offsets are at the end of every partition of the source, this
+        instance's and the other members' alike: everything produced so far is durably processed."""
+        try:
+            for topic in self.source.topics:
+                metadata = self._consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+                if metadata is None or not metadata.partitions:
+                    return False
+                tps = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
+                for tp in self._consumer.committed(tps, timeout=timeout):
+                    _low, high = self._consumer.get_watermark_offsets(tp, timeout=timeout)
+                    if high > 0 and tp.offset < high:
+                        return False
+        except KafkaException:
+            return False
+        return True
+
     def caught_up(self) -> bool:
         return bool(self._assigned) and all(p in self._at_end or p in self._held for p in self._assigned)
 
@@ -231,6 +281,13 @@ class ProcessorRuntime:
         then drain and checkpoint a last time. On an exception nothing more is checkpointed."""
         if not self._positioned:
             self.assign()
+        try:
+            self._loop(stop)
+        except BaseException:
+            self._failed = True
+            raise
+
+    def _loop(self, stop: threading.Event | None) -> None:
         handler, options, metrics = self._handler, self.options, self.metrics
         last_message = time.monotonic()
         while stop is None or not stop.is_set():
@@ -321,6 +378,11 @@ class ProcessorRuntime:
             try:
                 self._consumer.commit(offsets=offsets, asynchronous=False)
             except KafkaException as exc:
+                if self.source.subscribe and exc.args[0].code() in _REBALANCING:
+                    # The group is reassigning the partitions: what this checkpoint made durable is re-delivered
+                    # to their next owner (perhaps this one), whose sink recognises it. Retried at the next one.
+                    log.info("commit_deferred", processor=self.name, reason=exc.args[0].str())
+                    return
                 raise KafkaClientError(f"cannot commit the consumed offsets ({exc.args[0].str()})") from None
         self._delivered_since_commit = False
 

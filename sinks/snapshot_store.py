@@ -6,9 +6,14 @@ municipality (hive layout: register_history/municipality_code=XXXXXX/part-*.parq
 written under a temporary name and renamed, so a reader or a restarted materialiser never sees half
 a batch. The files hold the register: mode 0600 in 0700 folders (infra.private_files).
 
-One process writes the history at a time: the materialiser, or an operator's resync (which sets aside
-a municipality's events from a sequence number on, `set_aside_history`); each holds the store's
-writer lock while it works.
+Writers: the materialiser's processes, or an operator's resync (which sets aside a municipality's events
+from a sequence number on, `set_aside_history`). The materialiser's processes share the store's writer lock
+(`writer_lock(shared=True)`); a resync holds it alone, so it never runs beside any of them. Among the
+materialiser's processes, each input partition of bcl.register.diffs has one writer at a time: a process
+holds the partition's lock (`partition_lock`, an flock under writers/) from before it rebuilds the partition's
+state until after its last write of what it read there, so a partition's next owner waits for the previous
+one (or its death, which releases the lock) and then sees all it wrote. Every batch goes to a part file of its
+own (a unique name, written then renamed), so concurrent writers never touch the same file.
 
 Checkpoints (register_checkpoints/municipality_code=XXXXXX/checkpoint-<instant ms>-<id>.parquet, written by
 `bcl backup checkpoint` beside the materialiser, sinks.register_checkpoints): a municipality's register
@@ -29,12 +34,13 @@ import fcntl
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TextIO
 
 import duckdb
 import pyarrow as pa
@@ -48,6 +54,7 @@ from schemas.arrow_schema import arrow_schema
 from schemas.contracts import CONTRACTS, expanded_schema
 from sinks import encrypted_parquet
 from sinks.encrypted_parquet import key_version, unversioned_stem, versioned_name
+from sinks.serial_index import SerialIndex
 
 # Metadata of the change that produced each history row, before the record's own fields.
 EVENT_FIELDS = pa.schema([
@@ -134,7 +141,13 @@ class BaseSnapshotStore(Protocol):
 
     def has_history(self) -> bool: ...
 
-    def writer_lock(self, who: str) -> AbstractContextManager[None]: ...
+    def writer_lock(self, who: str, *, shared: bool = False) -> AbstractContextManager[None]: ...
+
+    def partition_lock(self, topic: str, partition: int, who: str, *, timeout: float = 120.0) -> PartitionLock: ...
+
+    def serial_index(self) -> SerialIndex: ...
+
+    def serial_index_build_lock(self) -> AbstractContextManager[None]: ...
 
     def history_parts(self, municipality_code: str) -> list[Path]:
         """The municipality's history part files as they are now (each complete: written then renamed)."""
@@ -252,22 +265,26 @@ class ParquetSnapshotStore:
         return self.checkpoint_dir / f"municipality_code={municipality_code}"
 
     @contextmanager
-    def writer_lock(self, who: str) -> Iterator[None]:
+    def writer_lock(self, who: str, *, shared: bool = False) -> Iterator[None]:
         """Hold the store's writer lock (an flock, released when the process ends however it ends), or
-        raise SnapshotStoreBusyError naming who holds it."""
+        raise SnapshotStoreBusyError naming who holds it. Shared: with other holders of the shared lock (the
+        materialiser's processes, each partition of which has its own lock, `partition_lock`)."""
         path = create_private_file(self.root / "history.lock")  # it names who holds it
         with path.open("a+", encoding="utf-8") as f:
             try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             except BlockingIOError:
                 f.seek(0)
                 holder = f.read().strip() or "another process"
                 raise SnapshotStoreBusyError(
                     f"the backup in {self.root} is being written by {holder}: stop it first") from None
+            name = f"{who} (one or more processes)" if shared else f"{who} (pid {os.getpid()})"
             f.seek(0)
-            f.truncate()
-            f.write(f"{who} (pid {os.getpid()})")
-            f.flush()
+            if f.read() != name:  # the shared holders all write the same name
+                f.seek(0)
+                f.truncate()
+                f.write(name)
+                f.flush()
             try:
                 unfinished = self.interrupted_resyncs()
                 if unfinished and who != RESYNC:
@@ -276,7 +293,48 @@ class ParquetSnapshotStore:
                         f"{unfinished[0]}` again to complete it")
                 yield
             finally:
-                f.truncate(0)
+                if not shared:
+                    f.truncate(0)
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def partition_lock(self, topic: str, partition: int, who: str, *, timeout: float = 120.0) -> PartitionLock:
+        """Become the one writer of what is read from this input partition: waits (up to `timeout` seconds) while
+        another process holds it, the previous owner finishing its last checkpoint."""
+        folder = private_folder(private_folder(self.root) / "writers")
+        path = create_private_file(folder / f"{topic}-{partition}.lock")
+        f = path.open("a+", encoding="utf-8")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    f.seek(0)
+                    holder = f.read().strip() or "another process"
+                    f.close()
+                    raise SnapshotStoreBusyError(
+                        f"partition {partition} of {topic} is still written by {holder} after {timeout:g} s") from None
+                time.sleep(0.05)
+        f.seek(0)
+        f.truncate()
+        f.write(f"{who} (pid {os.getpid()})")
+        f.flush()
+        return PartitionLock(f)
+
+    def serial_index(self) -> SerialIndex:
+        """The certificate serials' holders the materialiser's processes share (sinks.serial_index)."""
+        return SerialIndex(private_folder(self.root) / "serial_holders.sqlite")
+
+    @contextmanager
+    def serial_index_build_lock(self) -> Iterator[None]:
+        """Held while the serial index is checked and, if it never was, built: the first process builds it,
+        the others wait (blocking; a build reads the current records once)."""
+        with create_private_file(self.root / "serial_holders.lock").open("a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
     def interrupted_resyncs(self) -> list[str]:
@@ -415,6 +473,18 @@ class ParquetSnapshotStore:
 
 
 RESYNC = "bcl backup resync"
+
+
+class PartitionLock:
+    """A held `partition_lock`: released by `release`, or by the process's end however it ends."""
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+
+    def release(self) -> None:
+        if not self._file.closed:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
 
 
 def _millis(instant: dt.datetime) -> int:

@@ -71,6 +71,13 @@ def resync(store: ParquetSnapshotStore, registry: BaseSchemaRegistry, bootstrap_
                                      residents_topic)
         else:
             republished = 0
+        # The shared serial holders follow the latest states, which the set-aside changes: the next
+        # materialiser rebuilds them from the history (sinks.serial_index).
+        index = store.serial_index()
+        try:
+            index.forget()
+        finally:
+            index.close()
         removed, aside = store.set_aside_history(municipality_code, from_sequence)
     return ResyncResult(municipality_code, from_sequence, removed.num_rows, aside, republished)
 

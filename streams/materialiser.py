@@ -17,7 +17,25 @@ letters, (2) write the history batch to the snapshot store, (3) commit offsets. 
 re-delivers events that the sequence state and the serial holders (both rebuilt from the history at
 start) recognise as already applied, so nothing is lost and nothing is applied twice; the two in-doubt
 points between the steps are crash points (infra/crash_points.py) that the tests kill the process at.
-One instance per cluster: the sequence state is per municipality."""
+
+Scale-out (docs/architecture.md, "Scale-out ingest"): N processes in one consumer group (`group_member`),
+bcl.register.diffs keyed and partitioned by municipality + resident code as before (a city's full load spread
+over every partition). Why each check stays exact:
+- duplicates: a duplicate is the same event, so the same key, so the same partition as its original; the
+  partition's one writer (its lock in the snapshot store) knows every event applied there: those it applied,
+  and those the previous owners made durable, read from the history when the partition was assigned;
+- record order: a record's changes share its key, so its partition: the latest state only moves forward, and
+  bcl.residents gets them in order, as with one process;
+- gaps: a gap is a fact about a municipality's whole sequence, spread over all partitions: it is reported from
+  the history (the union of what every process wrote) once the group's committed offsets are at the end of
+  every partition (so the history holds everything sent), by the member holding partition 0 (`bcl backup
+  status` reads the same history); the jump bound (sequence_out_of_reach) is checked against the
+  municipality's watermark as this process knows it, and, before refusing, against the history's;
+- SERIAL_IN_USE: a serial's holders are records of any municipality on any partition, so no partitioning makes
+  it local: the holders are one index the processes share (sinks.serial_index), a claim one atomic step.
+On a rebalance the runtime checkpoints before the partitions go; the new owner takes each partition's lock
+(waiting for the previous owner's last write, or its death) and rebuilds its state from the history before it
+reads any message there."""
 
 from __future__ import annotations
 
@@ -25,6 +43,7 @@ import datetime as dt
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +66,6 @@ from domain.register_validation import (
     validate_change_fields,
 )
 from domain.sequencing import MunicipalitySequence, Outcome
-from domain.serial_holders import SerialHolders
 from infra import kafka, topics
 from infra.crash_points import crash_point
 from infra.metrics import Totals
@@ -57,6 +75,7 @@ from infra.processor_runtime import (
     Done,
     LoopOptions,
     Output,
+    Partition,
     Partitions,
     ProcessorRuntime,
     Source,
@@ -66,7 +85,8 @@ from schemas.arrow_decode import ArrowBatchDecoder, DecodedBatch
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry, UnknownSchemaId
 from schemas.wire import HEADER, MAGIC, AvroSerde, frame
-from sinks.snapshot_store import BaseSnapshotStore, history_schema, latest_changes
+from sinks.serial_index import SerialIndex
+from sinks.snapshot_store import BaseSnapshotStore, PartitionLock, history_schema, latest_changes
 from streams.dead_letters import DeadLetterSink
 
 log = structlog.get_logger("materialiser")
@@ -125,6 +145,8 @@ class BackupMaterialiser(BatchHandler):
         flush_seconds: float = 1.0,
         gap_grace_seconds: float = 5.0,
         topic_names: MaterialiserTopics = MaterialiserTopics(),
+        group_member: bool = False,
+        session_timeout_ms: int = 6000,
     ) -> None:
         self.topics = topic_names
         self._serde = AvroSerde(registry, CONTRACTS[topics.REGISTER_DIFFS])
@@ -144,7 +166,15 @@ class BackupMaterialiser(BatchHandler):
         self.sequences: dict[str, MunicipalitySequence] = {}
         self._resident_seq: dict[tuple[str, str], int] = {}
         self._verifier = verifier
-        self.serial_holders = SerialHolders()
+        # One of several processes in the group (subscribed), or the only one (every partition assigned).
+        self._group_member = group_member
+        self._session_timeout_ms = session_timeout_ms
+        self._serials: SerialIndex | None = None
+        self._holding: set[tuple[str, str]] = set()  # records holding a serial (a superset of this process's)
+        self._partition_locks: dict[Partition, PartitionLock] = {}
+        self._runtime: Partitions | None = None
+        self._applied_since_gap_check = True
+        self._gap_checked_at = 0.0
         # Events of a municipality are spread over partitions, so short-lived gaps are normal while
         # partitions are read at different speeds: a gap is reported once it outlives this grace.
         self._gap_grace = gap_grace_seconds
@@ -170,12 +200,44 @@ class BackupMaterialiser(BatchHandler):
             f"SELECT municipality_code, resident_code, max(sequence) FROM {rel} GROUP BY 1, 2"
         ).fetchall():
             self._resident_seq[(muni, rc)] = seq
-        self.serial_holders = SerialHolders.from_current(con.execute(f"""
-            SELECT municipality_code, resident_code, list_transform(jpki_certificates, lambda c: c.serial)
-            FROM ({latest_changes(rel)}) WHERE NOT removed AND status = 'CURRENT' AND len(jpki_certificates) > 0
-        """).fetchall())
+        assert self._serials is not None
+        self._holding = self._serials.holding()
         log.info("recovered", municipalities=len(self.sequences), residents=len(self._resident_seq),
-                 serials=len(self.serial_holders))
+                 serials=len(self._holding))
+
+    def _open_serial_index(self) -> SerialIndex:
+        """The shared serial index, built from the history if it never was (or a resync made it stale)."""
+        with self._store.serial_index_build_lock():  # opened under it too: a new database is set up once
+            index = self._store.serial_index()
+            if not index.built:
+                con = duckdb.connect()
+                rows = con.execute(f"""
+                    SELECT municipality_code, resident_code, list_transform(jpki_certificates, lambda c: c.serial)
+                    FROM ({latest_changes(self._store.history_relation(con))})
+                    WHERE NOT removed AND status = 'CURRENT' AND len(jpki_certificates) > 0
+                """).fetchall() if self._store.has_history() else []
+                index.rebuild(rows)
+        return index
+
+    # -- partitions (infra.processor_runtime calls these on every assignment and revocation) --------
+    def partitions_assigned(self, partitions: Sequence[Partition]) -> None:
+        """Become the one writer of these partitions (waiting for their previous owner's last checkpoint),
+        then rebuild the state from the history, which now holds everything their previous owners applied."""
+        for partition in partitions:
+            if partition not in self._partition_locks:
+                self._partition_locks[partition] = self._store.partition_lock(*partition, PROCESSOR)
+        self.sequences.clear()
+        self._resident_seq.clear()
+        self.recover()
+        log.info("partitions_assigned", partitions=sorted(p for _, p in self._partition_locks))
+        self._applied_since_gap_check = True
+
+    def partitions_revoked(self, partitions: Sequence[Partition]) -> None:
+        """The runtime has checkpointed what was read from them: give up their locks."""
+        for partition in partitions:
+            lock = self._partition_locks.pop(partition, None)
+            if lock is not None:
+                lock.release()
 
     # -- the loop (infra.processor_runtime drives it; this class is its handler) -------------
     def run(
@@ -184,22 +246,33 @@ class BackupMaterialiser(BatchHandler):
         """Process until stopped (or, with until_caught_up, until every partition is at its end and
         nothing arrived for idle_seconds). The snapshot store's writer lock is held throughout, so that an
         operator's resync cannot change the history under the sequence state."""
-        with self._store.writer_lock(PROCESSOR):
-            return self._run(stop, until_caught_up, idle_seconds)
+        with self._store.writer_lock(PROCESSOR, shared=True):
+            self._serials = self._open_serial_index()
+            try:
+                return self._run(stop, until_caught_up, idle_seconds)
+            finally:
+                for lock in self._partition_locks.values():
+                    lock.release()
+                self._partition_locks.clear()
+                self._serials.close()
 
     def _run(self, stop: threading.Event | None, until_caught_up: bool, idle_seconds: float) -> Counters:
-        self.recover()
         self._producer = kafka.make_producer(self._bootstrap, bulk=True)
         self._dead_letters = DeadLetterSink(
             self._producer, self._serde.registry, PROCESSOR, self._delivered, topic=self.topics.dlq
         )
         self._pending = _Pending()
         runtime = ProcessorRuntime(
-            self._group_id, self._bootstrap, Source((self.topics.diffs,)), self,
+            self._group_id, self._bootstrap, Source((self.topics.diffs,), subscribe=self._group_member), self,
             LoopOptions(batch_size=self._batch_size, poll_timeout=0.5, until_caught_up=until_caught_up,
                         idle_seconds=idle_seconds),
             output=Output(self._producer, self._delivered, "residents or dead letters"),
+            # A member killed without leaving the group is replaced once its session expires.
+            consumer_config={"session.timeout.ms": self._session_timeout_ms,
+                             "heartbeat.interval.ms": max(100, self._session_timeout_ms // 6)}
+            if self._group_member else None,
         )
+        self._runtime = runtime
         try:
             runtime.run(stop)
         finally:
@@ -209,7 +282,11 @@ class BackupMaterialiser(BatchHandler):
         return self.counters
 
     def process(self, messages: list[Message], partitions: Partitions) -> None:
-        self._process_batch(messages, self._pending)
+        if messages:
+            self._applied_since_gap_check = True
+        assert self._serials is not None
+        with self._serials.batch():  # the batch's serial claims: one transaction
+            self._process_batch(messages, self._pending)
         self._pending.consumed += len(messages)
 
     def checkpoint_due(self, now: float, polled: int) -> bool:
@@ -236,6 +313,30 @@ class BackupMaterialiser(BatchHandler):
 
     def on_caught_up(self, now: float) -> None:
         self._report_gaps(now)
+
+    def _gap_view(self, now: float) -> dict[str, MunicipalitySequence] | None:
+        """The municipalities' sequences as the whole group applied them, or None when this process is not the
+        one to say (partition 0 is not its own) or cannot say yet. Every process's state holds only part of a
+        municipality's events, so a gap is judged on the history, once the group's committed offsets are at the
+        end of every partition: the history then holds everything sent (offsets are committed only after
+        the history is written)."""
+        runtime = self._runtime
+        if runtime is None or (self.topics.diffs, 0) not in runtime.assigned:
+            return None
+        if not self._group_member:
+            return self.sequences  # every partition is this process's: its state is the whole truth
+        if not self._applied_since_gap_check and not self._gap_open_since:
+            return None
+        if now - self._gap_checked_at < min(1.0, self._gap_grace):
+            return None
+        self._gap_checked_at = now
+        if not runtime.group_committed_to_end() or not self._store.has_history():
+            return None
+        self._applied_since_gap_check = False
+        con = duckdb.connect()
+        rel = self._store.history_relation(con)
+        return {muni: MunicipalitySequence.from_applied(seqs) for muni, seqs in con.execute(
+            f"SELECT municipality_code, list(sequence ORDER BY sequence) FROM {rel} GROUP BY 1").fetchall()}
 
     def totals(self) -> Totals:
         return Totals(self.counters.applied, self.counters.dead_lettered)
@@ -285,24 +386,25 @@ class BackupMaterialiser(BatchHandler):
         starts = (HEADER.size + decoded.field_start("after") + 1).tolist()
         resident_header = frame(self._resident_serde.schema_id, b"")
         applied: list[int] = []
+        # Validation first, in a loop of its own: it depends on no state, and the loop after it, which takes the
+        # shared serial index's write lock at its first claim, stays short.
+        keys = [msg.key() for msg, _ in batch]
+        rejections = [validate_change_fields(
+            municipality_code=munis[i], resident_code=codes[i], key=keys[i], sequence=seqs[i],
+            change_type=types[i], event_time_plausible=times_plausible[i], record_present=present[i],
+            record_municipality_code=record_munis[i], record_resident_code=record_codes[i],
+            municipality_code_valid=munis_valid[munis[i]], individual_number_valid=bool(numbers_valid[i]),
+            oversized_field=oversized[i],
+        ) for i in range(len(batch))]
         for i, (msg, value) in enumerate(batch):
-            key = msg.key()
-            rejection = validate_change_fields(
-                municipality_code=munis[i], resident_code=codes[i], key=key, sequence=seqs[i],
-                change_type=types[i], event_time_plausible=times_plausible[i], record_present=present[i],
-                record_municipality_code=record_munis[i], record_resident_code=record_codes[i],
-                municipality_code_valid=munis_valid[munis[i]], individual_number_valid=bool(numbers_valid[i]),
-                oversized_field=oversized[i],
-            )
-            record_serials = serials[cert_bounds[i]:cert_bounds[i + 1]] if current[i] else []
-            rejection = rejection or self._serial_rejection(munis[i], codes[i], seqs[i], current[i], record_serials)
+            key, rejection = keys[i], rejections[i]
             if rejection is not None:
                 self._dead_letter(msg, rejection.code, rejection.reason)
                 continue
-            if self._admit(msg, munis[i], seqs[i]):
+            record_serials = serials[cert_bounds[i]:cert_bounds[i + 1]] if current[i] else []
+            if self._admit(msg, munis[i], codes[i], seqs[i], current[i], record_serials):
                 applied.append(i)
                 if self._moves_forward(munis[i], codes[i], seqs[i]):
-                    self.serial_holders.update((munis[i], codes[i]), current[i], record_serials)
                     self._publish(resident_header + value[starts[i] :] if present[i] else None, key)
         if applied:
             self._add_history(table.take(pa.array(applied)), pending)
@@ -343,15 +445,13 @@ class BackupMaterialiser(BatchHandler):
         after = change["after"]
         current = after is not None and after["status"] == "CURRENT"
         serials = [c["serial"] for c in after["jpki_certificates"]] if current else []
-        rejection = (validate_change(change, msg.key(), dt.datetime.now(dt.UTC))
-                     or self._serial_rejection(muni, rc, seq, current, serials))
+        rejection = validate_change(change, msg.key(), dt.datetime.now(dt.UTC))
         if rejection is not None:
             return self._dead_letter(msg, rejection.code, rejection.reason)
-        if not self._admit(msg, muni, seq):
+        if not self._admit(msg, muni, rc, seq, current, serials):
             return None
         self._add_history_row(change, pending)
         if self._moves_forward(muni, rc, seq):
-            self.serial_holders.update((muni, rc), current, serials)
             # Encoded anew: here nothing proves where the record's bytes start (an older writer version,
             # or a batch that was refused, perhaps for an encoding that is valid but not canonical).
             resident = None if change["after"] is None else self._resident_serde.encode(change["after"])
@@ -372,28 +472,54 @@ class BackupMaterialiser(BatchHandler):
                 self._dead_letter(msg, rejection.code, rejection.reason)
         return authentic
 
-    def _serial_rejection(self, muni: str, rc: str, seq: int, current: bool, serials: list[str]) -> Rejection | None:
-        """A change that would make its record current with a serial another current record holds
-        (domain.serial_holders). Only a change that becomes the record's latest state is checked."""
-        if seq <= self._resident_seq.get((muni, rc), 0):
-            return None
-        return self.serial_holders.conflict((muni, rc), current, serials)
-
-    def _admit(self, msg: Message, muni: str, seq: int) -> bool:
-        """Sequence check: True to apply (new or filling a gap), False for a duplicate or a jump."""
+    def _admit(self, msg: Message, muni: str, rc: str, seq: int, current: bool, serials: list[str]) -> bool:
+        """Sequence and serial checks: True to apply (new or filling a gap), False for a duplicate, a jump or a
+        serial another current record holds (dead-lettered)."""
         sequence = self.sequences.setdefault(muni, MunicipalitySequence())
         rejection = sequence_out_of_reach(seq, sequence.contiguous)
+        if rejection is not None and self._group_member:
+            # This process's watermark holds only its share since the last recovery: first catch up with what
+            # the other processes wrote (a rare path: a jump of millions).
+            self._catch_up(muni, sequence)
+            rejection = sequence_out_of_reach(seq, sequence.contiguous)
+        if rejection is None and sequence.holds(seq):
+            self.counters.duplicates += 1
+            return False
+        if rejection is None and seq > self._resident_seq.get((muni, rc), 0):
+            rejection = self._claim_serials((muni, rc), current, serials)
         if rejection is not None:
             self._dead_letter(msg, rejection.code, rejection.reason)
             return False
         outcome = sequence.observe(seq)
-        if outcome is Outcome.DUPLICATE:
-            self.counters.duplicates += 1
-            return False
         self.counters.applied += 1
         if outcome is Outcome.FILL:
             self.counters.gap_fills += 1
         return True
+
+    def _catch_up(self, muni: str, sequence: MunicipalitySequence) -> None:
+        """Add to the municipality's sequence state what the history holds above its watermark (every process's)."""
+        if not self._store.has_history():
+            return
+        con = duckdb.connect()
+        for (seq,) in con.execute(f"SELECT sequence FROM {self._store.history_relation(con)} "
+                                  "WHERE municipality_code = ? AND sequence > ? ORDER BY sequence",
+                                  [muni, sequence.contiguous]).fetchall():
+            sequence.observe(seq)
+
+    def _claim_serials(self, record: tuple[str, str], current: bool, serials: list[str]) -> Rejection | None:
+        """A change that becomes its record's latest state: its serials against the shared holders
+        (sinks.serial_index), only if it lists serials or the record held some (most changes touch neither)."""
+        if not (current and serials) and record not in self._holding:
+            return None
+        assert self._serials is not None
+        # A record outside `_holding` holds no serial: nothing to release (the common case of a full load).
+        rejection = self._serials.claim(record, current, serials, holds=record in self._holding)
+        if rejection is None:
+            if current and serials:
+                self._holding.add(record)
+            else:
+                self._holding.discard(record)
+        return rejection
 
     def _moves_forward(self, muni: str, rc: str, seq: int) -> bool:
         """The latest state only moves forward: a late gap fill older than what we hold is history only."""
@@ -432,7 +558,10 @@ class BackupMaterialiser(BatchHandler):
     # -- caught up -------------------------------------------------------------------------
     def _report_gaps(self, now: float) -> None:
         """Called when every partition is consumed to its end: what is still missing was not sent."""
-        for muni, seq in self.sequences.items():
+        view = self._gap_view(now)
+        if view is None:
+            return
+        for muni, seq in view.items():
             gaps = tuple(seq.gaps)
             if not gaps:
                 self._gap_open_since.pop(muni, None)

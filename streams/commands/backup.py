@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from domain.errors import BclError
 from domain.japan_time import format_instant, to_japan_time
 from streams.commands.option_types import INSTANT
 from streams.settings import Settings
@@ -28,19 +30,86 @@ def backup() -> None:
 @backup.command()
 @click.option("--until-caught-up", is_flag=True, help="Stop once every partition is consumed and idle.")
 @click.option("--idle-seconds", type=float, default=2.0, show_default=True, help="Idle time that counts as caught up.")
+@click.option("--processes", type=click.IntRange(min=1, max=64), default=1, show_default=True,
+              help="Run this many materialiser processes in one consumer group (each bcl.register.diffs partition "
+                   "has one of them at a time; at most the topic's partition count do work).")
+@click.option("--group-member", is_flag=True,
+              help="Join the consumer group as one of several processes (what --processes starts; for running the "
+                   "command several times, on one machine or several sharing the snapshot store).")
 @click.pass_obj
-def materialise(settings: Settings, until_caught_up: bool, idle_seconds: float) -> None:
+def materialise(settings: Settings, until_caught_up: bool, idle_seconds: float, processes: int,
+                group_member: bool) -> None:
     """Run the backup materialiser (bcl.register.diffs → bcl.residents + snapshot store)."""
     from infra.metrics import serve_metrics
-    from streams.platform import Platform
 
+    if processes > 1:
+        counters = _materialise_processes(settings, processes, until_caught_up, idle_seconds)
+        click.echo(json.dumps(counters))
+        return
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    materialiser = Platform(settings).materialiser()
     serve_metrics(settings.metrics_port)
-    counters = materialiser.run(stop, until_caught_up=until_caught_up, idle_seconds=idle_seconds)
-    click.echo(json.dumps(counters.as_dict()))
+    click.echo(json.dumps(_materialise_member(settings, group_member, until_caught_up, idle_seconds, stop)))
+
+
+def _materialise_member(settings: Settings, group_member: bool, until_caught_up: bool, idle_seconds: float,
+                        stop: threading.Event, ready=None) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    from streams.platform import Platform
+
+    materialiser = Platform(settings).materialiser(group_member=group_member)
+    if ready is not None:
+        ready.wait()  # the members join together: one first assignment, not a rebalance per late starter
+    return materialiser.run(stop, until_caught_up=until_caught_up, idle_seconds=idle_seconds).as_dict()
+
+
+def _member_process(settings: Settings, until_caught_up: bool, idle_seconds: float, results, ready) -> None:  # type: ignore[no-untyped-def]
+    """One of --processes: stops on SIGTERM (the parent forwards Ctrl-C as SIGTERM), reports its counters."""
+    from infra.log import configure_logging
+
+    configure_logging(settings.log_format)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides
+    try:
+        results.put(_materialise_member(settings, True, until_caught_up, idle_seconds, stop, ready))
+    except BclError as exc:  # a clear line, as the CLI says it, not a child's traceback
+        ready.abort()  # the others stop waiting for this one
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    except threading.BrokenBarrierError:  # another member could not start: it said why
+        sys.exit(1)
+
+
+def _materialise_processes(settings: Settings, processes: int, until_caught_up: bool,
+                           idle_seconds: float) -> dict[str, int]:
+    """Start the group members, forward Ctrl-C / SIGTERM to them, and add up their counters."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # no inherited librdkafka threads or DuckDB state
+    results, ready = context.Queue(), context.Barrier(processes, timeout=300)
+    children = [context.Process(target=_member_process, args=(settings, until_caught_up, idle_seconds, results, ready),
+                                name=f"materialiser-{i}") for i in range(processes)]
+    for child in children:
+        child.start()
+
+    def forward(*_: object) -> None:
+        for child in children:
+            if child.is_alive():
+                child.terminate()  # SIGTERM: the member checkpoints and leaves the group
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, forward)
+    totals: dict[str, int] = {}
+    for child in children:
+        child.join()
+    failed = [child.name for child in children if child.exitcode != 0]
+    for _ in range(len(children) - len(failed)):
+        for name, value in results.get(timeout=30).items():
+            totals[name] = totals.get(name, 0) + value
+    if failed:
+        raise click.ClickException(f"{', '.join(failed)} ended with an error (see its log above)")
+    return totals
 
 
 @backup.command()
