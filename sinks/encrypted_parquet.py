@@ -95,10 +95,13 @@ def master_key_id(key: SnapshotKey) -> str:
 
 
 # Double wrapping (pyarrow's default): a file's data key is wrapped by a key-encryption key, itself wrapped by the
-# municipality's key through the KmsClient. The factory keeps the unwrapped key-encryption keys: the KmsClient
-# (Python) is called once per key version, from the thread that opens a file's footer first (`scan` does it
-# before DuckDB runs), never from DuckDB's scan threads, which cannot take the interpreter while the query's
-# caller holds it. The keys stay cached for the life of the process.
+# municipality's key through the KmsClient. The factory keeps the unwrapped key-encryption keys. Each writing
+# process makes its own key-encryption key per key version (the materialiser's members, each run, a checkpoint),
+# so the files of one version hold several. The KmsClient (Python) must never be called from DuckDB's scan
+# threads: the thread that asks pyarrow for the next batch holds the interpreter while pyarrow's reader waits for
+# the callback, and the query hangs. So `scan` opens the footer of every file it has not opened yet in the calling
+# thread before DuckDB runs (a footer: a few kB), which puts every key-encryption key the files use in the cache.
+# The keys stay cached for the life of the process.
 KEY_CACHE_LIFETIME = dt.timedelta(days=366)
 
 
@@ -109,6 +112,7 @@ class Cipher:
         self.keys = keys
         self._factory = pe.CryptoFactory(lambda _config: KeyRingKms(keys))
         self._kms = pe.KmsConnectionConfig()
+        self.opened: set[Path] = set()  # files whose footer was opened: their key-encryption keys are cached
 
     def encryption(self, key: SnapshotKey | None) -> pe.FileEncryptionProperties | None:
         if key is None:  # a plaintext store (bench/ only)
@@ -196,9 +200,12 @@ def scan(con: duckdb.DuckDBPyConnection, cipher: Cipher, files: Iterable[Path],
             scans.append(f"read_parquet([{listed}], hive_partitioning = true, "
                          f"hive_types = {{'municipality_code': VARCHAR}})")
             continue
-        # One footer opened first: a key that does not match fails here with a clear message, not in the
-        # middle of a query.
-        read_metadata(paths[0], cipher, code)
+        # Every footer not opened yet, here (see KEY_CACHE_LIFETIME); a key that does not match fails here with a
+        # clear message, not in the middle of a query.
+        for path in paths:
+            if path not in cipher.opened:
+                read_metadata(path, cipher, code)
+                cipher.opened.add(path)
         options = ds.ParquetFragmentScanOptions(decryption_properties=cipher.decryption())
         dataset = ds.dataset([p.as_posix() for p in paths], format=ds.ParquetFileFormat(
             default_fragment_scan_options=options), partition_base_dir=paths[0].parent.parent.as_posix(),
