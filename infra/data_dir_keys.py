@@ -5,15 +5,13 @@ scan) uses the same key without anyone choosing or shipping one."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
-import tempfile
 from pathlib import Path
 
 from domain.errors import BclError
 from domain.secret_strength import secret_weakness
-from infra.private_files import FILE_MODE, private_folder
+from infra.private_files import FILE_MODE, private_folder, write_private_file_once
 
 KEY_BYTES = 32
 
@@ -31,18 +29,7 @@ def data_dir_secret(path: Path) -> str:
         return _read(path)
     except FileNotFoundError:
         pass
-    private_folder(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_hex(KEY_BYTES) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):  # another process made it first: theirs stands
-            os.link(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    write_private_file_once(path, (secrets.token_hex(KEY_BYTES) + "\n").encode("ascii"))
     return _read(path)
 
 

@@ -70,6 +70,24 @@ def write_private_file(path: Path, data: bytes) -> None:
         raise
 
 
+def write_private_file_once(path: Path, data: bytes) -> None:
+    """Create `path` with `data` (mode 0600, whole, in a private folder) unless it exists. Two processes that
+    create it at once agree: each writes its candidate to a temporary file and links it to `path`, which
+    succeeds for one only; the other's candidate is dropped and the winner's stands."""
+    private_folder(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):  # another process made it first: theirs stands
+            os.link(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 def append_private_line(path: Path, line: str) -> None:
     """Append one line (UTF-8) to `path`, creating it with mode 0600 in a private folder."""
     private_folder(path.parent)

@@ -20,7 +20,6 @@ import fcntl
 import json
 import os
 import secrets
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,12 @@ from typing import Protocol
 from domain.codes import is_valid_municipality_code
 from domain.errors import BclError
 from domain.secret_strength import secret_weakness
-from infra.private_files import FILE_MODE, create_private_file, private_folder, write_private_file
+from infra.private_files import (
+    FILE_MODE,
+    create_private_file,
+    write_private_file,
+    write_private_file_once,
+)
 
 KEY_BYTES = 32  # AES-256
 
@@ -169,20 +173,8 @@ class KeyFileKeyring:
     def _create(self, municipality_code: str) -> None:
         """Two processes that write the municipality's first file at once agree: each links its candidate
         to the file name, which succeeds for one only (as infra.data_dir_keys)."""
-        path = self.path(municipality_code)
-        private_folder(path.parent)
         ring = {"municipality": municipality_code, "current": 1, "keys": {"1": secrets.token_hex(KEY_BYTES)}}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            os.fchmod(fd, FILE_MODE)
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                json.dump(ring, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            with contextlib.suppress(FileExistsError):  # another process made it first: theirs stands
-                os.link(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        write_private_file_once(self.path(municipality_code), json.dumps(ring).encode("ascii"))
 
     def _write(self, municipality_code: str, ring: dict) -> None:
         write_private_file(self.path(municipality_code), json.dumps(ring).encode("ascii"))

@@ -20,6 +20,7 @@ from streams.settings import Settings
 
 if TYPE_CHECKING:
     from sinks.snapshot_store import ParquetSnapshotStore
+    from streams.materialiser import BackupMaterialiser
 
 
 @click.group()
@@ -49,18 +50,15 @@ def materialise(settings: Settings, until_caught_up: bool, idle_seconds: float, 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    materialiser = _materialiser(settings, group_member)  # no cluster: one clear line, before anything serves
     serve_metrics(settings.metrics_port)
-    click.echo(json.dumps(_materialise_member(settings, group_member, until_caught_up, idle_seconds, stop)))
+    click.echo(json.dumps(materialiser.run(stop, until_caught_up=until_caught_up, idle_seconds=idle_seconds).as_dict()))
 
 
-def _materialise_member(settings: Settings, group_member: bool, until_caught_up: bool, idle_seconds: float,
-                        stop: threading.Event, ready=None) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def _materialiser(settings: Settings, group_member: bool) -> BackupMaterialiser:
     from streams.platform import Platform
 
-    materialiser = Platform(settings).materialiser(group_member=group_member)
-    if ready is not None:
-        ready.wait()  # the members join together: one first assignment, not a rebalance per late starter
-    return materialiser.run(stop, until_caught_up=until_caught_up, idle_seconds=idle_seconds).as_dict()
+    return Platform(settings).materialiser(group_member=group_member)
 
 
 def _member_process(settings: Settings, until_caught_up: bool, idle_seconds: float, results, ready) -> None:  # type: ignore[no-untyped-def]
@@ -72,7 +70,9 @@ def _member_process(settings: Settings, until_caught_up: bool, idle_seconds: flo
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides
     try:
-        results.put(_materialise_member(settings, True, until_caught_up, idle_seconds, stop, ready))
+        materialiser = _materialiser(settings, True)
+        ready.wait()  # the members join together: one first assignment, not a rebalance per late starter
+        results.put(materialiser.run(stop, until_caught_up=until_caught_up, idle_seconds=idle_seconds).as_dict())
     except BclError as exc:  # a clear line, as the CLI says it, not a child's traceback
         ready.abort()  # the others stop waiting for this one
         print(f"error: {exc}", file=sys.stderr, flush=True)
