@@ -57,16 +57,11 @@ def write_private_file(path: Path, data: bytes) -> None:
     is left as it is (it may be the user's --out folder: a platform folder is made private with
     private_folder by its owner)."""
     _make_folders(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp creates it 0600
+    tmp = _private_candidate(path, data)
     try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -75,17 +70,27 @@ def write_private_file_once(path: Path, data: bytes) -> None:
     create it at once agree: each writes its candidate to a temporary file and links it to `path`, which
     succeeds for one only; the other's candidate is dropped and the winner's stands."""
     private_folder(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    tmp = _private_candidate(path, data)
+    try:
+        with contextlib.suppress(FileExistsError):  # another process made it first: theirs stands
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _private_candidate(path: Path, data: bytes) -> Path:
+    """`data` in a temporary file of mode 0600 beside `path`, on disk (fsync), for a rename or link to `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp creates it 0600
     try:
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):  # another process made it first: theirs stands
-            os.link(tmp, path)
-    finally:
+    except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
 
 
 def append_private_line(path: Path, line: str) -> None:
