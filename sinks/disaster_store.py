@@ -20,10 +20,9 @@ side by side, writers take the lock at BEGIN (IMMEDIATE) and wait for each other
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from domain.disasters import (
     to_millisecond,
 )
 from infra import topics
-from infra.private_files import create_private_file
+from infra.sqlite_database import immediate_transaction, open_database
 from schemas.wire import AvroSerde
 
 LAYOUT_VERSION = 1
@@ -88,14 +87,10 @@ def _instant(ms: int | None) -> dt.datetime | None:
 
 class DisasterStore:
     def __init__(self, path: Path, serde: AvroSerde, topic: str = topics.DISASTER_EVENTS) -> None:
-        create_private_file(path)
         self.path = path
         self.topic = topic
         self._serde = serde
-        self._con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=FULL")
+        self._con = open_database(path, busy_timeout_s=BUSY_TIMEOUT_MS / 1000)
         with self._transaction():
             for statement in _TABLES.split(";"):
                 if statement.strip():
@@ -198,12 +193,5 @@ class DisasterStore:
             "SELECT count(published_at), count(*) - count(published_at) FROM outbox").fetchone()
         return {"published": published, "unpublished": waiting}
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._con.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._con.execute("ROLLBACK")
-            raise
-        self._con.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[None]:
+        return immediate_transaction(self._con)

@@ -15,14 +15,13 @@ applied. It is rebuilt from the history when it was never built (a store from be
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from domain.register_validation import Rejection
 from domain.serial_holders import RecordKey, serial_conflict
-from infra.private_files import create_private_file
+from infra.sqlite_database import immediate_transaction, open_database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS holders (serial TEXT PRIMARY KEY, municipality_code TEXT NOT NULL,
@@ -34,11 +33,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 class SerialIndex:
     def __init__(self, path: Path) -> None:
-        create_private_file(path)  # the serials are personal data: 0600
-        # Long busy timeout: another process's claim holds the write lock for the time of one statement.
-        self._con = sqlite3.connect(path, timeout=120, isolation_level=None, check_same_thread=False)
-        self._con.execute("PRAGMA journal_mode = WAL")
-        self._con.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable against a process crash
+        # The serials are personal data: private. Long busy timeout: another process's claim holds the write lock
+        # for the time of one statement. NORMAL: durable against a process crash, and rebuilt from the history.
+        self._con = open_database(path, synchronous="NORMAL", busy_timeout_s=120)
         self._con.executescript(_SCHEMA)
         self._batch = self._begun = False
 
@@ -59,17 +56,12 @@ class SerialIndex:
     def rebuild(self, records: Iterable[tuple[str, str, Sequence[str]]]) -> None:
         """Replace the index by the current records' serials (municipality code, resident code, serials)."""
         con = self._con
-        con.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate_transaction(con):
             con.execute("DELETE FROM holders")
             # A history from before the rule may hold a serial twice: the first holder stays.
             con.executemany("INSERT OR IGNORE INTO holders VALUES (?, ?, ?)",
                             ((serial, muni, rc) for muni, rc, serials in records for serial in serials))
             con.execute("INSERT OR REPLACE INTO meta VALUES ('built', '1')")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     def forget(self) -> None:
         """Mark the index stale (a resync changed the history): the next materialiser rebuilds it."""

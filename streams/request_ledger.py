@@ -41,13 +41,13 @@ first layout (keyed by position) is migrated in place when opened.
 from __future__ import annotations
 
 import enum
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.private_files import create_private_file
+from infra.sqlite_database import immediate_transaction, open_database
 
 Position = tuple[str, int, int]  # request topic, partition, offset
 OutputPartition = tuple[str, int]
@@ -142,12 +142,9 @@ def origin_of(cluster_id: str | None, timestamp_ms: int) -> str:
 
 class RequestLedger:
     def __init__(self, path: Path, retention_seconds: float = DEFAULT_RETENTION_SECONDS) -> None:
-        create_private_file(path)  # it holds the answers (PDFs) until delivered: 0600 in a 0700 folder
         self.path = path
         self.retention_seconds = retention_seconds
-        self._con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=FULL")
+        self._con = open_database(path)  # it holds the answers (PDFs) until delivered: private
         with self._transaction():
             version = self._con.execute("PRAGMA user_version").fetchone()[0]
             exists = self._con.execute("SELECT 1 FROM sqlite_master WHERE name='requests'").fetchone()
@@ -241,15 +238,5 @@ class RequestLedger:
         for table in ("issued", "outputs", "fronts"):
             self._con.executemany(f"DELETE FROM {table} WHERE {_AT_KEY}", list(claims))
 
-    class _Txn:
-        def __init__(self, con: sqlite3.Connection) -> None:
-            self._con = con
-
-        def __enter__(self) -> None:
-            self._con.execute("BEGIN IMMEDIATE")
-
-        def __exit__(self, exc_type: object, *_: object) -> None:
-            self._con.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
-    def _transaction(self) -> RequestLedger._Txn:
-        return RequestLedger._Txn(self._con)
+    def _transaction(self) -> AbstractContextManager[None]:
+        return immediate_transaction(self._con)
