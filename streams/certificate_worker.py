@@ -529,7 +529,7 @@ class CertificateWorker:
         item.job = RenderJob(item.request["request_id"], issuer_for(municipality), decision.kind,
                              decision.residents, now, decision.copies, options, decision.tax_year,
                              tuple(certificate_id(item.request["request_id"], n)
-                                   for n in range(1, decision.copies + 1)))
+                                   for n in range(1, decision.copies + 1)), decision.disaster)
 
     @cached_property
     def _lookups(self) -> Lookups:
