@@ -580,7 +580,7 @@ def layout_disaster_certificate(kind: CertificateType, resident: Resident, certi
     b.text_right(PAGE_WIDTH - MARGIN, 104, 10.5, f"第{certificate.number}号")
     bottom = _table(b, rows, 124)
     b.text(MARGIN, bottom + 22, 9, "以下余白")
-    _certification(b, sentence, issuer, issued_on, 560)
+    _certification(b, sentence, issuer, issued_on, 440)
     return DocumentLayout(kind, title, (b.page(),))
 
 
