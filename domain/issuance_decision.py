@@ -3,7 +3,8 @@
 `decide` applies the rules of domain.kiosk_rules and the card check of domain.request_authentication
 in the order of docs/domain.md §3; the first that fails refuses the request. It holds no state: what
 needs the world (the card's chain to the root, revocation, the resident directory, the disasters open
-and the households in their ledgers, which kinds have a layout) is asked through `Lookups`, and what the centre configures comes in as `IssuancePolicy`.
+and the households in their ledgers, which kinds have a layout) is asked through `Lookups`, and what
+the centre configures comes in as `IssuancePolicy`.
 The result is a value, a `Refusal` or an `Issue`, from which the certificate worker builds its
 render job. The replay guard is not here: it needs the worker's ledger and comes first, in the worker.
 """
@@ -20,7 +21,12 @@ from cryptography import x509
 from domain import kiosk_rules as rules
 from domain.certificate_types import DISASTER_CERTIFICATES, CertificateType
 from domain.challenge import challenge_bytes
-from domain.disaster_certificate import DisasterCertificate, HouseholdDisasterFacts, choose_disaster, disaster_certificate
+from domain.disaster_certificate import (
+    DisasterCertificate,
+    HouseholdDisasterFacts,
+    choose_disaster,
+    disaster_certificate,
+)
 from domain.disasters import Disaster
 from domain.errors import UnknownMunicipalityError
 from domain.kiosk_request import check_request_fields
@@ -92,8 +98,8 @@ class Issue:
 
 def decide(request: KioskRequest, now: dt.datetime, lookups: Lookups, policy: IssuancePolicy) -> Refusal | Issue:
     """Every rule in order (the fields' limits, municipality, service hours, the card, revocation, type and
-    copies, the resident, content, the disaster ledger, layout, payment); the first refusal, or what to issue. `now`: the
-    centre's clock."""
+    copies, the resident, content, the disaster ledger, layout, payment); the first refusal, or what to
+    issue. `now`: the centre's clock."""
     invalid = check_request_fields(request)
     if invalid is not None:
         return invalid

@@ -113,7 +113,8 @@ MESSAGES: Mapping[ReasonCode, str] = MappingProxyType({
     ReasonCode.NOT_AVAILABLE_VIA_BCL:
         "この証明書はコンビニ交付（BCL）では発行できません。市区町村の窓口でお申し込みください。",
     ReasonCode.DISASTER_NOT_DECLARED: "罹災証明書・被災証明書は災害の発生時にのみ発行できます。" + _COUNTER,
-    ReasonCode.NOT_IN_DISASTER_LEDGER: "被災者台帳に世帯の記載がないため、罹災証明書・被災証明書を発行できません。" + _COUNTER,
+    ReasonCode.NOT_IN_DISASTER_LEDGER:
+        "被災者台帳に世帯の記載がないため、罹災証明書・被災証明書を発行できません。" + _COUNTER,
     ReasonCode.DAMAGE_NOT_ASSESSED: "住家の被害認定調査が終わっていないため、罹災証明書を発行できません。" + _COUNTER,
     ReasonCode.DAMAGE_NOT_REPORTED: "被害の届出がないため、被災証明書を発行できません。" + _COUNTER,
     ReasonCode.NO_RESIDENT: "このカードに対応する住民票が見つかりません。" + _COUNTER,

@@ -221,8 +221,9 @@ def test_a_tax_certificate_shows_the_year_asked_for_or_the_latest(card) -> None:
     assert missing == refusal(ReasonCode.NO_TAX_RECORD, "no tax record for fiscal year 2019")
 
 
-EARTHQUAKE = Disaster("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "令和8年紀伊半島沖地震", DisasterKind.EARTHQUAKE, (TANABE,),
-                      dt.datetime(2026, 11, 1, 1, 30, tzinfo=dt.UTC), dt.datetime(2026, 11, 1, 3, tzinfo=dt.UTC))
+EARTHQUAKE = Disaster("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "令和8年紀伊半島沖地震", DisasterKind.EARTHQUAKE,
+                      (TANABE,), dt.datetime(2026, 11, 1, 1, 30, tzinfo=dt.UTC),
+                      dt.datetime(2026, 11, 1, 3, tzinfo=dt.UTC))
 FLOOD = Disaster("9a8b7c6d-5e4f-3a2b-1c0d-ffeeddccbbaa", "令和8年11月豪雨", DisasterKind.FLOOD, (TANABE,),
                  dt.datetime(2026, 11, 10, 6, tzinfo=dt.UTC), dt.datetime(2026, 11, 10, 7, tzinfo=dt.UTC))
 
