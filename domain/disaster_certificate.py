@@ -26,20 +26,10 @@ from dataclasses import dataclass
 
 from domain.certificate_types import CertificateType
 from domain.damage_levels import DamageLevel, FloodDepth
-from domain.disasters import Disaster, DisasterKind
+from domain.disasters import Disaster
 from domain.japan_time import to_japan_time
 from domain.kiosk_rules import ReasonCode, Refusal, refusal
 
-# The kind as a certificate names the cause (原因).
-KIND_LABELS = {
-    DisasterKind.EARTHQUAKE: "地震",
-    DisasterKind.TSUNAMI: "津波",
-    DisasterKind.FLOOD: "洪水・浸水",
-    DisasterKind.LANDSLIDE: "土砂災害",
-    DisasterKind.STORM: "風水害",
-    DisasterKind.FIRE: "火災",
-    DisasterKind.VOLCANO: "噴火",
-}
 _NUMBER_PREFIX = {CertificateType.DISASTER_DAMAGE: "R", CertificateType.DISASTER_AFFECTED: "H"}
 
 
@@ -140,7 +130,7 @@ DisasterCertificate = DamageCertificate | AffectedCertificate
 
 
 def cause_of(disaster: Disaster) -> DisasterCause:
-    return DisasterCause(disaster.name, to_japan_time(disaster.occurred_at).date(), KIND_LABELS[disaster.kind])
+    return DisasterCause(disaster.name, to_japan_time(disaster.occurred_at).date(), disaster.kind.japanese)
 
 
 def disaster_certificate(kind: CertificateType, disaster: Disaster, facts: HouseholdDisasterFacts,
