@@ -569,9 +569,10 @@ def layout_disaster_certificate(kind: CertificateType, resident: Resident, certi
         sentence = "上記のとおり、住家に被害を受けたことを証明する。"
     elif kind is CertificateType.DISASTER_AFFECTED and isinstance(certificate, AffectedCertificate):
         title = "被災証明書"
-        reported = "、".join(certificate.reported) if certificate.reported else "災害により被災した旨"
+        if not certificate.reported:
+            raise CertificateContentError("a 被災証明書 certifies what was reported: nothing was")
         rows = [("届出者氏名", _name(resident)), ("届出者の住所", _address(resident)),
-                ("災害", _cause(certificate.cause)), ("届出の内容", reported)]
+                ("災害", _cause(certificate.cause)), ("届出の内容", "、".join(certificate.reported))]
         sentence = "上記のとおり、被害の届出があったことを証明する。"
     else:
         raise CertificateContentError(f"{kind} needs the facts of its own kind, got {type(certificate).__name__}")

@@ -12,7 +12,7 @@ thread writes it while the request loop reads it.
 - Households (the integrator feeds these from the ledger's and the surveys' topics):
   `apply_ledger_resident` (a resident's row of a disaster's ledger: the household and dwelling as of
   発災日時; None removes it), `apply_dwelling_survey` (a dwelling's current damage level, flood depth and
-  remarks; level None: not surveyed, or the survey withdrawn) and `apply_damage_report` (what a household
+  remarks; None: not surveyed, or the survey withdrawn) and `apply_damage_report` (what a household
   reported damaged besides the dwelling, for the 被災証明書). Each call replaces what the index held for its
   key, so a redelivered or replayed state changes nothing.
 """

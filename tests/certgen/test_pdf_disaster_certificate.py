@@ -122,6 +122,9 @@ def test_a_disaster_certificate_needs_its_own_facts(sealed: CertificateRenderer)
         sealed.layout(CertificateType.DISASTER_DAMAGE, [resident()], ISSUER, ISSUED_AT)
     with pytest.raises(CertificateContentError, match="facts of its own kind"):
         sealed.layout(CertificateType.DISASTER_DAMAGE, [resident()], ISSUER, ISSUED_AT, disaster=AFFECTED)
+    with pytest.raises(CertificateContentError, match="nothing was"):
+        sealed.layout(CertificateType.DISASTER_AFFECTED, [resident()], ISSUER, ISSUED_AT,
+                      disaster=AffectedCertificate(AFFECTED.number, CAUSE, ()))
     with pytest.raises(CertificateContentError, match="deleted"):
         sealed.layout(CertificateType.DISASTER_AFFECTED, [resident(status="DELETED")], ISSUER, ISSUED_AT,
                       disaster=AFFECTED)
