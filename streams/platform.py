@@ -31,6 +31,7 @@ from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry, make_registry
 from schemas.wire import AvroSerde
 from sinks.analytics import AnalystSession
+from sinks.damage_assessment import DamageAssessment
 from sinks.disaster_store import DisasterStore
 from sinks.snapshot_store import ParquetSnapshotStore
 from streams.billing import BillingProcessor
@@ -124,6 +125,12 @@ class Platform:
         """Disaster support's durable store and outbox (declarations, later staff entries and applications)."""
         return DisasterStore(self.settings.disaster_store_file,
                              AvroSerde(self.registry, CONTRACTS[topics.DISASTER_EVENTS]))
+
+    @cached_property
+    def damage_assessment(self) -> DamageAssessment:
+        """The dwellings' damage levels and their history, on the disaster store's database and outbox."""
+        return DamageAssessment(self.disaster_store,
+                                AvroSerde(self.registry, CONTRACTS[topics.DISASTER_ASSESSMENTS]))
 
     # -- processors ---------------------------------------------------------------------------
 
