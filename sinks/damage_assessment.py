@@ -45,6 +45,7 @@ from domain.japan_time import japan_date
 from infra import topics
 from infra.crash_points import crash_point
 from schemas.wire import AvroSerde
+from sinks.disaster_ledger import NoLedgerError
 from sinks.disaster_store import DisasterStore
 
 # The most dwellings one DwellingAssessment event of an area lists (ids of tens of characters: a few hundred KB).
@@ -70,10 +71,6 @@ _TABLES = """
 
 class UnknownDwellingError(BclError, LookupError):
     """The disaster's ledger has no dwelling of that id."""
-
-
-class NoLedgerError(BclError, LookupError):
-    """The disaster has no ledger (no dwellings) for that municipality."""
 
 
 @dataclass(frozen=True)
@@ -256,14 +253,13 @@ class DamageAssessment:
         return _Plan(preview, changes)
 
     def _dwellings(self, disaster_id: str, municipality_code: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The ids and coordinates of the municipality's dwellings in the disaster's ledger (those located)."""
+        """The ids and coordinates of the municipality's dwellings in the disaster's ledger."""
         rows = self._con.execute(
-            "SELECT dwelling_id, longitude, latitude FROM ledger_dwellings WHERE disaster_id=? AND "
-            "municipality_code=? AND longitude IS NOT NULL AND latitude IS NOT NULL", (disaster_id, municipality_code)
-        ).fetchall() if self._has_ledger() else []
+            "SELECT dwelling_id, longitude, latitude FROM ledger_dwellings WHERE disaster_id=? AND municipality_code=?",
+            (disaster_id, municipality_code)).fetchall() if self._has_ledger() else []
         if not rows:
-            raise NoLedgerError(f"the ledger of disaster {disaster_id} has no located dwelling of municipality "
-                                f"{municipality_code}")
+            raise NoLedgerError(f"the ledger of disaster {disaster_id} has no dwelling of municipality "
+                                f"{municipality_code} (is it built? `bcl disaster import-csv` for pattern B)")
         ids, lons, lats = zip(*rows, strict=True)
         return np.asarray(ids, dtype=object), np.asarray(lons, dtype=float), np.asarray(lats, dtype=float)
 

@@ -92,7 +92,7 @@ class DisasterStore:
         self.topic = topic
         self._serde = serde
         self._con = open_database(path, busy_timeout_s=BUSY_TIMEOUT_MS / 1000)
-        with self.transaction():
+        with self._transaction():
             for statement in _TABLES.split(";"):
                 if statement.strip():
                     self._con.execute(statement)
@@ -101,13 +101,23 @@ class DisasterStore:
     def close(self) -> None:
         self._con.close()
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The store's connection: the other modules of disaster support keep their tables in the same file
+        (sinks.disaster_ledger), so that one transaction can span them."""
+        return self._con
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One immediate transaction on the store (the write lock taken at BEGIN)."""
+        return immediate_transaction(self._con)
+
     # -- disasters -----------------------------------------------------------------------------
 
     def declare(self, declaration: Declaration, now: dt.datetime) -> Disaster:
         """Store the declaration and its DECLARED event, in one transaction; durable when this returns."""
         disaster = Disaster(str(uuid.uuid4()), declaration.name, declaration.kind, declaration.municipality_codes,
                             declaration.occurred_at, to_millisecond(now))
-        with self.transaction():
+        with self._transaction():
             self._con.execute("INSERT INTO disasters VALUES (?, ?, ?, ?, ?, NULL)",
                               (disaster.disaster_id, disaster.name, disaster.kind.value, _ms(disaster.occurred_at),
                                _ms(disaster.declared_at)))
@@ -119,20 +129,24 @@ class DisasterStore:
     def close_disaster(self, disaster_id: str, at: dt.datetime | None, now: dt.datetime) -> Disaster:
         """Close a declared disaster (at `at`, default now) and store its CLOSED event, in one transaction. The
         checks (domain.disasters.closing_time) run inside it, so two staff closing at once cannot both succeed."""
-        with self.transaction():
-            disaster = self.disaster(disaster_id)
+        with self._transaction():
+            disaster = self._disaster(disaster_id)
             closed = closing_time(disaster, now if at is None else at, now)
             self._con.execute("UPDATE disasters SET closed_at=? WHERE disaster_id=?", (_ms(closed), disaster_id))
-            disaster = self.disaster(disaster_id)
+            disaster = self._disaster(disaster_id)
             self._append_event("CLOSED", disaster, now)
         return disaster
 
     def disasters(self) -> list[Disaster]:
         """Every disaster, in the order they were declared."""
         ids = [row[0] for row in self._con.execute("SELECT disaster_id FROM disasters ORDER BY declared_at, rowid")]
-        return [self.disaster(i) for i in ids]
+        return [self._disaster(i) for i in ids]
 
     def disaster(self, disaster_id: str) -> Disaster:
+        """The disaster of that id, or UnknownDisasterError."""
+        return self._disaster(disaster_id)
+
+    def _disaster(self, disaster_id: str) -> Disaster:
         row = self._con.execute("SELECT name, kind, occurred_at, declared_at, closed_at FROM disasters "
                                 "WHERE disaster_id=?", (disaster_id,)).fetchone()
         if row is None:
@@ -158,7 +172,7 @@ class DisasterStore:
                       now: dt.datetime) -> int:
         """The outbox row of a change, inside the change's transaction (which holds the write lock, so the
         sequence is the next one): `record` gets a fresh `event_id` and its `sequence`, then is encoded with
-        `serde` (the contract of `topic`). The stores of other concepts on this database (sinks.damage_assessment)
+        `serde` (the contract of `topic`). The modules of other concepts on this database (sinks.damage_assessment)
         announce their changes through it, so that the relay publishes every change in the order it was made."""
         (last,) = self._con.execute("SELECT coalesce(max(sequence), 0) FROM outbox").fetchone()
         event_id = str(uuid.uuid4())
@@ -166,12 +180,6 @@ class DisasterStore:
         self._con.execute("INSERT INTO outbox (sequence, event_id, topic, key, value, recorded_at) "
                           "VALUES (?, ?, ?, ?, ?, ?)", (last + 1, event_id, topic, key, serde.encode(record), _ms(now)))
         return last + 1
-
-    @property
-    def connection(self) -> sqlite3.Connection:
-        """The database connection, for the stores of other concepts on the same file; change it only inside
-        `transaction()`."""
-        return self._con
 
     # -- the outbox ----------------------------------------------------------------------------
 
@@ -182,7 +190,7 @@ class DisasterStore:
         return [OutboxEvent(s, e, t, bytes(k), bytes(v)) for s, e, t, k, v in rows]
 
     def mark_published(self, deliveries: Sequence[Delivery], now: dt.datetime) -> None:
-        with self.transaction():
+        with self._transaction():
             self._con.executemany('UPDATE outbox SET published_at=?, partition=?, "offset"=? WHERE sequence=?',
                                   [(_ms(now), d.partition, d.offset, d.sequence) for d in deliveries])
 
@@ -195,7 +203,7 @@ class DisasterStore:
     def reset_published(self, topic: str | None = None) -> int:
         """Mark every event (of `topic`) unpublished, so that the relay sends them all again, in order: for a new
         cluster that does not hold them. Returns how many."""
-        with self.transaction():
+        with self._transaction():
             return self._con.execute(
                 'UPDATE outbox SET published_at=NULL, partition=NULL, "offset"=NULL WHERE published_at IS NOT NULL'
                 + ("" if topic is None else " AND topic=?"), () if topic is None else (topic,)).rowcount
@@ -206,6 +214,5 @@ class DisasterStore:
             "SELECT count(published_at), count(*) - count(published_at) FROM outbox").fetchone()
         return {"published": published, "unpublished": waiting}
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """One immediate transaction on the store's database (infra.sqlite_database)."""
+    def _transaction(self) -> AbstractContextManager[None]:
         return immediate_transaction(self._con)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,8 @@ from infra import topics
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
-from sinks.damage_assessment import NoLedgerError, UnknownDwellingError
+from sinks.damage_assessment import UnknownDwellingError
+from sinks.disaster_ledger import NoLedgerError
 from sinks.disaster_store import DisasterStore
 from streams.platform import Platform
 from tests.ledger_dwellings_factory import Dwelling, add_dwellings
@@ -34,7 +34,7 @@ OCCURRED = dt.datetime(2026, 11, 20, 5, 46, tzinfo=dt.UTC)
 NOW = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)
 SERDE = AvroSerde(FileSchemaRegistry(), CONTRACTS[topics.DISASTER_ASSESSMENTS])
 
-# Six dwellings of 女川町 in a row along 38.445 N, 0.01° apart from 141.44 E; the last one without coordinates.
+# Five dwellings of 女川町 in a row along 38.445 N, 0.01° apart from 141.44 E.
 ROW = [Dwelling(f"D{i}", 141.44 + 0.01 * i, 38.445, households=1 + i % 2) for i in range(5)]
 ZONE = {"type": "Polygon", "coordinates": [[[141.435, 38.44], [141.465, 38.44], [141.465, 38.45],
                                             [141.435, 38.45], [141.435, 38.44]]]}  # D0, D1, D2
@@ -50,12 +50,7 @@ def disaster_id(platform: Platform) -> str:
     declared = platform.disaster_store.declare(declaration(
         name="令和8年宮城県沖地震", kind="tsunami", municipality_codes=[ONAGAWA, TANABE], occurred_at=OCCURRED,
         now=NOW), NOW)
-    add_dwellings(platform.settings.disaster_store_file, declared.disaster_id, ONAGAWA, ROW)
-    con = sqlite3.connect(platform.settings.disaster_store_file)
-    con.execute("INSERT INTO ledger_dwellings VALUES (?, 'NOWHERE', ?, '住所不明', NULL, NULL)",
-                (declared.disaster_id, ONAGAWA))
-    con.commit()
-    con.close()
+    add_dwellings(platform.settings.data_dir, declared.disaster_id, ONAGAWA, ROW)
     return declared.disaster_id
 
 
@@ -174,7 +169,7 @@ def test_a_big_area_is_announced_in_parts(platform: Platform, disaster_id: str,
                                                       [141.4, 38.4]]]}
     applied = platform.damage_assessment.apply_area(disaster_id, ONAGAWA, parse_area(everything),
                                                     DamageLevel.JUN_HANKAI, staff="防災課", now=NOW)
-    assert (applied.preview.dwellings, applied.events) == (5, 3)  # NOWHERE has no coordinates: not selected
+    assert (applied.preview.dwellings, applied.events) == (5, 3)
     parts = events(platform)
     assert [(e["part"], e["parts"], len(e["dwelling_ids"])) for e in parts] == [(1, 3, 2), (2, 3, 2), (3, 3, 1)]
     assert sorted(i for e in parts for i in e["dwelling_ids"]) == [d.dwelling_id for d in ROW]
@@ -190,7 +185,7 @@ def test_a_refused_area_applies_nothing(platform: Platform, disaster_id: str) ->
         assessment.apply_area(disaster_id, ONAGAWA, tanabe_square, DamageLevel.ZENKAI, staff="防災課", now=NOW)
     with pytest.raises(InvalidArgumentError, match="declared for 045811, 302066, not for 141046"):
         assessment.apply_area(disaster_id, "141046", parse_area(ZONE), DamageLevel.ZENKAI, staff="防災課", now=NOW)
-    with pytest.raises(NoLedgerError, match="no located dwelling of municipality 302066"):
+    with pytest.raises(NoLedgerError, match="no dwelling of municipality 302066"):
         assessment.apply_area(disaster_id, TANABE, tanabe_square, DamageLevel.ZENKAI, staff="防災課", now=NOW)
     with pytest.raises(InvalidArgumentError, match="staff: must not be empty"):
         assessment.apply_area(disaster_id, ONAGAWA, parse_area(ZONE), DamageLevel.ZENKAI, staff=" ", now=NOW)

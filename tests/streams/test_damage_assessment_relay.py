@@ -53,7 +53,7 @@ def declare_with_dwellings(env: dict[str, str], count: int) -> str:
                "--occurred-at", "2026-11-20T14:46")
     assert done.returncode == 0, done
     disaster_id = done.stdout.strip()
-    add_dwellings(store_file(env), disaster_id, ONAGAWA,
+    add_dwellings(Path(env["BCL_DATA_DIR"]), disaster_id, ONAGAWA,
                   grid_dwellings(ONAGAWA, count, 141.42, 38.40, 141.60, 38.47))
     return disaster_id
 

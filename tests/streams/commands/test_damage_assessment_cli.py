@@ -46,7 +46,7 @@ def declared(tmp_path: Path) -> tuple[Path, str]:
     data_dir = tmp_path / "var"
     disaster_id = ok(data_dir, "declare", "--municipality", ONAGAWA, "--name", "令和8年宮城県沖地震", "--kind",
                      "tsunami", "--occurred-at", "2026-11-20T14:46")["disaster_id"]
-    add_dwellings(data_dir / "disaster" / "store.sqlite3", disaster_id, ONAGAWA,
+    add_dwellings(data_dir, disaster_id, ONAGAWA,
                   [Dwelling(f"D{i}", 141.44 + 0.01 * i, 38.445, households=2) for i in range(5)])
     return data_dir, disaster_id
 
