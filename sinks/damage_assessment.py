@@ -234,13 +234,15 @@ class DamageAssessment:
         current = {dwelling_id: (DamageLevel(code), AssessmentSource(source)) for dwelling_id, code, source in
                    self._con.execute("SELECT dwelling_id, level, source FROM dwelling_surveys WHERE disaster_id=? "
                                      "AND municipality_code=?", (disaster.disaster_id, municipality_code))}
-        households = dict(self._con.execute(
-            "SELECT dwelling_id, count(DISTINCT household_number) FROM ledger_residents WHERE disaster_id=? "
-            "AND municipality_code=? GROUP BY dwelling_id", (disaster.disaster_id, municipality_code)))
+        chosen = set(selected.tolist())
+        # The households of the residents registered in the dwellings at 発災日時 (read as pairs: a GROUP BY with
+        # count(DISTINCT) costs SQLite three times as much for 100,000 dwellings).
+        households = {household for dwelling_id, household in self._con.execute(
+            "SELECT dwelling_id, household_number FROM ledger_residents WHERE disaster_id=? AND municipality_code=? "
+            "AND household_number IS NOT NULL", (disaster.disaster_id, municipality_code)) if dwelling_id in chosen}
         changes: list[tuple[str, DamageLevel | None]] = []
-        surveyed = household_count = 0
+        surveyed = 0
         for dwelling_id in selected.tolist():
-            household_count += households.get(dwelling_id, 0)
             old = current.get(dwelling_id)
             if old is not None and old[1] is AssessmentSource.SURVEY:
                 surveyed += 1
@@ -249,7 +251,7 @@ class DamageAssessment:
             if old is None or old[0] is not level:
                 changes.append((dwelling_id, None if old is None else old[0]))
         preview = AreaPreview(disaster.disaster_id, municipality_code, level, overwrite, len(selected),
-                              household_count, surveyed, len(changes))
+                              len(households), surveyed, len(changes))
         return _Plan(preview, changes)
 
     def _dwellings(self, disaster_id: str, municipality_code: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
