@@ -235,8 +235,8 @@ class DamageAssessment:
                    self._con.execute("SELECT dwelling_id, level, source FROM dwelling_surveys WHERE disaster_id=? "
                                      "AND municipality_code=?", (disaster.disaster_id, municipality_code))}
         chosen = set(selected.tolist())
-        # The households of the residents registered in the dwellings at 発災日時 (read as pairs: a GROUP BY with
-        # count(DISTINCT) costs SQLite three times as much for 100,000 dwellings).
+        # The households of the residents registered in the dwellings at 発災日時, read as pairs (a range of the primary
+        # key): for 100,000 dwellings a GROUP BY with count(DISTINCT) in SQLite costs twice as much.
         households = {household for dwelling_id, household in self._con.execute(
             "SELECT dwelling_id, household_number FROM ledger_residents WHERE disaster_id=? AND municipality_code=? "
             "AND household_number IS NOT NULL", (disaster.disaster_id, municipality_code)) if dwelling_id in chosen}
