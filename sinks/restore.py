@@ -107,17 +107,16 @@ def register_as_of(store: BaseSnapshotStore, municipality_code: str, as_of: dt.d
         if checkpoint is None:
             rel = store.history_relation(con)
             latest = _full_scan(rel)
-            known = con.execute(f"SELECT min(event_time) FROM {rel} WHERE municipality_code = $m",
-                                {"m": municipality_code})
-            earliest = known.fetchone()[0]  # type: ignore[index]
+            [(earliest,)] = con.execute(f"SELECT min(event_time) FROM {rel} WHERE municipality_code = $m",
+                                        {"m": municipality_code}).fetchall()
         else:
             later = [p for p in parts if p.name not in checkpoint.covered]
             latest = _from_checkpoint(store, con, checkpoint, later)
             params = {"as_of": params["as_of"]} if later else {}  # DuckDB refuses a parameter it does not use
             earliest = checkpoint.earliest
             if later:
-                known = con.execute(f"SELECT min(event_time) FROM {store.read_files(con, later)}")
-                earliest = min(earliest, known.fetchone()[0])  # type: ignore[index]
+                [(first,)] = con.execute(f"SELECT min(event_time) FROM {store.read_files(con, later)}").fetchall()
+                earliest = min(earliest, first)
         if earliest is None:
             raise RestoreError(f"no backup of municipality {municipality_code} in the snapshot store")
         if as_of < earliest:
