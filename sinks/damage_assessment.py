@@ -39,7 +39,7 @@ from shapely.geometry.base import BaseGeometry
 from domain.damage_levels import DamageLevel, FloodDepth
 from domain.disaster_area import check_in_municipality, inside, municipality_extent
 from domain.disasters import Disaster, DisasterClosedError, to_millisecond
-from domain.dwelling_survey import AssessmentSource, SurveyResult, one_line, survey_result
+from domain.dwelling_survey import AssessmentSource, SurveyResult, area_entry, survey_result
 from domain.errors import BclError, InvalidArgumentError
 from domain.japan_time import japan_date
 from infra import topics
@@ -201,17 +201,15 @@ class DamageAssessment:
                    staff: str, now: dt.datetime, overwrite_surveyed: bool = False,
                    reason: str | None = None) -> AreaRegistration:
         """Set `level` for every dwelling inside the area, in one transaction (see the module doc)."""
-        registered_by = one_line(staff, "staff", 100)
-        why = None if reason is None or not reason.strip() else one_line(reason, "reason", 500)
+        result = area_entry(level=level, staff=staff, now=now, reason=reason)
         area_id = str(uuid.uuid4())
-        result = SurveyResult(level, None, registered_by, japan_date(now), None, why)
         with self._store.transaction():
             plan = self._plan(self._open_disaster(disaster_id), municipality_code, area, level, overwrite_surveyed)
             self._write(disaster_id, municipality_code, plan.changes, result, AssessmentSource.AREA, area_id, now)
             crash_point("damage_assessment.mid_area")
             self._con.execute("INSERT INTO disaster_areas VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                               (area_id, disaster_id, municipality_code, level.value, shapely.to_geojson(area),
-                               int(overwrite_surveyed), registered_by, why, plan.preview.dwellings,
+                               int(overwrite_surveyed), result.surveyor, result.reason, plan.preview.dwellings,
                                len(plan.changes), _ms(now)))
             ids = [dwelling_id for dwelling_id, _ in plan.changes]
             parts = [ids[i:i + AREA_EVENT_DWELLINGS] for i in range(0, len(ids), AREA_EVENT_DWELLINGS)]
