@@ -20,6 +20,7 @@ side by side, writers take the lock at BEGIN (IMMEDIATE) and wait for each other
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -100,6 +101,16 @@ class DisasterStore:
     def close(self) -> None:
         self._con.close()
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The store's connection: the other modules of disaster support keep their tables in the same file
+        (sinks.disaster_ledger), so that one transaction can span them."""
+        return self._con
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One immediate transaction on the store (the write lock taken at BEGIN)."""
+        return immediate_transaction(self._con)
+
     # -- disasters -----------------------------------------------------------------------------
 
     def declare(self, declaration: Declaration, now: dt.datetime) -> Disaster:
@@ -130,6 +141,10 @@ class DisasterStore:
         """Every disaster, in the order they were declared."""
         ids = [row[0] for row in self._con.execute("SELECT disaster_id FROM disasters ORDER BY declared_at, rowid")]
         return [self._disaster(i) for i in ids]
+
+    def disaster(self, disaster_id: str) -> Disaster:
+        """The disaster of that id, or UnknownDisasterError."""
+        return self._disaster(disaster_id)
 
     def _disaster(self, disaster_id: str) -> Disaster:
         row = self._con.execute("SELECT name, kind, occurred_at, declared_at, closed_at FROM disasters "

@@ -13,9 +13,11 @@ A Parquet restore is encrypted like the store's files, with the municipality's c
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
@@ -75,6 +77,53 @@ def _from_checkpoint(store: BaseSnapshotStore, con: duckdb.DuckDBPyConnection, c
         SELECT * FROM ({latest_changes(compared)})"""
 
 
+@dataclass(frozen=True)
+class RegisterAsOf:
+    """The register of one municipality as of an instant, ready to read: `query` (over `con`, with `params`)
+    selects its records, one per resident code, ordered by household and resident code."""
+
+    con: duckdb.DuckDBPyConnection
+    query: str
+    params: dict[str, Any]
+
+
+@contextmanager
+def register_as_of(store: BaseSnapshotStore, municipality_code: str, as_of: dt.datetime, *,
+                   current_only: bool = False) -> Iterator[RegisterAsOf]:
+    """The one point-in-time read of the register (restores and the disaster ledgers use it), valid inside the
+    `with`: the checkpoint it reads is neither pruned nor deleted by a resync meanwhile. Refuses an instant
+    without a zone, a store without history, a municipality without backup and an instant before the backup's
+    first change of the municipality (NothingThatEarlyError)."""
+    if as_of.tzinfo is None:
+        raise RestoreError("the restore instant needs a time zone (e.g. 2026-11-12T12:00+09:00)")
+    if not store.has_history():
+        raise RestoreError("the snapshot store holds no history yet: run the materialiser first")
+    con = duckdb.connect()
+    params: dict[str, Any] = {"municipality": municipality_code, "as_of": as_of.astimezone(dt.UTC)}
+    # Shared: no checkpoint is pruned, nor deleted by a resync, between choosing it and reading it.
+    with store.checkpoint_lock(shared=True):
+        parts = store.history_parts(municipality_code)  # what the read sees: later parts are not seen
+        checkpoint = checkpoint_for(store, municipality_code, as_of, parts) if parts else None
+        if checkpoint is None:
+            rel = store.history_relation(con)
+            latest = _full_scan(rel)
+            [(earliest,)] = con.execute(f"SELECT min(event_time) FROM {rel} WHERE municipality_code = $m",
+                                        {"m": municipality_code}).fetchall()
+        else:
+            later = [p for p in parts if p.name not in checkpoint.covered]
+            latest = _from_checkpoint(store, con, checkpoint, later)
+            params = {"as_of": params["as_of"]} if later else {}  # DuckDB refuses a parameter it does not use
+            earliest = checkpoint.earliest
+            if later:
+                [(first,)] = con.execute(f"SELECT min(event_time) FROM {store.read_files(con, later)}").fetchall()
+                earliest = min(earliest, first)
+        if earliest is None:
+            raise RestoreError(f"no backup of municipality {municipality_code} in the snapshot store")
+        if as_of < earliest:
+            raise NothingThatEarlyError(municipality_code, as_of, earliest)
+        yield RegisterAsOf(con, _register_query(latest, current_only), params)
+
+
 def restore(
     store: BaseSnapshotStore,
     municipality_code: str,
@@ -85,34 +134,7 @@ def restore(
     current_only: bool = False,
 ) -> int:
     """Write the register of one municipality as it was at `as_of`; returns the number of records."""
-    if as_of.tzinfo is None:
-        raise RestoreError("the restore instant needs a time zone (e.g. 2026-11-12T12:00+09:00)")
-    if not store.has_history():
-        raise RestoreError("the snapshot store holds no history yet: run the materialiser first")
-    con = duckdb.connect()
-    params = {"municipality": municipality_code, "as_of": as_of.astimezone(dt.UTC)}
-    # Shared: no checkpoint is pruned, nor deleted by a resync, between choosing it and reading it.
-    with store.checkpoint_lock(shared=True):
-        parts = store.history_parts(municipality_code)  # what the restore reads: later parts are not seen
-        checkpoint = checkpoint_for(store, municipality_code, as_of, parts) if parts else None
-        if checkpoint is None:
-            rel = store.history_relation(con)
-            latest = _full_scan(rel)
-            known = con.execute(f"SELECT min(event_time) FROM {rel} WHERE municipality_code = $m",
-                                {"m": municipality_code})
-            earliest = known.fetchone()[0]  # type: ignore[index]
-        else:
-            later = [p for p in parts if p.name not in checkpoint.covered]
-            latest = _from_checkpoint(store, con, checkpoint, later)
-            params = {"as_of": params["as_of"]} if later else {}  # DuckDB refuses a parameter it does not use
-            earliest = checkpoint.earliest
-            if later:
-                known = con.execute(f"SELECT min(event_time) FROM {store.read_files(con, later)}")
-                earliest = min(earliest, known.fetchone()[0])  # type: ignore[index]
-        if earliest is None:
-            raise RestoreError(f"no backup of municipality {municipality_code} in the snapshot store")
-        if as_of < earliest:
-            raise NothingThatEarlyError(municipality_code, as_of, earliest)
+    with register_as_of(store, municipality_code, as_of, current_only=current_only) as register:
         if not out.parent.is_dir():
             # Never made here: a mistyped path would otherwise grow directories anywhere, even at the root.
             raise RestoreError(f"the directory {out.parent} does not exist: create it first or choose another --out")
@@ -120,11 +142,11 @@ def restore(
             raise RestoreError(f"unknown format {fmt!r}: use parquet or csv")
         # The file holds the municipality's register: written 0600 where nobody else can open it meanwhile.
         with private_output(out) as tmp:
-            query = _register_query(latest, current_only)
             if fmt == "parquet":  # encrypted as the store's files: with the municipality's current key
                 key = store.write_key(municipality_code)
-                return encrypted_parquet.write_query(con, store.cipher, query, tmp, key, params)
-            written = con.execute(_csv_copy_statement(query, tmp), params)
+                return encrypted_parquet.write_query(register.con, store.cipher, register.query, tmp, key,
+                                                     register.params)
+            written = register.con.execute(_csv_copy_statement(register.query, tmp), register.params)
             count = written.fetchone()  # COPY answers with the number of rows it wrote
     return int(count[0]) if count else 0
 

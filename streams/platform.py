@@ -31,6 +31,7 @@ from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry, make_registry
 from schemas.wire import AvroSerde
 from sinks.analytics import AnalystSession
+from sinks.disaster_ledger import DisasterLedger
 from sinks.disaster_store import DisasterStore
 from sinks.snapshot_store import ParquetSnapshotStore
 from streams.billing import BillingProcessor
@@ -125,6 +126,11 @@ class Platform:
         """Disaster support's durable store and outbox (declarations, later staff entries and applications)."""
         return DisasterStore(self.settings.disaster_store_file,
                              AvroSerde(self.registry, CONTRACTS[topics.DISASTER_EVENTS]))
+
+    @cached_property
+    def disaster_ledger(self) -> DisasterLedger:
+        """The 被災者台帳 of the declared disasters, in the disaster store, built from the backup."""
+        return DisasterLedger(self.disaster_store, self.snapshot_store)
 
     # -- processors ---------------------------------------------------------------------------
 

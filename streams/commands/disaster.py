@@ -10,18 +10,21 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
 
 from domain.damage_levels import DamageLevel, damage_level, level_for
 from domain.disaster_condolence import condolence_amounts
+from domain.disaster_ledger import LedgerFlag
 from domain.disaster_relief_loan import relief_loan_income_limit, under_relief_loan_income_limit
 from domain.disaster_relief_loan import relief_loan_limit as loan_limit
 from domain.disasters import Disaster, DisasterKind, declaration
 from domain.errors import InvalidArgumentError
 from domain.japan_time import format_instant
 from domain.livelihood_recovery_support import SUPPORT_DAMAGE_CODES, Rebuild, livelihood_support, support_damage
+from sinks.disaster_ledger import LedgerBuild, Unbuilt
 from streams.commands.option_types import INSTANT
 from streams.settings import Settings
 
@@ -97,14 +100,49 @@ def _disaster_line(d: Disaster) -> str:
 @click.pass_obj
 def declare(settings: Settings, municipalities: tuple[str, ...], name: str, kind: str, occurred_at: dt.datetime,
             as_json: bool) -> None:
-    """Declare a disaster: prints its id once the declaration is stored durably (the relay publishes it)."""
+    """Declare a disaster and build each municipality's ledger (被災者台帳) from the backup as the register stood
+    when it occurred; prints its id once the declaration and the ledgers are stored durably (the relay publishes
+    it). A municipality the backup does not hold that early gets no ledger: import its register as CSV."""
     from streams.platform import Platform
 
     with _options_of_rule():
         checked = declaration(name=name, kind=kind, municipality_codes=municipalities, occurred_at=occurred_at,
                               now=_now())
-    declared = Platform(settings).disaster_store.declare(checked, _now())
-    _emit(_disaster_values(declared), as_json, declared.disaster_id)
+    platform = Platform(settings)
+    declared, builds = platform.disaster_ledger.declare(checked, _now())
+    for build in builds:
+        _audit_build(settings, declared, build, "disaster.ledger.build")
+    if as_json:
+        click.echo(json.dumps({**_disaster_values(declared), "ledgers": [_build_values(b) for b in builds]},
+                              ensure_ascii=False))
+        return
+    click.echo(declared.disaster_id)
+    for build in builds:  # the id alone on stdout, for scripts; how each ledger went on stderr
+        click.echo(_build_line(declared, build), err=True)
+
+
+def _build_values(build: LedgerBuild | Unbuilt) -> dict[str, Any]:
+    if isinstance(build, Unbuilt):
+        return {"municipality_code": build.municipality_code, "built": False, "reason": build.reason}
+    return {"municipality_code": build.municipality_code, "built": True, "source": build.source,
+            "as_of": format_instant(build.as_of), "residents": build.residents, "dwellings": build.dwellings}
+
+
+def _build_line(disaster: Disaster, build: LedgerBuild | Unbuilt) -> str:
+    if isinstance(build, Unbuilt):
+        return (f"{build.municipality_code}: no ledger yet ({build.reason}): import its register with `bcl disaster "
+                f"import-csv {disaster.disaster_id} --municipality {build.municipality_code} FILE`")
+    return (f"{build.municipality_code}: ledger built from the {build.source} as of {format_instant(build.as_of)}: "
+            f"{build.residents:,} residents, {build.dwellings:,} dwellings")
+
+
+def _audit_build(settings: Settings, disaster: Disaster, build: LedgerBuild | Unbuilt, action: str) -> None:
+    """Building a ledger reads the municipality's register (personal data): audited like a restore."""
+    from sinks.audit import record_access
+
+    if isinstance(build, LedgerBuild):
+        record_access(settings.audit_file, action, build.municipality_code, build.residents,
+                      disaster_id=disaster.disaster_id, as_of=build.as_of.isoformat(), source=build.source)
 
 
 @disaster.command("list")
@@ -142,6 +180,94 @@ def close_disaster(settings: Settings, disaster_id: str, at: dt.datetime | None,
     with _options_of_rule():
         closed = Platform(settings).disaster_store.close_disaster(disaster_id.strip(), at, _now())
     _emit(_disaster_values(closed), as_json, _disaster_line(closed))
+
+
+_municipality_option = click.option("--municipality", "municipality", required=True, metavar="CODE",
+                                    help="全国地方公共団体コード of a municipality of the disaster.")
+
+
+@disaster.command()
+@click.argument("disaster_id")
+@_municipality_option
+@click.option("--flag", type=click.Choice([f.value for f in LedgerFlag], case_sensitive=False),
+              help="Only the people with this flag.")
+@click.option("--counts", "counts_only", is_flag=True, help="Only the counts (no personal data shown).")
+@_json_option
+@click.pass_obj
+def ledger(settings: Settings, disaster_id: str, municipality: str, flag: str | None, counts_only: bool,
+           as_json: bool) -> None:
+    """The 被災者台帳 of a municipality: the counts per flag, then its people (personal data, shown on the terminal
+    only and recorded in the audit log)."""
+    from sinks.audit import record_access
+    from streams.platform import Platform
+
+    store = Platform(settings).disaster_ledger
+    build = store.ledger_build(disaster_id.strip(), municipality)
+    counts = store.flag_counts(disaster_id.strip(), municipality)
+    rows = [] if counts_only else store.residents(disaster_id.strip(), municipality,
+                                                  None if flag is None else LedgerFlag(flag.upper()))
+    if rows:
+        record_access(settings.audit_file, "disaster.ledger", municipality, len(rows), disaster_id=disaster_id.strip(),
+                      flag=flag)
+    if as_json:
+        click.echo(json.dumps({"build": _build_values(build), "counts": counts,
+                               **({} if counts_only else {"residents": rows})}, ensure_ascii=False))
+        return
+    click.echo(f"{municipality}: {counts['residents']:,} people, built from the {build.source} as of "
+               f"{format_instant(build.as_of)}; " + ", ".join(f"{k} {v:,}" for k, v in counts.items()
+                                                               if k != "residents"))
+    for r in rows:
+        flags = f" [{r['flags']}{': ' + r['review_reasons'] if r['review_reasons'] else ''}]" if r["flags"] else ""
+        moved = f" → {r['moved_to']}" if r["moved_to"] else ""
+        click.echo(f"{r['resident_code']}  {r['family_name']} {r['given_name']} ({r['family_name_kana']} "
+                   f"{r['given_name_kana']}) {r['birth_date']}  世帯 {r['household_number'] or '-'}  "
+                   f"{r['current_status']} {r['current_address']}{moved}{flags}")
+
+
+@disaster.command()
+@click.argument("disaster_id")
+@_json_option
+@click.pass_obj
+def refresh(settings: Settings, disaster_id: str, as_json: bool) -> None:
+    """Recompute the register-derived part of the disaster's ledgers from the backup as it is now (building any
+    ledger not built yet)."""
+    from sinks.audit import record_access
+    from streams.platform import Platform
+
+    ledgers = Platform(settings).disaster_ledger
+    result = ledgers.refresh(disaster_id.strip(), _now())
+    values: dict[str, Any] = {}
+    for code, outcome in result.items():
+        if isinstance(outcome, Unbuilt):
+            values[code] = {"built": False, "reason": outcome.reason}
+            continue
+        record_access(settings.audit_file, "disaster.ledger.refresh", code, outcome, disaster_id=disaster_id.strip())
+        values[code] = {"built": True, "changed": outcome}
+    if as_json:
+        click.echo(json.dumps({"disaster_id": disaster_id.strip(), "ledgers": values}, ensure_ascii=False))
+        return
+    for code, v in values.items():
+        click.echo(f"{code}: {v['changed']:,} ledger rows changed" if v["built"] else f"{code}: no ledger yet "
+                   f"({v['reason']})")
+
+
+@disaster.command("import-csv")
+@click.argument("disaster_id")
+@_municipality_option
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@_json_option
+@click.pass_obj
+def import_csv(settings: Settings, disaster_id: str, municipality: str, file: Path, as_json: bool) -> None:
+    """Pattern B: build a municipality's ledger from a CSV of its register as it stood when the disaster occurred
+    (the columns `bcl backup restore --format csv` writes). All or nothing; a re-import replaces the register part
+    and keeps what staff entered."""
+    from streams.platform import Platform
+
+    ledgers = Platform(settings).disaster_ledger
+    build = ledgers.import_csv(disaster_id.strip(), municipality, file, _now())
+    disaster_found = ledgers.store.disaster(disaster_id.strip())
+    _audit_build(settings, disaster_found, build, "disaster.ledger.import")
+    _emit(_build_values(build), as_json, _build_line(disaster_found, build))
 
 
 def _run_relay(settings: Settings, until_published: bool, delivery_timeout: float, republish: bool) -> None:

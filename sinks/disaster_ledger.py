@@ -1,0 +1,432 @@
+"""The 被災者台帳 of each declared disaster and municipality (docs/domain.md §6.1), in the disaster store's file.
+
+Built once per municipality, in one transaction, from the register as it stood at 発災日時: from the backup (the
+point-in-time read of sinks.restore, current records only) when it holds the municipality that early, otherwise
+(pattern B: the municipality does not stream, or the backup starts later) from a CSV of its register imported by
+staff. A municipality without a build has no ledger at all, never part of one.
+
+Tables (the register part; what staff enter lives in `ledger_staff_items`, which register updates never write):
+  ledger_builds     one row per built ledger: where it came from, as of when, how many residents;
+  ledger_residents  one row per person: the record at 発災日時 (for an arrival after it, the latest record's
+                    identity and no base address), then the register-derived state (domain.disaster_ledger);
+  ledger_dwellings  one row per dwelling at 発災日時 (domain.dwellings), with the town's coordinates.
+
+`apply_register_states` keeps the ledgers of open disasters current from the materialised register: the
+register-derived columns of a row are a pure function of its base, the latest record, the disaster window and
+the damaged dwellings, so a redelivered or replayed record changes nothing."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from domain.damage_levels import DamageLevel
+from domain.disaster_ledger import (
+    DisasterWindow,
+    LedgerFlag,
+    LedgerState,
+    RegisterFacts,
+    disaster_window,
+    is_damaged,
+    ledger_state,
+    register_facts,
+)
+from domain.disasters import Declaration, Disaster
+from domain.dwellings import address_text
+from domain.errors import BclError
+from domain.japan_time import format_instant
+from domain.register_csv import RowError, missing_columns, register_record
+from sinks.disaster_store import DisasterStore
+from sinks.restore import RestoreError, register_as_of
+from sinks.snapshot_store import BaseSnapshotStore
+
+
+class LedgerError(BclError):
+    pass
+
+
+class NoLedgerError(LedgerError):
+    """The municipality's ledger of the disaster is not built (yet)."""
+
+
+class CsvImportError(LedgerError):
+    pass
+
+
+_TABLES = """
+    CREATE TABLE IF NOT EXISTS ledger_builds (
+        disaster_id TEXT NOT NULL REFERENCES disasters, municipality_code TEXT NOT NULL, source TEXT NOT NULL,
+        as_of INTEGER NOT NULL, residents INTEGER NOT NULL, dwellings INTEGER NOT NULL, built_at INTEGER NOT NULL,
+        PRIMARY KEY (disaster_id, municipality_code));
+    CREATE TABLE IF NOT EXISTS ledger_residents (
+        disaster_id TEXT NOT NULL, municipality_code TEXT NOT NULL, resident_code TEXT NOT NULL,
+        in_base INTEGER NOT NULL,
+        family_name TEXT NOT NULL, given_name TEXT NOT NULL, family_name_kana TEXT NOT NULL,
+        given_name_kana TEXT NOT NULL, birth_date TEXT NOT NULL, sex TEXT NOT NULL, individual_number TEXT NOT NULL,
+        jpki_serials TEXT NOT NULL, household_head_name TEXT NOT NULL, relationship TEXT NOT NULL,
+        address TEXT, dwelling_id TEXT, household_number TEXT,
+        current_status TEXT NOT NULL, deletion_reason TEXT, deleted_on TEXT, current_address TEXT NOT NULL,
+        current_dwelling_id TEXT NOT NULL, current_household_number TEXT NOT NULL, flags TEXT NOT NULL,
+        review_reasons TEXT NOT NULL, moved_to TEXT,
+        PRIMARY KEY (disaster_id, municipality_code, resident_code)) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS ledger_residents_dwelling ON ledger_residents (disaster_id, dwelling_id);
+    CREATE TABLE IF NOT EXISTS ledger_dwellings (
+        disaster_id TEXT NOT NULL, dwelling_id TEXT NOT NULL, municipality_code TEXT NOT NULL,
+        address TEXT NOT NULL, latitude REAL NOT NULL, longitude REAL NOT NULL,
+        PRIMARY KEY (disaster_id, dwelling_id)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS ledger_staff_items (
+        disaster_id TEXT NOT NULL, municipality_code TEXT NOT NULL, resident_code TEXT NOT NULL, item TEXT NOT NULL,
+        value TEXT NOT NULL, entered_by TEXT NOT NULL, entered_at INTEGER NOT NULL,
+        PRIMARY KEY (disaster_id, municipality_code, resident_code, item)) WITHOUT ROWID;
+"""
+
+# The identity columns of a row: the record at 発災日時, or for an arrival after it the latest record.
+IDENTITY = ("family_name", "given_name", "family_name_kana", "given_name_kana", "birth_date", "sex",
+            "individual_number", "jpki_serials", "household_head_name", "relationship")
+BASE = ("address", "dwelling_id", "household_number")
+DERIVED = ("current_status", "deletion_reason", "deleted_on", "current_address", "current_dwelling_id",
+           "current_household_number", "flags", "review_reasons", "moved_to")
+COLUMNS = ("disaster_id", "municipality_code", "resident_code", "in_base", *IDENTITY, *BASE, *DERIVED)
+_INSERT = f"INSERT INTO ledger_residents ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+# What the ledger reads of the register as of 発災日時 (a Resident's fields; the serials joined in DuckDB).
+_BASE_SELECT = """SELECT resident_code, family_name, given_name, family_name_kana, given_name_kana, birth_date, sex,
+    individual_number, array_to_string(list_transform(jpki_certificates, lambda c: c.serial), ',') AS jpki_serials,
+    household_head_name, relationship, household_number, address, status, deletion_reason, deleted_on
+    FROM ({query})"""
+
+
+@dataclass(frozen=True)
+class LedgerBuild:
+    """A built ledger: from the backup or a CSV, as of when, how big."""
+
+    municipality_code: str
+    source: str  # "backup" or "csv"
+    as_of: dt.datetime
+    residents: int
+    dwellings: int
+
+
+@dataclass(frozen=True)
+class Unbuilt:
+    """A municipality whose ledger could not be built from the backup, and why (pattern B: import its CSV)."""
+
+    municipality_code: str
+    reason: str
+
+
+def _ms(instant: dt.datetime) -> int:
+    return int(instant.timestamp() * 1000)
+
+
+def _instant(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+def _derived(state: LedgerState) -> tuple[Any, ...]:
+    return (state.status, state.deletion_reason, None if state.deleted_on is None else state.deleted_on.isoformat(),
+            state.address, state.dwelling_id, state.household_number, ",".join(state.flags),
+            ",".join(state.review_reasons), state.moved_to)
+
+
+def _identity(resident: Mapping[str, Any]) -> tuple[Any, ...]:
+    serials = ",".join(c["serial"] for c in resident.get("jpki_certificates") or [])
+    return (resident["family_name"], resident["given_name"], resident["family_name_kana"],
+            resident["given_name_kana"], resident["birth_date"].isoformat(), resident["sex"],
+            resident["individual_number"], serials, resident["household_head_name"], resident["relationship"])
+
+
+def surveyed_damage(con: sqlite3.Connection, disaster_id: str) -> frozenset[str]:
+    """The dwellings of the disaster surveyed 半壊 or worse (domain.disaster_ledger.is_damaged), from the survey
+    table of damage assessment (`dwelling_surveys`: disaster_id, dwelling_id, level) once it exists."""
+    if con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='dwelling_surveys'").fetchone() is None:
+        return frozenset()
+    rows = con.execute("SELECT dwelling_id, level FROM dwelling_surveys WHERE disaster_id=?", (disaster_id,))
+    return frozenset(d for d, level in rows if is_damaged(DamageLevel(level)))
+
+
+class DisasterLedger:
+    """The ledgers, over the disaster store's connection; the backup is read for builds and refreshes."""
+
+    def __init__(self, store: DisasterStore, snapshots: BaseSnapshotStore,
+                 damaged_dwellings: Callable[[sqlite3.Connection, str], Set[str]] = surveyed_damage) -> None:
+        self.store = store
+        self._snapshots = snapshots
+        self._con = store.connection
+        self._damaged_dwellings = damaged_dwellings
+        with store.transaction():
+            for statement in _TABLES.split(";"):
+                if statement.strip():
+                    self._con.execute(statement)
+
+    # -- building ------------------------------------------------------------------------------
+
+    def declare(self, declaration: Declaration, now: dt.datetime) -> tuple[Disaster, list[LedgerBuild | Unbuilt]]:
+        """Store the declaration, then build each municipality's ledger from the backup as of 発災日時 (one
+        transaction each). A municipality the backup does not hold that early gets no ledger (Unbuilt, with the
+        reason): its register is imported with `import_csv`."""
+        disaster = self.store.declare(declaration, now)
+        return disaster, [self.build(disaster, code, now) for code in disaster.municipality_codes]
+
+    def build(self, disaster: Disaster, municipality_code: str, now: dt.datetime) -> LedgerBuild | Unbuilt:
+        """The municipality's ledger from the backup as the register stood at 発災日時, replacing the register part
+        of an earlier build (staff items are kept)."""
+        try:
+            with register_as_of(self._snapshots, municipality_code, disaster.occurred_at,
+                                current_only=True) as register:
+                query = _BASE_SELECT.format(query=register.query)
+                table = register.con.sql(query, params=register.params).to_arrow_table()
+        except RestoreError as exc:
+            return Unbuilt(municipality_code, str(exc))
+        return self._store_base(disaster, municipality_code, "backup", _table_records(table), now)
+
+    def import_csv(self, disaster_id: str, municipality_code: str, path: Path, now: dt.datetime) -> LedgerBuild:
+        """Pattern B: the municipality's register as CSV (domain.register_csv), taken as it stood at 発災日時. Every
+        row is checked before anything is written; the first bad one is refused naming its line and column. The
+        current records become the ledger in one transaction, replacing the register part of an earlier build
+        (staff items are kept)."""
+        disaster = self.store.disaster(disaster_id)
+        if municipality_code not in disaster.municipality_codes:
+            raise CsvImportError(f"{municipality_code} is not a municipality of disaster {disaster_id} "
+                                 f"({', '.join(disaster.municipality_codes)})")
+        records = [r for r in _read_csv(path, municipality_code) if r["status"] == "CURRENT"]
+        return self._store_base(disaster, municipality_code, "csv", records, now)
+
+    def _store_base(self, disaster: Disaster, municipality_code: str, source: str,
+                    records: Iterable[Mapping[str, Any]], now: dt.datetime) -> LedgerBuild:
+        window = disaster_window(disaster.occurred_at, disaster.closed_at)
+        rows: list[tuple[Any, ...]] = []
+        dwellings: dict[str, tuple[Any, ...]] = {}
+        key = (disaster.disaster_id, municipality_code)
+        for r in records:
+            record = {**r, "municipality_code": municipality_code}
+            facts = register_facts(record)
+            # At the build the latest record is the base: the same rule gives the state (no flag).
+            state = ledger_state(facts, facts, window, frozenset())
+            assert state is not None
+            rows.append((*key, r["resident_code"], 1, *_identity(record), facts.address, facts.dwelling_id,
+                         facts.household_number, *_derived(state)))
+            if facts.dwelling_id not in dwellings:
+                a = record["address"]
+                dwellings[facts.dwelling_id] = (disaster.disaster_id, facts.dwelling_id, municipality_code,
+                                                address_text(a), a["latitude"], a["longitude"])
+        with self.store.transaction():
+            for table in ("ledger_residents", "ledger_dwellings"):
+                self._con.execute(f"DELETE FROM {table} WHERE disaster_id=? AND municipality_code=?", key)
+            self._con.executemany(_INSERT, rows)
+            self._con.executemany("INSERT INTO ledger_dwellings VALUES (?, ?, ?, ?, ?, ?)", dwellings.values())
+            self._con.execute("INSERT OR REPLACE INTO ledger_builds VALUES (?, ?, ?, ?, ?, ?, ?)",
+                              (*key, source, _ms(disaster.occurred_at), len(rows), len(dwellings), _ms(now)))
+        return LedgerBuild(municipality_code, source, disaster.occurred_at, len(rows), len(dwellings))
+
+    def builds(self, disaster_id: str) -> dict[str, LedgerBuild]:
+        rows = self._con.execute("SELECT municipality_code, source, as_of, residents, dwellings FROM ledger_builds "
+                                 "WHERE disaster_id=?", (disaster_id,))
+        return {m: LedgerBuild(m, s, _instant(a), r, d) for m, s, a, r, d in rows}
+
+    # -- register updates ----------------------------------------------------------------------
+
+    def apply_register_states(self, states: Sequence[Mapping[str, Any]]) -> int:
+        """Apply materialised register records (Resident, as AvroSerde decodes them from bcl.residents) to the
+        ledgers of every open disaster of their municipality, in one transaction; returns how many ledger rows
+        changed. Within one call the last record of a person wins; applying a record again changes nothing."""
+        latest = {(s["municipality_code"], s["resident_code"]): s for s in states}
+        by_municipality: dict[str, list[Mapping[str, Any]]] = {}
+        for (code, _), state in latest.items():
+            by_municipality.setdefault(code, []).append(state)
+        changed = 0
+        with self.store.transaction():
+            for code, records in by_municipality.items():
+                for disaster in self._open_disasters_with_ledger(code):
+                    changed += self._apply(disaster, code, records)
+        return changed
+
+    def refresh(self, disaster_id: str, now: dt.datetime) -> dict[str, int | Unbuilt]:
+        """Recompute the register-derived part of the disaster's ledgers from the backup as it is now (the same
+        rule as the register updates), building first any ledger not built yet. Per municipality: the rows
+        changed, or why its ledger cannot be built."""
+        disaster = self.store.disaster(disaster_id)
+        built = self.builds(disaster_id)
+        result: dict[str, int | Unbuilt] = {}
+        for code in disaster.municipality_codes:
+            if code not in built:
+                made = self.build(disaster, code, now)
+                if isinstance(made, Unbuilt):
+                    result[code] = made
+                    continue
+            try:
+                with register_as_of(self._snapshots, code, now) as register:
+                    records = register.con.sql(register.query, params=register.params).to_arrow_table()
+            except RestoreError as exc:  # a CSV-built ledger of a municipality that does not stream
+                csv_built = code in built and built[code].source == "csv"
+                result[code] = 0 if csv_built else Unbuilt(code, str(exc))
+                continue
+            with self.store.transaction():
+                result[code] = self._apply(disaster, code, records.to_pylist())
+        return result
+
+    def _open_disasters_with_ledger(self, municipality_code: str) -> list[Disaster]:
+        ids = self._con.execute(
+            "SELECT b.disaster_id FROM ledger_builds b JOIN disasters d USING (disaster_id) "
+            "WHERE b.municipality_code=? AND d.closed_at IS NULL ORDER BY d.declared_at", (municipality_code,))
+        return [self.store.disaster(i) for (i,) in ids.fetchall()]
+
+    def _apply(self, disaster: Disaster, code: str, records: Sequence[Mapping[str, Any]]) -> int:
+        """Inside the caller's transaction: each record's row made what the rule says; the rows changed."""
+        window = disaster_window(disaster.occurred_at, disaster.closed_at)
+        damaged = self._damaged_dwellings(self._con, disaster.disaster_id)
+        rows = self._rows(disaster.disaster_id, code, [r["resident_code"] for r in records])
+        changed = 0
+        for record in records:
+            row = rows.get(record["resident_code"])
+            changed += self._apply_one(disaster.disaster_id, code, record, row, window, damaged)
+        return changed
+
+    def _rows(self, disaster_id: str, code: str, resident_codes: list[str]) -> dict[str, tuple[Any, ...]]:
+        found: dict[str, tuple[Any, ...]] = {}
+        select = (f"SELECT resident_code, in_base, {', '.join(IDENTITY)}, {', '.join(BASE)}, {', '.join(DERIVED)} "
+                  "FROM ledger_residents WHERE disaster_id=? AND municipality_code=? AND resident_code IN ")
+        for i in range(0, len(resident_codes), 500):  # SQLite's limit of parameters
+            chunk = resident_codes[i:i + 500]
+            for rc, *rest in self._con.execute(select + f"({', '.join('?' * len(chunk))})",
+                                               (disaster_id, code, *chunk)):
+                found[rc] = tuple(rest)
+        return found
+
+    def _apply_one(self, disaster_id: str, code: str, record: Mapping[str, Any], row: tuple[Any, ...] | None,
+                   window: DisasterWindow, damaged: Set[str]) -> int:
+        in_base = row is not None and row[0] == 1
+        base = None
+        if in_base:
+            assert row is not None
+            address, dwelling, household = row[1 + len(IDENTITY):1 + len(IDENTITY) + len(BASE)]
+            base = RegisterFacts("CURRENT", None, None, address, dwelling, household)
+        latest: RegisterFacts = register_facts(record)
+        state = ledger_state(base, latest, window, damaged)
+        key = (disaster_id, code, record["resident_code"])
+        if state is None:  # an arrival after the disaster that left again
+            if row is None:
+                return 0
+            self._con.execute("DELETE FROM ledger_residents WHERE disaster_id=? AND municipality_code=? "
+                              "AND resident_code=?", key)
+            return 1
+        derived = _derived(state)
+        if in_base:
+            assert row is not None
+            if tuple(row[1 + len(IDENTITY) + len(BASE):]) == derived:
+                return 0
+            self._con.execute(f"UPDATE ledger_residents SET {', '.join(f'{c}=?' for c in DERIVED)} "
+                              "WHERE disaster_id=? AND municipality_code=? AND resident_code=?", (*derived, *key))
+            return 1
+        new = (*key, 0, *_identity(record), None, None, None, *derived)
+        if row is not None and tuple(row) == new[3:]:
+            return 0
+        self._con.execute(_INSERT.replace("INSERT", "INSERT OR REPLACE", 1), new)
+        return 1
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def ledger_build(self, disaster_id: str, municipality_code: str) -> LedgerBuild:
+        disaster = self.store.disaster(disaster_id)
+        if municipality_code not in disaster.municipality_codes:
+            raise NoLedgerError(f"{municipality_code} is not a municipality of disaster {disaster_id} "
+                                f"({', '.join(disaster.municipality_codes)})")
+        build = self.builds(disaster_id).get(municipality_code)
+        if build is None:
+            raise NoLedgerError(
+                f"no ledger of {municipality_code} for disaster {disaster_id}: the backup does not hold its register "
+                f"as of {format_instant(disaster.occurred_at)}; import it with `bcl disaster import-csv "
+                f"{disaster_id} --municipality {municipality_code} FILE` (or `bcl disaster refresh` once it does)")
+        return build
+
+    def flag_counts(self, disaster_id: str, municipality_code: str) -> dict[str, int]:
+        """How many rows of the ledger carry each flag ("residents": all rows)."""
+        self.ledger_build(disaster_id, municipality_code)
+        key = (disaster_id, municipality_code)
+        (total,) = self._con.execute("SELECT count(*) FROM ledger_residents WHERE disaster_id=? AND "
+                                     "municipality_code=?", key).fetchone()
+        counts = {"residents": total}
+        for flag in LedgerFlag:
+            (n,) = self._con.execute("SELECT count(*) FROM ledger_residents WHERE disaster_id=? AND "
+                                     "municipality_code=? AND ','||flags||',' LIKE ?", (*key, f"%,{flag},%")).fetchone()
+            counts[flag.value] = n
+        return counts
+
+    def residents(self, disaster_id: str, municipality_code: str,
+                  flag: LedgerFlag | None = None) -> list[dict[str, Any]]:
+        """The ledger's rows (personal data: the caller audits the read), by household and resident code."""
+        self.ledger_build(disaster_id, municipality_code)
+        where = "" if flag is None else " AND ','||flags||',' LIKE ?"
+        params: tuple[Any, ...] = (disaster_id, municipality_code) + (() if flag is None else (f"%,{flag},%",))
+        cursor = self._con.execute(
+            f"SELECT {', '.join(COLUMNS[2:])} FROM ledger_residents WHERE disaster_id=? AND municipality_code=?"
+            f"{where} ORDER BY household_number IS NULL, household_number, current_household_number, resident_code",
+            params)
+        return [dict(zip(COLUMNS[2:], row, strict=True)) for row in cursor]
+
+    # -- staff items ---------------------------------------------------------------------------
+
+    def set_staff_item(self, disaster_id: str, municipality_code: str, resident_code: str, item: str, value: str,
+                       entered_by: str, now: dt.datetime) -> None:
+        """A staff-entered item of a person (連絡先, 要配慮者, …): its own table, never written by register updates."""
+        with self.store.transaction():
+            self._con.execute("INSERT OR REPLACE INTO ledger_staff_items VALUES (?, ?, ?, ?, ?, ?, ?)",
+                              (disaster_id, municipality_code, resident_code, item, value, entered_by, _ms(now)))
+
+    def staff_items(self, disaster_id: str, municipality_code: str, resident_code: str) -> dict[str, str]:
+        rows = self._con.execute("SELECT item, value FROM ledger_staff_items WHERE disaster_id=? AND "
+                                 "municipality_code=? AND resident_code=?", (disaster_id, municipality_code,
+                                                                             resident_code))
+        return dict(rows.fetchall())
+
+
+def _table_records(table: pa.Table) -> Iterable[dict[str, Any]]:
+    """The rows of the build's Arrow table as records, column by column (a million rows: no per-row dict
+    conversion by pyarrow)."""
+    columns = {name: table.column(name).to_pylist() for name in table.column_names}
+    serials = columns.pop("jpki_serials")
+    names = list(columns)
+    for values, joined in zip(zip(*columns.values(), strict=True), serials, strict=True):
+        record = dict(zip(names, values, strict=True))
+        record["jpki_certificates"] = [{"serial": s} for s in joined.split(",")] if joined else []
+        yield record
+
+
+def _read_csv(path: Path, municipality_code: str) -> list[dict[str, Any]]:
+    """Every record of the file, or CsvImportError naming the line and column of the first bad row."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            missing = missing_columns(list(header))
+            if missing:
+                raise CsvImportError(f"{path} line 1: missing column(s) {', '.join(missing)} (the columns of "
+                                     "`bcl backup restore --format csv`)")
+            records: list[dict[str, Any]] = []
+            seen: set[str] = set()
+            for row in reader:
+                line = reader.line_num
+                if None in row or any(v is None for v in row.values()):
+                    raise CsvImportError(f"{path} line {line}: {len(header)} columns expected")
+                try:
+                    record = register_record(row, municipality_code)
+                except RowError as exc:
+                    raise CsvImportError(f"{path} line {line}, {exc}") from None
+                if record["resident_code"] in seen:
+                    raise CsvImportError(f"{path} line {line}, column resident_code: appears twice in the file")
+                seen.add(record["resident_code"])
+                records.append(record)
+    except FileNotFoundError:
+        raise CsvImportError(f"{path} does not exist") from None
+    except UnicodeDecodeError:
+        raise CsvImportError(f"{path} is not UTF-8 text") from None
+    except csv.Error as exc:
+        raise CsvImportError(f"{path}: not CSV ({exc})") from None
+    return records
