@@ -86,7 +86,9 @@ class LedgerProcessorTotals:
 def faust_settings(bootstrap_servers: str, data_dir: Path) -> dict[str, Any]:
     """faust.App settings for a cluster whose topics exist already (the embedded mock has no CreateTopics API)."""
     return {
-        "broker": "kafka://" + bootstrap_servers,  # Faust URLs: the first scheme applies to the whole comma list
+        # Faust's aiokafka transport with the platform's fetch wait (infra.faust_transport: Faust's own waits 1.5 s
+        # on the embedded broker); in a Faust URL list the first scheme applies to every address.
+        "broker": "bcl://" + bootstrap_servers,
         # No topic is declared (CreateTopics): the catalogue (infra/topics.py) made them all. Also no leader
         # topic (`<id>-__assignor-__leader`, which would need CreateTopics too), no tables so no changelogs:
         # the state is the durable ledger store, not a Faust table.
