@@ -9,7 +9,6 @@ import datetime as dt
 import json
 import os
 import sqlite3
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ class SqliteRegisterStateSink:
         self._con = open_database(path)
         self._con.executescript(
             "CREATE TABLE IF NOT EXISTS states (municipality_code TEXT, resident_code TEXT, state TEXT NOT NULL, "
-            "applied_at REAL NOT NULL, PRIMARY KEY (municipality_code, resident_code));"
+            "PRIMARY KEY (municipality_code, resident_code));"
             "CREATE TABLE IF NOT EXISTS handed (n INTEGER PRIMARY KEY, municipality_code TEXT, resident_code TEXT);")
 
     def apply_register_states(self, states: Sequence[Mapping[str, Any]]) -> int:
@@ -50,7 +49,7 @@ class SqliteRegisterStateSink:
                                          key).fetchone()
                 if held is not None and held[0] == text:
                     continue
-                self._con.execute("INSERT OR REPLACE INTO states VALUES (?, ?, ?, ?)", (*key, text, time.time()))
+                self._con.execute("INSERT OR REPLACE INTO states VALUES (?, ?, ?)", (*key, text))
                 changed += 1
         return changed
 
@@ -77,11 +76,3 @@ def handed_count(path: Path) -> int:
     finally:
         con.close()
 
-
-def applied_at(path: Path) -> dict[tuple[str, str], float]:
-    con = sqlite3.connect(path)
-    try:
-        rows = con.execute("SELECT municipality_code, resident_code, applied_at FROM states").fetchall()
-    finally:
-        con.close()
-    return {(m, r): t for m, r, t in rows}

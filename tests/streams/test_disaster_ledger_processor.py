@@ -53,6 +53,14 @@ class LedgerProcess:
                                           json.dumps(self.config)], cwd=REPO, stdout=subprocess.PIPE, text=True,
                                          env=env, stderr=err)
 
+    def wait_ready(self, timeout: float = 90) -> None:
+        """Until Faust's worker says it is ready (its partitions assigned, at their committed offsets)."""
+        deadline = time.monotonic() + timeout
+        while "[^Worker]: Ready" not in self.stderr():
+            assert self.proc is not None and self.proc.poll() is None, self.stderr()
+            assert time.monotonic() < deadline, self.stderr()
+            time.sleep(0.1)
+
     def wait_exit(self, timeout: float = 60) -> int:
         assert self.proc is not None
         return self.proc.wait(timeout)
@@ -144,7 +152,8 @@ def test_register_states_reach_the_sink(cluster: ClusterHandle, ledger: LedgerPr
     assert totals["tombstones"] == 1
     # Stopped, it committed what the sink holds: started again it is given nothing old.
     ledger.start()
-    time.sleep(8)
+    ledger.wait_ready()
+    time.sleep(2)
     assert ledger.terminate()["consumed"] == 0
     assert handed_count(Path(ledger.config["sink"])) == len(states)
 
