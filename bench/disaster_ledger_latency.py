@@ -16,6 +16,10 @@ p50, p99 and max.
 events/s of the agent alone: the processor is stopped (SIGTERM), --events register states are produced (household
 changes of every resident, round after round, each changing its row), the processor is started again and timed
 from the first changed row to the last (the start and the group join are reported apart).
+
+End to end: --changes more deaths, each a signed ResidentChange (the next sequence after the full load, signed as
+the adapter signs) produced to the adapter's topic bcl.register.diffs, with `bcl backup materialise` and the
+processor running: adapter topic → materialiser (validated, verified, history written, bcl.residents) → ledger row.
 The machine is named with its core count and CPU model (the broker, the processor and this driver share them)."""
 
 from __future__ import annotations
@@ -43,10 +47,12 @@ from infra import kafka, topics
 from infra.cluster_control import ClusterHandle
 from schemas.contracts import CONTRACTS
 from schemas.wire import AvroSerde
+from streams.adapter import sign_messages
 from streams.platform import Platform
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
 from streams.settings import load_settings
+from tests.factories import make_change
 from tests.sinks.history_factory import append_events
 
 ONAGAWA = "045811"
@@ -174,6 +180,42 @@ def main() -> None:
         print(f"agent alone: {produced:,} register states in {done_at - first_at:.2f} s = "
               f"{produced / (done_at - first_at):,.0f} events/s (start and group join before it: "
               f"{first_at - began:.1f} s)")
+        print(f"  totals: {totals}")
+
+        # End to end: --changes deaths as ResidentChange events after the full load, signed as the adapter signs them,
+        # one at a time to bcl.register.diffs; the materialiser (`bcl backup materialise`) and the processor running.
+        diffs = AvroSerde(platform.registry, CONTRACTS[topics.REGISTER_DIFFS])
+        materialiser = subprocess.Popen([str(BCL), "backup", "materialise"], env=env, stdout=subprocess.PIPE,
+                                        stderr=(root / "materialiser.log").open("a"), text=True)
+        proc = start_processor(env, root / "processor.log")
+        time.sleep(15)  # both started and joined (their first polls)
+        end_to_end: list[float] = []
+        sequence = max(e["sequence"] for e in load)
+        for i, record in enumerate(living[:args.changes]):
+            sequence += 1
+            when = START + dt.timedelta(days=2, seconds=i)
+            change = make_change(sequence, death(record), municipality_code=ONAGAWA, change_type="DEATH",
+                                 event_time=when)
+            [(key, value, headers)] = sign_messages(
+                [(ONAGAWA, message_key(ONAGAWA, record["resident_code"]), diffs.encode(change))],
+                platform.register_signer)
+            time.sleep(rng.uniform(0, 0.05))
+            sent = time.perf_counter()
+            kafka.produce(producer, topics.REGISTER_DIFFS, value, key, headers=headers)
+            producer.flush(30)
+            deadline = time.monotonic() + 30
+            while "DIED" not in row(record["resident_code"])[0]:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"change {sequence} did not reach the ledger in 30 s (see {root})")
+                time.sleep(0.0005)
+            end_to_end.append(time.perf_counter() - sent)
+        materialiser.send_signal(signal.SIGTERM)
+        print(f"  materialiser: {materialiser.communicate(timeout=60)[0].strip()}")
+        totals = stop_processor(proc)
+        if end_to_end:
+            ms = [x * 1000 for x in end_to_end]
+            print(f"end to end bcl.register.diffs → materialiser → bcl.residents → ledger row ({len(ms)} deaths): "
+                  f"p50 {statistics.median(ms):.0f} ms, p99 {percentile(ms, 99):.0f} ms, max {max(ms):.0f} ms")
         print(f"  totals: {totals}")
 
 
