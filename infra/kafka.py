@@ -66,6 +66,11 @@ class DeliveryTracker:
             )
 
 
+# The embedded broker holds a fetch for the whole wait even when data arrives meanwhile (a real broker answers as
+# soon as there is data); a short wait keeps consumers busy (librdkafka's and Faust's: infra.faust_transport).
+FETCH_WAIT_MAX_MS = 20
+
+
 def make_consumer(bootstrap_servers: str, group_id: str, **overrides: Any) -> Consumer:
     """A consumer that commits only what the caller says is done (no auto commit)."""
     conf: dict[str, Any] = {
@@ -74,9 +79,7 @@ def make_consumer(bootstrap_servers: str, group_id: str, **overrides: Any) -> Co
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "enable.partition.eof": True,
-        # The embedded broker holds a fetch for the whole wait even when data arrives meanwhile
-        # (a real broker answers as soon as there is data); a short wait keeps consumers busy.
-        "fetch.wait.max.ms": 20,
+        "fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
         "fetch.max.bytes": 64 * 1024 * 1024,
         "max.partition.fetch.bytes": 8 * 1024 * 1024,
     }

@@ -36,3 +36,22 @@ def configure_logging(fmt: str = "console", level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
+
+
+class _ToStructlog(logging.Handler):
+    """A standard-library log record (libraries such as Faust, mode and aiokafka log that way) written as one
+    structlog event, so that a process's log has one format."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # a library's malformed format string must not stop the process
+            message = str(record.msg)
+        structlog.get_logger(record.name).log(record.levelno, " ".join(message.split()), logger=record.name)
+
+
+def forward_standard_logging(level: str = "info") -> None:
+    """Send the standard library's log records at `level` and above through structlog (configure_logging)."""
+    root = logging.getLogger()
+    root.handlers[:] = [_ToStructlog()]
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from confluent_kafka import Message, Producer
@@ -18,6 +18,20 @@ from schemas.wire import AvroSerde
 log = structlog.get_logger("dead_letters")
 
 
+class Origin(Protocol):
+    """Where a dead letter came from: a confluent_kafka Message, or a Faust message in that shape."""
+
+    def topic(self) -> str | None: ...
+
+    def partition(self) -> int | None: ...
+
+    def offset(self) -> int | None: ...
+
+    def key(self) -> bytes | None: ...
+
+    def value(self) -> bytes | None: ...
+
+
 class DeadLetterSink:
     def __init__(self, producer: Producer, registry: BaseSchemaRegistry, processor: str,
                  on_delivery: Callable[[Any, Message], None] | None = None, *, topic: str = topics.DLQ) -> None:
@@ -27,7 +41,7 @@ class DeadLetterSink:
         self._processor = processor
         self._on_delivery = on_delivery
 
-    def send(self, msg: Message, reason_code: str, reason: str) -> None:
+    def send(self, msg: Origin, reason_code: str, reason: str) -> None:
         """Log (where it came from and why: never the bytes) and publish the dead letter."""
         log.warning("dead_letter", processor=self._processor, reason_code=reason_code, reason=reason,
                     topic=msg.topic(), partition=msg.partition(), offset=msg.offset())

@@ -38,6 +38,7 @@ from sinks.snapshot_store import ParquetSnapshotStore
 from streams.billing import BillingProcessor
 from streams.card_lifecycle import DEFAULT_KEY_POOL_SIZE, CardLifecycleProcessor
 from streams.certificate_worker import CertificateWorker, Clock, WorkerOptions, WorkerResources, utc_now
+from streams.disaster_ledger_processor import DisasterLedgerProcessor, RegisterStateSink
 from streams.disaster_relay import DisasterRelay
 from streams.materialiser import BackupMaterialiser
 from streams.settings import Settings
@@ -166,6 +167,12 @@ class Platform:
     def disaster_relay(self, **overrides: Any) -> DisasterRelay:
         """Publishes the disaster store's outbox to the cluster."""
         return DisasterRelay(self.bootstrap_servers, self.disaster_store, **overrides)
+
+    def disaster_ledger_processor(self, sink: RegisterStateSink, **overrides: Any) -> DisasterLedgerProcessor:
+        """The Faust app keeping the open disasters' ledgers current from bcl.residents, written through `sink`."""
+        return DisasterLedgerProcessor(self.bootstrap_servers, self.registry, sink,
+                                       data_dir=self.settings.ledger_processor_dir, log_level=self.settings.log_level,
+                                       **overrides)
 
     # -- kiosks -------------------------------------------------------------------------------
 

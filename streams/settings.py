@@ -165,6 +165,11 @@ class Settings:
         return self.data_dir / "disaster" / "store.sqlite3"
 
     @property
+    def ledger_processor_dir(self) -> Path:
+        """The disaster-ledger processor's Faust data folder (Faust makes it; the processor keeps nothing there)."""
+        return self.data_dir / "disaster" / "ledger-processor"
+
+    @property
     def kiosk_dir(self) -> Path:
         """Certificates printed by `bcl kiosk issue`: they hold personal data, so inside the data dir."""
         return self.data_dir / "kiosk"

@@ -274,6 +274,20 @@ def import_csv(settings: Settings, disaster_id: str, municipality: str, file: Pa
     _emit(_build_values(build), as_json, _build_line(disaster_found, build))
 
 
+@disaster.command("ledger-processor")
+@click.pass_obj
+def ledger_processor(settings: Settings) -> None:
+    """Keep the ledgers of the open disasters current from the accepted register (bcl.residents), as DOMAIN §6.1
+    says: a Faust app, runs until Ctrl-C or SIGTERM, then prints its totals as JSON."""
+    from infra.metrics import serve_metrics
+    from streams.platform import Platform
+
+    platform = Platform(settings)
+    processor = platform.disaster_ledger_processor(platform.disaster_ledger)  # no cluster: one clear line first
+    serve_metrics(settings.metrics_port)  # a long-running command, like the other processors
+    click.echo(json.dumps(processor.run().as_dict()))
+
+
 def _run_relay(settings: Settings, until_published: bool, delivery_timeout: float, republish: bool) -> None:
     import signal
     import threading
