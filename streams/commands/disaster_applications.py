@@ -190,3 +190,22 @@ def mailer(settings: Settings, once: bool, interval: float) -> None:
         mail.run(stop, interval)
     except KeyboardInterrupt:
         stop.set()
+
+
+@disaster.command("application-page")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8481, show_default=True, help="Port to listen on.")
+@click.pass_obj
+def application_page(settings: Settings, host: str, port: int) -> None:
+    """Serve the resident's application page: the form, the draft to sign with `bcl disaster sign`, the signed
+    application pasted back (verified and stored like `bcl disaster apply`)."""
+    from aiohttp import web
+
+    from streams.application_web import make_app
+    from streams.platform import Platform
+
+    platform = Platform(settings)
+    store = platform.disaster_store
+    app = make_app(platform.application_intake(), lambda: [d for d in store.disasters() if d.closed_at is None])
+    click.echo(f"application page on http://{host}:{port}/", err=True)
+    web.run_app(app, host=host, port=port, print=None)
