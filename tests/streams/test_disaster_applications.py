@@ -266,6 +266,20 @@ def test_a_bad_signature_or_certificate_is_refused_and_nothing_stored(world: Wor
     assert stored.matched and stored.application_id == draft.application_id
 
 
+def test_a_revoked_card_is_refused(world: World, pcsc_daemon: PcscDaemon) -> None:  # noqa: F811
+    from certgen.revocation import Revocation
+    from domain.card_lifecycle import RevocationReason
+
+    now = dt.datetime.now(dt.UTC)
+    world.platform.pki.revoke(Revocation(world.resident.serial, RevocationReason.LOST_CARD,
+                                         now - dt.timedelta(minutes=1), ONAGAWA))
+    with inserted(world.resident):
+        done = bcl(world, "apply", world.disaster_id, "--procedure", "HISAI_CERTIFICATE", "--mail", "h@example.jp",
+                   "--pin", PIN)
+    assert done.returncode != 0 and "CARD_REVOKED" in done.stderr, done
+    assert world.platform.disaster_applications.applications(world.disaster_id) == []
+
+
 def test_mails_survive_a_mailer_killed_after_the_server_accepted(world: World,
                                                                  pcsc_daemon: PcscDaemon) -> None:  # noqa: F811
     applied = apply(world, world.resident)
