@@ -396,7 +396,7 @@ def test_the_page_applies_with_the_card_signature(world: World, page_url: str, b
     browser.find_element(By.ID, "submit").click()
     reason = WebDriverWait(browser, 20).until(
         expected_conditions.presence_of_element_located((By.ID, "reason"))).text
-    assert "duplicate" in reason and shown in reason
+    assert "already submitted" in reason and shown in reason
     assert len(world.platform.disaster_applications.applications(world.disaster_id)) == 1
 
 
