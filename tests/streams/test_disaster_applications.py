@@ -189,6 +189,12 @@ def test_rejection_mails_the_applicant_the_reason(world: World, pcsc_daemon: Pcs
     [applicant] = [m for m in mails(world) if m["To"] == "hanako@example.jp"]
     assert "申請内容に不備があります" in body(applicant)
 
+    # The decision is announced in the transaction that made it, after the submission, with who and why.
+    events = [SERDE.decode(e.value) for e in world.platform.disaster_store.unpublished(1000)
+              if e.topic == topics.DISASTER_APPLICATIONS]
+    assert [(e["event_type"], e["status"], e["decided_by"], e["reason"]) for e in events] == [
+        ("SUBMITTED", "OPEN", None, None), ("REJECTED", "REJECTED", "佐藤", "申請内容に不備があります")]
+
     again = bcl(world, "reject", applied["application_id"], "--staff", "佐藤", "--reason", "x")
     assert again.returncode != 0 and again.stderr.startswith("error: ") and "already rejected" in again.stderr
 
