@@ -31,6 +31,7 @@ CERTIFICATES_ISSUED = "bcl.certificates.issued"
 JPKI_REVOCATIONS = "bcl.jpki.revocations"
 DLQ = "bcl.dlq"
 DISASTER_EVENTS = "bcl.disaster.events"
+DISASTER_ASSESSMENTS = "bcl.disaster.assessments"
 
 _COMPACTED = {"cleanup.policy": "compact", "min.insync.replicas": "2"}
 _RETAINED = {"cleanup.policy": "delete", "retention.ms": "-1", "min.insync.replicas": "2"}
@@ -64,6 +65,10 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     # Published by the disaster relay from the disaster store's outbox (sinks.disaster_store), which is the
     # durable copy: a new cluster is filled again from it.
     TopicSpec(DISASTER_EVENTS, 3, config=_RETAINED, doc="DisasterEvent (declared, closed) keyed by disaster id"),
+    # From the same outbox: each damage survey, and each area registration (in parts of at most
+    # sinks.damage_assessment.AREA_EVENT_DWELLINGS dwellings, well below the brokers' 1 MB message limit).
+    TopicSpec(DISASTER_ASSESSMENTS, 3, config=_RETAINED,
+              doc="DwellingAssessment (a survey, or part of an area registration) keyed by disaster id"),
 )
 
 

@@ -160,20 +160,26 @@ class DisasterStore:
         return Disaster(disaster_id, name, DisasterKind(kind), codes, occurred, declared, _instant(closed_at))
 
     def _append_event(self, event_type: str, disaster: Disaster, now: dt.datetime) -> None:
+        record: dict[str, Any] = {
+            "event_type": event_type, "disaster_id": disaster.disaster_id, "name": disaster.name,
+            "kind": disaster.kind.name, "municipality_codes": list(disaster.municipality_codes),
+            "occurred_at": disaster.occurred_at, "declared_at": disaster.declared_at,
+            "closed_at": disaster.closed_at, "recorded_at": to_millisecond(now),
+        }
+        self.append_outbox(self.topic, disaster.disaster_id.encode(), self._serde, record, now)
+
+    def append_outbox(self, topic: str, key: bytes, serde: AvroSerde, record: dict[str, Any],
+                      now: dt.datetime) -> int:
         """The outbox row of a change, inside the change's transaction (which holds the write lock, so the
-        sequence is the next one)."""
+        sequence is the next one): `record` gets a fresh `event_id` and its `sequence`, then is encoded with
+        `serde` (the contract of `topic`). The modules of other concepts on this database (sinks.damage_assessment)
+        announce their changes through it, so that the relay publishes every change in the order it was made."""
         (last,) = self._con.execute("SELECT coalesce(max(sequence), 0) FROM outbox").fetchone()
         event_id = str(uuid.uuid4())
-        record: dict[str, Any] = {
-            "event_id": event_id, "sequence": last + 1, "event_type": event_type,
-            "disaster_id": disaster.disaster_id, "name": disaster.name, "kind": disaster.kind.name,
-            "municipality_codes": list(disaster.municipality_codes), "occurred_at": disaster.occurred_at,
-            "declared_at": disaster.declared_at, "closed_at": disaster.closed_at, "recorded_at": to_millisecond(now),
-        }
+        record = {"event_id": event_id, "sequence": last + 1, **record}
         self._con.execute("INSERT INTO outbox (sequence, event_id, topic, key, value, recorded_at) "
-                          "VALUES (?, ?, ?, ?, ?, ?)",
-                          (last + 1, event_id, self.topic, disaster.disaster_id.encode(), self._serde.encode(record),
-                           _ms(now)))
+                          "VALUES (?, ?, ?, ?, ?, ?)", (last + 1, event_id, topic, key, serde.encode(record), _ms(now)))
+        return last + 1
 
     # -- the outbox ----------------------------------------------------------------------------
 

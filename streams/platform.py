@@ -31,6 +31,7 @@ from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry, make_registry
 from schemas.wire import AvroSerde
 from sinks.analytics import AnalystSession
+from sinks.damage_assessment import DamageAssessment
 from sinks.disaster_ledger import DisasterLedger
 from sinks.disaster_store import DisasterStore
 from sinks.snapshot_store import ParquetSnapshotStore
@@ -130,6 +131,12 @@ class Platform:
     def disaster_ledger(self) -> DisasterLedger:
         """The 被災者台帳 of the declared disasters, in the disaster store, built from the backup."""
         return DisasterLedger(self.disaster_store, self.snapshot_store)
+
+    @cached_property
+    def damage_assessment(self) -> DamageAssessment:
+        """The dwellings' damage levels and their history, on the disaster store's database and outbox."""
+        return DamageAssessment(self.disaster_store,
+                                AvroSerde(self.registry, CONTRACTS[topics.DISASTER_ASSESSMENTS]))
 
     # -- processors ---------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """`bcl disaster`: disaster-victim support on the command line (docs/domain.md §6). Declaring, listing and closing
 disasters (written to the disaster store, sinks.disaster_store: acknowledged once durable, published to Kafka by
-`bcl disaster relay`); and the rules alone (§6.2, §6.4): the damage level of a loss ratio, the livelihood
+`bcl disaster relay`); surveys of dwellings and levels set by area (sinks.damage_assessment, the same store);
+and the rules alone (§6.2, §6.4): the damage level of a loss ratio, the livelihood
 recovery support of a household, the condolence money and the relief-loan limits, each of which only reads its
 options, asks the pure rule and prints the answer."""
 
@@ -11,7 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,8 +26,11 @@ from domain.errors import InvalidArgumentError
 from domain.japan_time import format_instant
 from domain.livelihood_recovery_support import SUPPORT_DAMAGE_CODES, Rebuild, livelihood_support, support_damage
 from sinks.disaster_ledger import LedgerBuild, Unbuilt
-from streams.commands.option_types import INSTANT
+from streams.commands.option_types import INSTANT, JAPAN_DAY
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from sinks.damage_assessment import Assessment, Change
 
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
 
@@ -411,3 +415,149 @@ def relief_loan_limit(head_injured: bool, household_goods_lost: bool, damage: Da
     if eligible is not None:
         line += "; eligible" if eligible else "; not eligible"
     _emit(values, as_json, line)
+
+
+_level_type = _RuleType("code", lambda code: damage_level(code, "level"))
+
+
+def _assessment_values(a: Assessment) -> dict[str, Any]:
+    return {"dwelling_id": a.dwelling_id, "municipality_code": a.municipality_code, "level": a.level.value,
+            "source": a.source.value, "loss_ratio": a.loss_ratio,
+            "flood_depth": None if a.flood_depth is None else a.flood_depth.value, "surveyed_by": a.surveyed_by,
+            "surveyed_on": a.surveyed_on.isoformat(), "reason": a.reason, "area_id": a.area_id,
+            "recorded_at": format_instant(a.recorded_at)}
+
+
+def _change_values(c: Change) -> dict[str, Any]:
+    return {"dwelling_id": c.dwelling_id, "old_level": None if c.old_level is None else c.old_level.value,
+            "new_level": c.new_level.value, "source": c.source.value, "loss_ratio": c.loss_ratio,
+            "flood_depth": None if c.flood_depth is None else c.flood_depth.value, "changed_by": c.changed_by,
+            "surveyed_on": c.surveyed_on.isoformat(), "reason": c.reason, "area_id": c.area_id,
+            "recorded_at": format_instant(c.recorded_at)}
+
+
+def _assessment_line(a: Assessment) -> str:
+    depth = "" if a.flood_depth is None else f", {a.flood_depth.japanese}"
+    ratio = "" if a.loss_ratio is None else f" (loss ratio {a.loss_ratio})"
+    return (f"{a.dwelling_id}  {a.level.japanese} {a.level.value}{ratio}{depth}, {a.source.value} by "
+            f"{a.surveyed_by} on {a.surveyed_on.isoformat()}")
+
+
+@disaster.command()
+@click.argument("disaster_id")
+@click.option("--dwelling", "dwelling_id", required=True, metavar="ID", help="The dwelling's id in the ledger.")
+@click.option("--loss-ratio", metavar="R", help="The economic loss ratio (損害割合) measured, 0 to 1: the level "
+                                                "follows from it.")
+@click.option("--level", metavar="CODE", help=f"The level judged directly: {', '.join(DamageLevel)}.")
+@click.option("--surveyor", required=True, metavar="NAME", help="Who surveyed the dwelling.")
+@click.option("--date", "surveyed_on", type=JAPAN_DAY, metavar="DATE",
+              help="The day of the survey (YYYY-MM-DD, Japan; default today).")
+@click.option("--flood-depth", type=click.Choice(["above-floor", "below-floor"]),
+              help="How deep the dwelling stood in water: above-floor 床上浸水, below-floor 床下浸水.")
+@click.option("--reason", metavar="TEXT", help="Why it is surveyed (required when it has a level already).")
+@_json_option
+@click.pass_obj
+def survey(settings: Settings, disaster_id: str, dwelling_id: str, loss_ratio: str | None, level: str | None,
+           surveyor: str, surveyed_on: dt.date | None, flood_depth: str | None, reason: str | None,
+           as_json: bool) -> None:
+    """Record a survey of one dwelling (its level from --loss-ratio or --level): stored durably with its history,
+    then published by the relay."""
+    from streams.platform import Platform
+
+    if (loss_ratio is None) == (level is None):
+        raise click.UsageError("give either --loss-ratio or --level")
+    with _options_of_rule():
+        stored = Platform(settings).damage_assessment.survey(
+            disaster_id.strip(), dwelling_id.strip(), surveyor=surveyor, surveyed_on=surveyed_on, now=_now(),
+            loss_ratio=loss_ratio, level=level, reason=reason,
+            flood_depth=None if flood_depth is None else flood_depth.replace("-", "_").upper())
+    _emit(_assessment_values(stored), as_json, _assessment_line(stored))
+
+
+@disaster.command()
+@click.argument("disaster_id")
+@click.option("--municipality", "municipality_code", required=True, metavar="CODE",
+              help="The municipality whose dwellings the area covers (one of the disaster's).")
+@click.option("--geojson", "geojson_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE", help="The area: a GeoJSON Polygon or MultiPolygon, or a Feature(Collection) of them, "
+                                   "positions [longitude, latitude].")
+@click.option("--level", required=True, type=_level_type, metavar="CODE",
+              help=f"The level for every dwelling inside: {', '.join(DamageLevel)}.")
+@click.option("--overwrite-surveyed", is_flag=True,
+              help="Set the level of dwellings surveyed one by one too (by default they keep their survey).")
+@click.option("--preview/--apply", default=True,
+              help="Only count what the area touches (default), or set the level, in one transaction.")
+@click.option("--staff", metavar="NAME", help="Who registers the area (kept in the history; needed with --apply).")
+@click.option("--reason", metavar="TEXT", help="Why, kept in the history (e.g. 津波浸水区域).")
+@_json_option
+@click.pass_obj
+def area(settings: Settings, disaster_id: str, municipality_code: str, geojson_file: Path, level: DamageLevel,
+         overwrite_surveyed: bool, preview: bool, staff: str | None, reason: str | None, as_json: bool) -> None:
+    """Set one damage level for every dwelling of the municipality inside an area: --preview counts the dwellings
+    and households it touches; --apply sets the level and prints what changed."""
+    from domain.disaster_area import parse_area  # shapely: loaded by the commands that need it only
+    from streams.platform import Platform
+
+    if not preview and staff is None:
+        raise click.UsageError("--apply needs --staff NAME (who registers the area is kept in the history)")
+    try:
+        text = geojson_file.read_bytes()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {geojson_file}: {exc.strerror}", param_hint="'--geojson'") from exc
+    assessment = Platform(settings).damage_assessment
+    with _options_of_rule():
+        shape = parse_area(text)
+        if preview:
+            counts = assessment.preview_area(disaster_id.strip(), municipality_code.strip(), shape, level,
+                                             overwrite_surveyed)
+        else:
+            assert staff is not None
+            applied = assessment.apply_area(disaster_id.strip(), municipality_code.strip(), shape, level,
+                                            staff=staff, now=_now(), overwrite_surveyed=overwrite_surveyed,
+                                            reason=reason)
+            counts = applied.preview
+    values: dict[str, Any] = {
+        "disaster_id": counts.disaster_id, "municipality_code": counts.municipality_code, "level": counts.level.value,
+        "overwrite_surveyed": counts.overwrite_surveyed, "dwellings": counts.dwellings,
+        "households": counts.households, "surveyed": counts.surveyed, "changes": counts.changes}
+    kept = "overwritten" if overwrite_surveyed else "kept"
+    line = (f"inside the area: {counts.dwellings} dwellings, {counts.households} households; {counts.surveyed} "
+            f"surveyed one by one ({kept}); {counts.changes} to set to {level.japanese} {level.value}")
+    if not preview:
+        values |= {"applied": True, "area_id": applied.area_id, "changed": counts.changes,
+                   "changed_from": applied.changed_from, "kept_surveyed": applied.kept_surveyed,
+                   "events": applied.events}
+        changed_from = ", ".join(f"from {old}: {n}" for old, n in applied.changed_from.items()) or "none"
+        line = (f"area {applied.area_id}: {counts.changes} of {counts.dwellings} dwellings set to {level.japanese} "
+                f"{level.value} ({changed_from}); {applied.kept_surveyed} surveyed one by one kept; "
+                f"{applied.events} events to publish")
+    _emit(values, as_json, line)
+
+
+@disaster.command()
+@click.argument("disaster_id")
+@click.option("--dwelling", "dwelling_id", metavar="ID", help="Only this dwelling.")
+@_json_option
+@click.pass_obj
+def surveys(settings: Settings, disaster_id: str, dwelling_id: str | None, as_json: bool) -> None:
+    """The current damage level of the disaster's assessed dwellings (or of one), and the history of every change:
+    old and new level, who, when, why, from a survey or an area."""
+    from streams.platform import Platform
+
+    assessment = Platform(settings).damage_assessment
+    found = assessment.assessments(disaster_id.strip(), dwelling_id)
+    changes = list(assessment.history(disaster_id.strip(), dwelling_id))
+    if as_json:
+        click.echo(json.dumps({"assessments": [_assessment_values(a) for a in found],
+                               "history": [_change_values(c) for c in changes]}, ensure_ascii=False))
+        return
+    for a in found:
+        click.echo(_assessment_line(a))
+    if not found:
+        click.echo("no dwelling assessed" + ("" if dwelling_id is None else f": {dwelling_id}"))
+    if changes:
+        click.echo("history:")
+    for c in changes:
+        old = "none" if c.old_level is None else c.old_level.value
+        click.echo(f"  {format_instant(c.recorded_at)}  {c.dwelling_id}  {old} → {c.new_level.value}  "
+                   f"{c.source.value} by {c.changed_by}" + ("" if c.reason is None else f": {c.reason}"))

@@ -1,0 +1,64 @@
+"""Dwellings and residents in a disaster's ledger, written straight into the ledger's own tables (created by
+sinks.disaster_ledger through the composition root): for the damage assessment's tests and benchmark, which need
+dwellings at chosen coordinates (and many of them) without building a register backup first. Only the identity
+columns the assessment never reads are placeholders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sinks.disaster_ledger import COLUMNS
+from tests.platforms import make_platform
+
+_INSERT_RESIDENT = f"INSERT INTO ledger_residents ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+@dataclass(frozen=True)
+class Dwelling:
+    dwelling_id: str
+    lon: float
+    lat: float
+    households: int = 1  # each of one resident
+
+
+def _resident(disaster_id: str, municipality_code: str, d: Dwelling, household: int) -> tuple[object, ...]:
+    values: dict[str, object] = {
+        "disaster_id": disaster_id, "municipality_code": municipality_code,
+        "resident_code": f"{d.dwelling_id}-{household}", "in_base": 1, "family_name": "被災", "given_name": "太郎",
+        "family_name_kana": "ヒサイ", "given_name_kana": "タロウ", "birth_date": "1970-01-01", "sex": "MALE",
+        "individual_number": "000000000000", "jpki_serials": "", "household_head_name": "被災 太郎",
+        "relationship": "世帯主", "address": f"住所 {d.dwelling_id}", "dwelling_id": d.dwelling_id,
+        "household_number": f"H-{d.dwelling_id}-{household}", "current_status": "CURRENT", "deletion_reason": None,
+        "deleted_on": None, "current_address": f"住所 {d.dwelling_id}", "current_dwelling_id": d.dwelling_id,
+        "current_household_number": f"H-{d.dwelling_id}-{household}", "flags": "", "review_reasons": "",
+        "moved_to": None}
+    return tuple(values[c] for c in COLUMNS)
+
+
+def add_dwellings(data_dir: Path, disaster_id: str, municipality_code: str, dwellings: Iterable[Dwelling]) -> int:
+    """Write the dwellings (and one resident per household) into the disaster's ledger; how many dwellings."""
+    ledger = make_platform(data_dir).disaster_ledger
+    rows = list(dwellings)
+    con = ledger.store.connection
+    with ledger.store.transaction():
+        con.executemany("INSERT INTO ledger_dwellings VALUES (?, ?, ?, ?, ?, ?)",
+                        [(disaster_id, d.dwelling_id, municipality_code, f"住所 {d.dwelling_id}", d.lat, d.lon)
+                         for d in rows])
+        con.executemany(_INSERT_RESIDENT, [_resident(disaster_id, municipality_code, d, h)
+                                           for d in rows for h in range(d.households)])
+    ledger.store.close()
+    return len(rows)
+
+
+def grid_dwellings(municipality_code: str, count: int, west: float, south: float, east: float, north: float,
+                   seed: int = 1) -> list[Dwelling]:
+    """`count` dwellings spread at random over the box, with one to three households each."""
+    rng = np.random.default_rng(seed)
+    lons, lats = rng.uniform(west, east, count), rng.uniform(south, north, count)
+    households = rng.integers(1, 4, count)
+    return [Dwelling(f"{municipality_code}-{i:07d}", float(lon), float(lat), int(h))
+            for i, (lon, lat, h) in enumerate(zip(lons, lats, households, strict=True))]
