@@ -92,16 +92,23 @@ li.bad::marker { content: "✗  "; color: #9b1c1c; }
 figcaption { font-weight: 700; margin-bottom: 6px; }
 """
 
-# No script at all; the one inline style sheet by its hash; images only as the data: URLs of a result.
-_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src data:; "
-                                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",  # a result page shows a person's certificate
-}
+
+def security_headers(style: str) -> dict[str, str]:
+    """The headers of every answer of a page of the platform (this one, the staff pages of streams.staff_web): no
+    script at all; the one inline style sheet by its hash; images only as data: URLs; never framed, sniffed,
+    referred or cached (the pages show personal data)."""
+    style_hash = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    return {
+        "Content-Security-Policy": (f"default-src 'none'; style-src 'sha256-{style_hash}'; img-src data:; "
+                                    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
+
+
+SECURITY_HEADERS = security_headers(_STYLE)
 
 
 def _both(ja: str, en: str) -> str:
