@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import secrets
 
+from domain.errors import BclError
 from domain.staff_accounts import (
     SignInRefused,
     StaffMember,
@@ -31,7 +32,6 @@ from domain.staff_accounts import (
     staff_login,
     staff_municipality,
 )
-from domain.errors import BclError
 from sinks.disaster_store import DisasterStore
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1

@@ -31,7 +31,7 @@ from domain.japan_time import japan_date
 from domain.ledger_staff_items import LedgerSearch, staff_item_values
 from domain.staff_accounts import StaffMember
 from sinks.audit import record_access
-from sinks.damage_assessment import Assessment, AreaPreview, AreaRegistration, Change, DamageAssessment
+from sinks.damage_assessment import AreaPreview, AreaRegistration, Assessment, Change, DamageAssessment
 from sinks.disaster_ledger import DisasterLedger, LedgerDwelling, NoLedgerError
 
 # The most rows a search lists (the counts cover every match).
@@ -78,6 +78,7 @@ class SearchResult:
 @dataclass(frozen=True)
 class Household:
     disaster: Disaster
+    municipality_code: str
     household_number: str
     members: list[Person]
     dwelling: LedgerDwelling | None
@@ -103,6 +104,12 @@ class StaffScope:
     def _refuse(self, what: str, **details: Any) -> OutOfScope:
         self._audit("staff.refused", 0, requested=what, **details)
         return OutOfScope(f"{what} is not in the ledgers of {self.member.municipality_code}")
+
+    def _own(self, municipality_code: str, what: str, **details: Any) -> None:
+        """A URL names the municipality of a household, person or dwelling (their numbers are per municipality);
+        only the member's own is found."""
+        if municipality_code != self.member.municipality_code:
+            raise self._refuse(what, requested_municipality=municipality_code, **details)
 
     def disasters(self) -> list[Disaster]:
         """The disasters declared for the member's municipality."""
@@ -156,7 +163,10 @@ class StaffScope:
                     criteria={k: str(v) for k, v in vars(criteria).items() if v})
         return result
 
-    def household(self, disaster_id: str, household_number: str, action: str = "staff.household.read") -> Household:
+    def household(self, disaster_id: str, municipality_code: str, household_number: str,
+                  action: str = "staff.household.read") -> Household:
+        self._own(municipality_code, f"household {household_number!r}", disaster_id=disaster_id,
+                  household_number=household_number)
         disaster = self.disaster(disaster_id)
         members = [self._person(disaster_id, r) for r in self._rows(disaster_id) if household_of(r) == household_number]
         if not members:
@@ -169,7 +179,7 @@ class StaffScope:
         history = list(self._assessment.history(disaster_id, dwelling_id))
         self._audit(action, len(members), disaster_id=disaster_id, household_number=household_number,
                     resident_codes=[m.row["resident_code"] for m in members])
-        return Household(disaster, household_number, members, dwelling, current[0] if current else None, history)
+        return Household(disaster, self.member.municipality_code, household_number, members, dwelling, current[0] if current else None, history)
 
     def dwellings(self, disaster_id: str) -> list[tuple[LedgerDwelling, DamageLevel | None]]:
         """The municipality's dwellings with their level, for the area map."""
@@ -184,8 +194,9 @@ class StaffScope:
 
     # -- changing ------------------------------------------------------------------------------
 
-    def set_items(self, disaster_id: str, resident_code: str, form: Mapping[str, str]) -> str:
+    def set_items(self, disaster_id: str, municipality_code: str, resident_code: str, form: Mapping[str, str]) -> str:
         """The staff items of a person of the member's municipality, in one transaction; the person's household."""
+        self._own(municipality_code, f"resident {resident_code!r}", disaster_id=disaster_id)
         now = self._clock()
         rows = [r for r in self._rows(disaster_id) if r["resident_code"] == resident_code]
         if not rows:
@@ -197,8 +208,9 @@ class StaffScope:
                     items=sorted(values))
         return household_of(rows[0])
 
-    def survey(self, disaster_id: str, dwelling_id: str, *, level: str | None, loss_ratio: str | None,
-               reason: str | None, surveyed_on: dt.date | None) -> Assessment:
+    def survey(self, disaster_id: str, municipality_code: str, dwelling_id: str, *, level: str | None,
+               loss_ratio: str | None, reason: str | None, surveyed_on: dt.date | None) -> Assessment:
+        self._own(municipality_code, f"dwelling {dwelling_id!r}", disaster_id=disaster_id)
         self.disaster(disaster_id)
         if not any(d.dwelling_id == dwelling_id for d in self._ledger.dwellings(disaster_id,
                                                                                 self.member.municipality_code)):

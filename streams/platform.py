@@ -156,7 +156,7 @@ class Platform:
 
         return StaffScope(member, self.disaster_ledger, self.damage_assessment, self.settings.audit_file, utc_now)
 
-    def staff_web(self) -> web.Application:
+    def staff_web(self, **overrides: Any) -> web.Application:
         """The staff pages (streams.staff_web), over the scopes of the signed-in members."""
         from sinks.ledger_extract import extract_pdf
         from streams.staff_web import make_app
@@ -164,7 +164,7 @@ class Platform:
         fonts = {"mincho_font": self.settings.mincho_font, "gothic_font": self.settings.gothic_font}
         return make_app(self.staff_accounts, self.staff_scope,
                         lambda household, member, now: extract_pdf(household, printed_by=member.login, now=now,
-                                                                   **fonts), utc_now)
+                                                                   **fonts), utc_now, **overrides)
 
     # -- processors ---------------------------------------------------------------------------
 

@@ -81,6 +81,13 @@ LEVEL_COLOURS: Mapping[DamageLevel | None, str] = {
 _MAP_WIDTH, _MAP_HEIGHT = 760, 520
 
 _T = TypeVar("_T")
+# What the session middleware gives the handlers.
+_MEMBER = web.RequestKey("member", StaffMember)
+_SCOPE = web.RequestKey("scope", StaffScope)
+_TOKEN = web.RequestKey("token", str)  # the session's
+_CSRF = web.RequestKey("csrf", str)  # the CSRF token of the session's forms
+_NONCE = web.RequestKey("nonce", "str | None")  # the sign-in form's CSRF nonce
+_FORM = web.RequestKey("form", "MultiDictProxy[Any]")
 Clock = Callable[[], dt.datetime]
 Extract = Callable[[Household, StaffMember, dt.datetime], bytes]
 
@@ -131,8 +138,14 @@ def _sign_in_html(token: str, error: str | None = None) -> str:
 <button id="submit" type="submit">サインイン</button></form></section>""")
 
 
-def _household_url(disaster_id: str, household_number: str) -> str:
-    return f"/d/{quote(disaster_id, safe='')}/h/{quote(household_number, safe='')}"
+def _household_url(disaster_id: str, municipality_code: str, household_number: str) -> str:
+    return (f"/d/{quote(disaster_id, safe='')}/m/{quote(municipality_code, safe='')}/h/"
+            f"{quote(household_number, safe='')}")
+
+
+def _of(disaster_id: str, municipality_code: str) -> str:
+    """The path of what a municipality's ledger of a disaster holds (people, dwellings)."""
+    return f"/d/{quote(disaster_id, safe='')}/m/{quote(municipality_code, safe='')}"
 
 
 def _options(values: list[tuple[str, str]], selected: str) -> str:
@@ -151,7 +164,7 @@ def _search_html(disaster: Disaster, form: Mapping[str, str], criteria: LedgerSe
                      for k, n in sorted(result.by_level.items()))
     flags = "".join(f"<span>{_e(k)}: {n}</span>" for k, n in sorted(result.by_flag.items()))
     rows = "".join(
-        f'<tr><td><a href="{_household_url(disaster.disaster_id, household_of(p.row))}">'
+        f'<tr><td><a href="{_household_url(disaster.disaster_id, scope.member.municipality_code, household_of(p.row))}">'
         f"{_e(household_of(p.row))}</a></td><td>{_e(p.row['family_name'])} {_e(p.row['given_name'])}</td>"
         f"<td>{_e(p.row['family_name_kana'])} {_e(p.row['given_name_kana'])}</td>"
         f"<td>{_e(p.row['current_address'])}</td><td>{_e(_level_name(level))}</td>"
@@ -176,7 +189,7 @@ def _search_html(disaster: Disaster, form: Mapping[str, str], criteria: LedgerSe
 <th>フラグ</th></tr>{rows}</table>{more}</section>"""
 
 
-def _items_form(disaster_id: str, person: Person, token: str) -> str:
+def _items_form(disaster_id: str, municipality_code: str, person: Person, token: str) -> str:
     code = person.row["resident_code"]
     fields = ""
     for item in STAFF_ITEMS:
@@ -186,7 +199,7 @@ def _items_form(disaster_id: str, person: Person, token: str) -> str:
                    f'<input id="{_e(element)}" name="{item.name}" type="text" value="{_e(value)}" '
                    f'maxlength="{item.max_chars}">')
         fields += f"<p><label for=\"{_e(element)}\">{_e(item.japanese)}</label>{control}</p>"
-    action = f"/d/{quote(disaster_id, safe='')}/r/{quote(code, safe='')}/items"
+    action = f"{_of(disaster_id, municipality_code)}/r/{quote(code, safe='')}/items"
     return (f'<form method="post" action="{_e(action)}">{_csrf_field(token)}{fields}'
             f'<button id="save-{_e(code)}" type="submit">保存</button></form>')
 
@@ -199,24 +212,24 @@ def _household_html(h: Household, token: str, saved: bool) -> str:
         members += (f"<section><h2>{_e(r['family_name'])} {_e(r['given_name'])}（{_e(r['family_name_kana'])} "
                     f"{_e(r['given_name_kana'])}）</h2><p>生年月日 {_e(r['birth_date'])}・{_e(r['relationship'])}・"
                     f"状態 {_e(r['current_status'])}・現住所 {_e(r['current_address'])}・フラグ "
-                    f"{_e(r['flags'] or 'なし')}</p>{_items_form(d, p, token)}</section>")
+                    f"{_e(r['flags'] or 'なし')}</p>{_items_form(d, h.municipality_code, p, token)}</section>")
     level = h.assessment.level if h.assessment else None
     history = "".join(f"<tr><td>{_e(_when(c.recorded_at))}</td><td>{_e(_level_name(c.old_level))}</td>"
                       f"<td>{_e(_level_name(c.new_level))}</td><td>{_e(c.source)}</td><td>{_e(c.changed_by)}</td>"
                       f"<td>{_e(c.reason or '')}</td></tr>" for c in h.history)
     survey = ""
     if h.dwelling is not None:
-        action = f"/d/{quote(d, safe='')}/w/{quote(h.dwelling.dwelling_id, safe='')}/survey"
+        action = f"{_of(d, h.municipality_code)}/w/{quote(h.dwelling.dwelling_id, safe='')}/survey"
         survey = (f'<form method="post" action="{_e(action)}">{_csrf_field(token)}'
                   f'<input type="hidden" name="household" value="{_e(h.household_number)}">'
-                  f'<label>損害割合(%) <input id="loss_ratio" name="loss_ratio" type="text" size="6"></label>'
+                  f'<label>損害割合（0〜1、例 0.45） <input id="loss_ratio" name="loss_ratio" type="text" size="6"></label>'
                   f'<label>または被害の程度 <select id="survey-level" name="level">'
                   f'{_options([("", "（損害割合から）"), *((lv.value, lv.japanese) for lv in DamageLevel)], "")}'
                   f'</select></label><label>理由 <input id="survey-reason" name="reason" type="text"></label>'
                   f'<button id="survey" type="submit">調査結果を記録</button></form>')
     address = h.dwelling.address if h.dwelling else h.members[0].row["current_address"]
     notice = '<p id="saved" class="ok">保存しました。</p>' if saved else ""
-    extract = f"{_household_url(d, h.household_number)}/extract.pdf"
+    extract = f"{_household_url(d, h.municipality_code, h.household_number)}/extract.pdf"
     return f"""<section><h2>世帯 <span id="household">{_e(h.household_number)}</span>（{_e(h.disaster.name)}）</h2>
 {notice}<p>住家 {_e(address)}・被害の程度 <b id="level">{_e(_level_name(level))}</b></p>
 <p><a id="extract" href="{_e(extract)}">台帳の抜粋（PDF）</a></p></section>
@@ -291,9 +304,9 @@ def _form_text(form: MultiDictProxy[Any], name: str) -> str:
 
 
 def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffScope], extract: Extract,
-             clock: Clock) -> web.Application:
+             clock: Clock, sign_in_limits: VerificationLimits = SIGN_IN_LIMITS) -> web.Application:
     csrf = CsrfTokens()
-    sign_ins = ClientRateLimiter(SIGN_IN_LIMITS)
+    sign_ins = ClientRateLimiter(sign_in_limits)
     pool = ThreadPoolExecutor(1, thread_name_prefix="staff-store")
 
     async def store(call: Callable[[], _T]) -> _T:
@@ -303,8 +316,8 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
         response.set_cookie(name, value, httponly=True, samesite="Strict", path="/", secure=request.secure)
 
     def fail(status: int, message: str, request: web.Request) -> web.Response:
-        member: StaffMember | None = request.get("member")
-        token = request.get("csrf", "")
+        member: StaffMember | None = request.get(_MEMBER)
+        token = request.get(_CSRF, "")
         body = f'<section><p id="error" class="error">{_e(message)}</p><p><a href="/">戻る</a></p></section>'
         return _html(_page("エラー", body, member, token), status)
 
@@ -325,30 +338,30 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
         """The member of the session (or the sign-in page), and the CSRF check of every POST."""
         if request.path == "/signin":
             nonce = request.cookies.get(CSRF_COOKIE)
-            request["nonce"] = nonce if csrf.valid_nonce(nonce) else None
+            request[_NONCE] = nonce if csrf.valid_nonce(nonce) else None
             if request.method == "POST":
                 form = await request.post()
-                if not csrf.accepts(request["nonce"], _form_text(form, FIELD)):
-                    nonce = request["nonce"] or csrf.new_nonce()
+                if not csrf.accepts(request[_NONCE], _form_text(form, FIELD)):
+                    nonce = request[_NONCE] or csrf.new_nonce()
                     refused = _html(_sign_in_html(csrf.token(nonce), "フォームの有効期限が切れたか、このページから"
                                                                      "送信されていません。もう一度サインインしてください"), 403)
                     set_cookie(refused, request, CSRF_COOKIE, nonce)
                     return refused
-                request["form"] = form
+                request[_FORM] = form
             return await handler(request)
         token = request.cookies.get(SESSION_COOKIE)
         member = await store(lambda: accounts.session(token, clock()))
         if member is None or token is None:
             return _redirect("/signin")
-        request["member"], request["token"] = member, token
-        request["csrf"] = csrf.token(token)
+        request[_MEMBER], request[_TOKEN] = member, token
+        request[_CSRF] = csrf.token(token)
         if request.method == "POST":
             form = await request.post()
             if not csrf.accepts(token, _form_text(form, FIELD)):
                 return fail(403, "フォームの有効期限が切れたか、このページから送信されていません。ページを開き直してください",
                             request)
-            request["form"] = form
-        request["scope"] = scope_of(member)
+            request[_FORM] = form
+        request[_SCOPE] = scope_of(member)
         try:
             return await handler(request)
         except OutOfScope:
@@ -362,19 +375,19 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
             return fail(400, str(exc), request)
 
     async def sign_in_page(request: web.Request) -> web.Response:
-        nonce = request["nonce"] or csrf.new_nonce()
+        nonce = request[_NONCE] or csrf.new_nonce()
         response = _html(_sign_in_html(csrf.token(nonce)))
         set_cookie(response, request, CSRF_COOKIE, nonce)
         return response
 
     async def sign_in(request: web.Request) -> web.StreamResponse:
         wait = sign_ins.take(request.remote or "unknown")
-        token = csrf.token(request["nonce"])
+        token = csrf.token(request[_NONCE])
         if wait:
             seconds = retry_after(wait)
             return _html(_sign_in_html(token, f"試行が多すぎます。{seconds}秒後に再度お試しください"), 429,
                          {"Retry-After": seconds})
-        form = request["form"]
+        form = request[_FORM]
         try:
             session_token = await store(lambda: accounts.sign_in(_form_text(form, "login"),
                                                                  _form_text(form, "password"), clock()))
@@ -386,16 +399,16 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
         return response
 
     async def sign_out(request: web.Request) -> web.StreamResponse:
-        await store(lambda: accounts.sign_out(request["token"]))
+        await store(lambda: accounts.sign_out(request[_TOKEN]))
         response = _redirect("/signin")
         response.del_cookie(SESSION_COOKIE, path="/")
         return response
 
     def page(request: web.Request, title: str, body: str, status: int = 200) -> web.Response:
-        return _html(_page(title, body, request["member"], request["csrf"]), status)
+        return _html(_page(title, body, request[_MEMBER], request[_CSRF]), status)
 
     async def index(request: web.Request) -> web.Response:
-        scope: StaffScope = request["scope"]
+        scope: StaffScope = request[_SCOPE]
         disasters = await store(scope.disasters)
         items = "".join(f'<li><a href="/d/{quote(d.disaster_id, safe="")}">{_e(d.name)}</a>（発災 '
                         f"{_e(_when(d.occurred_at))}{'・終了' if d.closed_at else ''}）</li>" for d in disasters)
@@ -403,7 +416,7 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
                                      "</section>")
 
     async def ledger(request: web.Request) -> web.Response:
-        scope: StaffScope = request["scope"]
+        scope: StaffScope = request[_SCOPE]
         disaster_id = request.match_info["disaster"]
         form = {k: v for k, v in request.query.items() if isinstance(v, str)}
         criteria = ledger_search(form)
@@ -414,33 +427,33 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
         return page(request, "被災者台帳", await store(render))
 
     async def household(request: web.Request) -> web.Response:
-        scope: StaffScope = request["scope"]
-        disaster_id, number = request.match_info["disaster"], request.match_info["household"]
-        h = await store(lambda: scope.household(disaster_id, number))
-        return page(request, "世帯", _household_html(h, request["csrf"], "saved" in request.query))
+        scope: StaffScope = request[_SCOPE]
+        disaster_id, code, number = (request.match_info[k] for k in ("disaster", "municipality", "household"))
+        h = await store(lambda: scope.household(disaster_id, code, number))
+        return page(request, "世帯", _household_html(h, request[_CSRF], "saved" in request.query))
 
     async def save_items(request: web.Request) -> web.StreamResponse:
-        scope: StaffScope = request["scope"]
-        disaster_id, resident = request.match_info["disaster"], request.match_info["resident"]
-        form = {k: v for k, v in request["form"].items() if isinstance(v, str)}
-        number = await store(lambda: scope.set_items(disaster_id, resident, form))
-        return _redirect(f"{_household_url(disaster_id, number)}?saved=1")
+        scope: StaffScope = request[_SCOPE]
+        disaster_id, code, resident = (request.match_info[k] for k in ("disaster", "municipality", "resident"))
+        form = {k: v for k, v in request[_FORM].items() if isinstance(v, str)}
+        number = await store(lambda: scope.set_items(disaster_id, code, resident, form))
+        return _redirect(f"{_household_url(disaster_id, code, number)}?saved=1")
 
     async def survey(request: web.Request) -> web.StreamResponse:
-        scope: StaffScope = request["scope"]
-        disaster_id, dwelling = request.match_info["disaster"], request.match_info["dwelling"]
-        form = request["form"]
+        scope: StaffScope = request[_SCOPE]
+        disaster_id, code, dwelling = (request.match_info[k] for k in ("disaster", "municipality", "dwelling"))
+        form = request[_FORM]
         level, ratio, reason = (_form_text(form, n).strip() or None for n in ("level", "loss_ratio", "reason"))
-        await store(lambda: scope.survey(disaster_id, dwelling, level=level, loss_ratio=ratio, reason=reason,
+        await store(lambda: scope.survey(disaster_id, code, dwelling, level=level, loss_ratio=ratio, reason=reason,
                                          surveyed_on=None))
-        return _redirect(f"{_household_url(disaster_id, _form_text(form, 'household'))}?saved=1")
+        return _redirect(f"{_household_url(disaster_id, code, _form_text(form, 'household'))}?saved=1")
 
     async def extract_pdf(request: web.Request) -> web.Response:
-        scope: StaffScope = request["scope"]
-        disaster_id, number = request.match_info["disaster"], request.match_info["household"]
+        scope: StaffScope = request[_SCOPE]
+        disaster_id, code, number = (request.match_info[k] for k in ("disaster", "municipality", "household"))
 
         def render() -> bytes:
-            h = scope.household(disaster_id, number, action="staff.household.extract")
+            h = scope.household(disaster_id, code, number, action="staff.household.extract")
             return extract(h, scope.member, clock())
 
         pdf = await store(render)
@@ -451,7 +464,7 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
         return [(d.longitude, d.latitude, level, d.address) for d, level in scope.dwellings(disaster_id)]
 
     async def area_page(request: web.Request) -> web.Response:
-        scope: StaffScope = request["scope"]
+        scope: StaffScope = request[_SCOPE]
         disaster_id = request.match_info["disaster"]
 
         def render() -> str:
@@ -479,22 +492,22 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
         return text, parse_area(text), level, _form_text(form, "overwrite") == "1"
 
     async def area_preview(request: web.Request) -> web.Response:
-        scope: StaffScope = request["scope"]
+        scope: StaffScope = request[_SCOPE]
         disaster_id = request.match_info["disaster"]
-        text, area, level, overwrite = area_of(request["form"])
+        text, area, level, overwrite = area_of(request[_FORM])
 
         def render() -> str:
             disaster = scope.disaster(disaster_id)
             preview = scope.preview_area(disaster_id, area, level, overwrite)
             svg = _map_svg(points(scope, disaster_id), _rings(area))
-            return _preview_html(disaster, preview, text, _form_text(request["form"], "reason"), request["csrf"], svg)
+            return _preview_html(disaster, preview, text, _form_text(request[_FORM], "reason"), request[_CSRF], svg)
 
         return page(request, "区域の確認", await store(render))
 
     async def area_apply(request: web.Request) -> web.Response:
-        scope: StaffScope = request["scope"]
+        scope: StaffScope = request[_SCOPE]
         disaster_id = request.match_info["disaster"]
-        form = request["form"]
+        form = request[_FORM]
         _, area, level, overwrite = area_of(form)
         reason = _form_text(form, "reason").strip() or None
         applied = await store(lambda: scope.apply_area(disaster_id, area, level, overwrite, reason))
@@ -512,10 +525,11 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
     app.on_cleanup.append(shutdown)
     app.add_routes([
         web.get("/signin", sign_in_page), web.post("/signin", sign_in), web.post("/signout", sign_out),
-        web.get("/", index), web.get("/d/{disaster}", ledger), web.get("/d/{disaster}/h/{household}", household),
-        web.get("/d/{disaster}/h/{household}/extract.pdf", extract_pdf),
-        web.post("/d/{disaster}/r/{resident}/items", save_items),
-        web.post("/d/{disaster}/w/{dwelling}/survey", survey),
+        web.get("/", index), web.get("/d/{disaster}", ledger),
+        web.get("/d/{disaster}/m/{municipality}/h/{household}", household),
+        web.get("/d/{disaster}/m/{municipality}/h/{household}/extract.pdf", extract_pdf),
+        web.post("/d/{disaster}/m/{municipality}/r/{resident}/items", save_items),
+        web.post("/d/{disaster}/m/{municipality}/w/{dwelling}/survey", survey),
         web.get("/d/{disaster}/area", area_page), web.post("/d/{disaster}/area/preview", area_preview),
         web.post("/d/{disaster}/area/apply", area_apply),
     ])
