@@ -470,7 +470,7 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
         def render() -> str:
             disaster = scope.disaster(disaster_id)
             return (f"<section><h2>{_e(disaster.name)}：住家の地図</h2>{_map_svg(points(scope, disaster_id))}"
-                    f"</section>{_area_form(disaster_id, request['csrf'])}")
+                    f"</section>{_area_form(disaster_id, request[_CSRF])}")
 
         return page(request, "区域の登録", await store(render))
 
