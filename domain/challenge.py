@@ -32,7 +32,7 @@ _LONG = struct.Struct(">q")
 _LENGTH = struct.Struct(">I")
 
 
-def _text(value: str) -> bytes:
+def encode_text(value: str) -> bytes:
     return value.encode()
 
 
@@ -48,42 +48,49 @@ def _optional_long(value: int | None) -> bytes:
     return b"" if value is None else _LONG.pack(value)
 
 
-def _millis(value: dt.datetime) -> bytes:
+def encode_millis(value: dt.datetime) -> bytes:
     if value.tzinfo is None:
         raise ValueError("requested_at must be timezone-aware")
     since = value - EPOCH  # whole milliseconds in integers (a timedelta floor division costs twice as much)
     return _LONG.pack((since.days * 86_400 + since.seconds) * 1000 + since.microseconds // 1000)
 
 
-def _sha256(value: bytes) -> bytes:
+def encode_sha256(value: bytes) -> bytes:
     return hashlib.sha256(value).digest()
 
 
 # Every CertificateRequest field but challenge_signature, in signing order, with its encoding.
 SIGNED_FIELDS: tuple[tuple[str, Callable[[Any], bytes]], ...] = (
-    ("request_id", _text),
-    ("kiosk_id", _text),
-    ("kiosk_vendor", _text),
-    ("centre", _text),
-    ("kiosk_municipality_code", _text),
-    ("municipality_code", _text),
-    ("certificate_type", _text),
-    ("household_scope", _text),
+    ("request_id", encode_text),
+    ("kiosk_id", encode_text),
+    ("kiosk_vendor", encode_text),
+    ("centre", encode_text),
+    ("kiosk_municipality_code", encode_text),
+    ("municipality_code", encode_text),
+    ("certificate_type", encode_text),
+    ("household_scope", encode_text),
     ("include_head_and_relationship", _flag),
     ("include_domicile", _flag),
     ("fiscal_year", _optional_long),
     ("copies", _long),
     ("paid_yen", _long),
-    ("requested_at", _millis),
-    ("auth_certificate", _sha256),
+    ("requested_at", encode_millis),
+    ("auth_certificate", encode_sha256),
 )
+
+
+def signed_bytes(version: bytes, fields: tuple[tuple[str, Callable[[Any], bytes]], ...],
+                 record: Mapping[str, Any]) -> bytes:
+    """`version`, then each field as a 4-byte big-endian length and its encoding: the one layout of what a card
+    signs (a kiosk request here; an online application in domain.disaster_applications)."""
+    parts = [version]
+    for name, encode in fields:
+        value = encode(record[name])
+        parts.append(_LENGTH.pack(len(value)))
+        parts.append(value)
+    return b"".join(parts)
 
 
 def challenge_bytes(request: Mapping[str, Any]) -> bytes:
     """The BCL-KIOSK-v2 bytes of a request (a decoded or about-to-be-encoded CertificateRequest)."""
-    parts = [VERSION]
-    for name, encode in SIGNED_FIELDS:
-        value = encode(request[name])
-        parts.append(_LENGTH.pack(len(value)))
-        parts.append(value)
-    return b"".join(parts)
+    return signed_bytes(VERSION, SIGNED_FIELDS, request)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from shapely.geometry import MultiPoint, MultiPolygon, Polygon
+from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
@@ -156,7 +156,7 @@ def municipality_extent(municipality_code: str, dwelling_lons: np.ndarray | Sequ
     known = np.asarray(town_points(municipality_code), dtype=float)
     dwellings = np.column_stack([np.asarray(dwelling_lons, dtype=float), np.asarray(dwelling_lats, dtype=float)])
     points = np.concatenate([known, dwellings]) if len(dwellings) else known
-    return MultiPoint(points).convex_hull.buffer(EXTENT_MARGIN_DEGREES)
+    return shapely.multipoints(points).convex_hull.buffer(EXTENT_MARGIN_DEGREES)
 
 
 def check_in_municipality(area: BaseGeometry, extent: BaseGeometry, municipality_code: str) -> None:

@@ -82,8 +82,19 @@ def survey_result(*, loss_ratio: LossRatio | None = None, level: str | DamageLev
         raise InvalidArgumentError("date", f"the survey date {surveyed_on.isoformat()} is before the disaster "
                                            f"occurred ({japan_date(occurred_at).isoformat()})")
     depth = None if flood_depth_code is None else flood_depth(flood_depth_code)
-    why = None if reason is None or not reason.strip() else one_line(reason, "reason", MAX_REASON_LENGTH)
+    why = _reason(reason)
     if previous_level is not None and why is None:
         raise InvalidArgumentError("reason", f"the dwelling is assessed already ({previous_level.value}): "
                                              "say why it is surveyed again")
     return SurveyResult(decided, ratio, name, surveyed_on, depth, why)
+
+
+def area_entry(*, level: DamageLevel, staff: str, now: dt.datetime, reason: str | None = None) -> SurveyResult:
+    """What a level set for an area records for each dwelling it changes: the staff member who registered the
+    area (checked like a surveyor), the day (today, Japan), and why, if given. No loss ratio, no flood depth."""
+    return SurveyResult(level, None, one_line(staff, "staff", MAX_SURVEYOR_LENGTH), japan_date(now), None,
+                        _reason(reason))
+
+
+def _reason(reason: str | None) -> str | None:
+    return None if reason is None or not reason.strip() else one_line(reason, "reason", MAX_REASON_LENGTH)

@@ -32,6 +32,7 @@ JPKI_REVOCATIONS = "bcl.jpki.revocations"
 DLQ = "bcl.dlq"
 DISASTER_EVENTS = "bcl.disaster.events"
 DISASTER_ASSESSMENTS = "bcl.disaster.assessments"
+DISASTER_APPLICATIONS = "bcl.disaster.applications"
 
 _COMPACTED = {"cleanup.policy": "compact", "min.insync.replicas": "2"}
 _RETAINED = {"cleanup.policy": "delete", "retention.ms": "-1", "min.insync.replicas": "2"}
@@ -69,6 +70,9 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     # sinks.damage_assessment.AREA_EVENT_DWELLINGS dwellings, well below the brokers' 1 MB message limit).
     TopicSpec(DISASTER_ASSESSMENTS, 3, config=_RETAINED,
               doc="DwellingAssessment (a survey, or part of an area registration) keyed by disaster id"),
+    # From the same outbox: each online application submitted, accepted or rejected (sinks.disaster_applications).
+    TopicSpec(DISASTER_APPLICATIONS, 3, config=_RETAINED,
+              doc="DisasterApplication (submitted, accepted, rejected) keyed by disaster id"),
 )
 
 

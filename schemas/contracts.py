@@ -42,6 +42,8 @@ CONTRACTS: dict[str, Contract] = {
         Contract(topics.KIOSK_RESPONSES, "jp.bcl.kiosk.CertificateResponse", ("certificate_response.avsc",)),
         Contract(topics.DISASTER_EVENTS, "jp.bcl.disaster.DisasterEvent", ("disaster_event.avsc",)),
         Contract(topics.DISASTER_ASSESSMENTS, "jp.bcl.disaster.DwellingAssessment", ("dwelling_assessment.avsc",)),
+        Contract(topics.DISASTER_APPLICATIONS, "jp.bcl.disaster.DisasterApplication",
+                 ("disaster_application.avsc",)),
     )
 }
 

@@ -55,12 +55,10 @@ import structlog
 from confluent_kafka import Message, Producer
 from cryptography import x509
 
+from certgen.card_trust import REVOCATION_MODES, CardTrust
 from certgen.certificate_document import LAID_OUT_TYPES, ResidentCopyOptions
-from certgen.certificate_validation import verify_user_certificate
-from certgen.errors import PkiError, RevocationCheckError
 from certgen.pki_directory import PkiDirectory
-from certgen.revocation import Revocation, RevocationStatus, merge_revocation, revocation_from_record
-from certgen.revocation_source import BaseRevocationSource, CrlRevocationSource, OcspRevocationSource
+from certgen.revocation import Revocation, merge_revocation, revocation_from_record
 from domain.issuance_decision import IssuancePolicy, Issue, Lookups, decide
 from domain.kiosk_rules import ReasonCode, Refusal, refusal
 from infra import kafka, metrics, topics
@@ -129,7 +127,7 @@ class WorkerOptions:
     policy: IssuancePolicy = field(default_factory=IssuancePolicy)  # what the decision applies
 
     def __post_init__(self) -> None:
-        if self.revocation not in ("crl", "ocsp"):
+        if self.revocation not in REVOCATION_MODES:
             raise ValueError(f"revocation mode must be crl or ocsp, got {self.revocation!r}")
 
 
@@ -360,9 +358,7 @@ class CertificateWorker:
         self._revocations_serde = AvroSerde(registry, CONTRACTS[topics.JPKI_REVOCATIONS])
         self._revoked: dict[str, Revocation] = {}
         self._revoked_lock = threading.Lock()
-        self._root = pki.auth_root_certificate()
-        self._crl_source: CrlRevocationSource | None = None
-        self._ocsp_source = OcspRevocationSource(options.ocsp_url, clock=clock)
+        self._trust = CardTrust(pki, revocation=options.revocation, ocsp_url=options.ocsp_url, clock=clock)
         self._sealed: set[str] = set()
         self._delivered = kafka.DeliveryTracker()
         self._marks: dict[tuple[str, int], int] = {}
@@ -539,31 +535,14 @@ class CertificateWorker:
                        has_layout=LAID_OUT_TYPES.__contains__)
 
     def _verify_card(self, certificate: x509.Certificate, at: dt.datetime) -> None:
-        verify_user_certificate(certificate, self._root, at)
+        self._trust.verify_certificate(certificate, at)
 
     def _check_revocation(self, certificate: x509.Certificate, serial: str, now: dt.datetime) -> Refusal | None:
         with self._revoked_lock:
             seen = self._revoked.get(serial)
         if seen is not None and seen.revoked_at <= now:
             return refusal(ReasonCode.CARD_REVOKED, f"revoked {seen.revoked_at.isoformat()} ({seen.reason})")
-        source: BaseRevocationSource
-        try:
-            source = self._ocsp_source if self.options.revocation == "ocsp" else self._crl(now)
-            check = source.check(certificate, self._root)
-        except (RevocationCheckError, PkiError) as exc:
-            return refusal(ReasonCode.REVOCATION_UNAVAILABLE, str(exc))
-        if check.status is RevocationStatus.REVOKED:
-            return refusal(ReasonCode.CARD_REVOKED, f"{check.source}: revoked {check.revoked_at}")
-        if check.status is RevocationStatus.UNKNOWN:
-            return refusal(ReasonCode.CERTIFICATE_UNKNOWN, f"{check.source}: unknown serial")
-        return None
-
-    def _crl(self, now: dt.datetime) -> CrlRevocationSource:
-        """The daily CRL, replaced when its period is over."""
-        source = self._crl_source
-        if source is None or (source.crl.next_update_utc is not None and now >= source.crl.next_update_utc):
-            self._crl_source = source = CrlRevocationSource(self._pki.daily_crl(now), self._clock)
-        return source
+        return self._trust.revocation_refusal(certificate, now)
 
     def _ensure_seal(self, municipality_code: str, name: str, now: dt.datetime) -> None:
         # In this process, before any renderer process reads the seal credentials.

@@ -16,6 +16,7 @@ import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from certgen.card_trust import CardTrust
 from certgen.endpoints import JpkiEndpoints
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
@@ -32,13 +33,17 @@ from schemas.registry import BaseSchemaRegistry, make_registry
 from schemas.wire import AvroSerde
 from sinks.analytics import AnalystSession
 from sinks.damage_assessment import DamageAssessment
+from sinks.disaster_applications import DisasterApplications
 from sinks.disaster_ledger import DisasterLedger
 from sinks.disaster_store import DisasterStore
+from sinks.mail_outbox import MailOutbox
 from sinks.snapshot_store import ParquetSnapshotStore
 from sinks.staff_accounts import StaffAccounts
+from streams.application_intake import ApplicationIntake
 from streams.billing import BillingProcessor
 from streams.card_lifecycle import DEFAULT_KEY_POOL_SIZE, CardLifecycleProcessor
 from streams.certificate_worker import CertificateWorker, Clock, WorkerOptions, WorkerResources, utc_now
+from streams.disaster_mailer import DisasterMailer
 from streams.disaster_relay import DisasterRelay
 from streams.materialiser import BackupMaterialiser
 from streams.settings import Settings
@@ -144,6 +149,35 @@ class Platform:
         """The dwellings' damage levels and their history, on the disaster store's database and outbox."""
         return DamageAssessment(self.disaster_store,
                                 AvroSerde(self.registry, CONTRACTS[topics.DISASTER_ASSESSMENTS]))
+
+    @cached_property
+    def mail_outbox(self) -> MailOutbox:
+        """The mails disaster support's changes cause, in the disaster store (sent by the mailer)."""
+        return MailOutbox(self.disaster_store)
+
+    @cached_property
+    def disaster_applications(self) -> DisasterApplications:
+        """Online applications, matched against the ledgers (whose tables they read), on the disaster store."""
+        return DisasterApplications(self.disaster_ledger.store,
+                                    AvroSerde(self.registry, CONTRACTS[topics.DISASTER_APPLICATIONS]),
+                                    self.mail_outbox, self.staff_mail_address)
+
+    def staff_mail_address(self, municipality_code: str) -> str:
+        """The disaster-support staff address of a municipality (Settings.disaster_staff_mail)."""
+        return self.settings.disaster_staff_mail.format(municipality_code=municipality_code)
+
+    def card_trust(self, clock: Clock = utc_now) -> CardTrust:
+        """The certificate worker's check of a card certificate (chain, validity, purpose; CRL), for applications."""
+        return CardTrust(self.pki, clock=clock)
+
+    def application_intake(self, clock: Clock = utc_now) -> ApplicationIntake:
+        """Verifies a signed online application and stores it."""
+        return ApplicationIntake(self.disaster_applications, self.card_trust(clock), clock)
+
+    def disaster_mailer(self, clock: Clock = utc_now) -> DisasterMailer:
+        """Sends the mail outbox through the settings' SMTP server."""
+        return DisasterMailer(self.disaster_applications, self.mail_outbox, smtp_host=self.settings.smtp_host,
+                              smtp_port=self.settings.smtp_port, sender=self.settings.mail_from, clock=clock)
 
     @cached_property
     def staff_accounts(self) -> StaffAccounts:

@@ -79,6 +79,14 @@ class Settings:
     # Port of the Prometheus `/metrics` endpoint every long-running command serves on 127.0.0.1;
     # None: a free port the OS chooses (the command logs the URL), so several commands on one host never clash.
     metrics_port: int | None = None
+    # Mails of disaster support (docs/domain.md §6.3), sent by `bcl disaster mailer` through this SMTP server
+    # (plain SMTP on a trusted host: a local relay, or the aiosmtpd capture of tests and `make demo`).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    mail_from: str = "bcl-disaster@bcl.example"
+    # The staff address a municipality's mails go to: the template with {municipality_code} replaced, so one
+    # setting names every municipality's mailbox (its staff set up a list or an alias there).
+    disaster_staff_mail: str = "disaster-{municipality_code}@staff.bcl.example"
 
     @property
     def cluster_dir(self) -> Path:

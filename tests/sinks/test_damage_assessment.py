@@ -1,7 +1,7 @@
 """Damage assessment on the disaster store (sinks/damage_assessment.py), on a real SQLite file through the
 composition root: surveys with their history and events, areas previewed and applied in one transaction, every
-refusal leaving nothing behind. The dwellings are written into the ledger tables by tests.ledger_dwellings_factory
-(the ledger is built at declaration by sinks.disaster_ledger, another branch)."""
+refusal leaving nothing behind. Most tests place dwellings at chosen coordinates in the ledger's tables
+(tests.ledger_dwellings_factory); the last builds the ledger from a register backup at declaration."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shapely.geometry import Point
 
 import sinks.damage_assessment as damage_assessment
 from domain.damage_levels import DamageLevel, FloodDepth
@@ -18,16 +19,21 @@ from domain.disaster_area import parse_area
 from domain.disasters import DisasterClosedError, declaration
 from domain.dwelling_survey import AssessmentSource
 from domain.errors import InvalidArgumentError
+from domain.japan_time import JST
 from infra import topics
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
 from sinks.damage_assessment import UnknownDwellingError
-from sinks.disaster_ledger import NoLedgerError
+from sinks.disaster_ledger import LedgerBuild, NoLedgerError, surveyed_damage
 from sinks.disaster_store import DisasterStore
 from streams.platform import Platform
+from streams.register.reference import load_reference_data
+from streams.register.simulator import RegisterSimulator
+from streams.settings import load_settings
 from tests.ledger_dwellings_factory import Dwelling, add_dwellings
 from tests.platforms import make_platform
+from tests.sinks.history_factory import append_events
 
 ONAGAWA, TANABE = "045811", "302066"
 OCCURRED = dt.datetime(2026, 11, 20, 5, 46, tzinfo=dt.UTC)
@@ -211,3 +217,45 @@ def test_a_store_of_the_first_layout_opens_and_gains_the_assessment_tables(tmp_p
     assert assessment.assessments(declared.disaster_id) == []
     with pytest.raises(UnknownDwellingError):  # no ledger built: no dwelling known
         assessment.survey(declared.disaster_id, "D0", surveyor="x", surveyed_on=None, now=NOW, level="HANKAI")
+
+
+def test_an_area_over_a_ledger_built_from_the_backup(tmp_path: Path) -> None:
+    """The real path: 女川町's register in the backup, its ledger built at declaration as of 発災日時
+    (sinks.disaster_ledger), then a survey and an area over its real dwellings; the ledger then sees the
+    dwellings surveyed 半壊 or worse as damaged."""
+    start = dt.datetime(2026, 11, 1, tzinfo=JST)
+    sim = RegisterSimulator(load_reference_data(), ONAGAWA, population=1500, seed=5, start=start,
+                            font_path=load_settings().mincho_font)
+    load = list(sim.full_load())
+    platform = make_platform(tmp_path / "var")
+    append_events(platform.snapshot_store, ONAGAWA, load, 1000)
+    now = dt.datetime.now(dt.UTC)
+    disaster, [build] = platform.disaster_ledger.declare(declaration(
+        name="令和8年宮城県沖地震", kind="tsunami", municipality_codes=[ONAGAWA],
+        occurred_at=load[-1]["event_time"] + dt.timedelta(hours=1), now=now), now)
+    assert isinstance(build, LedgerBuild) and build.dwellings > 100
+
+    con = platform.disaster_store.connection
+    dwellings = con.execute("SELECT dwelling_id, longitude, latitude FROM ledger_dwellings WHERE disaster_id=?",
+                            (disaster.disaster_id,)).fetchall()
+    # The western half of the dwellings' extent, as staff would draw it.
+    west, east = min(d[1] for d in dwellings), max(d[1] for d in dwellings)
+    south, north = min(d[2] for d in dwellings), max(d[2] for d in dwellings)
+    middle = (west + east) / 2
+    zone = parse_area({"type": "Polygon", "coordinates": [[[west - 0.01, south - 0.01], [middle, south - 0.01],
+                                                           [middle, north + 0.01], [west - 0.01, north + 0.01],
+                                                           [west - 0.01, south - 0.01]]]})
+    inside_ids = {d for d, lon, lat in dwellings if zone.covers(Point(lon, lat))}  # one by one: the ground truth
+    households = {h for d, h in con.execute("SELECT dwelling_id, household_number FROM ledger_residents "
+                                            "WHERE disaster_id=?", (disaster.disaster_id,)) if d in inside_ids}
+    assert 0 < len(inside_ids) < len(dwellings)
+
+    surveyed = sorted(inside_ids)[0]
+    platform.damage_assessment.survey(disaster.disaster_id, surveyed, surveyor="調査 太郎", surveyed_on=None,
+                                      now=now, level="ICHIBU_SONKAI")
+    preview = platform.damage_assessment.preview_area(disaster.disaster_id, ONAGAWA, zone, DamageLevel.HANKAI)
+    assert (preview.dwellings, preview.households, preview.surveyed, preview.changes) == \
+        (len(inside_ids), len(households), 1, len(inside_ids) - 1)
+    platform.damage_assessment.apply_area(disaster.disaster_id, ONAGAWA, zone, DamageLevel.HANKAI, staff="防災課",
+                                          now=now)
+    assert surveyed_damage(con, disaster.disaster_id) == inside_ids - {surveyed}
