@@ -32,6 +32,7 @@ from domain.ledger_staff_items import LedgerSearch, staff_item_values
 from domain.staff_accounts import StaffMember
 from sinks.audit import record_access
 from sinks.damage_assessment import AreaPreview, AreaRegistration, Assessment, Change, DamageAssessment
+from sinks.disaster_applications import Application, DisasterApplications
 from sinks.disaster_ledger import DisasterLedger, LedgerDwelling, NoLedgerError
 
 # The most rows a search lists (the counts cover every match).
@@ -87,11 +88,12 @@ class Household:
 
 
 class StaffScope:
-    def __init__(self, member: StaffMember, ledger: DisasterLedger, assessment: DamageAssessment, audit_file: Path,
-                 clock: Callable[[], dt.datetime]) -> None:
+    def __init__(self, member: StaffMember, ledger: DisasterLedger, assessment: DamageAssessment,
+                 applications: DisasterApplications, audit_file: Path, clock: Callable[[], dt.datetime]) -> None:
         self.member = member
         self._ledger = ledger
         self._assessment = assessment
+        self._applications = applications
         self._audit_file = audit_file
         self._clock = clock
 
@@ -239,3 +241,26 @@ class StaffScope:
                     level=level.value)
         return applied
 
+    # -- applications ----------------------------------------------------------------------------
+
+    def applications(self, disaster_id: str) -> list[Application]:
+        """The inbox: the disaster's applications matched to the member's municipality, and the unmatched ones
+        (which every municipality of the disaster is shown: sinks.disaster_applications)."""
+        self.disaster(disaster_id)
+        found = self._applications.applications(disaster_id, self.member.municipality_code)
+        self._audit("staff.applications.read", len(found), disaster_id=disaster_id)
+        return found
+
+    def decide(self, disaster_id: str, application_id: str, accept: bool, reason: str | None) -> Application:
+        """Accept or reject an open application of the inbox (one transaction of the applications' store)."""
+        self.disaster(disaster_id)
+        inbox = {a.application_id for a in self._applications.applications(disaster_id,
+                                                                              self.member.municipality_code)}
+        if application_id not in inbox:
+            raise self._refuse(f"application {application_id!r}", disaster_id=disaster_id)
+        now = self._clock()
+        decided = (self._applications.accept(application_id, self.member.login, now, reason) if accept else
+                   self._applications.reject(application_id, self.member.login, reason, now))
+        self._audit("staff.application.decide", 1, disaster_id=disaster_id, application_id=application_id,
+                    status=decided.status.value)
+        return decided

@@ -188,7 +188,8 @@ class Platform:
         """What one signed-in staff member may read and change: their municipality only, every read audited."""
         from sinks.staff_scope import StaffScope
 
-        return StaffScope(member, self.disaster_ledger, self.damage_assessment, self.settings.audit_file, utc_now)
+        return StaffScope(member, self.disaster_ledger, self.damage_assessment, self.disaster_applications,
+                          self.settings.audit_file, utc_now)
 
     def staff_web(self, **overrides: Any) -> web.Application:
         """The staff pages (streams.staff_web), over the scopes of the signed-in members."""

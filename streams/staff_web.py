@@ -2,7 +2,7 @@
 staff member's municipality; a ledger's search with its counts first; a household's page (members, dwelling,
 level and its history; 連絡先, 要配慮者, 提供同意 and notes editable; a survey of the dwelling); the area page (the
 dwellings drawn as an inline SVG map from their coordinates, points coloured by level, no tiles; a GeoJSON upload
-previewed, then applied); the household's printable extract (PDF).
+previewed, then applied); the household's printable extract (PDF); the inbox of online applications (accept, reject).
 
 A thin shell: each handler gets the signed-in member's sinks.staff_scope.StaffScope from the request (made by the
 session middleware) and nothing else of the stores, so what it can read or change is the member's municipality
@@ -37,6 +37,7 @@ from certgen.verification_csrf import FIELD, CsrfTokens
 from certgen.verification_limits import ClientRateLimiter, VerificationLimits, retry_after
 from certgen.verification_web import security_headers
 from domain.damage_levels import DamageLevel
+from domain.disaster_applications import PROCEDURE_NAMES, ApplicationStatus
 from domain.disaster_area import parse_area
 from domain.disaster_ledger import LedgerFlag
 from domain.disasters import Disaster
@@ -45,6 +46,7 @@ from domain.japan_time import to_japan_time
 from domain.ledger_staff_items import STAFF_ITEMS, LedgerSearch, ledger_search
 from domain.staff_accounts import SignInRefused, StaffMember
 from sinks.damage_assessment import AreaPreview
+from sinks.disaster_applications import Application
 from sinks.staff_accounts import StaffAccounts
 from sinks.staff_scope import Household, NotPermitted, OutOfScope, Person, StaffScope, household_of
 
@@ -173,7 +175,7 @@ def _search_html(disaster: Disaster, form: Mapping[str, str], criteria: LedgerSe
     more = (f"<p>先頭の{len(result.rows)}件を表示しています。条件を絞ってください。</p>"
             if result.matches > len(result.rows) else "")
     return f"""<section><h2>{_e(disaster.name)}</h2>
-<p><a href="/d/{d}/area">地図と区域の登録</a></p>
+<p><a href="/d/{d}/area">地図と区域の登録</a>・<a href="/d/{d}/applications">オンライン申請</a></p>
 <form method="get" action="/d/{d}">
 <label>フリガナ <input id="kana" name="kana" type="text" value="{_e(form.get('kana', ''))}"></label>
 <label>住所 <input id="address" name="address" type="text" value="{_e(form.get('address', ''))}"></label>
@@ -291,6 +293,29 @@ def _preview_html(disaster: Disaster, preview: AreaPreview, geojson: str, reason
 <textarea name="geojson" hidden>{_e(geojson)}</textarea>
 <p><label>理由 <input id="area-reason" name="reason" type="text" value="{_e(reason)}"></label></p>
 <button id="apply" type="submit">この区域に適用する</button></form></section>"""
+
+
+def _applications_html(disaster: Disaster, municipality_code: str, applications: list[Application],
+                       token: str) -> str:
+    d = quote(disaster.disaster_id, safe="")
+    rows = ""
+    for a in applications:
+        who = (f'<a href="{_e(_household_url(disaster.disaster_id, municipality_code, a.household_number))}">'
+               f"{_e(a.household_number)}</a>" if a.household_number and a.municipality_code == municipality_code
+               else "照合できず")
+        decision = f"{_e(a.status)}（{_e(a.decided_by)}）{_e(a.decision_reason or '')}" if a.decided_by else ""
+        if a.status is ApplicationStatus.OPEN:
+            action = f"/d/{d}/applications/{quote(a.application_id, safe='')}/decide"
+            decision = (f'<form method="post" action="{_e(action)}">{_csrf_field(token)}'
+                        f'<input name="reason" type="text" placeholder="理由（却下は必須）">'
+                        f'<button name="decision" value="accept" type="submit">受理</button>'
+                        f'<button name="decision" value="reject" type="submit">却下</button></form>')
+        rows += (f'<tr id="application-{_e(a.application_id)}"><td>{_e(_when(a.applied_at))}</td>'
+                 f"<td>{_e(PROCEDURE_NAMES[a.procedure])}</td><td>{who}</td><td>{_e(a.match_reason)}</td>"
+                 f'<td>{_e(a.mail_address)}</td><td class="status">{_e(a.status)}</td><td>{decision}</td></tr>')
+    return (f"<section><h2>{_e(disaster.name)}：オンライン申請</h2><p>申請 <b id=\"applications-count\">"
+            f"{len(applications)}</b> 件</p><table id=\"applications\"><tr><th>申請日時</th><th>手続</th><th>世帯</th>"
+            f"<th>照合</th><th>連絡先</th><th>状態</th><th>判断</th></tr>{rows}</table></section>")
 
 
 def _rings(area: Any) -> list[list[tuple[float, float]]]:
@@ -518,6 +543,27 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
                                               f"{_e(level.japanese)}にしました（変更前 {_e(changed)}）。個別調査済みで"
                                               f"そのままの住家 {applied.kept_surveyed}。</p>{back}</section>")
 
+    async def applications(request: web.Request) -> web.Response:
+        scope = request[_SCOPE]
+        disaster_id = request.match_info["disaster"]
+
+        def render() -> str:
+            return _applications_html(scope.disaster(disaster_id), scope.member.municipality_code,
+                                      scope.applications(disaster_id), request[_CSRF])
+
+        return page(request, "オンライン申請", await store(render))
+
+    async def decide(request: web.Request) -> web.Response:
+        scope = request[_SCOPE]
+        disaster_id, application_id = request.match_info["disaster"], request.match_info["application"]
+        form = request[_FORM]
+        decision = _form_text(form, "decision")
+        if decision not in ("accept", "reject"):
+            raise InvalidArgumentError("decision", "accept or reject")
+        reason = _form_text(form, "reason").strip() or None
+        await store(lambda: scope.decide(disaster_id, application_id, decision == "accept", reason))
+        return _redirect(f"/d/{quote(disaster_id, safe='')}/applications")
+
     async def shutdown(_app: web.Application) -> None:
         pool.shutdown(wait=True)
 
@@ -532,6 +578,8 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
         web.post("/d/{disaster}/m/{municipality}/w/{dwelling}/survey", survey),
         web.get("/d/{disaster}/area", area_page), web.post("/d/{disaster}/area/preview", area_preview),
         web.post("/d/{disaster}/area/apply", area_apply),
+        web.get("/d/{disaster}/applications", applications),
+        web.post("/d/{disaster}/applications/{application}/decide", decide),
     ])
     return app
 

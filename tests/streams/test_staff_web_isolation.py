@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +21,8 @@ from aiohttp import web
 
 from certgen.verification_csrf import FIELD
 from certgen.verification_limits import VerificationLimits
+from domain.disaster_applications import Procedure
+from sinks.disaster_applications import SignedApplication
 from sinks.disaster_ledger import LedgerDwelling
 from sinks.staff_scope import household_of
 from streams.platform import Platform
@@ -274,3 +277,50 @@ def test_sign_ins_are_rate_limited_per_client(world: StaffWorld) -> None:
 
     with serving(world, sign_in_limits=VerificationLimits(burst=2, refill_seconds=60)) as url:
         assert asyncio.run(scenario(url)) == [401, 401, 429]
+
+
+def submit(world: StaffWorld, code: str) -> str:
+    """An online application of a person of the municipality who holds a card (matched by its serial), stored as
+    the intake stores a verified one (the card signature is tested with the intake: tests/streams/
+    test_disaster_applications.py)."""
+    p = reader(world)
+    person = next(r for r in p.disaster_ledger.residents(world.disaster_id, code) if r["jpki_serials"])
+    now = dt.datetime.now(dt.UTC)
+    stored = p.disaster_applications.submit(SignedApplication(
+        str(uuid.uuid4()), world.disaster_id, Procedure.RISAI_CERTIFICATE, "applicant@example.jp", now,
+        person["jpki_serials"].split(",")[0], b"certificate", b"signature"), now)
+    p.disaster_store.close()
+    assert stored.matched and stored.municipality_code == code, stored
+    return stored.application_id
+
+
+def test_applications_inbox_shows_and_decides_only_the_own_municipality(world: StaffWorld, server: str) -> None:
+    tanabe, onagawa = submit(world, TANABE), submit(world, ONAGAWA)
+    inbox = f"{server}/d/{world.disaster_id}/applications"
+
+    async def scenario() -> tuple[str, int, str, int]:
+        async with client() as s:
+            await sign_in(s, server, "onagawa.abe")
+            async with s.get(inbox) as r:
+                page = await r.text()
+            token = csrf_of(page)
+            async with s.post(f"{inbox}/{tanabe}/decide", data={FIELD: token, "decision": "accept"},
+                              allow_redirects=False) as r:
+                other = r.status
+        async with client() as s:
+            await sign_in(s, server, "tanabe.sato")
+            token = await page_token(s, server)
+            async with s.post(f"{inbox}/{tanabe}/decide", data={FIELD: token, "decision": "accept"}) as r:
+                return page, other, await r.text(), r.status
+
+    onagawa_page, other, tanabe_page, status = asyncio.run(scenario())
+    assert onagawa in onagawa_page and tanabe not in onagawa_page
+    assert other == 404
+    assert status == 200 and f'id="application-{tanabe}"' in tanabe_page and onagawa not in tanabe_page
+    p = reader(world)
+    decided = p.disaster_applications.application(tanabe)
+    assert decided.status.value == "ACCEPTED" and decided.decided_by == "tanabe.sato"
+    assert p.disaster_applications.application(onagawa).status.value == "OPEN"
+    p.disaster_store.close()
+    assert audit(world, "staff.applications.read", "onagawa.abe")
+    assert any(e.get("requested") == f"application {tanabe!r}" for e in audit(world, "staff.refused", "onagawa.abe"))
