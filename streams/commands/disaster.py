@@ -25,7 +25,7 @@ from domain.disasters import Disaster, DisasterKind, declaration
 from domain.errors import InvalidArgumentError
 from domain.japan_time import format_instant
 from domain.livelihood_recovery_support import SUPPORT_DAMAGE_CODES, Rebuild, livelihood_support, support_damage
-from domain.staff_accounts import StaffRole
+from domain.staff_accounts import StaffRole, check_password
 from sinks.disaster_ledger import LedgerBuild, Unbuilt
 from streams.commands.option_types import INSTANT, JAPAN_DAY
 from streams.settings import Settings
@@ -594,6 +594,10 @@ def staff_add(settings: Settings, municipality: str, login: str, role: str) -> N
     from streams.platform import Platform
 
     password = _read_password()
+    try:
+        check_password(password)
+    except InvalidArgumentError as exc:  # not an option: it was typed at the prompt (or read from stdin)
+        raise click.UsageError(f"the password {exc.reason}") from exc
     with _options_of_rule():
         member = Platform(settings).staff_accounts.add(municipality, login, password, StaffRole(role.upper()), _now())
     click.echo(f"staff account {member.login} ({member.role}) for {member.municipality_code}")
