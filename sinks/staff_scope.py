@@ -181,7 +181,8 @@ class StaffScope:
         history = list(self._assessment.history(disaster_id, dwelling_id))
         self._audit(action, len(members), disaster_id=disaster_id, household_number=household_number,
                     resident_codes=[m.row["resident_code"] for m in members])
-        return Household(disaster, self.member.municipality_code, household_number, members, dwelling, current[0] if current else None, history)
+        return Household(disaster, self.member.municipality_code, household_number, members, dwelling,
+                         current[0] if current else None, history)
 
     def dwellings(self, disaster_id: str) -> list[tuple[LedgerDwelling, DamageLevel | None]]:
         """The municipality's dwellings with their level, for the area map."""

@@ -90,6 +90,7 @@ _TOKEN = web.RequestKey("token", str)  # the session's
 _CSRF = web.RequestKey("csrf", str)  # the CSRF token of the session's forms
 _NONCE = web.RequestKey("nonce", "str | None")  # the sign-in form's CSRF nonce
 _FORM = web.RequestKey("form", "MultiDictProxy[Any]")
+_STALE_FORM = "フォームの有効期限が切れたか、このページから送信されていません。"
 Clock = Callable[[], dt.datetime]
 Extract = Callable[[Household, StaffMember, dt.datetime], bytes]
 
@@ -165,8 +166,9 @@ def _search_html(disaster: Disaster, form: Mapping[str, str], criteria: LedgerSe
     counts = "".join(f"<span>{_e(_level_name(None if k == 'none' else DamageLevel(k)))}: {n}</span>"
                      for k, n in sorted(result.by_level.items()))
     flags = "".join(f"<span>{_e(k)}: {n}</span>" for k, n in sorted(result.by_flag.items()))
+    code = scope.member.municipality_code
     rows = "".join(
-        f'<tr><td><a href="{_household_url(disaster.disaster_id, scope.member.municipality_code, household_of(p.row))}">'
+        f'<tr><td><a href="{_household_url(disaster.disaster_id, code, household_of(p.row))}">'
         f"{_e(household_of(p.row))}</a></td><td>{_e(p.row['family_name'])} {_e(p.row['given_name'])}</td>"
         f"<td>{_e(p.row['family_name_kana'])} {_e(p.row['given_name_kana'])}</td>"
         f"<td>{_e(p.row['current_address'])}</td><td>{_e(_level_name(level))}</td>"
@@ -224,7 +226,8 @@ def _household_html(h: Household, token: str, saved: bool) -> str:
         action = f"{_of(d, h.municipality_code)}/w/{quote(h.dwelling.dwelling_id, safe='')}/survey"
         survey = (f'<form method="post" action="{_e(action)}">{_csrf_field(token)}'
                   f'<input type="hidden" name="household" value="{_e(h.household_number)}">'
-                  f'<label>損害割合（0〜1、例 0.45） <input id="loss_ratio" name="loss_ratio" type="text" size="6"></label>'
+                  '<label>損害割合（0〜1、例 0.45） '
+                  '<input id="loss_ratio" name="loss_ratio" type="text" size="6"></label>'
                   f'<label>または被害の程度 <select id="survey-level" name="level">'
                   f'{_options([("", "（損害割合から）"), *((lv.value, lv.japanese) for lv in DamageLevel)], "")}'
                   f'</select></label><label>理由 <input id="survey-reason" name="reason" type="text"></label>'
@@ -368,8 +371,8 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
                 form = await request.post()
                 if not csrf.accepts(request[_NONCE], _form_text(form, FIELD)):
                     nonce = request[_NONCE] or csrf.new_nonce()
-                    refused = _html(_sign_in_html(csrf.token(nonce), "フォームの有効期限が切れたか、このページから"
-                                                                     "送信されていません。もう一度サインインしてください"), 403)
+                    refused = _html(_sign_in_html(csrf.token(nonce), _STALE_FORM + "もう一度サインインしてください"),
+                                    403)
                     set_cookie(refused, request, CSRF_COOKIE, nonce)
                     return refused
                 request[_FORM] = form
@@ -383,8 +386,7 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
         if request.method == "POST":
             form = await request.post()
             if not csrf.accepts(token, _form_text(form, FIELD)):
-                return fail(403, "フォームの有効期限が切れたか、このページから送信されていません。ページを開き直してください",
-                            request)
+                return fail(403, _STALE_FORM + "ページを開き直してください", request)
             request[_FORM] = form
         request[_SCOPE] = scope_of(member)
         try:

@@ -20,9 +20,10 @@ from urllib.parse import quote
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from sinks.staff_scope import household_of
 from tests.platforms import make_platform
@@ -92,6 +93,7 @@ def browser() -> Iterator[webdriver.Chrome]:
             options.add_argument(flag)
         driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
         driver.set_page_load_timeout(60)
+        driver.implicitly_wait(10)  # a click that submits a form returns before the next page may have loaded
         try:
             yield driver
         finally:
@@ -103,6 +105,18 @@ def sign_in(browser: webdriver.Chrome, url: str, login: str, password: str = PAS
     browser.find_element(By.ID, "login").send_keys(login)
     browser.find_element(By.ID, "password").send_keys(password)
     browser.find_element(By.ID, "submit").click()
+
+
+def wait_text(browser: webdriver.Chrome, element_id: str, expected: str) -> None:
+    """Until the element of that id shows `expected` (the page after a submit replaces the one before)."""
+    def shown(driver: webdriver.Chrome) -> bool:
+        return bool(driver.find_element(By.ID, element_id).text == expected)
+
+    try:
+        WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,)).until(shown)
+    except TimeoutException:
+        raise AssertionError(f"#{element_id} shows {browser.find_element(By.ID, element_id).text!r}, "
+                             f"not {expected!r}") from None
 
 
 def audit(world: StaffWorld, action: str, actor: str) -> list[dict[str, object]]:
@@ -122,13 +136,13 @@ def test_search_household_item_survives_sigkill(world: StaffWorld, server: Serve
     sign_in(browser, server.url, "tanabe.sato")
     assert "tanabe.sato" in browser.find_element(By.ID, "member").text
     browser.find_element(By.LINK_TEXT, "令和8年紀伊半島沖地震").click()
-    assert browser.find_element(By.ID, "matches").text == str(len(rows))  # the counts first: the whole ledger
+    wait_text(browser, "matches", str(len(rows)))  # the counts first: the whole ledger
     browser.find_element(By.ID, "kana").send_keys(person["family_name_kana"])
     browser.find_element(By.ID, "search").click()
     same = sum(r["family_name_kana"] == person["family_name_kana"] for r in rows)
-    assert browser.find_element(By.ID, "matches").text == str(same)
+    wait_text(browser, "matches", str(same))
     browser.find_element(By.LINK_TEXT, household_of(person)).click()
-    assert browser.find_element(By.ID, "household").text == household_of(person)
+    wait_text(browser, "household", household_of(person))
     code = person["resident_code"]
     browser.find_element(By.ID, f"contact-{code}").send_keys("0739-22-1234")
     browser.find_element(By.ID, f"vulnerable_reason-{code}").send_keys("人工透析")
@@ -193,7 +207,7 @@ def test_area_page_previews_and_applies_a_polygon(world: StaffWorld, server: Ser
     Select(browser.find_element(By.ID, "area-level")).select_by_value("ZENKAI")
     browser.find_element(By.ID, "overwrite").click()
     browser.find_element(By.ID, "preview").click()
-    assert browser.find_element(By.ID, "preview-dwellings").text == str(len(inside))
+    wait_text(browser, "preview-dwellings", str(len(inside)))
     households = {household_of(r) for r in residents if r["dwelling_id"] in {d.dwelling_id for d in inside}}
     assert browser.find_element(By.ID, "preview-households").text == str(len(households))
     assert browser.find_elements(By.CSS_SELECTOR, "#map polygon.area")

@@ -243,7 +243,8 @@ def test_household_items_survey_and_extract_of_the_own_municipality(world: Staff
                                     "consent_recipient": "田辺市社会福祉協議会", "consent_on": "2026-11-03",
                                     "notes": "避難所Aに避難"}) as r:
                 saved = r.status
-            async with s.post(f"{server}/d/{world.disaster_id}/m/{TANABE}/w/{quote(dwelling.dwelling_id, safe='')}/survey",
+            survey_url = f"{server}/d/{world.disaster_id}/m/{TANABE}/w/{quote(dwelling.dwelling_id, safe='')}/survey"
+            async with s.post(survey_url,
                               data={FIELD: token, "loss_ratio": "0.45", "household": household}) as r:
                 page = await r.text()
             async with s.get(f"{url}/extract.pdf") as r:
