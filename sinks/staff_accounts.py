@@ -7,7 +7,7 @@ synchronous=FULL), for the staff pages (streams.staff_web).
 - `staff_sessions`: server-side sessions. The browser holds a random 32-byte token (a cookie); the table holds
   only its SHA-256, so that a copy of the database opens no session. A session ends at sign-out, after
   SESSION_IDLE unused or SESSION_LIFETIME after sign-in (domain.staff_accounts.session_expiry). Server-side rows
-  rather than signed tokens: sign-out and removing an account end the sessions at once, and sessions survive a
+  rather than signed tokens: sign-out ends a session at once, and sessions survive a
   restart of the page's process (a SIGKILL included) without a signing key to keep.
 
 The password is never stored, logged or compared in plain text; an unknown login costs the same scrypt as a
@@ -44,7 +44,7 @@ _TABLES = """
         login TEXT PRIMARY KEY, municipality_code TEXT NOT NULL, role TEXT NOT NULL, password_hash TEXT NOT NULL,
         failed_in_a_row INTEGER NOT NULL DEFAULT 0, last_failure_at INTEGER, created_at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS staff_sessions (
-        token_hash TEXT PRIMARY KEY, login TEXT NOT NULL REFERENCES staff_accounts ON DELETE CASCADE,
+        token_hash TEXT PRIMARY KEY, login TEXT NOT NULL,
         signed_in_at INTEGER NOT NULL, last_used_at INTEGER NOT NULL);
 """
 

@@ -100,7 +100,7 @@ def _e(value: object) -> str:
 
 
 def _level_name(level: DamageLevel | None) -> str:
-    return "未認定" if level is None else f"{level.japanese}"
+    return "未認定" if level is None else level.japanese
 
 
 def _when(instant: dt.datetime) -> str:
