@@ -66,7 +66,7 @@ def run(cluster: ClusterHandle, root: Path, args: argparse.Namespace) -> None:
         return name
 
     names = WorkerTopics(requests=topic(6), responses=topic(12), issued=topic(6), residents=topic(1),
-                         revocations=topic(1), dlq=topic(1))
+                         revocations=topic(1), disasters=topic(1), dlq=topic(1))
     worker = WorkerProcess({"bootstrap": cluster.bootstrap_servers, "topics": dataclasses.asdict(names),
                             "group_id": "bench-worker", "root": str(root / "worker"),
                             "snapshots": str(world.store.root), "pki": str(world.pki.path),

@@ -18,15 +18,17 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from certgen.errors import CertificateContentError
-from domain.certificate_types import TAX_CERTIFICATES, CertificateType
+from domain.certificate_types import DISASTER_CERTIFICATES, TAX_CERTIFICATES, CertificateType
+from domain.disaster_certificate import AffectedCertificate, DamageCertificate, DisasterCause, DisasterCertificate
 from domain.japanese_date import format_japanese_date, format_western_date, to_era
 
 PAGE_WIDTH = 595.28  # A4 portrait, points
 PAGE_HEIGHT = 841.89
 MARGIN = 42.0
 
-# The certificates there is a layout for; the disaster certificates have none yet.
-LAID_OUT_TYPES = frozenset({CertificateType.RESIDENT_RECORD, CertificateType.SEAL_REGISTRATION, *TAX_CERTIFICATES})
+# The certificates there is a layout for: every one BCL issues.
+LAID_OUT_TYPES = frozenset({CertificateType.RESIDENT_RECORD, CertificateType.SEAL_REGISTRATION, *TAX_CERTIFICATES,
+                            *DISASTER_CERTIFICATES})
 
 Color = tuple[float, float, float]
 BLACK: Color = (0.0, 0.0, 0.0)
@@ -526,6 +528,63 @@ def layout_tax_certificate(
     return DocumentLayout(kind, title, (b.page(),))
 
 
+# ------------------------------------------------------------------------------------------------
+# 罹災証明書・被災証明書
+
+_NO_ENTRY = "―"  # an item with nothing to state (no flood depth, no remarks)
+
+
+def _cause(cause: DisasterCause) -> str:
+    return f"{format_japanese_date(cause.occurred_on)}発生\u3000{cause.name}（{cause.kind_label}）"
+
+
+def _table(b: _PageBuilder, rows: Sequence[tuple[str, str]], top: float, row_h: float = 30.0) -> float:
+    """Label | value rows in one frame; returns the frame's bottom."""
+    left, right = MARGIN, PAGE_WIDTH - MARGIN
+    label_w = _LABEL_W + 40
+    b.box(left, top, right - left, row_h * len(rows))
+    b.vline(left + label_w, top, top + row_h * len(rows))
+    for i, (name, val) in enumerate(rows):
+        y = top + i * row_h
+        if i:
+            b.hline(left, right, y)
+        b.text_center(left + label_w / 2, y + row_h / 2 + 3.5, 10, name)
+        b.text_fit(left + label_w + 8, y + row_h / 2 + 4, 12 if name == "被害の程度" else 11, val,
+                   right - left - label_w - 16)
+    return top + row_h * len(rows)
+
+
+def layout_disaster_certificate(kind: CertificateType, resident: Resident, certificate: DisasterCertificate,
+                                issuer: Issuer, issued_on: dt.date, measure: TextMeasure) -> DocumentLayout:
+    """罹災証明書 (the damage level of the household's dwelling) or 被災証明書 (that damage was reported), for the
+    requester `resident`, stating `certificate` as the decision fixed it (docs/domain.md §6.3)."""
+    _require_current(resident)
+    if kind is CertificateType.DISASTER_DAMAGE and isinstance(certificate, DamageCertificate):
+        title = "罹災証明書"
+        rows = [("世帯主氏名", certificate.household_head_name), ("世帯の住所", certificate.household_address),
+                ("被災住家の所在地", certificate.dwelling_address), ("罹災原因", _cause(certificate.cause)),
+                ("被害の程度", certificate.level_label),
+                ("浸水の程度", certificate.flood_depth.japanese if certificate.flood_depth else _NO_ENTRY),
+                ("備考", certificate.remarks or _NO_ENTRY)]
+        sentence = "上記のとおり、住家に被害を受けたことを証明する。"
+    elif kind is CertificateType.DISASTER_AFFECTED and isinstance(certificate, AffectedCertificate):
+        title = "被災証明書"
+        if not certificate.reported:
+            raise CertificateContentError("a 被災証明書 certifies what was reported: nothing was")
+        rows = [("届出者氏名", _name(resident)), ("届出者の住所", _address(resident)),
+                ("災害", _cause(certificate.cause)), ("届出の内容", "、".join(certificate.reported))]
+        sentence = "上記のとおり、被害の届出があったことを証明する。"
+    else:
+        raise CertificateContentError(f"{kind} needs the facts of its own kind, got {type(certificate).__name__}")
+    b = _PageBuilder(measure)
+    _header(b, title, 1, 1)
+    b.text_right(PAGE_WIDTH - MARGIN, 104, 10.5, f"第{certificate.number}号")
+    bottom = _table(b, rows, 124)
+    b.text(MARGIN, bottom + 22, 9, "以下余白")
+    _certification(b, sentence, issuer, issued_on, 440)
+    return DocumentLayout(kind, title, (b.page(),))
+
+
 def layout_certificate(
     kind: CertificateType,
     residents: Sequence[Resident],
@@ -535,8 +594,10 @@ def layout_certificate(
     *,
     options: ResidentCopyOptions | None = None,
     fiscal_year: int | None = None,
+    disaster: DisasterCertificate | None = None,
 ) -> DocumentLayout:
-    """Lays out any certificate kind. residents: the household for a resident-record copy, else one person."""
+    """Lays out any certificate kind. residents: the household for a resident-record copy, else one person;
+    disaster: what a 罹災証明書 or 被災証明書 states."""
     if kind not in LAID_OUT_TYPES:
         raise CertificateContentError(f"there is no certificate layout for {kind}")
     if kind is CertificateType.RESIDENT_RECORD:
@@ -545,4 +606,8 @@ def layout_certificate(
         raise CertificateContentError(f"a {kind} certificate is for exactly one resident, got {len(residents)}")
     if kind is CertificateType.SEAL_REGISTRATION:
         return layout_seal_registration(residents[0], issuer, issued_on, measure)
+    if kind in DISASTER_CERTIFICATES:
+        if disaster is None:
+            raise CertificateContentError(f"a {kind} certificate needs the disaster facts it states")
+        return layout_disaster_certificate(kind, residents[0], disaster, issuer, issued_on, measure)
     return layout_tax_certificate(kind, residents[0], fiscal_year, issuer, issued_on, measure)

@@ -27,6 +27,7 @@ from certgen.raster_render import RasterRenderer
 from certgen.seal import BaseSealSigner, seal_prepared
 from certgen.truetype_font import TrueTypeFont
 from domain.certificate_types import CertificateType
+from domain.disaster_certificate import DisasterCertificate
 from domain.japan_time import japan_date
 
 # Makes the back of one sheet from the raster of its front (the scramble image and the pattern).
@@ -70,13 +71,14 @@ class CertificateRenderer:
         *,
         options: ResidentCopyOptions | None = None,
         fiscal_year: int | None = None,
+        disaster: DisasterCertificate | None = None,
     ) -> DocumentLayout:
         """What goes on each page; the issue date is the Japan-time date of issued_at."""
         if issued_at.tzinfo is None:
             raise CertificateDocumentError("issued_at must be timezone-aware (times are stored in UTC)")
         issued_on = japan_date(issued_at)
         return layout_certificate(kind, residents, issuer, issued_on, self.font, options=options,
-                                  fiscal_year=fiscal_year)
+                                  fiscal_year=fiscal_year, disaster=disaster)
 
     def front_rasters(self, layout: DocumentLayout) -> list[Image.Image]:
         """The front pages as images, for the scramble image on the back."""
@@ -105,10 +107,12 @@ class CertificateRenderer:
         options: ResidentCopyOptions | None = None,
         fiscal_year: int | None = None,
         certificate_id: str | None = None,
+        disaster: DisasterCertificate | None = None,
     ) -> IssuedCertificate:
         """The sealed certificate PDF, with back sides when this renderer has a BackSideMaker (each
         carrying its sheet's machine-readable id when the certificate id is given)."""
-        layout = self.layout(kind, residents, issuer, issued_at, options=options, fiscal_year=fiscal_year)
+        layout = self.layout(kind, residents, issuer, issued_at, options=options, fiscal_year=fiscal_year,
+                             disaster=disaster)
         backs: list[BackSide] = []
         if self.back_side is not None:
             backs = [self.back_side(front) for front in self.front_rasters(layout)]

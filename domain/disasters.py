@@ -12,9 +12,10 @@ Instants are aware datetimes; they are kept to the millisecond, the precision of
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 
 from domain.errors import BclError, InvalidArgumentError
 from domain.japan_time import format_instant
@@ -27,13 +28,25 @@ MAX_NAME_LENGTH = 100
 class DisasterKind(StrEnum):
     """The hazard (災害の種類)."""
 
-    EARTHQUAKE = "earthquake"  # 地震
-    TSUNAMI = "tsunami"  # 津波
-    FLOOD = "flood"  # 洪水・浸水
-    LANDSLIDE = "landslide"  # 土砂災害
-    STORM = "storm"  # 風水害 (台風・暴風)
-    FIRE = "fire"  # 火災
-    VOLCANO = "volcano"  # 噴火
+    EARTHQUAKE = "earthquake"
+    TSUNAMI = "tsunami"
+    FLOOD = "flood"
+    LANDSLIDE = "landslide"
+    STORM = "storm"  # typhoons and gales (台風・暴風)
+    FIRE = "fire"
+    VOLCANO = "volcano"
+
+    @property
+    def japanese(self) -> str:
+        """The kind as a certificate names the cause (罹災原因)."""
+        return _KIND_JAPANESE[self]
+
+
+_KIND_JAPANESE: Mapping[DisasterKind, str] = MappingProxyType({
+    DisasterKind.EARTHQUAKE: "地震", DisasterKind.TSUNAMI: "津波", DisasterKind.FLOOD: "洪水・浸水",
+    DisasterKind.LANDSLIDE: "土砂災害", DisasterKind.STORM: "風水害", DisasterKind.FIRE: "火災",
+    DisasterKind.VOLCANO: "噴火",
+})
 
 
 class UnknownDisasterError(BclError, LookupError):

@@ -2,8 +2,9 @@
 
 `decide` applies the rules of domain.kiosk_rules and the card check of domain.request_authentication
 in the order of docs/domain.md §3; the first that fails refuses the request. It holds no state: what
-needs the world (the card's chain to the root, revocation, the resident directory, which kinds have
-a layout) is asked through `Lookups`, and what the centre configures comes in as `IssuancePolicy`.
+needs the world (the card's chain to the root, revocation, the resident directory, the disasters open
+and the households in their ledgers, which kinds have a layout) is asked through `Lookups`, and what
+the centre configures comes in as `IssuancePolicy`.
 The result is a value, a `Refusal` or an `Issue`, from which the certificate worker builds its
 render job. The replay guard is not here: it needs the worker's ledger and comes first, in the worker.
 """
@@ -18,8 +19,15 @@ from typing import Any
 from cryptography import x509
 
 from domain import kiosk_rules as rules
-from domain.certificate_types import CertificateType
+from domain.certificate_types import DISASTER_CERTIFICATES, CertificateType
 from domain.challenge import challenge_bytes
+from domain.disaster_certificate import (
+    DisasterCertificate,
+    HouseholdDisasterFacts,
+    choose_disaster,
+    disaster_certificate,
+)
+from domain.disasters import Disaster
 from domain.errors import UnknownMunicipalityError
 from domain.kiosk_request import check_request_fields
 from domain.kiosk_rules import FeeTable, MaintenanceWindow, ReasonCode, Refusal, Resident, refusal
@@ -42,6 +50,10 @@ class Lookups:
     household: Callable[[str, str], Sequence[Resident]]  # (municipality code, household number) → records
     # Whether the renderer has a layout for the kind: the layouts live in certgen, above this package.
     has_layout: Callable[[CertificateType], bool]
+    # The disasters open (declared, not closed) for a municipality code, as the disaster events tell.
+    declared_disasters: Callable[[str], Sequence[Disaster]]
+    # (disaster id, the requester's record) → the household's entry in that disaster's ledger, None if not in it.
+    disaster_facts: Callable[[str, Resident], HouseholdDisasterFacts | None]
 
 
 @dataclass(frozen=True)
@@ -51,8 +63,6 @@ class IssuancePolicy:
     fees: FeeTable = field(default_factory=FeeTable)  # per municipality and kind: the default table, overrides
     maintenance: tuple[MaintenanceWindow, ...] = ()  # municipalities' windows: refused inside one
     freshness: dt.timedelta = FRESHNESS_WINDOW  # how far the kiosk's request time may be from `now`
-    # The disaster ledger (docs/domain.md §6) does not exist yet: no municipality has a declared disaster.
-    disaster_declared_in: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,7 @@ class Issue:
     fee_per_copy: int
     resident_copy: ResidentCopyItems | None  # only for a 住民票の写し
     tax_year: int | None  # the fiscal year a tax certificate shows
+    disaster: DisasterCertificate | None = None  # what a 罹災証明書 or 被災証明書 states, fixed at issuance
 
     @property
     def records_read(self) -> int:
@@ -87,8 +98,8 @@ class Issue:
 
 def decide(request: KioskRequest, now: dt.datetime, lookups: Lookups, policy: IssuancePolicy) -> Refusal | Issue:
     """Every rule in order (the fields' limits, municipality, service hours, the card, revocation, type and
-    copies, the resident, content, layout, payment); the first refusal, or what to issue. `now`: the
-    centre's clock."""
+    copies, the resident, content, the disaster ledger, layout, payment); the first refusal, or what to
+    issue. `now`: the centre's clock."""
     invalid = check_request_fields(request)
     if invalid is not None:
         return invalid
@@ -111,8 +122,8 @@ def decide(request: KioskRequest, now: dt.datetime, lookups: Lookups, policy: Is
         return revoked
     kind = CertificateType(request["certificate_type"])
     copies: int = request["copies"]
-    unavailable = (rules.check_certificate_type(kind, code, policy.disaster_declared_in)
-                   or rules.check_copies(copies))
+    declared = lookups.declared_disasters(code) if kind in DISASTER_CERTIFICATES else ()
+    unavailable = (rules.check_certificate_type(kind, code, bool(declared)) or rules.check_copies(copies))
     if unavailable is not None:
         return unavailable
     record = rules.choose_record(lookups.records_for_serial(card.serial))
@@ -126,7 +137,13 @@ def decide(request: KioskRequest, now: dt.datetime, lookups: Lookups, policy: Is
     lacking = rules.check_certificate_content(kind, record, fiscal_year)
     if lacking is not None:
         return lacking
-    if not lookups.has_layout(kind):  # a declared-disaster certificate: no layout exists yet
+    disaster = None
+    if kind in DISASTER_CERTIFICATES:
+        chosen = choose_disaster(kind, declared, lambda disaster_id: lookups.disaster_facts(disaster_id, record))
+        if isinstance(chosen, Refusal):
+            return chosen
+        disaster = disaster_certificate(kind, *chosen, request_id=request["request_id"])
+    if not lookups.has_layout(kind):  # every kind issued has one; a safety net for a kind added without one
         return refusal(ReasonCode.ISSUE_FAILED, f"{kind} has no certificate layout")
     fee_per_copy = policy.fees.fee(code, kind)
     unpaid = rules.check_payment(fee_per_copy, copies, request["paid_yen"])
@@ -139,4 +156,4 @@ def decide(request: KioskRequest, now: dt.datetime, lookups: Lookups, policy: Is
         items = ResidentCopyItems(household_head_and_relationship=request["include_head_and_relationship"],
                                   domicile=request["include_domicile"])
     return Issue(kind, asked, tuple(rules.household_members(record, household, whole)), copies, fee_per_copy,
-                 items, rules.select_tax_year(record, fiscal_year))
+                 items, rules.select_tax_year(record, fiscal_year), disaster)

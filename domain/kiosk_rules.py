@@ -7,11 +7,10 @@ and a Japanese message the kiosk shows to the resident. Messages never contain p
 - Service hours: 06:30–23:00 Japan time every day, except the year-end break 29 Dec – 3 Jan, and
   except the municipality's maintenance windows (passed in as intervals).
 - Types BCL cannot issue (住民票記載事項証明書, 戸籍証明書, 戸籍の附票の写し): NOT_AVAILABLE_VIA_BCL.
-- Disaster certificates (罹災証明書, 被災証明書): only while a disaster is declared for the
-  municipality. The disaster ledger (docs/domain.md §6) does not exist yet, so the caller passes the set
-  of municipalities with a declared disaster (domain.issuance_decision.IssuancePolicy, empty by default):
-  they are refused until it exists, and even then issuing them needs the ledger's damage assessment,
-  which this module cannot check.
+- Disaster certificates (罹災証明書, 被災証明書): only while a disaster is declared (and not closed) for the
+  municipality (DISASTER_NOT_DECLARED); then the household must be in that disaster's ledger
+  (NOT_IN_DISASTER_LEDGER), its dwelling surveyed for a 罹災証明書 (DAMAGE_NOT_ASSESSED) and damage reported
+  for a 被災証明書 (DAMAGE_NOT_REPORTED): domain.disaster_certificate.choose_disaster.
 - Eligibility: a current resident of the requested municipality; seal certificate only with a valid
   registration; tax certificates need the fiscal year's record.
 - Copies 1–10; fee per municipality and type (kiosk fees 200–300 yen, a default table and overrides);
@@ -21,7 +20,7 @@ and a Japanese message the kiosk shows to the resident. Messages never contain p
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -74,6 +73,9 @@ class ReasonCode(StrEnum):
     # the certificate asked for
     NOT_AVAILABLE_VIA_BCL = "NOT_AVAILABLE_VIA_BCL"
     DISASTER_NOT_DECLARED = "DISASTER_NOT_DECLARED"
+    NOT_IN_DISASTER_LEDGER = "NOT_IN_DISASTER_LEDGER"
+    DAMAGE_NOT_ASSESSED = "DAMAGE_NOT_ASSESSED"
+    DAMAGE_NOT_REPORTED = "DAMAGE_NOT_REPORTED"
     # eligibility
     NO_RESIDENT = "NO_RESIDENT"
     AMBIGUOUS_CARD = "AMBIGUOUS_CARD"
@@ -111,6 +113,10 @@ MESSAGES: Mapping[ReasonCode, str] = MappingProxyType({
     ReasonCode.NOT_AVAILABLE_VIA_BCL:
         "この証明書はコンビニ交付（BCL）では発行できません。市区町村の窓口でお申し込みください。",
     ReasonCode.DISASTER_NOT_DECLARED: "罹災証明書・被災証明書は災害の発生時にのみ発行できます。" + _COUNTER,
+    ReasonCode.NOT_IN_DISASTER_LEDGER:
+        "被災者台帳に世帯の記載がないため、罹災証明書・被災証明書を発行できません。" + _COUNTER,
+    ReasonCode.DAMAGE_NOT_ASSESSED: "住家の被害認定調査が終わっていないため、罹災証明書を発行できません。" + _COUNTER,
+    ReasonCode.DAMAGE_NOT_REPORTED: "被害の届出がないため、被災証明書を発行できません。" + _COUNTER,
     ReasonCode.NO_RESIDENT: "このカードに対応する住民票が見つかりません。" + _COUNTER,
     ReasonCode.AMBIGUOUS_CARD: "このカードに対応する住民票を特定できません。" + _COUNTER,
     ReasonCode.OTHER_MUNICIPALITY: "選択された市区町村に住民登録がありません。お住まいの市区町村を選択してください。",
@@ -175,10 +181,11 @@ def check_service_hours(at: dt.datetime, municipality_code: str,
 
 
 def check_certificate_type(kind: CertificateType, municipality_code: str,
-                           disaster_declared_in: Collection[str] = ()) -> Refusal | None:
+                           disaster_declared: bool = False) -> Refusal | None:
+    """disaster_declared: whether a disaster is open (declared, not closed) for the municipality."""
     if kind in NOT_AVAILABLE_VIA_BCL:
         return refusal(ReasonCode.NOT_AVAILABLE_VIA_BCL, f"{kind} is never issued through BCL")
-    if kind in DISASTER_CERTIFICATES and municipality_code not in disaster_declared_in:
+    if kind in DISASTER_CERTIFICATES and not disaster_declared:
         return refusal(ReasonCode.DISASTER_NOT_DECLARED, f"no declared disaster in {municipality_code}")
     return None
 

@@ -153,6 +153,10 @@ class DisasterApplications:
             if disaster.closed_at is not None and disaster.closed_at <= now:
                 raise DisasterClosedError(f"disaster {disaster.disaster_id} ({disaster.name}) is closed: "
                                           "it takes no more applications")
+            if self._con.execute("SELECT 1 FROM disaster_applications WHERE application_id=?",
+                                 (application.application_id,)).fetchone() is not None:
+                raise ApplicationRefusedError(f"application {application.application_id} was already submitted "
+                                              "(each signed application is taken once)")
             match = self._match(disaster, application)
             key = applicant_key(match, application.certificate_serial)
             marks = ",".join("?" * len(OPEN_STATUSES))

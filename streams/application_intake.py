@@ -39,6 +39,9 @@ class ApplicationIntake:
         self._trust = trust
         self._clock = clock
 
+    def now(self) -> dt.datetime:
+        return self._clock()
+
     def submit(self, draft: ApplicationDraft, certificate_der: bytes, signature: bytes) -> Application:
         """Verify the card's signature over the draft and store the application; acknowledged (durable, matched,
         the staff mailed through the outbox) when this returns."""

@@ -55,6 +55,7 @@ from certgen.scramble_keys import scramble_key
 from certgen.seal import KeyFileSealSigner, seal_prepared
 from certgen.truetype_font import TrueTypeFont
 from domain.certificate_types import CertificateType
+from domain.disaster_certificate import DisasterCertificate
 from domain.errors import BclError
 from domain.municipalities import Municipality
 from infra.crash_points import crash_point
@@ -104,6 +105,7 @@ class RenderJob:
     fiscal_year: int | None = None
     # One per copy: printed on each back as its sheet's machine-readable id (certgen.sheet_code).
     certificate_ids: tuple[str, ...] = ()
+    disaster: DisasterCertificate | None = None  # what a 罹災証明書 or 被災証明書 states
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ class MunicipalRenderers:
     def render(self, job: RenderJob) -> RenderedCertificate:
         renderer = self.renderer_for(job.issuer.municipality_code)
         layout = renderer.layout(job.kind, job.residents, job.issuer, job.issued_at, options=job.options,
-                                 fiscal_year=job.fiscal_year)
+                                 fiscal_year=job.fiscal_year, disaster=job.disaster)
         fronts = renderer.front_rasters(layout)
         crash_point("worker.mid_render", job.request_id)  # laid out and rasterised, not sealed: tests only
         backs: list[BackSide] = []

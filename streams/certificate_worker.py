@@ -80,6 +80,7 @@ from streams.certificate_rendering import (
     issuer_for,
 )
 from streams.dead_letters import DeadLetterSink
+from streams.disaster_facts import DisasterFactsIndex
 from streams.request_ledger import Claim, ClaimKey, IssuedMessage, Position, RequestLedger, Seen, origin_of
 from streams.resident_directory import ResidentDirectory, audit_reads, key_of
 
@@ -112,6 +113,7 @@ class WorkerTopics:
     issued: str = topics.CERTIFICATES_ISSUED
     residents: str = topics.RESIDENTS
     revocations: str = topics.JPKI_REVOCATIONS
+    disasters: str = topics.DISASTER_EVENTS
     dlq: str = topics.DLQ
 
 
@@ -253,8 +255,9 @@ class _Serving(BatchHandler):
 
 
 class _Feed(threading.Thread):
-    """Keeps the resident directory and the revocation registry current from bcl.residents and
-    bcl.jpki.revocations (from the beginning: the compacted topics hold the latest state; no commit)."""
+    """Keeps the resident directory, the revocation registry and the open disasters current from
+    bcl.residents, bcl.jpki.revocations and bcl.disaster.events (from the beginning: the compacted topics
+    hold the latest state, the disaster events are retained; no commit)."""
 
     def __init__(self, worker: CertificateWorker, stop: threading.Event) -> None:
         super().__init__(name="certificate-worker-feed", daemon=True)
@@ -268,7 +271,8 @@ class _Feed(threading.Thread):
         handler = _FeedHandler(w._apply_feed, self.caught_up)
         try:
             with ProcessorRuntime(f"{w.group_id}.feed", w.bootstrap_servers,
-                                  Source((w.topics.residents, w.topics.revocations), Start.BEGINNING), handler,
+                                  Source((w.topics.residents, w.topics.revocations, w.topics.disasters),
+                                         Start.BEGINNING), handler,
                                   LoopOptions(batch_size=5000, poll_timeout=0.2, commit=False)) as runtime:
                 runtime.run(self._stop_event)
         except BaseException as exc:  # surfaced to the worker loop, which stops
@@ -342,6 +346,8 @@ class CertificateWorker:
         self.options = options
         self.counters = Counters()
         self.directory = ResidentDirectory()
+        # Disasters from bcl.disaster.events (the feed); households in their ledgers fed by the integrator's feeds.
+        self.disaster_facts = DisasterFactsIndex()
         self._registry = registry
         self._store = resources.store
         self._pki = pki = resources.pki
@@ -356,6 +362,7 @@ class CertificateWorker:
         self._issued = AvroSerde(registry, CONTRACTS[topics.CERTIFICATES_ISSUED])
         self._residents = AvroSerde(registry, CONTRACTS[topics.RESIDENTS])
         self._revocations_serde = AvroSerde(registry, CONTRACTS[topics.JPKI_REVOCATIONS])
+        self._disaster_events = AvroSerde(registry, CONTRACTS[topics.DISASTER_EVENTS])
         self._revoked: dict[str, Revocation] = {}
         self._revoked_lock = threading.Lock()
         self._trust = CardTrust(pki, revocation=options.revocation, ocsp_url=options.ocsp_url, clock=clock)
@@ -525,14 +532,17 @@ class CertificateWorker:
         item.job = RenderJob(item.request["request_id"], issuer_for(municipality), decision.kind,
                              decision.residents, now, decision.copies, options, decision.tax_year,
                              tuple(certificate_id(item.request["request_id"], n)
-                                   for n in range(1, decision.copies + 1)))
+                                   for n in range(1, decision.copies + 1)), decision.disaster)
 
     @cached_property
     def _lookups(self) -> Lookups:
-        """The decision's ports, bound to this worker's root, revocation sources and resident directory."""
+        """The decision's ports, bound to this worker's root, revocation sources, resident directory and
+        disaster facts."""
         return Lookups(verify_certificate=self._verify_card, revocation_refusal=self._check_revocation,
                        records_for_serial=self.directory.by_serial, household=self.directory.household,
-                       has_layout=LAID_OUT_TYPES.__contains__)
+                       has_layout=LAID_OUT_TYPES.__contains__,
+                       declared_disasters=self.disaster_facts.declared_disasters,
+                       disaster_facts=self.disaster_facts.disaster_facts)
 
     def _verify_card(self, certificate: x509.Certificate, at: dt.datetime) -> None:
         self._trust.verify_certificate(certificate, at)
@@ -737,6 +747,17 @@ class CertificateWorker:
             self.directory.put(key_of(key), record)
             return
         if value is None:
+            return
+        if msg.topic() == self.topics.disasters:
+            try:
+                event = self._disaster_events.decode(value)
+            except Exception as exc:  # the relay wrote it from the store; a bad record is logged, not fatal
+                log.warning("unreadable_disaster_event", partition=msg.partition(), offset=msg.offset(),
+                            error=str(exc))
+                return
+            if self.disaster_facts.apply_disaster_event(event):
+                log.info("disaster_state", disaster_id=event["disaster_id"], event_type=event["event_type"],
+                         municipalities=list(event["municipality_codes"]))
             return
         try:
             revocation = revocation_from_record(self._revocations_serde.decode(value))

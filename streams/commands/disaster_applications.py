@@ -6,9 +6,11 @@ the card through PC/SC (like the kiosk), the intake (streams.application_intake)
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -190,3 +192,39 @@ def mailer(settings: Settings, once: bool, interval: float) -> None:
         mail.run(stop, interval)
     except KeyboardInterrupt:
         stop.set()
+
+
+@disaster.command("application-page")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8481, show_default=True, help="Port to listen on.")
+@click.pass_obj
+def application_page(settings: Settings, host: str, port: int) -> None:
+    """Serve the resident's application page: the form, the draft to sign with `bcl disaster sign`, the signed
+    application pasted back (verified and stored like `bcl disaster apply`)."""
+    from aiohttp import web
+
+    from streams.application_web import make_app
+    from streams.platform import Platform
+
+    platform = Platform(settings)
+    store = platform.disaster_store
+    app = make_app(platform.application_intake(), lambda: [d for d in store.disasters() if d.closed_at is None])
+    click.echo(f"application page on http://{host}:{port}/", err=True)
+    web.run_app(app, host=host, port=port, print=None)
+
+
+@disaster.command("mail-capture")
+@click.option("--folder", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Where each accepted message is written as <Message-ID>.eml (e.g. var/demo/mail).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8025, show_default=True,
+              help="Port on 127.0.0.1 (the settings' smtp_port).")
+def mail_capture(folder: Path, port: int) -> None:
+    """An SMTP server on 127.0.0.1 that keeps every mail as an .eml file instead of delivering it (the demo's and
+    the tests' mail server; runs until Ctrl-C)."""
+    from infra.mail_capture import MailCapture
+
+    stop = threading.Event()
+    with MailCapture(folder, port):
+        click.echo(f"capturing mails on 127.0.0.1:{port} into {folder}", err=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()

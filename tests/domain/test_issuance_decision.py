@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,8 +12,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from domain.certificate_types import TAX_CERTIFICATES, CertificateType
+from domain.certificate_types import DISASTER_CERTIFICATES, TAX_CERTIFICATES, CertificateType
 from domain.challenge import challenge_bytes
+from domain.damage_levels import DamageLevel, FloodDepth
+from domain.disaster_certificate import AffectedCertificate, DamageCertificate, HouseholdDisasterFacts
+from domain.disasters import Disaster, DisasterKind
 from domain.errors import UnknownIssuerError
 from domain.issuance_decision import IssuancePolicy, Issue, Lookups, ResidentCopyItems, decide
 from domain.japan_time import JST
@@ -25,9 +27,10 @@ from tests.factories import make_resident
 TANABE = "302066"  # 田辺市
 NOW = CHECKED_AT
 SERIAL = "0000000000000abc"
-# The kinds the renderer lays out today (certgen.certificate_document.LAID_OUT_TYPES), stated here so that
+# The kinds the renderer lays out (certgen.certificate_document.LAID_OUT_TYPES), stated here so that
 # the decision is tested without the document package.
-LAID_OUT = frozenset({CertificateType.RESIDENT_RECORD, CertificateType.SEAL_REGISTRATION, *TAX_CERTIFICATES})
+LAID_OUT = frozenset({CertificateType.RESIDENT_RECORD, CertificateType.SEAL_REGISTRATION, *TAX_CERTIFICATES,
+                      *DISASTER_CERTIFICATES})
 SEAL = {"registration_number": "1", "registered_on": dt.date(2020, 1, 1), "status": "REGISTERED",
         "impression_png": b""}
 TAX = [{"fiscal_year": y, "income_yen": 1, "taxable_income_yen": 1, "tax_yen": 1, "tax_exempt": False,
@@ -60,6 +63,8 @@ class World:
     revoked: dict[str, Refusal] = field(default_factory=dict)
     untrusted: bool = False
     laid_out: frozenset[CertificateType] = LAID_OUT
+    disasters: dict[str, list[Disaster]] = field(default_factory=dict)  # open disasters by municipality
+    ledger: dict[tuple[str, str], HouseholdDisasterFacts] = field(default_factory=dict)  # (disaster, resident code)
     asked: list[str] = field(default_factory=list)  # which ports were consulted, in order
 
     def lookups(self) -> Lookups:
@@ -86,7 +91,15 @@ class World:
             self.asked.append("has_layout")
             return kind in self.laid_out
 
-        return Lookups(verify, revocation, by_serial, household, has_layout)
+        def declared(municipality_code: str) -> Sequence[Disaster]:
+            self.asked.append("declared_disasters")
+            return self.disasters.get(municipality_code, [])
+
+        def facts(disaster_id: str, record: Resident) -> HouseholdDisasterFacts | None:
+            self.asked.append("disaster_facts")
+            return self.ledger.get((disaster_id, record["resident_code"]))
+
+        return Lookups(verify, revocation, by_serial, household, has_layout, declared, facts)
 
 
 def resident(**overrides: Any) -> dict[str, Any]:
@@ -208,16 +221,87 @@ def test_a_tax_certificate_shows_the_year_asked_for_or_the_latest(card) -> None:
     assert missing == refusal(ReasonCode.NO_TAX_RECORD, "no tax record for fiscal year 2019")
 
 
-def test_a_declared_disaster_still_has_no_layout(card) -> None:
-    world = world_with(resident())
-    request = make_request(card, certificate_type="DISASTER_DAMAGE", paid_yen=10)
-    ordinary = IssuancePolicy()
-    undeclared = decide(request, NOW, world.lookups(), ordinary)
-    assert undeclared == refusal(ReasonCode.DISASTER_NOT_DECLARED, f"no declared disaster in {TANABE}")
-    declared = dataclasses.replace(ordinary, disaster_declared_in=frozenset({TANABE}))
-    no_layout = decide(request, NOW, world.lookups(), declared)
-    assert no_layout == refusal(ReasonCode.ISSUE_FAILED, "DISASTER_DAMAGE has no certificate layout")
-    # Once a layout exists, a declared disaster's certificate is issued at its own fee.
-    world.laid_out = LAID_OUT | {CertificateType.DISASTER_DAMAGE}
-    issue = decide(request, NOW, world.lookups(), declared)
-    assert isinstance(issue, Issue) and issue.kind is CertificateType.DISASTER_DAMAGE and issue.fee_per_copy == 10
+EARTHQUAKE = Disaster("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "令和8年紀伊半島沖地震", DisasterKind.EARTHQUAKE,
+                      (TANABE,), dt.datetime(2026, 11, 1, 1, 30, tzinfo=dt.UTC),
+                      dt.datetime(2026, 11, 1, 3, tzinfo=dt.UTC))
+FLOOD = Disaster("9a8b7c6d-5e4f-3a2b-1c0d-ffeeddccbbaa", "令和8年11月豪雨", DisasterKind.FLOOD, (TANABE,),
+                 dt.datetime(2026, 11, 10, 6, tzinfo=dt.UTC), dt.datetime(2026, 11, 10, 7, tzinfo=dt.UTC))
+
+
+def reason(decision: Refusal | Issue) -> ReasonCode | None:
+    return decision.code if isinstance(decision, Refusal) else None
+
+
+def household_facts(disaster: Disaster, **overrides: Any) -> HouseholdDisasterFacts:
+    values: dict[str, Any] = {
+        "disaster_id": disaster.disaster_id, "municipality_code": TANABE, "household_number": "H000000003",
+        "household_head_name": "田辺　一郎", "household_address": "和歌山県田辺市新屋敷町1番地",
+        "dwelling_id": "D1", "dwelling_address": "和歌山県田辺市新屋敷町1番地", **overrides}
+    return HouseholdDisasterFacts(**values)
+
+
+def test_disaster_certificates_follow_the_declared_disaster_and_the_ledger(card) -> None:
+    """Each refusal of a disaster certificate in order, mended one at a time, then the 罹災証明書 issued with the
+    level the ledger has now and the 被災証明書 with what was reported, each at 10 yen a copy."""
+    record = resident()
+    world = world_with(record)
+    damage = make_request(card, certificate_type="DISASTER_DAMAGE", copies=2, paid_yen=20)
+    affected = make_request(card, certificate_type="DISASTER_AFFECTED", paid_yen=10)
+    policy = IssuancePolicy()
+    assert decide(damage, NOW, world.lookups(), policy) == refusal(ReasonCode.DISASTER_NOT_DECLARED,
+                                                                   f"no declared disaster in {TANABE}")
+    assert "disaster_facts" not in world.asked  # nothing asked of the ledger without a disaster
+    world.disasters[TANABE] = [EARTHQUAKE]
+    assert reason(decide(damage, NOW, world.lookups(), policy)) is ReasonCode.NOT_IN_DISASTER_LEDGER
+    world.ledger[(EARTHQUAKE.disaster_id, record["resident_code"])] = household_facts(EARTHQUAKE)
+    assert reason(decide(damage, NOW, world.lookups(), policy)) is ReasonCode.DAMAGE_NOT_ASSESSED
+    assert reason(decide(affected, NOW, world.lookups(), policy)) is ReasonCode.DAMAGE_NOT_REPORTED
+    world.ledger[(EARTHQUAKE.disaster_id, record["resident_code"])] = household_facts(
+        EARTHQUAKE, damage_level=DamageLevel.HANKAI, flood_depth=FloodDepth.ABOVE_FLOOR, remarks="津波による浸水",
+        reported_damage=("自動車（浸水）",))
+    issue = decide(damage, NOW, world.lookups(), policy)
+    assert isinstance(issue, Issue) and issue.fee_per_copy == 10 and issue.fee_yen == 20
+    certificate = issue.disaster
+    assert isinstance(certificate, DamageCertificate)
+    assert (certificate.level, certificate.level_label, certificate.flood_depth) == (
+        DamageLevel.HANKAI, "半壊", FloodDepth.ABOVE_FLOOR)
+    assert (certificate.cause.name, certificate.cause.occurred_on, certificate.cause.kind_label) == (
+        "令和8年紀伊半島沖地震", dt.date(2026, 11, 1), "地震")
+    assert certificate.number.startswith(f"R-{TANABE}-0F1E2D3C-") and len(certificate.number) == 30
+    assert (certificate.household_head_name, certificate.remarks) == ("田辺　一郎", "津波による浸水")
+    reported = decide(affected, NOW, world.lookups(), policy)
+    assert isinstance(reported, Issue) and isinstance(reported.disaster, AffectedCertificate)
+    assert reported.disaster.reported == ("自動車（浸水）",) and reported.disaster.number.startswith("H-")
+    # A municipality's own fee replaces the paper cost.
+    fee = IssuancePolicy(fees=FeeTable(overrides={TANABE: {CertificateType.DISASTER_DAMAGE: 300}}))
+    assert reason(decide(damage, NOW, world.lookups(), fee)) is ReasonCode.INSUFFICIENT_PAYMENT
+    # Closed: the disaster is no longer open, whatever the ledger holds.
+    world.disasters[TANABE] = []
+    assert reason(decide(damage, NOW, world.lookups(), policy)) is ReasonCode.DISASTER_NOT_DECLARED
+
+
+def test_the_certificate_is_about_the_latest_disaster_that_can_certify_it(card) -> None:
+    record = resident()
+    world = world_with(record)
+    world.disasters[TANABE] = [EARTHQUAKE, FLOOD]
+    code = record["resident_code"]
+    world.ledger[(EARTHQUAKE.disaster_id, code)] = household_facts(EARTHQUAKE, damage_level=DamageLevel.ZENKAI)
+    world.ledger[(FLOOD.disaster_id, code)] = household_facts(FLOOD)  # not surveyed yet
+    damage = make_request(card, certificate_type="DISASTER_DAMAGE", paid_yen=10)
+    issue = decide(damage, NOW, world.lookups(), IssuancePolicy())
+    assert isinstance(issue, Issue) and isinstance(issue.disaster, DamageCertificate)
+    assert issue.disaster.cause.name == EARTHQUAKE.name and issue.disaster.level is DamageLevel.ZENKAI
+    world.ledger[(FLOOD.disaster_id, code)] = household_facts(FLOOD, damage_level=DamageLevel.JUN_HANKAI)
+    issue = decide(damage, NOW, world.lookups(), IssuancePolicy())
+    assert isinstance(issue, Issue) and isinstance(issue.disaster, DamageCertificate)
+    assert issue.disaster.cause.name == FLOOD.name and issue.disaster.level is DamageLevel.JUN_HANKAI
+    # The number: per municipality and disaster, the same when the request is decided again, not for another.
+    again = decide(damage, NOW, world.lookups(), IssuancePolicy())
+    other = decide(make_request(card, request_id="r2", certificate_type="DISASTER_DAMAGE", paid_yen=10), NOW,
+                   world.lookups(), IssuancePolicy())
+    assert isinstance(again, Issue) and isinstance(other, Issue)
+    assert again.disaster == issue.disaster and other.disaster is not None
+    assert other.disaster.number != issue.disaster.number
+    assert other.disaster.number[:18] == issue.disaster.number[:18] == f"R-{TANABE}-9A8B7C6D-"
+
+

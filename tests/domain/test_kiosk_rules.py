@@ -77,7 +77,7 @@ def test_types_bcl_cannot_issue_and_disaster_certificates() -> None:
                                    "市区町村の窓口でお申し込みください。")
     damage = CertificateType.DISASTER_DAMAGE
     assert check_certificate_type(damage, "302066").code is ReasonCode.DISASTER_NOT_DECLARED
-    assert check_certificate_type(damage, "302066", {"302066"}) is None
+    assert check_certificate_type(damage, "302066", disaster_declared=True) is None
     assert check_certificate_type(CertificateType.RESIDENT_RECORD, "302066") is None
 
 

@@ -15,10 +15,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from domain.damage_levels import DamageLevel, FloodDepth
+from domain.disasters import declaration
 from domain.japan_time import JST
+from infra import topics as tops
 from infra.cluster_control import ClusterHandle
 from infra.pcscd import PcscDaemon
 from kiosk_sim.kiosk import CertificateChoice, Kiosk, KioskConnection, KioskTerminal, KioskTopics, OutcomeStatus
@@ -26,9 +30,14 @@ from kiosk_sim.load import LoadGenerator, make_terminals
 from kiosk_sim.population import VirtualCardIssuer, VirtualResident, profiles_from_backup
 from kiosk_sim.transport import InProcessTransport, PcscTransport
 from kiosk_sim.vpcd import VPCD_PORT, VpcdCardServer
+from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
+from schemas.wire import AvroSerde
+from sinks.disaster_store import DisasterStore
 from streams.adapter import publish
 from streams.certificate_worker import CertificateWorker, WorkerOptions, WorkerTopics
+from streams.disaster_facts import DwellingSurvey, LedgerResident
+from streams.disaster_relay import DisasterRelay
 from streams.materialiser import MaterialiserTopics
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
@@ -60,6 +69,7 @@ class Centre:
     residents: list[VirtualResident]
     worker: CertificateWorker
     clock: MorningClock
+    disasters: DisasterStore  # publishes to the worker's disaster-events topic through the relay
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +101,18 @@ def centre(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> 
 
     topics = KioskTopics(requests=private("requests"), responses=private("responses"))
     worker_topics = WorkerTopics(requests=topics.requests, responses=topics.responses, issued=private("issued"),
-                                 residents=residents_topic, revocations=private("revocations"), dlq=dlq)
+                                 residents=residents_topic, revocations=private("revocations"),
+                                 disasters=private("disasters", 1), dlq=dlq)
     worker = platform.certificate_worker(topic_names=worker_topics, group_id=f"e2e-worker-{root.name}",
                                          options=WorkerOptions(render_processes=0), clock=clock)
     stop, ready = threading.Event(), threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop, ready), daemon=True)
     thread.start()
     assert ready.wait(60), "the certificate worker did not get ready"
-    yield Centre(cluster.bootstrap_servers, topics, residents, worker, clock)
+    disasters = DisasterStore(root / "disasters.sqlite3", AvroSerde(registry, CONTRACTS[tops.DISASTER_EVENTS]),
+                              topic=worker_topics.disasters)
+    yield Centre(cluster.bootstrap_servers, topics, residents, worker, clock, disasters)
+    disasters.close()
     stop.set()
     thread.join(30)
 
@@ -166,6 +180,49 @@ def test_the_card_through_pcsc(centre: Centre, connection: KioskConnection, pcsc
         thread.join(5)
     assert outcome.status is OutcomeStatus.ISSUED, (outcome.reason_code, outcome.message)
     assert "住民票" in pdf_text(tmp_path / "self.pdf")
+
+
+def test_a_disaster_damage_certificate_through_pcsc(centre: Centre, connection: KioskConnection,
+                                                    pcsc_daemon: PcscDaemon, tmp_path: Path) -> None:
+    """罹災証明書 with the card in a PC/SC reader: refused before the disaster is declared, issued once it is,
+    the household is in its ledger and its dwelling is assessed, with the level printed."""
+    resident = centre.residents[4]
+    choice = CertificateChoice(CODE, "DISASTER_DAMAGE")
+
+    def issue(name: str) -> Any:
+        server = VpcdCardServer(resident.card, port=VPCD_PORT)
+        thread = server.start()
+        try:
+            with PcscTransport.open(VPCD_READER, timeout=10) as transport:
+                return kiosk(centre, connection).issue(transport, resident.pin, choice, print_to=tmp_path / name)
+        finally:
+            server.close()
+            thread.join(5)
+
+    before = issue("before.pdf")
+    assert before.status is OutcomeStatus.REFUSED and before.reason_code == "DISASTER_NOT_DECLARED"
+    now = centre.clock()
+    disaster = centre.disasters.declare(declaration(name="令和8年田辺豪雨", kind="flood", municipality_codes=[CODE],
+                                                    occurred_at=now - dt.timedelta(days=1), now=now), now)
+    DisasterRelay(centre.bootstrap, centre.disasters).publish_pending()
+    index = centre.worker.disaster_facts
+    deadline = time.monotonic() + 20
+    while not index.declared_disasters(CODE):
+        assert time.monotonic() < deadline, "the worker did not see the declared disaster"
+        time.sleep(0.05)
+    profile = resident.profile
+    dwelling = f"D-{profile.resident_code}"
+    index.apply_ledger_resident(disaster.disaster_id, CODE, profile.resident_code, LedgerResident(
+        disaster.disaster_id, CODE, profile.resident_code, profile.household_number, "田辺　一郎",
+        "和歌山県田辺市新屋敷町1番地", dwelling, "和歌山県田辺市新屋敷町1番地"))
+    index.apply_dwelling_survey(disaster.disaster_id, dwelling, DwellingSurvey(DamageLevel.DAIKIBO_HANKAI,
+                                                                               FloodDepth.ABOVE_FLOOR))
+    outcome = issue("damage.pdf")
+    assert outcome.status is OutcomeStatus.ISSUED, (outcome.reason_code, outcome.message)
+    assert outcome.fee_yen == 10
+    text = pdf_text(tmp_path / "damage.pdf").replace(" ", "").replace("\u3000", "")
+    assert "罹災証明書" in text
+    assert "大規模半壊" in text and "床上浸水" in text and "令和8年田辺豪雨（洪水・浸水）" in text
 
 
 def test_a_short_load_is_answered_in_full(centre: Centre, connection: KioskConnection) -> None:

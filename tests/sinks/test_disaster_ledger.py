@@ -23,7 +23,6 @@ from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
 from sinks.disaster_ledger import DisasterLedger, LedgerBuild, Unbuilt
 from sinks.restore import read_restore, restore
-from sinks.snapshot_store import ParquetSnapshotStore
 from streams.platform import Platform
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator

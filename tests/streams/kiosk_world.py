@@ -131,7 +131,7 @@ def load_residents(store: ParquetSnapshotStore, residents: list[dict[str, Any]])
 def private_topics(topic_factory: Any, partitions: int = 3) -> WorkerTopics:
     return WorkerTopics(requests=topic_factory(partitions), responses=topic_factory(partitions),
                         issued=topic_factory(partitions), residents=topic_factory(2), revocations=topic_factory(1),
-                        dlq=topic_factory(1))
+                        disasters=topic_factory(1), dlq=topic_factory(1))
 
 
 def make_request(holder: Holder, clock: ShiftableClock, *, municipality_code: str = TANABE,

@@ -124,7 +124,7 @@ def _topics(cluster: ClusterHandle) -> WorkerTopics:
         cluster.create_topic(name, partitions, 3)
         return name
     return WorkerTopics(requests=make(3), responses=make(3), issued=make(3), residents=make(2), revocations=make(1),
-                        dlq=make(1))
+                        disasters=make(1), dlq=make(1))
 
 
 def start_worker(cluster: ClusterHandle, world: KioskWorld, root: Path, options: WorkerOptions) -> Running:

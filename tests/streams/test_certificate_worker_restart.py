@@ -65,7 +65,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KioskWorld
 
 def private_topics(topic_factory) -> WorkerTopics:  # type: ignore[no-untyped-def]
     return WorkerTopics(requests=topic_factory(4), responses=topic_factory(4), issued=topic_factory(3),
-                        residents=topic_factory(1), revocations=topic_factory(1), dlq=topic_factory(1))
+                        residents=topic_factory(1), revocations=topic_factory(1), disasters=topic_factory(1),
+                        dlq=topic_factory(1))
 
 
 class WorkerProcess:
@@ -319,7 +320,7 @@ def test_after_the_cluster_restarts_new_requests_are_answered_and_old_ids_are_st
 
     def run_on(cluster: ClusterHandle, names: WorkerTopics, requests: list[dict]) -> Kiosk:  # type: ignore[type-arg]
         for name, partitions in ((names.requests, 1), (names.responses, 2), (names.issued, 2),
-                                 (names.residents, 1), (names.revocations, 1), (names.dlq, 1)):
+                                 (names.residents, 1), (names.revocations, 1), (names.disasters, 1), (names.dlq, 1)):
             cluster.create_topic(name, partitions, 1)
         platform = make_platform(tmp_path / "worker", cluster, pki=w.pki, snapshot_store=w.store)
         worker = platform.certificate_worker(topic_names=names, group_id="restart-worker",
@@ -339,7 +340,8 @@ def test_after_the_cluster_restarts_new_requests_are_answered_and_old_ids_are_st
         return kiosk
 
     names = WorkerTopics(requests="t.requests", responses="t.responses", issued="t.issued",
-                         residents="t.residents", revocations="t.revocations", dlq="t.dlq")
+                         residents="t.residents", revocations="t.revocations", disasters="t.disasters",
+                         dlq="t.dlq")
     clock = ShiftableClock()
     first = [make_request(holders[i % len(holders)], clock) for i in range(requests_per_run)]
     second = [make_request(holders[i % len(holders)], clock) for i in range(requests_per_run)]

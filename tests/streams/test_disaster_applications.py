@@ -189,6 +189,12 @@ def test_rejection_mails_the_applicant_the_reason(world: World, pcsc_daemon: Pcs
     [applicant] = [m for m in mails(world) if m["To"] == "hanako@example.jp"]
     assert "申請内容に不備があります" in body(applicant)
 
+    # The decision is announced in the transaction that made it, after the submission, with who and why.
+    events = [SERDE.decode(e.value) for e in world.platform.disaster_store.unpublished(1000)
+              if e.topic == topics.DISASTER_APPLICATIONS]
+    assert [(e["event_type"], e["status"], e["decided_by"], e["reason"]) for e in events] == [
+        ("SUBMITTED", "OPEN", None, None), ("REJECTED", "REJECTED", "佐藤", "申請内容に不備があります")]
+
     again = bcl(world, "reject", applied["application_id"], "--staff", "佐藤", "--reason", "x")
     assert again.returncode != 0 and again.stderr.startswith("error: ") and "already rejected" in again.stderr
 
@@ -266,6 +272,20 @@ def test_a_bad_signature_or_certificate_is_refused_and_nothing_stored(world: Wor
     assert stored.matched and stored.application_id == draft.application_id
 
 
+def test_a_revoked_card_is_refused(world: World, pcsc_daemon: PcscDaemon) -> None:  # noqa: F811
+    from certgen.revocation import Revocation
+    from domain.card_lifecycle import RevocationReason
+
+    now = dt.datetime.now(dt.UTC)
+    world.platform.pki.revoke(Revocation(world.resident.serial, RevocationReason.LOST_CARD,
+                                         now - dt.timedelta(minutes=1), ONAGAWA))
+    with inserted(world.resident):
+        done = bcl(world, "apply", world.disaster_id, "--procedure", "HISAI_CERTIFICATE", "--mail", "h@example.jp",
+                   "--pin", PIN)
+    assert done.returncode != 0 and "CARD_REVOKED" in done.stderr, done
+    assert world.platform.disaster_applications.applications(world.disaster_id) == []
+
+
 def test_mails_survive_a_mailer_killed_after_the_server_accepted(world: World,
                                                                  pcsc_daemon: PcscDaemon) -> None:  # noqa: F811
     applied = apply(world, world.resident)
@@ -296,3 +316,119 @@ def test_the_mailer_keeps_a_mail_the_server_cannot_take(world: World, tmp_path: 
     world.capture = MailCapture(tmp_path / "mail2", port=world.capture.port).start()
     assert send_mails(world) == 1 and len(mails(world)) == 1
 
+
+
+# -- the resident's page, in headless Chromium --------------------------------------------------------------------
+
+CHROMEDRIVER = "/usr/bin/chromedriver"  # the Debian package's; Selenium must never download one
+
+
+@pytest.fixture
+def page_url(world: World) -> Iterator[str]:
+    """The application page served by aiohttp on 127.0.0.1 from a thread with its own event loop."""
+    import asyncio
+    import threading
+
+    from aiohttp import web
+
+    from streams.application_web import make_app
+
+    store = world.platform.disaster_store
+    app = make_app(world.platform.application_intake(), lambda: [d for d in store.disasters() if d.closed_at is None])
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = runner.addresses[0][1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    import tempfile
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     f"--user-data-dir={profile}", "--window-size=1280,1400"):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+def test_the_page_applies_with_the_card_signature(world: World, page_url: str, browser: Any,
+                                                  pcsc_daemon: PcscDaemon) -> None:  # noqa: F811
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    def draft_page() -> str:
+        browser.get(page_url + "/")
+        Select(browser.find_element(By.ID, "disaster_id")).select_by_value(world.disaster_id)
+        Select(browser.find_element(By.ID, "procedure")).select_by_value("RISAI_CERTIFICATE")
+        browser.find_element(By.ID, "mail").send_keys("hanako@example.jp")
+        browser.find_element(By.ID, "draft").click()
+        return str(WebDriverWait(browser, 20).until(
+            expected_conditions.presence_of_element_located((By.ID, "draft_line"))).text.strip())
+
+    line = draft_page()
+    assert "bcl disaster sign" in browser.find_element(By.ID, "command").text
+    signed = _signed_by_card(world, world.resident, line)  # the card client, through pcscd
+    browser.find_element(By.ID, "signed").send_keys(signed)
+    browser.find_element(By.ID, "submit").click()
+    shown = WebDriverWait(browser, 20).until(
+        expected_conditions.presence_of_element_located((By.ID, "application_id"))).text
+    assert "照合できました" in browser.find_element(By.ID, "match").text
+    stored = world.platform.disaster_applications.application(shown)
+    assert stored.matched and stored.mail_address == "hanako@example.jp"
+
+    # The same signed line pasted again (a replay, or a second application of the same): refused, one sentence.
+    draft_page()
+    browser.find_element(By.ID, "signed").send_keys(signed)
+    browser.find_element(By.ID, "submit").click()
+    reason = WebDriverWait(browser, 20).until(
+        expected_conditions.presence_of_element_located((By.ID, "reason"))).text
+    assert "already submitted" in reason and shown in reason
+    assert len(world.platform.disaster_applications.applications(world.disaster_id)) == 1
+
+
+def test_the_page_refuses_posts_without_its_csrf_token_and_sets_the_headers(world: World, page_url: str) -> None:
+    import asyncio
+
+    import aiohttp
+
+    from streams.application_web import SECURITY_HEADERS
+
+    async def attempts() -> list[tuple[int, dict[str, str]]]:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+            out = []
+            async with session.get(page_url + "/") as got:
+                out.append((got.status, dict(got.headers)))
+            for path in ("/draft", "/submit"):
+                async with session.post(page_url + path, data={"disaster_id": world.disaster_id,
+                                                               "procedure": "RISAI_CERTIFICATE",
+                                                               "mail": "x@example.jp", "signed": "x"}) as posted:
+                    out.append((posted.status, dict(posted.headers)))
+            async with session.get(page_url + "/nowhere") as missing:
+                out.append((missing.status, dict(missing.headers)))
+            return out
+
+    answers = asyncio.run(attempts())
+    assert [status for status, _ in answers] == [200, 403, 403, 404]
+    for _status, headers in answers:
+        assert all(headers.get(name) == value for name, value in SECURITY_HEADERS.items()), headers
+    assert world.platform.disaster_applications.applications(world.disaster_id) == []

@@ -1,0 +1,80 @@
+"""Declaring a disaster for a large municipality (its 被災者台帳 built from the backup as of 発災日時) against a
+point-in-time restore of the same municipality as of the same instant, in the same run (target: at most 2×).
+
+    .venv/bin/python bench/disaster_declare.py [--population 1000000] [--municipality 131121]
+
+The history is bench/restore.py's (its builder: the full load in parts of 50,000 rows, a week of changes in parts
+of 1,000), untimed; the disaster occurs in the middle of the week. Timed, alternately, twice each: the restore
+(Parquet, current records only: the ledger's residents) and the declaration (the store's transaction, the
+point-in-time read and the ledger's transaction); then `refresh` (the register-derived part recomputed from the
+backup now) and `apply_register_states` of the week's changes after the disaster."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.restore import machine, simulated_register
+from domain.disasters import declaration
+from sinks.restore import restore
+from streams.platform import Platform
+from streams.settings import load_settings
+from tests.sinks.history_factory import append_events
+
+
+def timed(what: str, fn):  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    result = fn()
+    seconds = time.perf_counter() - t0
+    print(f"  {what:58}{seconds:8.2f} s")
+    return seconds, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--population", type=int, default=1_000_000)
+    parser.add_argument("--municipality", default="131121", help="default: 世田谷区, scaled to --population")
+    args = parser.parse_args()
+    code = args.municipality
+    print(machine())
+    load, week = simulated_register(code, args.population)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        platform = Platform(load_settings({"data_dir": root / "data"}))
+        append_events(platform.snapshot_store, code, load, 50_000)
+        append_events(platform.snapshot_store, code, week, 1_000)
+        occurred = week[len(week) // 2]["event_time"]
+        ledger = platform.disaster_ledger
+        restores, declares = [], []
+        for run in (1, 2):
+            seconds, count = timed(f"restore as of the disaster, current records (run {run})",
+                                   lambda: restore(platform.snapshot_store, code, occurred, root / "r.parquet",
+                                                   current_only=True))
+            restores.append(seconds)
+
+            def declare() -> object:
+                now = dt.datetime.now(dt.UTC)
+                return ledger.declare(declaration(name="ベンチ地震", kind="earthquake", municipality_codes=[code],
+                                                  occurred_at=occurred, now=now), now)
+
+            seconds, (disaster, [build]) = timed(f"declare, ledger built (run {run})", declare)
+            declares.append(seconds)
+            assert build.residents == count, (build, count)  # type: ignore[union-attr]
+        print(f"  {count:,} residents, {build.dwellings:,} dwellings in the ledger")  # type: ignore[union-attr]
+        after = [e["after"] for e in week if e["event_time"] > occurred and e["after"] is not None]
+        timed(f"apply_register_states of the {len(after):,} changes after it (both ledgers)",
+              lambda: ledger.apply_register_states(after))
+        timed("refresh from the backup now (one ledger)",
+              lambda: ledger.refresh(disaster.disaster_id, week[-1]["event_time"]))
+    print(f"\ndeclare / restore: {min(declares) / min(restores):.2f} (fastest of each: {min(declares):.2f} s, "
+          f"{min(restores):.2f} s; target at most 2)")
+
+
+if __name__ == "__main__":
+    main()
