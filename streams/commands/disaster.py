@@ -542,12 +542,18 @@ def area(settings: Settings, disaster_id: str, municipality_code: str, geojson_f
 @click.pass_obj
 def surveys(settings: Settings, disaster_id: str, dwelling_id: str | None, as_json: bool) -> None:
     """The current damage level of the disaster's assessed dwellings (or of one), and the history of every change:
-    old and new level, who, when, why, from a survey or an area."""
+    old and new level, who, when, why, from a survey or an area (dwelling ids are derived from addresses: the
+    read is recorded in the audit log)."""
+    from sinks.audit import record_access
     from streams.platform import Platform
 
     assessment = Platform(settings).damage_assessment
     found = assessment.assessments(disaster_id.strip(), dwelling_id)
     changes = list(assessment.history(disaster_id.strip(), dwelling_id))
+    if found:
+        codes = sorted({a.municipality_code for a in found})
+        record_access(settings.audit_file, "disaster.surveys", codes[0] if len(codes) == 1 else codes, len(found),
+                      disaster_id=disaster_id.strip(), history=len(changes))
     if as_json:
         click.echo(json.dumps({"assessments": [_assessment_values(a) for a in found],
                                "history": [_change_values(c) for c in changes]}, ensure_ascii=False))

@@ -95,6 +95,10 @@ def test_survey_area_and_surveys(declared: tuple[Path, str], tmp_path: Path) -> 
     assert [a["dwelling_id"] for a in everything["assessments"]] == ["D0", "D1", "D2"]
     text = bcl(data_dir, "surveys", disaster_id, "--dwelling", "D1")
     assert text.returncode == 0 and "ICHIBU_SONKAI → ZENKAI  AREA by 防災課 次郎" in text.stdout
+    # Each read is in the audit log (dwelling ids are derived from addresses).
+    reads = [json.loads(line) for line in (data_dir / "audit" / "personal-data-access.jsonl").read_text().splitlines()]
+    assert [(r["action"], r["municipality_code"], r["records"]) for r in reads if r["action"] == "disaster.surveys"] \
+        == [("disaster.surveys", ONAGAWA, 1), ("disaster.surveys", ONAGAWA, 3), ("disaster.surveys", ONAGAWA, 1)]
 
 
 def test_each_refusal_names_the_option_and_applies_nothing(declared: tuple[Path, str], tmp_path: Path) -> None:
