@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import json
 import re
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -64,6 +65,13 @@ def server(world: StaffWorld) -> Iterator[str]:
 def reader(world: StaffWorld) -> Platform:
     """A platform of its own on the data dir (its own connection), to look at what the server wrote."""
     return make_platform(world.data_dir)
+
+
+def reader_rows(world: StaffWorld) -> list[dict[str, Any]]:
+    p = reader(world)
+    rows = p.disaster_ledger.residents(world.disaster_id, TANABE)
+    p.disaster_store.close()
+    return rows
 
 
 def tanabe_household(world: StaffWorld) -> tuple[str, str, LedgerDwelling]:
@@ -259,6 +267,12 @@ def test_household_items_survey_and_extract_of_the_own_municipality(world: Staff
     assert saved == 200 and 'id="saved"' in page and "車いす使用" in page
     assert '<b id="level">大規模半壊</b>' in page  # a loss ratio of 0.45 is 大規模半壊 (domain.damage_levels)
     assert extract == 200 and pdf.startswith(b"%PDF")
+    text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, check=True, capture_output=True).stdout
+    members = [r for r in reader_rows(world) if household_of(r) == household]
+    printed = text.decode()
+    assert "被災者台帳" in printed and household in printed and "車いす使用" in printed and "大規模半壊" in printed
+    assert all(m["family_name"] in printed for m in members)
+    assert not any(m["individual_number"] in printed for m in members)  # never on paper
     assert half_consent == 400
     p = reader(world)
     items = p.disaster_ledger.staff_items(world.disaster_id, TANABE, resident)
