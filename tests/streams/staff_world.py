@@ -24,7 +24,7 @@ START = dt.datetime(2026, 11, 1, tzinfo=JST)
 PASSWORD = "correct horse battery staple"
 # login → (municipality, role)
 ACCOUNTS = {"tanabe.sato": (TANABE, StaffRole.SUPERVISOR), "tanabe.ito": (TANABE, StaffRole.CLERK),
-            "onagawa.abe": (ONAGAWA, StaffRole.SUPERVISOR)}
+            "tanabe.kato": (TANABE, StaffRole.CLERK), "onagawa.abe": (ONAGAWA, StaffRole.SUPERVISOR)}
 
 
 @dataclass(frozen=True)

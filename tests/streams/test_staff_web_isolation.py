@@ -339,3 +339,29 @@ def test_applications_inbox_shows_and_decides_only_the_own_municipality(world: S
     p.disaster_store.close()
     assert audit(world, "staff.applications.read", "onagawa.abe")
     assert any(e.get("requested") == f"application {tanabe!r}" for e in audit(world, "staff.refused", "onagawa.abe"))
+
+
+def test_a_clerk_previews_an_area_but_only_a_supervisor_applies_it(world: StaffWorld, server: str) -> None:
+    _, _, dwelling = tanabe_household(world)
+    x, y, d = dwelling.longitude, dwelling.latitude, 0.001
+    square = json.dumps({"type": "Polygon", "coordinates": [[[x - d, y - d], [x + d, y - d], [x + d, y + d],
+                                                             [x - d, y + d], [x - d, y - d]]]})
+    area = f"{server}/d/{world.disaster_id}/area"
+
+    async def scenario() -> tuple[int, str, int]:
+        async with client() as s:
+            await sign_in(s, server, "tanabe.kato")
+            token = await page_token(s, server)
+            form = aiohttp.FormData({FIELD: token, "level": "HANKAI"})
+            form.add_field("geojson", square.encode(), filename="zone.geojson", content_type="application/geo+json")
+            async with s.post(f"{area}/preview", data=form) as r:
+                preview = (r.status, await r.text())
+            async with s.post(f"{area}/apply", data={FIELD: token, "level": "HANKAI", "geojson": square}) as r:
+                return preview[0], preview[1], r.status
+
+    status, preview, applied = asyncio.run(scenario())
+    assert status == 200 and re.search(r'id="preview-dwellings">[1-9]', preview)
+    assert applied == 403
+    p = reader(world)
+    assert all(a.level.value != "HANKAI" for a in p.damage_assessment.assessments(world.disaster_id))
+    p.disaster_store.close()
