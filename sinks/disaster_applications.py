@@ -22,9 +22,9 @@ application, marks them told and queues the mail: each applicant is told once, w
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from domain.disaster_applications import (
     DWELLING_PROCEDURES,
@@ -115,16 +115,14 @@ def _instant(ms: int | None) -> dt.datetime | None:
     return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
 
 
-def _application(row: sqlite3.Row | tuple[object, ...]) -> Application:
-    v = dict(zip(_COLUMNS, row, strict=True))
-    applied, recorded = _instant(v["applied_at"]), _instant(v["recorded_at"])  # type: ignore[arg-type]
-    assert applied is not None and recorded is not None
-    return Application(
-        str(v["application_id"]), str(v["disaster_id"]), Procedure(v["procedure"]), str(v["certificate_serial"]),
-        str(v["mail_address"]), applied, v["municipality_code"], v["resident_code"],  # type: ignore[arg-type]
-        v["household_number"], v["dwelling_id"], bool(v["matched"]), str(v["match_reason"]),  # type: ignore[arg-type]
-        ApplicationStatus(v["status"]), v["decided_by"], _instant(v["decided_at"]),  # type: ignore[arg-type]
-        v["decision_reason"], _instant(v["ready_told_at"]), recorded)  # type: ignore[arg-type]
+def _application(row: tuple[Any, ...]) -> Application:
+    (application_id, disaster_id, proc, serial, mail, applied_at, municipality_code, resident_code, household,
+     dwelling, matched, reason, status, decided_by, decided_at, decision, ready_told_at, recorded_at) = row
+    applied, recorded = _instant(applied_at), _instant(recorded_at)
+    assert applied is not None and recorded is not None  # NOT NULL columns
+    return Application(application_id, disaster_id, Procedure(proc), serial, mail, applied, municipality_code,
+                       resident_code, household, dwelling, bool(matched), reason, ApplicationStatus(status),
+                       decided_by, _instant(decided_at), decision, _instant(ready_told_at), recorded)
 
 
 class DisasterApplications:

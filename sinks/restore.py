@@ -6,6 +6,8 @@ Deleted (消除) records are part of the register and are kept, with their statu
 
 From the last checkpoint at or before the instant (sinks.register_checkpoints) when there is one: its records
 plus the history parts it does not cover, which is the same answer as the full scan; the full scan otherwise.
+`register_as_of` is this one read; restores write it to a file, the disaster ledgers (sinks.disaster_ledger) are
+built from it.
 
 A Parquet restore is encrypted like the store's files, with the municipality's current key version
 (sinks.encrypted_parquet; `read_restore` opens it); a CSV restore is plain text, an export handed over on purpose."""
