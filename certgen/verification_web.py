@@ -95,7 +95,8 @@ figcaption { font-weight: 700; margin-bottom: 6px; }
 def security_headers(style: str) -> dict[str, str]:
     """The headers of every answer of the project's pages: no script at all; the one inline style sheet by its
     hash; images only as data: URLs; forms only to the page itself; never framed, sniffed, referred or cached
-    (a result shows a person's certificate or application). Also used by streams.application_web."""
+    (a result shows a person's certificate or application). Also used by streams.application_web and
+    streams.staff_web."""
     style_hash = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
     return {
         "Content-Security-Policy": (f"default-src 'none'; style-src 'sha256-{style_hash}'; img-src data:; "

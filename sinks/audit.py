@@ -13,11 +13,12 @@ from infra.private_files import append_private_line
 
 
 def record_access(audit_file: Path, action: str, municipality_code: str | list[str], records: int,
-                  **details: Any) -> None:
-    """Append one line. `municipality_code` is a list when one read spans several (an analyst's query)."""
+                  actor: str | None = None, **details: Any) -> None:
+    """Append one line. `municipality_code` is a list when one read spans several (an analyst's query); `actor`
+    is who read (a signed-in staff member's login), by default the OS user running the command."""
     entry = {
         "at": dt.datetime.now(dt.UTC).isoformat(),
-        "actor": getpass.getuser(),
+        "actor": getpass.getuser() if actor is None else actor,
         "action": action,
         "municipality_code": municipality_code,
         "records": records,

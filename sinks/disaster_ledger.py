@@ -118,6 +118,17 @@ class LedgerBuild:
 
 
 @dataclass(frozen=True)
+class LedgerDwelling:
+    """A dwelling of a ledger at 発災日時, with its town's coordinates."""
+
+    dwelling_id: str
+    municipality_code: str
+    address: str
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
 class Unbuilt:
     """A municipality whose ledger could not be built from the backup, and why (pattern B: import its CSV)."""
 
@@ -387,14 +398,33 @@ class DisasterLedger:
             params)
         return [dict(zip(COLUMNS[2:], row, strict=True)) for row in cursor]
 
+    def dwellings(self, disaster_id: str, municipality_code: str) -> list[LedgerDwelling]:
+        """The dwellings of the municipality's ledger, by id (addresses: personal data, the caller audits)."""
+        self.ledger_build(disaster_id, municipality_code)
+        rows = self._con.execute("SELECT dwelling_id, address, latitude, longitude FROM ledger_dwellings "
+                                 "WHERE disaster_id=? AND municipality_code=? ORDER BY dwelling_id",
+                                 (disaster_id, municipality_code))
+        return [LedgerDwelling(d, municipality_code, a, lat, lon) for d, a, lat, lon in rows]
+
     # -- staff items ---------------------------------------------------------------------------
 
     def set_staff_item(self, disaster_id: str, municipality_code: str, resident_code: str, item: str, value: str,
                        entered_by: str, now: dt.datetime) -> None:
         """A staff-entered item of a person (連絡先, 要配慮者, …): its own table, never written by register updates."""
+        self.set_staff_items(disaster_id, municipality_code, resident_code, {item: value}, entered_by, now)
+
+    def set_staff_items(self, disaster_id: str, municipality_code: str, resident_code: str,
+                        items: Mapping[str, str | None], entered_by: str, now: dt.datetime) -> None:
+        """Several items of a person in one transaction (a form saved all or nothing); None removes an item."""
+        key = (disaster_id, municipality_code, resident_code)
         with self.store.transaction():
-            self._con.execute("INSERT OR REPLACE INTO ledger_staff_items VALUES (?, ?, ?, ?, ?, ?, ?)",
-                              (disaster_id, municipality_code, resident_code, item, value, entered_by, _ms(now)))
+            for item, value in items.items():
+                if value is None:
+                    self._con.execute("DELETE FROM ledger_staff_items WHERE disaster_id=? AND municipality_code=? "
+                                      "AND resident_code=? AND item=?", (*key, item))
+                else:
+                    self._con.execute("INSERT OR REPLACE INTO ledger_staff_items VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                      (*key, item, value, entered_by, _ms(now)))
 
     def staff_items(self, disaster_id: str, municipality_code: str, resident_code: str) -> dict[str, str]:
         rows = self._con.execute("SELECT item, value FROM ledger_staff_items WHERE disaster_id=? AND "

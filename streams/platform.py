@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from certgen.card_trust import CardTrust
 from certgen.endpoints import JpkiEndpoints
@@ -38,6 +38,7 @@ from sinks.disaster_ledger import DisasterLedger
 from sinks.disaster_store import DisasterStore
 from sinks.mail_outbox import MailOutbox
 from sinks.snapshot_store import ParquetSnapshotStore
+from sinks.staff_accounts import StaffAccounts
 from streams.application_intake import ApplicationIntake
 from streams.billing import BillingProcessor
 from streams.card_lifecycle import DEFAULT_KEY_POOL_SIZE, CardLifecycleProcessor
@@ -47,6 +48,12 @@ from streams.disaster_mailer import DisasterMailer
 from streams.disaster_relay import DisasterRelay
 from streams.materialiser import BackupMaterialiser
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from domain.staff_accounts import StaffMember
+    from sinks.staff_scope import StaffScope
 
 # Renderer processes of the certificate worker unless asked otherwise: the cores, at most 4 (each holds a
 # font and the seal credentials; more than the cores only adds contention).
@@ -172,6 +179,28 @@ class Platform:
         """Sends the mail outbox through the settings' SMTP server."""
         return DisasterMailer(self.disaster_applications, self.mail_outbox, smtp_host=self.settings.smtp_host,
                               smtp_port=self.settings.smtp_port, sender=self.settings.mail_from, clock=clock)
+
+    @cached_property
+    def staff_accounts(self) -> StaffAccounts:
+        """Staff accounts and sessions of the staff pages, in the disaster store."""
+        return StaffAccounts(self.disaster_store)
+
+    def staff_scope(self, member: StaffMember) -> StaffScope:
+        """What one signed-in staff member may read and change: their municipality only, every read audited."""
+        from sinks.staff_scope import StaffScope
+
+        return StaffScope(member, self.disaster_ledger, self.damage_assessment, self.disaster_applications,
+                          self.settings.audit_file, utc_now)
+
+    def staff_web(self, **overrides: Any) -> web.Application:
+        """The staff pages (streams.staff_web), over the scopes of the signed-in members."""
+        from sinks.ledger_extract import extract_pdf
+        from streams.staff_web import make_app
+
+        fonts = {"mincho_font": self.settings.mincho_font, "gothic_font": self.settings.gothic_font}
+        return make_app(self.staff_accounts, self.staff_scope,
+                        lambda household, member, now: extract_pdf(household, printed_by=member.login, now=now,
+                                                                   **fonts), utc_now, **overrides)
 
     # -- processors ---------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from domain.disasters import Disaster, DisasterKind, declaration
 from domain.errors import InvalidArgumentError
 from domain.japan_time import format_instant
 from domain.livelihood_recovery_support import SUPPORT_DAMAGE_CODES, Rebuild, livelihood_support, support_damage
+from domain.staff_accounts import StaffRole, check_password
 from sinks.disaster_ledger import LedgerBuild, Unbuilt
 from streams.commands.option_types import INSTANT, JAPAN_DAY
 from streams.settings import Settings
@@ -581,3 +582,69 @@ def surveys(settings: Settings, disaster_id: str, dwelling_id: str | None, as_js
         old = "none" if c.old_level is None else c.old_level.value
         click.echo(f"  {format_instant(c.recorded_at)}  {c.dwelling_id}  {old} → {c.new_level.value}  "
                    f"{c.source.value} by {c.changed_by}" + ("" if c.reason is None else f": {c.reason}"))
+
+
+# -- staff accounts and the staff pages ------------------------------------------------------------
+
+
+@disaster.group()
+def staff() -> None:
+    """Accounts of the staff pages (`bcl disaster staff-web`): one municipality each."""
+
+
+def _read_password() -> str:
+    """From a prompt (typed twice, not shown) at a terminal, else the first line of stdin; never an argument, which
+    other users of the machine could see in the process list."""
+    import sys
+
+    if sys.stdin.isatty():
+        return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@staff.command("add")
+@click.option("--municipality", required=True, metavar="CODE", help="The municipality whose ledgers the account "
+                                                                      "sees and changes (6 digits).")
+@click.option("--name", "login", required=True, metavar="LOGIN", help="The login (lower-case letters, digits, ._-).")
+@click.option("--role", type=click.Choice([r.value for r in StaffRole], case_sensitive=False), default="CLERK",
+              show_default=True, help="CLERK reads and enters; SUPERVISOR also registers areas.")
+@click.pass_obj
+def staff_add(settings: Settings, municipality: str, login: str, role: str) -> None:
+    """Make a staff account; the password is read from a prompt (or stdin), at least 12 characters."""
+    from streams.platform import Platform
+
+    password = _read_password()
+    try:
+        check_password(password)
+    except InvalidArgumentError as exc:  # not an option: it was typed at the prompt (or read from stdin)
+        raise click.UsageError(f"the password {exc.reason}") from exc
+    with _options_of_rule():
+        member = Platform(settings).staff_accounts.add(municipality, login, password, StaffRole(role.upper()), _now())
+    click.echo(f"staff account {member.login} ({member.role}) for {member.municipality_code}")
+
+
+@staff.command("list")
+@_json_option
+@click.pass_obj
+def staff_list(settings: Settings, as_json: bool) -> None:
+    """The staff accounts: login, municipality, role."""
+    from streams.platform import Platform
+
+    for member in Platform(settings).staff_accounts.accounts():
+        _emit({"login": member.login, "municipality_code": member.municipality_code, "role": member.role.value},
+              as_json, f"{member.login}\t{member.municipality_code}\t{member.role}")
+
+
+@disaster.command("staff-web")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8490, show_default=True, type=int, help="Port to listen on.")
+@click.pass_obj
+def staff_web(settings: Settings, host: str, port: int) -> None:
+    """Serve the staff pages: sign-in, ledger search, households, surveys, areas, extracts."""
+    from aiohttp import web
+
+    from streams.platform import Platform
+
+    app = Platform(settings).staff_web()
+    click.echo(f"staff pages on http://{host}:{port}/ (Ctrl-C to stop)")
+    web.run_app(app, host=host, port=port, print=None)
