@@ -16,8 +16,9 @@ in parts of 1,000), untimed. Timed, each after the history it needs:
 With --weeks N > 1, then weeks 2..N of changes (the simulator's rate), a checkpoint of every week (the
 compactor: `bcl backup checkpoint`): in odd weeks the checkpoint of the weeks before runs in another process
 while the week's parts are appended, then the week's own is written; even weeks' parts are appended alone, so
-the appends' time with and without the compactor running are compared in the same run. At the end: the restore from the last checkpoint, from the
-one before it plus a week of parts, and the full scan of the whole history, against the same copies."""
+the appends' time with and without the compactor running are compared in the same run. At the end: the restore
+from the last checkpoint, from it plus a week of parts, and the full scan of the whole history, against the same
+copies."""
 
 from __future__ import annotations
 
@@ -148,9 +149,10 @@ def main() -> None:
 
 def long_history(weeks: int, sim: RegisterSimulator, store: ParquetSnapshotStore, nock: ParquetSnapshotStore,
                  code: str, run: Callable[[ParquetSnapshotStore, dt.datetime], Callable[[], Any]],
-                 copies_now: Callable[[], None], copies: dict[str, list[float]], week1_ck: float, week1_ckw: float) -> None:
-    print(f"\nweeks 2..{weeks}: each week's parts appended, then its checkpoint (in alternate weeks the previous "
-          "week's checkpoint runs in another process meanwhile)")
+                 copies_now: Callable[[], None], copies: dict[str, list[float]], week1_ck: float,
+                 week1_ckw: float) -> None:
+    print(f"\nweeks 2..{weeks}: a checkpoint of every week; in odd weeks the compactor checkpoints the weeks before "
+          "in another process while the week's parts are appended")
     spawn = mp.get_context("spawn")
     appends: dict[bool, list[float]] = {True: [], False: []}
     checkpoints: list[float] = []

@@ -50,7 +50,8 @@ def _serial(n: int) -> str:
 
 def test_a_batch_of_claims_reads_and_writes_the_index_in_a_few_statements(tmp_path: Path) -> None:
     """The CPU of a full load (issue 12): the holders of a batch's serials read together, its changes written
-    together (executemany), not two or three statements a claim. Still exact: a serial another record holds is refused, in the index or in the batch."""
+    together (executemany), not two or three statements a claim. Still exact: a serial another record holds is
+    refused, whether the index or the batch gave it to that record."""
     holders = SerialIndex(tmp_path / "s.sqlite")
     holders.rebuild([("302066", f"{n:011d}", [_serial(n)]) for n in range(2_000)])
     statements: list[str] = []
@@ -79,8 +80,9 @@ def test_claims_in_one_batch_decide_as_the_same_claims_one_by_one(tmp_path: Path
     batched.rebuild(start)
     alone.rebuild(start)
     for _ in range(20):
-        claims = [(rnd.choice(records), rnd.random() < 0.8, [_serial(rnd.randrange(60)) for _ in range(rnd.randrange(3))],
-                   rnd.random() < 0.7) for _ in range(50)]
+        claims = [(rnd.choice(records), rnd.random() < 0.8,
+                   [_serial(rnd.randrange(60)) for _ in range(rnd.randrange(3))], rnd.random() < 0.7)
+                  for _ in range(50)]
         with batched.batch():
             batched.expect(serial for _, current, serials, _ in claims if current for serial in serials)
             got = [batched.claim(record, current, serials, holds=holds) for record, current, serials, holds in claims]
