@@ -12,19 +12,23 @@ A Parquet restore is encrypted like the store's files, with the municipality's c
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from domain.errors import BclError
 from domain.japan_time import format_instant
 from infra.private_files import private_output
 from sinks import encrypted_parquet
+from sinks.encrypted_parquet import key_version
 from sinks.register_checkpoints import checkpoint_for
 from sinks.snapshot_store import BaseSnapshotStore, Checkpoint, latest_changes, resident_arrow_schema
 
@@ -58,21 +62,83 @@ def _full_scan(rel: str) -> str:
 
 
 def _from_checkpoint(store: BaseSnapshotStore, con: duckdb.DuckDBPyConnection, checkpoint: Checkpoint,
-                     later: list[Path]) -> str:
-    """The latest change of every record from the checkpoint and the parts it does not cover (`later`, their
-    rows up to the instant). Only the records that changed there are compared by sequence; the others are the
-    checkpoint's rows as they are, so the work is the checkpoint's copy plus what changed."""
-    kept = f"(SELECT * FROM {store.read_files(con, [checkpoint.path])})"
-    if not later:
-        return f"SELECT * FROM {kept}"
-    changes = f"(SELECT * FROM {store.read_files(con, later)} WHERE event_time <= $as_of)"
-    changed = f"(SELECT DISTINCT resident_code FROM {changes})"
-    compared = f"""(SELECT * FROM {kept} SEMI JOIN {changed} USING (resident_code)
-                    UNION ALL BY NAME SELECT * FROM {changes})"""
-    return f"""
-        SELECT * FROM {kept} ANTI JOIN {changed} USING (resident_code)
-        UNION ALL BY NAME
-        SELECT * FROM ({latest_changes(compared)})"""
+                     later: list[Path], as_of: dt.datetime,
+                     current_only: bool) -> tuple[pa.Schema, Iterator[pa.Table]]:
+    """The register from the checkpoint and the parts it does not cover (`later`, their rows up to the instant),
+    streamed (its schema, its rows): the same rows in the same order as `_register_query` over their union, with
+    neither a sort nor a join of the whole register. A record's latest change is the one of higher sequence
+    between its checkpoint row and its latest row in `later`; so only the records that changed there are
+    compared, on their sequence numbers (two columns of the checkpoint), and the winners from `later` (a few,
+    sorted by DuckDB) are merged into the checkpoint's rows, which are stored in the restore's order
+    (household number, resident code) and stream through as they are. The work is a copy of the checkpoint
+    plus what changed, as a copy of the same rows is (bench/restore.py)."""
+    code = checkpoint.municipality_code
+    kept_fields = [f for f in checkpoint_schema(store, checkpoint) if f.name in _COLUMNS]
+    schema = pa.schema([pa.field("municipality_code", pa.string()), *kept_fields])
+    dropped: pa.Array = pa.array([], pa.string())
+    winners = schema.empty_table()
+    if later:
+        changes = latest_changes(f"(SELECT * FROM {store.read_files(con, later)} WHERE event_time <= $as_of)")
+        latest = con.sql(f"SELECT * FROM ({changes})", params={"as_of": as_of}).to_arrow_table()
+        if latest.num_rows:
+            kept = pq.read_table(checkpoint.path, columns=["resident_code", "sequence"],
+                                 decryption_properties=store.cipher.decryption()
+                                 if key_version(checkpoint.path) else None,
+                                 filters=pc.field("resident_code").isin(latest.column("resident_code").combine_chunks()))
+            kept_seq = dict(zip(kept.column("resident_code").to_pylist(), kept.column("sequence").to_pylist(),
+                                strict=True))
+            later_wins = pa.array([seq > kept_seq.get(rc, 0) for rc, seq in zip(
+                latest.column("resident_code").to_pylist(), latest.column("sequence").to_pylist(), strict=True)])
+            won = latest.filter(later_wins)
+            dropped = won.column("resident_code").combine_chunks()
+            won = won.filter(_register_rows(won, current_only))
+            won = won.sort_by([("household_number", "ascending"), ("resident_code", "ascending")])
+            winners = won.select(schema.names).cast(schema)
+
+    def merged() -> Iterator[pa.Table]:
+        keys = list(zip(winners.column("household_number").to_pylist(),
+                        winners.column("resident_code").to_pylist(), strict=True))
+        taken = 0
+        for batch in encrypted_parquet.iter_batches(checkpoint.path, store.cipher, code,
+                                                    columns=[f.name for f in kept_fields] + ["removed"]):
+            rows = pa.Table.from_batches([batch])
+            keep = _register_rows(rows, current_only)
+            if len(dropped):
+                keep = pc.and_(keep, pc.invert(pc.is_in(rows.column("resident_code"), dropped)))
+            rows = rows.filter(keep).drop_columns(["removed"])
+            rows = rows.add_column(0, "municipality_code", pa.repeat(pa.scalar(code), rows.num_rows)).cast(schema)
+            if taken == len(keys) or not rows.num_rows:
+                yield rows
+                continue
+            batch_keys = list(zip(rows.column("household_number").to_pylist(),
+                                  rows.column("resident_code").to_pylist(), strict=True))
+            pieces, start = [], 0
+            while taken < len(keys) and keys[taken] < batch_keys[-1]:
+                at = bisect.bisect_left(batch_keys, keys[taken], lo=start)
+                pieces += [rows.slice(start, at - start), winners.slice(taken, 1)]
+                start, taken = at, taken + 1
+            pieces.append(rows.slice(start))
+            yield pa.concat_tables(pieces)
+        if taken < len(keys):
+            yield winners.slice(taken)
+
+    return schema, merged()
+
+
+def _register_rows(rows: pa.Table, current_only: bool) -> pa.ChunkedArray:
+    """The rows of records in the register (not removed; with current_only, CURRENT), as `_register_query`."""
+    keep = pc.invert(rows.column("removed"))
+    if current_only:
+        keep = pc.and_(keep, pc.fill_null(pc.equal(rows.column("status"), "CURRENT"), False))
+    return keep
+
+
+def checkpoint_schema(store: BaseSnapshotStore, checkpoint: Checkpoint) -> pa.Schema:
+    return pq.read_schema(checkpoint.path, decryption_properties=store.cipher.decryption()
+                          if key_version(checkpoint.path) else None)
+
+
+_COLUMNS = {f.name for f in resident_arrow_schema()}
 
 
 def restore(
@@ -103,12 +169,10 @@ def restore(
             earliest = known.fetchone()[0]  # type: ignore[index]
         else:
             later = [p for p in parts if p.name not in checkpoint.covered]
-            latest = _from_checkpoint(store, con, checkpoint, later)
-            params = {"as_of": params["as_of"]} if later else {}  # DuckDB refuses a parameter it does not use
             earliest = checkpoint.earliest
             if later:
                 known = con.execute(f"SELECT min(event_time) FROM {store.read_files(con, later)}")
-                earliest = min(earliest, known.fetchone()[0])  # type: ignore[index]
+                earliest = min(earliest, known.fetchall()[0][0])
         if earliest is None:
             raise RestoreError(f"no backup of municipality {municipality_code} in the snapshot store")
         if as_of < earliest:
@@ -120,10 +184,21 @@ def restore(
             raise RestoreError(f"unknown format {fmt!r}: use parquet or csv")
         # The file holds the municipality's register: written 0600 where nobody else can open it meanwhile.
         with private_output(out) as tmp:
-            query = _register_query(latest, current_only)
+            rows = None if checkpoint is None else _from_checkpoint(store, con, checkpoint, later,
+                                                                       params["as_of"], current_only)
             if fmt == "parquet":  # encrypted as the store's files: with the municipality's current key
                 key = store.write_key(municipality_code)
-                return encrypted_parquet.write_query(con, store.cipher, query, tmp, key, params)
+                if rows is not None:
+                    return encrypted_parquet.write_batches(rows[1], rows[0], tmp, store.cipher, key)
+                return encrypted_parquet.write_query(con, store.cipher, _register_query(latest, current_only), tmp,
+                                                     key, params)
+            if rows is not None:
+                schema, tables = rows
+                con.register("_bcl_restored", pa.RecordBatchReader.from_batches(
+                    schema, (batch for table in tables for batch in table.to_batches())))
+                query, params = "SELECT * FROM _bcl_restored", {}
+            else:
+                query = _register_query(latest, current_only)
             written = con.execute(_csv_copy_statement(query, tmp), params)
             count = written.fetchone()  # COPY answers with the number of rows it wrote
     return int(count[0]) if count else 0

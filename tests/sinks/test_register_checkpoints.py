@@ -169,3 +169,23 @@ def test_after_many_weeks_a_restore_reads_the_last_checkpoint_and_only_the_parts
     assert write_checkpoint(store, CODE).new_parts == -(-len(week_after) // 5)
     got = restored(store, week_after[-1]["event_time"], tmp_path)
     assert {r["resident_code"]: r for r in got.to_pylist()} == sim.register_at(week_after[-1]["event_time"])
+
+
+def test_csv_and_current_only_restores_from_a_checkpoint_equal_the_full_scan(week, tmp_path: Path) -> None:
+    sim, load, changes = week
+    store = ParquetSnapshotStore(tmp_path / "snapshots")
+    half = len(changes) // 2
+    append_events(store, CODE, load + changes[:half], 300)
+    assert write_checkpoint(store, CODE).checkpoint is not None
+    append_events(store, CODE, changes[half:], 30)
+    plain = ParquetSnapshotStore(tmp_path / "plain")
+    shutil.copytree(store.history_dir, plain.history_dir)
+    for instant in (changes[half - 1]["event_time"], changes[-1]["event_time"]):
+        for which, s in (("checkpoint", store), ("full", plain)):
+            restore(s, CODE, instant, tmp_path / f"{which}.csv", "csv")
+            restore(s, CODE, instant, tmp_path / f"{which}-current.parquet", current_only=True)
+        assert (tmp_path / "checkpoint.csv").read_bytes() == (tmp_path / "full.csv").read_bytes()
+        current = read_restore(tmp_path / "checkpoint-current.parquet", store, CODE)
+        assert same(current, read_restore(tmp_path / "full-current.parquet", plain, CODE))
+        assert {r["resident_code"] for r in current.to_pylist()} == {
+            code for code, r in sim.register_at(instant).items() if r["status"] == "CURRENT"}
