@@ -245,7 +245,7 @@ def main() -> None:
     modes = [(plaintext, c) for plaintext in encryption for c in compacting]
 
     def name(plaintext: bool, compacted: bool) -> str:
-        return ("plain" if plaintext else "encrypted") + ("+compactor" if compacted else "")
+        return ("plain" if plaintext else "encrypted") + ("-compactor" if compacted else "")
 
     began = time.perf_counter()
     payloads, size = encode_full_load(args.municipality, args.population)
@@ -291,7 +291,7 @@ def main() -> None:
         print(f"CPU during the {name} run ({seconds:.1f} s wall, {os.cpu_count()} cores): {shares}")
     for mode, (_, _, _, _, restored, restore_s) in runs.items():
         print(f"point-in-time restore of {args.municipality} ({mode}): {restored:,} records in {restore_s:.2f} s")
-    pairs = [("encrypted", "plain")] + [(f"{m}+compactor", m) for m in ("encrypted", "plain")]
+    pairs = [("encrypted", "plain")] + [(f"{m}-compactor", m) for m in ("encrypted", "plain")]
     for one, other in pairs:
         if one in runs and other in runs:
             a, b = runs[one], runs[other]
