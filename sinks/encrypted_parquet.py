@@ -168,24 +168,30 @@ def iter_batches(path: Path, cipher: Cipher, municipality_code: str, columns: li
     yield from file.iter_batches(batch_size=BATCH_ROWS, columns=columns)
 
 
-def read_table(path: Path, cipher: Cipher, municipality_code: str) -> pa.Table:
-    """A store file of the municipality, with pyarrow (small files: set aside rows, a resync's partition)."""
+def read_table(path: Path, cipher: Cipher, municipality_code: str, columns: list[str] | None = None,
+               filters: Any = None) -> pa.Table:
+    """A store file of the municipality, with pyarrow (small files: set aside rows, a resync's partition; or a
+    few columns of a large one, `filters` a pyarrow expression on them)."""
     version = key_version(path)
     _check_key(cipher, municipality_code, version)
     try:
-        return pq.read_table(path, decryption_properties=None if version is None else cipher.decryption())
+        return pq.read_table(path, columns=columns, filters=filters,
+                             decryption_properties=None if version is None else cipher.decryption())
+    except OSError as exc:
+        raise _unreadable(path, municipality_code, version) from exc
+
+
+def read_schema(path: Path, cipher: Cipher, municipality_code: str) -> pa.Schema:
+    version = key_version(path)
+    _check_key(cipher, municipality_code, version)
+    try:
+        return pq.read_schema(path, decryption_properties=None if version is None else cipher.decryption())
     except OSError as exc:
         raise _unreadable(path, municipality_code, version) from exc
 
 
 def read_metadata(path: Path, cipher: Cipher, municipality_code: str) -> Mapping[bytes, bytes]:
-    version = key_version(path)
-    _check_key(cipher, municipality_code, version)
-    try:
-        props = None if version is None else cipher.decryption()
-        return pq.read_schema(path, decryption_properties=props).metadata or {}
-    except OSError as exc:
-        raise _unreadable(path, municipality_code, version) from exc
+    return read_schema(path, cipher, municipality_code).metadata or {}
 
 
 def _check_key(cipher: Cipher, municipality_code: str, version: int | None) -> None:

@@ -28,7 +28,6 @@ from domain.errors import BclError
 from domain.japan_time import format_instant
 from infra.private_files import private_output
 from sinks import encrypted_parquet
-from sinks.encrypted_parquet import key_version
 from sinks.register_checkpoints import checkpoint_for
 from sinks.snapshot_store import BaseSnapshotStore, Checkpoint, latest_changes, resident_arrow_schema
 
@@ -73,7 +72,7 @@ def _from_checkpoint(store: BaseSnapshotStore, con: duckdb.DuckDBPyConnection, c
     (household number, resident code) and stream through as they are. The work is a copy of the checkpoint
     plus what changed, as a copy of the same rows is (bench/restore.py)."""
     code = checkpoint.municipality_code
-    kept_fields = [f for f in checkpoint_schema(store, checkpoint) if f.name in _COLUMNS]
+    kept_fields = [f for f in encrypted_parquet.read_schema(checkpoint.path, store.cipher, code) if f.name in _COLUMNS]
     schema = pa.schema([pa.field("municipality_code", pa.string()), *kept_fields])
     dropped: pa.Array = pa.array([], pa.string())
     winners = schema.empty_table()
@@ -81,10 +80,9 @@ def _from_checkpoint(store: BaseSnapshotStore, con: duckdb.DuckDBPyConnection, c
         changes = latest_changes(f"(SELECT * FROM {store.read_files(con, later)} WHERE event_time <= $as_of)")
         latest = con.sql(f"SELECT * FROM ({changes})", params={"as_of": as_of}).to_arrow_table()
         if latest.num_rows:
-            kept = pq.read_table(checkpoint.path, columns=["resident_code", "sequence"],
-                                 decryption_properties=store.cipher.decryption()
-                                 if key_version(checkpoint.path) else None,
-                                 filters=pc.field("resident_code").isin(latest.column("resident_code").combine_chunks()))
+            changed = pc.field("resident_code").isin(latest.column("resident_code").combine_chunks())
+            kept = encrypted_parquet.read_table(checkpoint.path, store.cipher, code, ["resident_code", "sequence"],
+                                                changed)
             kept_seq = dict(zip(kept.column("resident_code").to_pylist(), kept.column("sequence").to_pylist(),
                                 strict=True))
             later_wins = pa.array([seq > kept_seq.get(rc, 0) for rc, seq in zip(
@@ -131,11 +129,6 @@ def _register_rows(rows: pa.Table, current_only: bool) -> pa.ChunkedArray:
     if current_only:
         keep = pc.and_(keep, pc.fill_null(pc.equal(rows.column("status"), "CURRENT"), False))
     return keep
-
-
-def checkpoint_schema(store: BaseSnapshotStore, checkpoint: Checkpoint) -> pa.Schema:
-    return pq.read_schema(checkpoint.path, decryption_properties=store.cipher.decryption()
-                          if key_version(checkpoint.path) else None)
 
 
 _COLUMNS = {f.name for f in resident_arrow_schema()}

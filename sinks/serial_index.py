@@ -76,13 +76,13 @@ class SerialIndex:
     @contextmanager
     def batch(self) -> Iterator[None]:
         """The claims of one batch in one transaction, begun at its first claim, which also reads the holders of
-        the serials the batch expects (`expect`) in one statement. The claims are then decided on
-        what was read, kept up to date by the batch's own claims, and the batch's changes are written at its end
-        (a delete of the released records' serials and an insert of the claimed ones, in one statement each): a
-        handful of statements a batch instead of two or three a claim (about 40 µs an event in a full load, where
-        most records hold a serial). Exact across processes: the write lock is held from the first read to the
-        commit, so no other process's claim comes in between. The caller keeps that stretch short (sequence and
-        serial decisions only, the validation before it)."""
+        the serials the batch expects (`expect`) in one statement. The claims are then decided on what was read,
+        kept up to date by the batch's own claims, and the batch's changes are written at its end (a delete of
+        the released records' serials and an insert of the claimed ones, one executemany each): a handful of
+        statements a batch instead of two or three a claim (about a fifth of the index's CPU in a full load,
+        bench/serial_claims.py; the rest is SQLite's B-tree work per serial). Exact across processes: the write
+        lock is held from the first read to the commit, so no other process's claim comes in between. The caller
+        keeps that stretch short (sequence and serial decisions only, the validation before it)."""
         self._batch, self._begun = True, False
         try:
             yield
