@@ -79,7 +79,7 @@ class SerialIndex:
         the serials the batch expects (`expect`) in one statement. The claims are then decided on what was read,
         kept up to date by the batch's own claims, and the batch's changes are written at its end (a delete of
         the released records' serials and an insert of the claimed ones, one executemany each): a handful of
-        statements a batch instead of two or three a claim (about a fifth of the index's CPU in a full load,
+        statements a batch instead of two or three a claim (15–20 % of the index's CPU in a full load,
         bench/serial_claims.py; the rest is SQLite's B-tree work per serial). Exact across processes: the write
         lock is held from the first read to the commit, so no other process's claim comes in between. The caller
         keeps that stretch short (sequence and serial decisions only, the validation before it)."""
