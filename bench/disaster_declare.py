@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     code = args.municipality
     print(machine())
-    load, week = simulated_register(code, args.population)
+    _, load, week = simulated_register(code, args.population)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         platform = Platform(load_settings({"data_dir": root / "data"}))

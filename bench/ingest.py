@@ -1,6 +1,7 @@
 """End-to-end ingest of a full load through the embedded cluster, against a raw baseline.
 
     .venv/bin/python bench/ingest.py [--population 1000000] [--municipality 131121] [--encryption both|on|off]
+                                     [--compactor off|on|both]
 
 Both runs start from the same pre-encoded ResidentChange payloads (the register is built and
 encoded first, untimed; the pipeline's are also signed first, untimed, as the adapter signs them):
@@ -15,6 +16,9 @@ pipeline/baseline is reported, then a point-in-time restore of the municipality 
 With --encryption both (the default) the pipeline runs twice, on topics and data dirs of its own: with the
 snapshot store encrypted (as deployed) and plain (ParquetSnapshotStore(plaintext=True), which only benches
 use), and the ratios encrypted/plain of events/s, materialiser CPU per event and restore time are reported.
+With --compactor on, the compactor runs beside the materialiser (as `bcl backup checkpoint --every 1`: in a
+process of its own, checkpoints of the store, one pass after the other, from when the history has a part to the
+pipeline's end); with both, each pipeline runs without it and then with it, and the ratio is reported.
 The broker runs in its own process (bcl cluster up), as in tests and the demo. The topics get 256
 partitions here because the embedded broker keeps at most 5 MiB per partition and a producer
 of pre-encoded payloads outruns any consumer; the bench checks that nothing was lost."""
@@ -47,6 +51,7 @@ from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import HEADER, AvroSerde
 from sinks import encrypted_parquet
+from sinks.register_checkpoints import write_checkpoint
 from sinks.restore import restore
 from sinks.snapshot_store import ParquetSnapshotStore
 from streams.adapter import sign_messages
@@ -122,6 +127,17 @@ def pipeline_materialiser(bootstrap: str, names: MaterialiserTopics, data_dir: s
     out.put((counters.applied, counters.dead_lettered, materialiser.last_applied_at))
 
 
+def compactor(snapshots: str, stop: mp.Event, out: mp.Queue) -> None:
+    """Checkpoints of the store, one pass after the other until `stop` (`bcl backup checkpoint --every`)."""
+    store = ParquetSnapshotStore(Path(snapshots))
+    written = 0
+    while not stop.is_set():
+        for muni in store.history_municipalities():
+            written += write_checkpoint(store, muni).checkpoint is not None
+        stop.wait(1.0)
+    out.put(written)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -158,14 +174,20 @@ def signature_costs(platform: Platform, code: str, payloads: list[tuple[bytes, b
 
 
 def timed(target, args, cluster: ClusterHandle, topic: str,  # type: ignore[no-untyped-def]
-          payloads: Signed) -> tuple[float, tuple, dict[str, float]]:
+          payloads: Signed, compacting: str | None = None) -> tuple[float, tuple, dict[str, float]]:
     """Run the consumer side in its own process while this one produces; also the CPU seconds each
-    process spent (broker, producer, consumer), to show where the time goes on two cores."""
+    process spent (broker, producer, consumer, and the compactor of the store `compacting` if given), to show
+    where the time goes on two cores."""
     ctx = mp.get_context("spawn")
     ready, out = ctx.Event(), ctx.Queue()
     proc = ctx.Process(target=target, args=(*args, ready, out))
     proc.start()
     ready.wait(60)
+    compaction = None
+    if compacting is not None:
+        stop, written = ctx.Event(), ctx.Queue()
+        compaction = ctx.Process(target=compactor, args=(compacting, stop, written))
+        compaction.start()
     assert proc.pid is not None and cluster.pid is not None
     before = {"broker": cpu_seconds(cluster.pid), "producer": cpu_seconds(os.getpid()),
               "consumer": cpu_seconds(proc.pid)}
@@ -175,6 +197,12 @@ def timed(target, args, cluster: ClusterHandle, topic: str,  # type: ignore[no-u
     cpu = {"broker": cpu_seconds(cluster.pid) - before["broker"],
            "producer": cpu_seconds(os.getpid()) - before["producer"],
            "consumer": cpu_seconds(proc.pid) - before["consumer"]}
+    if compaction is not None:
+        assert compaction.pid is not None
+        cpu["compactor"] = cpu_seconds(compaction.pid)
+        stop.set()
+        print(f"compactor: {written.get(timeout=3600)} checkpoints written during the run")
+        compaction.join()
     proc.join()
     return result[-1] - began, result, cpu
 
@@ -209,8 +237,15 @@ def main() -> None:
     parser.add_argument("--municipality", default="131121", help="default: 世田谷区, scaled to --population")
     parser.add_argument("--encryption", choices=("both", "on", "off"), default="both",
                         help="the snapshot store encrypted, plain, or both in the same run (default)")
+    parser.add_argument("--compactor", choices=("both", "on", "off"), default="off",
+                        help="checkpoints written beside the materialiser: without (default), with, or both")
     args = parser.parse_args()
-    modes = {"both": (False, True), "on": (False,), "off": (True,)}[args.encryption]
+    encryption = {"both": (False, True), "on": (False,), "off": (True,)}[args.encryption]
+    compacting = {"both": (False, True), "on": (True,), "off": (False,)}[args.compactor]
+    modes = [(plaintext, c) for plaintext in encryption for c in compacting]
+
+    def name(plaintext: bool, compacted: bool) -> str:
+        return ("plain" if plaintext else "encrypted") + ("-compactor" if compacted else "")
 
     began = time.perf_counter()
     payloads, size = encode_full_load(args.municipality, args.population)
@@ -223,26 +258,26 @@ def main() -> None:
         signed = signature_costs(Platform(load_settings({"data_dir": tmp})), args.municipality, payloads)
         bootstrap = cluster.bootstrap_servers
         cluster.create_topic("bench.baseline", PARTITIONS, 3)
-        for plaintext in modes:
-            mode = "plain" if plaintext else "encrypted"
+        for mode in (name(*m) for m in modes):
             cluster.create_topic(f"bench.diffs.{mode}", PARTITIONS, 3)
             cluster.create_topic(f"bench.residents.{mode}", 64, 3)
             cluster.create_topic(f"bench.dlq.{mode}", 3, 3)
 
         base_s, (decoded, _), base_cpu = timed(baseline_consumer, (bootstrap, "bench.baseline", n), cluster,
                                                "bench.baseline", [(k, v, None) for k, v in payloads])
-        for plaintext in modes:
-            mode = "plain" if plaintext else "encrypted"
+        for plaintext, compacted in modes:
+            mode = name(plaintext, compacted)
             names = MaterialiserTopics(f"bench.diffs.{mode}", f"bench.residents.{mode}", f"bench.dlq.{mode}")
             snapshots = Path(tmp) / f"snapshots-{mode}"  # its key rings: tmp/keys/snapshot-store
             pipe_s, (applied, dead, _), pipe_cpu = timed(pipeline_materialiser,
                                                          (bootstrap, names, tmp, str(snapshots), plaintext, n),
-                                                         cluster, names.diffs, signed)
+                                                         cluster, names.diffs, signed,
+                                                         str(snapshots) if compacted else None)
             store = ParquetSnapshotStore(snapshots, plaintext=plaintext)
             t0 = time.perf_counter()
             restored = restore(store, args.municipality, START + dt.timedelta(hours=1), Path(tmp) / f"{mode}.parquet")
             runs[mode] = (applied, dead, pipe_s, pipe_cpu, restored, time.perf_counter() - t0)
-        if len(runs) == 2:
+        if "encrypted" in runs and "plain" in runs:
             encryption_alone(ParquetSnapshotStore(Path(tmp) / "snapshots-encrypted"), args.municipality, Path(tmp))
 
     print(f"\n{'':34}{'events':>12}{'seconds':>10}{'events/s':>12}")
@@ -256,10 +291,12 @@ def main() -> None:
         print(f"CPU during the {name} run ({seconds:.1f} s wall, {os.cpu_count()} cores): {shares}")
     for mode, (_, _, _, _, restored, restore_s) in runs.items():
         print(f"point-in-time restore of {args.municipality} ({mode}): {restored:,} records in {restore_s:.2f} s")
-    if len(runs) == 2:
-        enc, plain = runs["encrypted"], runs["plain"]
-        print(f"encrypted / plain: events/s {(enc[0] / enc[2]) / (plain[0] / plain[2]):.2f}, materialiser CPU "
-              f"per event {enc[3]['consumer'] / plain[3]['consumer']:.2f}, restore time {enc[5] / plain[5]:.2f}")
+    pairs = [("encrypted", "plain")] + [(f"{m}-compactor", m) for m in ("encrypted", "plain")]
+    for one, other in pairs:
+        if one in runs and other in runs:
+            a, b = runs[one], runs[other]
+            print(f"{one} / {other}: events/s {(a[0] / a[2]) / (b[0] / b[2]):.2f}, materialiser CPU "
+                  f"per event {a[3]['consumer'] / b[3]['consumer']:.2f}, restore time {a[5] / b[5]:.2f}")
     for mode, (applied, dead, *_) in runs.items():
         if n - applied or dead or decoded != n:
             print(f"WARNING ({mode}): lost {n - applied}, dead letters {dead}, baseline decoded {decoded} of {n}")

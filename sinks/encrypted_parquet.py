@@ -23,7 +23,7 @@ import os
 import re
 import warnings
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -139,33 +139,59 @@ def write_query(con: duckdb.DuckDBPyConnection, cipher: Cipher, sql: str, path: 
         # The copy DuckDB warns of is one batch at a time.
         warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning)
         reader = con.execute(sql, dict(params or {})).to_arrow_reader(BATCH_ROWS)
-    schema = reader.schema.with_metadata(dict(metadata or {}))
+    return write_batches(reader, reader.schema.with_metadata(dict(metadata or {})), path, cipher, key)
+
+
+def write_batches(batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema, path: Path, cipher: Cipher,
+                  key: SnapshotKey | None) -> int:
+    """Write these batches (of `schema`) to `path`, encrypted with `key`, one after the other. Returns the rows."""
     rows = 0
     with pq.ParquetWriter(path, schema, compression="zstd", encryption_properties=cipher.encryption(key)) as writer:
-        for batch in reader:
-            writer.write_batch(batch)
+        for batch in batches:
+            if isinstance(batch, pa.Table):
+                writer.write_table(batch, row_group_size=max(batch.num_rows, 1))
+            else:
+                writer.write_batch(batch)
             rows += batch.num_rows
     return rows
 
 
-def read_table(path: Path, cipher: Cipher, municipality_code: str) -> pa.Table:
-    """A store file of the municipality, with pyarrow (small files: set aside rows, a resync's partition)."""
+def iter_batches(path: Path, cipher: Cipher, municipality_code: str, columns: list[str] | None = None,
+                 ) -> Iterator[pa.RecordBatch]:
+    """A store file of the municipality, batch after batch in its rows' order (pyarrow, decrypting)."""
     version = key_version(path)
     _check_key(cipher, municipality_code, version)
     try:
-        return pq.read_table(path, decryption_properties=None if version is None else cipher.decryption())
+        file = pq.ParquetFile(path, decryption_properties=None if version is None else cipher.decryption())
+    except OSError as exc:
+        raise _unreadable(path, municipality_code, version) from exc
+    yield from file.iter_batches(batch_size=BATCH_ROWS, columns=columns)
+
+
+def read_table(path: Path, cipher: Cipher, municipality_code: str, columns: list[str] | None = None,
+               filters: Any = None) -> pa.Table:
+    """A store file of the municipality, with pyarrow (small files: set aside rows, a resync's partition; or a
+    few columns of a large one, `filters` a pyarrow expression on them)."""
+    version = key_version(path)
+    _check_key(cipher, municipality_code, version)
+    try:
+        return pq.read_table(path, columns=columns, filters=filters,
+                             decryption_properties=None if version is None else cipher.decryption())
+    except OSError as exc:
+        raise _unreadable(path, municipality_code, version) from exc
+
+
+def read_schema(path: Path, cipher: Cipher, municipality_code: str) -> pa.Schema:
+    version = key_version(path)
+    _check_key(cipher, municipality_code, version)
+    try:
+        return pq.read_schema(path, decryption_properties=None if version is None else cipher.decryption())
     except OSError as exc:
         raise _unreadable(path, municipality_code, version) from exc
 
 
 def read_metadata(path: Path, cipher: Cipher, municipality_code: str) -> Mapping[bytes, bytes]:
-    version = key_version(path)
-    _check_key(cipher, municipality_code, version)
-    try:
-        props = None if version is None else cipher.decryption()
-        return pq.read_schema(path, decryption_properties=props).metadata or {}
-    except OSError as exc:
-        raise _unreadable(path, municipality_code, version) from exc
+    return read_schema(path, cipher, municipality_code).metadata or {}
 
 
 def _check_key(cipher: Cipher, municipality_code: str, version: int | None) -> None:

@@ -14,6 +14,7 @@ A Parquet restore is encrypted like the store's files, with the municipality's c
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from domain.errors import BclError
@@ -62,31 +64,90 @@ def _full_scan(rel: str) -> str:
 
 
 def _from_checkpoint(store: BaseSnapshotStore, con: duckdb.DuckDBPyConnection, checkpoint: Checkpoint,
-                     later: list[Path]) -> str:
-    """The latest change of every record from the checkpoint and the parts it does not cover (`later`, their
-    rows up to the instant). Only the records that changed there are compared by sequence; the others are the
-    checkpoint's rows as they are, so the work is the checkpoint's copy plus what changed."""
-    kept = f"(SELECT * FROM {store.read_files(con, [checkpoint.path])})"
-    if not later:
-        return f"SELECT * FROM {kept}"
-    changes = f"(SELECT * FROM {store.read_files(con, later)} WHERE event_time <= $as_of)"
-    changed = f"(SELECT DISTINCT resident_code FROM {changes})"
-    compared = f"""(SELECT * FROM {kept} SEMI JOIN {changed} USING (resident_code)
-                    UNION ALL BY NAME SELECT * FROM {changes})"""
-    return f"""
-        SELECT * FROM {kept} ANTI JOIN {changed} USING (resident_code)
-        UNION ALL BY NAME
-        SELECT * FROM ({latest_changes(compared)})"""
+                     later: list[Path], as_of: dt.datetime,
+                     current_only: bool) -> tuple[pa.Schema, Iterator[pa.Table]]:
+    """The register from the checkpoint and the parts it does not cover (`later`, their rows up to the instant),
+    streamed (its schema, its rows): the same rows in the same order as `_register_query` over their union, with
+    neither a sort nor a join of the whole register. A record's latest change is the one of higher sequence
+    between its checkpoint row and its latest row in `later`; so only the records that changed there are
+    compared, on their sequence numbers (two columns of the checkpoint), and the winners from `later` (a few,
+    sorted by DuckDB) are merged into the checkpoint's rows, which are stored in the restore's order
+    (household number, resident code) and stream through as they are. The work is a copy of the checkpoint
+    plus what changed, as a copy of the same rows is (bench/restore.py)."""
+    code = checkpoint.municipality_code
+    kept_fields = [f for f in encrypted_parquet.read_schema(checkpoint.path, store.cipher, code) if f.name in _COLUMNS]
+    schema = pa.schema([pa.field("municipality_code", pa.string()), *kept_fields])
+    dropped: pa.Array = pa.array([], pa.string())
+    winners = schema.empty_table()
+    if later:
+        changes = latest_changes(f"(SELECT * FROM {store.read_files(con, later)} WHERE event_time <= $as_of)")
+        latest = con.sql(f"SELECT * FROM ({changes})", params={"as_of": as_of}).to_arrow_table()
+        if latest.num_rows:
+            changed = pc.field("resident_code").isin(latest.column("resident_code").combine_chunks())
+            kept = encrypted_parquet.read_table(checkpoint.path, store.cipher, code, ["resident_code", "sequence"],
+                                                changed)
+            kept_seq = dict(zip(kept.column("resident_code").to_pylist(), kept.column("sequence").to_pylist(),
+                                strict=True))
+            later_wins = pa.array([seq > kept_seq.get(rc, 0) for rc, seq in zip(
+                latest.column("resident_code").to_pylist(), latest.column("sequence").to_pylist(), strict=True)])
+            won = latest.filter(later_wins)
+            dropped = won.column("resident_code").combine_chunks()
+            won = won.filter(_register_rows(won, current_only))
+            won = won.sort_by([("household_number", "ascending"), ("resident_code", "ascending")])
+            winners = won.select(schema.names).cast(schema)
+
+    def merged() -> Iterator[pa.Table]:
+        keys = list(zip(winners.column("household_number").to_pylist(),
+                        winners.column("resident_code").to_pylist(), strict=True))
+        taken = 0
+        for batch in encrypted_parquet.iter_batches(checkpoint.path, store.cipher, code,
+                                                    columns=[f.name for f in kept_fields] + ["removed"]):
+            rows = pa.Table.from_batches([batch])
+            keep = _register_rows(rows, current_only)
+            if len(dropped):
+                keep = pc.and_(keep, pc.invert(pc.is_in(rows.column("resident_code"), dropped)))
+            rows = rows.filter(keep).drop_columns(["removed"])
+            rows = rows.add_column(0, "municipality_code", pa.repeat(pa.scalar(code), rows.num_rows)).cast(schema)
+            if taken == len(keys) or not rows.num_rows:
+                yield rows
+                continue
+            batch_keys = list(zip(rows.column("household_number").to_pylist(),
+                                  rows.column("resident_code").to_pylist(), strict=True))
+            pieces, start = [], 0
+            while taken < len(keys) and keys[taken] < batch_keys[-1]:
+                at = bisect.bisect_left(batch_keys, keys[taken], lo=start)
+                pieces += [rows.slice(start, at - start), winners.slice(taken, 1)]
+                start, taken = at, taken + 1
+            pieces.append(rows.slice(start))
+            yield pa.concat_tables(pieces)
+        if taken < len(keys):
+            yield winners.slice(taken)
+
+    return schema, merged()
+
+
+def _register_rows(rows: pa.Table, current_only: bool) -> pa.ChunkedArray:
+    """The rows of records in the register (not removed; with current_only, CURRENT), as `_register_query`."""
+    keep = pc.invert(rows.column("removed"))
+    if current_only:
+        keep = pc.and_(keep, pc.fill_null(pc.equal(rows.column("status"), "CURRENT"), False))
+    return keep
+
+
+_COLUMNS = {f.name for f in resident_arrow_schema()}
 
 
 @dataclass(frozen=True)
 class RegisterAsOf:
-    """The register of one municipality as of an instant, ready to read: `query` (over `con`, with `params`)
-    selects its records, one per resident code, ordered by household and resident code."""
+    """The register of one municipality as of an instant, ready to read once: `query` (over `con`, with
+    `params`) selects its records, one per resident code, ordered by household and resident code. From a
+    checkpoint the records are also `stream` (schema, tables in that order), which `query` reads through
+    DuckDB: read one or the other, once."""
 
     con: duckdb.DuckDBPyConnection
     query: str
     params: dict[str, Any]
+    stream: tuple[pa.Schema, Iterator[pa.Table]] | None = None
 
 
 @contextmanager
@@ -113,8 +174,6 @@ def register_as_of(store: BaseSnapshotStore, municipality_code: str, as_of: dt.d
                                         {"m": municipality_code}).fetchall()
         else:
             later = [p for p in parts if p.name not in checkpoint.covered]
-            latest = _from_checkpoint(store, con, checkpoint, later)
-            params = {"as_of": params["as_of"]} if later else {}  # DuckDB refuses a parameter it does not use
             earliest = checkpoint.earliest
             if later:
                 [(first,)] = con.execute(f"SELECT min(event_time) FROM {store.read_files(con, later)}").fetchall()
@@ -123,7 +182,13 @@ def register_as_of(store: BaseSnapshotStore, municipality_code: str, as_of: dt.d
             raise RestoreError(f"no backup of municipality {municipality_code} in the snapshot store")
         if as_of < earliest:
             raise NothingThatEarlyError(municipality_code, as_of, earliest)
-        yield RegisterAsOf(con, _register_query(latest, current_only), params)
+        if checkpoint is None:
+            yield RegisterAsOf(con, _register_query(latest, current_only), params)
+            return
+        schema, tables = _from_checkpoint(store, con, checkpoint, later, params["as_of"], current_only)
+        con.register("_bcl_register_as_of", pa.RecordBatchReader.from_batches(
+            schema, (batch for table in tables for batch in table.to_batches())))
+        yield RegisterAsOf(con, "SELECT * FROM _bcl_register_as_of", {}, (schema, tables))
 
 
 def restore(
@@ -146,6 +211,9 @@ def restore(
         with private_output(out) as tmp:
             if fmt == "parquet":  # encrypted as the store's files: with the municipality's current key
                 key = store.write_key(municipality_code)
+                if register.stream is not None:  # from a checkpoint: its rows straight through, not via DuckDB
+                    schema, tables = register.stream
+                    return encrypted_parquet.write_batches(tables, schema, tmp, store.cipher, key)
                 return encrypted_parquet.write_query(register.con, store.cipher, register.query, tmp, key,
                                                      register.params)
             written = register.con.execute(_csv_copy_statement(register.query, tmp), register.params)

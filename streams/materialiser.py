@@ -386,6 +386,9 @@ class BackupMaterialiser(BatchHandler):
         starts = (HEADER.size + decoded.field_start("after") + 1).tolist()
         resident_header = frame(self._resident_serde.schema_id, b"")
         applied: list[int] = []
+        assert self._serials is not None
+        # The current records' serials, whose holders the claims below read: in one statement at the first claim.
+        self._serials.expect(s for i, c in enumerate(current) if c for s in serials[cert_bounds[i]:cert_bounds[i + 1]])
         # Validation first, in a loop of its own: it depends on no state, and the loop after it, which takes the
         # shared serial index's write lock at its first claim, stays short.
         keys = [msg.key() for msg, _ in batch]

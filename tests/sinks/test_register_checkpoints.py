@@ -4,6 +4,7 @@ truth, across checkpoint boundaries, removals, late events and gap fills, and a 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 import uuid
@@ -138,3 +139,53 @@ def test_a_resync_invalidates_the_checkpoints_of_what_it_sets_aside(week, tmp_pa
     truth_store = ParquetSnapshotStore(tmp_path / "truth")
     append_events(truth_store, CODE, load + kept, 10_000)
     assert same(got, full_scan(truth_store, changes[-1]["event_time"], tmp_path / "truth.parquet"))
+
+
+def test_after_many_weeks_a_restore_reads_the_last_checkpoint_and_only_the_parts_after_it(tmp_path: Path) -> None:
+    """Time proportional to what changed since the last checkpoint, however long the history: after ten weeks
+    with a checkpoint each week, the parts the last checkpoint covers are made unreadable (the same names,
+    their bytes gone), and the restore after it still equals the simulator's truth. So does a later checkpoint,
+    built from the last one plus the week after it, without reading the older parts either."""
+    from streams.register.reference import load_reference_data
+
+    busy = ChangeRates(*(10 * rate for rate in dataclasses.astuple(ChangeRates())))  # a dozen changes a week
+    sim = RegisterSimulator(load_reference_data(), CODE, population=600, seed=11, start=START,
+                            font_path=load_settings().mincho_font, rates=busy)
+    store = ParquetSnapshotStore(tmp_path / "snapshots")
+    append_events(store, CODE, list(sim.full_load()), 200)
+    for number in range(1, 11):
+        append_events(store, CODE, list(sim.changes(7, from_day=7 * (number - 1) + 1)), 5)
+        assert write_checkpoint(store, CODE).checkpoint is not None
+    last = store.checkpoints(CODE)[-1]
+    assert len(last.covered) == len(store.history_parts(CODE)) > 30
+    week_after = list(sim.changes(7, from_day=71))
+    append_events(store, CODE, week_after, 5)
+    for part in store.history_parts(CODE):
+        if part.name in last.covered:
+            part.write_bytes(b"")  # read, it would fail the restore
+    for instant in (last.instant, week_after[3]["event_time"], week_after[-1]["event_time"]):
+        got = restored(store, instant, tmp_path)
+        assert {r["resident_code"]: r for r in got.to_pylist()} == sim.register_at(instant), instant
+    assert write_checkpoint(store, CODE).new_parts == -(-len(week_after) // 5)
+    got = restored(store, week_after[-1]["event_time"], tmp_path)
+    assert {r["resident_code"]: r for r in got.to_pylist()} == sim.register_at(week_after[-1]["event_time"])
+
+
+def test_csv_and_current_only_restores_from_a_checkpoint_equal_the_full_scan(week, tmp_path: Path) -> None:
+    sim, load, changes = week
+    store = ParquetSnapshotStore(tmp_path / "snapshots")
+    half = len(changes) // 2
+    append_events(store, CODE, load + changes[:half], 300)
+    assert write_checkpoint(store, CODE).checkpoint is not None
+    append_events(store, CODE, changes[half:], 30)
+    plain = ParquetSnapshotStore(tmp_path / "plain")
+    shutil.copytree(store.history_dir, plain.history_dir)
+    for instant in (changes[half - 1]["event_time"], changes[-1]["event_time"]):
+        for which, s in (("checkpoint", store), ("full", plain)):
+            restore(s, CODE, instant, tmp_path / f"{which}.csv", "csv")
+            restore(s, CODE, instant, tmp_path / f"{which}-current.parquet", current_only=True)
+        assert (tmp_path / "checkpoint.csv").read_bytes() == (tmp_path / "full.csv").read_bytes()
+        current = read_restore(tmp_path / "checkpoint-current.parquet", store, CODE)
+        assert same(current, read_restore(tmp_path / "full-current.parquet", plain, CODE))
+        assert {r["resident_code"] for r in current.to_pylist()} == {
+            code for code, r in sim.register_at(instant).items() if r["status"] == "CURRENT"}
