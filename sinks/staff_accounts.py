@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
@@ -82,7 +83,10 @@ def password_matches(password: str, stored: str) -> bool:
 
 
 # Compared against when the login is unknown: the refusal then costs what a wrong password costs.
-_UNKNOWN_LOGIN_HASH = hash_password(secrets.token_urlsafe(16))
+@functools.cache
+def _unknown_login_hash() -> str:
+    # Made on first use, not at import: a scrypt costs about 0.1 s, which every `bcl` command would pay.
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def _token_hash(token: str) -> str:
@@ -121,7 +125,7 @@ class StaffAccounts:
         row = self._con.execute("SELECT password_hash, failed_in_a_row, last_failure_at FROM staff_accounts "
                                 "WHERE login=?", (login.strip(),)).fetchone()
         if row is None:
-            password_matches(password, _UNKNOWN_LOGIN_HASH)
+            password_matches(password, _unknown_login_hash())
             raise SignInRefused(REFUSED)
         stored, failed, last_failure = row
         until = None if last_failure is None else locked_until(failed, _instant(last_failure))
