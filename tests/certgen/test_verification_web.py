@@ -14,7 +14,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -24,10 +23,8 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 import pytest
-from aiohttp import web
 from PIL import Image
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -38,8 +35,7 @@ from certgen.verification_limits import VerificationLimits
 from certgen.verification_request import MAX_UPLOAD_BYTES
 from certgen.verification_web import SECURITY_HEADERS, make_app
 from tests.certgen.issued_world import IssuedWorld, build_issued_world, degraded_scan_png
-
-CHROMEDRIVER = "/usr/bin/chromedriver"  # the Debian package's; Selenium must never download one
+from tests.web_fixtures import headless_chromium, served
 
 
 @pytest.fixture(scope="module")
@@ -54,34 +50,14 @@ def server_url(world: IssuedWorld) -> Iterator[str]:
     # Every test here posts from 127.0.0.1: the per-client rate limit is tested on a server of its own.
     app = make_app(VerificationContext([world.seal_root], world.archive, world.key_of,
                                        lambda *entry: audit.append(entry)), VerificationLimits(burst=1000))
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=10)
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     f"--user-data-dir={profile}", "--window-size=1280,1400"):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-        try:
-            yield driver
-        finally:
-            driver.quit()
+    with headless_chromium() as driver:
+        yield driver
 
 
 def upload(browser: webdriver.Chrome, url: str, file: Path, **fields: str) -> str:

@@ -42,6 +42,7 @@ from streams.platform import Platform
 from tests.kiosk_sim.conftest import pcsc_daemon  # noqa: F401  (the session's pcscd with the vpcd driver)
 from tests.platforms import make_platform
 from tests.topic_reader import read_topic
+from tests.web_fixtures import headless_chromium, served
 
 pytestmark = pytest.mark.integration
 
@@ -320,54 +321,22 @@ def test_the_mailer_keeps_a_mail_the_server_cannot_take(world: World, tmp_path: 
 
 # -- the resident's page, in headless Chromium --------------------------------------------------------------------
 
-CHROMEDRIVER = "/usr/bin/chromedriver"  # the Debian package's; Selenium must never download one
-
 
 @pytest.fixture
 def page_url(world: World) -> Iterator[str]:
     """The application page served by aiohttp on 127.0.0.1 from a thread with its own event loop."""
-    import asyncio
-    import threading
-
-    from aiohttp import web
-
     from streams.application_web import make_app
 
     store = world.platform.disaster_store
     app = make_app(world.platform.application_intake(), lambda: [d for d in store.disasters() if d.closed_at is None])
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=10)
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    import tempfile
-
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     f"--user-data-dir={profile}", "--window-size=1280,1400"):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-        try:
-            yield driver
-        finally:
-            driver.quit()
+    with headless_chromium() as driver:
+        yield driver
 
 
 def test_the_page_applies_with_the_card_signature(world: World, page_url: str, browser: Any,

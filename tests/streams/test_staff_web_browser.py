@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,15 +20,14 @@ from urllib.parse import quote
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from sinks.staff_scope import household_of
 from tests.platforms import make_platform
 from tests.streams.staff_world import ONAGAWA, PASSWORD, TANABE, StaffWorld, build_staff_world
+from tests.web_fixtures import headless_chromium
 
-CHROMEDRIVER = "/usr/bin/chromedriver"  # the Debian package's; Selenium must never download one
 BCL = Path(sys.executable).parent / "bcl"
 
 
@@ -84,20 +82,10 @@ def server(world: StaffWorld) -> Iterator[Server]:
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     f"--user-data-dir={profile}", "--window-size=1280,1400"):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    with headless_chromium() as driver:
         driver.set_page_load_timeout(60)
         driver.implicitly_wait(10)  # a click that submits a form returns before the next page may have loaded
-        try:
-            yield driver
-        finally:
-            driver.quit()
+        yield driver
 
 
 def sign_in(browser: webdriver.Chrome, url: str, login: str, password: str = PASSWORD) -> None:

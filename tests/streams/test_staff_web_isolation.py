@@ -9,7 +9,6 @@ import datetime as dt
 import json
 import re
 import subprocess
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,6 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from certgen.verification_csrf import FIELD
 from certgen.verification_limits import VerificationLimits
@@ -30,6 +28,7 @@ from streams.platform import Platform
 from streams.staff_web import SESSION_COOKIE
 from tests.platforms import make_platform
 from tests.streams.staff_world import ONAGAWA, PASSWORD, TANABE, StaffWorld, build_staff_world
+from tests.web_fixtures import served
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +40,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> StaffWorld:
 def serving(world: StaffWorld, **overrides: Any) -> Iterator[str]:
     """The staff pages of the world's data dir on 127.0.0.1, from a thread with its own event loop."""
     platform = make_platform(world.data_dir)
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(platform.staff_web(**overrides))
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=10)
+    with served(platform.staff_web(**overrides)) as url:
+        yield url
     platform.disaster_store.close()
 
 
