@@ -7,12 +7,18 @@ The history is bench/restore.py's (its builder: the full load in parts of 50,000
 of 1,000), untimed; the disaster occurs in the middle of the week. Timed, alternately, twice each: the restore
 (Parquet, current records only: the ledger's residents) and the declaration (the store's transaction, the
 point-in-time read and the ledger's transaction); then `refresh` (the register-derived part recomputed from the
-backup now) and `apply_register_states` of the week's changes after the disaster."""
+backup now) and `apply_register_states` of the week's changes after the disaster.
+
+With --history DIR the built history is kept in DIR (the snapshot store and the week's changes) and a later run
+with the same DIR starts from it instead of building it again (minutes at a million residents); the disaster
+store there is made anew each run."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import pickle
+import shutil
 import sys
 import tempfile
 import time
@@ -40,15 +46,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--population", type=int, default=1_000_000)
     parser.add_argument("--municipality", default="131121", help="default: 世田谷区, scaled to --population")
+    parser.add_argument("--history", type=Path, help="keep the built history here and reuse it in later runs")
     args = parser.parse_args()
     code = args.municipality
     print(machine())
-    _, load, week = simulated_register(code, args.population)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = args.history or Path(tmp)
+        kept = root / f"week-{code}-{args.population}.pickle"
+        shutil.rmtree(root / "data" / "disaster", ignore_errors=True)
         platform = Platform(load_settings({"data_dir": root / "data"}))
-        append_events(platform.snapshot_store, code, load, 50_000)
-        append_events(platform.snapshot_store, code, week, 1_000)
+        if kept.exists():
+            week = pickle.loads(kept.read_bytes())
+            print(f"history of {args.population:,} residents reused from {root}")
+        else:
+            _, load, week = simulated_register(code, args.population)
+            append_events(platform.snapshot_store, code, load, 50_000)
+            append_events(platform.snapshot_store, code, week, 1_000)
+            del load
+            if args.history:
+                kept.write_bytes(pickle.dumps(week))
         occurred = week[len(week) // 2]["event_time"]
         ledger = platform.disaster_ledger
         restores, declares = [], []
