@@ -4,7 +4,7 @@ the disaster store (sinks.household_facts), one query per open disaster asked.
     .venv/bin/python bench/household_facts.py [--population 100000] [--lookups 5000]
 
 Set-up (untimed): 女川町's synthetic register of --population residents as the backup; an earthquake declared a day
-after the full load (its ledger built from the backup into the real disaster store file); every other dwelling
+after the full load (its ledger built from the backup into the real disaster store file); about half the dwellings
 surveyed (one area would do, but the survey API is per dwelling: the rows are written in one transaction here).
 Then --lookups look-ups of random residents through the worker's reader (read-only connection, as the worker
 opens it): p50, p99 and max, cold (the first look-up, opening the store) apart. No cluster: the figure is the store
@@ -56,7 +56,7 @@ def main() -> None:
     # The survey and application tables, as the staff's processes create them.
     tables = (platform.damage_assessment, platform.disaster_applications)
     store = platform.disaster_store
-    with store.transaction():  # 8 dwellings in 10 surveyed 半壊
+    with store.transaction():  # the dwellings whose (hex) id ends in 0-7, about half, surveyed 半壊
         store.connection.execute(
             "INSERT INTO dwelling_surveys (disaster_id, dwelling_id, municipality_code, level, source, surveyed_by, "
             "surveyed_on, recorded_at) SELECT disaster_id, dwelling_id, municipality_code, 'HANKAI', 'SURVEY', "
