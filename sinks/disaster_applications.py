@@ -59,6 +59,9 @@ _TABLES = """
     CREATE UNIQUE INDEX IF NOT EXISTS disaster_applications_open
         ON disaster_applications (disaster_id, procedure, applicant_key) WHERE status != 'REJECTED';
     CREATE INDEX IF NOT EXISTS disaster_applications_of ON disaster_applications (disaster_id, status);
+    -- the certificate worker's look-up of a household's accepted 被災証明書 application (sinks.household_facts)
+    CREATE INDEX IF NOT EXISTS disaster_applications_household
+        ON disaster_applications (disaster_id, household_number);
 """
 
 _COLUMNS = ("application_id", "disaster_id", "procedure", "certificate_serial", "mail_address", "applied_at",

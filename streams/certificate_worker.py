@@ -59,8 +59,9 @@ from certgen.card_trust import REVOCATION_MODES, CardTrust
 from certgen.certificate_document import LAID_OUT_TYPES, ResidentCopyOptions
 from certgen.pki_directory import PkiDirectory
 from certgen.revocation import Revocation, merge_revocation, revocation_from_record
+from domain.disaster_certificate import HouseholdDisasterFacts
 from domain.issuance_decision import IssuancePolicy, Issue, Lookups, decide
-from domain.kiosk_rules import ReasonCode, Refusal, refusal
+from domain.kiosk_rules import ReasonCode, Refusal, Resident, refusal
 from infra import kafka, metrics, topics
 from infra.crash_points import crash_point
 from infra.metrics import Totals
@@ -68,6 +69,7 @@ from infra.processor_runtime import BatchHandler, Done, LoopOptions, Output, Par
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
+from sinks.household_facts import HouseholdFactsReader
 from sinks.issuance_archive import IssuanceArchive, IssuanceArchiveError
 from sinks.snapshot_store import BaseSnapshotStore
 from streams.certificate_rendering import (
@@ -164,6 +166,7 @@ class _Pending:
     issue: Issue | None = None  # the decision, when the request passed every rule
     job: RenderJob | None = None
     future: Future[RenderedCertificate] | None = None
+    ledger_reads: int = 0  # the disaster ledger rows read for it (a row per disaster asked), audited
 
 
 @dataclass(frozen=True)
@@ -326,6 +329,7 @@ class WorkerResources:
     audit_file: Path  # every read of personal data is recorded
     ledger_path: Path  # the request ledger (streams.request_ledger)
     archive_dir: Path  # the issuance archive (sinks.issuance_archive)
+    disaster_store_file: Path  # the disaster store: its ledgers and surveys, read-only (sinks.household_facts)
 
 
 class CertificateWorker:
@@ -346,8 +350,10 @@ class CertificateWorker:
         self.options = options
         self.counters = Counters()
         self.directory = ResidentDirectory()
-        # Disasters from bcl.disaster.events (the feed); households in their ledgers fed by the integrator's feeds.
+        # Disasters from bcl.disaster.events (the feed); households in their ledgers read from the disaster store.
         self.disaster_facts = DisasterFactsIndex()
+        self._households = HouseholdFactsReader(resources.disaster_store_file)
+        self._deciding: _Pending | None = None  # the request being decided, for _read_household's audit count
         self._registry = registry
         self._store = resources.store
         self._pki = pki = resources.pki
@@ -424,6 +430,7 @@ class CertificateWorker:
             archiver.shutdown(wait=True)
             pool.close()
             ledger.close()
+            self._households.close()
             feed.join(5)
         log.info("stopped", **self.counters.as_dict())
         return self.counters
@@ -517,7 +524,11 @@ class CertificateWorker:
 
     def _decide(self, item: _Pending, now: dt.datetime) -> None:
         """The decision (domain.issuance_decision); sets item.refusal, or item.issue and its render job."""
-        decision = decide(item.request, now, self._lookups, self.options.policy)
+        self._deciding = item
+        try:
+            decision = decide(item.request, now, self._lookups, self.options.policy)
+        finally:
+            self._deciding = None
         if isinstance(decision, Refusal):
             item.refusal = decision
             return
@@ -542,7 +553,13 @@ class CertificateWorker:
                        records_for_serial=self.directory.by_serial, household=self.directory.household,
                        has_layout=LAID_OUT_TYPES.__contains__,
                        declared_disasters=self.disaster_facts.declared_disasters,
-                       disaster_facts=self.disaster_facts.disaster_facts)
+                       disaster_facts=self._read_household)
+
+    def _read_household(self, disaster_id: str, record: Resident) -> HouseholdDisasterFacts | None:
+        """The requester's household in a disaster's ledger, from the store; the read counted for the audit."""
+        assert self._deciding is not None  # only asked while deciding a request
+        self._deciding.ledger_reads += 1
+        return self._households.disaster_facts(disaster_id, record)
 
     def _verify_card(self, certificate: x509.Certificate, at: dt.datetime) -> None:
         self._trust.verify_certificate(certificate, at)
@@ -701,6 +718,13 @@ class CertificateWorker:
                 reads[item.request["municipality_code"]][item.request["request_id"]] = item.issue.records_read
         if reads:
             audit_reads(self._audit_file, reads)
+        # The ledger of a disaster is personal data too: read for a request whether it was issued or refused.
+        ledger: dict[str, dict[str, int]] = defaultdict(dict)
+        for item in pending:
+            if item.ledger_reads:
+                ledger[item.request["municipality_code"]][item.request["request_id"]] = item.ledger_reads
+        if ledger:
+            audit_reads(self._audit_file, ledger, action="disaster_ledger_read")
 
     # -- recovery ----------------------------------------------------------------------------
 

@@ -223,7 +223,8 @@ class Platform:
         resources = WorkerResources(
             store=self.snapshot_store, pki=self.pki, font_path=self.settings.mincho_font,
             scramble_key_secret=self.scramble_key_secret, audit_file=self.settings.audit_file,
-            ledger_path=self.settings.worker_ledger_file, archive_dir=self.settings.issuance_dir)
+            ledger_path=self.settings.worker_ledger_file, archive_dir=self.settings.issuance_dir,
+            disaster_store_file=self.settings.disaster_store_file)
         return CertificateWorker(self.bootstrap_servers, self.registry, resources, options=options, clock=clock,
                                  **overrides)
 

@@ -19,10 +19,8 @@ from typing import Any
 
 import pytest
 
-from domain.damage_levels import DamageLevel, FloodDepth
 from domain.disasters import declaration
 from domain.japan_time import JST
-from infra import topics as tops
 from infra.cluster_control import ClusterHandle
 from infra.pcscd import PcscDaemon
 from kiosk_sim.kiosk import CertificateChoice, Kiosk, KioskConnection, KioskTerminal, KioskTopics, OutcomeStatus
@@ -30,15 +28,11 @@ from kiosk_sim.load import LoadGenerator, make_terminals
 from kiosk_sim.population import VirtualCardIssuer, VirtualResident, profiles_from_backup
 from kiosk_sim.transport import InProcessTransport, PcscTransport
 from kiosk_sim.vpcd import VPCD_PORT, VpcdCardServer
-from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
-from schemas.wire import AvroSerde
-from sinks.disaster_store import DisasterStore
 from streams.adapter import publish
 from streams.certificate_worker import CertificateWorker, WorkerOptions, WorkerTopics
-from streams.disaster_facts import DwellingSurvey, LedgerResident
-from streams.disaster_relay import DisasterRelay
 from streams.materialiser import MaterialiserTopics
+from streams.platform import Platform
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
 from tests.kiosk_sim.conftest import VPCD_READER
@@ -69,7 +63,7 @@ class Centre:
     residents: list[VirtualResident]
     worker: CertificateWorker
     clock: MorningClock
-    disasters: DisasterStore  # publishes to the worker's disaster-events topic through the relay
+    platform: Platform  # its disaster store publishes to the worker's disaster-events topic through the relay
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +103,9 @@ def centre(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> 
     thread = threading.Thread(target=worker.run, args=(stop, ready), daemon=True)
     thread.start()
     assert ready.wait(60), "the certificate worker did not get ready"
-    disasters = DisasterStore(root / "disasters.sqlite3", AvroSerde(registry, CONTRACTS[tops.DISASTER_EVENTS]),
-                              topic=worker_topics.disasters)
-    yield Centre(cluster.bootstrap_servers, topics, residents, worker, clock, disasters)
-    disasters.close()
+    platform.disaster_store.topic = worker_topics.disasters
+    yield Centre(cluster.bootstrap_servers, topics, residents, worker, clock, platform)
+    platform.disaster_store.close()
     stop.set()
     thread.join(30)
 
@@ -184,8 +177,8 @@ def test_the_card_through_pcsc(centre: Centre, connection: KioskConnection, pcsc
 
 def test_a_disaster_damage_certificate_through_pcsc(centre: Centre, connection: KioskConnection,
                                                     pcsc_daemon: PcscDaemon, tmp_path: Path) -> None:
-    """罹災証明書 with the card in a PC/SC reader: refused before the disaster is declared, issued once it is,
-    the household is in its ledger and its dwelling is assessed, with the level printed."""
+    """罹災証明書 with the card in a PC/SC reader: refused before the disaster is declared, issued once it is
+    (the ledger built from the backup) and the household's dwelling is surveyed, with the level printed."""
     resident = centre.residents[4]
     choice = CertificateChoice(CODE, "DISASTER_DAMAGE")
 
@@ -202,21 +195,20 @@ def test_a_disaster_damage_certificate_through_pcsc(centre: Centre, connection: 
     before = issue("before.pdf")
     assert before.status is OutcomeStatus.REFUSED and before.reason_code == "DISASTER_NOT_DECLARED"
     now = centre.clock()
-    disaster = centre.disasters.declare(declaration(name="令和8年田辺豪雨", kind="flood", municipality_codes=[CODE],
-                                                    occurred_at=now - dt.timedelta(days=1), now=now), now)
-    DisasterRelay(centre.bootstrap, centre.disasters).publish_pending()
+    platform = centre.platform
+    disaster, _ = platform.disaster_ledger.declare(declaration(
+        name="令和8年田辺豪雨", kind="flood", municipality_codes=[CODE], occurred_at=now - dt.timedelta(days=1),
+        now=now), now)
+    platform.disaster_relay().publish_pending()
     index = centre.worker.disaster_facts
     deadline = time.monotonic() + 20
     while not index.declared_disasters(CODE):
         assert time.monotonic() < deadline, "the worker did not see the declared disaster"
         time.sleep(0.05)
-    profile = resident.profile
-    dwelling = f"D-{profile.resident_code}"
-    index.apply_ledger_resident(disaster.disaster_id, CODE, profile.resident_code, LedgerResident(
-        disaster.disaster_id, CODE, profile.resident_code, profile.household_number, "田辺　一郎",
-        "和歌山県田辺市新屋敷町1番地", dwelling, "和歌山県田辺市新屋敷町1番地"))
-    index.apply_dwelling_survey(disaster.disaster_id, dwelling, DwellingSurvey(DamageLevel.DAIKIBO_HANKAI,
-                                                                               FloodDepth.ABOVE_FLOOR))
+    [row] = [r for r in platform.disaster_ledger.residents(disaster.disaster_id, CODE)
+             if r["resident_code"] == resident.profile.resident_code]
+    platform.damage_assessment.survey(disaster.disaster_id, row["dwelling_id"], surveyor="調査員", surveyed_on=None,
+                                      now=now, level="DAIKIBO_HANKAI", flood_depth="ABOVE_FLOOR")
     outcome = issue("damage.pdf")
     assert outcome.status is OutcomeStatus.ISSUED, (outcome.reason_code, outcome.message)
     assert outcome.fee_yen == 10

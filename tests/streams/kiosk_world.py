@@ -112,19 +112,21 @@ def resident_with_card(world: KioskWorld, holder: Holder | None, municipality_co
     return make_resident(municipality_code, n, jpki_certificates=cards, **overrides)
 
 
-def load_residents(store: ParquetSnapshotStore, residents: list[dict[str, Any]]) -> None:
-    """Write the residents into the snapshot store as FULL_LOAD history rows, per municipality."""
+def load_residents(store: ParquetSnapshotStore, residents: list[dict[str, Any]],
+                   at: dt.datetime = ANCHOR - dt.timedelta(days=30), first_sequence: int = 1,
+                   change_type: str = "FULL_LOAD") -> None:
+    """Write the residents into the snapshot store as history rows (a FULL_LOAD a month before ANCHOR unless
+    told), per municipality."""
     schema = history_schema()
     by_municipality: dict[str, list[dict[str, Any]]] = {}
     for r in residents:
         by_municipality.setdefault(r["municipality_code"], []).append(r)
     for code, records in by_municipality.items():
         rows = []
-        for seq, record in enumerate(records, start=1):
-            rows.append({"sequence": seq, "change_type": "FULL_LOAD", "event_time": ANCHOR - dt.timedelta(days=30),
-                         "event_notified_on": (ANCHOR - dt.timedelta(days=30)).date(),
-                         "sent_at": ANCHOR - dt.timedelta(days=30), "event_id": str(uuid.uuid4()), "removed": False,
-                         **record})
+        for seq, record in enumerate(records, start=first_sequence):
+            rows.append({"sequence": seq, "change_type": change_type, "event_time": at,
+                         "event_notified_on": at.date(), "sent_at": at, "event_id": str(uuid.uuid4()),
+                         "removed": False, **record})
         store.append_history(code, pa.Table.from_pylist(rows, schema=schema))
 
 

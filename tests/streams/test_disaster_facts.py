@@ -1,13 +1,12 @@
-"""The certificate worker's index of disasters and households (streams.disaster_facts), fed as the worker's feed
-and the integrator's feeds will: each event once, the latest its state, whatever order copies arrive in."""
+"""The certificate worker's index of disasters (streams.disaster_facts), fed as the worker's feed feeds it from
+bcl.disaster.events: each event once, the latest its state, whatever order copies arrive in."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from domain.damage_levels import DamageLevel, FloodDepth
-from streams.disaster_facts import DisasterFactsIndex, DwellingSurvey, LedgerResident
+from streams.disaster_facts import DisasterFactsIndex
 
 TANABE, ONAGAWA = "302066", "045811"
 OCCURRED = dt.datetime(2026, 11, 1, 1, 30, tzinfo=dt.UTC)
@@ -39,26 +38,3 @@ def test_each_event_once_and_the_latest_is_the_state() -> None:
     # Another disaster of the same municipality is its own state.
     index.apply_disaster_event(event(3, disaster_id="d2", codes=(TANABE,)))
     assert [d.disaster_id for d in index.declared_disasters(TANABE)] == ["d2"]
-
-
-def test_a_households_facts_join_its_ledger_row_survey_and_report() -> None:
-    index = DisasterFactsIndex()
-    record = {"municipality_code": TANABE, "resident_code": "12345678901"}
-    assert index.disaster_facts("d1", record) is None
-    row = LedgerResident("d1", TANABE, "12345678901", "H1", "田辺　一郎", "和歌山県田辺市新屋敷町1番地", "D1",
-                         "和歌山県田辺市新屋敷町1番地")
-    index.apply_ledger_resident("d1", TANABE, "12345678901", row)
-    facts = index.disaster_facts("d1", record)
-    assert facts is not None and not facts.assessed and facts.reported_damage == ()
-    index.apply_dwelling_survey("d1", "D1", DwellingSurvey(DamageLevel.HANKAI, FloodDepth.BELOW_FLOOR, "浸水"))
-    index.apply_damage_report("d1", TANABE, "H1", ["自動車"])
-    facts = index.disaster_facts("d1", record)
-    assert facts is not None
-    assert (facts.damage_level, facts.flood_depth, facts.remarks, facts.reported_damage) == (
-        DamageLevel.HANKAI, FloodDepth.BELOW_FLOOR, "浸水", ("自動車",))
-    assert index.disaster_facts("d2", record) is None  # another disaster's ledger
-    index.apply_dwelling_survey("d1", "D1", None)  # the survey withdrawn
-    facts = index.disaster_facts("d1", record)
-    assert facts is not None and not facts.assessed
-    index.apply_ledger_resident("d1", TANABE, "12345678901", None)
-    assert index.disaster_facts("d1", record) is None
