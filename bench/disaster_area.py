@@ -22,7 +22,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 import shapely
 
+from bench.machine import machine
 from domain.damage_levels import DamageLevel
 from domain.disaster_area import inside, municipality_extent, parse_area, town_points
 from domain.disasters import declaration
@@ -49,24 +49,13 @@ def timed(what: str, fn: Callable[[], Any]) -> Any:
     return result
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dwellings", type=int, default=100_000)
     parser.add_argument("--municipality", default="131121", help="default: 世田谷区")
     args = parser.parse_args()
     code, count = args.municipality, args.dwellings
-    print(f"machine: {platform.node()}, {cpu_model()}, {len(os.sched_getaffinity(0))} cores, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(machine())
     towns = np.asarray(town_points(code)[1:] or town_points(code))
     rng = np.random.default_rng(1)
     at = towns[rng.integers(0, len(towns), count)] + rng.uniform(-0.004, 0.004, (count, 2))

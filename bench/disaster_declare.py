@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.restore import machine, simulated_register
+from bench.machine import machine
+from bench.restore import simulated_register
 from domain.disasters import declaration
 from sinks.restore import restore
 from streams.platform import Platform

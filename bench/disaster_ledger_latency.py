@@ -40,6 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project's tests.sinks.history_factory
 
+from bench.machine import machine
 from domain.disasters import declaration
 from domain.japan_time import JST
 from domain.register_validation import message_key
@@ -58,12 +59,6 @@ from tests.sinks.history_factory import append_events
 ONAGAWA = "045811"
 START = dt.datetime(2026, 11, 9, tzinfo=JST)
 BCL = Path(sys.executable).parent / "bcl"
-
-
-def machine() -> str:
-    with open("/proc/cpuinfo") as f:
-        model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown CPU")
-    return f"{os.cpu_count()} cores ({model})"
 
 
 def start_processor(env: dict[str, str], log: Path) -> subprocess.Popen[str]:
@@ -91,7 +86,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=300)
     parser.add_argument("--events", type=int, default=20000)
     args = parser.parse_args()
-    print(f"machine: {machine()}")
+    print(machine())
     root = Path(tempfile.mkdtemp(prefix="bench-ledger-"))
     with ClusterHandle.start(brokers=3, data_dir=root / "cluster") as cluster:
         settings = load_settings({"data_dir": root / "var", "bootstrap_servers": cluster.bootstrap_servers},

@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project's tests.sinks.history_factory
 
+from bench.machine import machine
 from domain.disasters import declaration
 from domain.japan_time import JST
 from sinks.household_facts import HouseholdFactsReader
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=100_000)
     parser.add_argument("--lookups", type=int, default=5000)
     args = parser.parse_args()
+    print(machine())
     root = Path(tempfile.mkdtemp(prefix="bench-facts-"))
     settings = load_settings({"data_dir": root / "var"}, environ={})
     platform = Platform(settings)

@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import multiprocessing as mp
-import os
-import platform
 import shutil
 import statistics
 import sys
@@ -40,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb
 
+from bench.machine import machine
 from domain.japan_time import JST
 from sinks import encrypted_parquet
 from sinks.register_checkpoints import write_checkpoint
@@ -72,13 +71,6 @@ def simulated_register(code: str, population: int) -> tuple[RegisterSimulator, l
     load, week = list(sim.full_load()), list(sim.changes(7))
     print(f"{len(load):,} residents and {len(week):,} changes in a week, built in {time.perf_counter() - t0:.0f} s")
     return sim, load, week
-
-
-def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.machine())
-    return (f"machine: {platform.node()}, {model}, {len(os.sched_getaffinity(0))} cores, "
-            f"load average {os.getloadavg()[0]:.1f}")
 
 
 def compactor(snapshots: str, code: str, ready: Any) -> None:
