@@ -40,9 +40,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project's tests.sinks.history_factory
 
+from bench.disaster_world import ONAGAWA, START, declared_onagawa
 from bench.machine import machine
-from domain.disasters import declaration
-from domain.japan_time import JST
 from domain.register_validation import message_key
 from infra import kafka, topics
 from infra.cluster_control import ClusterHandle
@@ -50,14 +49,9 @@ from schemas.contracts import CONTRACTS
 from schemas.wire import AvroSerde
 from streams.adapter import sign_messages
 from streams.platform import Platform
-from streams.register.reference import load_reference_data
-from streams.register.simulator import RegisterSimulator
 from streams.settings import load_settings
 from tests.factories import make_change
-from tests.sinks.history_factory import append_events
 
-ONAGAWA = "045811"
-START = dt.datetime(2026, 11, 9, tzinfo=JST)
 BCL = Path(sys.executable).parent / "bcl"
 
 
@@ -92,14 +86,7 @@ def main() -> None:
         settings = load_settings({"data_dir": root / "var", "bootstrap_servers": cluster.bootstrap_servers},
                                  environ={})
         platform = Platform(settings)
-        sim = RegisterSimulator(load_reference_data(), ONAGAWA, population=args.population, seed=3, start=START,
-                                font_path=settings.mincho_font)
-        load = list(sim.full_load())
-        append_events(platform.snapshot_store, ONAGAWA, load, 50_000)
-        now = dt.datetime.now(dt.UTC)
-        disaster, _ = platform.disaster_ledger.declare(
-            declaration(name="ベンチ地震", kind="earthquake", municipality_codes=[ONAGAWA],
-                        occurred_at=START + dt.timedelta(days=1), now=now), now)
+        disaster, load = declared_onagawa(platform, args.population)
         platform.disaster_store.close()
         residents = [e["after"] for e in load]
         print(f"ledger of {ONAGAWA}: {len(residents):,} residents, disaster {disaster.disaster_id}")

@@ -14,7 +14,6 @@ read alone, which is what the worker's request path adds.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import random
 import statistics
 import sys
@@ -24,18 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project's tests.sinks.history_factory
 
+from bench.disaster_world import ONAGAWA, declared_onagawa
 from bench.machine import machine
-from domain.disasters import declaration
-from domain.japan_time import JST
 from sinks.household_facts import HouseholdFactsReader
 from streams.platform import Platform
-from streams.register.reference import load_reference_data
-from streams.register.simulator import RegisterSimulator
 from streams.settings import load_settings
-from tests.sinks.history_factory import append_events
-
-ONAGAWA = "045811"
-START = dt.datetime(2026, 11, 9, tzinfo=JST)
 
 
 def main() -> None:
@@ -47,14 +39,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-facts-"))
     settings = load_settings({"data_dir": root / "var"}, environ={})
     platform = Platform(settings)
-    sim = RegisterSimulator(load_reference_data(), ONAGAWA, population=args.population, seed=3, start=START,
-                            font_path=settings.mincho_font)
-    load = list(sim.full_load())
-    append_events(platform.snapshot_store, ONAGAWA, load, 50_000)
-    now = dt.datetime.now(dt.UTC)
-    disaster, _ = platform.disaster_ledger.declare(
-        declaration(name="ベンチ地震", kind="earthquake", municipality_codes=[ONAGAWA],
-                    occurred_at=START + dt.timedelta(days=1), now=now), now)
+    disaster, load = declared_onagawa(platform, args.population)
     # The survey and application tables, as the staff's processes create them.
     tables = (platform.damage_assessment, platform.disaster_applications)
     store = platform.disaster_store

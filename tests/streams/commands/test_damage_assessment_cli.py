@@ -16,6 +16,7 @@ import pytest
 
 from streams.commands.exit_status import EXIT_ERROR, EXIT_USAGE
 from tests.ledger_dwellings_factory import Dwelling, add_dwellings
+from tests.streams.commands.cli_refusals import refused
 
 BCL = Path(sys.executable).parent / "bcl"
 ONAGAWA = "045811"
@@ -32,13 +33,6 @@ def ok(data_dir: Path, *args: str) -> Any:
     done = bcl(data_dir, *args, "--json")
     assert done.returncode == 0 and done.stderr == "", done
     return json.loads(done.stdout)
-
-
-def refused(done: subprocess.CompletedProcess[str], status: int, *words: str) -> None:
-    assert done.returncode == status, done
-    [line] = done.stderr.splitlines()
-    assert line.startswith("error: ") and all(w in line for w in words), line
-    assert done.stdout == ""
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from streams.commands.exit_status import EXIT_ERROR, EXIT_USAGE
+from tests.streams.commands.cli_refusals import refused
 
 BCL = Path(sys.executable).parent / "bcl"
 GOOD = {"--municipality": "302066", "--name": "令和8年紀伊半島沖地震", "--kind": "earthquake",
@@ -37,13 +38,6 @@ def listing(data_dir: Path) -> Any:
     done = bcl(data_dir, "list", "--json")
     assert done.returncode == 0 and done.stderr == "", done
     return json.loads(done.stdout)
-
-
-def refused(done: subprocess.CompletedProcess[str], status: int, *words: str) -> None:
-    assert done.returncode == status, done
-    [line] = done.stderr.splitlines()
-    assert line.startswith("error: ") and all(w in line for w in words), line
-    assert done.stdout == ""
 
 
 def test_declare_list_and_close(tmp_path: Path) -> None:
