@@ -1,7 +1,8 @@
 """The printable extract of one household of a 被災者台帳 (被災者台帳 記載事項の抜粋), as a PDF (fpdf2 with the IPAex
 fonts the platform installs, like the billing statements): the household's members as the ledger holds them, the
 dwelling and its damage level with every change, what staff entered, and the support money applied for, paid and
-outstanding with each payment. The individual number is never printed (an extract is handed over on paper). Made in memory for the staff page that serves it; nothing is written."""
+outstanding with each payment. The individual number is never printed (an extract is handed over on paper).
+Made in memory for the staff page that serves it; nothing is written."""
 
 from __future__ import annotations
 

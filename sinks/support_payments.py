@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from domain.damage_levels import DamageLevel
 from domain.disaster_applications import PROCEDURE_NAMES, ApplicationStatus, Procedure
+from domain.japan_time import japan_date
 from domain.support_payments import (
     PER_HOUSEHOLD,
     SUPPORT_PROCEDURES,
@@ -39,7 +40,6 @@ from domain.support_payments import (
     support_amount,
     support_procedure,
 )
-from domain.japan_time import japan_date
 from sinks.damage_assessment import DamageAssessment
 from sinks.disaster_applications import DisasterApplications
 from sinks.disaster_ledger import DisasterLedger

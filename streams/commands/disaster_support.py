@@ -77,8 +77,8 @@ def household_lines(h: HouseholdSupport) -> list[str]:
 @click.option("--rebuild", type=click.Choice([r.value for r in Rebuild], case_sensitive=False),
               help="被災者生活再建支援金: how the household will live again.")
 @click.option("--dwelling-loss", type=click.Choice([d.value for d in DwellingLoss], case_sensitive=False),
-              help="被災者生活再建支援金: the dwelling was demolished (解体) or the area is closed for long (長期避難): "
-                   "counts as 全壊 whatever the survey.")
+              help="被災者生活再建支援金: the dwelling was demolished (解体) or the area is closed for long "
+                   "(長期避難): counts as 全壊 whatever the survey.")
 @click.option("--breadwinner/--no-breadwinner", default=None,
               help="災害弔慰金, 災害障害見舞金: whether the person supported the household (生計維持者).")
 @click.option("--loan-requested", type=int, metavar="YEN", help="災害援護資金: what the household head asks to "

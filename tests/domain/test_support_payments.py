@@ -80,7 +80,7 @@ def test_the_current_level_gives_its_own_amount() -> None:
 
 def test_payments_within_what_is_granted() -> None:
     check_payment(LIVELIHOOD, 1_000_000, granted=3_000_000, paid=2_000_000)  # brings it to the whole: taken
-    with pytest.raises(SupportError, match="above what is granted.*3,000,000円 granted, 2,500,000円 paid, "
+    with pytest.raises(SupportError, match=r"above what is granted.*3,000,000円 granted, 2,500,000円 paid, "
                                            "500,000円 outstanding"):
         check_payment(LIVELIHOOD, 500_001, granted=3_000_000, paid=2_500_000)
     for amount in (0, -1):
