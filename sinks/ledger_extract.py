@@ -97,10 +97,10 @@ def extract_pdf(household: Household, *, printed_by: str, now: dt.datetime, minc
     support = [[PROCEDURE_NAMES[p.procedure], _yen(p.applied), "　".join(a.basis for a in p.amounts), _yen(p.paid),
                 _yen(p.outstanding)] for p in procedures]
     table(["手続", "申請額", "算定", "支払済", "未払"], support or [["—", "—", "記録なし", "—", "—"]],
-          [32, 24, 74, 24, 24])
+          [40, 24, 66, 24, 24])
     payments = [[PROCEDURE_NAMES[p.procedure], format_japanese_date(x.paid_on), _yen(x.amount), x.paid_by, x.reference]
                 for p in procedures for x in p.payments]
     if payments:
-        table(["手続", "支払日", "金額", "担当", "参照番号"], payments, [32, 36, 26, 34, 50])
+        table(["手続", "支払日", "金額", "担当", "参照番号"], payments, [40, 34, 26, 30, 48])
     text("この抜粋には個人情報が含まれます。取扱いに注意してください。", 8.5, gap=0)
     return bytes(pdf.output())
