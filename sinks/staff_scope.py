@@ -9,9 +9,10 @@ person or dwelling outside the scope is not found (OutOfScope, answered 404 like
 that a URL does not tell whether another municipality has it), and the attempt is audited (`staff.refused`).
 
 Every read of personal data is audited (sinks.audit, the staff member's login as the actor): the search
-(`staff.ledger.search`, with the criteria and how many rows), a household (`staff.household.read`), the map's
-dwellings (`staff.area.map`), a PDF extract (`staff.household.extract`); and every change (`staff.item.set`,
-`staff.survey`, `staff.area.apply`). Changes are each one transaction of their store (durable on return)."""
+(`staff.ledger.search`, with the criteria and how many rows), a household with its support money
+(`staff.household.read`), the map's dwellings (`staff.area.map`), a PDF extract (`staff.household.extract`); and
+every change (`staff.item.set`, `staff.survey`, `staff.area.apply`, `staff.support.pay`). Changes are each one
+transaction of their store (durable on return)."""
 
 from __future__ import annotations
 
@@ -185,7 +186,7 @@ class StaffScope:
         history = list(self._assessment.history(disaster_id, dwelling_id))
         self._audit(action, len(members), disaster_id=disaster_id, household_number=household_number,
                     resident_codes=[m.row["resident_code"] for m in members])
-        support = self._support.household(disaster_id, self.member.municipality_code, household_number)
+        support = self._support.recorded(disaster_id, self.member.municipality_code, household_number)
         return Household(disaster, self.member.municipality_code, household_number, members, dwelling,
                          current[0] if current else None, history, support)
 

@@ -195,6 +195,11 @@ class SupportPayments:
         """The amount applied for of an accepted application: the rule's answer from the dwelling's current
         level, the household's size at 発災日時 and the statement; one transaction with its history row."""
         staff = staff_name(staff)
+        known = self._applications.application(application_id)
+        # The household's size at 発災日時 is read before the write lock is taken (a municipality's whole ledger:
+        # seconds at a million residents); the base changes only when the ledger is built again.
+        size = (self._household_size(known.disaster_id, known.municipality_code, known.household_number)
+                if known.municipality_code and known.household_number else 0)
         with self.store.transaction():
             application = self._applications.application(application_id)
             proc = support_procedure(application.procedure)
@@ -213,7 +218,6 @@ class SupportPayments:
                 if other is not None:
                     raise SupportError(f"{PROCEDURE_NAMES[proc]} is paid once per household: household {number} "
                                        f"has its amount from application {other[0]}")
-            size = self._household_size(application.disaster_id, code, number)
             level = self._level(application.disaster_id, application.dwelling_id)
             amount = support_amount(proc, statement, level, size)
             old = self._con.execute(
@@ -246,9 +250,10 @@ class SupportPayments:
         paid_on = paid_on_date(paid_on, japan_date(now))
         key = (disaster_id, municipality_code, household_number)
         with self.store.transaction():
-            self._household_size(*key)  # an unknown disaster, ledger or household ends here
             if not self._con.execute("SELECT 1 FROM support_amounts WHERE disaster_id=? AND municipality_code=? AND "
                                      "household_number=? AND procedure=?", (*key, proc.value)).fetchone():
+                # Only a refusal reads the ledger: an amount recorded means the household is in it.
+                self._household_size(*key)  # an unknown disaster, ledger or household ends here
                 accepted = [a for a in self._applications.applications(disaster_id, municipality_code,
                                                                        ApplicationStatus.ACCEPTED)
                             if a.household_number == household_number and a.procedure is proc]
@@ -275,6 +280,10 @@ class SupportPayments:
     def household(self, disaster_id: str, municipality_code: str, household_number: str) -> HouseholdSupport:
         """A household's amounts (with the current level's), payments and history; an unknown one refused."""
         self._household_size(disaster_id, municipality_code, household_number)
+        return self.recorded(disaster_id, municipality_code, household_number)
+
+    def recorded(self, disaster_id: str, municipality_code: str, household_number: str) -> HouseholdSupport:
+        """What is recorded of a household the caller found in the ledger (the staff page has read it)."""
         found = self._households(disaster_id, municipality_code, household_number)
         return found[0] if found else HouseholdSupport(municipality_code, household_number, [])
 
@@ -284,7 +293,15 @@ class SupportPayments:
         return self._households(disaster_id, municipality_code, None)
 
     def _households(self, disaster_id: str, code: str, number: str | None) -> list[HouseholdSupport]:
-        levels = {a.dwelling_id: a.level for a in self._assessment.assessments(disaster_id)}
+        # The current levels: of the whole disaster for a municipality's households, of the dwelling for one.
+        levels: dict[str | None, DamageLevel | None] = (
+            {a.dwelling_id: a.level for a in self._assessment.assessments(disaster_id)} if number is None else {})
+
+        def level_of(dwelling: str | None) -> DamageLevel | None:
+            if number is not None and dwelling not in levels:
+                levels[dwelling] = self._level(disaster_id, dwelling)
+            return levels.get(dwelling)
+
         where = "disaster_id=?1 AND municipality_code=?2 AND (?3 IS NULL OR household_number=?3)"
         args = (disaster_id, code, number)
         amounts: dict[str, dict[Procedure, list[AppliedAmount]]] = defaultdict(lambda: defaultdict(list))
@@ -295,7 +312,7 @@ class SupportPayments:
             said = Statement.from_json(statement)
             p = Procedure(proc)
             amounts[h][p].append(AppliedAmount(app, p, amount, basis, _level(level), size, said, by, _instant(at),
-                                               current_amount(p, said, levels.get(dwelling), size)))
+                                               current_amount(p, said, level_of(dwelling), size)))
         payments: dict[str, dict[Procedure, list[Payment]]] = defaultdict(lambda: defaultdict(list))
         for h, proc, ref, amount, on, by, at in self._con.execute(
                 f"SELECT household_number, procedure, reference, amount, paid_on, paid_by, recorded_at "

@@ -1,6 +1,7 @@
 """The staff pages of disaster support (aiohttp, server-rendered HTML, no script): sign-in; the disasters of the
 staff member's municipality; a ledger's search with its counts first; a household's page (members, dwelling,
-level and its history; 連絡先, 要配慮者, 提供同意 and notes editable; a survey of the dwelling); the area page (the
+level and its history; 連絡先, 要配慮者, 提供同意 and notes editable; a survey of the dwelling; the support money
+applied for, paid and outstanding, and a payment recorded); the area page (the
 dwellings drawn as an inline SVG map from their coordinates, points coloured by level, no tiles; a GeoJSON upload
 previewed, then applied); the household's printable extract (PDF); the inbox of online applications (accept, reject).
 
