@@ -237,7 +237,7 @@ class SupportPayments:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (*key, proc.value, application_id, row[6], row[8], None if old is None else old[0], amount.amount,
                  staff, _ms(now)))
-        return next(a for p in self.household(*key).procedures for a in p.amounts if a.application_id == application_id)
+        return next(a for p in self.recorded(*key).procedures for a in p.amounts if a.application_id == application_id)
 
     def pay(self, disaster_id: str, municipality_code: str, household_number: str, procedure: Procedure | str, *,
             amount: int, paid_on: dt.date, staff: str, reference: str, now: dt.datetime) -> Payment:

@@ -270,11 +270,17 @@ def _support_html(h: Household, token: str) -> str:
     if not rows:
         return ('<section><h2>支援金等</h2><p id="support-none">受理された支援の申請の額は記録されていません。</p>'
                 "</section>")
+    changes = "".join(f"<tr><td>{_e(_when(c.recorded_at))}</td><td>{_e(PROCEDURE_NAMES[c.procedure])}</td>"
+                      f"<td>{'—' if c.old_amount is None else _e(_yen(c.old_amount))}</td><td>{_e(_yen(c.amount))}</td>"
+                      f"<td>{_e(_level_name(c.level))}</td><td>{_e(c.recorded_by)}</td></tr>"
+                      for c in h.support.history) if h.support else ""
     action = f"{_household_url(h.disaster.disaster_id, h.municipality_code, h.household_number)}/payments"
     choices = [(p.procedure.value, PROCEDURE_NAMES[p.procedure]) for p in h.support.procedures] if h.support else []
     return f"""<section><h2>支援金等</h2><table id="support"><tr><th>手続</th><th>申請額</th><th>算定</th>
 <th>現在の認定での額</th><th>支払済</th><th>未払</th></tr>{rows}</table>
 <p>申請額は申請時の被害の程度によるもので、再調査で程度が変わっても変わりません。</p>
+<h2>申請額の記録</h2><table id="support-history"><tr><th>記録日時</th><th>手続</th><th>変更前</th><th>申請額</th>
+<th>被害の程度</th><th>担当</th></tr>{changes}</table>
 <h2>支払</h2><table id="payments"><tr><th>手続</th><th>支払日</th><th>金額</th><th>担当</th><th>参照番号</th></tr>
 {paid_rows}</table>
 <form method="post" action="{_e(action)}">{_csrf_field(token)}

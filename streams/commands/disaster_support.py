@@ -53,7 +53,12 @@ def household_values(h: HouseholdSupport) -> dict[str, Any]:
             "procedures": {p.procedure.value: {"applied": p.applied, "paid": p.paid, "outstanding": p.outstanding,
                                                "amounts": [amount_values(a) for a in p.amounts],
                                                "payments": [payment_values(x) for x in p.payments]}
-                           for p in h.procedures}, **h.totals()}
+                           for p in h.procedures}, **h.totals(),
+            "history": [{"application_id": c.application_id, "procedure": c.procedure.value,
+                         "old_amount": c.old_amount, "amount": c.amount,
+                         "level": None if c.level is None else c.level.value,
+                         "statement": json.loads(c.statement.to_json()), "recorded_by": c.recorded_by,
+                         "recorded_at": format_instant(c.recorded_at)} for c in h.history]}
 
 
 def household_lines(h: HouseholdSupport) -> list[str]:

@@ -248,6 +248,7 @@ def test_household_support_paid_on_the_page_and_a_re_survey_shown(world: StaffWo
     wait_text(browser, f"support-paid-{procedure}", "1,000,000円")
     assert browser.find_element(By.ID, f"support-outstanding-{procedure}").text == f"{granted.amount - 1_000_000:,}円"
     assert "振込-0001" in browser.find_element(By.ID, "payments").text
+    assert "tanabe.ito" in browser.find_element(By.ID, "support-history").text  # who recorded the amount
 
     # A re-survey lowers the level: the amount applied for stays, the page shows what the current level gives.
     p = make_platform(world.data_dir)

@@ -75,6 +75,8 @@ def test_record_pay_show_and_the_ledger(world: StaffWorld) -> None:
     [household] = shown["households"]
     line = household["procedures"]["LIVELIHOOD_RECOVERY_SUPPORT"]
     assert (line["applied"], line["paid"], line["outstanding"]) == (expected.total, first, expected.total - first)
+    assert [(c["old_amount"], c["amount"], c["recorded_by"]) for c in household["history"]] == [
+        (None, expected.total, "tanabe.ito")]
 
     ledger = ok_json(bcl_process(world.data_dir, "disaster", "ledger", world.disaster_id, "--municipality", TANABE,
                                  "--json"))
