@@ -98,7 +98,8 @@ def _procedure(value: str) -> Procedure:
                                                 f"{', '.join(p.value for p in SUPPORT_PROCEDURES)})") from None
 
 
-def _yen(amount: int) -> str:
+def yen(amount: int) -> str:
+    """An amount as the pages, the extract and the refusals write it: 1,000,000円."""
     return f"{amount:,}円"
 
 
@@ -121,7 +122,7 @@ def support_amount(proc: Procedure, statement: Statement, level: DamageLevel | N
             raise SupportError("the dwelling is not assessed yet: survey it first (its level decides the amount)")
         support = livelihood_support(damage, statement.rebuild, people)
         return SupportAmount(support.total, f"{damage.japanese}・{statement.rebuild.value}・{people}人: 基礎 "
-                                            f"{_yen(support.basic)} + 加算 {_yen(support.additional)}")
+                                            f"{yen(support.basic)} + 加算 {yen(support.additional)}")
     if proc in (Procedure.CONDOLENCE, Procedure.DISABILITY_CONDOLENCE):
         if statement.breadwinner is None:
             raise InvalidArgumentError("breadwinner", "say whether the person supported the household (生計維持者)")
@@ -139,9 +140,9 @@ def support_amount(proc: Procedure, statement: Statement, level: DamageLevel | N
                               damage=level, dwelling_lost=statement.dwelling_lost,
                               rest_demolished=statement.rest_demolished)
     if requested > limit.limit:
-        raise InvalidArgumentError("loan_requested", f"{_yen(requested)} is above the limit of {_yen(limit.limit)} "
+        raise InvalidArgumentError("loan_requested", f"{yen(requested)} is above the limit of {yen(limit.limit)} "
                                                      f"({limit.case})")
-    return SupportAmount(requested, f"{limit.case}: 限度額 {_yen(limit.limit)}")
+    return SupportAmount(requested, f"{limit.case}: 限度額 {yen(limit.limit)}")
 
 
 def current_amount(proc: Procedure, statement: Statement, level: DamageLevel | None,
@@ -162,14 +163,14 @@ def current_amount(proc: Procedure, statement: Statement, level: DamageLevel | N
                                   dwelling_lost=statement.dwelling_lost, rest_demolished=statement.rest_demolished)
     except InvalidArgumentError:
         return None
-    return SupportAmount(limit.limit, f"{limit.case}: 限度額 {_yen(limit.limit)}（申請額を下回る）")
+    return SupportAmount(limit.limit, f"{limit.case}: 限度額 {yen(limit.limit)}（申請額を下回る）")
 
 
 def check_amount_change(proc: Procedure, new_amount: int, paid: int) -> None:
     """An amount recorded again may not fall below what the household was paid of it."""
     if new_amount < paid:
-        raise SupportError(f"{PROCEDURE_NAMES[proc]}: the new amount {_yen(new_amount)} is below the "
-                           f"{_yen(paid)} already paid")
+        raise SupportError(f"{PROCEDURE_NAMES[proc]}: the new amount {yen(new_amount)} is below the "
+                           f"{yen(paid)} already paid")
 
 
 def check_payment(proc: Procedure, amount: int, granted: int, paid: int) -> None:
@@ -179,8 +180,8 @@ def check_payment(proc: Procedure, amount: int, granted: int, paid: int) -> None
     if amount <= 0:
         raise InvalidArgumentError("amount", f"must be more than 0 yen, got {amount}")
     if paid + amount > granted:
-        raise SupportError(f"{PROCEDURE_NAMES[proc]}: a payment of {_yen(amount)} is above what is granted: "
-                           f"{_yen(granted)} granted, {_yen(paid)} paid, {_yen(granted - paid)} outstanding")
+        raise SupportError(f"{PROCEDURE_NAMES[proc]}: a payment of {yen(amount)} is above what is granted: "
+                           f"{yen(granted)} granted, {yen(paid)} paid, {yen(granted - paid)} outstanding")
 
 
 def payment_reference(value: str) -> str:

@@ -16,6 +16,7 @@ from domain.disaster_applications import PROCEDURE_NAMES
 from domain.japan_time import to_japan_time
 from domain.japanese_date import format_japanese_date
 from domain.ledger_staff_items import STAFF_ITEMS
+from domain.support_payments import yen
 from sinks.staff_scope import Household
 
 TITLE = "被災者台帳　記載事項の抜粋"
@@ -25,10 +26,6 @@ _SEX = {"MALE": "男", "FEMALE": "女", "NOT_APPLICABLE": "—"}
 
 def _level(level: DamageLevel | None) -> str:
     return "未認定" if level is None else level.japanese
-
-
-def _yen(amount: int) -> str:
-    return f"{amount:,}円"
 
 
 def _when(instant: dt.datetime) -> str:
@@ -94,11 +91,11 @@ def extract_pdf(household: Household, *, printed_by: str, now: dt.datetime, minc
           [36, 22, 22, 16, 28, 54])
     text("支援金等（申請額・支払済・未払）", 11, gothic=True, gap=1)
     procedures = household.support.procedures if household.support else []
-    support = [[PROCEDURE_NAMES[p.procedure], _yen(p.applied), "　".join(a.basis for a in p.amounts), _yen(p.paid),
-                _yen(p.outstanding)] for p in procedures]
+    support = [[PROCEDURE_NAMES[p.procedure], yen(p.applied), "　".join(a.basis for a in p.amounts), yen(p.paid),
+                yen(p.outstanding)] for p in procedures]
     table(["手続", "申請額", "算定", "支払済", "未払"], support or [["—", "—", "記録なし", "—", "—"]],
           [40, 24, 66, 24, 24])
-    payments = [[PROCEDURE_NAMES[p.procedure], format_japanese_date(x.paid_on), _yen(x.amount), x.paid_by, x.reference]
+    payments = [[PROCEDURE_NAMES[p.procedure], format_japanese_date(x.paid_on), yen(x.amount), x.paid_by, x.reference]
                 for p in procedures for x in p.payments]
     if payments:
         table(["手続", "支払日", "金額", "担当", "参照番号"], payments, [40, 34, 26, 30, 48])

@@ -46,6 +46,7 @@ from domain.errors import BclError, InvalidArgumentError
 from domain.japan_time import to_japan_time
 from domain.ledger_staff_items import STAFF_ITEMS, LedgerSearch, ledger_search
 from domain.staff_accounts import SignInRefused, StaffMember
+from domain.support_payments import yen
 from sinks.damage_assessment import AreaPreview
 from sinks.disaster_applications import Application
 from sinks.staff_accounts import StaffAccounts
@@ -244,10 +245,6 @@ def _household_html(h: Household, token: str, saved: bool) -> str:
 <th>担当</th><th>理由</th></tr>{history}</table>{survey}</section>{support}{members}"""
 
 
-def _yen(amount: int) -> str:
-    return f"{amount:,}円"
-
-
 def _support_html(h: Household, token: str) -> str:
     """The household's support money: per procedure applied for, paid, outstanding, and what the dwelling's
     current level would give (the amount applied for stays what it was after a re-survey); the payments; a form
@@ -256,22 +253,22 @@ def _support_html(h: Household, token: str) -> str:
     for p in h.support.procedures if h.support else []:
         name = p.procedure.value
         current = "".join(
-            f"<div>{'—' if a.current is None else _e(_yen(a.current.amount))}"
+            f"<div>{'—' if a.current is None else _e(yen(a.current.amount))}"
             f"{'（申請時と異なる）' if a.changed_since else ''}</div>" for a in p.amounts)
         basis = "".join(f"<div>{_e(a.basis)}（{_e(a.recorded_by)} {_e(_when(a.recorded_at))}）</div>"
                         for a in p.amounts)
         rows += (f'<tr><td>{_e(PROCEDURE_NAMES[p.procedure])}</td><td id="support-applied-{name}">'
-                 f'{_e(_yen(p.applied))}</td><td>{basis}</td><td id="support-current-{name}">{current}</td>'
-                 f'<td id="support-paid-{name}">{_e(_yen(p.paid))}</td>'
-                 f'<td id="support-outstanding-{name}">{_e(_yen(p.outstanding))}</td></tr>')
+                 f'{_e(yen(p.applied))}</td><td>{basis}</td><td id="support-current-{name}">{current}</td>'
+                 f'<td id="support-paid-{name}">{_e(yen(p.paid))}</td>'
+                 f'<td id="support-outstanding-{name}">{_e(yen(p.outstanding))}</td></tr>')
         paid_rows += "".join(f"<tr><td>{_e(PROCEDURE_NAMES[p.procedure])}</td><td>{_e(x.paid_on.isoformat())}</td>"
-                             f"<td>{_e(_yen(x.amount))}</td><td>{_e(x.paid_by)}</td><td>{_e(x.reference)}</td></tr>"
+                             f"<td>{_e(yen(x.amount))}</td><td>{_e(x.paid_by)}</td><td>{_e(x.reference)}</td></tr>"
                              for x in p.payments)
     if not rows:
         return ('<section><h2>支援金等</h2><p id="support-none">受理された支援の申請の額は記録されていません。</p>'
                 "</section>")
     changes = "".join(f"<tr><td>{_e(_when(c.recorded_at))}</td><td>{_e(PROCEDURE_NAMES[c.procedure])}</td>"
-                      f"<td>{'—' if c.old_amount is None else _e(_yen(c.old_amount))}</td><td>{_e(_yen(c.amount))}</td>"
+                      f"<td>{'—' if c.old_amount is None else _e(yen(c.old_amount))}</td><td>{_e(yen(c.amount))}</td>"
                       f"<td>{_e(_level_name(c.level))}</td><td>{_e(c.recorded_by)}</td></tr>"
                       for c in h.support.history) if h.support else ""
     action = f"{_household_url(h.disaster.disaster_id, h.municipality_code, h.household_number)}/payments"
