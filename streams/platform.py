@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
     from domain.staff_accounts import StaffMember
     from sinks.staff_scope import StaffScope
+    from sinks.support_payments import SupportPayments
 
 # Renderer processes of the certificate worker unless asked otherwise: the cores, at most 4 (each holds a
 # font and the seal credentials; more than the cores only adds contention).
@@ -163,6 +164,14 @@ class Platform:
                                     AvroSerde(self.registry, CONTRACTS[topics.DISASTER_APPLICATIONS]),
                                     self.mail_outbox, self.staff_mail_address)
 
+    @cached_property
+    def support_payments(self) -> SupportPayments:
+        """Each household's support amounts applied for and paid, on the disaster store."""
+        from sinks.support_payments import SupportPayments
+
+        return SupportPayments(self.disaster_store, self.disaster_ledger, self.damage_assessment,
+                               self.disaster_applications)
+
     def staff_mail_address(self, municipality_code: str) -> str:
         """The disaster-support staff address of a municipality (Settings.disaster_staff_mail)."""
         return self.settings.disaster_staff_mail.format(municipality_code=municipality_code)
@@ -190,7 +199,7 @@ class Platform:
         from sinks.staff_scope import StaffScope
 
         return StaffScope(member, self.disaster_ledger, self.damage_assessment, self.disaster_applications,
-                          self.settings.audit_file, utc_now)
+                          self.settings.audit_file, utc_now, support=self.support_payments)
 
     def staff_web(self, **overrides: Any) -> web.Application:
         """The staff pages (streams.staff_web), over the scopes of the signed-in members."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import click
 
-from streams.commands import disaster_applications  # noqa: F401  (its commands join the disaster group)
+from streams.commands import (
+    disaster_applications,  # noqa: F401  (its commands join the disaster group)
+    disaster_support,  # noqa: F401  (its commands join the disaster group)
+)
 from streams.commands.adapter import adapter
 from streams.commands.backup import analysts, backup, query, schemas
 from streams.commands.billing import billing
