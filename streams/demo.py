@@ -393,9 +393,13 @@ def online_applications(run: DemoRun, centre: KioskCentre, demo: DisasterDemo, c
               and r.profile.household_number != demo.applicant.profile.household_number
               and _in_ledger(rows.get(r.profile.resident_code), r)
               and rows[r.profile.resident_code]["dwelling_id"] != home]
+    # The second applicant's dwelling is not assessed yet: told "ready to issue" only once it is surveyed.
+    unsurveyed = next(r for r in others if not platform.damage_assessment.assessments(
+        disaster.disaster_id, rows[r.profile.resident_code]["dwelling_id"]))
+    hisai = next(r for r in others if r is not unsurveyed)
     outsider = next(r for r in centre.residents if r.profile.municipality_code == OUTSIDE)
-    applicants = [(demo.applicant, "RISAI_CERTIFICATE"), (others[0], "RISAI_CERTIFICATE"),
-                  (others[1], "HISAI_CERTIFICATE"), (outsider, "RISAI_CERTIFICATE")]
+    applicants = [(demo.applicant, "RISAI_CERTIFICATE"), (unsurveyed, "RISAI_CERTIFICATE"),
+                  (hisai, "HISAI_CERTIFICATE"), (outsider, "RISAI_CERTIFICATE")]
     intake = platform.application_intake(clock)
     stored = []
     for number, (resident, procedure) in enumerate(applicants, 1):
@@ -415,13 +419,11 @@ def online_applications(run: DemoRun, centre: KioskCentre, demo: DisasterDemo, c
             decisions.reject(application.application_id, DEMO_STAFF, REJECTION, clock())
     console.print(f"  staff: {sum(a.matched for a in stored)} accepted, {sum(not a.matched for a in stored)} rejected; "
                   f"mailer: {mailer.run_once()} mail(s) (the rejection with its reason, ready to issue)")
-    # The second applicant's dwelling was not surveyed yet: its survey makes the application ready, and the mailer
-    # tells them (once) in its next round.
-    second = rows[others[0].profile.resident_code]["dwelling_id"]
-    if not platform.damage_assessment.assessments(disaster.disaster_id, second):
-        platform.damage_assessment.survey(disaster.disaster_id, second, surveyor="調査員 女川二", surveyed_on=None,
-                                          now=clock(), loss_ratio="0.35")
-    console.print(f"  a survey of the second applicant's dwelling; mailer: {mailer.run_once()} mail(s)")
+    # The survey makes the second application ready; the mailer tells the applicant (once) in its next round.
+    survey = platform.damage_assessment.survey(disaster.disaster_id, rows[unsurveyed.profile.resident_code][
+        "dwelling_id"], surveyor="調査員 女川二", surveyed_on=None, now=clock(), loss_ratio="0.35")
+    console.print(f"  the second applicant's dwelling surveyed {survey.level.japanese}; mailer: {mailer.run_once()} "
+                  "mail(s) (ready to issue)")
     mails = [message_from_bytes(path.read_bytes(), policy=policy.default)
              for path in sorted(capture.handler.folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)]
     table = Table(title=f"{len(mails)} mails in {capture.handler.folder}")
