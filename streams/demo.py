@@ -502,7 +502,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _answers(url: str, timeout: float = 30.0) -> int:
+def _answers(url: str, timeout: float = 60.0) -> int:
     deadline = time.monotonic() + timeout
     while True:
         try:
