@@ -278,7 +278,7 @@ ZONE_DWELLINGS = 40  # the flooded zone: around the first applicant's dwelling a
 
 @dataclass
 class DisasterDemo:
-    """What the disaster steps hand on: the disaster, its first applicant and the dwellings surveyed."""
+    """What the disaster steps hand on: the disaster, its first applicant, the demo staff member's password."""
 
     disaster: Disaster
     applicant: VirtualResident  # 女川町, in the flooded zone: applies, is accepted, prints a 罹災証明書
