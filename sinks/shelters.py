@@ -377,8 +377,7 @@ class Shelters:
 
     def _person(self, item: TerminalEvent) -> _Person:
         """The ledger person the token names, or StayError (unknown, or ambiguous for a staff entry)."""
-        if self._con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='ledger_residents'"
-                             ).fetchone() is None:
+        if not self._has_ledger():
             raise StayError("no ledger was built for this disaster yet: no one can be found")
         token = item.token
         if item.token_kind is TokenKind.CARD:
@@ -415,6 +414,19 @@ class Shelters:
         if len(rows) > 1:
             raise StayError("the card matches more than one resident of the register: enter the person by name")
         return _Person(*rows[0])
+
+    def ledger_person(self, disaster_id: str, municipality_code: str, resident_code: str) -> None:
+        """StayError unless the person is in the disaster's ledger (for whom a registration QR is printed)."""
+        self.store.disaster(disaster_id)
+        found = self._has_ledger() and self._con.execute(
+            "SELECT 1 FROM ledger_residents WHERE disaster_id=? AND municipality_code=? AND resident_code=?",
+            (disaster_id, municipality_code, resident_code)).fetchone() is not None
+        if not found:
+            raise StayError(f"no resident {municipality_code}-{resident_code} in the ledger of disaster {disaster_id}")
+
+    def _has_ledger(self) -> bool:
+        return self._con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='ledger_residents'"
+                                 ).fetchone() is not None
 
     def _refuse(self, item: TerminalEvent, reason: str, now: dt.datetime) -> None:
         e = item.event
