@@ -146,12 +146,18 @@ def kana_key(text: str) -> str:
 @dataclass(frozen=True)
 class TerminalEvent:
     """An event as a terminal keeps and sends it: the stay event, the disaster, and the token read. The token is
-    CARD {"serial"}, QR {"text"} or STAFF {"kana", "birth_date", "staff"}: the intake finds the person from it."""
+    CARD {"serial", "certificate" (base64 DER)}, QR {"text"} or STAFF {"kana", "birth_date", "staff"}: the
+    intake finds the person from it."""
 
     event: StayEvent
     disaster_id: str
     token_kind: TokenKind
     token: Mapping[str, str]
+
+
+# The token key the intake sets on an event it refuses before the store sees it (streams.shelter_intake: a card
+# whose certificate is not a valid JPKI one); the store refuses the event with that reason.
+REFUSED_TOKEN = "refused"
 
 
 class ReceiptStatus(StrEnum):

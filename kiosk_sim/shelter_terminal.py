@@ -15,6 +15,7 @@ is issued.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import sqlite3
@@ -57,9 +58,10 @@ def _ms(instant: dt.datetime) -> int:
     return int(to_millisecond(instant).timestamp() * 1000)
 
 
-def read_card_serial(pin: str, reader: str | None) -> str:
-    """The serial of the card's authentication certificate, once the card proved it holds the certificate's key
-    (PIN verified, a fresh challenge signed). WrongPin or PinLocked from the card end here."""
+def read_card(pin: str, reader: str | None) -> dict[str, str]:
+    """The card's token: its authentication certificate (base64 DER, checked by the intake) and serial, once the
+    card proved it holds the certificate's key (PIN verified, a fresh challenge signed). WrongPin or PinLocked
+    from the card end here."""
     from kiosk_sim.card_client import JpkiCardClient
     from kiosk_sim.transport import PcscTransport
 
@@ -72,7 +74,8 @@ def read_card_serial(pin: str, reader: str | None) -> str:
     refused = verify_challenge_signature(certificate, challenge, proof.signature)
     if refused is not None:
         raise StayError(f"the card did not prove it holds its certificate: {refused.detail or refused.message}")
-    return format_serial(certificate.serial_number)
+    return {"serial": format_serial(certificate.serial_number),
+            "certificate": base64.b64encode(proof.certificate_der).decode()}
 
 
 class TerminalQueue:

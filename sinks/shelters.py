@@ -20,17 +20,17 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from domain.disasters import DisasterClosedError, to_millisecond
+from domain.disasters import DisasterClosedError, UnknownDisasterError, to_millisecond
 from domain.register_csv import RowError
 from domain.shelter_pass import read_pass
 from domain.shelter_stays import (
+    REFUSED_TOKEN,
     Ending,
     Outcome,
     PersonStays,
@@ -336,7 +336,7 @@ class Shelters:
                     continue
                 try:
                     shelter, person = self._check(item)
-                except (StayError, ShelterError) as exc:
+                except (StayError, ShelterError, UnknownDisasterError) as exc:
                     self._refuse(item, str(exc), now)
                     receipts[item.event.event_id] = Receipt(item.event.event_id, ReceiptStatus.REFUSED, str(exc))
                     continue
@@ -380,6 +380,8 @@ class Shelters:
         if not self._has_ledger():
             raise StayError("no ledger was built for this disaster yet: no one can be found")
         token = item.token
+        if REFUSED_TOKEN in token:
+            raise StayError(token[REFUSED_TOKEN])
         if item.token_kind is TokenKind.CARD:
             serial = token.get("serial", "")
             rows = self._con.execute(
@@ -516,10 +518,9 @@ class Shelters:
         if municipality_code is not None:
             query += " AND s.municipality_code=?"
             values.append(municipality_code)
-        try:
-            rows = self._con.execute(query + " ORDER BY s.shelter_id, s.checked_in_at", values).fetchall()
-        except sqlite3.OperationalError:  # no ledger tables yet: then no one can have checked in
+        if not self._has_ledger():  # then no one can have checked in
             return []
+        rows = self._con.execute(query + " ORDER BY s.shelter_id, s.checked_in_at", values).fetchall()
         return [Evacuee(m, r, f, g, s, _instant(c)) for m, r, f, g, s, c in rows]
 
     def stays_of(self, disaster_id: str, municipality_code: str, resident_code: str) -> list[Stay]:

@@ -49,6 +49,7 @@ from streams.disaster_mailer import DisasterMailer
 from streams.disaster_relay import DisasterRelay
 from streams.materialiser import BackupMaterialiser
 from streams.settings import Settings
+from streams.shelter_intake import ShelterIntake
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -174,6 +175,10 @@ class Platform:
     def shelter_pass_key(self) -> bytes:
         """The HMAC key of the printed shelter registration QR codes (domain.shelter_pass), of the data dir."""
         return bytes.fromhex(data_dir_secret(self.settings.shelter_pass_key_file))
+
+    def shelter_intake(self, clock: Clock = utc_now) -> ShelterIntake:
+        """Takes the shelter terminals' batches: card certificates checked like the worker's, then stored."""
+        return ShelterIntake(self.shelters, self.card_trust(clock), clock)
 
     def staff_mail_address(self, municipality_code: str) -> str:
         """The disaster-support staff address of a municipality (Settings.disaster_staff_mail)."""

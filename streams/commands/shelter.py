@@ -250,9 +250,9 @@ def _token(card: bool, pin: str | None, reader: str | None, qr: str | None, qr_i
     if card:
         if pin is None:
             raise click.UsageError("--card needs the card's authentication PIN (--pin)")
-        from kiosk_sim.shelter_terminal import read_card_serial
+        from kiosk_sim.shelter_terminal import read_card
 
-        return TokenKind.CARD, {"serial": read_card_serial(pin, reader)}
+        return TokenKind.CARD, read_card(pin, reader)
     if qr_image is not None:
         from certgen.shelter_pass_image import read_pass_png
 
@@ -274,10 +274,10 @@ def _sync(settings: Settings, queue: TerminalQueue) -> dict[str, int]:
     """Hand the queue to the intake, batch by batch; each batch answered once the intake committed it."""
     from infra.crash_points import crash_point
 
-    shelters = _platform(settings).shelters
+    intake = _platform(settings).shelter_intake()
     totals = {status.value: 0 for status in ReceiptStatus} | {"duplicate": 0}
     while batch := queue.pending():
-        receipts = shelters.receive(batch, _now())
+        receipts = intake.receive(batch)
         crash_point("shelter_terminal.after_receipt")
         queue.answer(receipts, _now())
         for receipt in receipts:

@@ -74,7 +74,7 @@ def test_the_registration_qr_is_signed() -> None:
     assert read_pass(text, key) == ShelterPass("D1", "045811", "R0001")
     with pytest.raises(StayError, match="not issued by this system"):
         read_pass(text, other)
-    body, tag = text.removeprefix("BCL-SHELTER-1.").split(".")
+    _, tag = text.removeprefix("BCL-SHELTER-1.").split(".")
     forged = pass_text(ShelterPass("D1", "045811", "R0002"), other).split(".")[1]
     with pytest.raises(StayError, match="not issued by this system"):
         read_pass(f"BCL-SHELTER-1.{forged}.{tag}", key)
@@ -92,7 +92,8 @@ def test_an_open_data_row_and_its_bad_columns() -> None:
     shelter = shelter_record(ROW | {"hazard_tsunami": "1", "capacity": "120"})
     assert shelter.kind is ShelterKind.DESIGNATED_SHELTER and shelter.hazards == {"tsunami"}
     assert shelter.published_capacity == 120
-    for column, value, reason in [("municipality_code", "045812", "全国地方公共団体コード"), ("lat", "x", "not a number"),
+    for column, value, reason in [("municipality_code", "045812", "全国地方公共団体コード"),
+                                  ("lat", "x", "not a number"),
                                   ("lon", "38.4", "outside Japan"), ("kind", "both", "not one of"),
                                   ("hazard_flood", "yes", "not 1, 0 or empty"), ("capacity", "-3", "whole number"),
                                   ("name", " ", "empty")]:

@@ -219,6 +219,12 @@ def test_card_check_in_and_out_published(world: World, pcsc_daemon: PcscDaemon) 
     assert headcounts(world)[SHELTER_A] == 1 and where(world, "R0001") == SHELTER_A
     with inserted(world.stranger):
         refused(stay(world, "check-in", t1, "--card", "--pin", PIN), "of no resident in this disaster's register")
+    # A card made outside JPKI (another PKI) with a certificate naming 花子's serial: its key signs, its
+    # certificate does not chain to the JPKI root.
+    other = make_platform(world.data_dir.parent / "other", None)
+    other.pki.initialise(dt.datetime.now(dt.UTC))
+    with inserted(_card(other, "00000000000b0001", dt.datetime.now(dt.UTC))):
+        refused(stay(world, "check-in", t1, "--card", "--pin", PIN), "not a valid JPKI one")
     with inserted(world.hanako):
         refused(stay(world, "check-in", t1, "--card", "--pin", "9999"), "PIN")
         assert stay(world, "check-out", t1, "--card", "--pin", PIN).returncode == 0
@@ -233,8 +239,8 @@ def test_card_check_in_and_out_published(world: World, pcsc_daemon: PcscDaemon) 
         ("CHECK_IN", "CARD", "R0001", SHELTER_A), ("CHECK_OUT", "CARD", "R0001", None)]
     assert "花子" not in json.dumps(mine, default=str) and "ハナコ" not in json.dumps(mine, default=str)
     # The stranger's card was refused, kept with its reason (the terminal was told), and never published.
-    [(_, shelter, reason)] = world.platform.shelters.refused(world.disaster_id)
-    assert shelter == SHELTER_A and "no resident" in reason
+    [(_, shelter, reason), (_, _, forged)] = world.platform.shelters.refused(world.disaster_id)
+    assert shelter == SHELTER_A and "no resident" in reason and "JPKI" in forged
 
 
 def test_registration_qr_and_staff_entry(world: World, tmp_path: Path) -> None:
