@@ -86,8 +86,12 @@ class TerminalQueue:
             raise TerminalError(f"no terminal queue at {path} (`bcl shelter terminal init` makes one)")
         self.path = path
         self._con = open_database(path)
-        row = self._con.execute("SELECT terminal_id, disaster_id, shelter_id FROM terminal").fetchone()
+        try:
+            row = self._con.execute("SELECT terminal_id, disaster_id, shelter_id FROM terminal").fetchone()
+        except sqlite3.DatabaseError:  # another SQLite file, or no SQLite file at all
+            row = None
         if row is None:
+            self._con.close()
             raise TerminalError(f"{path} is not a terminal queue (`bcl shelter terminal init` makes one)")
         self.identity = TerminalIdentity(*row)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -210,9 +211,9 @@ def terminal() -> None:
 
 
 def _queue_path(settings: Settings, terminal_id: str) -> Path:
-    if not terminal_id.strip() or "/" in terminal_id or terminal_id.startswith("."):
-        raise StayError(f"{terminal_id!r} is not a terminal id (letters, digits, -)")
-    return settings.shelter_terminals_dir / f"{terminal_id.strip()}.sqlite3"
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", terminal_id):
+        raise StayError(f"{terminal_id!r} is not a terminal id (1 to 40 letters, digits, - or _)")
+    return settings.shelter_terminals_dir / f"{terminal_id}.sqlite3"
 
 
 def _queue(settings: Settings, terminal_id: str) -> TerminalQueue:
@@ -232,10 +233,11 @@ def terminal_init(settings: Settings, terminal_id: str, disaster_id: str, shelte
 
     shelters = _platform(settings).shelters
     shelters.shelter(shelter_id.strip())  # an unknown shelter is refused here
-    if not any(o.shelter_id == shelter_id.strip() for o in shelters.openings(disaster_id.strip())):
+    if not any(o.shelter_id == shelter_id.strip() and o.closed_at is None
+               for o in shelters.openings(disaster_id.strip())):
         raise StayError(f"shelter {shelter_id} is not open for disaster {disaster_id} (`bcl shelter open`)")
     queue = TerminalQueue.create(_queue_path(settings, terminal_id), disaster_id.strip(), shelter_id.strip(),
-                                 terminal_id.strip(), _now())
+                                 terminal_id, _now())
     queue.close()
     click.echo(f"terminal {terminal_id} ready at shelter {shelter_id}")
 
