@@ -5,7 +5,8 @@ the embedded cluster (the relay publishes ShelterStay events). The ledger rows a
 tables (as tests/streams/test_disaster_applications.py does) with the cards' certificate serials.
 
 A terminal killed mid-batch is killed at crash points (infra.crash_points: os._exit, as hard as SIGKILL, at the
-exact moment: inside the intake's transaction, and after the intake's commit before the terminal's receipt)."""
+exact moment: inside the intake's transaction, and after the intake's commit before the terminal's receipt), and
+a sync of three batches is SIGKILLed while it runs."""
 
 from __future__ import annotations
 
@@ -26,11 +27,13 @@ from cryptography.hazmat.primitives import serialization
 
 from certgen.user_certificates import CertificateKind
 from domain.disasters import declaration
+from domain.shelter_stays import StayAction, TokenKind
 from infra import topics
 from infra.cluster_control import ClusterHandle
 from infra.crash_points import CRASH_EXIT_STATUS
 from infra.pcscd import PcscDaemon
 from kiosk_sim.card import CardKey, JpkiCard
+from kiosk_sim.shelter_terminal import TerminalQueue
 from kiosk_sim.vpcd import VPCD_PORT, VpcdCardServer
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
@@ -345,3 +348,34 @@ def test_intake_killed_mid_batch_and_events_delivered_twice(world: World) -> Non
     assert len(events) == 3 and len({e["stay_event_id"] for e in events}) == 3  # nothing applied twice
     assert {e[0] for e in _terminal_queue(world, t1)} == {e["stay_event_id"] for e in events}
     assert headcounts(world)[SHELTER_A] == 1 and where(world, "R0001") == SHELTER_A and where(world, "R0002") is None
+
+
+def test_sync_sigkilled_between_batches_loses_nothing_and_applies_nothing_twice(world: World) -> None:
+    t1 = terminal(world, "T1", SHELTER_A)
+    queue = TerminalQueue(world.data_dir / "shelter-terminals" / f"{t1}.sqlite3")
+    start = dt.datetime.now(dt.UTC)
+    total = 1_200  # three batches of the sync
+    for n in range(total):  # 太郎 in and out, all day, while the terminal is offline
+        queue.record(StayAction.CHECK_OUT if n % 2 else StayAction.CHECK_IN, TokenKind.STAFF,
+                     {"kana": "オナガワ タロウ", "birth_date": "1950-07-07", "staff": "佐藤"},
+                     start + dt.timedelta(seconds=n))
+    queue.close()
+    con = sqlite3.connect(world.data_dir / "disaster" / "store.sqlite3")
+    sync = subprocess.Popen([str(BCL), "shelter", "terminal", "sync", "--terminal", t1], env=world.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while sync.poll() is None and not con.execute("SELECT count(*) FROM shelter_stay_events").fetchone()[0]:
+            pass
+        sync.kill()  # SIGKILL, most likely while the second batch is in its transaction
+        sync.wait(timeout=30)
+        taken = con.execute("SELECT count(*) FROM shelter_stay_events").fetchone()[0]
+        assert taken % 500 == 0 or taken == total  # whole batches only
+    finally:
+        con.close()
+    again = json.loads(bcl(world, "terminal", "sync", "--terminal", t1, "--json").stdout)
+    assert again["waiting"] == 0
+    events = stay_events(world)
+    assert len(events) == total and len({e["stay_event_id"] for e in events}) == total
+    assert {e["outcome"] for e in events} == {"APPLIED"}
+    assert len(world.platform.shelters.stays_of(world.disaster_id, ONAGAWA, "R0002")) == total // 2
+    assert where(world, "R0002") is None and headcounts(world)[SHELTER_A] == 0
