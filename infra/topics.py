@@ -33,6 +33,7 @@ DLQ = "bcl.dlq"
 DISASTER_EVENTS = "bcl.disaster.events"
 DISASTER_ASSESSMENTS = "bcl.disaster.assessments"
 DISASTER_APPLICATIONS = "bcl.disaster.applications"
+SHELTER_STAYS = "bcl.shelter.stays"
 
 _COMPACTED = {"cleanup.policy": "compact", "min.insync.replicas": "2"}
 _RETAINED = {"cleanup.policy": "delete", "retention.ms": "-1", "min.insync.replicas": "2"}
@@ -73,6 +74,10 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     # From the same outbox: each online application submitted, accepted or rejected (sinks.disaster_applications).
     TopicSpec(DISASTER_APPLICATIONS, 3, config=_RETAINED,
               doc="DisasterApplication (submitted, accepted, rejected) keyed by disaster id"),
+    # From the same outbox: each check-in and check-out taken from a shelter terminal, and each check-out of a
+    # shelter's closing (sinks.shelters).
+    TopicSpec(SHELTER_STAYS, 3, config=_RETAINED,
+              doc="ShelterStay (check-in, check-out, with the person's shelter after it) keyed by disaster id"),
 )
 
 

@@ -37,6 +37,7 @@ from sinks.disaster_applications import DisasterApplications
 from sinks.disaster_ledger import DisasterLedger
 from sinks.disaster_store import DisasterStore
 from sinks.mail_outbox import MailOutbox
+from sinks.shelters import Shelters
 from sinks.snapshot_store import ParquetSnapshotStore
 from sinks.staff_accounts import StaffAccounts
 from streams.application_intake import ApplicationIntake
@@ -48,6 +49,7 @@ from streams.disaster_mailer import DisasterMailer
 from streams.disaster_relay import DisasterRelay
 from streams.materialiser import BackupMaterialiser
 from streams.settings import Settings
+from streams.shelter_intake import ShelterIntake
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -171,6 +173,21 @@ class Platform:
 
         return SupportPayments(self.disaster_store, self.disaster_ledger, self.damage_assessment,
                                self.disaster_applications)
+
+    @cached_property
+    def shelters(self) -> Shelters:
+        """Shelters, their openings and the stays at them, on the disaster store; people found in the ledgers."""
+        return Shelters(self.disaster_ledger.store, AvroSerde(self.registry, CONTRACTS[topics.SHELTER_STAYS]),
+                        self.shelter_pass_key)
+
+    @cached_property
+    def shelter_pass_key(self) -> bytes:
+        """The HMAC key of the printed shelter registration QR codes (domain.shelter_pass), of the data dir."""
+        return bytes.fromhex(data_dir_secret(self.settings.shelter_pass_key_file))
+
+    def shelter_intake(self, clock: Clock = utc_now) -> ShelterIntake:
+        """Takes the shelter terminals' batches: card certificates checked like the worker's, then stored."""
+        return ShelterIntake(self.shelters, self.card_trust(clock), clock)
 
     def staff_mail_address(self, municipality_code: str) -> str:
         """The disaster-support staff address of a municipality (Settings.disaster_staff_mail)."""
