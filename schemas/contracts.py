@@ -44,6 +44,7 @@ CONTRACTS: dict[str, Contract] = {
         Contract(topics.DISASTER_ASSESSMENTS, "jp.bcl.disaster.DwellingAssessment", ("dwelling_assessment.avsc",)),
         Contract(topics.DISASTER_APPLICATIONS, "jp.bcl.disaster.DisasterApplication",
                  ("disaster_application.avsc",)),
+        Contract(topics.WELFARE_STATUS, "jp.bcl.welfare.WelfareStatus", ("welfare_status.avsc",)),
     )
 }
 
