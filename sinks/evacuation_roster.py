@@ -397,8 +397,9 @@ class EvacuationRoster:
         rows = self._con.execute(
             "SELECT p.resident_code, p.family_name, p.given_name, p.family_name_kana, p.given_name_kana, p.birth_date, "
             "p.sex, p.address, p.town, c.phone, p.reasons, p.household_size, p.listed_since, w.status, "
-            "(SELECT decision || ' ' || decided_on FROM roster_consents k WHERE k.municipality_code=p.municipality_code "
-            " AND k.resident_code=p.resident_code ORDER BY decided_on DESC, recorded_at DESC, rowid DESC LIMIT 1) "
+            "(SELECT decision || ' ' || decided_on FROM roster_consents k "
+            " WHERE k.municipality_code=p.municipality_code AND k.resident_code=p.resident_code "
+            " ORDER BY decided_on DESC, recorded_at DESC, rowid DESC LIMIT 1) "
             "FROM roster_people p LEFT JOIN roster_contacts c USING (municipality_code, resident_code) "
             "LEFT JOIN roster_welfare w USING (municipality_code, resident_code) "
             "WHERE p.municipality_code=? AND p.status='CURRENT' AND p.listed_since IS NOT NULL"

@@ -245,7 +245,8 @@ class Platform:
                                        data_dir=self.settings.ledger_processor_dir, log_level=self.settings.log_level,
                                        **overrides)
 
-    def evacuation_roster_processor(self, sink: RosterSink | None = None, **overrides: Any) -> EvacuationRosterProcessor:
+    def evacuation_roster_processor(self, sink: RosterSink | None = None,
+                                    **overrides: Any) -> EvacuationRosterProcessor:
         """The Faust app keeping the roster current from bcl.residents and bcl.welfare.status (into `sink`, by
         default the platform's roster)."""
         return EvacuationRosterProcessor(self.bootstrap_servers, self.registry,

@@ -36,11 +36,11 @@ import numpy as np
 
 from domain.japan_time import JST, start_of_day
 from domain.office_hours import is_office_day
+from streams.register import welfare
 from streams.register.errors import RegisterError
 from streams.register.households import FEMALE, HEAD, MALE, compose, pick
 from streams.register.office_calendar import OFFICE_DAY_MS, OFFICE_OPENS_MS, tax_assessment_days
 from streams.register.reference import Municipality, PersonName, ReferenceData
-from streams.register import welfare
 from streams.register.synthetic import (
     ADULT_AGE,
     DAYS_PER_YEAR,

@@ -7,8 +7,9 @@ domain/data/SOURCES.md §7), applied to each person independently, not a model o
 - care certification (要介護・要支援認定) rate by age band and the split by level: 厚生労働省「介護保険事業状況報告」
   (年報, 令和3年度 and later, 認定者数 by age band over 第1号被保険者 by age band; 40–64: 第2号);
 - facility stays by level: the same report's 施設サービス受給者 over 認定者 (about a third of 要介護3–5);
-- 身体障害者手帳, 療育手帳, 精神障害者保健福祉手帳 holders by age and their grades: 厚生労働省「生活のしづらさなどに関する
-  調査」(平成28年) as summarised in 内閣府「障害者白書」, and 衛生行政報告例 for the mental-health certificate grades;
+- 身体障害者手帳, 療育手帳, 精神障害者保健福祉手帳 holders by age and their grades: 厚生労働省
+  「生活のしづらさなどに関する調査」(平成28年) as summarised in 内閣府「障害者白書」, and 衛生行政報告例 for
+  the mental-health certificate grades;
 - 指定難病 (特定医療費受給者証所持者数 by age band): 厚生労働省「衛生行政報告例」(令和3年度).
 
 Changes: welfare changes happen on office days (a certification, a new certificate, a heavier level, a move into a

@@ -1,0 +1,61 @@
+"""The printable 避難行動要支援者名簿 (or an extraction of it) as a PDF: fpdf2 with the IPAex fonts the platform
+installs, like the ledger extract (sinks.ledger_extract). The legal items of 災害対策基本法 49条の10 2項 for each
+person (氏名, 生年月日, 性別, 住所, 電話番号, 避難支援等を必要とする事由) and whether they consented to share in normal
+times, which decides to whom the paper may be handed before a disaster. Made in memory; the caller writes it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+from fpdf import FPDF, FontFace
+
+from domain.evacuation_roster import ConsentDecision
+from domain.japan_time import to_japan_time
+from domain.japanese_date import format_japanese_date
+from sinks.evacuation_roster import RosterPerson
+
+TITLE = "避難行動要支援者名簿"
+_GREY = (225, 228, 232)
+_SEX = {"MALE": "男", "FEMALE": "女", "NOT_APPLICABLE": "—"}
+_CONSENT = {None: "未確認", ConsentDecision.GIVEN: "同意", ConsentDecision.REFUSED: "不同意",
+            ConsentDecision.WITHDRAWN: "撤回"}
+HEADINGS = ("氏名", "生年月日", "性別", "住所", "電話番号", "避難支援等を必要とする事由", "平常時提供の同意")
+WIDTHS = (34, 30, 10, 80, 26, 56, 30)
+
+
+def roster_pdf(people: Sequence[RosterPerson], *, municipality_name: str, selection: str, printed_by: str,
+               now: dt.datetime, mincho_font: Path, gothic_font: Path) -> bytes:
+    """The listed `people` (already selected and audited by the caller); `selection` says which part of the list
+    this is (e.g. "全員" or "町名: 女川浜"), printed under the title."""
+    pdf = FPDF(orientation="landscape", unit="mm", format="A4")
+    pdf.set_margins(12, 12, 12)
+    pdf.set_auto_page_break(True, margin=12)
+    pdf.add_font("mincho", fname=str(mincho_font))
+    pdf.add_font("gothic", fname=str(gothic_font))
+    pdf.set_title(f"{TITLE} {municipality_name}")
+    pdf.add_page()
+    pdf.set_font("gothic", size=15)
+    pdf.cell(0, 8, f"{TITLE}　{municipality_name}", new_x="LMARGIN", new_y="NEXT")
+    local = to_japan_time(now)
+    pdf.set_font("mincho", size=9)
+    pdf.multi_cell(0, 5, f"抽出: {selection}　{len(people)}名　作成 {format_japanese_date(local.date())} "
+                         f"{local:%H:%M}　作成者 {printed_by}", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 5, "平常時の提供は本人の同意がある者に限る（災害対策基本法49条の11第2項）。"
+                         "災害時は同意を要しない。", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.set_font("mincho", size=8.5)
+    with pdf.table(col_widths=WIDTHS, width=sum(WIDTHS), align="LEFT", line_height=5,
+                   headings_style=FontFace(family="gothic", emphasis="", fill_color=_GREY),
+                   padding=(0.8, 1.2)) as table:
+        row = table.row()
+        for heading in HEADINGS:
+            row.cell(heading)
+        for person in people:
+            consent = _CONSENT[person.consent] + (f" {person.consent_on:%Y-%m-%d}" if person.consent_on else "")
+            row = table.row()
+            for value in (person.name, format_japanese_date(person.birth_date), _SEX[person.sex], person.address,
+                          person.phone or "", person.reason_text, consent):
+                row.cell(value)
+    return bytes(pdf.output())
