@@ -3,7 +3,8 @@ living at home): what a municipality's welfare systems would send as WelfareStat
 (schemas/avro/welfare_status.avsc), deterministic from the seed like the register itself.
 
 The prevalences rise with age as Japan's do. They are round approximations of national figures (recorded in
-domain/data/SOURCES.md §7), applied to each person independently, not a model of any real municipality:
+domain/data/SOURCES.md, "Welfare prevalences"), applied to each person independently, not a model of any real
+municipality:
 - care certification (要介護・要支援認定) rate by age band and the split by level: 厚生労働省「介護保険事業状況報告」
   (年報, 令和3年度 and later, 認定者数 by age band over 第1号被保険者 by age band; 40–64: 第2号);
 - facility stays by level: the same report's 施設サービス受給者 over 認定者 (about a third of 要介護3–5);
