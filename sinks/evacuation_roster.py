@@ -167,7 +167,7 @@ class EvacuationRoster:
     def __init__(self, store: DisasterStore, audit_file: Path) -> None:
         self.store = store
         self._con = store.connection
-        self._audit_file = audit_file
+        self.audit_file = audit_file
         with store.transaction():
             for statement in _TABLES.split(";"):
                 if statement.strip():
@@ -336,6 +336,19 @@ class EvacuationRoster:
             self._con.execute("INSERT OR REPLACE INTO roster_contacts VALUES (?, ?, ?, ?, ?)",
                               (municipality_code, resident_code, phone, by, _ms(now)))
 
+    def require_listed(self, municipality_code: str, resident_code: str) -> None:
+        """Nothing when the person is on the municipality's list, else UnknownRosterPersonError (for what staff
+        enter of a listed person: consent, phone, the individual plan)."""
+        self._listed_row(municipality_code, resident_code)
+
+    def person(self, municipality_code: str, resident_code: str, *, actor: str | None = None,
+               action: str = "roster.person") -> RosterPerson:
+        """One listed person (UnknownRosterPersonError if not listed). Audited."""
+        self._listed_row(municipality_code, resident_code)
+        [person] = self._people(municipality_code, resident_code=resident_code)
+        record_access(self.audit_file, action, municipality_code, 1, actor=actor, resident_code=resident_code)
+        return person
+
     def _listed_row(self, municipality_code: str, resident_code: str) -> None:
         municipality(municipality_code)
         row = self._con.execute("SELECT listed_since FROM roster_people WHERE municipality_code=? AND resident_code=? "
@@ -357,7 +370,7 @@ class EvacuationRoster:
                   and (consent is None or (p.consent is ConsentDecision.GIVEN) == consent)
                   and (name is None or name in p.name.replace("\u3000", "") or name in p.name_kana
                        or name in p.name)]
-        record_access(self._audit_file, action, municipality_code, len(people), actor=actor,
+        record_access(self.audit_file, action, municipality_code, len(people), actor=actor,
                       filters={"town": town, "criterion": criterion.value if criterion else None, "consent": consent,
                                "name": None if name is None else "given"})
         return people
@@ -373,7 +386,7 @@ class EvacuationRoster:
         tasks = [ConsentTask(i, municipality_code, r, f"{f}\u3000{g}", TaskCause(c), dt.date.fromisoformat(created),
                              dt.date.fromisoformat(closed) if closed else None, outcome)
                  for i, r, f, g, c, created, closed, outcome in rows]
-        record_access(self._audit_file, "roster.tasks", municipality_code, len(tasks), actor=actor)
+        record_access(self.audit_file, "roster.tasks", municipality_code, len(tasks), actor=actor)
         return tasks
 
     def history(self, municipality_code: str, resident_code: str, *, actor: str | None = None) -> list[RosterChange]:
@@ -381,7 +394,7 @@ class EvacuationRoster:
         municipality(municipality_code)
         rows = self._con.execute("SELECT day, change, reasons, detail FROM roster_history WHERE municipality_code=? "
                                  "AND resident_code=? ORDER BY rowid", (municipality_code, resident_code)).fetchall()
-        record_access(self._audit_file, "roster.history", municipality_code, 1 if rows else 0, actor=actor)
+        record_access(self.audit_file, "roster.history", municipality_code, 1 if rows else 0, actor=actor)
         return [RosterChange(dt.date.fromisoformat(d), c, _reasons(r), x) for d, c, r, x in rows]
 
     def csv_export(self, people: Sequence[RosterPerson]) -> str:

@@ -36,6 +36,7 @@ from sinks.damage_assessment import DamageAssessment
 from sinks.disaster_applications import DisasterApplications
 from sinks.disaster_ledger import DisasterLedger
 from sinks.disaster_store import DisasterStore
+from sinks.evacuation_plans import EvacuationPlans
 from sinks.evacuation_roster import EvacuationRoster
 from sinks.mail_outbox import MailOutbox
 from sinks.snapshot_store import ParquetSnapshotStore
@@ -169,6 +170,11 @@ class Platform:
     def evacuation_roster(self) -> EvacuationRoster:
         """The 避難行動要支援者名簿 of the municipalities, in the disaster store; its reads audited."""
         return EvacuationRoster(self.disaster_store, self.settings.audit_file)
+
+    @cached_property
+    def evacuation_plans(self) -> EvacuationPlans:
+        """The 個別避難計画 of the listed people, beside the roster."""
+        return EvacuationPlans(self.evacuation_roster)
 
     def staff_mail_address(self, municipality_code: str) -> str:
         """The disaster-support staff address of a municipality (Settings.disaster_staff_mail)."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from domain.errors import InvalidArgumentError
+from domain.evacuation_plan import supporter
 from domain.evacuation_roster import Criterion, consent_decision, criterion, roster_criteria
 from domain.japan_time import japan_date
 from streams.commands.option_types import JAPAN_DAY
@@ -274,6 +275,61 @@ def pdf(settings: Settings, code: str, town: str | None, criterion_: Criterion |
                           now=_now(), mincho_font=settings.mincho_font, gothic_font=settings.gothic_font)
     write_private_file(out, document)
     click.echo(f"wrote {len(people)} people to {out}")
+
+
+@roster.command("plan")
+@_municipality
+@_resident
+@click.option("--supporter", "supporters", multiple=True, type=_RuleType("supporter", supporter),
+              help="A supporter (避難支援等実施者) as name:relation:phone; repeat for each (1 to 5).")
+@click.option("--shelter", help="Destination: a shelter code of the municipality in the shipped open data.")
+@click.option("--route", default="", help="Route notes (at most 500 characters).")
+@click.option("--needs", default="", help="What the person needs (at most 500 characters).")
+@click.pass_obj
+def plan(settings: Settings, code: str, resident: str, supporters: tuple[Any, ...], shelter: str | None, route: str,
+         needs: str) -> None:
+    """Show a listed person's 個別避難計画, or set it (with --supporter and --shelter; replaces the plan)."""
+    from dataclasses import asdict
+
+    from domain.evacuation_plan import evacuation_plan
+    from streams.platform import Platform
+
+    plans = Platform(settings).evacuation_plans
+    if not supporters and shelter is None:
+        stored = plans.plan(code, resident)
+        click.echo(json.dumps(None if stored is None else {
+            **asdict(stored.plan), "updated_by": stored.updated_by, "updated_at": stored.updated_at.isoformat()},
+            ensure_ascii=False))
+        return
+    if shelter is None:
+        raise click.BadParameter("a plan needs its destination shelter", param_hint="'--shelter'")
+    with _named_options():
+        made = evacuation_plan(code, supporters=supporters, shelter_id=shelter, route=route, needs=needs)
+    plans.set_plan(code, resident, made, by=getpass.getuser(), now=_now())
+    click.echo(f"plan of {resident} stored: {len(made.supporters)} supporters, shelter {made.shelter.shelter_id}")
+
+
+@roster.command("plan-pdf")
+@_municipality
+@_resident
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="The PDF file to write.")
+@click.pass_obj
+def plan_pdf_command(settings: Settings, code: str, resident: str, out: Path) -> None:
+    """Write a listed person's 個別避難計画 as a printable PDF (mode 0600)."""
+    from domain.municipalities import municipality
+    from infra.private_files import write_private_file
+    from sinks.roster_pdf import plan_pdf
+    from streams.platform import Platform
+
+    platform = Platform(settings)
+    stored = platform.evacuation_plans.plan(code, resident)
+    if stored is None:
+        raise click.ClickException(f"resident {resident} has no plan yet (`bcl roster plan` sets it)")
+    person = platform.evacuation_roster.person(code, resident, action="roster.plan.pdf")
+    write_private_file(out, plan_pdf(person, stored, municipality_name=municipality(code).full_name,
+                                     printed_by=getpass.getuser(), now=_now(), mincho_font=settings.mincho_font,
+                                     gothic_font=settings.gothic_font))
+    click.echo(f"wrote the plan of {resident} to {out}")
 
 
 @roster.command("history")
