@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -111,7 +111,6 @@ class RosterCriteria:
     mental_up_to: int | None = 1
     intractable_disease: bool = True
     elderly_age: int | None = 75
-    used: frozenset[Criterion] = field(default_factory=lambda: frozenset(Criterion))
 
     def as_dict(self) -> dict[str, Any]:
         return {"care_levels": sorted(c.value for c in self.care_levels), "physical_up_to": self.physical_up_to,
@@ -137,12 +136,7 @@ def roster_criteria(*, care_levels: Iterable[str] | None = None, physical_up_to:
     if elderly_age is not None and elderly_age not in ELDERLY_AGE_RANGE:
         raise InvalidArgumentError("elderly_age", f"{elderly_age} is outside {ELDERLY_AGE_RANGE.start}–"
                                                   f"{ELDERLY_AGE_RANGE.stop - 1}")
-    used = {c for c, on in ((Criterion.CARE, levels), (Criterion.PHYSICAL, physical_up_to is not None),
-                            (Criterion.INTELLECTUAL, grades), (Criterion.MENTAL, mental_up_to is not None),
-                            (Criterion.INTRACTABLE_DISEASE, intractable_disease),
-                            (Criterion.ELDERLY_HOUSEHOLD, elderly_age is not None)) if on}
-    return RosterCriteria(levels, physical_up_to, grades, mental_up_to, intractable_disease, elderly_age,
-                          frozenset(used))
+    return RosterCriteria(levels, physical_up_to, grades, mental_up_to, intractable_disease, elderly_age)
 
 
 def criteria_from_dict(values: Mapping[str, Any]) -> RosterCriteria:

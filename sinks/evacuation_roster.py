@@ -198,7 +198,8 @@ class EvacuationRoster:
               on: dt.date) -> int:
         """Apply register records (Resident) and welfare statuses (WelfareStatus, checked by the processor) in one
         transaction, and evaluate on `on` everyone they touch (the members of the households a person left or
-        joined too); returns how many people's listing changed. Applying the same records again changes nothing."""
+        joined too); returns how many people's reasons to be listed changed (a first evaluation counts).
+        Applying the same records again changes nothing."""
         touched: dict[str, set[str]] = {}
         with self.store.transaction():
             for state in {(s["municipality_code"], s["resident_code"]): s for s in register_states}.values():
@@ -253,34 +254,50 @@ class EvacuationRoster:
         return [r for (r,) in self._con.execute("SELECT resident_code FROM roster_people WHERE municipality_code=?",
                                                 (code,))]
 
-    def _welfare(self, code: str, resident: str) -> WelfareStatus:
-        row = self._con.execute("SELECT status FROM roster_welfare WHERE municipality_code=? AND resident_code=?",
-                                (code, resident)).fetchone()
-        return NO_WELFARE if row is None else welfare_status(json.loads(row[0]))
+    def _select_in(self, query: str, code: str, values: Sequence[str]) -> list[tuple[Any, ...]]:
+        """`query` (with `{}` for the IN list) for the municipality and the values, in parts of at most 500 (well
+        below SQLite's limit of parameters)."""
+        found: list[tuple[Any, ...]] = []
+        for i in range(0, len(values), 500):
+            part = values[i:i + 500]
+            found += self._con.execute(query.format(", ".join("?" * len(part))), (code, *part)).fetchall()
+        return found
 
     def _evaluate(self, code: str, residents: Iterable[str], on: dt.date) -> int:
         """Inside the caller's transaction: each person's listing on `on`, its history, tasks; how many changed."""
         criteria = self.criteria(code)
+        wanted = sorted(set(residents))
+        # Read in a few queries (the people, their households' members, their welfare), then decide in Python:
+        # a sweep of a whole municipality writes only the people whose evaluation changed.
+        rows = {r[0]: r[1:] for r in self._select_in(
+            "SELECT resident_code, birth_date, household_number, status, deletion_reason, deleted_on, reasons, "
+            "elderly, household_size, evaluated_on, listed_since FROM roster_people WHERE municipality_code=? "
+            "AND resident_code IN ({})", code, wanted)}
+        births: dict[str, list[dt.date]] = {}
+        for household, birth in self._select_in(
+                "SELECT household_number, birth_date FROM roster_people WHERE municipality_code=? "
+                "AND status='CURRENT' AND household_number IN ({})", code,
+                sorted({r[1] for r in rows.values() if r[2] == "CURRENT"})):
+            births.setdefault(household, []).append(dt.date.fromisoformat(birth))
+        welfare = {r: welfare_status(json.loads(s)) for r, s in self._select_in(
+            "SELECT resident_code, status FROM roster_welfare WHERE municipality_code=? AND resident_code IN ({})",
+            code, wanted)}
         changed = 0
-        for resident in sorted(set(residents)):
-            row = self._con.execute(
-                "SELECT birth_date, household_number, status, deletion_reason, deleted_on, reasons, elderly, "
-                "household_size, evaluated_on, listed_since FROM roster_people WHERE municipality_code=? "
-                "AND resident_code=?", (code, resident)).fetchone()
+        for resident in wanted:
+            row = rows.get(resident)
             if row is None:
                 continue
             birth, household, status, deletion, deleted_on, reasons, elderly, size, evaluated_on, since = row
             before = None if evaluated_on is None else Listing(_reasons(reasons), bool(elderly), size)
             if status == "CURRENT":
-                births = [dt.date.fromisoformat(b) for (b,) in self._con.execute(
-                    "SELECT birth_date FROM roster_people WHERE municipality_code=? AND household_number=? "
-                    "AND status='CURRENT'", (code, household))]
-                after = listing(criteria, self._welfare(code, resident), dt.date.fromisoformat(birth), births, on)
+                after = listing(criteria, welfare.get(resident, NO_WELFARE), dt.date.fromisoformat(birth),
+                                births[household], on)
             else:
                 after = Listing((), False, 0)
             if before == after:
                 continue
-            changed += 1
+            if before is None or before.reasons != after.reasons:
+                changed += 1
             listed_since = since
             if after.listed and not (before and before.listed):
                 listed_since = on.isoformat()
