@@ -89,7 +89,6 @@ class AdapterState:
         sent = itertools.chain(simulator.full_load(), simulator.changes(self.last_day, from_day=1))
         return (e for e in sent if e["sequence"] >= from_sequence)
 
-
     def welfare_events(self, simulator: RegisterSimulator) -> Iterator[dict[str, Any]]:
         """The welfare systems' events not sent yet, up to the register's last day sent: the welfare full load first
         (when not sent), then the changes of the days after `welfare_day`."""
