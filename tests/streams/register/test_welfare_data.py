@@ -13,7 +13,7 @@ from infra import topics
 from schemas.contracts import CONTRACTS, expanded_schema
 from streams.register.reference import ReferenceData
 from streams.register.simulator import RegisterSimulator
-from streams.register.welfare import initial_statuses
+from streams.register.welfare import CARE_RATE, PHYSICAL_RATE, initial_statuses
 
 ONAGAWA = "045811"
 
@@ -57,3 +57,9 @@ def test_welfare_events_are_valid_deterministic_and_the_same_in_parts(reference:
     assert parts == changes
     other = _simulator(reference, start, font_path, seed=8)
     assert list(other.welfare_full_load()) != load
+
+
+def test_the_prevalences_are_the_ones_domain_data_sources_states() -> None:
+    sources = (Path(__file__).resolve().parents[3] / "domain" / "data" / "SOURCES.md").read_text()
+    for low, rate in (*CARE_RATE[1:], *PHYSICAL_RATE):
+        assert f"{rate * 100:g} %" in sources, (low, rate)
