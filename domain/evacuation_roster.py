@@ -259,8 +259,16 @@ class ConsentDecision(StrEnum):
     WITHDRAWN = "WITHDRAWN"
 
     @property
-    def shares(self) -> bool:
-        return self is ConsentDecision.GIVEN
+    def japanese(self) -> str:
+        return {"GIVEN": "同意", "REFUSED": "不同意", "WITHDRAWN": "撤回"}[self.value]
+
+
+CONSENT_UNASKED = "未確認"  # no decision recorded yet
+
+
+def consent_label(decision: ConsentDecision | None) -> str:
+    """How the list prints a consent decision (未確認 while none is recorded)."""
+    return CONSENT_UNASKED if decision is None else decision.japanese
 
 
 def consent_decision(text: str) -> ConsentDecision:

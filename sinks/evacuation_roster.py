@@ -41,6 +41,7 @@ from domain.evacuation_roster import (
     RosterCriteria,
     TaskCause,
     WelfareStatus,
+    consent_label,
     criteria_from_dict,
     listing,
     reason_text,
@@ -97,7 +98,7 @@ _PERSON = ("family_name", "given_name", "family_name_kana", "given_name_kana", "
 REMOVALS = {"DEATH": "死亡", "MOVE_OUT": "転出", "EMIGRATION": "国外転出", "OTHER": "その他の消除"}
 CSV_COLUMNS = ("住民票コード", "氏名", "ふりがな", "生年月日", "性別", "住所", "電話番号", "避難支援等を必要とする事由",
                "平常時の情報提供の同意", "同意の日付")
-_SEX = {"MALE": "男", "FEMALE": "女", "NOT_APPLICABLE": "—"}
+SEX_LABELS = {"MALE": "男", "FEMALE": "女", "NOT_APPLICABLE": "—"}
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,8 @@ class RosterPerson:
     consent_on: dt.date | None
 
     def csv_row(self) -> list[str]:
-        consent = {None: "未確認", ConsentDecision.GIVEN: "同意", ConsentDecision.REFUSED: "不同意",
-                   ConsentDecision.WITHDRAWN: "撤回"}[self.consent]
-        return [self.resident_code, self.name, self.name_kana, self.birth_date.isoformat(), _SEX[self.sex],
-                self.address, self.phone or "", self.reason_text, consent,
+        return [self.resident_code, self.name, self.name_kana, self.birth_date.isoformat(), SEX_LABELS[self.sex],
+                self.address, self.phone or "", self.reason_text, consent_label(self.consent),
                 self.consent_on.isoformat() if self.consent_on else ""]
 
 
@@ -147,8 +146,6 @@ class RosterChange:
     change: str  # LISTED, REASONS, UNLISTED, REMOVED
     reasons: tuple[Criterion, ...]
     detail: str | None
-
-
 
 
 def _reasons(text: str | None) -> tuple[Criterion, ...]:

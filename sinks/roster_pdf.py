@@ -12,17 +12,14 @@ from pathlib import Path
 
 from fpdf import FPDF, FontFace
 
-from domain.evacuation_roster import ConsentDecision
+from domain.evacuation_roster import consent_label
 from domain.japan_time import to_japan_time
 from domain.japanese_date import format_japanese_date
 from sinks.evacuation_plans import StoredPlan
-from sinks.evacuation_roster import RosterPerson
+from sinks.evacuation_roster import SEX_LABELS, RosterPerson
 
 TITLE = "避難行動要支援者名簿"
 _GREY = (225, 228, 232)
-_SEX = {"MALE": "男", "FEMALE": "女", "NOT_APPLICABLE": "—"}
-_CONSENT = {None: "未確認", ConsentDecision.GIVEN: "同意", ConsentDecision.REFUSED: "不同意",
-            ConsentDecision.WITHDRAWN: "撤回"}
 HEADINGS = ("氏名", "生年月日", "性別", "住所", "電話番号", "避難支援等を必要とする事由", "平常時提供の同意")
 WIDTHS = (34, 30, 10, 80, 26, 56, 30)
 
@@ -55,9 +52,9 @@ def roster_pdf(people: Sequence[RosterPerson], *, municipality_name: str, select
         for heading in HEADINGS:
             row.cell(heading)
         for person in people:
-            consent = _CONSENT[person.consent] + (f" {person.consent_on:%Y-%m-%d}" if person.consent_on else "")
+            consent = consent_label(person.consent) + (f" {person.consent_on:%Y-%m-%d}" if person.consent_on else "")
             row = table.row()
-            for value in (person.name, format_japanese_date(person.birth_date), _SEX[person.sex], person.address,
+            for value in (person.name, format_japanese_date(person.birth_date), SEX_LABELS[person.sex], person.address,
                           person.phone or "", person.reason_text, consent):
                 row.cell(value)
     return bytes(pdf.output())
@@ -100,9 +97,9 @@ def plan_pdf(person: RosterPerson, stored: StoredPlan, *, municipality_name: str
                     row.cell(value)
         pdf.ln(3)
 
-    consent = _CONSENT[person.consent] + (f" {person.consent_on:%Y-%m-%d}" if person.consent_on else "")
+    consent = consent_label(person.consent) + (f" {person.consent_on:%Y-%m-%d}" if person.consent_on else "")
     table(("項目", "内容"), [("氏名", f"{person.name}（{person.name_kana}）"),
-                            ("生年月日", format_japanese_date(person.birth_date)), ("性別", _SEX[person.sex]),
+                            ("生年月日", format_japanese_date(person.birth_date)), ("性別", SEX_LABELS[person.sex]),
                             ("住所", person.address), ("電話番号", person.phone or ""),
                             ("避難支援等を必要とする事由", person.reason_text), ("平常時提供の同意", consent)],
           (50, 128))
