@@ -2,12 +2,15 @@
 → the 避難行動要支援者名簿 (sinks.evacuation_roster), as a Faust app on the same settings and transport as the
 disaster-ledger processor (streams.disaster_ledger_processor, whose module doc explains the batch discipline).
 
-One agent reads both topics in batches: each record is decoded with its topic's contract (AvroSerde), a welfare
-event is also checked (domain.evacuation_roster.welfare_rejection); what does not decode or is invalid goes to
-bcl.dlq with its reason and the agent goes on. The decoded batch is handed to the roster in one call (one
-transaction, evaluated on the Japan date of the processor's clock), and only then are the events acknowledged: a
-sink that fails ends the process without committing (os._exit), and the batch comes again after a restart. The
-roster is idempotent, so a redelivery changes nothing. A register tombstone carries no state and is skipped."""
+One agent reads both topics in batches: each record is decoded with its topic's contract (AvroSerde). A welfare
+message must carry its municipality's signature (infra.register_signing, as the adapter signs the register: the
+welfare feed comes from outside BCL like the register, whereas bcl.residents is BCL's own, already verified by the
+materialiser), and its event is also checked (domain.evacuation_roster.welfare_rejection); what is unsigned, does
+not decode or is invalid goes to bcl.dlq with its reason and the agent goes on. The decoded batch is handed to
+the roster in one call (one transaction, evaluated on the Japan date of the processor's clock), and only then are
+the events acknowledged: a sink that fails ends the process without committing (os._exit), and the batch comes
+again after a restart. The roster is idempotent, so a redelivery changes nothing. A register tombstone carries no
+state and is skipped."""
 
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from infra import topics
 from infra.kafka import DeliveryTracker, make_producer
 from infra.log import forward_standard_logging
 from infra.metrics import ProcessorMetrics, Totals
+from infra.register_signing import SignatureVerifier
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry, UnknownSchemaId
 from schemas.wire import AvroSerde
@@ -69,12 +73,20 @@ class RosterProcessorTotals:
         return asdict(self)
 
 
+def _headers(headers: Any) -> list[tuple[str, bytes | None]]:
+    """Faust gives a message's headers as a list of pairs or a mapping; the verifier reads pairs."""
+    if not headers:
+        return []
+    return list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+
+
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
 class EvacuationRosterProcessor:
-    def __init__(self, bootstrap_servers: str, registry: BaseSchemaRegistry, sink: RosterSink, *, data_dir: Path,
+    def __init__(self, bootstrap_servers: str, registry: BaseSchemaRegistry, sink: RosterSink, *,
+                 verifier: SignatureVerifier, data_dir: Path,
                  topic_names: RosterProcessorTopics = RosterProcessorTopics(), group_id: str = PROCESSOR,
                  batch_size: int = BATCH_SIZE, batch_seconds: float = BATCH_SECONDS, log_level: str = "info",
                  clock: Callable[[], dt.datetime] = _utc_now) -> None:
@@ -83,6 +95,7 @@ class EvacuationRosterProcessor:
         self.totals = RosterProcessorTotals()
         self.metrics = ProcessorMetrics(group_id)
         self._sink = sink
+        self._verifier = verifier
         self._clock = clock
         self._serdes = {topic_names.residents: AvroSerde(registry, CONTRACTS[topics.RESIDENTS]),
                         topic_names.welfare: AvroSerde(registry, CONTRACTS[topics.WELFARE_STATUS])}
@@ -118,6 +131,12 @@ class EvacuationRosterProcessor:
             if message.value is None:
                 self.totals.tombstones += 1
                 continue
+            if is_welfare:
+                unsigned = self._verifier.check(message.key, message.value, _headers(message.headers))
+                if unsigned is not None:
+                    dead += 1
+                    self._dead_letters.send(_Origin(message), unsigned.code, unsigned.reason)
+                    continue
             try:
                 record = self._serdes[message.topic].decode(message.value)
             except UnknownSchemaId as exc:

@@ -257,6 +257,7 @@ class Platform:
         default the platform's roster)."""
         return EvacuationRosterProcessor(self.bootstrap_servers, self.registry,
                                          self.evacuation_roster if sink is None else sink,
+                                         verifier=SignatureVerifier(self.trust_store),
                                          data_dir=self.settings.roster_processor_dir,
                                          log_level=self.settings.log_level, **overrides)
 

@@ -24,6 +24,7 @@ from domain.evacuation_roster import (
     reason_text,
     roster_criteria,
     task_cause,
+    welfare_rejection,
     welfare_status,
 )
 
@@ -117,3 +118,22 @@ def test_bad_welfare_statuses_and_criterion_names_are_refused() -> None:
     with pytest.raises(InvalidArgumentError, match="criterion"):
         criterion("wealthy")
     assert criterion("elderly_household") is Criterion.ELDERLY_HOUSEHOLD
+
+
+@pytest.mark.parametrize(("changes", "key", "code"), [
+    ({"municipality_code": "999999"}, b"999999:00000000001", "BAD_MUNICIPALITY_CODE"),
+    ({"municipality_code": "999997"}, b"999997:00000000001", "UNKNOWN_MUNICIPALITY"),
+    ({"resident_code": "123"}, b"302066:123", "BAD_RESIDENT_CODE"),
+    ({}, b"302066:00000000002", "KEY_MISMATCH"),
+    ({}, None, "KEY_MISMATCH"),
+    ({"event_time": dt.datetime(1900, 1, 1, tzinfo=dt.UTC)}, b"302066:00000000001", "BAD_EVENT_TIME"),
+    ({"physical_grade": 7}, b"302066:00000000001", "BAD_WELFARE_STATUS"),
+    ({}, b"302066:00000000001", None),
+])
+def test_welfare_events_that_cannot_be_applied(changes: dict[str, object], key: bytes | None,
+                                               code: str | None) -> None:
+    event = {"municipality_code": "302066", "resident_code": "00000000001",
+             "event_time": dt.datetime(2026, 12, 1, tzinfo=dt.UTC), "care_level": "CARE_3", **changes}
+    rejection = welfare_rejection(event, key, dt.datetime(2026, 12, 2, tzinfo=dt.UTC))
+    assert (rejection.code if rejection else None) == code
+    assert rejection is None or "CARE" not in rejection.reason  # the status itself is never in a reason

@@ -30,6 +30,7 @@ from infra.cluster_control import ClusterHandle
 from schemas.contracts import CONTRACTS
 from schemas.wire import AvroSerde
 from sinks.evacuation_roster import EvacuationRoster
+from streams.adapter import publish_signed, publish_welfare
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
 from tests.factories import make_resident
@@ -63,9 +64,11 @@ class World:
         self.cluster = cluster
         self.data_dir = data_dir
         self.env = environment(cluster, data_dir) | {"BCL_LOG_FORMAT": "json"}
-        platform = make_platform(data_dir / "producer")
-        self.residents = AvroSerde(platform.registry, CONTRACTS[topics.RESIDENTS])
-        self.welfare = AvroSerde(platform.registry, CONTRACTS[topics.WELFARE_STATUS])
+        # The platform of the processor's data dir: its trust store holds the keys the welfare messages are signed
+        # with (register_signer makes and registers them, as for the register).
+        self.platform = make_platform(data_dir, cluster)
+        self.residents = AvroSerde(self.platform.registry, CONTRACTS[topics.RESIDENTS])
+        self.welfare = AvroSerde(self.platform.registry, CONTRACTS[topics.WELFARE_STATUS])
         self.producer = kafka.make_producer(cluster.bootstrap_servers)
 
     def register(self, *records: dict[str, Any]) -> None:
@@ -75,13 +78,16 @@ class World:
         assert self.producer.flush(30) == 0
 
     def send_welfare(self, *events: dict[str, Any]) -> None:
-        for e in events:
-            kafka.produce(self.producer, topics.WELFARE_STATUS, self.welfare.encode(e),
-                          message_key(e["municipality_code"], e["resident_code"]))
-        assert self.producer.flush(30) == 0
+        """Signed by the municipality's key, as the adapter sends them (streams.adapter.publish_welfare)."""
+        publish_welfare(events, self.cluster.bootstrap_servers, self.platform.registry, self.platform.register_signer)
 
-    def raw_welfare(self, key: bytes, value: bytes) -> None:
-        kafka.produce(self.producer, topics.WELFARE_STATUS, value, key)
+    def signed_as(self, signer: str, key: bytes, value: bytes) -> None:
+        publish_signed([(signer, key, value)], self.cluster.bootstrap_servers, self.platform.register_signer,
+                       topic=topics.WELFARE_STATUS)
+
+    def unsigned(self, event: dict[str, Any]) -> None:
+        kafka.produce(self.producer, topics.WELFARE_STATUS, self.welfare.encode(event),
+                      message_key(event["municipality_code"], event["resident_code"]))
         assert self.producer.flush(30) == 0
 
     def bcl(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -92,7 +98,7 @@ class World:
             print("bcl", *args[:2], f"{time.monotonic() - began:.1f} s")
 
     def roster(self) -> EvacuationRoster:
-        return make_platform(self.data_dir).evacuation_roster
+        return make_platform(self.data_dir).evacuation_roster  # a fresh store each time: what the file holds
 
     def listed(self) -> dict[str, tuple[Criterion, ...]]:
         return {p.resident_code: p.reasons for p in self.roster().listed(TANABE, actor="test")}
@@ -142,9 +148,12 @@ def test_the_roster_is_kept_live_from_the_register_and_the_welfare_feed(
     tasks = w.roster().tasks(TANABE, actor="test")
     assert [(t.resident_code, t.cause.value) for t in tasks] == [(_code(1), "NEW_CONDITION")]
 
-    # Bad welfare input goes to the dead-letter topic; the processor goes on.
-    w.raw_welfare(message_key(TANABE, _code(7)), b"not avro at all")
-    w.send_welfare(_welfare(8, physical_grade=9), _welfare(9, municipality_code="999999"))
+    # Bad welfare input goes to the dead-letter topic; the processor goes on: bytes that are not a WelfareStatus, a
+    # grade out of range, an unsigned message, one about another municipality than its signer's.
+    w.signed_as(TANABE, message_key(TANABE, _code(7)), b"not avro at all")
+    w.send_welfare(_welfare(8, physical_grade=9))
+    w.unsigned(_welfare(10, care_level="CARE_5"))
+    w.signed_as(TANABE, message_key("045811", _code(9)), w.welfare.encode(_welfare(9, municipality_code="045811")))
     # An older status than the one held changes nothing (the latest wins whatever the arrival order).
     w.send_welfare(_welfare(1, at=dt.datetime(2020, 1, 1, tzinfo=JST)))
     # Resident 6 moves out: 5 (78) is now a one-person household of the elderly; resident 1 dies.
@@ -160,11 +169,11 @@ def test_the_roster_is_kept_live_from_the_register_and_the_welfare_feed(
     dead = AvroSerde(make_platform(tmp_path / "reader").registry, CONTRACTS[topics.DLQ])
     letters: dict[bytes, dict[str, Any]] = {}
     deadline = time.monotonic() + 60
-    while len(letters) < 3 and time.monotonic() < deadline:
+    while len(letters) < 4 and time.monotonic() < deadline:
         letters = {m.key(): dead.decode(m.value()) for m in read_topic(w.cluster.bootstrap_servers, topics.DLQ)}
     reasons = {key.decode(): letter["reason_code"] for key, letter in letters.items()}
     assert reasons == {f"{TANABE}:{_code(7)}": "MALFORMED", f"{TANABE}:{_code(8)}": "BAD_WELFARE_STATUS",
-                       f"999999:{_code(9)}": "BAD_MUNICIPALITY_CODE"}
+                       f"{TANABE}:{_code(10)}": "UNSIGNED", f"045811:{_code(9)}": "SIGNER_MISMATCH"}
     assert all(letter["topic"] == topics.WELFARE_STATUS for letter in letters.values())
 
     # The day's passing: the sweep on resident 4's 75th birthday lists them (alone) and asks for consent.
@@ -223,7 +232,7 @@ def test_the_roster_is_kept_live_from_the_register_and_the_welfare_feed(
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     totals = json.loads(stdout.strip().splitlines()[-1])
-    assert totals["dead_lettered"] == 3 and totals["register_states"] == 7 and totals["welfare_statuses"] == 2
+    assert totals["dead_lettered"] == 4 and totals["register_states"] == 7 and totals["welfare_statuses"] == 2
     assert "Traceback" not in stderr
 
 
