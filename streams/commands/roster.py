@@ -8,8 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,9 @@ from domain.errors import InvalidArgumentError
 from domain.evacuation_plan import supporter
 from domain.evacuation_roster import Criterion, consent_decision, criterion, roster_criteria
 from domain.japan_time import japan_date
+
+# The disaster commands' reading of a rule's refusal as the option's error (one statement of it).
+from streams.commands.disaster import _options_of_rule, _RuleType
 from streams.commands.option_types import JAPAN_DAY
 from streams.settings import Settings
 
@@ -39,29 +41,6 @@ def _store(settings: Settings) -> EvacuationRoster:
     from streams.platform import Platform
 
     return Platform(settings).evacuation_roster
-
-
-@contextmanager
-def _named_options() -> Iterator[None]:
-    """A rule's refusal names its parameter, named like the option (`physical_up_to` is `--physical-up-to`)."""
-    try:
-        yield
-    except InvalidArgumentError as exc:
-        raise click.BadParameter(exc.reason, param_hint=f"'--{exc.argument.replace('_', '-')}'") from exc
-
-
-class _RuleType(click.ParamType):
-    def __init__(self, name: str, read: Callable[[str], Any]) -> None:
-        self.name = name
-        self._read = read
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if not isinstance(value, str):
-            return value
-        try:
-            return self._read(value)
-        except InvalidArgumentError as exc:
-            self.fail(exc.reason, param, ctx)
 
 
 def _optional_number(argument: str, text: str) -> int | None:
@@ -136,7 +115,7 @@ def criteria_command(settings: Settings, code: str, care_levels: str | None, phy
         click.echo(json.dumps(current.as_dict(), ensure_ascii=False))
         return
     values = current.as_dict()
-    with _named_options():
+    with _options_of_rule():
         for key, value in given.items():
             if isinstance(value, str) and key in ("care_levels", "intellectual_grades"):
                 values[key] = [] if value.lower() == "none" else [v.strip() for v in value.split(",") if v.strip()]
@@ -303,7 +282,7 @@ def plan(settings: Settings, code: str, resident: str, supporters: tuple[Any, ..
         return
     if shelter is None:
         raise click.BadParameter("a plan needs its destination shelter", param_hint="'--shelter'")
-    with _named_options():
+    with _options_of_rule():
         made = evacuation_plan(code, supporters=supporters, shelter_id=shelter, route=route, needs=needs)
     plans.set_plan(code, resident, made, by=getpass.getuser(), now=_now())
     click.echo(f"plan of {resident} stored: {len(made.supporters)} supporters, shelter {made.shelter.shelter_id}")
