@@ -30,6 +30,7 @@ from faust.types import EventT
 from domain.evacuation_roster import welfare_rejection
 from domain.japan_time import japan_date
 from infra import topics
+from infra.crash_points import crash_point
 from infra.kafka import DeliveryTracker, make_producer
 from infra.log import forward_standard_logging
 from infra.metrics import ProcessorMetrics, Totals
@@ -43,6 +44,8 @@ from streams.disaster_ledger_processor import BATCH_SECONDS, BATCH_SIZE, EXIT_BA
 log = structlog.get_logger("evacuation_roster_processor")
 
 PROCESSOR = "bcl.evacuation-roster"
+# Between the roster's write and the acknowledgement of the batch (a kill here re-delivers the batch).
+AFTER_SINK = "evacuation_roster.after_sink"
 
 
 class RosterSink(Protocol):
@@ -164,6 +167,7 @@ class EvacuationRosterProcessor:
             changed = self._sink.apply(states, welfare, japan_date(now)) if states or welfare else 0
         except Exception as exc:  # KafkaClientError (dead letters not delivered) or the sink's own
             self._fail(exc)
+        crash_point(AFTER_SINK)
         totals = self.totals
         totals.consumed += len(events)
         totals.register_states += len(states)

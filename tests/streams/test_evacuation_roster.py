@@ -27,10 +27,12 @@ from domain.japan_time import JST, japan_date
 from domain.register_validation import message_key
 from infra import kafka, topics
 from infra.cluster_control import ClusterHandle
+from infra.crash_points import CRASH_EXIT_STATUS, ENVIRONMENT_VARIABLE
 from schemas.contracts import CONTRACTS
 from schemas.wire import AvroSerde
 from sinks.evacuation_roster import EvacuationRoster
 from streams.adapter import publish_signed, publish_welfare
+from streams.evacuation_roster_processor import AFTER_SINK
 from streams.register.reference import load_reference_data
 from streams.register.simulator import RegisterSimulator
 from tests.factories import make_resident
@@ -234,6 +236,45 @@ def test_the_roster_is_kept_live_from_the_register_and_the_welfare_feed(
     totals = json.loads(stdout.strip().splitlines()[-1])
     assert totals["dead_lettered"] == 4 and totals["register_states"] == 7 and totals["welfare_statuses"] == 2
     assert "Traceback" not in stderr
+
+
+def test_killed_after_the_roster_wrote_it_is_given_the_batch_again_and_changes_nothing(tmp_path: Path) -> None:
+    with ClusterHandle.start(brokers=1, data_dir=tmp_path / "cluster") as cluster:
+        w = World(cluster, tmp_path / "var")
+        today = japan_date(dt.datetime.now(dt.UTC))
+        people = [_person(n, f"H{n}", _years_before(today, 40)) for n in range(1, 41)]
+        w.register(*people)
+        w.send_welfare(*[_welfare(n, physical_grade=1) for n in range(1, 41)])
+        crashed = subprocess.run([str(BCL), "roster", "processor"], env=w.env | {ENVIRONMENT_VARIABLE: AFTER_SINK},
+                                 capture_output=True, text=True, timeout=180)
+        assert crashed.returncode == CRASH_EXIT_STATUS, crashed.stderr
+        written = len(w.listed())
+        log = tmp_path / "restarted.log"
+        with log.open("w") as err:
+            proc = subprocess.Popen([str(BCL), "roster", "processor"], env=w.env, stdout=subprocess.PIPE,
+                                    stderr=err, text=True)
+        try:
+            # Ready (its partitions assigned at the committed offsets), then given the uncommitted batch again.
+            deadline = time.monotonic() + 90
+            while "Ready" not in log.read_text():
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+            _wait(lambda: len(w.listed()) == 40, proc)
+            time.sleep(2)
+            proc.send_signal(signal.SIGTERM)
+            stdout, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, log.read_text()
+        # The crashed batch came again (it had been written: the roster held some of it), and changed nothing:
+        # one task and one history line per person, however often their records were applied.
+        totals = json.loads(stdout.strip().splitlines()[-1])
+        assert written > 0 and totals["register_states"] + totals["welfare_statuses"] == 80
+        tasks = w.roster().tasks(TANABE, actor="test")
+        assert sorted(t.resident_code for t in tasks) == [_code(n) for n in range(1, 41)]
+        con = w.roster().store.connection
+        assert con.execute("SELECT count(*) FROM roster_history").fetchone()[0] == 40
 
 
 def test_the_adapter_publishes_the_synthetic_welfare_systems(tmp_path: Path) -> None:
