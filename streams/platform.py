@@ -36,6 +36,8 @@ from sinks.damage_assessment import DamageAssessment
 from sinks.disaster_applications import DisasterApplications
 from sinks.disaster_ledger import DisasterLedger
 from sinks.disaster_store import DisasterStore
+from sinks.evacuation_plans import EvacuationPlans
+from sinks.evacuation_roster import EvacuationRoster
 from sinks.mail_outbox import MailOutbox
 from sinks.shelters import Shelters
 from sinks.snapshot_store import ParquetSnapshotStore
@@ -47,6 +49,7 @@ from streams.certificate_worker import CertificateWorker, Clock, WorkerOptions, 
 from streams.disaster_ledger_processor import DisasterLedgerProcessor, RegisterStateSink
 from streams.disaster_mailer import DisasterMailer
 from streams.disaster_relay import DisasterRelay
+from streams.evacuation_roster_processor import EvacuationRosterProcessor, RosterSink
 from streams.materialiser import BackupMaterialiser
 from streams.settings import Settings
 from streams.shelter_intake import ShelterIntake
@@ -189,6 +192,16 @@ class Platform:
         """Takes the shelter terminals' batches: card certificates checked like the worker's, then stored."""
         return ShelterIntake(self.shelters, self.card_trust(clock), clock)
 
+    @cached_property
+    def evacuation_roster(self) -> EvacuationRoster:
+        """The 避難行動要支援者名簿 of the municipalities, in the disaster store; its reads audited."""
+        return EvacuationRoster(self.disaster_store, self.settings.audit_file)
+
+    @cached_property
+    def evacuation_plans(self) -> EvacuationPlans:
+        """The 個別避難計画 of the listed people, beside the roster."""
+        return EvacuationPlans(self.evacuation_roster)
+
     def staff_mail_address(self, municipality_code: str) -> str:
         """The disaster-support staff address of a municipality (Settings.disaster_staff_mail)."""
         return self.settings.disaster_staff_mail.format(municipality_code=municipality_code)
@@ -263,6 +276,16 @@ class Platform:
         return DisasterLedgerProcessor(self.bootstrap_servers, self.registry, sink,
                                        data_dir=self.settings.ledger_processor_dir, log_level=self.settings.log_level,
                                        **overrides)
+
+    def evacuation_roster_processor(self, sink: RosterSink | None = None,
+                                    **overrides: Any) -> EvacuationRosterProcessor:
+        """The Faust app keeping the roster current from bcl.residents and bcl.welfare.status (into `sink`, by
+        default the platform's roster)."""
+        return EvacuationRosterProcessor(self.bootstrap_servers, self.registry,
+                                         self.evacuation_roster if sink is None else sink,
+                                         verifier=SignatureVerifier(self.trust_store),
+                                         data_dir=self.settings.roster_processor_dir,
+                                         log_level=self.settings.log_level, **overrides)
 
     # -- kiosks -------------------------------------------------------------------------------
 

@@ -188,6 +188,11 @@ class Settings:
         return self.data_dir / "disaster" / "ledger-processor"
 
     @property
+    def roster_processor_dir(self) -> Path:
+        """The evacuation-roster processor's Faust data folder (Faust makes it; the processor keeps nothing there)."""
+        return self.data_dir / "disaster" / "roster-processor"
+
+    @property
     def kiosk_dir(self) -> Path:
         """Certificates printed by `bcl kiosk issue`: they hold personal data, so inside the data dir."""
         return self.data_dir / "kiosk"

@@ -17,6 +17,7 @@ from streams.commands.cluster import cluster
 from streams.commands.disaster import disaster
 from streams.commands.kiosk import kiosk
 from streams.commands.pki import pki
+from streams.commands.roster import roster
 from streams.commands.shelter import shelter
 from streams.commands.stats import stats
 from streams.commands.verify import verify
@@ -33,3 +34,4 @@ COMMAND_GROUPS.append(verify)
 COMMAND_GROUPS.append(worker)
 COMMAND_GROUPS.append(disaster)
 COMMAND_GROUPS.append(shelter)
+COMMAND_GROUPS.append(roster)
