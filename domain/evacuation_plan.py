@@ -51,6 +51,12 @@ def _shelters() -> dict[str, Shelter]:
             for r in rows}
 
 
+def shipped_shelters(municipality_code: str) -> list[Shelter]:
+    """The municipality's shelters of the shipped open data, the 指定避難所 first (where a plan usually leads)."""
+    return sorted((s for s in _shelters().values() if s.municipality_code == municipality_code),
+                  key=lambda s: (s.kind != "designated_shelter", s.shelter_id))
+
+
 def shipped_shelter(municipality_code: str, shelter_id: str) -> Shelter:
     """The shelter of that code in the shipped open data, which must be one of the municipality's."""
     shelter = _shelters().get(shelter_id)
