@@ -131,10 +131,15 @@ def test_a_post_without_its_csrf_token_is_refused(world: RosterWorld, server: st
                                (f"/d/{d}/shelters/{SHELTER_TANABE}/open", {FIELD: "forged"})):
                 async with s.post(f"{server}{path}", data=form, allow_redirects=False) as r:
                     statuses.append(r.status)
+            # The same form with its token is taken (the refusals above were the token's).
+            token = await page_token(s, server)
+            async with s.post(f"{server}/shelters/{SHELTER_TANABE}/capacity",
+                              data={"day": "100", "night": "50", FIELD: token}, allow_redirects=False) as r:
+                statuses.append(r.status)
             return statuses
 
-    assert asyncio.run(scenario()) == [403] * 5
-    assert written(world) == before
+    assert asyncio.run(scenario()) == [403] * 5 + [303]
+    assert written(world) == {**before, "capacities": before["capacities"] + 1}
 
 
 def test_csv_and_pdfs_carry_the_legal_items_and_are_audited(world: RosterWorld, server: str,
