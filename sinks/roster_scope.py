@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import InvalidArgumentError
-from domain.evacuation_plan import MAX_SUPPORTERS, EvacuationPlan, Shelter, evacuation_plan, shipped_shelters, supporter
+from domain.evacuation_plan import (
+    MAX_SUPPORTERS,
+    EvacuationPlan,
+    Shelter,
+    evacuation_plan,
+    shipped_shelters,
+    supporter_of,
+)
 from domain.evacuation_roster import (
     CRITERION_NAMES,
     ConsentDecision,
@@ -54,7 +61,7 @@ class RosterFilter:
         """How the printed list names the extraction."""
         parts = [f"町名: {self.town}" if self.town else "",
                  f"事由: {CRITERION_NAMES[self.criterion]}" if self.criterion else "",
-                 {True: "同意あり", False: "同意なし"}.get(self.consent, "") if self.consent is not None else "",
+                 "" if self.consent is None else "同意あり" if self.consent else "同意なし",
                  "氏名検索" if self.name else ""]
         return "・".join(p for p in parts if p) or "全員"
 
@@ -169,10 +176,9 @@ class RosterScope:
         self._listed(resident_code)
         supporters = []
         for n in range(1, MAX_SUPPORTERS + 1):
-            parts = [form.get(f"supporter_{part}_{n}", "").strip().replace(":", "：")
-                     for part in ("name", "relation", "phone")]
-            if any(parts):
-                supporters.append(supporter(":".join(parts)))
+            name, relation, phone = (form.get(f"supporter_{part}_{n}", "") for part in ("name", "relation", "phone"))
+            if (name + relation + phone).strip():
+                supporters.append(supporter_of(name, relation, phone))
         shelter = form.get("shelter", "").strip()
         if not shelter:
             raise InvalidArgumentError("shelter", "choose the destination shelter")

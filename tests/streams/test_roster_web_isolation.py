@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from certgen.verification_csrf import FIELD
@@ -28,7 +27,7 @@ from tests.streams.roster_world import (
     RosterWorld,
     build_roster_world,
 )
-from tests.streams.test_staff_web_isolation import client, csrf_of, page_token, sign_in
+from tests.streams.test_staff_web_isolation import client, page_token, sign_in
 from tests.web_fixtures import served
 
 
