@@ -20,10 +20,11 @@ from aiohttp import web
 from domain.evacuation_plan import MAX_SUPPORTERS, Supporter
 from domain.evacuation_roster import CRITERION_NAMES, TASK_CAUSE_NAMES, ConsentDecision, Criterion, consent_label
 from domain.municipalities import municipality
+from domain.roster_extraction import RosterFilter, roster_filter
 from domain.staff_accounts import StaffMember
 from sinks.evacuation_roster import SEX_LABELS, RosterPerson
 from sinks.roster_pdf import plan_pdf, roster_pdf
-from sinks.roster_scope import RosterFilter, RosterPage, RosterScope, roster_filter
+from sinks.roster_scope import RosterPage, RosterScope
 from streams.staff_web import (
     _e,
     _options,

@@ -1,5 +1,5 @@
 """The pure checks behind the roster pages' forms: a telephone number as staff type it, a supporter from a form's
-fields, the shipped shelters a plan may lead to."""
+fields, the shipped shelters a plan may lead to, an extraction from a search form."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 
 from domain.errors import InvalidArgumentError
 from domain.evacuation_plan import Supporter, shipped_shelters, supporter, supporter_of
-from domain.evacuation_roster import phone_number
+from domain.evacuation_roster import Criterion, phone_number
+from domain.roster_extraction import RosterFilter, roster_filter
 
 
 @pytest.mark.parametrize("text", ["0739-22-1234", " 090-0000-0001 ", "+81 739 22 1234", "(0739)22-1234"])
@@ -35,3 +36,17 @@ def test_shipped_shelters_are_the_municipality_s_designated_ones_first() -> None
     assert shelters and {s.municipality_code for s in shelters} == {"302066"}
     kinds = [s.kind for s in shelters]
     assert kinds == sorted(kinds, key=lambda k: k != "designated_shelter")
+
+
+def test_an_extraction_from_a_search_form_and_its_printed_name() -> None:
+    wanted = roster_filter({"town": " 今福一丁目 ", "criterion": "physical", "consent": "not-given",
+                            "name": "ムロ\u3000ハ"})
+    assert wanted == RosterFilter("今福一丁目", Criterion.PHYSICAL, False, "ムロハ")
+    assert wanted.selection == "町名: 今福一丁目・事由: 身体障害者手帳・同意なし・氏名検索"
+    assert roster_filter({}).selection == "全員"
+    with pytest.raises(InvalidArgumentError) as refused:
+        roster_filter({"consent": "maybe"})
+    assert refused.value.argument == "consent"
+    with pytest.raises(InvalidArgumentError) as refused:
+        roster_filter({"criterion": "TALL"})
+    assert refused.value.argument == "criterion"
