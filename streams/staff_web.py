@@ -4,6 +4,9 @@ level and its history; 連絡先, 要配慮者, 提供同意 and notes editable;
 applied for, paid and outstanding, and a payment recorded); the area page (the
 dwellings drawn as an inline SVG map from their coordinates, points coloured by level, no tiles; a GeoJSON upload
 previewed, then applied); the household's printable extract (PDF); the inbox of online applications (accept, reject).
+Other pages are modules of their own (streams.roster_web, streams.shelter_web) whose routes make_app serves behind
+the same middleware, and whose entries are in NAV; they use the request through member_of, form_of, in_store,
+staff_page.
 
 A thin shell: each handler gets the signed-in member's sinks.staff_scope.StaffScope from the request (made by the
 session middleware) and nothing else of the stores, so what it can read or change is the member's municipality
