@@ -30,7 +30,7 @@ from domain.evacuation_plan import (
     shipped_shelters,
     supporter_of,
 )
-from domain.evacuation_roster import ConsentDecision, RosterCriteria, consent_decision, phone_number
+from domain.evacuation_roster import ConsentDecision, consent_decision, phone_number
 from domain.japan_time import japan_date
 from domain.roster_extraction import RosterFilter
 from domain.staff_accounts import StaffMember
@@ -75,9 +75,6 @@ class RosterScope:
             raise OutOfScope(f"resident {resident_code!r} is not on the list of {self._code}") from None
 
     # -- reading -------------------------------------------------------------------------------
-
-    def criteria(self) -> RosterCriteria:
-        return self._roster.criteria(self._code)
 
     def people(self, wanted: RosterFilter, action: str = "staff.roster.search") -> list[RosterPerson]:
         """The listed people of the extraction (audited by the roster with `action`)."""

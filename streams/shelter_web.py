@@ -95,17 +95,17 @@ def _board_html(disaster: Disaster, rows: list[BoardRow], csrf_field: str) -> st
     for r in rows:
         s = r.entry.shelter
         sid = quote(s.shelter_id, safe="")
-        if r.is_open and r.occupancy is not None:
+        if r.opening is not None and r.occupancy is not None:
             o = r.occupancy
-            state = f"開設中（{_e(_when(r.opening.opened_at))}〜）" if r.opening else "開設中"
+            state = f"開設中（{_e(_when(r.opening.opened_at))}〜）"
             count, capacity = str(o.headcount), "—" if o.capacity is None else str(o.capacity)
             ratio = "—" if o.ratio is None else f"{o.ratio:.0%}"
             button = (f'<form method="post" action="/d/{d}/shelters/{sid}/close">{csrf_field}'
                       f'<button id="close-{_e(s.shelter_id)}" type="submit">閉鎖（全員退所）</button></form>')
         else:
-            closed = r.opening is not None and r.opening.closed_at is not None
-            state = (f"閉鎖（{_e(_when(r.opening.closed_at))}）" if closed and r.opening and r.opening.closed_at
-                     else "未開設")
+            closed_at = r.opening.closed_at if r.opening else None
+            closed = closed_at is not None
+            state = f"閉鎖（{_e(_when(closed_at))}）" if closed_at is not None else "未開設"
             count, capacity, ratio = "", "", ""
             button = "" if closed else (f'<form method="post" action="/d/{d}/shelters/{sid}/open">{csrf_field}'
                                         f'<button id="open-{_e(s.shelter_id)}" type="submit">開設</button></form>')
