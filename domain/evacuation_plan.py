@@ -51,6 +51,12 @@ def _shelters() -> dict[str, Shelter]:
             for r in rows}
 
 
+def shipped_shelters(municipality_code: str) -> list[Shelter]:
+    """The municipality's shelters of the shipped open data, the 指定避難所 first (where a plan usually leads)."""
+    return sorted((s for s in _shelters().values() if s.municipality_code == municipality_code),
+                  key=lambda s: (s.kind != "designated_shelter", s.shelter_id))
+
+
 def shipped_shelter(municipality_code: str, shelter_id: str) -> Shelter:
     """The shelter of that code in the shipped open data, which must be one of the municipality's."""
     shelter = _shelters().get(shelter_id)
@@ -66,8 +72,18 @@ def shipped_shelter(municipality_code: str, shelter_id: str) -> Shelter:
 def supporter(text: str) -> Supporter:
     """`name:relation:phone` as a person types it."""
     parts = [p.strip() for p in text.split(":")]
-    if len(parts) != 3 or not parts[0] or not parts[1]:
+    if len(parts) != 3:
         raise InvalidArgumentError("supporter", f"{text!r} is not name:relation:phone (the phone may be empty)")
+    return supporter_of(*parts)
+
+
+def supporter_of(name: str, relation: str, phone: str) -> Supporter:
+    """A supporter from its parts (a form's fields): a name and a relation needed, each part at most
+    MAX_SUPPORTER_FIELD characters."""
+    parts = [p.strip() for p in (name, relation, phone)]
+    if not parts[0] or not parts[1]:
+        raise InvalidArgumentError("supporter", f"{':'.join(parts)!r} needs a name and a relation (the phone may be "
+                                                "empty)")
     if any(len(p) > MAX_SUPPORTER_FIELD for p in parts):
         raise InvalidArgumentError("supporter", f"a part is over {MAX_SUPPORTER_FIELD} characters")
     return Supporter(*parts)

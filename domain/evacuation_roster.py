@@ -64,6 +64,12 @@ class Criterion(StrEnum):
     ELDERLY_HOUSEHOLD = "ELDERLY_HOUSEHOLD"  # a household of people of the elderly age only (alone included)
 
 
+# How staff pages and printed extractions name the criteria.
+CRITERION_NAMES = {Criterion.CARE: "要介護", Criterion.PHYSICAL: "身体障害者手帳", Criterion.INTELLECTUAL: "療育手帳",
+                   Criterion.MENTAL: "精神障害者保健福祉手帳", Criterion.INTRACTABLE_DISEASE: "指定難病",
+                   Criterion.ELDERLY_HOUSEHOLD: "高齢者のみの世帯"}
+
+
 def criterion(text: str) -> Criterion:
     try:
         return Criterion(text.upper())
@@ -236,6 +242,11 @@ class TaskCause(StrEnum):
     ELDERLY_HOUSEHOLD = "ELDERLY_HOUSEHOLD"  # the household is now of the elderly only (a younger member left)
 
 
+TASK_CAUSE_NAMES = {TaskCause.NEW_CONDITION: "新たな要件（要介護・手帳・難病）", TaskCause.TURNED_ELDERLY: "年齢到達",
+                    TaskCause.ONE_PERSON_HOUSEHOLD: "一人暮らしになった",
+                    TaskCause.ELDERLY_HOUSEHOLD: "高齢者のみの世帯になった"}
+
+
 def task_cause(before: Listing | None, after: Listing) -> TaskCause | None:
     """The consent task a change of listing makes, if any: a reason gained (a first listing included) makes one;
     a reason lost, or none gained, makes none. `before` is None for a person not evaluated before."""
@@ -277,6 +288,20 @@ def consent_decision(text: str) -> ConsentDecision:
     except ValueError:
         raise InvalidArgumentError("decision", f"{text!r} is not one of "
                                                f"{', '.join(d.value.lower() for d in ConsentDecision)}") from None
+
+
+MAX_PHONE_CHARS = 20
+
+
+def phone_number(text: str) -> str:
+    """A telephone number as staff type it (digits, hyphens, parentheses, a leading +), or InvalidArgumentError."""
+    value = text.strip()
+    digits = sum(c.isdigit() for c in value)
+    if not value or len(value) > MAX_PHONE_CHARS or digits < 3 or any(
+            not (c.isascii() and (c.isdigit() or c in "-()+ ")) for c in value):
+        raise InvalidArgumentError("phone", f"{text!r} is not a telephone number (digits and hyphens, at most "
+                                            f"{MAX_PHONE_CHARS} characters, e.g. 0739-22-1234)")
+    return value
 
 
 def welfare_rejection(event: Mapping[str, Any], key: bytes | None, now: dt.datetime) -> Rejection | None:

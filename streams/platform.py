@@ -58,6 +58,8 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from domain.staff_accounts import StaffMember
+    from sinks.roster_scope import RosterScope
+    from sinks.shelter_scope import ShelterScope
     from sinks.staff_scope import StaffScope
     from sinks.support_payments import SupportPayments
 
@@ -231,15 +233,31 @@ class Platform:
         return StaffScope(member, self.disaster_ledger, self.damage_assessment, self.disaster_applications,
                           self.settings.audit_file, utc_now, support=self.support_payments)
 
+    def roster_scope(self, member: StaffMember) -> RosterScope:
+        """What one signed-in staff member may read and change of the roster and the plans: their municipality's."""
+        from sinks.roster_scope import RosterScope
+
+        return RosterScope(member, self.evacuation_roster, self.evacuation_plans, self.settings.audit_file, utc_now)
+
+    def shelter_scope(self, member: StaffMember) -> ShelterScope:
+        """What one signed-in staff member may read and change of the shelters: their municipality's."""
+        from sinks.shelter_scope import ShelterScope
+
+        return ShelterScope(member, self.shelters, self.settings.audit_file, utc_now)
+
     def staff_web(self, **overrides: Any) -> web.Application:
-        """The staff pages (streams.staff_web), over the scopes of the signed-in members."""
+        """The staff pages (streams.staff_web, with streams.roster_web and streams.shelter_web), over the scopes of
+        the signed-in members."""
         from sinks.ledger_extract import extract_pdf
+        from streams.roster_web import roster_routes
+        from streams.shelter_web import shelter_routes
         from streams.staff_web import make_app
 
         fonts = {"mincho_font": self.settings.mincho_font, "gothic_font": self.settings.gothic_font}
+        routes = [*roster_routes(self.roster_scope, clock=utc_now, **fonts), *shelter_routes(self.shelter_scope)]
         return make_app(self.staff_accounts, self.staff_scope,
                         lambda household, member, now: extract_pdf(household, printed_by=member.login, now=now,
-                                                                   **fonts), utc_now, **overrides)
+                                                                   **fonts), utc_now, routes=routes, **overrides)
 
     # -- processors ---------------------------------------------------------------------------
 

@@ -4,6 +4,9 @@ level and its history; 連絡先, 要配慮者, 提供同意 and notes editable;
 applied for, paid and outstanding, and a payment recorded); the area page (the
 dwellings drawn as an inline SVG map from their coordinates, points coloured by level, no tiles; a GeoJSON upload
 previewed, then applied); the household's printable extract (PDF); the inbox of online applications (accept, reject).
+Other pages are modules of their own (streams.roster_web, streams.shelter_web) whose routes make_app serves behind
+the same middleware, and whose entries are in NAV; they use the request through member_of, form_of, in_store,
+staff_page.
 
 A thin shell: each handler gets the signed-in member's sinks.staff_scope.StaffScope from the request (made by the
 session middleware) and nothing else of the stores, so what it can read or change is the member's municipality
@@ -26,7 +29,7 @@ import asyncio
 import datetime as dt
 import html
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -95,6 +98,8 @@ _FORM = web.RequestKey("form", "MultiDictProxy[Any]")
 _STALE_FORM = "フォームの有効期限が切れたか、このページから送信されていません。"
 Clock = Callable[[], dt.datetime]
 Extract = Callable[[Household, StaffMember, dt.datetime], bytes]
+# The app's runner of store calls (its one worker thread), for the page modules' handlers.
+_STORE = web.AppKey("store", "Callable[[Callable[[], Any]], Awaitable[Any]]")
 
 
 def _e(value: object) -> str:
@@ -109,10 +114,18 @@ def _when(instant: dt.datetime) -> str:
     return f"{to_japan_time(instant):%Y-%m-%d %H:%M}"
 
 
+# The navigation of a signed-in member: (path, label), in order; a page module's routes go to make_app's `routes`,
+# its entry here.
+NAV: tuple[tuple[str, str], ...] = (
+    ("/", "災害・被災者台帳"), ("/roster", "避難行動要支援者名簿"), ("/shelters", "避難所"))
+
+
 def _page(title: str, body: str, member: StaffMember | None = None, csrf_token: str = "") -> str:
     signed_in = ""
     if member is not None:
-        signed_in = (f'<span id="member">{_e(member.login)}（{_e(member.municipality_code)}・{_e(member.role)}）'
+        links = "".join(f'<a href="{_e(path)}">{_e(label)}</a> ' for path, label in NAV)
+        signed_in = (f'<nav id="nav">{links}</nav>'
+                     f'<span id="member">{_e(member.login)}（{_e(member.municipality_code)}・{_e(member.role)}）'
                      f'<form method="post" action="/signout"><input type="hidden" name="{FIELD}" '
                      f'value="{_e(csrf_token)}"><button id="signout" type="submit">サインアウト</button></form></span>')
     return (f'<!DOCTYPE html><html lang="ja"><head><meta charset="utf-8"><title>{_e(title)}</title>'
@@ -179,7 +192,8 @@ def _search_html(disaster: Disaster, form: Mapping[str, str], criteria: LedgerSe
     more = (f"<p>先頭の{len(result.rows)}件を表示しています。条件を絞ってください。</p>"
             if result.matches > len(result.rows) else "")
     return f"""<section><h2>{_e(disaster.name)}</h2>
-<p><a href="/d/{d}/area">地図と区域の登録</a>・<a href="/d/{d}/applications">オンライン申請</a></p>
+<p><a href="/d/{d}/area">地図と区域の登録</a>・<a href="/d/{d}/applications">オンライン申請</a>・<a
+ href="/d/{d}/shelters">避難所</a></p>
 <form method="get" action="/d/{d}">
 <label>フリガナ <input id="kana" name="kana" type="text" value="{_e(form.get('kana', ''))}"></label>
 <label>住所 <input id="address" name="address" type="text" value="{_e(form.get('address', ''))}"></label>
@@ -377,8 +391,43 @@ def _form_text(form: MultiDictProxy[Any], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+# -- what the page modules (streams.roster_web, streams.shelter_web) use of a request ------------------------------
+
+def member_of(request: web.Request) -> StaffMember:
+    """The signed-in member (the session middleware has checked the session and, for a POST, the CSRF token)."""
+    return request[_MEMBER]
+
+
+def form_of(request: web.Request) -> dict[str, str]:
+    """The text fields of a POST's form (its CSRF token checked)."""
+    return {k: v for k, v in request[_FORM].items() if isinstance(v, str)}
+
+
+def query_of(request: web.Request) -> dict[str, str]:
+    return {k: v for k, v in request.query.items() if isinstance(v, str)}
+
+
+async def in_store(request: web.Request, call: Callable[[], _T]) -> _T:
+    """`call` on the stores' worker thread (never on the event loop)."""
+    result: _T = await request.app[_STORE](call)
+    return result
+
+
+def staff_page(request: web.Request, title: str, body: str, status: int = 200) -> web.Response:
+    """A page of the staff pages' frame: the member, the navigation, the sign-out form."""
+    return _html(_page(title, body, request[_MEMBER], request[_CSRF]), status)
+
+
+def csrf_field_of(request: web.Request) -> str:
+    """The hidden CSRF field of a form of this session."""
+    return _csrf_field(request[_CSRF])
+
+
 def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffScope], extract: Extract,
-             clock: Clock, sign_in_limits: VerificationLimits = SIGN_IN_LIMITS) -> web.Application:
+             clock: Clock, sign_in_limits: VerificationLimits = SIGN_IN_LIMITS,
+             routes: Sequence[web.RouteDef] = ()) -> web.Application:
+    """The staff pages; `routes` are the page modules' (streams.roster_web, streams.shelter_web), behind the same
+    sign-in, CSRF check and answers to OutOfScope (404), NotPermitted (403) and a user's mistake (400)."""
     csrf = CsrfTokens()
     sign_ins = ClientRateLimiter(sign_in_limits)
     pool = ThreadPoolExecutor(1, thread_name_prefix="staff-store")
@@ -634,6 +683,7 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
 
     app = web.Application(middlewares=[headers, session], client_max_size=MAX_GEOJSON_BYTES + 64 * 1024)
     app.on_cleanup.append(shutdown)
+    app[_STORE] = store
     app.add_routes([
         web.get("/signin", sign_in_page), web.post("/signin", sign_in), web.post("/signout", sign_out),
         web.get("/", index), web.get("/d/{disaster}", ledger),
@@ -646,6 +696,7 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
         web.post("/d/{disaster}/area/apply", area_apply),
         web.get("/d/{disaster}/applications", applications),
         web.post("/d/{disaster}/applications/{application}/decide", decide),
+        *routes,
     ])
     return app
 

@@ -77,9 +77,9 @@ def _select(settings: Settings, code: str, town: str | None, criterion_: Criteri
 
 
 def _selection(town: str | None, criterion_: Criterion | None, consent: str | None, name: str | None) -> str:
-    parts = [f"町名: {town}" if town else "", f"基準: {criterion_.value}" if criterion_ else "",
-             {"given": "同意あり", "not-given": "同意なし"}.get(consent or "", ""), "氏名検索" if name else ""]
-    return "・".join(p for p in parts if p) or "全員"
+    from domain.roster_extraction import RosterFilter
+
+    return RosterFilter(town, criterion_, None if consent is None else consent == "given", name).selection
 
 
 @roster.command("criteria")
