@@ -20,6 +20,10 @@ from dataclasses import dataclass, field
 from domain.errors import BclError
 from domain.kiosk_rules import ISSUING_CENTRES
 
+# The Kafka header naming the centre a request is sent to (on bcl.kiosk.requests) and the centre that answered
+# (on bcl.kiosk.responses and bcl.kiosk.claims): the request's own `centre` field is its vendor's assignment,
+# signed by the card, and stays as it was when the request goes to the other centre.
+CENTRE_HEADER = "bcl-centre"
 DEFAULT_FAIL_AFTER_SECONDS = 4.0  # no answer in this time: the centre is taken as lost (a render takes < 1 s)
 DEFAULT_PROBE_AFTER_SECONDS = 5.0  # a lost centre is tried again this long after it was marked
 

@@ -18,7 +18,7 @@ import glob
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import confluent_kafka
@@ -64,6 +64,8 @@ def _load_librdkafka() -> ctypes.CDLL:
         "rd_kafka_mock_broker_set_up": (ctypes.c_int, [vp, i32]),
         "rd_kafka_mock_broker_set_rtt": (ctypes.c_int, [vp, i32, ctypes.c_int]),
         "rd_kafka_mock_set_controller_id": (ctypes.c_int, [vp, i32]),
+        "rd_kafka_mock_broker_set_rack": (ctypes.c_int, [vp, i32, cp]),
+        "rd_kafka_mock_coordinator_set": (ctypes.c_int, [vp, cp, cp, i32]),
         "rd_kafka_mock_group_initial_rebalance_delay_ms": (None, [vp, i32]),
         "rd_kafka_mock_push_request_errors_array": (None, [vp, i16, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]),
         "rd_kafka_mock_clear_request_errors": (None, [vp, i16]),
@@ -98,6 +100,7 @@ class MockCluster:
         rebalance_delay_ms: int = DEFAULT_REBALANCE_DELAY_MS,
         rtt_ms: int = 0,
         centres: bool = False,
+        centre_groups: Mapping[str, str] | None = None,
     ) -> None:
         if brokers < 1:
             raise ClusterError(f"brokers must be at least 1, got {brokers}")
@@ -116,6 +119,11 @@ class MockCluster:
         self.centres = centre_brokers(brokers) if centres else None
         self._leaders: dict[tuple[str, int], int] = {}  # with centres: the current leader of every partition
         self._failed: set[str] = set()
+        # Consumer groups whose coordinator stands in a given centre. The mock hashes other groups over every broker,
+        # up or down, and moves no coordinator when a broker goes down; production moves them with the leadership
+        # of __consumer_offsets. Hence the centres' worker groups are placed, and moved by fail_centre.
+        self._coordinators: dict[str, int] = {}
+        self._home: dict[str, str] = {}  # group → the centre its coordinator stands in when both run
         errstr = ctypes.create_string_buffer(512)
         conf = self._lib.rd_kafka_conf_new()
         # The anchoring client handle only owns the cluster; keep its own logging quiet.
@@ -137,6 +145,16 @@ class MockCluster:
             if rtt_ms:
                 for broker_id in range(1, brokers + 1):
                     self.set_rtt(broker_id, rtt_ms)
+            if self.centres is not None:
+                for centre, ids in self.centres.items():
+                    for broker_id in ids:  # broker.rack: clients with client.rack fetch from their own centre
+                        self._check(self._lib.rd_kafka_mock_broker_set_rack(self._mc, broker_id, centre.encode()),
+                                    f"setting the rack of broker {broker_id}")
+                self._home.update(centre_groups or {})
+                for group, centre in self._home.items():
+                    self._set_coordinator(group, self._require_centre(centre)[0])
+            elif centre_groups:
+                raise ClusterError("centre groups need a cluster of two centres (--centres)")
         except ClusterError:
             self.close()
             raise
@@ -274,6 +292,13 @@ class MockCluster:
             raise ClusterError(f"unknown centre {centre!r}: the centres are {', '.join(self.centres)}")
         return self.centres[centre]
 
+    def _set_coordinator(self, group: str, broker_id: int) -> None:
+        with self._lock:
+            self._require_open()
+            self._check(self._lib.rd_kafka_mock_coordinator_set(self._mc, b"group", group.encode(), broker_id),
+                        f"placing the coordinator of group {group} on broker {broker_id}")
+            self._coordinators[group] = broker_id
+
     def fail_centre(self, centre: str) -> dict[str, int]:
         """Lose a whole centre: every partition it leads gets a leader in the other centre (what the KRaft
         controller at the third site does in production: a replica of the ISR there), then its brokers go down.
@@ -288,6 +313,9 @@ class MockCluster:
             if leader in brokers:
                 self.set_leader(topic, partition, survivors[partition % len(survivors)])
                 moved += 1
+        for group, broker in sorted(self._coordinators.items()):
+            if broker in brokers:
+                self._set_coordinator(group, survivors[0])
         for broker in brokers:
             self.broker_down(broker)
         self._failed.add(centre)
@@ -305,6 +333,9 @@ class MockCluster:
             if preferred in brokers and leader != preferred:
                 self.set_leader(topic, partition, preferred)
                 moved += 1
+        for group, broker in sorted(self._coordinators.items()):
+            if self._home[group] == centre and broker not in brokers:
+                self._set_coordinator(group, brokers[0])
         self._failed.discard(centre)
         return {"leaders_moved": moved}
 

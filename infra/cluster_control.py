@@ -222,6 +222,7 @@ class ClusterHandle:
         rebalance_delay_ms: int = DEFAULT_REBALANCE_DELAY_MS,
         timeout: float = 30.0,
         centres: bool = False,
+        centre_groups: dict[str, str] | None = None,
     ) -> ClusterHandle:
         """Launch the embedded cluster (infra.cluster_service) with its data in data_dir (bootstrap file,
         control socket, log in data_dir/cluster/) and wait until it prints its bootstrap servers."""
@@ -241,6 +242,7 @@ class ClusterHandle:
             "--brokers", str(brokers), "--rtt-ms", str(rtt_ms),
             "--rebalance-delay-ms", str(rebalance_delay_ms), "--control", str(control_path),
             *(["--centres"] if centres else []),
+            *(f"--centre-group={group}={centre}" for group, centre in (centre_groups or {}).items()),
         ]
         with log_path.open("ab") as log_file:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, stdin=subprocess.DEVNULL)

@@ -46,10 +46,16 @@ def up(
         click.echo(servers)
         click.get_text_stream("stdout").flush()
 
-    if centres and control_path is None:
-        control_path = settings.control_socket
+    groups: dict[str, str] = {}
+    if centres:
+        from domain.kiosk_rules import ISSUING_CENTRES
+        from streams.certificate_worker import centre_group_id
+
+        groups = {centre_group_id(c): c for c in ISSUING_CENTRES}
+        if control_path is None:
+            control_path = settings.control_socket
     serve(settings.bootstrap_file, brokers=brokers, rtt_ms=rtt_ms, rebalance_delay_ms=rebalance_delay_ms,
-          control_path=control_path, on_ready=ready, centres=centres)
+          control_path=control_path, on_ready=ready, centres=centres, centre_groups=groups)
 
 
 @cluster.command("topics")
