@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Message
 
-from domain.issuing_centres import CENTRE_HEADER
+from domain.issuing_centres import CENTRE_HEADER, require_centre
 from infra.metrics import Totals
 from infra.processor_runtime import BatchHandler, LoopOptions, Partitions, ProcessorRuntime, Source, Start
 from infra.topics import ANSWER_RETENTION
@@ -51,6 +51,11 @@ _ISSUED = "bcl-issued"
 _FRONT = "bcl-front"
 
 Headers = list[tuple[str, bytes]]
+
+
+def centre_group_id(centre: str) -> str:
+    """The consumer group of a centre's certificate worker (streams.certificate_worker.PROCESSOR + the centre)."""
+    return f"certificate-worker-{require_centre(centre).lower()}"
 
 
 def claim_message(claim: Claim, centre: str, claim_header: bytes, request_header: str) -> tuple[bytes, Headers]:

@@ -99,11 +99,6 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a response carries the PDF (0.3-0.6 MB, 
 Clock = Callable[[], dt.datetime]
 
 
-def centre_group_id(centre: str) -> str:
-    """The consumer group of a centre's certificate worker (its offsets, its claims' name)."""
-    return f"{PROCESSOR}-{require_centre(centre).lower()}"
-
-
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 

@@ -34,7 +34,7 @@ def _handle(settings: Settings):  # type: ignore[no-untyped-def]
         raise CentreCommandError(f"no two-centre cluster on {settings.data_dir}: start it with "
                                  "`bcl cluster up --brokers 4 --centres`")
     try:
-        return ClusterHandle.connect(settings.control_socket, timeout=10)
+        return ClusterHandle.connect(settings.control_socket, timeout=60)  # moving ~200 leaders takes seconds
     except (ControlError, OSError) as exc:
         raise CentreCommandError(f"the cluster's control channel {settings.control_socket} does not answer: {exc}") \
             from None
@@ -90,7 +90,7 @@ def status(settings: Settings, as_json: bool) -> None:
     from confluent_kafka import Consumer, TopicPartition
 
     from infra import topics
-    from streams.certificate_worker import centre_group_id
+    from streams.centre_claims import centre_group_id
 
     handle = _handle(settings)
     try:

@@ -49,7 +49,7 @@ def up(
     groups: dict[str, str] = {}
     if centres:
         from domain.kiosk_rules import ISSUING_CENTRES
-        from streams.certificate_worker import centre_group_id
+        from streams.centre_claims import centre_group_id
 
         groups = {centre_group_id(c): c for c in ISSUING_CENTRES}
         if control_path is None:

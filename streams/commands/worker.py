@@ -80,8 +80,9 @@ def run(settings: Settings, revocation: str, ocsp_url: str | None, render_proces
     from domain.issuance_decision import IssuancePolicy
     from domain.kiosk_rules import MaintenanceWindow
     from infra.log import configure_logging
+    from streams.centre_claims import centre_group_id
     from streams.certificate_rendering import RENDER_TIME_LIMIT_SECONDS
-    from streams.certificate_worker import WorkerOptions, centre_group_id, utc_now
+    from streams.certificate_worker import WorkerOptions, utc_now
     from streams.platform import MAX_DEFAULT_RENDERERS, Platform
     from streams.simulated_clock import SimulatedClock, published_worker_clock
 

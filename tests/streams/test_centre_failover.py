@@ -38,7 +38,8 @@ from kiosk_sim.transport import InProcessTransport
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
-from streams.certificate_worker import CERTIFICATE_HEADER, WorkerTopics, centre_group_id, certificate_id
+from streams.centre_claims import centre_group_id
+from streams.certificate_worker import CERTIFICATE_HEADER, WorkerTopics, certificate_id
 from tests.streams.kiosk_world import (
     CHIYODA,
     PIN,
