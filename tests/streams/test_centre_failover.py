@@ -76,7 +76,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KioskWorld
     w.server.shutdown()
 
 
-def _topics(cluster: ClusterHandle) -> WorkerTopics:
+def centre_topics(cluster: ClusterHandle) -> WorkerTopics:
     def make(partitions: int) -> str:
         name = f"test.centres.{uuid.uuid4().hex[:12]}"
         cluster.create_topic(name, partitions, 3)
@@ -223,7 +223,7 @@ class Recorder:
 def test_losing_east_whole_under_load_west_answers_everything_once_and_east_returns(
         centres_cluster: ClusterHandle, world: tuple[KioskWorld, list[Holder]], tmp_path: Path) -> None:
     w, holders = world
-    names = _topics(centres_cluster)
+    names = centre_topics(centres_cluster)
     servers = centres_cluster.bootstrap_servers
     east = CentreWorker("EAST", centres_cluster, names, w, tmp_path / "east")
     west = CentreWorker("WEST", centres_cluster, names, w, tmp_path / "west")
@@ -291,7 +291,7 @@ def test_losing_east_whole_under_load_west_answers_everything_once_and_east_retu
 def test_both_centres_claiming_the_same_requests_answer_each_once(
         centres_cluster: ClusterHandle, world: tuple[KioskWorld, list[Holder]], tmp_path: Path) -> None:
     w, holders = world
-    names = _topics(centres_cluster)
+    names = centre_topics(centres_cluster)
     servers = centres_cluster.bootstrap_servers
     workers = [CentreWorker(c, centres_cluster, names, w, tmp_path / c.lower()) for c in ("EAST", "WEST")]
     for worker in workers:
