@@ -403,9 +403,11 @@ class CertificateWorker:
                           time_limit=self.options.render_time_limit)
         feed = _Feed(self, stop)
         feed.start()
+        # Its own stop: the batch in flight when the worker stops is still arbitrated (drained) after `stop`.
+        index_stop = threading.Event()
         if self.options.centre is not None:
             self._claims_index = ClaimsIndex(f"{self.group_id}.claims", self.bootstrap_servers, self.topics.claims,
-                                             self.topics.responses, REQUEST_HEADER, stop).start()
+                                             self.topics.responses, REQUEST_HEADER, index_stop).start()
         ledger = RequestLedger(self._ledger_path)
         producer = kafka.make_producer(self.bootstrap_servers,
                                        **{"linger.ms": 1, "message.max.bytes": MAX_MESSAGE_BYTES})
@@ -415,7 +417,7 @@ class CertificateWorker:
         runtime: ProcessorRuntime | None = None
         try:
             index = self._claims_index
-            while not (feed.caught_up.wait(0.2) and (index is None or index.caught_up.is_set())):
+            while not (feed.caught_up.wait(0.2) and (index is None or index.caught_up.wait(0.2))):
                 if stop.is_set():
                     return self.counters
             if feed.error is not None:
@@ -451,6 +453,7 @@ class CertificateWorker:
             ledger.close()
             self._households.close()
             feed.join(5)
+            index_stop.set()
             if self._claims_index is not None:
                 self._claims_index.join(5)
         log.info("stopped", **self.counters.as_dict())

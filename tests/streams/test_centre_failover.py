@@ -30,6 +30,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from domain.issuing_centres import CENTRE_HEADER, CentreAvailability
+from domain.municipalities import municipality
 from infra import topics
 from infra.cluster_control import ClusterHandle
 from kiosk_sim.card import CardKey, JpkiCard
@@ -41,6 +42,7 @@ from schemas.wire import AvroSerde
 from streams.centre_claims import centre_group_id
 from streams.certificate_worker import CERTIFICATE_HEADER, WorkerTopics, certificate_id
 from tests.streams.kiosk_world import (
+    ANCHOR,
     CHIYODA,
     PIN,
     TANABE,
@@ -72,6 +74,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KioskWorld
     w = make_world(tmp_path_factory.mktemp("centres-world"))
     holders = [w.card(i) for i in range(8)]
     load_residents(w.store, [resident_with_card(w, h, TANABE, 300 + i) for i, h in enumerate(holders)])
+    # The seal keys are in each centre before it serves: two workers sharing one PKI directory must not both make
+    # the municipality's first seal.
+    w.pki.ensure_seal_certificate(TANABE, municipality(TANABE).name, ANCHOR)
     yield w, holders
     w.server.shutdown()
 
