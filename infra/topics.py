@@ -34,6 +34,8 @@ DLQ = "bcl.dlq"
 DISASTER_EVENTS = "bcl.disaster.events"
 DISASTER_ASSESSMENTS = "bcl.disaster.assessments"
 DISASTER_APPLICATIONS = "bcl.disaster.applications"
+SHELTER_STAYS = "bcl.shelter.stays"
+WELFARE_STATUS = "bcl.welfare.status"
 
 _COMPACTED = {"cleanup.policy": "compact", "min.insync.replicas": "2"}
 _RETAINED = {"cleanup.policy": "delete", "retention.ms": "-1", "min.insync.replicas": "2"}
@@ -79,6 +81,15 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     # From the same outbox: each online application submitted, accepted or rejected (sinks.disaster_applications).
     TopicSpec(DISASTER_APPLICATIONS, 3, config=_RETAINED,
               doc="DisasterApplication (submitted, accepted, rejected) keyed by disaster id"),
+    # From the same outbox: each check-in and check-out taken from a shelter terminal, and each check-out of a
+    # shelter's closing (sinks.shelters).
+    TopicSpec(SHELTER_STAYS, 3, config=_RETAINED,
+              doc="ShelterStay (check-in, check-out, with the person's shelter after it) keyed by disaster id"),
+    # From the municipalities' welfare systems through their adapters: the whole status after each change, so the
+    # latest per key is what counts (compacted, like the register).
+    TopicSpec(WELFARE_STATUS, 6, config=_COMPACTED,
+              doc="WelfareStatus (care level, disability certificates, 指定難病, at home) keyed by municipality + "
+                  "resident code"),
 )
 
 

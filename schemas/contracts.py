@@ -45,6 +45,8 @@ CONTRACTS: dict[str, Contract] = {
         Contract(topics.DISASTER_ASSESSMENTS, "jp.bcl.disaster.DwellingAssessment", ("dwelling_assessment.avsc",)),
         Contract(topics.DISASTER_APPLICATIONS, "jp.bcl.disaster.DisasterApplication",
                  ("disaster_application.avsc",)),
+        Contract(topics.SHELTER_STAYS, "jp.bcl.disaster.ShelterStay", ("shelter_stay.avsc",)),
+        Contract(topics.WELFARE_STATUS, "jp.bcl.welfare.WelfareStatus", ("welfare_status.avsc",)),
     )
 }
 

@@ -1,7 +1,8 @@
 """The printable extract of one household of a 被災者台帳 (被災者台帳 記載事項の抜粋), as a PDF (fpdf2 with the IPAex
 fonts the platform installs, like the billing statements): the household's members as the ledger holds them, the
-dwelling and its damage level with every change, and what staff entered. The individual number is never printed
-(an extract is handed over on paper). Made in memory for the staff page that serves it; nothing is written."""
+dwelling and its damage level with every change, what staff entered, and the support money applied for, paid and
+outstanding with each payment. The individual number is never printed (an extract is handed over on paper).
+Made in memory for the staff page that serves it; nothing is written."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 from fpdf import FPDF, FontFace
 
 from domain.damage_levels import DamageLevel
+from domain.disaster_applications import PROCEDURE_NAMES
 from domain.japan_time import to_japan_time
 from domain.japanese_date import format_japanese_date
 from domain.ledger_staff_items import STAFF_ITEMS
+from domain.support_payments import yen
 from sinks.staff_scope import Household
 
 TITLE = "被災者台帳　記載事項の抜粋"
@@ -86,5 +89,15 @@ def extract_pdf(household: Household, *, printed_by: str, now: dt.datetime, minc
                 c.reason or ""] for c in household.history]
     table(["記録日時", "変更前", "変更後", "区分", "担当", "理由"], changes or [["—", "—", "—", "—", "—", "認定なし"]],
           [36, 22, 22, 16, 28, 54])
+    text("支援金等（申請額・支払済・未払）", 11, gothic=True, gap=1)
+    procedures = household.support.procedures if household.support else []
+    support = [[PROCEDURE_NAMES[p.procedure], yen(p.applied), "　".join(a.basis for a in p.amounts), yen(p.paid),
+                yen(p.outstanding)] for p in procedures]
+    table(["手続", "申請額", "算定", "支払済", "未払"], support or [["—", "—", "記録なし", "—", "—"]],
+          [40, 24, 66, 24, 24])
+    payments = [[PROCEDURE_NAMES[p.procedure], format_japanese_date(x.paid_on), yen(x.amount), x.paid_by, x.reference]
+                for p in procedures for x in p.payments]
+    if payments:
+        table(["手続", "支払日", "金額", "担当", "参照番号"], payments, [40, 34, 26, 30, 48])
     text("この抜粋には個人情報が含まれます。取扱いに注意してください。", 8.5, gap=0)
     return bytes(pdf.output())

@@ -9,9 +9,10 @@ person or dwelling outside the scope is not found (OutOfScope, answered 404 like
 that a URL does not tell whether another municipality has it), and the attempt is audited (`staff.refused`).
 
 Every read of personal data is audited (sinks.audit, the staff member's login as the actor): the search
-(`staff.ledger.search`, with the criteria and how many rows), a household (`staff.household.read`), the map's
-dwellings (`staff.area.map`), a PDF extract (`staff.household.extract`); and every change (`staff.item.set`,
-`staff.survey`, `staff.area.apply`). Changes are each one transaction of their store (durable on return)."""
+(`staff.ledger.search`, with the criteria and how many rows), a household with its support money
+(`staff.household.read`), the map's dwellings (`staff.area.map`), a PDF extract (`staff.household.extract`); and
+every change (`staff.item.set`, `staff.survey`, `staff.area.apply`, `staff.support.pay`). Changes are each one
+transaction of their store (durable on return)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from sinks.audit import record_access
 from sinks.damage_assessment import AreaPreview, AreaRegistration, Assessment, Change, DamageAssessment
 from sinks.disaster_applications import Application, DisasterApplications
 from sinks.disaster_ledger import DisasterLedger, LedgerDwelling, NoLedgerError
+from sinks.support_payments import HouseholdSupport, Payment, SupportPayments
 
 # The most rows a search lists (the counts cover every match).
 SEARCH_ROWS = 200
@@ -85,12 +87,15 @@ class Household:
     dwelling: LedgerDwelling | None
     assessment: Assessment | None
     history: list[Change] = field(default_factory=list)
+    support: HouseholdSupport | None = None  # the support amounts applied for and paid
 
 
 class StaffScope:
     def __init__(self, member: StaffMember, ledger: DisasterLedger, assessment: DamageAssessment,
-                 applications: DisasterApplications, audit_file: Path, clock: Callable[[], dt.datetime]) -> None:
+                 applications: DisasterApplications, audit_file: Path, clock: Callable[[], dt.datetime], *,
+                 support: SupportPayments) -> None:
         self.member = member
+        self._support = support
         self._ledger = ledger
         self._assessment = assessment
         self._applications = applications
@@ -181,8 +186,9 @@ class StaffScope:
         history = list(self._assessment.history(disaster_id, dwelling_id))
         self._audit(action, len(members), disaster_id=disaster_id, household_number=household_number,
                     resident_codes=[m.row["resident_code"] for m in members])
+        support = self._support.recorded(disaster_id, self.member.municipality_code, household_number)
         return Household(disaster, self.member.municipality_code, household_number, members, dwelling,
-                         current[0] if current else None, history)
+                         current[0] if current else None, history, support)
 
     def dwellings(self, disaster_id: str) -> list[tuple[LedgerDwelling, DamageLevel | None]]:
         """The municipality's dwellings with their level, for the area map."""
@@ -241,6 +247,22 @@ class StaffScope:
         self._audit("staff.area.apply", applied.preview.changes, disaster_id=disaster_id, area_id=applied.area_id,
                     level=level.value)
         return applied
+
+    def pay(self, disaster_id: str, municipality_code: str, household_number: str, *, procedure: str, amount: int,
+            paid_on: dt.date, reference: str) -> Payment:
+        """A support payment to a household of the member's municipality (one transaction of its store)."""
+        self._own(municipality_code, f"household {household_number!r}", disaster_id=disaster_id,
+                  household_number=household_number)
+        self.disaster(disaster_id)
+        if not any(household_of(r) == household_number for r in self._rows(disaster_id)):
+            raise self._refuse(f"household {household_number!r}", disaster_id=disaster_id,
+                               household_number=household_number)
+        paid = self._support.pay(disaster_id, self.member.municipality_code, household_number, procedure,
+                                 amount=amount, paid_on=paid_on, staff=self.member.login, reference=reference,
+                                 now=self._clock())
+        self._audit("staff.support.pay", 1, disaster_id=disaster_id, household_number=household_number,
+                    procedure=paid.procedure.value, amount=paid.amount, reference=paid.reference)
+        return paid
 
     # -- applications ----------------------------------------------------------------------------
 

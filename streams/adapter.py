@@ -58,6 +58,7 @@ class AdapterState:
     start: str  # ISO instant of the full load
     last_day: int = 0  # last simulated day sent (0: only the full load)
     last_sequence: int = 0
+    welfare_day: int = -1  # last simulated day whose welfare changes were sent (0: the welfare full load; -1: none)
 
     @classmethod
     def load(cls, directory: Path, municipality_code: str) -> AdapterState:
@@ -87,6 +88,15 @@ class AdapterState:
                                f"cannot send again from {from_sequence}")
         sent = itertools.chain(simulator.full_load(), simulator.changes(self.last_day, from_day=1))
         return (e for e in sent if e["sequence"] >= from_sequence)
+
+    def welfare_events(self, simulator: RegisterSimulator) -> Iterator[dict[str, Any]]:
+        """The welfare systems' events not sent yet, up to the register's last day sent: the welfare full load first
+        (when not sent), then the changes of the days after `welfare_day`."""
+        if self.welfare_day < 0:
+            yield from simulator.welfare_full_load()
+        first = max(1, self.welfare_day + 1)
+        if self.last_day >= first:
+            yield from simulator.welfare_changes(self.last_day - first + 1, from_day=first)
 
 
 @dataclass
@@ -130,6 +140,26 @@ def publish(
                           delivery_timeout=delivery_timeout, result=result)
 
 
+def publish_welfare(
+    events: Iterable[dict[str, Any]],
+    bootstrap_servers: str,
+    registry: BaseSchemaRegistry,
+    signers: Signers,
+    *,
+    topic: str = topics.WELFARE_STATUS,
+    progress: Callable[[int], None] = lambda n: None,
+    waiting: Callable[[int, float], None] = lambda unacknowledged, seconds: None,
+    delivery_timeout: float = DELIVERY_TIMEOUT_S,
+) -> PublishResult:
+    """Encode (WelfareStatus), sign with the municipality's key like the register and send welfare events, keyed by
+    municipality + resident code (publish_signed, the same bounded delivery)."""
+    serde = AvroSerde(registry, CONTRACTS[topics.WELFARE_STATUS])
+    messages = ((e["municipality_code"], message_key(e["municipality_code"], e["resident_code"]), serde.encode(e))
+                for e in events)
+    return publish_signed(messages, bootstrap_servers, signers, topic=topic, progress=progress, waiting=waiting,
+                          delivery_timeout=delivery_timeout)
+
+
 def sign_messages(
     messages: Iterable[tuple[str, bytes | None, bytes]], signers: Signers, run_size: int = RUN_SIZE
 ) -> Iterator[Signed]:
@@ -164,9 +194,9 @@ def publish_signed(
     result: PublishResult | None = None,
 ) -> PublishResult:
     """Sign (municipality, key, value) messages with the municipality's key, in runs, and send them: the one
-    way anything writes bcl.register.diffs (the adapter, the demo, tests, benchmarks). Returns once every
-    message is acknowledged by the cluster (acks=all), or raises DeliveryTimeoutError when some are not
-    within `delivery_timeout` seconds of being sent (AdapterError when the cluster refused some).
+    way anything writes bcl.register.diffs (the adapter, the demo, tests, benchmarks) and bcl.welfare.status.
+    Returns once every message is acknowledged by the cluster (acks=all), or raises DeliveryTimeoutError when
+    some are not within `delivery_timeout` seconds of being sent (AdapterError when the cluster refused some).
     `waiting(unacknowledged, seconds)` is called every few seconds while messages wait for their
     acknowledgement."""
     result = result if result is not None else PublishResult()

@@ -23,6 +23,8 @@ from domain.disaster_applications import (
 from domain.disasters import to_millisecond
 from domain.kiosk_rules import Refusal
 from domain.request_authentication import authenticate_request
+from kiosk_sim.card_client import JpkiCardClient
+from kiosk_sim.transport import BaseCardTransport
 from sinks.disaster_applications import Application, DisasterApplications, SignedApplication
 
 
@@ -30,6 +32,15 @@ def new_draft(disaster_id: str, procedure_name: str, mail: str, now: dt.datetime
     """A fresh application to sign: a new id, now; the procedure and mail address read (ApplicationError)."""
     return ApplicationDraft(str(uuid.uuid4()), disaster_id, procedure(procedure_name), mail_address(mail),
                             to_millisecond(now.astimezone(dt.UTC)))
+
+
+def card_signature(transport: BaseCardTransport, draft: ApplicationDraft, pin: str) -> tuple[bytes, bytes]:
+    """What the resident's card gives for an application: its authentication certificate and its signature over
+    the draft's BCL-APPLY-v1 bytes. A wrong PIN (WrongPin, with the tries left) or a locked card ends here."""
+    client = JpkiCardClient(transport)
+    certificate = client.read_auth_certificate()
+    client.verify_auth_pin(pin)
+    return certificate, client.sign_challenge(draft.to_sign(certificate))
 
 
 class ApplicationIntake:

@@ -37,7 +37,10 @@ from sinks.damage_assessment import DamageAssessment
 from sinks.disaster_applications import DisasterApplications
 from sinks.disaster_ledger import DisasterLedger
 from sinks.disaster_store import DisasterStore
+from sinks.evacuation_plans import EvacuationPlans
+from sinks.evacuation_roster import EvacuationRoster
 from sinks.mail_outbox import MailOutbox
+from sinks.shelters import Shelters
 from sinks.snapshot_store import ParquetSnapshotStore
 from sinks.staff_accounts import StaffAccounts
 from streams.application_intake import ApplicationIntake
@@ -47,14 +50,17 @@ from streams.certificate_worker import CertificateWorker, Clock, WorkerOptions, 
 from streams.disaster_ledger_processor import DisasterLedgerProcessor, RegisterStateSink
 from streams.disaster_mailer import DisasterMailer
 from streams.disaster_relay import DisasterRelay
+from streams.evacuation_roster_processor import EvacuationRosterProcessor, RosterSink
 from streams.materialiser import BackupMaterialiser
 from streams.settings import Settings
+from streams.shelter_intake import ShelterIntake
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from domain.staff_accounts import StaffMember
     from sinks.staff_scope import StaffScope
+    from sinks.support_payments import SupportPayments
 
 # Renderer processes of the certificate worker unless asked otherwise: the cores, at most 4 (each holds a
 # font and the seal credentials; more than the cores only adds contention).
@@ -164,6 +170,39 @@ class Platform:
                                     AvroSerde(self.registry, CONTRACTS[topics.DISASTER_APPLICATIONS]),
                                     self.mail_outbox, self.staff_mail_address)
 
+    @cached_property
+    def support_payments(self) -> SupportPayments:
+        """Each household's support amounts applied for and paid, on the disaster store."""
+        from sinks.support_payments import SupportPayments
+
+        return SupportPayments(self.disaster_store, self.disaster_ledger, self.damage_assessment,
+                               self.disaster_applications)
+
+    @cached_property
+    def shelters(self) -> Shelters:
+        """Shelters, their openings and the stays at them, on the disaster store; people found in the ledgers."""
+        return Shelters(self.disaster_ledger.store, AvroSerde(self.registry, CONTRACTS[topics.SHELTER_STAYS]),
+                        self.shelter_pass_key)
+
+    @cached_property
+    def shelter_pass_key(self) -> bytes:
+        """The HMAC key of the printed shelter registration QR codes (domain.shelter_pass), of the data dir."""
+        return bytes.fromhex(data_dir_secret(self.settings.shelter_pass_key_file))
+
+    def shelter_intake(self, clock: Clock = utc_now) -> ShelterIntake:
+        """Takes the shelter terminals' batches: card certificates checked like the worker's, then stored."""
+        return ShelterIntake(self.shelters, self.card_trust(clock), clock)
+
+    @cached_property
+    def evacuation_roster(self) -> EvacuationRoster:
+        """The 避難行動要支援者名簿 of the municipalities, in the disaster store; its reads audited."""
+        return EvacuationRoster(self.disaster_store, self.settings.audit_file)
+
+    @cached_property
+    def evacuation_plans(self) -> EvacuationPlans:
+        """The 個別避難計画 of the listed people, beside the roster."""
+        return EvacuationPlans(self.evacuation_roster)
+
     def staff_mail_address(self, municipality_code: str) -> str:
         """The disaster-support staff address of a municipality (Settings.disaster_staff_mail)."""
         return self.settings.disaster_staff_mail.format(municipality_code=municipality_code)
@@ -191,7 +230,7 @@ class Platform:
         from sinks.staff_scope import StaffScope
 
         return StaffScope(member, self.disaster_ledger, self.damage_assessment, self.disaster_applications,
-                          self.settings.audit_file, utc_now)
+                          self.settings.audit_file, utc_now, support=self.support_payments)
 
     def staff_web(self, **overrides: Any) -> web.Application:
         """The staff pages (streams.staff_web), over the scopes of the signed-in members."""
@@ -241,6 +280,16 @@ class Platform:
         return DisasterLedgerProcessor(self.bootstrap_servers, self.registry, sink,
                                        data_dir=self.settings.ledger_processor_dir, log_level=self.settings.log_level,
                                        **overrides)
+
+    def evacuation_roster_processor(self, sink: RosterSink | None = None,
+                                    **overrides: Any) -> EvacuationRosterProcessor:
+        """The Faust app keeping the roster current from bcl.residents and bcl.welfare.status (into `sink`, by
+        default the platform's roster)."""
+        return EvacuationRosterProcessor(self.bootstrap_servers, self.registry,
+                                         self.evacuation_roster if sink is None else sink,
+                                         verifier=SignatureVerifier(self.trust_store),
+                                         data_dir=self.settings.roster_processor_dir,
+                                         log_level=self.settings.log_level, **overrides)
 
     # -- kiosks -------------------------------------------------------------------------------
 

@@ -131,6 +131,16 @@ class Settings:
         return self.keys_dir / "scramble-key-secret"
 
     @property
+    def shelter_pass_key_file(self) -> Path:
+        """The data dir's key of the printed shelter registration QR codes (domain.shelter_pass), made on first use."""
+        return self.keys_dir / "shelter-pass-key"
+
+    @property
+    def shelter_terminals_dir(self) -> Path:
+        """Where a shelter terminal keeps its local queue by default (kiosk_sim.shelter_terminal), one file each."""
+        return self.data_dir / "shelter-terminals"
+
+    @property
     def snapshot_keys_dir(self) -> Path:
         """The snapshot store's encryption keys, one key ring per municipality (infra.snapshot_keys)."""
         return self.keys_dir / "snapshot-store"
@@ -192,6 +202,11 @@ class Settings:
     def ledger_processor_dir(self) -> Path:
         """The disaster-ledger processor's Faust data folder (Faust makes it; the processor keeps nothing there)."""
         return self.data_dir / "disaster" / "ledger-processor"
+
+    @property
+    def roster_processor_dir(self) -> Path:
+        """The evacuation-roster processor's Faust data folder (Faust makes it; the processor keeps nothing there)."""
+        return self.data_dir / "disaster" / "roster-processor"
 
     @property
     def kiosk_dir(self) -> Path:

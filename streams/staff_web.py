@@ -1,6 +1,7 @@
 """The staff pages of disaster support (aiohttp, server-rendered HTML, no script): sign-in; the disasters of the
 staff member's municipality; a ledger's search with its counts first; a household's page (members, dwelling,
-level and its history; 連絡先, 要配慮者, 提供同意 and notes editable; a survey of the dwelling); the area page (the
+level and its history; 連絡先, 要配慮者, 提供同意 and notes editable; a survey of the dwelling; the support money
+applied for, paid and outstanding, and a payment recorded); the area page (the
 dwellings drawn as an inline SVG map from their coordinates, points coloured by level, no tiles; a GeoJSON upload
 previewed, then applied); the household's printable extract (PDF); the inbox of online applications (accept, reject).
 
@@ -45,6 +46,7 @@ from domain.errors import BclError, InvalidArgumentError
 from domain.japan_time import to_japan_time
 from domain.ledger_staff_items import STAFF_ITEMS, LedgerSearch, ledger_search
 from domain.staff_accounts import SignInRefused, StaffMember
+from domain.support_payments import yen
 from sinks.damage_assessment import AreaPreview
 from sinks.disaster_applications import Application
 from sinks.staff_accounts import StaffAccounts
@@ -234,12 +236,56 @@ def _household_html(h: Household, token: str, saved: bool) -> str:
                   f'<button id="survey" type="submit">調査結果を記録</button></form>')
     address = h.dwelling.address if h.dwelling else h.members[0].row["current_address"]
     notice = '<p id="saved" class="ok">保存しました。</p>' if saved else ""
+    support = _support_html(h, token)
     extract = f"{_household_url(d, h.municipality_code, h.household_number)}/extract.pdf"
     return f"""<section><h2>世帯 <span id="household">{_e(h.household_number)}</span>（{_e(h.disaster.name)}）</h2>
 {notice}<p>住家 {_e(address)}・被害の程度 <b id="level">{_e(_level_name(level))}</b></p>
 <p><a id="extract" href="{_e(extract)}">台帳の抜粋（PDF）</a></p></section>
 <section><h2>住家被害認定</h2><table id="history"><tr><th>記録日時</th><th>変更前</th><th>変更後</th><th>区分</th>
-<th>担当</th><th>理由</th></tr>{history}</table>{survey}</section>{members}"""
+<th>担当</th><th>理由</th></tr>{history}</table>{survey}</section>{support}{members}"""
+
+
+def _support_html(h: Household, token: str) -> str:
+    """The household's support money: per procedure applied for, paid, outstanding, and what the dwelling's
+    current level would give (the amount applied for stays what it was after a re-survey); the payments; a form
+    to record one."""
+    rows, paid_rows = "", ""
+    for p in h.support.procedures if h.support else []:
+        name = p.procedure.value
+        current = "".join(
+            f"<div>{'—' if a.current is None else _e(yen(a.current.amount))}"
+            f"{'（申請時と異なる）' if a.changed_since else ''}</div>" for a in p.amounts)
+        basis = "".join(f"<div>{_e(a.basis)}（{_e(a.recorded_by)} {_e(_when(a.recorded_at))}）</div>"
+                        for a in p.amounts)
+        rows += (f'<tr><td>{_e(PROCEDURE_NAMES[p.procedure])}</td><td id="support-applied-{name}">'
+                 f'{_e(yen(p.applied))}</td><td>{basis}</td><td id="support-current-{name}">{current}</td>'
+                 f'<td id="support-paid-{name}">{_e(yen(p.paid))}</td>'
+                 f'<td id="support-outstanding-{name}">{_e(yen(p.outstanding))}</td></tr>')
+        paid_rows += "".join(f"<tr><td>{_e(PROCEDURE_NAMES[p.procedure])}</td><td>{_e(x.paid_on.isoformat())}</td>"
+                             f"<td>{_e(yen(x.amount))}</td><td>{_e(x.paid_by)}</td><td>{_e(x.reference)}</td></tr>"
+                             for x in p.payments)
+    if not rows:
+        return ('<section><h2>支援金等</h2><p id="support-none">受理された支援の申請の額は記録されていません。</p>'
+                "</section>")
+    changes = "".join(f"<tr><td>{_e(_when(c.recorded_at))}</td><td>{_e(PROCEDURE_NAMES[c.procedure])}</td>"
+                      f"<td>{'—' if c.old_amount is None else _e(yen(c.old_amount))}</td><td>{_e(yen(c.amount))}</td>"
+                      f"<td>{_e(_level_name(c.level))}</td><td>{_e(c.recorded_by)}</td></tr>"
+                      for c in h.support.history) if h.support else ""
+    action = f"{_household_url(h.disaster.disaster_id, h.municipality_code, h.household_number)}/payments"
+    choices = [(p.procedure.value, PROCEDURE_NAMES[p.procedure]) for p in h.support.procedures] if h.support else []
+    return f"""<section><h2>支援金等</h2><table id="support"><tr><th>手続</th><th>申請額</th><th>算定</th>
+<th>現在の認定での額</th><th>支払済</th><th>未払</th></tr>{rows}</table>
+<p>申請額は申請時の被害の程度によるもので、再調査で程度が変わっても変わりません。</p>
+<h2>申請額の記録</h2><table id="support-history"><tr><th>記録日時</th><th>手続</th><th>変更前</th><th>申請額</th>
+<th>被害の程度</th><th>担当</th></tr>{changes}</table>
+<h2>支払</h2><table id="payments"><tr><th>手続</th><th>支払日</th><th>金額</th><th>担当</th><th>参照番号</th></tr>
+{paid_rows}</table>
+<form method="post" action="{_e(action)}">{_csrf_field(token)}
+<label>手続 <select id="pay-procedure" name="procedure">{_options(choices, "")}</select></label>
+<label>金額（円） <input id="pay-amount" name="amount" type="text" size="10"></label>
+<label>支払日 <input id="pay-date" name="paid_on" type="date"></label>
+<label>参照番号 <input id="pay-reference" name="reference" type="text" maxlength="64"></label>
+<button id="pay" type="submit">支払を記録</button></form></section>"""
 
 
 def _map_svg(points: list[tuple[float, float, DamageLevel | None, str]],
@@ -475,6 +521,23 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
                                          surveyed_on=None))
         return _redirect(f"{_household_url(disaster_id, code, _form_text(form, 'household'))}?saved=1")
 
+    async def pay(request: web.Request) -> web.StreamResponse:
+        scope: StaffScope = request[_SCOPE]
+        disaster_id, code, number = (request.match_info[k] for k in ("disaster", "municipality", "household"))
+        form = request[_FORM]
+        amount_text = _form_text(form, "amount").strip().replace(",", "")
+        try:
+            amount = int(amount_text)
+        except ValueError:
+            raise InvalidArgumentError("amount", f"must be a whole number of yen, got {amount_text!r}") from None
+        try:
+            paid_on = dt.date.fromisoformat(_form_text(form, "paid_on").strip())
+        except ValueError:
+            raise InvalidArgumentError("paid_on", "choose the day paid (YYYY-MM-DD)") from None
+        await store(lambda: scope.pay(disaster_id, code, number, procedure=_form_text(form, "procedure"),
+                                      amount=amount, paid_on=paid_on, reference=_form_text(form, "reference")))
+        return _redirect(f"{_household_url(disaster_id, code, number)}?saved=1")
+
     async def extract_pdf(request: web.Request) -> web.Response:
         scope: StaffScope = request[_SCOPE]
         disaster_id, code, number = (request.match_info[k] for k in ("disaster", "municipality", "household"))
@@ -576,6 +639,7 @@ def make_app(accounts: StaffAccounts, scope_of: Callable[[StaffMember], StaffSco
         web.get("/", index), web.get("/d/{disaster}", ledger),
         web.get("/d/{disaster}/m/{municipality}/h/{household}", household),
         web.get("/d/{disaster}/m/{municipality}/h/{household}/extract.pdf", extract_pdf),
+        web.post("/d/{disaster}/m/{municipality}/h/{household}/payments", pay),
         web.post("/d/{disaster}/m/{municipality}/r/{resident}/items", save_items),
         web.post("/d/{disaster}/m/{municipality}/w/{dwelling}/survey", survey),
         web.get("/d/{disaster}/area", area_page), web.post("/d/{disaster}/area/preview", area_preview),

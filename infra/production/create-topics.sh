@@ -18,5 +18,7 @@ set -eu
 "${KAFKA_TOPICS}" --bootstrap-server "${BOOTSTRAP_SERVER}" --create --if-not-exists --topic bcl.disaster.events --partitions 3 --replication-factor 3 --config cleanup.policy=delete --config min.insync.replicas=2 --config retention.ms=-1
 "${KAFKA_TOPICS}" --bootstrap-server "${BOOTSTRAP_SERVER}" --create --if-not-exists --topic bcl.disaster.assessments --partitions 3 --replication-factor 3 --config cleanup.policy=delete --config min.insync.replicas=2 --config retention.ms=-1
 "${KAFKA_TOPICS}" --bootstrap-server "${BOOTSTRAP_SERVER}" --create --if-not-exists --topic bcl.disaster.applications --partitions 3 --replication-factor 3 --config cleanup.policy=delete --config min.insync.replicas=2 --config retention.ms=-1
+"${KAFKA_TOPICS}" --bootstrap-server "${BOOTSTRAP_SERVER}" --create --if-not-exists --topic bcl.shelter.stays --partitions 3 --replication-factor 3 --config cleanup.policy=delete --config min.insync.replicas=2 --config retention.ms=-1
+"${KAFKA_TOPICS}" --bootstrap-server "${BOOTSTRAP_SERVER}" --create --if-not-exists --topic bcl.welfare.status --partitions 6 --replication-factor 3 --config cleanup.policy=compact --config min.insync.replicas=2
 
 "${KAFKA_TOPICS}" --bootstrap-server "${BOOTSTRAP_SERVER}" --list

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import click
 
-from streams.commands import disaster_applications  # noqa: F401  (its commands join the disaster group)
+from streams.commands import (
+    disaster_applications,  # noqa: F401  (its commands join the disaster group)
+    disaster_support,  # noqa: F401  (its commands join the disaster group)
+)
 from streams.commands.adapter import adapter
 from streams.commands.backup import analysts, backup, query, schemas
 from streams.commands.billing import billing
@@ -15,6 +18,8 @@ from streams.commands.cluster import cluster
 from streams.commands.disaster import disaster
 from streams.commands.kiosk import kiosk
 from streams.commands.pki import pki
+from streams.commands.roster import roster
+from streams.commands.shelter import shelter
 from streams.commands.stats import stats
 from streams.commands.verify import verify
 from streams.commands.worker import worker
@@ -30,3 +35,5 @@ COMMAND_GROUPS.append(kiosk)
 COMMAND_GROUPS.append(verify)
 COMMAND_GROUPS.append(worker)
 COMMAND_GROUPS.append(disaster)
+COMMAND_GROUPS.append(shelter)
+COMMAND_GROUPS.append(roster)

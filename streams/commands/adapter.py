@@ -25,9 +25,10 @@ def _progress(description: str, total: int | None):  # type: ignore[no-untyped-d
     return progress, lambda n: progress.advance(task, n)
 
 
-def _publish(settings: Settings, description: str, total: int | None, events, timeout: float):  # type: ignore[no-untyped-def]
+def _publish(settings: Settings, description: str, total: int | None, events, timeout: float,  # type: ignore[no-untyped-def]
+             welfare: bool = False):
     """Publish with a progress bar, and a line every few seconds while the cluster has not acknowledged."""
-    from streams.adapter import publish
+    from streams.adapter import publish, publish_welfare
     from streams.platform import Platform
 
     platform = Platform(settings)
@@ -39,7 +40,8 @@ def _publish(settings: Settings, description: str, total: int | None, events, ti
                                f"({seconds:.0f} s; gives up after {timeout:g} s)", markup=False, highlight=False)
 
     with progress:
-        return publish(events, servers, platform.registry, platform.register_signer, progress=advance,
+        send = publish_welfare if welfare else publish
+        return send(events, servers, platform.registry, platform.register_signer, progress=advance,
                        waiting=waiting, delivery_timeout=timeout)
 
 
@@ -100,6 +102,28 @@ def diffs(settings: Settings, code: str, days: int, delivery_timeout: float) -> 
     state.save(settings.adapter_dir)
     click.echo(f"published {result.delivered} change events for {code}, days {first}–{state.last_day} "
                f"(last sequence {state.last_sequence})")
+
+
+@adapter.command("welfare")
+@click.option("--municipality", "code", required=True, help="6-digit local-government code.")
+@DELIVERY_TIMEOUT
+@click.pass_obj
+def welfare(settings: Settings, code: str, delivery_timeout: float) -> None:
+    """Publish the welfare systems' events (WelfareStatus on bcl.welfare.status: care levels, disability
+    certificates, 指定難病, at home) up to the register's last day sent: the first time their full load, then the
+    changes of the days sent since. Deterministic like the register: sending again changes nothing."""
+    from streams.adapter import AdapterState
+    from streams.register.reference import load_reference_data
+
+    state = AdapterState.load(settings.adapter_dir, code)
+    settings.require_bootstrap_servers()
+    simulator = state.simulator(load_reference_data(), settings.mincho_font)
+    first = state.welfare_day + 1
+    result = _publish(settings, f"welfare of {code}, days {first}–{state.last_day}", None,
+                      state.welfare_events(simulator), delivery_timeout, welfare=True)
+    state.welfare_day = state.last_day
+    state.save(settings.adapter_dir)
+    click.echo(f"published {result.delivered} welfare events for {code}, days {first}–{state.last_day}")
 
 
 @adapter.command("resend")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from domain.damage_levels import DamageLevel, damage_level, level_for
+from domain.disaster_applications import PROCEDURE_NAMES, Procedure
 from domain.disaster_condolence import condolence_amounts
 from domain.disaster_ledger import LedgerFlag
 from domain.disaster_relief_loan import relief_loan_income_limit, under_relief_loan_income_limit
@@ -201,32 +202,50 @@ _municipality_option = click.option("--municipality", "municipality", required=T
 @click.pass_obj
 def ledger(settings: Settings, disaster_id: str, municipality: str, flag: str | None, counts_only: bool,
            as_json: bool) -> None:
-    """The 被災者台帳 of a municipality: the counts per flag, then its people (personal data, shown on the terminal
-    only and recorded in the audit log)."""
+    """The 被災者台帳 of a municipality: the counts per flag and the support money's totals, then its people and
+    each household's support applied for, paid and outstanding (personal data, shown on the terminal only and
+    recorded in the audit log)."""
     from sinks.audit import record_access
+    from sinks.support_payments import ledger_totals
+    from streams.commands.disaster_support import household_lines, household_values
     from streams.platform import Platform
 
-    store = Platform(settings).disaster_ledger
+    platform = Platform(settings)
+    store = platform.disaster_ledger
     build = store.ledger_build(disaster_id.strip(), municipality)
     counts = store.flag_counts(disaster_id.strip(), municipality)
     rows = [] if counts_only else store.residents(disaster_id.strip(), municipality,
                                                   None if flag is None else LedgerFlag(flag.upper()))
+    support = platform.support_payments.households(disaster_id.strip(), municipality)
+    if not counts_only and flag is not None:  # the support of the households listed
+        support = [h for h in support if h.household_number in {r["household_number"] for r in rows}]
+    totals = ledger_totals(support)
     if rows:
         record_access(settings.audit_file, "disaster.ledger", municipality, len(rows), disaster_id=disaster_id.strip(),
                       flag=flag)
     if as_json:
-        click.echo(json.dumps({"build": _build_values(build), "counts": counts,
-                               **({} if counts_only else {"residents": rows})}, ensure_ascii=False))
+        click.echo(json.dumps({"build": _build_values(build), "counts": counts, "support_totals": totals,
+                               **({} if counts_only else {"residents": rows,
+                                                          "support": [household_values(h) for h in support]})},
+                              ensure_ascii=False))
         return
     click.echo(f"{municipality}: {counts['residents']:,} people, built from the {build.source} as of "
                f"{format_instant(build.as_of)}; " + ", ".join(f"{k} {v:,}" for k, v in counts.items()
                                                                if k != "residents"))
+    for key, t in totals.items():
+        name = "support total" if key == "total" else PROCEDURE_NAMES[Procedure(key)]
+        click.echo(f"{name}: {t['households']:,} households, applied {_yen(t['applied'])}, paid {_yen(t['paid'])}, "
+                   f"outstanding {_yen(t['outstanding'])}")
     for r in rows:
         flags = f" [{r['flags']}{': ' + r['review_reasons'] if r['review_reasons'] else ''}]" if r["flags"] else ""
         moved = f" → {r['moved_to']}" if r["moved_to"] else ""
         click.echo(f"{r['resident_code']}  {r['family_name']} {r['given_name']} ({r['family_name_kana']} "
                    f"{r['given_name_kana']}) {r['birth_date']}  世帯 {r['household_number'] or '-'}  "
                    f"{r['current_status']} {r['current_address']}{moved}{flags}")
+    if rows and support:
+        click.echo("support per household:")
+        for h in support:
+            click.echo("\n".join(household_lines(h)))
 
 
 @disaster.command()

@@ -35,16 +35,13 @@ def _now() -> dt.datetime:
 
 
 def _sign(draft: ApplicationDraft, pin: str, reader: str | None) -> tuple[bytes, bytes]:
-    """The card's authentication certificate and its signature over the draft's BCL-APPLY-v1 bytes, through
-    pcscd. A wrong PIN (WrongPin, with the tries left) or a locked card ends here, nothing sent."""
-    from kiosk_sim.card_client import JpkiCardClient
+    """The card's authentication certificate and its signature over the draft, through pcscd (nothing sent if the
+    PIN is wrong or the card locked)."""
     from kiosk_sim.transport import PcscTransport
+    from streams.application_intake import card_signature
 
     with PcscTransport.open(reader, timeout=5) as transport:
-        client = JpkiCardClient(transport)
-        certificate = client.read_auth_certificate()
-        client.verify_auth_pin(pin)
-        return certificate, client.sign_challenge(draft.to_sign(certificate))
+        return card_signature(transport, draft, pin)
 
 
 def _values(a: Application) -> dict[str, Any]:

@@ -36,6 +36,7 @@ import numpy as np
 
 from domain.japan_time import JST, start_of_day
 from domain.office_hours import is_office_day
+from streams.register import welfare
 from streams.register.errors import RegisterError
 from streams.register.households import FEMALE, HEAD, MALE, compose, pick
 from streams.register.office_calendar import OFFICE_DAY_MS, OFFICE_OPENS_MS, tax_assessment_days
@@ -223,6 +224,29 @@ class RegisterSimulator:
         for number in range(from_day, from_day + days):
             yield from self._simulate_day(state, number)
         self._keep(from_day + days - 1, state)
+
+    def welfare_full_load(self) -> Iterator[Event]:
+        """The welfare systems' initial load (WelfareStatus events, streams.register.welfare): one per person of
+        the initial register who has a status, all at `start`."""
+        for code, status in welfare.initial_statuses(self.register.records, self._seed, self.municipality.code,
+                                                     self.as_of).items():
+            yield welfare.welfare_event(self._seed, self.municipality.code, code, self.start, status, f"0/{code}")
+
+    def welfare_changes(self, days: int, from_day: int = 1) -> Iterator[Event]:
+        """The welfare changes of days from_day .. from_day + days - 1, in time order. They depend on every earlier
+        day, which is replayed (register and welfare) from the full load."""
+        if from_day < 1 or days < 0:
+            raise RegisterError(f"simulated days start at 1 and cannot be negative: from_day={from_day} days={days}")
+        initial = welfare.initial_statuses(self.register.records, self._seed, self.municipality.code, self.as_of)
+        state = self._state_after(0)
+
+        def register_days() -> Iterator[tuple[int, date, dict[str, Record], list[str]]]:
+            for number in range(1, from_day + days):
+                for _ in self._simulate_day(state, number):
+                    pass
+                yield number, self.as_of + timedelta(days=number), state.records, state.current
+
+        yield from welfare.replay(initial, register_days(), self._seed, self.municipality.code, from_day)
 
     def register_at(self, instant: datetime) -> dict[str, Record]:
         """The register as the events up to `instant` leave it: every record's latest after-image

@@ -2,10 +2,12 @@
 `bcl disaster staff-web` in a process of its own over a data dir whose ledgers were built from the backup: sign
 in, search, a household's page, a staff item saved and still there after the server is SIGKILLed and started
 again; a wrong password refused; a form sent without its CSRF token refused; a staff member of 045811 opening a
-302066 household by URL refused and audited; the area page previews and applies a polygon."""
+302066 household by URL refused and audited; the area page previews and applies a polygon; a household's support
+amounts shown, a payment recorded with the form, and a re-survey's amount shown beside the one applied for."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -23,8 +25,12 @@ from selenium.common.exceptions import StaleElementReferenceException, TimeoutEx
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from domain.damage_levels import DamageLevel
+from domain.livelihood_recovery_support import Rebuild, livelihood_support
+from domain.support_payments import Statement
 from sinks.staff_scope import household_of
 from tests.platforms import make_platform
+from tests.streams.card_application import apply_with_card, uncarded
 from tests.streams.staff_world import ONAGAWA, PASSWORD, TANABE, StaffWorld, build_staff_world
 from tests.web_fixtures import headless_chromium
 
@@ -210,3 +216,49 @@ def test_area_page_previews_and_applies_a_polygon(world: StaffWorld, server: Ser
     p.disaster_store.close()
     assert {a.dwelling_id for a in zenkai} == {d.dwelling_id for d in inside}
     assert audit(world, "staff.area.apply", "tanabe.sato")
+
+
+def test_household_support_paid_on_the_page_and_a_re_survey_shown(world: StaffWorld, server: Server,
+                                                                  browser: webdriver.Chrome) -> None:
+    p = make_platform(world.data_dir)
+    rows = p.disaster_ledger.residents(world.disaster_id, TANABE)
+    person = uncarded(p, [r for r in rows if r["dwelling_id"] != rows[0]["dwelling_id"]])
+    application = apply_with_card(p, world.disaster_id, person, "LIVELIHOOD_RECOVERY_SUPPORT")
+    now = dt.datetime.now(dt.UTC)
+    p.disaster_applications.accept(application.application_id, "tanabe.sato", now)
+    p.damage_assessment.survey(world.disaster_id, person["dwelling_id"], surveyor="tanabe.sato", surveyed_on=None,
+                               now=now, level="ZENKAI", loss_ratio=None, reason="調査")
+    granted = p.support_payments.record_amount(application.application_id, Statement(rebuild=Rebuild.BUILD),
+                                               "tanabe.ito", now)
+    p.disaster_store.close()
+    household = household_of(person)
+    procedure = "LIVELIHOOD_RECOVERY_SUPPORT"
+
+    sign_in(browser, server.url, "tanabe.sato")
+    browser.get(f"{server.url}/d/{world.disaster_id}/m/{TANABE}/h/{quote(household, safe='')}")
+    wait_text(browser, f"support-applied-{procedure}", f"{granted.amount:,}円")
+    assert browser.find_element(By.ID, f"support-outstanding-{procedure}").text == f"{granted.amount:,}円"
+    Select(browser.find_element(By.ID, "pay-procedure")).select_by_value(procedure)
+    browser.find_element(By.ID, "pay-amount").send_keys("1000000")
+    # The date control's typing order follows the browser's locale: its value is set as the form sends it.
+    browser.execute_script("document.getElementById('pay-date').value = arguments[0]", dt.date.today().isoformat())
+    browser.find_element(By.ID, "pay-reference").send_keys("振込-0001")
+    browser.find_element(By.ID, "pay").click()
+    assert browser.find_element(By.ID, "saved").is_displayed()
+    wait_text(browser, f"support-paid-{procedure}", "1,000,000円")
+    assert browser.find_element(By.ID, f"support-outstanding-{procedure}").text == f"{granted.amount - 1_000_000:,}円"
+    assert "振込-0001" in browser.find_element(By.ID, "payments").text
+    assert "tanabe.ito" in browser.find_element(By.ID, "support-history").text  # who recorded the amount
+
+    # A re-survey lowers the level: the amount applied for stays, the page shows what the current level gives.
+    p = make_platform(world.data_dir)
+    p.damage_assessment.survey(world.disaster_id, person["dwelling_id"], surveyor="tanabe.sato", surveyed_on=None,
+                               now=dt.datetime.now(dt.UTC), level="CHUKIBO_HANKAI", loss_ratio=None, reason="再調査")
+    p.disaster_store.close()
+    browser.refresh()
+    wait_text(browser, "level", "中規模半壊")
+    assert browser.find_element(By.ID, f"support-applied-{procedure}").text == f"{granted.amount:,}円"
+    size = granted.household_size
+    lowered = livelihood_support(DamageLevel.CHUKIBO_HANKAI, Rebuild.BUILD, size).total
+    assert browser.find_element(By.ID, f"support-current-{procedure}").text == f"{lowered:,}円（申請時と異なる）"
+    assert audit(world, "staff.support.pay", "tanabe.sato")

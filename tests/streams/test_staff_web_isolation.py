@@ -9,7 +9,6 @@ import datetime as dt
 import json
 import re
 import subprocess
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,13 +19,14 @@ import pytest
 
 from certgen.verification_csrf import FIELD
 from certgen.verification_limits import VerificationLimits
-from domain.disaster_applications import Procedure
-from sinks.disaster_applications import SignedApplication
+from domain.livelihood_recovery_support import Rebuild
+from domain.support_payments import Statement
 from sinks.disaster_ledger import LedgerDwelling
 from sinks.staff_scope import household_of
 from streams.platform import Platform
 from streams.staff_web import SESSION_COOKIE
 from tests.platforms import make_platform
+from tests.streams.card_application import apply_with_card, uncarded
 from tests.streams.staff_world import ONAGAWA, PASSWORD, TANABE, StaffWorld, build_staff_world
 from tests.web_fixtures import served
 
@@ -284,16 +284,12 @@ def test_sign_ins_are_rate_limited_per_client(world: StaffWorld) -> None:
         assert asyncio.run(scenario(url)) == [401, 401, 429]
 
 
-def submit(world: StaffWorld, code: str) -> str:
-    """An online application of a person of the municipality who holds a card (matched by its serial), stored as
-    the intake stores a verified one (the card signature is tested with the intake: tests/streams/
-    test_disaster_applications.py)."""
+def submit(world: StaffWorld, code: str, procedure: str = "RISAI_CERTIFICATE") -> str:
+    """An online application of a person of the municipality, made with a real virtual card of their certificate
+    serial and verified and stored by the platform's intake (tests.streams.card_application)."""
     p = reader(world)
-    person = next(r for r in p.disaster_ledger.residents(world.disaster_id, code) if r["jpki_serials"])
-    now = dt.datetime.now(dt.UTC)
-    stored = p.disaster_applications.submit(SignedApplication(
-        str(uuid.uuid4()), world.disaster_id, Procedure.RISAI_CERTIFICATE, "applicant@example.jp", now,
-        person["jpki_serials"].split(",")[0], b"certificate", b"signature"), now)
+    person = uncarded(p, p.disaster_ledger.residents(world.disaster_id, code))
+    stored = apply_with_card(p, world.disaster_id, person, procedure)
     p.disaster_store.close()
     assert stored.matched and stored.municipality_code == code, stored
     return stored.application_id
@@ -355,3 +351,71 @@ def test_a_clerk_previews_an_area_but_only_a_supervisor_applies_it(world: StaffW
     p = reader(world)
     assert all(a.level.value != "HANKAI" for a in p.damage_assessment.assessments(world.disaster_id))
     p.disaster_store.close()
+
+
+def test_support_amounts_shown_paid_and_extracted_in_the_own_municipality_only(world: StaffWorld,
+                                                                             server: str) -> None:
+    # An accepted 被災者生活再建支援金 application of a 田辺市 household (not the one the other tests survey), its
+    # dwelling 全壊 and its amount recorded.
+    p = reader(world)
+    rows = p.disaster_ledger.residents(world.disaster_id, TANABE)
+    person = uncarded(p, [r for r in rows if r["dwelling_id"] != rows[0]["dwelling_id"]])
+    application = apply_with_card(p, world.disaster_id, person, "LIVELIHOOD_RECOVERY_SUPPORT")
+    now = dt.datetime.now(dt.UTC)
+    p.disaster_applications.accept(application.application_id, "tanabe.sato", now)
+    p.damage_assessment.survey(world.disaster_id, person["dwelling_id"], surveyor="tanabe.sato", surveyed_on=None,
+                               now=now, level="ZENKAI", loss_ratio=None, reason="調査")
+    granted = p.support_payments.record_amount(application.application_id, Statement(rebuild=Rebuild.REPAIR),
+                                               "tanabe.ito", now).amount
+    p.disaster_store.close()
+    household = household_of(person)
+    path = f"/d/{world.disaster_id}/m/{TANABE}/h/{quote(household, safe='')}"
+    today = dt.date.today().isoformat()
+    payment = {"procedure": "LIVELIHOOD_RECOVERY_SUPPORT", "amount": "1,000,000", "paid_on": today}
+
+    async def scenario() -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        async with client() as s:
+            await sign_in(s, server, "onagawa.abe")
+            token = await page_token(s, server)
+            async with s.post(f"{server}{path}/payments", data={FIELD: token, **payment, "reference": "X-1"},
+                              allow_redirects=False) as r:
+                seen["other"] = r.status
+        async with client() as s:
+            await sign_in(s, server, "tanabe.sato")
+            token = await page_token(s, server)
+            async with s.post(f"{server}{path}/payments", data={**payment, "reference": "X-2"},
+                              allow_redirects=False) as r:
+                seen["no token"] = r.status
+            async with s.post(f"{server}{path}/payments", data={FIELD: token, **payment, "reference": "T-1"}) as r:
+                seen["paid"] = (r.status, await r.text())
+            async with s.post(f"{server}{path}/payments", data={FIELD: token, **payment, "amount": str(granted),
+                                                                "reference": "T-2"}) as r:
+                seen["above"] = (r.status, await r.text())
+            async with s.post(f"{server}{path}/payments", data={FIELD: token, **payment, "amount": "-1",
+                                                                "reference": "T-3"}) as r:
+                seen["negative"] = (r.status, await r.text())
+            async with s.get(f"{server}{path}/extract.pdf") as r:
+                seen["pdf"] = await r.read()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen["other"] == 404 and seen["no token"] == 403
+    status, page = seen["paid"]
+    assert status == 200 and 'id="saved"' in page
+    assert f'id="support-applied-LIVELIHOOD_RECOVERY_SUPPORT">{granted:,}円' in page
+    assert 'id="support-paid-LIVELIHOOD_RECOVERY_SUPPORT">1,000,000円' in page
+    assert f'id="support-outstanding-LIVELIHOOD_RECOVERY_SUPPORT">{granted - 1_000_000:,}円' in page
+    assert "T-1" in page and "tanabe.sato" in page
+    assert seen["above"][0] == 400 and "above what is granted" in seen["above"][1]
+    assert seen["negative"][0] == 400 and "amount: must be more than 0 yen" in seen["negative"][1]
+    printed = subprocess.run(["pdftotext", "-layout", "-", "-"], input=seen["pdf"], check=True,
+                             capture_output=True).stdout.decode()
+    assert "被災者生活再建支援金" in printed and f"{granted:,}円" in printed and "T-1" in printed
+    p = reader(world)
+    [line] = p.support_payments.household(world.disaster_id, TANABE, household).procedures
+    p.disaster_store.close()
+    assert [x.reference for x in line.payments] == ["T-1"]  # the refused ones wrote nothing
+    assert any(e.get("requested") == f"household {household!r}" for e in audit(world, "staff.refused", "onagawa.abe"))
+    [paid] = audit(world, "staff.support.pay", "tanabe.sato")
+    assert paid["household_number"] == household and paid["amount"] == 1_000_000
