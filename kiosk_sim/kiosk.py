@@ -7,7 +7,9 @@ One session, as at a convenience-store terminal:
 3. have the card sign the challenge (domain/challenge.py, BCL-KIOSK-v2: every field of the request, so
    what is issued, shown and billed is what the resident chose);
 4. send a CertificateRequest to bcl.kiosk.requests (key = request id) and wait for the matching
-   CertificateResponse, which the process's one ResponseRouter hands over;
+   CertificateResponse, which the process's one ResponseRouter hands over; with two issuing centres
+   (domain.issuing_centres) it is sent to the vendor's centre, and the same bytes to the other centre if no answer
+   comes within the failover time, the answer of either centre ending the wait;
 5. "print": save the PDF of an issued certificate; show the message of a refusal.
 
 `KioskConnection` is what a kiosk process holds once: the producer, the request serde and the
