@@ -4,9 +4,11 @@ Each kiosk vendor is assigned a preferred centre (the CertificateRequest's `cent
 traffic normally. A kiosk that gets no answer from a centre within `fail_after` seconds marks it
 unavailable and sends the same request (same request id, same signed bytes) to the other centre; while a
 centre is marked, the kiosk's later requests go straight to the other one; `probe_after` seconds after it
-was marked, the next request tries it again (a probe), and if the probe is answered the kiosk is back on
-its preferred centre. A centre that answers is never marked. So a kiosk moves within `fail_after` seconds
-of a centre's loss, and is back at most `probe_after` seconds (plus one request) after it returns.
+was marked, the next request tries it again (a probe; one at a time: the requests that follow go on to the
+other centre until the probe is answered, or for another `probe_after` seconds), and once the probe is answered
+the kiosk is back on its preferred centre. A centre that answers is never marked. So a kiosk moves within
+`fail_after` seconds of a centre's loss and is back at most `probe_after` + `fail_after` seconds after it
+returns; while a centre is lost, one request in `probe_after` seconds waits `fail_after` seconds more.
 
 Pure rules: the caller passes the time (a monotonic clock) and what it saw.
 """
@@ -83,7 +85,10 @@ class CentreAvailability:
         preferred = require_centre(preferred)
         with self._lock:
             lost_at = self._lost_at.get(preferred)
-            if lost_at is None or now - lost_at >= self.probe_after:
+            if lost_at is None:
+                return preferred
+            if now - lost_at >= self.probe_after:
+                self._lost_at[preferred] = now  # this request is the probe: the next ones do not wait on it too
                 return preferred
             other = other_centre(preferred)
             other_lost = self._lost_at.get(other)

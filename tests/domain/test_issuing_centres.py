@@ -50,10 +50,11 @@ def test_a_lost_centre_is_avoided_until_a_probe_is_due_and_back_once_it_answers(
     assert centres.centre_for("EAST", now=14.9) == "WEST"
     assert centres.centre_for("WEST", now=12) == "WEST"  # the other vendors are not affected
     assert centres.centre_for("EAST", now=15) == "EAST"  # the probe
+    assert centres.centre_for("EAST", now=15.5) == "WEST"  # one probe at a time: the others do not wait on it
     centres.no_answer("EAST", now=19)  # the probe was not answered: marked again
     assert centres.centre_for("EAST", now=20) == "WEST"
-    assert centres.centre_for("EAST", now=24) == "EAST"
-    centres.answered("EAST")
+    assert centres.centre_for("EAST", now=24) == "EAST"  # the next probe
+    centres.answered("EAST")  # answered: everyone is back
     assert centres.centre_for("EAST", now=24.1) == "EAST"
     assert centres.lost(now=25) == {}
 
