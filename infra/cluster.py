@@ -18,12 +18,13 @@ import glob
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import confluent_kafka
 
 from domain.errors import BclError
+from infra.centres import centre_brokers, preferred_leader
 from infra.topics import CATALOGUE, TopicSpec
 
 _RD_KAFKA_PRODUCER = 0
@@ -63,6 +64,8 @@ def _load_librdkafka() -> ctypes.CDLL:
         "rd_kafka_mock_broker_set_up": (ctypes.c_int, [vp, i32]),
         "rd_kafka_mock_broker_set_rtt": (ctypes.c_int, [vp, i32, ctypes.c_int]),
         "rd_kafka_mock_set_controller_id": (ctypes.c_int, [vp, i32]),
+        "rd_kafka_mock_broker_set_rack": (ctypes.c_int, [vp, i32, cp]),
+        "rd_kafka_mock_coordinator_set": (ctypes.c_int, [vp, cp, cp, i32]),
         "rd_kafka_mock_group_initial_rebalance_delay_ms": (None, [vp, i32]),
         "rd_kafka_mock_push_request_errors_array": (None, [vp, i16, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]),
         "rd_kafka_mock_clear_request_errors": (None, [vp, i16]),
@@ -96,9 +99,13 @@ class MockCluster:
         *,
         rebalance_delay_ms: int = DEFAULT_REBALANCE_DELAY_MS,
         rtt_ms: int = 0,
+        centres: bool = False,
+        centre_groups: Mapping[str, str] | None = None,
     ) -> None:
         if brokers < 1:
             raise ClusterError(f"brokers must be at least 1, got {brokers}")
+        if centres and (brokers < 2 or brokers % 2):
+            raise ClusterError(f"two centres need an even number of brokers (half in each), got {brokers}")
         if not 1 <= controller_id <= brokers:
             raise ClusterError(f"controller id must be a broker id between 1 and {brokers}, got {controller_id}")
         self._lib = _load_librdkafka()
@@ -108,6 +115,15 @@ class MockCluster:
         self._topics: dict[str, TopicSpec] = {}
         self._down: set[int] = set()
         self._rtt_ms: dict[int, int] = dict.fromkeys(range(1, brokers + 1), 0)
+        # Two centres: the first half of the brokers in East, the second in West (infra.centres); None: one site.
+        self.centres = centre_brokers(brokers) if centres else None
+        self._leaders: dict[tuple[str, int], int] = {}  # with centres: the current leader of every partition
+        self._failed: set[str] = set()
+        # Consumer groups whose coordinator stands in a given centre. The mock hashes other groups over every broker,
+        # up or down, and moves no coordinator when a broker goes down; production moves them with the leadership
+        # of __consumer_offsets. Hence the centres' worker groups are placed, and moved by fail_centre.
+        self._coordinators: dict[str, int] = {}
+        self._home: dict[str, str] = {}  # group → the centre its coordinator stands in when both run
         errstr = ctypes.create_string_buffer(512)
         conf = self._lib.rd_kafka_conf_new()
         # The anchoring client handle only owns the cluster; keep its own logging quiet.
@@ -129,6 +145,16 @@ class MockCluster:
             if rtt_ms:
                 for broker_id in range(1, brokers + 1):
                     self.set_rtt(broker_id, rtt_ms)
+            if self.centres is not None:
+                for centre, ids in self.centres.items():
+                    for broker_id in ids:  # broker.rack: clients with client.rack fetch from their own centre
+                        self._check(self._lib.rd_kafka_mock_broker_set_rack(self._mc, broker_id, centre.encode()),
+                                    f"setting the rack of broker {broker_id}")
+                self._home.update(centre_groups or {})
+                for group, centre in self._home.items():
+                    self._set_coordinator(group, self._require_centre(centre)[0])
+            elif centre_groups:
+                raise ClusterError("centre groups need a cluster of two centres (--centres)")
         except ClusterError:
             self.close()
             raise
@@ -156,6 +182,9 @@ class MockCluster:
             "down": sorted(self._down),
             "rtt_ms": {str(b): ms for b, ms in self._rtt_ms.items() if ms},
             "topics": {name: spec.partitions for name, spec in self._topics.items()},
+            "centres": None if self.centres is None else {
+                c: {"brokers": bs, "failed": c in self._failed,
+                    "leaders": sum(1 for b in self._leaders.values() if b in bs)} for c, bs in self.centres.items()},
         }
 
     def _check(self, err: int, what: str) -> None:
@@ -215,6 +244,9 @@ class MockCluster:
                 f"creating topic {spec.name}",
             )
             self._topics[spec.name] = applied
+        if self.centres is not None:
+            for partition in range(applied.partitions):
+                self.set_leader(applied.name, partition, preferred_leader(self.centres, partition))
         return applied
 
     def set_rebalance_delay(self, delay_ms: int) -> None:
@@ -250,6 +282,62 @@ class MockCluster:
                 self._lib.rd_kafka_mock_partition_set_leader(self._mc, topic.encode(), partition, broker_id),
                 f"moving the leader of {topic}[{partition}] to broker {broker_id}",
             )
+            self._leaders[(topic, partition)] = broker_id
+
+    # -- the two centres -------------------------------------------------------------------
+    def _require_centre(self, centre: str) -> list[int]:
+        if self.centres is None:
+            raise ClusterError("this cluster has one site: start it with --centres to have East and West")
+        if centre not in self.centres:
+            raise ClusterError(f"unknown centre {centre!r}: the centres are {', '.join(self.centres)}")
+        return self.centres[centre]
+
+    def _set_coordinator(self, group: str, broker_id: int) -> None:
+        with self._lock:
+            self._require_open()
+            self._check(self._lib.rd_kafka_mock_coordinator_set(self._mc, b"group", group.encode(), broker_id),
+                        f"placing the coordinator of group {group} on broker {broker_id}")
+            self._coordinators[group] = broker_id
+
+    def fail_centre(self, centre: str) -> dict[str, int]:
+        """Lose a whole centre: every partition it leads gets a leader in the other centre (what the KRaft
+        controller at the third site does in production: a replica of the ISR there), then its brokers go down.
+        Nothing acknowledged is lost: the mock keeps one log per partition, as acks=all with
+        min.insync.replicas=2 and replicas in both centres keep every acknowledged write in both."""
+        brokers = self._require_centre(centre)
+        survivors = [b for c, bs in self.centres.items() if c != centre and c not in self._failed for b in bs]  # type: ignore[union-attr]
+        if not survivors:
+            raise ClusterError(f"cannot fail {centre}: the other centre is failed already (restore it first)")
+        moved = 0
+        for (topic, partition), leader in sorted(self._leaders.items()):
+            if leader in brokers:
+                self.set_leader(topic, partition, survivors[partition % len(survivors)])
+                moved += 1
+        for group, broker in sorted(self._coordinators.items()):
+            if broker in brokers:
+                self._set_coordinator(group, survivors[0])
+        for broker in brokers:
+            self.broker_down(broker)
+        self._failed.add(centre)
+        return {"leaders_moved": moved}
+
+    def restore_centre(self, centre: str) -> dict[str, int]:
+        """The centre is back: its brokers up, then the leadership it had (preferred leader election)."""
+        brokers = self._require_centre(centre)
+        for broker in brokers:
+            self.broker_up(broker)
+        moved = 0
+        assert self.centres is not None
+        for (topic, partition), leader in sorted(self._leaders.items()):
+            preferred = preferred_leader(self.centres, partition)
+            if preferred in brokers and leader != preferred:
+                self.set_leader(topic, partition, preferred)
+                moved += 1
+        for group, broker in sorted(self._coordinators.items()):
+            if self._home[group] == centre and broker not in brokers:
+                self._set_coordinator(group, brokers[0])
+        self._failed.discard(centre)
+        return {"leaders_moved": moved}
 
     def set_rtt(self, broker_id: int, rtt_ms: int) -> None:
         """Delay every response of this broker by rtt_ms (0 removes the delay)."""

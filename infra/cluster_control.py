@@ -66,6 +66,8 @@ OPS: dict[str, _Op] = {
                                c.push_request_errors(api_key, errors)),
     "clear_request_errors": _Op(("api_key",), (), lambda c, api_key: c.clear_request_errors(api_key)),
     "create_topic": _Op(("name", "partitions"), ("replication_factor",), _create_topic),
+    "centre_fail": _Op(("centre",), (), lambda c, centre: c.fail_centre(centre)),
+    "centre_restore": _Op(("centre",), (), lambda c, centre: c.restore_centre(centre)),
 }
 
 
@@ -219,6 +221,8 @@ class ClusterHandle:
         rtt_ms: int = 0,
         rebalance_delay_ms: int = DEFAULT_REBALANCE_DELAY_MS,
         timeout: float = 30.0,
+        centres: bool = False,
+        centre_groups: dict[str, str] | None = None,
     ) -> ClusterHandle:
         """Launch the embedded cluster (infra.cluster_service) with its data in data_dir (bootstrap file,
         control socket, log in data_dir/cluster/) and wait until it prints its bootstrap servers."""
@@ -237,6 +241,8 @@ class ClusterHandle:
             sys.executable, "-m", "infra.cluster_service", "--bootstrap-file", str(cluster_dir / "bootstrap.servers"),
             "--brokers", str(brokers), "--rtt-ms", str(rtt_ms),
             "--rebalance-delay-ms", str(rebalance_delay_ms), "--control", str(control_path),
+            *(["--centres"] if centres else []),
+            *(f"--centre-group={group}={centre}" for group, centre in (centre_groups or {}).items()),
         ]
         with log_path.open("ab") as log_file:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, stdin=subprocess.DEVNULL)
@@ -350,6 +356,13 @@ class ClusterHandle:
 
     def clear_request_errors(self, api_key: int) -> None:
         self.request("clear_request_errors", api_key=api_key)
+
+    def fail_centre(self, centre: str) -> dict[str, int]:
+        """Lose a whole centre's brokers (its partitions led from the other centre first)."""
+        return self.request("centre_fail", centre=centre)  # type: ignore[no-any-return]
+
+    def restore_centre(self, centre: str) -> dict[str, int]:
+        return self.request("centre_restore", centre=centre)  # type: ignore[no-any-return]
 
     def create_topic(self, name: str, partitions: int, replication_factor: int = 3) -> dict[str, Any]:
         """Create a private topic (the mock has no CreateTopics API). Returns name, partitions and the

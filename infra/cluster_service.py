@@ -29,7 +29,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def serve(bootstrap_file: Path, *, brokers: int = 3, rtt_ms: int = 0, rebalance_delay_ms: int | None = None,
-          control_path: Path | None = None, on_ready: Callable[[str], None] | None = None) -> None:
+          control_path: Path | None = None, on_ready: Callable[[str], None] | None = None,
+          centres: bool = False, centre_groups: dict[str, str] | None = None) -> None:
     """Run the embedded cluster until SIGINT, SIGTERM or SIGHUP.
 
     Creates every catalogue topic, writes the bootstrap servers to `bootstrap_file` once ready (and removes
@@ -45,6 +46,8 @@ def serve(bootstrap_file: Path, *, brokers: int = 3, rtt_ms: int = 0, rebalance_
         brokers,
         rebalance_delay_ms=DEFAULT_REBALANCE_DELAY_MS if rebalance_delay_ms is None else rebalance_delay_ms,
         rtt_ms=rtt_ms,
+        centres=centres,
+        centre_groups=centre_groups,
     )
     previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
     server: ControlServer | None = None
@@ -114,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rtt-ms", type=int, default=0)
     parser.add_argument("--rebalance-delay-ms", type=int, default=None)
     parser.add_argument("--control", type=Path, default=None)
+    parser.add_argument("--centres", action="store_true", help="half the brokers in East, half in West")
+    parser.add_argument("--centre-group", action="append", default=[], metavar="GROUP=CENTRE",
+                        help="a consumer group whose coordinator stands in that centre (repeatable)")
     args = parser.parse_args(argv)
     configure_logging("json")
 
@@ -122,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         serve(args.bootstrap_file, brokers=args.brokers, rtt_ms=args.rtt_ms,
-              rebalance_delay_ms=args.rebalance_delay_ms, control_path=args.control, on_ready=ready)
+              rebalance_delay_ms=args.rebalance_delay_ms, control_path=args.control, on_ready=ready,
+              centres=args.centres, centre_groups=dict(g.partition("=")[::2] for g in args.centre_group))
     except ClusterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -27,6 +27,7 @@ REGISTER_DIFFS = "bcl.register.diffs"
 RESIDENTS = "bcl.residents"
 KIOSK_REQUESTS = "bcl.kiosk.requests"
 KIOSK_RESPONSES = "bcl.kiosk.responses"
+KIOSK_CLAIMS = "bcl.kiosk.claims"
 CERTIFICATES_ISSUED = "bcl.certificates.issued"
 JPKI_REVOCATIONS = "bcl.jpki.revocations"
 DLQ = "bcl.dlq"
@@ -62,6 +63,11 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(KIOSK_REQUESTS, 6, config=_RETAINED, doc="CertificateRequest keyed by request id"),
     TopicSpec(KIOSK_RESPONSES, 6, config=_ANSWERS,
               doc="CertificateResponse keyed by request id (with the PDF: kept an hour, see ANSWER_RETENTION)"),
+    # The certificate workers' claims, replicated between the two centres (streams.centre_claims): the first claim
+    # of a request id decides it. It carries the answer, as the responses do, and is kept as long. 64 partitions:
+    # the embedded mock trims a partition beyond 5 MiB, and a claim must outlive the retries of its request.
+    TopicSpec(KIOSK_CLAIMS, BULK_PARTITIONS, config=_ANSWERS,
+              doc="CertificateResponse claimed by a centre's worker, keyed by request id (the first one answers)"),
     TopicSpec(CERTIFICATES_ISSUED, 6, config=_RETAINED, doc="CertificateIssued keyed by municipality code"),
     TopicSpec(JPKI_REVOCATIONS, 3, config=_COMPACTED, doc="Revocation keyed by certificate serial"),
     TopicSpec(DLQ, 3, config=_RETAINED, doc="DeadLetter keyed by the original key"),

@@ -7,7 +7,9 @@ One session, as at a convenience-store terminal:
 3. have the card sign the challenge (domain/challenge.py, BCL-KIOSK-v2: every field of the request, so
    what is issued, shown and billed is what the resident chose);
 4. send a CertificateRequest to bcl.kiosk.requests (key = request id) and wait for the matching
-   CertificateResponse, which the process's one ResponseRouter hands over;
+   CertificateResponse, which the process's one ResponseRouter hands over; with two issuing centres
+   (domain.issuing_centres) it is sent to the vendor's centre, and the same bytes to the other centre if no answer
+   comes within the failover time, the answer of either centre ending the wait;
 5. "print": save the PDF of an issued certificate; show the message of a refusal.
 
 `KioskConnection` is what a kiosk process holds once: the producer, the request serde and the
@@ -22,7 +24,7 @@ import enum
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from confluent_kafka import KafkaError, Message
 
 from domain.certificate_types import NOT_AVAILABLE_VIA_BCL, CertificateType
 from domain.challenge import challenge_bytes
+from domain.issuing_centres import CENTRE_HEADER, CentreAvailability, other_centre, preferred_centre
 from domain.kiosk_rules import ISSUING_CENTRES, MAX_COPIES, MIN_COPIES, FeeTable
 from infra.kafka import make_producer, produce
 from infra.private_files import write_private_file
@@ -46,7 +49,7 @@ from kiosk_sim.errors import (
     TransportError,
     WrongPin,
 )
-from kiosk_sim.response_router import PendingResponse, ResponseRouter
+from kiosk_sim.response_router import PendingResponse, ResponseRouter, RoutedResponse
 from kiosk_sim.transport import BaseCardTransport
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
@@ -146,6 +149,7 @@ class KioskOutcome:
     fee_yen: int = 0
     certificate_ids: tuple[str, ...] = ()
     pdf_bytes: int = 0
+    centre: str | None = None  # the centre that answered (two centres), or the one last sent to
 
     @property
     def sent(self) -> bool:
@@ -163,6 +167,7 @@ class ConnectionCounters:
     sent: int = 0
     send_failures: int = 0
     timeouts: int = 0
+    failovers: int = 0  # requests sent again to the other centre
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, name: str) -> None:
@@ -174,9 +179,14 @@ class KioskConnection:
     """A kiosk process's link to BCL: one producer, one response router, shared by its terminals."""
 
     def __init__(self, bootstrap_servers: str, registry: BaseSchemaRegistry, *, topics: KioskTopics = KioskTopics(),
-                 response_timeout: float = DEFAULT_RESPONSE_TIMEOUT) -> None:
+                 response_timeout: float = DEFAULT_RESPONSE_TIMEOUT, centres: CentreAvailability | None = None,
+                 vendor_centres: Mapping[str, str] | None = None) -> None:
         self.topics = topics
         self.response_timeout = response_timeout
+        # Two centres (domain.issuing_centres): each request is sent to one, named in its CENTRE_HEADER, and to the
+        # other if the first does not answer in time. None: one site, no header, no failover.
+        self.centres = centres
+        self.vendor_centres = dict(vendor_centres or {})
         self._serde = AvroSerde(registry, CONTRACTS[KIOSK_REQUESTS])
         # linger 1 ms: a kiosk request is one small message and someone is waiting for it.
         self._producer = make_producer(bootstrap_servers, **{"linger.ms": 1})
@@ -209,12 +219,22 @@ class KioskConnection:
         while not self._stop.is_set():
             self._producer.poll(0.05)
 
-    def send(self, request: dict[str, Any]) -> PendingResponse:
-        """Register the request with the router, then produce it (key = request id)."""
+    def send(self, request: dict[str, Any], centre: str | None = None) -> PendingResponse:
+        """Register the request with the router, then produce it (key = request id), to `centre` if given."""
         self.router.check()
         request_id = request["request_id"]
         pending = self.router.expect(request_id)
-        value = self._serde.encode(request)
+        self._produce(request_id, self._serde.encode(request), pending, centre)
+        return pending
+
+    def resend(self, request: dict[str, Any], pending: PendingResponse, centre: str) -> None:
+        """The same request (same id, same signed bytes) to another centre; the answer, from either centre, still
+        reaches `pending`."""
+        self.router.check()
+        self._produce(request["request_id"], self._serde.encode(request), pending, centre)
+        self.counters.add("failovers")
+
+    def _produce(self, request_id: str, value: bytes, pending: PendingResponse, centre: str | None) -> None:
 
         def delivered(err: KafkaError | None, _msg: Message) -> None:
             if err is not None:
@@ -223,13 +243,19 @@ class KioskConnection:
                 self.router.forget(request_id)
                 pending.wake()  # the waiting kiosk: it finds no response and the failure
 
-        produce(self._producer, self.topics.requests, value, request_id.encode(), on_delivery=delivered)
+        headers = None if centre is None else [(CENTRE_HEADER, centre.encode())]
+        produce(self._producer, self.topics.requests, value, request_id.encode(), on_delivery=delivered,
+                headers=headers)
         self.counters.add("sent")
-        return pending
 
     def delivery_failure(self, request_id: str) -> str | None:
         with self._failed_lock:
             return self._failed.pop(request_id, None)
+
+    def delivery_failure_pending(self, request_id: str) -> bool:
+        """Whether the request could not be delivered (then there is no centre to blame: the cluster refused it)."""
+        with self._failed_lock:
+            return request_id in self._failed
 
 
 def kiosk_price(municipality_code: str, certificate_type: str) -> int:
@@ -282,8 +308,7 @@ class Kiosk:
             return self._local(OutcomeStatus.CARD_ERROR, MESSAGE_CARD_ERROR, started)
 
         sent_at = time.perf_counter()
-        pending = self.connection.send(request)
-        routed = pending.wait(self.connection.response_timeout)
+        routed, centre = self._send_and_wait(request)
         self.connection.router.forget(request_id)
         failure = self.connection.delivery_failure(request_id)
         if failure is not None:
@@ -296,7 +321,31 @@ class Kiosk:
             return KioskOutcome(OutcomeStatus.NO_RESPONSE, MESSAGE_NO_RESPONSE, request_id,
                                 reason_code="NO_RESPONSE" if routed is None else "UNREADABLE_RESPONSE",
                                 session_seconds=time.perf_counter() - started)
-        return self._answered(routed.record, request_id, routed.received_at - sent_at, started, print_to)
+        return self._answered(routed.record, request_id, routed.received_at - sent_at, started, print_to,
+                              routed.centre or centre)
+
+    def _send_and_wait(self, request: dict[str, Any]) -> tuple[RoutedResponse | None, str | None]:
+        """Send the request and wait for its answer: with two centres, to the vendor's preferred one (unless it is
+        known lost), then, after fail_after seconds without an answer, the same request to the other one. Returns
+        the answer and the centre last sent to."""
+        connection = self.connection
+        centres = connection.centres
+        timeout = connection.response_timeout
+        if centres is None:
+            return connection.send(request).wait(timeout), None
+        started = time.monotonic()
+        preferred = preferred_centre(self.terminal.vendor, connection.vendor_centres, self.terminal.centre)
+        centre = centres.centre_for(preferred, started)
+        pending = connection.send(request, centre)
+        routed = pending.wait(min(centres.fail_after, timeout))
+        if routed is None and not connection.delivery_failure_pending(request["request_id"]):
+            centres.no_answer(centre, time.monotonic())
+            centre = other_centre(centre)
+            connection.resend(request, pending, centre)
+            routed = pending.wait(max(0.0, timeout - (time.monotonic() - started)))
+        if routed is not None and routed.centre is not None:
+            centres.answered(routed.centre)
+        return routed, centre
 
     def _request(self, request_id: str, requested_at: dt.datetime, certificate: bytes,
                  choice: CertificateChoice) -> dict[str, Any]:
@@ -320,8 +369,9 @@ class Kiosk:
         }
 
     def _answered(self, record: dict[str, Any], request_id: str, latency: float, started: float,
-                  print_to: Path | None) -> KioskOutcome:
-        common = {"request_id": request_id, "latency": latency, "reason_code": record.get("reason_code")}
+                  print_to: Path | None, centre: str | None = None) -> KioskOutcome:
+        common = {"request_id": request_id, "latency": latency, "reason_code": record.get("reason_code"),
+                  "centre": centre}
         if record["status"] != "ISSUED":
             return KioskOutcome(OutcomeStatus.REFUSED, record.get("message") or "証明書を発行できませんでした。",
                                 session_seconds=time.perf_counter() - started, **common)

@@ -22,6 +22,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Message
 
+from domain.issuing_centres import CENTRE_HEADER
 from infra.kafka import ClusterUnavailableError, KafkaClientError
 from infra.metrics import Totals
 from infra.processor_runtime import BatchHandler, LoopOptions, Partitions, ProcessorRuntime, Source, Start
@@ -53,6 +54,7 @@ class RoutedResponse:
     record: dict[str, Any] | None
     received_at: float
     error: str | None = None
+    centre: str | None = None  # the centre whose worker answered (its header), when there are two
 
 
 class PendingResponse:
@@ -172,12 +174,13 @@ class ResponseRouter(BatchHandler):
             return
         received_at = time.perf_counter()
         for msg in messages:
-            self._route(msg.key(), msg.value(), received_at)
+            centre = next((v for k, v in (msg.headers() or []) if k == CENTRE_HEADER and v), None)
+            self._route(msg.key(), msg.value(), received_at, centre.decode() if centre else None)
 
     def totals(self) -> Totals:
         return Totals(self.counters.delivered)
 
-    def _route(self, key: bytes | None, value: bytes | None, received_at: float) -> None:
+    def _route(self, key: bytes | None, value: bytes | None, received_at: float, centre: str | None = None) -> None:
         self.counters.received += 1
         if key is None:
             self.counters.unclaimed += 1
@@ -189,10 +192,10 @@ class ResponseRouter(BatchHandler):
             self.counters.unclaimed += 1
             return
         try:
-            routed = RoutedResponse(self._serde.decode(value or b""), received_at)
+            routed = RoutedResponse(self._serde.decode(value or b""), received_at, centre=centre)
         except (WireFormatError, UnknownSchemaId, ValueError, EOFError) as exc:
             self.counters.undecodable += 1
-            routed = RoutedResponse(None, received_at, f"the response is not a CertificateResponse: {exc}")
+            routed = RoutedResponse(None, received_at, f"the response is not a CertificateResponse: {exc}", centre)
         self.counters.delivered += 1
         pending._deliver(routed)
 

@@ -40,6 +40,7 @@ CONTRACTS: dict[str, Contract] = {
         Contract(topics.JPKI_REVOCATIONS, "jp.bcl.jpki.Revocation", ("revocation.avsc",)),
         Contract(topics.KIOSK_REQUESTS, "jp.bcl.kiosk.CertificateRequest", ("certificate_request.avsc",)),
         Contract(topics.KIOSK_RESPONSES, "jp.bcl.kiosk.CertificateResponse", ("certificate_response.avsc",)),
+        Contract(topics.KIOSK_CLAIMS, "jp.bcl.kiosk.CertificateResponse", ("certificate_response.avsc",)),
         Contract(topics.DISASTER_EVENTS, "jp.bcl.disaster.DisasterEvent", ("disaster_event.avsc",)),
         Contract(topics.DISASTER_ASSESSMENTS, "jp.bcl.disaster.DwellingAssessment", ("dwelling_assessment.avsc",)),
         Contract(topics.DISASTER_APPLICATIONS, "jp.bcl.disaster.DisasterApplication",

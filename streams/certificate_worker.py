@@ -61,6 +61,7 @@ from certgen.pki_directory import PkiDirectory
 from certgen.revocation import Revocation, merge_revocation, revocation_from_record
 from domain.disaster_certificate import HouseholdDisasterFacts
 from domain.issuance_decision import IssuancePolicy, Issue, Lookups, decide
+from domain.issuing_centres import CENTRE_HEADER, require_centre
 from domain.kiosk_rules import ReasonCode, Refusal, Resident, refusal
 from infra import kafka, metrics, topics
 from infra.crash_points import crash_point
@@ -72,6 +73,7 @@ from schemas.wire import AvroSerde
 from sinks.household_facts import HouseholdFactsReader
 from sinks.issuance_archive import IssuanceArchive, IssuanceArchiveError
 from sinks.snapshot_store import BaseSnapshotStore
+from streams.centre_claims import ClaimsIndex, arbitrate, claim_message
 from streams.certificate_rendering import (
     RENDER_TIME_LIMIT_SECONDS,
     RenderedCertificate,
@@ -117,6 +119,7 @@ class WorkerTopics:
     revocations: str = topics.JPKI_REVOCATIONS
     disasters: str = topics.DISASTER_EVENTS
     dlq: str = topics.DLQ
+    claims: str = topics.KIOSK_CLAIMS  # with a centre: the claims replicated between the centres
 
 
 @dataclass(frozen=True)
@@ -129,10 +132,16 @@ class WorkerOptions:
     batch_size: int = 4  # small: a batch is answered when its slowest render is done
     poll_timeout: float = 0.2
     policy: IssuancePolicy = field(default_factory=IssuancePolicy)  # what the decision applies
+    # The issuing centre this worker runs in (EAST, WEST): it answers the requests sent to it and arbitrates
+    # every claim with the other centre's through the claims log (streams.centre_claims). None: one site, every
+    # request, no claims log.
+    centre: str | None = None
 
     def __post_init__(self) -> None:
         if self.revocation not in REVOCATION_MODES:
             raise ValueError(f"revocation mode must be crl or ocsp, got {self.revocation!r}")
+        if self.centre is not None:
+            require_centre(self.centre)
 
 
 @dataclass
@@ -145,6 +154,9 @@ class Counters:
     recovered: int = 0  # in-doubt requests completed at start
     dead_lettered: int = 0
     renderer_killed: int = 0  # refused: rendering the request alone killed the renderer process
+    other_centre: int = 0  # sent to the other centre: not this worker's
+    superseded: int = 0  # decided by the other centre's claim, already answered: nothing emitted
+    took_over: int = 0  # decided by the other centre's claim, not answered yet: its answer emitted from here
     refusals: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def as_dict(self) -> dict[str, Any]:
@@ -377,6 +389,7 @@ class CertificateWorker:
         self._marks: dict[tuple[str, int], int] = {}
         self._cluster_id: str | None = None  # the request topic's cluster, read when serving starts
         self._request_seconds = metrics.REQUEST_SECONDS.labels(group_id)
+        self._claims_index: ClaimsIndex | None = None  # with a centre, while serving
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -390,6 +403,11 @@ class CertificateWorker:
                           time_limit=self.options.render_time_limit)
         feed = _Feed(self, stop)
         feed.start()
+        # Its own stop: the batch in flight when the worker stops is still arbitrated (drained) after `stop`.
+        index_stop = threading.Event()
+        if self.options.centre is not None:
+            self._claims_index = ClaimsIndex(f"{self.group_id}.claims", self.bootstrap_servers, self.topics.claims,
+                                             self.topics.responses, REQUEST_HEADER, index_stop).start()
         ledger = RequestLedger(self._ledger_path)
         producer = kafka.make_producer(self.bootstrap_servers,
                                        **{"linger.ms": 1, "message.max.bytes": MAX_MESSAGE_BYTES})
@@ -398,11 +416,14 @@ class CertificateWorker:
         archiver = ThreadPoolExecutor(4, thread_name_prefix="archive")
         runtime: ProcessorRuntime | None = None
         try:
-            while not feed.caught_up.wait(0.2):
+            index = self._claims_index
+            while not (feed.caught_up.wait(0.2) and (index is None or index.caught_up.wait(0.2))):
                 if stop.is_set():
                     return self.counters
             if feed.error is not None:
                 raise feed.error
+            if index is not None and index.error is not None:
+                raise index.error
             self._recover(ledger, producer, archiver)
             ledger.prune()
             serving = _Serving(self, feed, ledger, dead_letters, pool, producer, archiver)
@@ -432,6 +453,9 @@ class CertificateWorker:
             ledger.close()
             self._households.close()
             feed.join(5)
+            index_stop.set()
+            if self._claims_index is not None:
+                self._claims_index.join(5)
         log.info("stopped", **self.counters.as_dict())
         return self.counters
 
@@ -451,11 +475,21 @@ class CertificateWorker:
             self.counters.consumed += 1
             position = (msg.topic(), msg.partition(), msg.offset())
             origin = origin_of(self._cluster_id, msg.timestamp()[1])
+            sent_to = _header(msg, CENTRE_HEADER)
+            if self.options.centre is not None and sent_to is not None and sent_to.decode() != self.options.centre:
+                self.counters.other_centre += 1  # the other centre's (its offset is committed with the batch)
+                continue
             try:
                 request = self._requests.decode(msg.value())
             except Exception as exc:  # foreign bytes: nothing to answer (no request id), so a dead letter
                 self.counters.dead_lettered += 1
                 dead_letters.send(msg, "MALFORMED", f"not a readable CertificateRequest: {type(exc).__name__}: {exc}")
+                continue
+            if self.options.centre is not None and sent_to is None and request.get("centre") != self.options.centre:
+                self.counters.other_centre += 1  # no routing header: the centre the kiosk's vendor is assigned to
+                continue
+            if self._answered_elsewhere(request.get("request_id")):
+                self.counters.superseded += 1  # a retry of a request the other centre decided and answered
                 continue
             request_id = request["request_id"]
             seen = Seen.REPLAYED if request_id in seen_in_batch else ledger.seen(request_id, position, origin)
@@ -492,9 +526,64 @@ class CertificateWorker:
             ledger.claim(claims)
             claimed = time.monotonic()
             crash_point("worker.after_claim")
-            claims = self._emit(claims, ledger, producer, archiver)
+            claims, superseded = self._arbitrate(claims, ledger, producer)
+            claims = self._emit(claims, ledger, producer, archiver) + superseded
             emitted = time.monotonic()
         return _Emitted(batch, claims, waiting, rendered, claimed, emitted)
+
+    def _arbitrate(self, claims: list[Claim], ledger: RequestLedger, producer: Producer) -> tuple[list[Claim],
+                                                                                                     list[Claim]]:
+        """With a centre: put the claims in the claims log, read it back, and keep what the first claim of each
+        request id says (streams.centre_claims). Returns (to emit, to mark delivered with nothing emitted)."""
+        index = self._claims_index
+        if index is None:
+            return claims, []
+        # A replay refusal answers one message, not the request: it decides nothing, so it is not arbitrated.
+        contested = [c for c in claims if not _is_replay_refusal(c, self._responses)]
+        positions: dict[str, tuple[str, int, int]] = {}
+
+        def claimed(err: Any, msg: Message) -> None:
+            self._delivered(err, msg)
+            if err is None:
+                positions[(msg.key() or b"").decode()] = (msg.topic(), msg.partition(), msg.offset())
+
+        assert self.options.centre is not None
+        for c in contested:
+            value, headers = claim_message(c, self.options.centre, _claim_header(c.key), REQUEST_HEADER)
+            kafka.produce(producer, self.topics.claims, value, c.request_id.encode(), headers=headers,
+                          on_delivery=claimed)
+        self._delivered.flush(producer, "claims", "the batch is in doubt and will be completed from the ledger at "
+                                                  "restart")
+        crash_point("worker.after_centre_claim")
+        index.wait_read(list(positions.values()), timeout=30)
+        decided, superseded = arbitrate(contested, _claim_header, index)
+        by_key = {c.key: c for c in contested}
+        for c in decided:
+            if c.response != by_key[c.key].response:
+                ledger.replace(c)  # the other centre's answer, under this claim: what a restart completes
+                self.counters.took_over += 1
+                self._uncount(by_key[c.key])
+        for c in superseded:
+            self.counters.superseded += 1
+            self._uncount(c)
+        replays = [c for c in claims if _is_replay_refusal(c, self._responses)]
+        return decided + replays, superseded
+
+    def _answered_elsewhere(self, request_id: object) -> bool:
+        """Decided by another worker's claim, whose answer is out: nothing for this worker to do."""
+        index = self._claims_index
+        if index is None or not isinstance(request_id, str):
+            return False
+        first = index.first(request_id)
+        return first is not None and first.answer is None and first.centre != self.options.centre
+
+    def _uncount(self, claim: Claim) -> None:
+        """This worker's own answer did not go out: it is not counted as this worker's."""
+        if claim.status == "ISSUED":
+            self.counters.issued -= 1
+            self.counters.certificates -= len(claim.issued)
+        else:
+            self.counters.refused -= 1
 
     def _log_batch(self, emitted: _Emitted, done: float) -> None:
         batch = emitted.batch
@@ -660,8 +749,11 @@ class CertificateWorker:
         claims = [self._archived_or_refused(c, future, ledger) for c, future in archived]
         for c in claims:
             if present_responses is None or c.key not in present_responses:
-                kafka.produce(producer, self.topics.responses, c.response, c.response_key,
-                              headers=[(REQUEST_HEADER, _claim_header(c.key))], on_delivery=self._on_delivery)
+                headers = [(REQUEST_HEADER, _claim_header(c.key))]
+                if self.options.centre is not None:
+                    headers.append((CENTRE_HEADER, self.options.centre.encode()))
+                kafka.produce(producer, self.topics.responses, c.response, c.response_key, headers=headers,
+                              on_delivery=self._on_delivery)
         self._flush(producer)
         crash_point("worker.after_responses")
         for c in claims:
@@ -737,7 +829,10 @@ class CertificateWorker:
         responses = {key for v in self._scan_headers(self.topics.responses, REQUEST_HEADER, marks)
                      if (key := _parse_claim_header(v)) is not None}
         certificates = {v.decode() for v in self._scan_headers(self.topics.issued, CERTIFICATE_HEADER, marks)}
-        claims = self._emit(claims, ledger, producer, archiver, responses, certificates)
+        claims, superseded = self._arbitrate(claims, ledger, producer)
+        if self._claims_index is not None:  # its answer may have gone out from the other centre
+            responses |= {c.key for c in claims if self._claims_index.answered(c.request_id)}
+        claims = self._emit(claims, ledger, producer, archiver, responses, certificates) + superseded
         ledger.mark_delivered([c.key for c in claims], self._take_marks())
         self.counters.recovered += len(claims)
         log.warning("recovered_in_doubt", requests=len(claims),
@@ -796,6 +891,15 @@ def _failed(stage: str, exc: Exception) -> Refusal:
     """ISSUE_FAILED for an unexpected failure of one request (logged: the operator must look at it)."""
     log.error("request_failed", stage=stage, error=f"{type(exc).__name__}: {exc}"[:500])
     return refusal(ReasonCode.ISSUE_FAILED, f"{stage}: {type(exc).__name__}")
+
+
+def _header(msg: Message, name: str) -> bytes | None:
+    return next((v for k, v in (msg.headers() or []) if k == name), None)
+
+
+def _is_replay_refusal(claim: Claim, responses: AvroSerde) -> bool:
+    return claim.status == "REFUSED" and responses.decode(claim.response)["reason_code"] == \
+        ReasonCode.REPLAYED_REQUEST.value
 
 
 def _claim_header(key: ClaimKey) -> bytes:

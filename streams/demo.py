@@ -235,6 +235,82 @@ def _verify_pdf(run: DemoRun, pdf: Path) -> None:
         raise RuntimeError(f"bcl verify pdf {pdf} exited {verified.returncode}: {verified.stderr.strip()}")
 
 
+def centre_drill(run: DemoRun, rate: float = 6.0) -> None:
+    """Two issuing centres: steady kiosk traffic of several vendors on a 4-broker cluster with East and West, East is
+    lost (its worker stopped, its brokers down) while requests are in flight, West carries everything, East comes
+    back. Prints, per phase, who answered the East vendors' kiosks and the latency."""
+    from collections import Counter
+
+    from kiosk_sim.load import LoadGenerator, make_terminals
+    from kiosk_sim.population import profiles_from_backup
+    from streams.centre_claims import centre_group_id
+    from streams.certificate_worker import WorkerOptions
+    from streams.commands.kiosk import print_report
+
+    step("Two issuing centres: East is lost under steady kiosk traffic, West carries everything, East comes back")
+    settings = run.settings
+    cluster = ClusterHandle.start(brokers=4, data_dir=settings.data_dir / "centres", centres=True,
+                                  centre_groups={centre_group_id(c): c for c in ("EAST", "WEST")})
+    platform = Platform(replace(settings, bootstrap_servers=cluster.bootstrap_servers))
+    clock = SimulatedClock(_kiosk_week(settings))
+    workers: dict[str, tuple[threading.Thread, threading.Event]] = {}
+
+    def start(centre: str) -> None:
+        worker = platform.certificate_worker(options=WorkerOptions(render_processes=1, centre=centre), clock=clock,
+                                             group_id=centre_group_id(centre))
+        stop, ready = threading.Event(), threading.Event()
+        thread = threading.Thread(target=worker.run, args=(stop, ready), name=f"worker-{centre}")
+        thread.start()
+        workers[centre] = (thread, stop)
+        if not ready.wait(120):
+            raise RuntimeError(f"the {centre} certificate worker did not become ready")
+
+    def stop(centre: str) -> None:
+        thread, event = workers.pop(centre)
+        event.set()
+        thread.join(60)
+
+    try:
+        issuer = platform.card_issuer()
+        profiles = [p for code in MUNICIPALITIES
+                    for p in profiles_from_backup(run.store, code, settings.audit_file, limit=60)]
+        residents = issuer.population(profiles, clock())
+        terminals = make_terminals(30, list(MUNICIPALITIES), ["302015", "302023"], random.Random(settings.seed))
+        east_vendors = {t.vendor for t in terminals if t.centre == "EAST"}
+        # Each centre has the seal keys before it serves (production: its copy of the key material); here the two
+        # workers share one PKI directory, and must not both make a municipality's first seal at once.
+        from domain.municipalities import municipality
+        for code in {t.municipality_code for t in terminals} | set(MUNICIPALITIES):
+            platform.pki.ensure_seal_certificate(code, municipality(code).name, clock())
+        for centre in ("EAST", "WEST"):
+            start(centre)
+        with platform.kiosk_connection(centres=True) as conn:
+            generator = LoadGenerator(conn, residents, terminals, seed=settings.seed, clock=clock)
+
+            def lose_east() -> None:
+                stop("EAST")
+                cluster.fail_centre("EAST")
+
+            for phase, seconds in (("both centres", 10.0), ("East lost", 14.0), ("East back", 14.0)):
+                if phase == "East lost":
+                    timer = threading.Timer(2.0, lose_east)  # while requests are in flight
+                    timer.start()
+                if phase == "East back":
+                    cluster.restore_centre("EAST")
+                    start("EAST")
+                report = generator.run(rate=rate, duration=seconds)
+                answered = Counter(s.outcome.centre for s in report.sessions
+                                   if s.vendor in east_vendors and s.outcome.sent)
+                console.print(f"  [bold]{phase}[/bold]: East vendors' kiosks answered by {dict(answered)}, "
+                              f"failovers to the other centre so far: {conn.counters.failovers}")
+                print_report(console, report)
+                run.figures[f"centres, {phase}"] = f"East vendors answered by {dict(answered)}"
+    finally:
+        for centre in list(workers):
+            stop(centre)
+        cluster.stop()
+
+
 def kiosk_issuance(run: DemoRun, centre: KioskCentre) -> None:
     from kiosk_sim.kiosk import CertificateChoice, Kiosk, KioskTerminal
     from kiosk_sim.load import LoadGenerator, make_terminals
@@ -615,6 +691,7 @@ def main() -> None:
         run.figures["disaster"] = (f"declared, assessed, applied for, issued and shown in "
                                    f"{time.perf_counter() - began:.1f} s")
         billing_and_statistics(run)
+        centre_drill(run)
         summary(run)
     finally:
         capture.stop()

@@ -21,6 +21,7 @@ from certgen.endpoints import JpkiEndpoints
 from certgen.keys import KeyPool
 from certgen.pki_directory import PkiDirectory
 from certgen.scramble_keys import scramble_key
+from domain.issuing_centres import CentreAvailability, parse_vendor_centres
 from infra import topics
 from infra.data_dir_keys import data_dir_secret
 from infra.municipal_keys import MunicipalKeyring, TrustStore
@@ -277,11 +278,14 @@ class Platform:
                            **overrides: Any) -> CertificateWorker:
         if options is None:
             options = WorkerOptions(render_processes=min(os.cpu_count() or 1, MAX_DEFAULT_RENDERERS))
+        ledger, archive = self.settings.worker_ledger_file, self.settings.issuance_dir
+        if options.centre is not None:  # each centre's worker has its own ledger and archive (its own disks)
+            ledger = self.settings.centre_dir(options.centre) / "ledger.sqlite3"
+            archive = self.settings.centre_dir(options.centre) / "issuance"
         resources = WorkerResources(
             store=self.snapshot_store, pki=self.pki, font_path=self.settings.mincho_font,
             scramble_key_secret=self.scramble_key_secret, audit_file=self.settings.audit_file,
-            ledger_path=self.settings.worker_ledger_file, archive_dir=self.settings.issuance_dir,
-            disaster_store_file=self.settings.disaster_store_file)
+            ledger_path=ledger, archive_dir=archive, disaster_store_file=self.settings.disaster_store_file)
         return CertificateWorker(self.bootstrap_servers, self.registry, resources, options=options, clock=clock,
                                  **overrides)
 
@@ -307,7 +311,12 @@ class Platform:
 
     # -- kiosks -------------------------------------------------------------------------------
 
-    def kiosk_connection(self, **overrides: Any) -> KioskConnection:
+    def kiosk_connection(self, *, centres: bool = False, **overrides: Any) -> KioskConnection:
+        """centres: send each request to its vendor's centre and fail over to the other (domain.issuing_centres)."""
+        if centres:
+            overrides.setdefault("centres", CentreAvailability(float(self.settings.centre_fail_after_seconds),
+                                                               float(self.settings.centre_probe_after_seconds)))
+            overrides.setdefault("vendor_centres", parse_vendor_centres(self.settings.vendor_centres))
         return KioskConnection(self.bootstrap_servers, self.registry, **overrides)
 
     def card_issuer(self) -> VirtualCardIssuer:

@@ -87,6 +87,13 @@ class Settings:
     # The staff address a municipality's mails go to: the template with {municipality_code} replaced, so one
     # setting names every municipality's mailbox (its staff set up a list or an alias there).
     disaster_staff_mail: str = "disaster-{municipality_code}@staff.bcl.example"
+    # Issuing centres (domain.issuing_centres): vendor → preferred centre, `vendor=CENTRE,...`, over the vendors'
+    # own assignment (kiosk_sim.load.VENDORS: seven-eleven → EAST, lawson and familymart → WEST, ...).
+    vendor_centres: str = ""
+    # A kiosk that gets no answer from its centre in this many seconds sends the request to the other one, and
+    # tries its own again this many seconds later.
+    centre_fail_after_seconds: int = 4
+    centre_probe_after_seconds: int = 5
 
     @property
     def cluster_dir(self) -> Path:
@@ -95,6 +102,15 @@ class Settings:
     @property
     def bootstrap_file(self) -> Path:
         return self.cluster_dir / "bootstrap.servers"
+
+    @property
+    def control_socket(self) -> Path:
+        """The embedded cluster's control channel when it runs two centres (`bcl cluster up --centres`)."""
+        return self.cluster_dir / "control.sock"
+
+    def centre_dir(self, centre: str) -> Path:
+        """One issuing centre's own files: its certificate worker's ledger, archive and pid file."""
+        return self.data_dir / "centres" / centre.lower()
 
     @property
     def pki_dir(self) -> Path:

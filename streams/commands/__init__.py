@@ -13,6 +13,7 @@ from streams.commands.adapter import adapter
 from streams.commands.backup import analysts, backup, query, schemas
 from streams.commands.billing import billing
 from streams.commands.card import card
+from streams.commands.centre import centre
 from streams.commands.cluster import cluster
 from streams.commands.disaster import disaster
 from streams.commands.kiosk import kiosk
@@ -26,6 +27,7 @@ from streams.commands.worker import worker
 COMMAND_GROUPS: list[click.Command] = [adapter, backup, query, analysts, schemas]
 COMMAND_GROUPS.append(billing)
 COMMAND_GROUPS.append(cluster)
+COMMAND_GROUPS.append(centre)
 COMMAND_GROUPS.append(stats)
 COMMAND_GROUPS.append(card)
 COMMAND_GROUPS.append(pki)

@@ -24,9 +24,13 @@ def cluster() -> None:
               help="Initial rebalance delay of new consumer groups (default 200; Kafka's is 3000).")
 @click.option("--control", "control_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Serve the JSON-lines fault-injection channel on this Unix socket (see infra/README.md).")
+@click.option("--centres", is_flag=True,
+              help="Two issuing centres: half the brokers in East, half in West, for `bcl centre` (with the control "
+                   "channel at DATA_DIR/cluster/control.sock unless --control names another).")
 @click.pass_obj
 def up(
-    settings: Settings, brokers: int, rtt_ms: int, rebalance_delay_ms: int | None, control_path: Path | None
+    settings: Settings, brokers: int, rtt_ms: int, rebalance_delay_ms: int | None, control_path: Path | None,
+    centres: bool,
 ) -> None:
     """Run the embedded cluster in the foreground until Ctrl-C, SIGTERM or SIGHUP (terminal closed).
 
@@ -42,8 +46,16 @@ def up(
         click.echo(servers)
         click.get_text_stream("stdout").flush()
 
+    groups: dict[str, str] = {}
+    if centres:
+        from domain.kiosk_rules import ISSUING_CENTRES
+        from streams.centre_claims import centre_group_id
+
+        groups = {centre_group_id(c): c for c in ISSUING_CENTRES}
+        if control_path is None:
+            control_path = settings.control_socket
     serve(settings.bootstrap_file, brokers=brokers, rtt_ms=rtt_ms, rebalance_delay_ms=rebalance_delay_ms,
-          control_path=control_path, on_ready=ready)
+          control_path=control_path, on_ready=ready, centres=centres, centre_groups=groups)
 
 
 @cluster.command("topics")
@@ -88,7 +100,7 @@ def topics(as_commands: bool, as_script: bool, as_json: bool) -> None:
 
 
 _OPS = ("state", "broker_down", "broker_up", "set_leader", "set_rtt", "push_request_errors",
-           "clear_request_errors", "create_topic")
+           "clear_request_errors", "create_topic", "centre_fail", "centre_restore")
 
 
 @cluster.command("control")

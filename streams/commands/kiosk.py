@@ -203,10 +203,12 @@ def _insert_virtual_card(settings: Settings, code: str, resident_code: str | Non
               help="Take residents from the register the adapter published instead of the materialised backup.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of arrivals, choices and kiosks.")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds a kiosk waits for an answer.")
+@click.option("--centres", is_flag=True,
+              help="Two issuing centres: each request to its vendor's centre, to the other one if it does not answer.")
 @at_option
 @click.pass_obj
 def load(settings: Settings, kiosks: int, rate: float, duration: float, codes: tuple[str, ...], limit: int | None,
-         from_register: bool, seed: int, timeout: float, at: dt.datetime | None) -> None:
+         from_register: bool, seed: int, timeout: float, centres: bool, at: dt.datetime | None) -> None:
     """Many kiosks of several vendors and both centres sending a realistic mix of requests at a rate,
     with in-process virtual cards; prints latency percentiles, certificates/s and outcomes."""
     import random
@@ -239,7 +241,7 @@ def load(settings: Settings, kiosks: int, rate: float, duration: float, codes: t
     prefectures = {reference.municipality(code).prefecture for code in codes}
     neighbours = [m.code for m in reference.municipalities if m.prefecture in prefectures and m.code not in codes]
     terminals = make_terminals(kiosks, list(codes), neighbours[:20], random.Random(seed))
-    with platform.kiosk_connection(response_timeout=timeout) as connection:
+    with platform.kiosk_connection(response_timeout=timeout, centres=centres) as connection:
         columns = ["{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task(f"{rate:g}/s for {duration:g} s", total=round(rate * duration))

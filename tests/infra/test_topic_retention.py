@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from domain.request_authentication import FRESHNESS_WINDOW
-from infra.topics import CATALOGUE, KIOSK_RESPONSES
+from infra.topics import CATALOGUE, KIOSK_CLAIMS, KIOSK_RESPONSES
 from schemas.contracts import CONTRACTS, expanded_schema
 
 
@@ -18,7 +18,7 @@ def _ms(spec_config: dict[str, str], key: str) -> dt.timedelta:
 def test_every_topic_carrying_certificate_pdfs_keeps_them_only_while_a_kiosk_needs_them() -> None:
     with_pdfs = {spec.name: spec for spec in CATALOGUE if spec.name in CONTRACTS
                  and any(f["name"] == "pdf" for f in expanded_schema(CONTRACTS[spec.name])["fields"])}
-    assert set(with_pdfs) == {KIOSK_RESPONSES}
+    assert set(with_pdfs) == {KIOSK_RESPONSES, KIOSK_CLAIMS}  # the claims carry the answer, for the other centre
     for name, spec in with_pdfs.items():
         assert spec.config.get("cleanup.policy") == "delete", name
         retention = _ms(spec.config, "retention.ms")

@@ -33,7 +33,8 @@ def main(config: dict[str, object]) -> None:
         group_id=str(config["group_id"]),
         options=WorkerOptions(render_processes=int(config.get("render_processes", 0)),  # type: ignore[call-overload]
                               back_side=bool(config.get("back_side", False)),
-                              render_time_limit=float(config.get("render_time_limit", 30.0))),  # type: ignore[arg-type]
+                              render_time_limit=float(config.get("render_time_limit", 30.0)),  # type: ignore[arg-type]
+                              centre=config.get("centre")),  # type: ignore[arg-type]
         clock=ShiftableClock())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
