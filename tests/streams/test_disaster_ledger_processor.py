@@ -24,7 +24,8 @@ from infra.cluster_control import ClusterHandle
 from infra.crash_points import CRASH_EXIT_STATUS, ENVIRONMENT_VARIABLE
 from schemas.contracts import CONTRACTS
 from schemas.wire import AvroSerde, frame
-from streams.disaster_ledger_processor import AFTER_SINK, EXIT_BATCH_FAILED
+from streams.disaster_ledger_processor import AFTER_SINK
+from streams.faust_processor import EXIT_BATCH_FAILED
 from tests.factories import make_resident
 from tests.platforms import make_platform
 from tests.streams.register_state_sink import FAIL_ENVIRONMENT_VARIABLE, _plain, handed_count, read_states
