@@ -19,7 +19,6 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from domain.errors import InvalidArgumentError
 from domain.evacuation_plan import (
@@ -34,10 +33,9 @@ from domain.evacuation_roster import ConsentDecision, consent_decision, phone_nu
 from domain.japan_time import japan_date
 from domain.roster_extraction import RosterFilter
 from domain.staff_accounts import StaffMember
-from sinks.audit import record_access
 from sinks.evacuation_plans import EvacuationPlans, StoredPlan
 from sinks.evacuation_roster import ConsentTask, EvacuationRoster, RosterChange, RosterPerson, UnknownRosterPersonError
-from sinks.staff_scope import OutOfScope
+from sinks.staff_scope import MemberScope
 
 
 @dataclass(frozen=True)
@@ -50,29 +48,21 @@ class RosterPage:
     plan: StoredPlan | None
 
 
-class RosterScope:
+class RosterScope(MemberScope):
+    _OUT_OF_SCOPE = "is not on the list of"
+
     def __init__(self, member: StaffMember, roster: EvacuationRoster, plans: EvacuationPlans, audit_file: Path,
                  clock: Callable[[], dt.datetime]) -> None:
-        self.member = member
+        super().__init__(member, audit_file, clock)
         self._roster = roster
         self._plans = plans
-        self._audit_file = audit_file
-        self._clock = clock
-
-    @property
-    def _code(self) -> str:
-        return self.member.municipality_code
-
-    def _audit(self, action: str, records: int, **details: Any) -> None:
-        record_access(self._audit_file, action, self._code, records, actor=self.member.login, **details)
 
     def _listed(self, resident_code: str) -> None:
         """Nothing if the person is on the member's municipality's list, else OutOfScope (audited)."""
         try:
             self._roster.require_listed(self._code, resident_code)
         except UnknownRosterPersonError:
-            self._audit("staff.refused", 0, requested=f"roster person {resident_code!r}")
-            raise OutOfScope(f"resident {resident_code!r} is not on the list of {self._code}") from None
+            raise self._refuse(f"roster person {resident_code!r}") from None
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -14,14 +14,12 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from domain.disasters import Disaster, UnknownDisasterError
 from domain.shelters import Occupancy, UnknownShelterError, capacity
 from domain.staff_accounts import StaffMember
-from sinks.audit import record_access
 from sinks.shelters import Opening, ShelterEntry, Shelters
-from sinks.staff_scope import OutOfScope
+from sinks.staff_scope import MemberScope
 
 
 @dataclass(frozen=True)
@@ -37,24 +35,11 @@ class BoardRow:
         return self.opening is not None and self.opening.closed_at is None
 
 
-class ShelterScope:
+class ShelterScope(MemberScope):
     def __init__(self, member: StaffMember, shelters: Shelters, audit_file: Path,
                  clock: Callable[[], dt.datetime]) -> None:
-        self.member = member
+        super().__init__(member, audit_file, clock)
         self._shelters = shelters
-        self._audit_file = audit_file
-        self._clock = clock
-
-    @property
-    def _code(self) -> str:
-        return self.member.municipality_code
-
-    def _audit(self, action: str, records: int, **details: Any) -> None:
-        record_access(self._audit_file, action, self._code, records, actor=self.member.login, **details)
-
-    def _refuse(self, what: str) -> OutOfScope:
-        self._audit("staff.refused", 0, requested=what)
-        return OutOfScope(f"{what} is not of {self._code}")
 
     def disasters(self) -> list[Disaster]:
         return [d for d in self._shelters.store.disasters() if self._code in d.municipality_codes]

@@ -90,27 +90,42 @@ class Household:
     support: HouseholdSupport | None = None  # the support amounts applied for and paid
 
 
-class StaffScope:
+class MemberScope:
+    """What every scope of a signed-in staff member has (this module's StaffScope, sinks.roster_scope,
+    sinks.shelter_scope): the member's municipality, the audit of each read or refusal in its name."""
+
+    _OUT_OF_SCOPE = "is not of"  # completes "<what> … <municipality code>" in a refusal's message
+
+    def __init__(self, member: StaffMember, audit_file: Path, clock: Callable[[], dt.datetime]) -> None:
+        self.member = member
+        self._audit_file = audit_file
+        self._clock = clock
+
+    @property
+    def _code(self) -> str:
+        return self.member.municipality_code
+
+    def _audit(self, action: str, records: int, **details: Any) -> None:
+        record_access(self._audit_file, action, self._code, records, actor=self.member.login, **details)
+
+    def _refuse(self, what: str, **details: Any) -> OutOfScope:
+        self._audit("staff.refused", 0, requested=what, **details)
+        return OutOfScope(f"{what} {self._OUT_OF_SCOPE} {self._code}")
+
+
+class StaffScope(MemberScope):
+    _OUT_OF_SCOPE = "is not in the ledgers of"
+
     def __init__(self, member: StaffMember, ledger: DisasterLedger, assessment: DamageAssessment,
                  applications: DisasterApplications, audit_file: Path, clock: Callable[[], dt.datetime], *,
                  support: SupportPayments) -> None:
-        self.member = member
+        super().__init__(member, audit_file, clock)
         self._support = support
         self._ledger = ledger
         self._assessment = assessment
         self._applications = applications
-        self._audit_file = audit_file
-        self._clock = clock
 
     # -- scope ---------------------------------------------------------------------------------
-
-    def _audit(self, action: str, records: int, **details: Any) -> None:
-        record_access(self._audit_file, action, self.member.municipality_code, records, actor=self.member.login,
-                      **details)
-
-    def _refuse(self, what: str, **details: Any) -> OutOfScope:
-        self._audit("staff.refused", 0, requested=what, **details)
-        return OutOfScope(f"{what} is not in the ledgers of {self.member.municipality_code}")
 
     def _own(self, municipality_code: str, what: str, **details: Any) -> None:
         """A URL names the municipality of a household, person or dwelling (their numbers are per municipality);
