@@ -7,9 +7,8 @@ Made in memory for the staff page that serves it; nothing is written."""
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from pathlib import Path
-
-from fpdf import FPDF, FontFace
 
 from domain.damage_levels import DamageLevel
 from domain.disaster_applications import PROCEDURE_NAMES
@@ -17,10 +16,10 @@ from domain.japan_time import to_japan_time
 from domain.japanese_date import format_japanese_date
 from domain.ledger_staff_items import STAFF_ITEMS
 from domain.support_payments import yen
+from sinks.staff_document import draw_table, staff_document
 from sinks.staff_scope import Household
 
 TITLE = "被災者台帳　記載事項の抜粋"
-_GREY = (225, 228, 232)
 _SEX = {"MALE": "男", "FEMALE": "女", "NOT_APPLICABLE": "—"}
 
 
@@ -35,32 +34,15 @@ def _when(instant: dt.datetime) -> str:
 
 def extract_pdf(household: Household, *, printed_by: str, now: dt.datetime, mincho_font: Path,
                 gothic_font: Path) -> bytes:
-    pdf = FPDF(orientation="portrait", unit="mm", format="A4")
-    pdf.set_margins(16, 14, 16)
-    pdf.set_auto_page_break(True, margin=14)
-    pdf.add_font("mincho", fname=str(mincho_font))
-    pdf.add_font("gothic", fname=str(gothic_font))
-    pdf.set_title(f"{TITLE} {household.household_number}")
-    pdf.add_page()
+    pdf = staff_document(f"{TITLE} {household.household_number}", margins=(16, 14), mincho_font=mincho_font,
+                         gothic_font=gothic_font)
+
+    table = partial(draw_table, pdf)
 
     def text(value: str, size: float = 10, *, gothic: bool = False, align: str = "L", gap: float = 1.5) -> None:
         pdf.set_font("gothic" if gothic else "mincho", size=size)
         pdf.multi_cell(0, size * 0.5, value, align=align, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(gap)
-
-    def table(headings: list[str], rows: list[list[str]], widths: list[float]) -> None:
-        pdf.set_font("mincho", size=8.5)
-        with pdf.table(col_widths=tuple(widths), width=sum(widths), align="LEFT", line_height=5,
-                       headings_style=FontFace(family="gothic", emphasis="", fill_color=_GREY),
-                       padding=(0.8, 1.2)) as t:
-            row = t.row()
-            for h in headings:
-                row.cell(h)
-            for values in rows:
-                row = t.row()
-                for value in values:
-                    row.cell(value)
-        pdf.ln(3)
 
     disaster = household.disaster
     text(f"出力　{_when(now)}　{printed_by}", 8.5, align="R", gap=3)

@@ -8,33 +8,32 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
-
-from fpdf import FPDF, FontFace
 
 from domain.evacuation_roster import consent_label
 from domain.japan_time import to_japan_time
 from domain.japanese_date import format_japanese_date
 from sinks.evacuation_plans import StoredPlan
 from sinks.evacuation_roster import SEX_LABELS, RosterPerson
+from sinks.staff_document import draw_table, staff_document
 
 TITLE = "避難行動要支援者名簿"
-_GREY = (225, 228, 232)
 HEADINGS = ("氏名", "生年月日", "性別", "住所", "電話番号", "避難支援等を必要とする事由", "平常時提供の同意")
 WIDTHS = (34, 30, 10, 80, 26, 56, 30)
+
+
+def _consent(person: RosterPerson) -> str:
+    """Whether the person consented to share in normal times, with the date of the decision."""
+    return consent_label(person.consent) + (f" {person.consent_on:%Y-%m-%d}" if person.consent_on else "")
 
 
 def roster_pdf(people: Sequence[RosterPerson], *, municipality_name: str, selection: str, printed_by: str,
                now: dt.datetime, mincho_font: Path, gothic_font: Path) -> bytes:
     """The listed `people` (already selected and audited by the caller); `selection` says which part of the list
     this is (e.g. "全員" or "町名: 女川浜"), printed under the title."""
-    pdf = FPDF(orientation="landscape", unit="mm", format="A4")
-    pdf.set_margins(12, 12, 12)
-    pdf.set_auto_page_break(True, margin=12)
-    pdf.add_font("mincho", fname=str(mincho_font))
-    pdf.add_font("gothic", fname=str(gothic_font))
-    pdf.set_title(f"{TITLE} {municipality_name}")
-    pdf.add_page()
+    pdf = staff_document(f"{TITLE} {municipality_name}", landscape=True, margins=(12, 12), mincho_font=mincho_font,
+                         gothic_font=gothic_font)
     pdf.set_font("gothic", size=15)
     pdf.cell(0, 8, f"{TITLE}　{municipality_name}", new_x="LMARGIN", new_y="NEXT")
     local = to_japan_time(now)
@@ -44,19 +43,9 @@ def roster_pdf(people: Sequence[RosterPerson], *, municipality_name: str, select
     pdf.multi_cell(0, 5, "平常時の提供は本人の同意がある者に限る（災害対策基本法49条の11第2項）。"
                          "災害時は同意を要しない。", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
-    pdf.set_font("mincho", size=8.5)
-    with pdf.table(col_widths=WIDTHS, width=sum(WIDTHS), align="LEFT", line_height=5,
-                   headings_style=FontFace(family="gothic", emphasis="", fill_color=_GREY),
-                   padding=(0.8, 1.2)) as table:
-        row = table.row()
-        for heading in HEADINGS:
-            row.cell(heading)
-        for person in people:
-            consent = consent_label(person.consent) + (f" {person.consent_on:%Y-%m-%d}" if person.consent_on else "")
-            row = table.row()
-            for value in (person.name, format_japanese_date(person.birth_date), SEX_LABELS[person.sex], person.address,
-                          person.phone or "", person.reason_text, consent):
-                row.cell(value)
+    rows = [(person.name, format_japanese_date(person.birth_date), SEX_LABELS[person.sex], person.address,
+             person.phone or "", person.reason_text, _consent(person)) for person in people]
+    draw_table(pdf, HEADINGS, rows, WIDTHS, gap=0)
     return bytes(pdf.output())
 
 
@@ -67,13 +56,8 @@ def plan_pdf(person: RosterPerson, stored: StoredPlan, *, municipality_name: str
              mincho_font: Path, gothic_font: Path) -> bytes:
     """One person's 個別避難計画: the list's items of the person, their supporters, the destination shelter, the
     route and the needs, with who last changed it."""
-    pdf = FPDF(orientation="portrait", unit="mm", format="A4")
-    pdf.set_margins(16, 14, 16)
-    pdf.set_auto_page_break(True, margin=14)
-    pdf.add_font("mincho", fname=str(mincho_font))
-    pdf.add_font("gothic", fname=str(gothic_font))
-    pdf.set_title(f"{PLAN_TITLE} {municipality_name}")
-    pdf.add_page()
+    pdf = staff_document(f"{PLAN_TITLE} {municipality_name}", margins=(16, 14), mincho_font=mincho_font,
+                         gothic_font=gothic_font)
     pdf.set_font("gothic", size=15)
     pdf.cell(0, 8, f"{PLAN_TITLE}　{municipality_name}", new_x="LMARGIN", new_y="NEXT")
     local, changed = to_japan_time(now), to_japan_time(stored.updated_at)
@@ -83,25 +67,12 @@ def plan_pdf(person: RosterPerson, stored: StoredPlan, *, municipality_name: str
                    new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
 
-    def table(headings: Sequence[str], rows: Sequence[Sequence[str]], widths: tuple[float, ...]) -> None:
-        pdf.set_font("mincho", size=9)
-        with pdf.table(col_widths=widths, width=sum(widths), align="LEFT", line_height=5.5,
-                       headings_style=FontFace(family="gothic", emphasis="", fill_color=_GREY),
-                       padding=(0.8, 1.2)) as t:
-            row = t.row()
-            for heading in headings:
-                row.cell(heading)
-            for values in rows:
-                row = t.row()
-                for value in values:
-                    row.cell(value)
-        pdf.ln(3)
+    table = partial(draw_table, pdf, size=9, line_height=5.5)
 
-    consent = consent_label(person.consent) + (f" {person.consent_on:%Y-%m-%d}" if person.consent_on else "")
     table(("項目", "内容"), [("氏名", f"{person.name}（{person.name_kana}）"),
                             ("生年月日", format_japanese_date(person.birth_date)), ("性別", SEX_LABELS[person.sex]),
                             ("住所", person.address), ("電話番号", person.phone or ""),
-                            ("避難支援等を必要とする事由", person.reason_text), ("平常時提供の同意", consent)],
+                            ("避難支援等を必要とする事由", person.reason_text), ("平常時提供の同意", _consent(person))],
           (50, 128))
     plan = stored.plan
     table(("避難支援等実施者", "続柄・関係", "電話番号"), [(s.name, s.relation, s.phone) for s in plan.supporters],
