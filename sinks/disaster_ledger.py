@@ -17,7 +17,6 @@ the damaged dwellings, so a redelivered or replayed record changes nothing."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
@@ -40,7 +39,8 @@ from domain.disasters import Declaration, Disaster
 from domain.dwellings import ADDRESS_PARTS, address_text, dwelling_id
 from domain.errors import BclError
 from domain.japan_time import format_instant
-from domain.register_csv import RowError, missing_columns, register_record
+from domain.register_csv import missing_columns, register_record
+from sinks.csv_import import read_csv_records
 from sinks.disaster_store import DisasterStore
 from sinks.restore import RestoreError, register_as_of
 from sinks.snapshot_store import BaseSnapshotStore
@@ -442,32 +442,7 @@ def _base_fields(record: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def _read_csv(path: Path, municipality_code: str) -> list[dict[str, Any]]:
     """Every record of the file, or CsvImportError naming the line and column of the first bad row."""
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames or []
-            missing = missing_columns(list(header))
-            if missing:
-                raise CsvImportError(f"{path} line 1: missing column(s) {', '.join(missing)} (the columns of "
-                                     "`bcl backup restore --format csv`)")
-            records: list[dict[str, Any]] = []
-            seen: set[str] = set()
-            for row in reader:
-                line = reader.line_num
-                if None in row or any(v is None for v in row.values()):
-                    raise CsvImportError(f"{path} line {line}: {len(header)} columns expected")
-                try:
-                    record = register_record(row, municipality_code)
-                except RowError as exc:
-                    raise CsvImportError(f"{path} line {line}, {exc}") from None
-                if record["resident_code"] in seen:
-                    raise CsvImportError(f"{path} line {line}, column resident_code: appears twice in the file")
-                seen.add(record["resident_code"])
-                records.append(record)
-    except FileNotFoundError:
-        raise CsvImportError(f"{path} does not exist") from None
-    except UnicodeDecodeError:
-        raise CsvImportError(f"{path} is not UTF-8 text") from None
-    except csv.Error as exc:
-        raise CsvImportError(f"{path}: not CSV ({exc})") from None
-    return records
+    return read_csv_records(path, CsvImportError, missing_columns=missing_columns,
+                            columns="the columns of `bcl backup restore --format csv`",
+                            record=lambda row: register_record(row, municipality_code), key_column="resident_code",
+                            key=lambda record: str(record["resident_code"]))

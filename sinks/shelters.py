@@ -18,7 +18,6 @@ event for everyone it checks out.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -61,6 +60,7 @@ from domain.shelters import (
 from infra import topics
 from infra.crash_points import crash_point
 from schemas.wire import AvroSerde
+from sinks.csv_import import read_csv_records
 from sinks.disaster_store import DisasterStore
 
 _TABLES = """
@@ -162,39 +162,18 @@ def _entry(row: Sequence[Any]) -> ShelterEntry:
 
 def read_shelter_csv(path: Path, municipality_code: str | None) -> list[Shelter]:
     """Every shelter of the file, or ShelterImportError naming the line and column of the first bad row."""
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise ShelterImportError(f"{path} line 1: missing column(s) {', '.join(missing)} (the columns of "
-                                         "the open data: municipality_code,shelter_id,name,address,lat,lon,kind,"
-                                         "hazard_*,capacity)")
-            found: list[Shelter] = []
-            seen: set[str] = set()
-            for row in reader:
-                line = reader.line_num
-                if None in row or any(v is None for v in row.values()):
-                    raise ShelterImportError(f"{path} line {line}: {len(reader.fieldnames or [])} columns expected")
-                try:
-                    shelter = shelter_record(row)
-                except RowError as exc:
-                    raise ShelterImportError(f"{path} line {line}, {exc}") from None
-                if municipality_code is not None and shelter.municipality_code != municipality_code:
-                    raise ShelterImportError(f"{path} line {line}, column municipality_code: "
-                                             f"{shelter.municipality_code} is not {municipality_code}, the "
-                                             "municipality importing")
-                if shelter.shelter_id in seen:
-                    raise ShelterImportError(f"{path} line {line}, column shelter_id: appears twice in the file")
-                seen.add(shelter.shelter_id)
-                found.append(shelter)
-    except FileNotFoundError:
-        raise ShelterImportError(f"{path} does not exist") from None
-    except UnicodeDecodeError:
-        raise ShelterImportError(f"{path} is not UTF-8 text") from None
-    except csv.Error as exc:
-        raise ShelterImportError(f"{path}: not CSV ({exc})") from None
-    return found
+    def record(row: dict[str, str]) -> Shelter:
+        shelter = shelter_record(row)
+        if municipality_code is not None and shelter.municipality_code != municipality_code:
+            raise RowError("municipality_code", f"{shelter.municipality_code} is not {municipality_code}, the "
+                                                "municipality importing")
+        return shelter
+
+    return read_csv_records(path, ShelterImportError,
+                            missing_columns=lambda header: [c for c in COLUMNS if c not in header],
+                            columns="the columns of the open data: municipality_code,shelter_id,name,address,lat,lon,"
+                                    "kind,hazard_*,capacity",
+                            record=record, key_column="shelter_id", key=lambda shelter: shelter.shelter_id)
 
 
 class Shelters:
