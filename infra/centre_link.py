@@ -20,6 +20,7 @@ time-outs.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -31,7 +32,7 @@ from domain.kiosk_rules import ISSUING_CENTRES
 
 # The group ids a centre's processes run under. Unnamed in /etc/group: only the nftables rules refer to them.
 CENTRE_GIDS: dict[str, int] = {"EAST": 64201, "WEST": 64202}
-TABLE = "bcl_centre_link"
+TABLE = "bcl_centre_link"  # + the process id: two clusters' cuts on one machine (two test runs) keep apart
 
 
 class CentreLinkError(BclError):
@@ -55,7 +56,7 @@ def broker_ports(bootstrap_servers: str, centres: Mapping[str, list[int]],
     return {centre: sorted(ports[b] for b in ids) for centre, ids in centres.items()}
 
 
-def cut_ruleset(ports: Mapping[str, list[int]]) -> str:
+def cut_ruleset(ports: Mapping[str, list[int]], table: str = TABLE) -> str:
     """The nftables table of a cut: each centre's processes are refused the other centre's broker ports."""
     rules = []
     for centre, gid in CENTRE_GIDS.items():
@@ -64,7 +65,7 @@ def cut_ruleset(ports: Mapping[str, list[int]]) -> str:
             raise CentreLinkError(f"the centre facing {centre} has no broker port: nothing to cut")
         rules.append(f"    meta skgid {gid} tcp dport {{ {', '.join(map(str, others))} }} reject with tcp reset")
     # Declared, deleted and declared again in one transaction: a cut replaces any earlier cut, atomically.
-    return "\n".join([f"table inet {TABLE} {{}}", f"delete table inet {TABLE}", f"table inet {TABLE} {{",
+    return "\n".join([f"table inet {table} {{}}", f"delete table inet {table}", f"table inet {table} {{",
                       "  chain output {", "    type filter hook output priority 0; policy accept;", *rules,
                       "  }", "}", ""])
 
@@ -72,8 +73,9 @@ def cut_ruleset(ports: Mapping[str, list[int]]) -> str:
 class CentreLink:
     """The link between East and West of one embedded cluster: `cut()` and `heal()`, both idempotent."""
 
-    def __init__(self, ports: Mapping[str, list[int]]) -> None:
+    def __init__(self, ports: Mapping[str, list[int]], table: str | None = None) -> None:
         self.ports = dict(ports)
+        self.table = table or f"{TABLE}_{os.getpid()}"
 
     @staticmethod
     def unavailable() -> str | None:
@@ -86,14 +88,15 @@ class CentreLink:
         return None
 
     def cut(self) -> None:
-        self._nft(cut_ruleset(self.ports), "cutting the link between the centres")
+        self._nft(cut_ruleset(self.ports, self.table), "cutting the link between the centres")
 
     def heal(self) -> None:
-        self._nft(f"table inet {TABLE} {{}}\ndelete table inet {TABLE}\n", "healing the link between the centres")
+        self._nft(f"table inet {self.table} {{}}\ndelete table inet {self.table}\n",
+                  "healing the link between the centres")
 
     def is_cut(self) -> bool:
         listing = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False)
-        return f"inet {TABLE}" in listing.stdout
+        return f"table inet {self.table}" in listing.stdout.splitlines()
 
     @staticmethod
     def _nft(ruleset: str, what: str) -> None:
