@@ -348,7 +348,7 @@ def test_cutting_the_link_between_the_centres_each_side_answers_its_own_or_refus
     link = CentreLink(broker_ports(servers, centres))
     vendor_centres = {"seven-eleven": "EAST", "lawson": "WEST"}
     key_of = {k.public_key().public_numbers(): i for i, k in enumerate(w.keys)}
-    kiosks = {}
+    kiosks: dict[str, CentreKiosks] = {}
     for n, (vendor, centre) in enumerate(vendor_centres.items()):
         own = holders[2 * n:2 * n + 2]  # each centre's kiosks with cards of their own
         kiosks[centre] = CentreKiosks(centre, {
