@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from infra.topics import (
     CATALOGUE,
@@ -25,6 +26,7 @@ from infra.topics import (
     kafka_topics_script,
     two_centre_catalogue,
 )
+from streams.cli import cli
 from streams.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,9 +50,13 @@ def _default(value: str) -> str:
 
 @LAYOUTS
 def test_create_topics_script_is_the_generated_one(layout: ScriptLayout, specs: tuple[TopicSpec, ...]) -> None:
-    assert (REPO / layout.path).read_text() == kafka_topics_script(specs, layout), (
+    checked_in = (REPO / layout.path).read_text()
+    assert checked_in == kafka_topics_script(specs, layout), (
         f"regenerate: bcl cluster topics {layout.option} > {layout.path}"
     )
+    printed = CliRunner().invoke(cli, ["cluster", "topics", *layout.option.split()])  # the command the header names
+    assert printed.exit_code == 0, printed.output
+    assert printed.output == checked_in
 
 
 def test_two_centre_topics_have_the_replication_of_the_centres_design() -> None:
