@@ -34,6 +34,7 @@ from kiosk_sim.kiosk import CertificateChoice, Kiosk, KioskConnection, KioskTerm
 from kiosk_sim.transport import InProcessTransport
 from schemas.registry import FileSchemaRegistry
 from streams.centre_claims import centre_group_id
+from tests.streams.kiosk_load import Session
 from tests.streams.kiosk_world import (
     CHIYODA,
     PIN,
@@ -43,7 +44,7 @@ from tests.streams.kiosk_world import (
     make_world,
     resident_with_card,
 )
-from tests.streams.test_centre_failover import CentreWorker, Recorder, Session, centre_topics
+from tests.streams.test_centre_failover import CentreWorker, Recorder, centre_topics
 
 VENDORS = {"seven-eleven": "EAST", "lawson": "WEST"}
 

@@ -7,6 +7,9 @@ East vendor and a West vendor under steady load through kiosk_sim's KioskConnect
   back and its kiosks are answered by it again.
 - Both centres claim the same requests at once (what a link cut heals into: a kiosk that gave up on one centre
   while that centre was still working): one answer per request, one certificate.
+- The link between the centres cut while both run (infra.centre_link: each centre's worker and kiosks are processes
+  of their own that reach only their centre's brokers): each kiosk is answered by its own centre or gets the
+  kiosk's no-answer; after the heal both are answered again, nothing answered or issued twice.
 """
 
 from __future__ import annotations
@@ -32,19 +35,17 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from domain.issuing_centres import CENTRE_HEADER, CentreAvailability
 from domain.municipalities import municipality
 from infra import topics
+from infra.centre_link import CentreLink, broker_ports, centre_gid
 from infra.cluster_control import ClusterHandle
-from kiosk_sim.card import CardKey, JpkiCard
-from kiosk_sim.kiosk import CertificateChoice, Kiosk, KioskConnection, KioskOutcome, KioskTerminal, KioskTopics
-from kiosk_sim.transport import InProcessTransport
+from kiosk_sim.kiosk import KioskConnection, KioskTopics
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
 from streams.centre_claims import centre_group_id
 from streams.certificate_worker import CERTIFICATE_HEADER, WorkerTopics, certificate_id
+from tests.streams.kiosk_load import Load
 from tests.streams.kiosk_world import (
     ANCHOR,
-    CHIYODA,
-    PIN,
     TANABE,
     Holder,
     KioskWorld,
@@ -102,10 +103,12 @@ class CentreWorker:
         self.proc: subprocess.Popen[str] | None = None
         self.counters: dict[str, Any] = {}
 
-    def start(self) -> None:
+    def start(self, gid: int | None = None) -> None:
+        """Start the worker; under `gid` (its centre's, infra.centre_link) for a test that cuts the link."""
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.streams.certificate_worker_process",
                                       json.dumps(self.config)], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                                     env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True)
+                                     env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True,
+                                     group=gid, extra_groups=None if gid is None else [])
 
     def wait_ready(self, timeout: float = 90) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -132,49 +135,6 @@ class CentreWorker:
                 if line.startswith("COUNTERS "):
                     self.counters = json.loads(line.removeprefix("COUNTERS "))
         return self.counters
-
-
-@dataclasses.dataclass
-class Session:
-    vendor: str
-    sent: float  # monotonic
-    outcome: KioskOutcome
-
-
-class Load:
-    """Kiosk terminals in threads, one session after another each, until stopped."""
-
-    def __init__(self, connection: KioskConnection, holders: list[Holder], vendors: dict[str, str]) -> None:
-        self.sessions: list[Session] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        clock = ShiftableClock()
-        self._threads = []
-        for i, (vendor, centre) in enumerate(vendors.items()):
-            for j in range(2):
-                holder = holders[(2 * i + j) % len(holders)]
-                terminal = KioskTerminal(f"{vendor}-{j}", vendor, centre, CHIYODA)
-                kiosk = Kiosk(terminal, connection, clock=clock)
-                card = JpkiCard(auth=CardKey(holder.key, holder.certificate_der), auth_pin=PIN)
-                self._threads.append(threading.Thread(target=self._run, args=(kiosk, card), daemon=True))
-
-    def _run(self, kiosk: Kiosk, card: JpkiCard) -> None:
-        while not self._stop.is_set():
-            sent = time.monotonic()
-            outcome = kiosk.issue(InProcessTransport(card), PIN, CertificateChoice(TANABE, "RESIDENT_RECORD"))
-            with self._lock:
-                self.sessions.append(Session(kiosk.terminal.vendor, sent, outcome))
-            time.sleep(0.2)
-
-    def start(self) -> Load:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(60)
 
 
 class Recorder:
@@ -327,3 +287,139 @@ def test_both_centres_claiming_the_same_requests_answer_each_once(
     decided_here = sum(c["issued"] for c in counters)
     lost = sum(c["superseded"] + c["took_over"] for c in counters)
     assert decided_here == len(requests) and lost == len(requests), counters  # each decided by one centre only
+
+
+class CentreKiosks:
+    """One centre's kiosks in a process of their own (tests.streams.kiosk_load), under the centre's group id, so
+    that a cut of the link (infra.centre_link) leaves them only their own centre's brokers."""
+
+    def __init__(self, centre: str, config: dict[str, Any]) -> None:
+        self.centre = centre
+        self.config = config
+        self.proc: subprocess.Popen[str] | None = None
+        self.sessions: list[dict[str, Any]] = []
+        self._ready = threading.Event()
+        self._reader: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.streams.kiosk_load", json.dumps(self.config)],
+                                     cwd=REPO, stdout=subprocess.PIPE, text=True, start_new_session=True,
+                                     env={**os.environ, "PYTHONPATH": str(REPO)},
+                                     group=centre_gid(self.centre), extra_groups=[])
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        assert self._ready.wait(60), f"{self.centre} kiosks not ready"
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.strip() == "READY":
+                self._ready.set()
+            elif line.startswith("SESSION "):
+                self.sessions.append(json.loads(line.removeprefix("SESSION ")))
+
+    def stop(self) -> list[dict[str, Any]]:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(90)
+            assert self._reader is not None
+            self._reader.join(10)
+        return self.sessions
+
+
+CUT_SECONDS = 15.0  # shorter than the worker's 30 s wait for a delivery: a worker waits through it and goes on
+SETTLE_SECONDS = 14.0  # after the heal: librdkafka's reconnect backoff (≤ 10 s) and a kiosk's failover back
+
+
+def test_cutting_the_link_between_the_centres_each_side_answers_its_own_or_refuses_and_nothing_twice(
+        centres_cluster: ClusterHandle, world: tuple[KioskWorld, list[Holder]], tmp_path: Path) -> None:
+    """The link between East and West cut while both run, under a steady load from an East vendor's and a West
+    vendor's kiosks: every process of a centre (its worker and renderer, its kiosks) reaches only its own centre's
+    brokers (nftables, infra.centre_link). Each kiosk is answered by its own centre, or gets the kiosk's clear
+    no-answer (ただいま証明書を発行できません, refund); when the link heals, nothing has been answered or issued twice
+    and both vendors are answered again."""
+    unavailable = CentreLink.unavailable()
+    assert unavailable is None, unavailable
+    w, holders = world
+    names = centre_topics(centres_cluster)
+    servers = centres_cluster.bootstrap_servers
+    centres = {c: v["brokers"] for c, v in centres_cluster.state()["centres"].items()}
+    link = CentreLink(broker_ports(servers, centres))
+    vendor_centres = {"seven-eleven": "EAST", "lawson": "WEST"}
+    key_of = {k.public_key().public_numbers(): i for i, k in enumerate(w.keys)}
+    kiosks: dict[str, CentreKiosks] = {}
+    for n, (vendor, centre) in enumerate(vendor_centres.items()):
+        own = holders[2 * n:2 * n + 2]  # each centre's kiosks with cards of their own
+        kiosks[centre] = CentreKiosks(centre, {
+            "bootstrap": servers, "requests": names.requests, "responses": names.responses,
+            "keys": str(w.root / "keys"), "key_count": len(w.keys), "vendors": {vendor: centre},
+            "vendor_centres": vendor_centres, "fail_after": FAIL_AFTER, "probe_after": PROBE_AFTER,
+            "response_timeout": 10.0,
+            "holders": [{"serial": h.serial, "key": key_of[h.key.public_key().public_numbers()],
+                         "certificate": h.certificate_der.hex()} for h in own]})
+    workers = {c: CentreWorker(c, centres_cluster, names, w, tmp_path / c.lower()) for c in vendor_centres.values()}
+    for centre, worker in workers.items():
+        worker.start(centre_gid(centre))
+    for worker in workers.values():
+        worker.wait_ready()
+    recorder = Recorder(servers, names)  # outside both centres (the test's own process), as the third site is
+    alive: dict[str, bool] = {}
+    try:
+        for k in kiosks.values():
+            k.start()
+        time.sleep(4)  # the first renders of each worker are slow (fonts, seals): steady from here
+        steady_at = time.monotonic()
+        time.sleep(4)
+        cut_at = time.monotonic()
+        link.cut()
+        time.sleep(CUT_SECONDS)
+        healed_at = time.monotonic()
+        link.heal()
+        time.sleep(SETTLE_SECONDS + 8)
+    finally:
+        link.heal()
+        sessions = [s for k in kiosks.values() for s in k.stop()]
+        alive = {c: wk.proc is not None and wk.proc.poll() is None for c, wk in workers.items()}
+        counters = {c: wk.stop() for c, wk in workers.items()}
+        recorder.stop()
+
+    def ended(s: dict[str, Any]) -> float:
+        return float(s["sent"] + s["session_seconds"])
+
+    for s in sorted(sessions, key=lambda s: s["sent"]):
+        print(f"session {s['vendor']} sent={s['sent'] - cut_at:+.2f} took={s['session_seconds']:.2f} "
+              f"{s['status']} centre={s['centre']}")
+    assert alive == {"EAST": True, "WEST": True}, "a worker stopped during a cut shorter than its delivery wait"
+    own_centre = {s["vendor"]: vendor_centres[s["vendor"]] for s in sessions}
+    # Answered, or the kiosk's clear no-answer: never a refusal the resident did not cause, never a wrong answer.
+    assert {s["status"] for s in sessions} <= {"ISSUED", "NO_RESPONSE", "SEND_FAILED"}
+    before = [s for s in sessions if s["sent"] >= steady_at and ended(s) < cut_at]
+    during = [s for s in sessions if cut_at <= s["sent"] and ended(s) < healed_at]
+    after = [s for s in sessions if s["sent"] >= healed_at + SETTLE_SECONDS]
+    assert {s["vendor"] for s in before} == {s["vendor"] for s in after} == set(vendor_centres)
+    assert {(s["status"], s["centre"] == own_centre[s["vendor"]]) for s in before} == {("ISSUED", True)}
+    # During the cut a kiosk can read only answers its own centre wrote: whatever was issued came from there.
+    assert all(s["centre"] == own_centre[s["vendor"]] for s in during if s["status"] == "ISSUED")
+    assert any(s["status"] != "ISSUED" for s in during), "the cut refused nothing: it did not cut"
+    assert {s["status"] for s in after} == {"ISSUED"}, "the centres did not answer again after the link healed"
+
+    # Nothing answered or issued twice: one answer per request id (byte-identical copies aside), one certificate id
+    # per issued request, and no certificate with two different events (billing counts a certificate id once).
+    answered = recorder.one_answer_each()
+    certificates = recorder.certificates()
+    issued = [s for s in sessions if s["status"] == "ISSUED"]
+    assert {s["request_id"] for s in issued} <= answered
+    issued_ids = [c for s in issued for c in s["certificate_ids"]]
+    assert len(issued_ids) == len(set(issued_ids)) == len(issued)
+    assert set(issued_ids) == {certificate_id(s["request_id"], 1) for s in issued} <= certificates
+    asked = {certificate_id(s["request_id"], 1) for s in sessions if s["request_id"]}
+    assert certificates <= asked, "a certificate issued that no kiosk asked for"
+    # A kiosk that gave up during the cut refunded; its request may still be answered once the link heals (its
+    # worker was waiting on the claim, or the request reached a worker late), to nobody waiting: counted here.
+    gave_up = [s for s in sessions if s["status"] != "ISSUED"]
+    issued_late = [s for s in gave_up if certificate_id(s["request_id"], 1) in certificates]
+    phases = {name: Counter(f"{s['vendor']}:{s['status']}" for s in group)
+              for name, group in (("before", before), ("during", during), ("after", after))}
+    print(f"sessions={len(sessions)} phases={phases} gave_up={len(gave_up)} issued_after_giving_up={len(issued_late)} "
+          f"duplicate_response_copies={sum(n - 1 for n in recorder.copies.values())} counters={counters}")
