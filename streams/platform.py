@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from sinks.shelter_scope import ShelterScope
     from sinks.staff_scope import StaffScope
     from sinks.support_payments import SupportPayments
+    from sinks.unaccounted import Unaccounted
 
 # Renderer processes of the certificate worker unless asked otherwise: the cores, at most 4 (each holds a
 # font and the seal credentials; more than the cores only adds contention).
@@ -204,6 +205,15 @@ class Platform:
     def evacuation_plans(self) -> EvacuationPlans:
         """The 個別避難計画 of the listed people, beside the roster."""
         return EvacuationPlans(self.evacuation_roster)
+
+    @cached_property
+    def unaccounted(self) -> Unaccounted:
+        """Who is unaccounted for in a disaster, live from the ledger, the damage levels, the list and the stays,
+        and the safety confirmations staff record, on the disaster store."""
+        from sinks.unaccounted import Unaccounted
+
+        return Unaccounted(self.disaster_ledger, self.damage_assessment, self.evacuation_roster, self.shelters,
+                           self.settings.audit_file)
 
     def staff_mail_address(self, municipality_code: str) -> str:
         """The disaster-support staff address of a municipality (Settings.disaster_staff_mail)."""
