@@ -309,7 +309,7 @@ class Unaccounted:
     def confirm(self, disaster_id: str, municipality_code: str, resident_code: str, *, status: str, method: str,
                 note: str = "", by: str, now: dt.datetime, at: dt.datetime | None = None) -> StoredConfirmation:
         """Record a person's safety confirmation, once, in one transaction (durable on return): the person must
-        be in the municipality's ledger of a disaster not closed. Audited."""
+        be in the municipality's ledger of a disaster not closed, or on its list. Audited."""
         if not by.strip():
             raise InvalidArgumentError("staff", "name the staff member who records the confirmation")
         with self.store.transaction():
@@ -318,10 +318,14 @@ class Unaccounted:
             if disaster.closed_at is not None:
                 raise DisasterClosedError(f"disaster {disaster_id} ({disaster.name}) is closed: no confirmation is "
                                           "recorded for it")
-            if self._con.execute("SELECT 1 FROM ledger_residents WHERE disaster_id=? AND municipality_code=? AND "
-                                 "resident_code=?", (disaster_id, municipality_code, resident_code)).fetchone() is None:
-                raise UnknownPersonError(f"no resident {resident_code!r} in the ledger of {municipality_code} for "
-                                         f"disaster {disaster_id}")
+            known = self._con.execute(
+                "SELECT 1 FROM ledger_residents WHERE disaster_id=?1 AND municipality_code=?2 AND resident_code=?3 "
+                "UNION ALL SELECT 1 FROM roster_people WHERE municipality_code=?2 AND resident_code=?3 AND "
+                "status='CURRENT' AND listed_since IS NOT NULL", (disaster_id, municipality_code, resident_code)
+            ).fetchone()
+            if known is None:
+                raise UnknownPersonError(f"no resident {resident_code!r} in the ledger or the list of "
+                                         f"{municipality_code} for disaster {disaster_id}")
             entered = confirmation(status, method, to_millisecond(now if at is None else at), note,
                                    occurred_at=disaster.occurred_at, now=now)
             held = self.confirmation_of(disaster_id, municipality_code, resident_code)
