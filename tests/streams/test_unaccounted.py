@@ -220,6 +220,9 @@ def test_a_listed_person_confirmed_safe_leaves_the_list_and_bad_input(world: Wor
     refused(bcl(world, "safety", "unaccounted", world.disaster_id, "--municipality", ONAGAWA, "--names",
                 "--category", "PETS"), "--category")
     assert counts(world)["confirmed"] == {"SAFE": 1, "INJURED": 0, "DECEASED": 0}  # nothing else was recorded
+    world.platform.disaster_store.close_disaster(world.disaster_id, None, dt.datetime.now(dt.UTC))
+    refused(bcl(world, "safety", "confirm", world.disaster_id, ONAGAWA, TARO, "--status", "SAFE", "--method",
+                "PHONED", "--staff", "阿部"), "is closed")
 
 
 def inquiry(world: World, resident: str, inquirer: str) -> subprocess.CompletedProcess[str]:
