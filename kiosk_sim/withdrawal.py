@@ -98,11 +98,19 @@ class Withdrawals:
     def mark(self, request_id: str, kiosk_id: str, timeout: float) -> ClaimMark:
         """Before sending: the end offset of the request id's claims partition (ClaimsUnreachable if unreadable),
         saved in the file of undecided requests if there is one."""
+        deadline = time.monotonic() + timeout
         partition = claim_partition(request_id, self._partition_count(timeout))
-        try:
-            _low, high = self._offsets.get_watermark_offsets(TopicPartition(self._topic, partition), timeout=timeout)
-        except KafkaException as exc:
-            raise ClaimsUnreachable(f"cannot read the end of {self._topic} [{partition}]: {exc}") from exc
+        while True:
+            try:
+                _low, high = self._offsets.get_watermark_offsets(TopicPartition(self._topic, partition),
+                                                                 timeout=max(0.1, deadline - time.monotonic()))
+                break
+            except KafkaException as exc:
+                # librdkafka answers a leader that just moved or went down at once with an error, without asking
+                # the new one: ask again (its metadata refresh finds the new leader) until the time-out.
+                if time.monotonic() >= deadline:
+                    raise ClaimsUnreachable(f"cannot read the end of {self._topic} [{partition}]: {exc}") from exc
+                time.sleep(0.1)
         if self.undecided is not None:
             self.undecided.add(request_id, kiosk_id, partition, high)
         return ClaimMark(request_id, partition, high)
