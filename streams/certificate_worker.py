@@ -206,6 +206,7 @@ class _Emitted:
     rendered: float
     claimed: float
     emitted: float
+    withdrawn: frozenset[str] = frozenset()  # request ids whose kiosk's withdrawal was first: nothing emitted
 
 
 class _Serving(BatchHandler):
@@ -539,9 +540,11 @@ class CertificateWorker:
             ledger.claim(claims)
             claimed = time.monotonic()
             crash_point("worker.after_claim")
-            claims, superseded = self._arbitrate(claims, ledger, producer)
-            claims = self._emit(claims, ledger, producer, archiver) + superseded
+            claims, not_emitted = self._arbitrate(claims, ledger, producer)
+            withdrawn = frozenset(c.request_id for c in not_emitted if self._withdrawn_first(c.request_id))
+            claims = self._emit(claims, ledger, producer, archiver) + not_emitted
             emitted = time.monotonic()
+            return _Emitted(batch, claims, waiting, rendered, claimed, emitted, withdrawn)
         return _Emitted(batch, claims, waiting, rendered, claimed, emitted)
 
     def _arbitrate(self, claims: list[Claim], ledger: RequestLedger, producer: Producer) -> tuple[list[Claim],
@@ -587,6 +590,11 @@ class CertificateWorker:
         replays = [c for c in claims if _is_replay_refusal(c, self._responses)]
         return arbitrated.emit + replays, arbitrated.superseded + arbitrated.withdrawn
 
+    def _withdrawn_first(self, request_id: str) -> bool:
+        index = self._claims_index
+        first = None if index is None else index.first(request_id)
+        return first is not None and first.withdrawn
+
     def _decided_elsewhere(self, request_id: object) -> FirstClaim | None:
         """The first claim of the request id if it leaves this worker nothing to do: another worker's, whose answer
         is out, or the kiosk's withdrawal."""
@@ -623,7 +631,10 @@ class CertificateWorker:
                                       "municipality": request["municipality_code"][:16],
                                       "certificate_type": request["certificate_type"],
                                       "ms": round((done - item.received) * 1000, 1)}
-            if item.refusal is not None:
+            if request["request_id"] in emitted.withdrawn:
+                log.info("withdrawn", **fields)  # by its kiosk, first: nothing answered, issued or billed
+                metrics.REQUEST_OUTCOMES.labels(self.group_id, "withdrawn", "").inc()
+            elif item.refusal is not None:
                 log.info("refused", reason_code=item.refusal.code.value, detail=item.refusal.detail, **fields)
                 metrics.REQUEST_OUTCOMES.labels(self.group_id, "refused", item.refusal.code.value).inc()
             else:
