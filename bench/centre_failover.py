@@ -85,7 +85,8 @@ def main() -> None:
                 w.wait_ready()
             recorder = Recorder(cluster.bootstrap_servers, names)
             connection = KioskConnection(cluster.bootstrap_servers, FileSchemaRegistry(),
-                                         topics=KioskTopics(names.requests, names.responses), response_timeout=60,
+                                         topics=KioskTopics(names.requests, names.responses, names.claims),
+                                         response_timeout=60,
                                          centres=CentreAvailability(args.fail_after, args.probe_after),
                                          vendor_centres=VENDORS).start()
             sessions: list[Session] = []

@@ -5,10 +5,10 @@ cut of infra.centre_link matches a process's group id):
 
     python -m tests.streams.kiosk_load '<json config>'
 
-The config names the cluster, the kiosk topics, the vendors to run ({vendor: centre}, two terminals each), every
-vendor's centre, the card holders (an index into the world's key pool and the card's certificate) and the kiosks'
-time-outs. It prints READY once connected, one `SESSION <json>` line per session as it ends, and DONE when it has
-stopped (SIGTERM)."""
+The config names the cluster, the kiosk topics (requests, responses, claims), the vendors to run ({vendor: centre},
+two terminals each), every vendor's centre, the card holders (an index into the world's key pool and the card's
+certificate), the kiosks' time-outs and, optionally, their file of undecided requests. It prints READY once
+connected, one `SESSION <json>` line per session as it ends, and DONE when it has stopped (SIGTERM)."""
 
 from __future__ import annotations
 
@@ -82,6 +82,7 @@ def session_line(session: Session) -> str:
     return "SESSION " + json.dumps({"vendor": session.vendor, "sent": session.sent, "status": o.status.value,
                                     "request_id": o.request_id, "reason_code": o.reason_code,
                                     "session_seconds": o.session_seconds, "centre": o.centre,
+                                    "unresolved_seconds": o.unresolved_seconds,
                                     "certificate_ids": list(o.certificate_ids)})
 
 
@@ -89,10 +90,12 @@ def main(config: dict[str, Any]) -> None:
     keys = KeyPool(Path(config["keys"]), int(config["key_count"])).load()
     holders = [Holder(h["serial"], keys[h["key"]], bytes.fromhex(h["certificate"])) for h in config["holders"]]
     connection = KioskConnection(
-        config["bootstrap"], FileSchemaRegistry(), topics=KioskTopics(config["requests"], config["responses"]),
+        config["bootstrap"], FileSchemaRegistry(),
+        topics=KioskTopics(config["requests"], config["responses"], config["claims"]),
         response_timeout=float(config["response_timeout"]),
         centres=CentreAvailability(float(config["fail_after"]), float(config["probe_after"])),
-        vendor_centres=config["vendor_centres"]).start()
+        vendor_centres=config["vendor_centres"],
+        undecided=Path(config["undecided"]) if config.get("undecided") else None).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     load = Load(connection, holders, config["vendors"])
