@@ -694,8 +694,9 @@ def main() -> None:
     try:
         run = DemoRun(Platform(replace(settings, bootstrap_servers=cluster.bootstrap_servers,
                                        smtp_port=capture.port)), cluster)
+        # Reads the register the materialiser publishes and the welfare feed while the demo goes on.
+        roster = RosterProcessor(run.platform)
         load_register(run)
-        roster = RosterProcessor(run.platform)  # reads the register and the welfare feed while the demo goes on
         show_status(run)
         restore_mid_week(run)
         analyst_query(run)

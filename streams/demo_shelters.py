@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from domain.disaster_ledger import is_damaged
 from domain.japan_time import format_instant, to_japan_time
 from domain.shelter_stays import StayAction, TokenKind
 from domain.shelters import capacity
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from domain.disasters import Disaster
     from kiosk_sim.population import VirtualResident
     from sinks.evacuation_roster import RosterPerson
+    from sinks.unaccounted import SafetyCounts
     from streams.platform import Platform
     from streams.settings import Settings
 
@@ -200,9 +203,9 @@ class ShelterFloor:
         return sync_terminal(terminal.queue, self.intake, self.clock)
 
 
-def _who(row: Mapping[str, Any]) -> str:
+def _who(code: str, resident_code: str) -> str:
     """How a person is shown in the demo's output: municipality and resident code, never the name."""
-    return f"{row['municipality_code']}-{row['resident_code']}"
+    return f"{code}-{resident_code}"
 
 
 def _occupancy(platform: Platform, disaster: Disaster, at: dt.datetime) -> tuple[Table, int]:
@@ -218,22 +221,42 @@ def _occupancy(platform: Platform, disaster: Disaster, at: dt.datetime) -> tuple
     return table, sum(r.occupancy.headcount for r in rows)
 
 
-def _listed_to_find(platform: Platform, cast: ShelterCast) -> RosterPerson:
-    """A listed person of 女川町 whose reading and birth date name only them in the ledger (a staff entry finds
-    them) and who lives in the ledger's area."""
+def _listed_in_ledger(platform: Platform, cast: ShelterCast, code: str, *, unique_reading: bool
+                      ) -> list[RosterPerson]:
+    """The listed people of a municipality who are in its ledger as of 発災日時 and still there; with unique_reading,
+    only those whose reading and birth date name no one else of the ledger (a staff entry finds them)."""
     from domain.shelter_stays import kana_key
 
-    rows = cast.ledger[ONAGAWA]
-    keys = [(kana_key(f"{r['family_name_kana']}{r['given_name_kana']}"), str(r["birth_date"])) for r in rows.values()]
-    listed = platform.evacuation_roster.listed(ONAGAWA, actor="make demo", action="demo.roster.choose")
-    for person in listed:
+    rows = cast.ledger[code]
+    keys = Counter((kana_key(f"{r['family_name_kana']}{r['given_name_kana']}"), str(r["birth_date"]))
+                   for r in rows.values())
+    found = []
+    for person in platform.evacuation_roster.listed(code, actor="make demo", action="demo.roster.choose"):
         row = rows.get(person.resident_code)
         if row is None or not row["in_base"] or row["flags"]:
             continue
         key = (kana_key(f"{row['family_name_kana']}{row['given_name_kana']}"), str(row["birth_date"]))
-        if keys.count(key) == 1:
-            return person
-    raise RuntimeError(f"no listed person of {ONAGAWA} the demo can find by name and birth date")
+        if not unique_reading or keys[key] == 1:
+            found.append(person)
+    if not found:
+        raise RuntimeError(f"no listed person of {code} in its ledger for the demo to find")
+    return found
+
+
+def _safety(platform: Platform, disaster: Disaster) -> dict[str, SafetyCounts]:
+    return {code: platform.unaccounted.counts(disaster.disaster_id, code) for code in disaster.municipality_codes}
+
+
+def _safety_table(stages: Sequence[tuple[str, Mapping[str, SafetyCounts]]]) -> Table:
+    table = Table(title="who is unaccounted for (bcl safety unaccounted): counts, no names")
+    for col in ("when", "municipality", "looked for", "unaccounted", "of them listed", "sheltered", "confirmed"):
+        table.add_column(col)
+    for stage, counts in stages:
+        for code, c in counts.items():
+            table.add_row(stage, code, f"{c.looked_for:,}", f"{c.unaccounted:,}",
+                          f"{c.unaccounted_by_category.get('LISTED', 0):,}",
+                          f"{c.sheltered + c.sheltered_elsewhere:,}", f"{sum(c.confirmed.values()):,}")
+    return table
 
 
 def shelters_and_evacuees(platform: Platform, cast: ShelterCast, roster: RosterProcessor, evening: dt.datetime,
@@ -267,49 +290,60 @@ def shelters_and_evacuees(platform: Platform, cast: ShelterCast, roster: RosterP
     offline = floor.terminal("ONAGAWA-B-1", ONAGAWA_B, settings)
     tanabe = floor.terminal("TANABE-A-1", TANABE_A, settings)
     offline.online = False  # the network of the second shelter is down
-    person = _listed_to_find(platform, cast)
-    onagawa_cards = [r for r in cast.with_cards[ONAGAWA] if r.profile.resident_code != person.resident_code]
+    # The people the terminals see: a listed person of 女川町 entered by staff (no card at hand), one of 田辺市 with a
+    # printed registration QR, one of 女川町 confirmed safe by telephone later; residents with their cards, those
+    # of damaged dwellings first (they are looked for: the unaccounted-for view shrinks as they check in).
+    person, *others = _listed_in_ledger(platform, cast, ONAGAWA, unique_reading=True)
+    if not others:
+        raise RuntimeError(f"a single listed person of {ONAGAWA} in its ledger: the demo needs two")
+    phoned = others[-1]
+    listed_codes = {person.resident_code, phoned.resident_code}
+    damaged = {a.dwelling_id for a in platform.damage_assessment.assessments(disaster.disaster_id)
+               if is_damaged(a.level)}
+    onagawa_cards = sorted((r for r in cast.with_cards[ONAGAWA] if r.profile.resident_code not in listed_codes),
+                           key=lambda r: cast.ledger[ONAGAWA][r.profile.resident_code]["dwelling_id"] not in damaged)
     tanabe_cards = cast.with_cards[TANABE]
     if len(onagawa_cards) < 4 or len(tanabe_cards) < 2:
         raise RuntimeError("too few residents with a virtual card in the ledgers for the shelter step")
-    found_row = cast.ledger[ONAGAWA][person.resident_code]
-    by_pass = next(r for r in cast.ledger[TANABE].values()
-                   if r["in_base"] and not r["flags"] and r["resident_code"] not in
-                   {c.profile.resident_code for c in tanabe_cards})
+    with_card = {c.profile.resident_code for c in tanabe_cards}
+    pass_holder = next(p for p in _listed_in_ledger(platform, cast, TANABE, unique_reading=False)
+                       if p.resident_code not in with_card)
+    by_pass = cast.ledger[TANABE][pass_holder.resident_code]
+    stages = [("shelters opened", _safety(platform, disaster))]
     qr_png = private_folder(settings.data_dir / "disaster") / "shelter-pass.png"
     platform.shelters.ledger_person(disaster.disaster_id, TANABE, by_pass["resident_code"])
     write_pass_png(pass_text(ShelterPass(disaster.disaster_id, TANABE, by_pass["resident_code"]),
                              platform.shelter_pass_key), qr_png)
     outputs["registration QR (PNG)"] = qr_png
 
-    def resident_row(resident: VirtualResident) -> Mapping[str, Any]:
-        return cast.ledger[resident.profile.municipality_code][resident.profile.resident_code]
+    def who(resident: VirtualResident, note: str = "") -> str:
+        return _who(resident.profile.municipality_code, resident.profile.resident_code) + note
 
     pcscd = PcscDaemon.ensure_running(log_path=settings.data_dir / "pcscd.log")
     try:
         for resident in onagawa_cards[:2]:
-            floor.card(first, resident, _who(resident_row(resident)))
+            floor.card(first, resident, who(resident))
         console.print(f"  terminal {offline.name} is offline: its check-ins wait in {offline.queue.path}")
         for resident in onagawa_cards[2:4]:
-            floor.card(offline, resident, _who(resident_row(resident)))
-        floor.arrive(offline, TokenKind.STAFF, {"kana": person.name_kana, "birth_date": person.birth_date.isoformat(),
-                                                "staff": SHELTER_STAFF}, _who(found_row) + " (listed)")
+            floor.card(offline, resident, who(resident))
+        staff_entry = {"kana": person.name_kana, "birth_date": person.birth_date.isoformat(), "staff": SHELTER_STAFF}
+        floor.arrive(offline, TokenKind.STAFF, staff_entry, _who(ONAGAWA, person.resident_code) + " (listed)")
         waiting = offline.queue.counts()["waiting"]
         for resident in tanabe_cards[:2]:
-            floor.card(tanabe, resident, _who(resident_row(resident)))
+            floor.card(tanabe, resident, who(resident))
         text = read_pass_png(qr_png)
         if text is None:
             raise RuntimeError(f"the terminal could not read the registration QR of {qr_png}")
-        floor.arrive(tanabe, TokenKind.QR, {"text": text}, _who(by_pass))
+        floor.arrive(tanabe, TokenKind.QR, {"text": text}, _who(TANABE, pass_holder.resident_code))
         _, before_sync = _occupancy(platform, disaster, clock())
         synced = floor.sync(offline)
         _, after_sync = _occupancy(platform, disaster, clock())
         console.print(f"  {offline.name} back online: {waiting} queued event(s) synced → {json.dumps(synced)}")
         # The first arrival of the first shelter moves to the second (a check-in there ends the first stay: MOVED).
         mover = onagawa_cards[0]
-        floor.card(offline, mover, _who(resident_row(mover)) + " (moves)")
+        floor.card(offline, mover, who(mover, " (moves)"))
         # A check-in twice at the same shelter is answered REPEATED (the person is there already).
-        floor.card(offline, mover, _who(resident_row(mover)) + " (again)")
+        floor.card(offline, mover, who(mover, " (again)"))
     finally:
         pcscd.stop()
     table = Table(title="what the terminals answered (people by municipality and 住民票コード)")
@@ -319,6 +353,13 @@ def shelters_and_evacuees(platform: Platform, cast: ShelterCast, roster: RosterP
         table.add_row(*line)
     console.print(table)
 
+    stages.append(("after the terminals", _safety(platform, disaster)))
+    clock.set(clock() + dt.timedelta(minutes=10))
+    platform.unaccounted.confirm(disaster.disaster_id, ONAGAWA, phoned.resident_code, status="SAFE",
+                                 method="PHONED", note="本人と電話で確認（親族宅に避難）", by=SHELTER_STAFF,
+                                 now=clock())
+    stages.append(("a listed person phoned", _safety(platform, disaster)))
+    console.print(_safety_table(stages))
     shown, headcount = _occupancy(platform, disaster, clock())
     console.print(shown)
     moves = platform.shelters.stays_of(disaster.disaster_id, ONAGAWA, mover.profile.resident_code)
@@ -329,8 +370,15 @@ def shelters_and_evacuees(platform: Platform, cast: ShelterCast, roster: RosterP
     record_access(settings.audit_file, "demo.shelter.listed-found", ONAGAWA, 1, disaster_id=disaster.disaster_id)
     if not stays or stays[-1].checked_out_at is not None:
         raise RuntimeError("the listed person entered by staff is not checked in")
-    console.print(f"  listed person {_who(found_row)} ({person.reason_text}) found: checked in at "
-                  f"{stays[-1].shelter_id} since {format_instant(stays[-1].checked_in_at)}")
+    console.print(f"  listed person {_who(ONAGAWA, person.resident_code)} ({person.reason_text}) found: checked in "
+                  "at "
+                  f"{stays[-1].shelter_id} since {format_instant(stays[-1].checked_in_at)}; listed person "
+                  f"{ONAGAWA}-{phoned.resident_code} ({phoned.reason_text}) confirmed safe by telephone")
+    for code in disaster.municipality_codes:
+        if not stages[-1][1][code].unaccounted < stages[0][1][code].unaccounted:
+            raise RuntimeError(f"the unaccounted-for count of {code} did not shrink with the check-ins")
+    if stages[-1][1][ONAGAWA].unaccounted >= stages[1][1][ONAGAWA].unaccounted:
+        raise RuntimeError("the listed person confirmed safe is still counted unaccounted for")
     if len(moves) != 2 or moves[0].ended_by is None or moves[0].ended_by.value != "MOVED":
         raise RuntimeError("the person who moved between shelters was not moved")
     if after_sync != before_sync + waiting or headcount != after_sync:
@@ -339,6 +387,9 @@ def shelters_and_evacuees(platform: Platform, cast: ShelterCast, roster: RosterP
     console.print(f"  relay: {published} event(s) to bcl.shelter.stays and the other disaster topics")
     outputs["shelter terminal queues (SQLite)"] = settings.shelter_terminals_dir
     figures["避難行動要支援者名簿"] = ", ".join(f"{code} {n:,} listed" for code, n in listed.items())
+    figures["unaccounted for"] = ", ".join(
+        f"{code} {stages[0][1][code].unaccounted:,} → {stages[-1][1][code].unaccounted:,}"
+        for code in disaster.municipality_codes)
     figures["shelters"] = (f"{len(OPENED)} opened, {headcount} checked in ({len(floor.lines)} terminal events, "
                            f"{waiting} queued offline then synced), in {time.perf_counter() - began:.1f} s "
                            "with the roster")
