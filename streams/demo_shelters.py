@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from confluent_kafka import KafkaError
 from rich.console import Console
 from rich.table import Table
 
@@ -56,7 +53,6 @@ ONAGAWA_A, ONAGAWA_B, TANABE_A = OPENED
 SHELTER_STAFF = "避難所班 佐藤"
 # The second vpcd slot (port 35964): the tests use the first, and pcscd is the machine's.
 VPCD_SLOT_PORT, VPCD_SLOT_READER = 35964, "Virtual PCD 00 01"
-ROSTER_WAIT_SECONDS = 900.0
 
 console = Console()
 
@@ -74,88 +70,67 @@ class ShelterCast:
 # -- the roster, from the register and the welfare feed --------------------------------------------
 
 
-def _committed_to_end(bootstrap_servers: str, group_id: str, topic_names: Sequence[str]) -> tuple[int, int]:
-    """(events behind, events in the topics) of a consumer group: what it has not committed yet."""
+def _read_to_end(bootstrap_servers: str, topic: str, prefix: bytes) -> list[tuple[bytes, bytes, list[Any]]]:
+    """(key, value, headers) of every record of the topic whose key starts with `prefix`, to the end as it is now."""
     from confluent_kafka import TopicPartition
 
-    consumer = make_consumer(bootstrap_servers, f"{group_id}.lag-probe")
+    consumer = make_consumer(bootstrap_servers, f"make-demo.{topic}")
     try:
-        partitions = [TopicPartition(t, p) for t in topic_names
-                      for p in consumer.list_topics(t, timeout=10).topics[t].partitions]
-        ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in partitions}
+        left = {p for p, (low, high) in ends.items() if high > low}
+        consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in left])
+        found = []
+        while left:
+            for message in consumer.consume(1000, timeout=1.0):
+                if message.error() is not None:
+                    if message.error().code() == KafkaError._PARTITION_EOF:
+                        left.discard(message.partition())
+                    continue
+                key, value = message.key(), message.value()
+                if key is not None and value is not None and key.startswith(prefix):
+                    found.append((key, value, message.headers() or []))
+                if message.offset() + 1 >= ends[message.partition()][1]:
+                    left.discard(message.partition())
+        return found
     finally:
         consumer.close()
-    group = make_consumer(bootstrap_servers, group_id)
-    try:
-        committed = group.committed(partitions, timeout=10)
-    finally:
-        group.close()
-    behind = sum(max(0, ends[(tp.topic, tp.partition)] - max(tp.offset, 0)) for tp in committed)
-    return behind, sum(ends.values())
 
 
-class RosterProcessor:
-    """`bcl roster processor` (the Faust app) as a child process, started once the register and the welfare feed are
-    sent and left to read them while the demo goes on (as it runs beside the other processors in production)."""
+def roster_of(platform: Platform, code: str) -> int:
+    """The 避難行動要支援者名簿 of one municipality, from its records of bcl.residents and bcl.welfare.status, checked
+    and applied as the roster processor checks and applies them (streams.evacuation_roster_processor: the welfare
+    feed's signature, domain.evacuation_roster.welfare_rejection, then one call of the roster's apply). Why not the
+    processor itself: it reads every municipality's register, ten minutes and more on the shared 2-core machine.
+    How many people are listed."""
+    from domain.evacuation_roster import welfare_rejection
+    from domain.japan_time import japan_date
+    from domain.register_validation import message_key
+    from infra.register_signing import SignatureVerifier
+    from schemas.contracts import CONTRACTS
+    from schemas.wire import AvroSerde
 
-    def __init__(self, platform: Platform) -> None:
-        settings = platform.settings
-        self.platform = platform
-        self.log = settings.data_dir / "roster-processor.log"
-        self._began = time.perf_counter()
-        with self.log.open("wb") as out:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "--data-dir", str(settings.data_dir), "roster", "processor"],
-                stdout=out, stderr=subprocess.STDOUT, env=os.environ | {"BCL_LOG_LEVEL": "warning"})
-
-    def caught_up(self, codes: Sequence[str]) -> dict[str, int]:
-        """Wait until the processor's group has committed everything of bcl.residents and bcl.welfare.status, then
-        stop it (SIGTERM: it commits and leaves its group). Listed people by municipality."""
-        from streams.evacuation_roster_processor import PROCESSOR
-
-        console.rule("[bold]避難行動要支援者名簿: kept by its processor from bcl.residents and the welfare feed")
-        waited = time.perf_counter()
-        deadline = time.monotonic() + ROSTER_WAIT_SECONDS
-        with console.status("the roster processor reads the register and the welfare feed"):
-            while True:
-                if self._process.poll() is not None:
-                    raise RuntimeError(f"bcl roster processor exited {self._process.returncode} (see {self.log})")
-                behind, total = _committed_to_end(self.platform.bootstrap_servers, PROCESSOR,
-                                                  (topics.RESIDENTS, topics.WELFARE_STATUS))
-                if behind == 0:
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"bcl roster processor is still {behind:,} events behind (see {self.log})")
-                time.sleep(2)
-        self.stop()
-        listed = {code: len(self.platform.evacuation_roster.listed(code, actor="make demo",
-                                                                    action="demo.roster.count")) for code in codes}
-        console.print(f"  {total:,} events read in {time.perf_counter() - self._began:.0f} s since it started "
-                      f"(the demo waited {time.perf_counter() - waited:.1f} s for the rest); listed: "
-                      + ", ".join(f"{code} {n:,}" for code, n in listed.items()))
-        return listed
-
-    def stop(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            self._process.wait(60)
+    now = dt.datetime.now(dt.UTC)
+    prefix = message_key(code, "")
+    residents = AvroSerde(platform.registry, CONTRACTS[topics.RESIDENTS])
+    states = [residents.decode(v) for _, v, _ in _read_to_end(platform.bootstrap_servers, topics.RESIDENTS, prefix)]
+    serde, verifier = AvroSerde(platform.registry, CONTRACTS[topics.WELFARE_STATUS]), SignatureVerifier(
+        platform.trust_store)
+    welfare = []
+    for key, value, headers in _read_to_end(platform.bootstrap_servers, topics.WELFARE_STATUS, prefix):
+        unsigned = verifier.check(key, value, list(headers))
+        if unsigned is not None:
+            raise RuntimeError(f"a welfare message of {code} is refused: {unsigned.reason}")
+        record = serde.decode(value)
+        rejection = welfare_rejection(record, key, now)
+        if rejection is not None:
+            raise RuntimeError(f"a welfare event of {code} is refused: {rejection.reason}")
+        welfare.append(record)
+    platform.evacuation_roster.apply(states, welfare, japan_date(now))
+    return len(platform.evacuation_roster.listed(code, actor="make demo", action="demo.roster.count"))
 
 
 # -- the terminals -------------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def _card_in_reader(card: Any) -> Iterator[None]:
-    """The virtual card in the demo's vpcd slot for the block (pcscd sees it inserted, then removed)."""
-    from kiosk_sim.vpcd import VpcdCardServer
-
-    server = VpcdCardServer(card, port=VPCD_SLOT_PORT)
-    thread = server.start()
-    try:
-        yield
-    finally:
-        server.close()
-        thread.join(timeout=5)
 
 
 @dataclass
@@ -193,8 +168,9 @@ class ShelterFloor:
 
     def card(self, terminal: DemoTerminal, resident: VirtualResident, who: str) -> str:
         from kiosk_sim.shelter_terminal import read_card
+        from kiosk_sim.vpcd import inserted
 
-        with _card_in_reader(resident.card):
+        with inserted(resident.card, VPCD_SLOT_PORT):
             token = read_card(resident.pin, VPCD_SLOT_READER)
         return self.arrive(terminal, TokenKind.CARD, token, who)
 
@@ -259,8 +235,8 @@ def _safety_table(stages: Sequence[tuple[str, Mapping[str, SafetyCounts]]]) -> T
     return table
 
 
-def shelters_and_evacuees(platform: Platform, cast: ShelterCast, roster: RosterProcessor, evening: dt.datetime,
-                          outputs: dict[str, Path], figures: dict[str, str]) -> None:
+def shelters_and_evacuees(platform: Platform, cast: ShelterCast, evening: dt.datetime, outputs: dict[str, Path],
+                          figures: dict[str, str]) -> None:
     """The shelter step of the demo's disaster (see the module doc). `evening`: when the terminals start."""
     from certgen.shelter_pass_image import read_pass_png, write_pass_png
     from domain.shelter_pass import ShelterPass, pass_text
@@ -269,7 +245,9 @@ def shelters_and_evacuees(platform: Platform, cast: ShelterCast, roster: RosterP
 
     settings, disaster = platform.settings, cast.disaster
     began = time.perf_counter()
-    listed = roster.caught_up(disaster.municipality_codes)
+    console.rule("[bold]避難行動要支援者名簿 of 女川町 from bcl.residents and the welfare feed (bcl.welfare.status)")
+    listed = {ONAGAWA: roster_of(platform, ONAGAWA)}
+    console.print(f"  {listed[ONAGAWA]:,} people listed in {ONAGAWA} ({time.perf_counter() - began:.1f} s)")
 
     console.rule("[bold]Shelters open in 女川町 and 田辺市; evacuees check in at three terminals (one offline)")
     clock = SimulatedClock(evening)
@@ -306,9 +284,8 @@ def shelters_and_evacuees(platform: Platform, cast: ShelterCast, roster: RosterP
     if len(onagawa_cards) < 4 or len(tanabe_cards) < 2:
         raise RuntimeError("too few residents with a virtual card in the ledgers for the shelter step")
     with_card = {c.profile.resident_code for c in tanabe_cards}
-    pass_holder = next(p for p in _listed_in_ledger(platform, cast, TANABE, unique_reading=False)
-                       if p.resident_code not in with_card)
-    by_pass = cast.ledger[TANABE][pass_holder.resident_code]
+    by_pass = next(r for r in cast.ledger[TANABE].values()
+                   if r["in_base"] and not r["flags"] and r["resident_code"] not in with_card)
     stages = [("shelters opened", _safety(platform, disaster))]
     qr_png = private_folder(settings.data_dir / "disaster") / "shelter-pass.png"
     platform.shelters.ledger_person(disaster.disaster_id, TANABE, by_pass["resident_code"])
@@ -334,7 +311,7 @@ def shelters_and_evacuees(platform: Platform, cast: ShelterCast, roster: RosterP
         text = read_pass_png(qr_png)
         if text is None:
             raise RuntimeError(f"the terminal could not read the registration QR of {qr_png}")
-        floor.arrive(tanabe, TokenKind.QR, {"text": text}, _who(TANABE, pass_holder.resident_code))
+        floor.arrive(tanabe, TokenKind.QR, {"text": text}, _who(TANABE, by_pass["resident_code"]))
         _, before_sync = _occupancy(platform, disaster, clock())
         synced = floor.sync(offline)
         _, after_sync = _occupancy(platform, disaster, clock())
@@ -374,9 +351,8 @@ def shelters_and_evacuees(platform: Platform, cast: ShelterCast, roster: RosterP
                   "at "
                   f"{stays[-1].shelter_id} since {format_instant(stays[-1].checked_in_at)}; listed person "
                   f"{ONAGAWA}-{phoned.resident_code} ({phoned.reason_text}) confirmed safe by telephone")
-    for code in disaster.municipality_codes:
-        if not stages[-1][1][code].unaccounted < stages[0][1][code].unaccounted:
-            raise RuntimeError(f"the unaccounted-for count of {code} did not shrink with the check-ins")
+    if not stages[1][1][ONAGAWA].unaccounted < stages[0][1][ONAGAWA].unaccounted:
+        raise RuntimeError(f"the unaccounted-for count of {ONAGAWA} did not shrink with the check-ins")
     if stages[-1][1][ONAGAWA].unaccounted >= stages[1][1][ONAGAWA].unaccounted:
         raise RuntimeError("the listed person confirmed safe is still counted unaccounted for")
     if len(moves) != 2 or moves[0].ended_by is None or moves[0].ended_by.value != "MOVED":
@@ -392,4 +368,4 @@ def shelters_and_evacuees(platform: Platform, cast: ShelterCast, roster: RosterP
         for code in disaster.municipality_codes)
     figures["shelters"] = (f"{len(OPENED)} opened, {headcount} checked in ({len(floor.lines)} terminal events, "
                            f"{waiting} queued offline then synced), in {time.perf_counter() - began:.1f} s "
-                           "with the roster")
+                           f"with the roster of {ONAGAWA}")
