@@ -220,7 +220,8 @@ def _listed_in_ledger(platform: Platform, cast: ShelterCast, code: str, *, uniqu
 
 
 def _safety(platform: Platform, disaster: Disaster) -> dict[str, SafetyCounts]:
-    return {code: platform.unaccounted.counts(disaster.disaster_id, code) for code in disaster.municipality_codes}
+    # 女川町's only: the demo surveys its dwellings and builds its roster; no one of 田辺市 is looked for.
+    return {ONAGAWA: platform.unaccounted.counts(disaster.disaster_id, ONAGAWA)}
 
 
 def _safety_table(stages: Sequence[tuple[str, Mapping[str, SafetyCounts]]]) -> Table:
@@ -363,9 +364,9 @@ def shelters_and_evacuees(platform: Platform, cast: ShelterCast, evening: dt.dat
     console.print(f"  relay: {published} event(s) to bcl.shelter.stays and the other disaster topics")
     outputs["shelter terminal queues (SQLite)"] = settings.shelter_terminals_dir
     figures["避難行動要支援者名簿"] = ", ".join(f"{code} {n:,} listed" for code, n in listed.items())
-    figures["unaccounted for"] = ", ".join(
-        f"{code} {stages[0][1][code].unaccounted:,} → {stages[-1][1][code].unaccounted:,}"
-        for code in disaster.municipality_codes)
+    figures["unaccounted for"] = (f"{ONAGAWA} {stages[0][1][ONAGAWA].unaccounted:,} → "
+                                  f"{stages[-1][1][ONAGAWA].unaccounted:,} (of {stages[0][1][ONAGAWA].looked_for:,} "
+                                  "looked for)")
     figures["shelters"] = (f"{len(OPENED)} opened, {headcount} checked in ({len(floor.lines)} terminal events, "
                            f"{waiting} queued offline then synced), in {time.perf_counter() - began:.1f} s "
                            f"with the roster of {ONAGAWA}")
