@@ -142,7 +142,6 @@ def main() -> None:
             raise SystemExit(f"the processor exited with {proc.returncode}")
         print(f"  totals: {out.strip().splitlines()[-1]}")
         del producer  # destroyed while the brokers are up (librdkafka would log their going away)
-        del producer  # destroyed while the brokers are up (librdkafka would log their going away)
 
 
 if __name__ == "__main__":
