@@ -189,8 +189,10 @@ class DisasterLedger:
     """The ledgers, over the disaster store's connection; the backup is read for builds and refreshes."""
 
     def __init__(self, store: DisasterStore, snapshots: BaseSnapshotStore,
-                 damaged_dwellings: Callable[[sqlite3.Connection, str], Set[str]] = surveyed_damage) -> None:
+                 damaged_dwellings: Callable[[sqlite3.Connection, str], Set[str]] = surveyed_damage,
+                 build_batch_rows: int = BUILD_BATCH_ROWS) -> None:
         self.store = store
+        self._build_batch_rows = build_batch_rows
         self._snapshots = snapshots
         self._con = store.connection
         self._damaged_dwellings = damaged_dwellings
@@ -219,7 +221,7 @@ class DisasterLedger:
                 return Unbuilt(municipality_code, str(exc))
             # Streamed in batches: the rows of one are stored while the next is read and made (_store_base).
             batches = register.con.sql(_BASE_SELECT.format(query=register.query),
-                                       params=register.params).fetch_record_batch(BUILD_BATCH_ROWS)
+                                       params=register.params).fetch_record_batch(self._build_batch_rows)
             columns = ([column.to_pylist() for column in batch.columns] for batch in batches)
             return self._store_base(disaster, municipality_code, "backup", columns, now)
         raise AssertionError("unreachable")  # ExitStack does not swallow exceptions
