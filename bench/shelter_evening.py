@@ -1,0 +1,387 @@
+"""An evening after a large earthquake: evacuees checking in at shelter terminals, throughput and the latency from a
+check-in to the live view (and to bcl.shelter.stays).
+
+    .venv/bin/python bench/shelter_evening.py [--evacuees 20000] [--shelters 60] [--minutes 30] [--compression 10]
+        [--population 40000] [--cards 20] [--staff-share 0.1]
+
+Set-up (untimed): a fresh embedded cluster (bcl cluster's process, 3 brokers); 田辺市's synthetic register of
+--population residents as the backup and an earthquake declared from it (bench.disaster_world: its ledger in the
+real disaster store, SQLite synchronous=FULL); the shipped open data imported, --shelters of 田辺市's designated
+shelters (指定避難所, by id) opened, each with a capacity entered and its own terminal (kiosk_sim.shelter_terminal:
+its SQLite queue, WAL, synchronous=FULL); `bcl disaster relay` running (its own process) and a reader of
+bcl.shelter.stays.
+
+The evening: --evacuees distinct people of the ledger arrive over --minutes, played --compression times faster
+(30 minutes in 3 at the default, the same burst shape). Bursty: a fifth of the arrivals spread over the whole
+period, the rest in three surges (at 10 %, 35 % and 65 % of it, the first the largest: the evacuation order, an
+aftershock, nightfall), each Gaussian a few minutes wide; the peak rate is printed. Shelters are not equally busy
+(weights 1/(rank+5)). Each arrival is a check-in kept on its shelter's terminal at the moment it is due, its time
+on the evening's clock; the evening is placed so that it ends at the real time it is played to the end, so no
+event is in the future of the staff page's clock.
+
+Tokens: the card through pcscd/vpcd takes about a second a person (PIN, a signature), so --cards people, spread
+over the evening, check in with a virtual My Number card of the test PKI bearing their ledger serial (read by
+kiosk_sim.shelter_terminal.read_card through the real pcscd and vpcd; the intake checks the certificate); the
+bulk with the printed registration QR (domain.shelter_pass) and --staff-share of it as staff entries (name in
+kana and birth date; only people whose reading and birth date are unique in the ledger, as staff would be told to
+use the QR otherwise).
+
+The sync: one loop hands every terminal's pending events to the one intake (platform.shelter_intake: the card
+checks, then Shelters.receive: one transaction a batch, the stays recomputed, the outbox rows) and keeps the
+receipts on the terminal, terminal after terminal, as fast as it can; a terminal's batch is what arrived while the
+others were being served.
+
+Figures: check-ins applied per second (over the evening, and the busiest 10 s); latency from the moment a
+check-in is kept on its terminal to (a) the intake's receipt kept on the terminal, (b) the live view: the
+headcount of the shelter as the staff page reads it (Shelters.occupancy of the municipality now, polled by
+another connection every --poll-ms), the clock stops at the first read that counts it, and (c) the ShelterStay
+on bcl.shelter.stays read by a consumer (through the relay). p50, p99, max. The unaccounted-for count
+(sinks/unaccounted.py) is not measured here: it was not on this branch when the bench was written. The machine is
+named with its core count and CPU model (the cluster, the relay and this driver share them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import datetime as dt
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project's tests.sinks.history_factory
+
+from cryptography.hazmat.primitives import serialization
+
+from bench.disaster_world import declared
+from bench.machine import machine
+from certgen.user_certificates import CertificateKind
+from domain.shelter_pass import ShelterPass, pass_text
+from domain.shelter_stays import ReceiptStatus, StayAction, TokenKind, kana_key
+from domain.shelters import Capacity, ShelterKind
+from infra import kafka, topics
+from infra.cluster_control import ClusterHandle
+from kiosk_sim.card import CardKey, JpkiCard
+from kiosk_sim.shelter_terminal import TerminalQueue, read_card
+from kiosk_sim.vpcd import VPCD_PORT, VpcdCardServer
+from schemas.contracts import CONTRACTS
+from schemas.wire import AvroSerde
+from streams.platform import Platform
+from streams.settings import load_settings
+
+BCL = Path(sys.executable).parent / "bcl"
+TANABE = "302066"
+PIN = "1234"
+SURGES = ((0.10, 0.40, 0.035), (0.35, 0.25, 0.03), (0.65, 0.15, 0.04))  # (centre, share, width) of the period
+BACKGROUND = 0.20
+
+
+@dataclass
+class Arrival:
+    due: float  # seconds of the played evening (real seconds from its start)
+    shelter: int
+    kind: TokenKind
+    token: dict[str, str]
+    card: JpkiCard | None = None  # for a card check-in: a card of the test PKI with the person's ledger serial
+
+
+@dataclass
+class Timeline:
+    """Per terminal, in sequence order: when each event was kept (perf_counter), its id, and its receipt."""
+
+    kept: dict[int, list[tuple[int, float, str]]] = field(default_factory=dict)  # shelter → (sequence, t, id)
+    receipts: dict[str, tuple[float, str]] = field(default_factory=dict)  # event id → (t, status)
+    published: dict[str, float] = field(default_factory=dict)  # stay event id → t read on the topic
+    views: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # shelter id → (t, headcount)
+    poll_costs: list[float] = field(default_factory=list)
+    card_reads: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def figures(name: str, seconds: list[float]) -> str:
+    ms = [x * 1000 for x in seconds]
+    return (f"{name} ({len(ms):,}): p50 {statistics.median(ms):,.0f} ms, p99 {percentile(ms, 99):,.0f} ms, "
+            f"max {max(ms):,.0f} ms")
+
+
+def arrival_times(count: int, period: float, rng: random.Random) -> list[float]:
+    """`count` instants in [0, period): a background spread evenly and three Gaussian surges."""
+    times = []
+    for _ in range(count):
+        pick = rng.random()
+        if pick < BACKGROUND:
+            times.append(rng.uniform(0, period))
+            continue
+        pick -= BACKGROUND
+        for centre, share, width in SURGES:
+            if pick < share * (1 - BACKGROUND) / sum(s for _, s, _ in SURGES) or (centre, share, width) == SURGES[-1]:
+                times.append(min(period * 0.999, max(0.0, rng.gauss(centre * period, width * period))))
+                break
+            pick -= share * (1 - BACKGROUND) / sum(s for _, s, _ in SURGES)
+    return sorted(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--evacuees", type=int, default=20_000)
+    parser.add_argument("--shelters", type=int, default=60)
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--compression", type=float, default=10)
+    parser.add_argument("--population", type=int, default=40_000)
+    parser.add_argument("--cards", type=int, default=20)
+    parser.add_argument("--staff-share", type=float, default=0.1)
+    parser.add_argument("--poll-ms", type=float, default=50)
+    args = parser.parse_args()
+    print(machine())
+    rng = random.Random(11)
+    root = Path(tempfile.mkdtemp(prefix="bench-shelter-"))
+    with ClusterHandle.start(brokers=3, data_dir=root / "cluster") as cluster:
+        settings = load_settings({"data_dir": root / "var", "bootstrap_servers": cluster.bootstrap_servers},
+                                 environ={})
+        platform = Platform(settings)
+        began = time.monotonic()
+        disaster, _ = declared(platform, TANABE, args.population)
+        d = disaster.disaster_id
+        now = dt.datetime.now(dt.UTC)
+        platform.pki.initialise(now)
+        shelters = platform.shelters
+        with resources.as_file(resources.files("domain").joinpath("data", "shelters.csv")) as shipped:
+            shelters.import_csv(shipped, None, now)
+        chosen = [e.shelter for e in shelters.shelters(TANABE)
+                  if e.shelter.kind is ShelterKind.DESIGNATED_SHELTER][:args.shelters]
+        if len(chosen) < args.shelters:
+            raise SystemExit(f"{TANABE} has {len(chosen)} designated shelters, fewer than --shelters")
+        opened_at = now - dt.timedelta(minutes=args.minutes, hours=1)
+        capacity = max(50, round(args.evacuees / len(chosen) * 1.5, -1))
+        for shelter in chosen:
+            shelters.set_capacity(shelter.shelter_id, Capacity(int(capacity * 1.2), int(capacity)), "bench", now)
+            shelters.open(d, shelter.shelter_id, "bench", now, opened_at)
+        con = platform.disaster_store.connection
+        people = con.execute("SELECT resident_code, family_name_kana || given_name_kana, birth_date, jpki_serials "
+                             "FROM ledger_residents WHERE disaster_id=? AND current_status='CURRENT' "
+                             "ORDER BY resident_code", (d,)).fetchall()
+        if len(people) < args.evacuees:
+            raise SystemExit(f"the ledger has {len(people):,} current residents, fewer than --evacuees")
+        readings = Counter((kana_key(kana), birth) for _, kana, birth, _ in people)
+        evacuees = rng.sample(people, args.evacuees)
+        with_cards = [p for p in evacuees if p[3]][:args.cards]
+        card_codes = {p[0] for p in with_cards}
+        print(f"set-up {time.monotonic() - began:.0f} s: ledger of {TANABE} with {len(people):,} current residents, "
+              f"{len(chosen)} shelters opened (capacity {capacity:.0f} at night each), {args.evacuees:,} evacuees, "
+              f"{len(with_cards)} of them with a card")
+
+        period = args.minutes * 60 / args.compression  # real seconds the evening is played in
+        times = arrival_times(args.evacuees, period, rng)
+        weights = [1 / (rank + 5) for rank in range(len(chosen))]
+        card_slots = set(rng.sample(range(len(times)), len(with_cards)))
+        others = iter([p for p in evacuees if p[0] not in card_codes])
+        cards = iter(with_cards)
+        arrivals: list[Arrival] = []
+        staff = qr = 0
+        for i, due in enumerate(times):
+            shelter = rng.choices(range(len(chosen)), weights)[0]
+            if i in card_slots:
+                code, _, _, serials = next(cards)
+                serial = serials.split(",")[0]
+                issued = platform.pki.issue_card(serial, CertificateKind.CARD, now)
+                card = JpkiCard(auth=CardKey(issued.key, issued.certificate.public_bytes(serialization.Encoding.DER)),
+                                auth_pin=PIN)
+                arrivals.append(Arrival(due, shelter, TokenKind.CARD, {}, card))
+                continue
+            code, kana, birth, _ = next(others)
+            if rng.random() < args.staff_share and readings[kana_key(kana), birth] == 1:
+                staff += 1
+                arrivals.append(Arrival(due, shelter, TokenKind.STAFF, {"kana": kana, "birth_date": birth,
+                                                                        "staff": "避難所職員"}))
+            else:
+                qr += 1
+                arrivals.append(Arrival(due, shelter, TokenKind.QR, {
+                    "text": pass_text(ShelterPass(d, TANABE, code), platform.shelter_pass_key)}))
+        peak = max(Counter(int(a.due * args.compression // 60) for a in arrivals).values())  # busiest minute
+        print(f"the evening: {args.minutes:g} minutes played in {period:.0f} s (×{args.compression:g}); "
+              f"tokens: {qr:,} QR, {staff:,} staff entries, {len(with_cards)} cards; arrivals: busiest minute "
+              f"{peak:,} ({peak / 60 * args.compression:,.0f}/s played), "
+              f"average {args.evacuees / args.minutes:,.0f}/min")
+
+        terminals_dir = root / "terminals"
+        for n, shelter in enumerate(chosen):
+            TerminalQueue.create(terminals_dir / f"T{n:02d}.sqlite3", d, shelter.shelter_id, f"T{n:02d}", now).close()
+
+        env = os.environ | {"BCL_DATA_DIR": str(root / "var"), "BCL_BOOTSTRAP_SERVERS": cluster.bootstrap_servers,
+                            "BCL_LOG_LEVEL": "warning"}
+        relay = subprocess.Popen([str(BCL), "disaster", "relay"], env=env, stdout=subprocess.DEVNULL,
+                                 stderr=(root / "relay.log").open("a"))
+        timeline = Timeline()
+        stop = threading.Event()
+        serde = AvroSerde(platform.registry, CONTRACTS[topics.SHELTER_STAYS])
+
+        def read_topic() -> None:
+            consumer = kafka.make_consumer(cluster.bootstrap_servers, "bench-shelter-evening")
+            consumer.subscribe([topics.SHELTER_STAYS])
+            while not stop.is_set():
+                msg = consumer.poll(0.05)
+                if msg is None or msg.error():
+                    continue
+                seen = time.perf_counter()
+                timeline.published.setdefault(serde.decode(msg.value())["stay_event_id"], seen)
+            consumer.close()
+
+        def live_view() -> None:
+            view = Platform(settings).shelters  # another connection, as the staff page's process has
+            ids = {s.shelter_id for s in chosen}
+            while not stop.is_set():
+                started = time.perf_counter()
+                rows = view.occupancy(d, dt.datetime.now(dt.UTC), TANABE)
+                read = time.perf_counter()
+                timeline.poll_costs.append(read - started)
+                for row in rows:
+                    if row.entry.shelter.shelter_id in ids:
+                        timeline.views.setdefault(row.entry.shelter.shelter_id, []).append(
+                            (read, row.occupancy.headcount))
+                time.sleep(max(0.0, args.poll_ms / 1000 - (read - started)))
+
+        def sync() -> None:
+            intake = platform.shelter_intake()
+            queues = [TerminalQueue(terminals_dir / f"T{n:02d}.sqlite3") for n in range(len(chosen))]
+            while True:
+                idle = True
+                for queue in queues:
+                    batch = queue.pending()
+                    if not batch:
+                        continue
+                    idle = False
+                    receipts = intake.receive(batch)
+                    queue.answer(receipts, dt.datetime.now(dt.UTC))
+                    answered = time.perf_counter()
+                    for receipt in receipts:
+                        timeline.receipts[receipt.event_id] = (answered, receipt.status.value)
+                if idle:
+                    if stop.is_set():
+                        return
+                    time.sleep(0.005)
+
+        reader = threading.Lock()  # one vpcd reader: the cards take turns in it
+
+        def cards_in(arrival: Arrival, queue: TerminalQueue, evening: dt.datetime, start: float) -> None:
+            assert arrival.card is not None
+            with reader:
+                server = VpcdCardServer(arrival.card, port=VPCD_PORT)
+                thread = server.start()
+                try:
+                    read_from = time.perf_counter()
+                    token = read_card(PIN, None)
+                    timeline.card_reads.append(time.perf_counter() - read_from)
+                finally:
+                    server.close()
+                    thread.join(timeout=5)
+            keep(queue, arrival.shelter, TokenKind.CARD, token, evening, start)
+
+        def keep(queue: TerminalQueue, shelter: int, kind: TokenKind, token: dict[str, str], evening: dt.datetime,
+                 start: float) -> None:
+            at = evening + dt.timedelta(seconds=(time.perf_counter() - start) * args.compression)
+            event = queue.record(StayAction.CHECK_IN, kind, token, min(at, dt.datetime.now(dt.UTC)))
+            with timeline.lock:
+                timeline.kept.setdefault(shelter, []).append((event.event.terminal_sequence, time.perf_counter(),
+                                                              event.event.event_id))
+
+        if with_cards:
+            from infra.pcscd import PcscDaemon
+
+            PcscDaemon.ensure_running()
+        threads = [threading.Thread(target=f, daemon=True) for f in (read_topic, live_view, sync)]
+        for thread in threads:
+            thread.start()
+        time.sleep(5)  # the consumer joined, the relay started
+        queues = [TerminalQueue(terminals_dir / f"T{n:02d}.sqlite3") for n in range(len(chosen))]
+        start = time.perf_counter()
+        evening = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=args.minutes)  # played to its end at real now
+        card_threads: list[threading.Thread] = []
+        lag = []
+        for arrival in arrivals:
+            wait = arrival.due - (time.perf_counter() - start)
+            if wait > 0:
+                time.sleep(wait)
+            lag.append(max(0.0, -wait))
+            if arrival.kind is TokenKind.CARD:
+                # The card is read on its own terminal's queue connection in a thread (a second or so), while the
+                # other terminals go on.
+                own = TerminalQueue(terminals_dir / f"T{arrival.shelter:02d}.sqlite3")
+                card_threads.append(threading.Thread(target=cards_in, args=(arrival, own, evening, start)))
+                card_threads[-1].start()
+                continue
+            keep(queues[arrival.shelter], arrival.shelter, arrival.kind, arrival.token, evening, start)
+        for thread in card_threads:
+            thread.join()
+        played = time.perf_counter() - start
+        deadline = time.monotonic() + 300
+        while len(timeline.receipts) < len(arrivals) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        drained = time.perf_counter() - start
+        applied = [i for i, (_, s) in timeline.receipts.items() if s == ReceiptStatus.APPLIED.value]
+        while len(timeline.published) < len(applied) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2 * args.poll_ms / 1000 + 0.5)  # a last read of the live view
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        relay.send_signal(signal.SIGTERM)
+        relay.wait(timeout=60)
+
+        statuses = Counter(s for _, s in timeline.receipts.values())
+        print(f"played in {played:.1f} s (the driver was late by p99 {percentile(lag, 99) * 1000:.0f} ms), "
+              f"every receipt by {drained:.1f} s: {dict(statuses)}")
+        answered = sorted(t for t, s in timeline.receipts.values() if s == ReceiptStatus.APPLIED.value)
+        busiest = max(bisect.bisect_right(answered, t + 10) - i for i, t in enumerate(answered))
+        print(f"throughput: {len(applied):,} check-ins applied in {answered[-1] - start:.1f} s = "
+              f"{len(applied) / (answered[-1] - start):,.0f}/s; busiest 10 s: {busiest / 10:,.0f}/s "
+              f"(of the evening: {len(applied) / args.minutes:,.0f}/min on average)")
+        to_receipt, to_view, to_topic = [], [], []
+        for shelter, kept in timeline.kept.items():
+            views = timeline.views.get(chosen[shelter].shelter_id, [])
+            counted = [t for t, _ in views]
+            heads = [h for _, h in views]
+            rank = 0
+            for _, t, event_id in sorted(kept):
+                receipt = timeline.receipts.get(event_id)
+                if receipt is None or receipt[1] != ReceiptStatus.APPLIED.value:
+                    continue
+                rank += 1
+                to_receipt.append(receipt[0] - t)
+                # The first read of the live view whose headcount counts this check-in: a shelter's events are taken
+                # in their order on its terminal and there are only check-ins, so its headcount only grows and
+                # counts its first `rank` applied check-ins when it reaches `rank`.
+                k = bisect.bisect_left(heads, rank)
+                if k < len(heads):
+                    to_view.append(counted[k] - t)
+                if event_id in timeline.published:
+                    to_topic.append(timeline.published[event_id] - t)
+        print("latency from the check-in kept on the terminal:")
+        print("  " + figures("(a) to the intake's receipt on the terminal", to_receipt))
+        print("  " + figures(f"(b) to the live view (occupancy read every {args.poll_ms:g} ms)", to_view))
+        print(f"      a read of the live view: p50 {statistics.median(timeline.poll_costs) * 1000:.1f} ms, "
+              f"p99 {percentile(timeline.poll_costs, 99) * 1000:.1f} ms")
+        print("  " + figures("(c) to bcl.shelter.stays (relay, consumer)", to_topic))
+        if timeline.card_reads:
+            print("  " + figures("card read (pcscd/vpcd: certificate, PIN, signature), before the check-in",
+                                 timeline.card_reads))
+        if not to_view:
+            raise SystemExit("the live view never counted a check-in")
+
+
+if __name__ == "__main__":
+    main()
