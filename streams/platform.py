@@ -60,9 +60,11 @@ if TYPE_CHECKING:
 
     from domain.staff_accounts import StaffMember
     from sinks.roster_scope import RosterScope
+    from sinks.safety_scope import SafetyScope
     from sinks.shelter_scope import ShelterScope
     from sinks.staff_scope import StaffScope
     from sinks.support_payments import SupportPayments
+    from sinks.unaccounted import Unaccounted
 
 # Renderer processes of the certificate worker unless asked otherwise: the cores, at most 4 (each holds a
 # font and the seal credentials; more than the cores only adds contention).
@@ -205,6 +207,15 @@ class Platform:
         """The 個別避難計画 of the listed people, beside the roster."""
         return EvacuationPlans(self.evacuation_roster)
 
+    @cached_property
+    def unaccounted(self) -> Unaccounted:
+        """Who is unaccounted for in a disaster, live from the ledger, the damage levels, the list and the stays,
+        and the safety confirmations staff record, on the disaster store."""
+        from sinks.unaccounted import Unaccounted
+
+        return Unaccounted(self.disaster_ledger, self.damage_assessment, self.evacuation_roster, self.shelters,
+                           self.settings.audit_file)
+
     def staff_mail_address(self, municipality_code: str) -> str:
         """The disaster-support staff address of a municipality (Settings.disaster_staff_mail)."""
         return self.settings.disaster_staff_mail.format(municipality_code=municipality_code)
@@ -246,16 +257,24 @@ class Platform:
 
         return ShelterScope(member, self.shelters, self.settings.audit_file, utc_now)
 
+    def safety_scope(self, member: StaffMember) -> SafetyScope:
+        """What one signed-in staff member may read and record of who is unaccounted for: their municipality's."""
+        from sinks.safety_scope import SafetyScope
+
+        return SafetyScope(member, self.unaccounted, self.settings.audit_file, utc_now)
+
     def staff_web(self, **overrides: Any) -> web.Application:
-        """The staff pages (streams.staff_web, with streams.roster_web and streams.shelter_web), over the scopes of
-        the signed-in members."""
+        """The staff pages (streams.staff_web, with streams.roster_web, streams.shelter_web and streams.safety_web),
+        over the scopes of the signed-in members."""
         from sinks.ledger_extract import extract_pdf
         from streams.roster_web import roster_routes
+        from streams.safety_web import safety_routes
         from streams.shelter_web import shelter_routes
         from streams.staff_web import make_app
 
         fonts = {"mincho_font": self.settings.mincho_font, "gothic_font": self.settings.gothic_font}
-        routes = [*roster_routes(self.roster_scope, clock=utc_now, **fonts), *shelter_routes(self.shelter_scope)]
+        routes = [*roster_routes(self.roster_scope, clock=utc_now, **fonts), *shelter_routes(self.shelter_scope),
+                  *safety_routes(self.safety_scope)]
         return make_app(self.staff_accounts, self.staff_scope,
                         lambda household, member, now: extract_pdf(household, printed_by=member.login, now=now,
                                                                    **fonts), utc_now, routes=routes, **overrides)

@@ -117,7 +117,8 @@ def _when(instant: dt.datetime) -> str:
 # The navigation of a signed-in member: (path, label), in order; a page module's routes go to make_app's `routes`,
 # its entry here.
 NAV: tuple[tuple[str, str], ...] = (
-    ("/", "災害・被災者台帳"), ("/roster", "避難行動要支援者名簿"), ("/shelters", "避難所"))
+    ("/", "災害・被災者台帳"), ("/roster", "避難行動要支援者名簿"), ("/shelters", "避難所"),
+    ("/safety", "安否確認"))
 
 
 def _page(title: str, body: str, member: StaffMember | None = None, csrf_token: str = "") -> str:

@@ -19,6 +19,7 @@ from streams.commands.disaster import disaster
 from streams.commands.kiosk import kiosk
 from streams.commands.pki import pki
 from streams.commands.roster import roster
+from streams.commands.safety import safety
 from streams.commands.shelter import shelter
 from streams.commands.stats import stats
 from streams.commands.verify import verify
@@ -37,3 +38,4 @@ COMMAND_GROUPS.append(worker)
 COMMAND_GROUPS.append(disaster)
 COMMAND_GROUPS.append(shelter)
 COMMAND_GROUPS.append(roster)
+COMMAND_GROUPS.append(safety)

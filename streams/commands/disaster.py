@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,47 +26,14 @@ from domain.japan_time import format_instant
 from domain.livelihood_recovery_support import SUPPORT_DAMAGE_CODES, Rebuild, livelihood_support, support_damage
 from domain.staff_accounts import StaffRole, check_password
 from sinks.disaster_ledger import LedgerBuild, Unbuilt
-from streams.commands.option_types import INSTANT, JAPAN_DAY
+from streams.commands.option_types import INSTANT, JAPAN_DAY, JSON_OPTION, RuleType, options_of_rule, yen
 from streams.settings import Settings
 
 if TYPE_CHECKING:
     from sinks.damage_assessment import Assessment, Change
 
-_json_option = click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
-
-
-@contextmanager
-def _options_of_rule() -> Iterator[None]:
-    """A rule's refusal names its parameter; the parameters are named like the options (`household_size` is
-    `--household-size`), so the message a person reads names the option they typed."""
-    try:
-        yield
-    except InvalidArgumentError as exc:
-        raise click.BadParameter(exc.reason, param_hint=f"'--{exc.argument.replace('_', '-')}'") from exc
-
-
-class _RuleType(click.ParamType):
-    """An option read by a rule of domain/ (which refuses a bad value with its reason)."""
-
-    def __init__(self, name: str, read: Callable[[str], Any]) -> None:
-        self.name = name
-        self._read = read
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if not isinstance(value, str):  # already converted (a default)
-            return value
-        try:
-            return self._read(value)
-        except InvalidArgumentError as exc:
-            self.fail(exc.reason, param, ctx)
-
-
 def _emit(values: dict[str, Any], as_json: bool, line: str) -> None:
     click.echo(json.dumps(values, ensure_ascii=False) if as_json else line)
-
-
-def _yen(amount: int) -> str:
-    return f"{amount:,} 円"
 
 
 @click.group()
@@ -102,7 +67,7 @@ def _disaster_line(d: Disaster) -> str:
 @click.option("--occurred-at", required=True, type=INSTANT, metavar="TIME",
               help="When it occurred (発災日時; ISO 8601, without a zone Japan time): the ledgers are built as the "
                    "register stood then. Not in the future.")
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def declare(settings: Settings, municipalities: tuple[str, ...], name: str, kind: str, occurred_at: dt.datetime,
             as_json: bool) -> None:
@@ -111,7 +76,7 @@ def declare(settings: Settings, municipalities: tuple[str, ...], name: str, kind
     it). A municipality the backup does not hold that early gets no ledger: import its register as CSV."""
     from streams.platform import Platform
 
-    with _options_of_rule():
+    with options_of_rule():
         checked = declaration(name=name, kind=kind, municipality_codes=municipalities, occurred_at=occurred_at,
                               now=_now())
     platform = Platform(settings)
@@ -152,7 +117,7 @@ def _audit_build(settings: Settings, disaster: Disaster, build: LedgerBuild | Un
 
 
 @disaster.command("list")
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def list_disasters(settings: Settings, as_json: bool) -> None:
     """Every declared disaster, the oldest first, and how many of its events wait for the relay."""
@@ -177,14 +142,14 @@ def list_disasters(settings: Settings, as_json: bool) -> None:
 @click.argument("disaster_id")
 @click.option("--at", type=INSTANT, metavar="TIME",
               help="When its support period ended (ISO 8601, without a zone Japan time; default now).")
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def close_disaster(settings: Settings, disaster_id: str, at: dt.datetime | None, as_json: bool) -> None:
     """Close a declared disaster (final), and the shelters still open for it (everyone checked out): stored
     durably in one step, then published by the relay."""
     from streams.platform import Platform
 
-    with _options_of_rule():
+    with options_of_rule():
         closed, shelters = Platform(settings).shelters.close_disaster(disaster_id.strip(), at, _now())
     _emit(_disaster_values(closed) | {"shelters_closed": shelters}, as_json,
           _disaster_line(closed) + (f" ({shelters} shelters closed)" if shelters else ""))
@@ -200,7 +165,7 @@ _municipality_option = click.option("--municipality", "municipality", required=T
 @click.option("--flag", type=click.Choice([f.value for f in LedgerFlag], case_sensitive=False),
               help="Only the people with this flag.")
 @click.option("--counts", "counts_only", is_flag=True, help="Only the counts (no personal data shown).")
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def ledger(settings: Settings, disaster_id: str, municipality: str, flag: str | None, counts_only: bool,
            as_json: bool) -> None:
@@ -236,8 +201,8 @@ def ledger(settings: Settings, disaster_id: str, municipality: str, flag: str | 
                                                                if k != "residents"))
     for key, t in totals.items():
         name = "support total" if key == "total" else PROCEDURE_NAMES[Procedure(key)]
-        click.echo(f"{name}: {t['households']:,} households, applied {_yen(t['applied'])}, paid {_yen(t['paid'])}, "
-                   f"outstanding {_yen(t['outstanding'])}")
+        click.echo(f"{name}: {t['households']:,} households, applied {yen(t['applied'])}, paid {yen(t['paid'])}, "
+                   f"outstanding {yen(t['outstanding'])}")
     for r in rows:
         flags = f" [{r['flags']}{': ' + r['review_reasons'] if r['review_reasons'] else ''}]" if r["flags"] else ""
         moved = f" → {r['moved_to']}" if r["moved_to"] else ""
@@ -252,7 +217,7 @@ def ledger(settings: Settings, disaster_id: str, municipality: str, flag: str | 
 
 @disaster.command()
 @click.argument("disaster_id")
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def refresh(settings: Settings, disaster_id: str, as_json: bool) -> None:
     """Recompute the register-derived part of the disaster's ledgers from the backup as it is now (building any
@@ -281,7 +246,7 @@ def refresh(settings: Settings, disaster_id: str, as_json: bool) -> None:
 @click.argument("disaster_id")
 @_municipality_option
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def import_csv(settings: Settings, disaster_id: str, municipality: str, file: Path, as_json: bool) -> None:
     """Pattern B: build a municipality's ledger from a CSV of its register as it stood when the disaster occurred
@@ -361,11 +326,11 @@ def republish(settings: Settings, delivery_timeout: float) -> None:
 @disaster.command("damage-level")
 @click.option("--loss-ratio", required=True, metavar="R",
               help="The economic loss ratio (損害割合) of the dwelling, from 0 to 1 (0.5 is 50 %).")
-@_json_option
+@JSON_OPTION
 def damage_level_command(loss_ratio: str, as_json: bool) -> None:
     """The damage level (住家被害認定) of a dwelling with this loss ratio: ZENKAI (≥ 0.5) … ICHIBU_SONKAI (< 0.1)."""
     # Read as the decimal written, not as a float: 0.49999999999999999 is below 0.5 (a float would round it up).
-    with _options_of_rule():
+    with options_of_rule():
         level = level_for(loss_ratio)
     worse = [other for other in DamageLevel if other.severity == level.severity + 1]
     values = {
@@ -379,20 +344,20 @@ def damage_level_command(loss_ratio: str, as_json: bool) -> None:
 
 
 @disaster.command("support-amount")
-@click.option("--damage", required=True, type=_RuleType("code", support_damage), metavar="CODE",
+@click.option("--damage", required=True, type=RuleType("code", support_damage), metavar="CODE",
               help=f"The dwelling's damage: {', '.join(SUPPORT_DAMAGE_CODES)}.")
 @click.option("--rebuild", required=True, type=click.Choice([r.value for r in Rebuild]),
               help="How the household will live again: build or buy (建設・購入), repair (補修), rent (賃借, not "
                    "public housing), rent then build or buy, or none (basic support only).")
 @click.option("--household-size", required=True, type=int, metavar="N", help="People in the household (1 or more).")
-@_json_option
+@JSON_OPTION
 def support_amount(damage: Any, rebuild: str, household_size: int, as_json: bool) -> None:
     """被災者生活再建支援金 of a household: the basic and the additional support, yen."""
-    with _options_of_rule():
+    with options_of_rule():
         support = livelihood_support(damage, Rebuild(rebuild), household_size)
     values = {"basic": support.basic, "additional": support.additional, "total": support.total,
               "additional_payments": list(support.additional_payments)}
-    line = (f"基礎支援金 {_yen(support.basic)} + 加算支援金 {_yen(support.additional)} = {_yen(support.total)} "
+    line = (f"基礎支援金 {yen(support.basic)} + 加算支援金 {yen(support.additional)} = {yen(support.total)} "
             f"({damage.value} {damage.japanese}, {rebuild}, {household_size} "
             f"{'person' if household_size == 1 else 'people'})")
     _emit(values, as_json, line)
@@ -401,14 +366,14 @@ def support_amount(damage: Any, rebuild: str, household_size: int, as_json: bool
 @disaster.command()
 @click.option("--breadwinner/--no-breadwinner", default=None,
               help="Whether the person supported the household (生計維持者). Required.")
-@_json_option
+@JSON_OPTION
 def condolence(breadwinner: bool | None, as_json: bool) -> None:
     """災害弔慰金 (for a death) and 災害障害見舞金 (for a serious disability), yen."""
     if breadwinner is None:
         raise click.UsageError("say --breadwinner or --no-breadwinner (did the person support the household?)")
     amounts = condolence_amounts(breadwinner)
     _emit({"condolence": amounts.condolence, "disability": amounts.disability}, as_json,
-          f"災害弔慰金 {_yen(amounts.condolence)}, 災害障害見舞金 {_yen(amounts.disability)} "
+          f"災害弔慰金 {yen(amounts.condolence)}, 災害障害見舞金 {yen(amounts.disability)} "
           f"({'breadwinner' if breadwinner else 'not the breadwinner'})")
 
 
@@ -416,7 +381,7 @@ def condolence(breadwinner: bool | None, as_json: bool) -> None:
 @click.option("--head-injured/--no-head-injured", default=False,
               help="The household head was injured and needs a month or more of care.")
 @click.option("--household-goods-lost", is_flag=True, help="A third or more of the household goods (家財) was lost.")
-@click.option("--damage", type=_RuleType("code", damage_level), metavar="CODE",
+@click.option("--damage", type=RuleType("code", damage_level), metavar="CODE",
               help=f"The dwelling's damage level: {', '.join(DamageLevel)} (大規模・中規模半壊 count as 半壊).")
 @click.option("--dwelling-lost", is_flag=True, help="The dwelling was lost entirely (流失, 滅失).")
 @click.option("--rest-demolished", is_flag=True,
@@ -425,7 +390,7 @@ def condolence(breadwinner: bool | None, as_json: bool) -> None:
               help="People in the household: also show the income limit (with --income: whether it is under it).")
 @click.option("--income", type=int, metavar="YEN", help="The household's income of the previous year (needs "
                                                          "--household-size).")
-@_json_option
+@JSON_OPTION
 def relief_loan_limit(head_injured: bool, household_goods_lost: bool, damage: DamageLevel | None,
                       dwelling_lost: bool, rest_demolished: bool, household_size: int | None, income: int | None,
                       as_json: bool) -> None:
@@ -433,7 +398,7 @@ def relief_loan_limit(head_injured: bool, household_goods_lost: bool, damage: Da
     if income is not None and household_size is None:
         raise click.BadParameter("the income limit depends on the household: give --household-size too",
                                  param_hint="'--income'")
-    with _options_of_rule():
+    with options_of_rule():
         loan = loan_limit(head_injured=head_injured, household_goods_lost=household_goods_lost, damage=damage,
                           dwelling_lost=dwelling_lost, rest_demolished=rest_demolished)
         income_limit: int | None = None
@@ -445,15 +410,15 @@ def relief_loan_limit(head_injured: bool, household_goods_lost: bool, damage: Da
                 under_income_limit = under_relief_loan_income_limit(household_size, income, dwelling_lost)
                 eligible = under_income_limit and loan.limit > 0
     values = {"limit": loan.limit, "case": loan.case, "income_limit": income_limit, "eligible": eligible}
-    line = f"災害援護資金 up to {_yen(loan.limit)} ({loan.case}{', head injured' if head_injured else ''})"
+    line = f"災害援護資金 up to {yen(loan.limit)} ({loan.case}{', head injured' if head_injured else ''})"
     if income_limit is not None:
-        line += f"; income must be below {_yen(income_limit)}"
+        line += f"; income must be below {yen(income_limit)}"
     if eligible is not None:
         line += "; eligible" if eligible else "; not eligible"
     _emit(values, as_json, line)
 
 
-_level_type = _RuleType("code", lambda code: damage_level(code, "level"))
+_level_type = RuleType("code", lambda code: damage_level(code, "level"))
 
 
 def _assessment_values(a: Assessment) -> dict[str, Any]:
@@ -491,7 +456,7 @@ def _assessment_line(a: Assessment) -> str:
 @click.option("--flood-depth", type=click.Choice(["above-floor", "below-floor"]),
               help="How deep the dwelling stood in water: above-floor 床上浸水, below-floor 床下浸水.")
 @click.option("--reason", metavar="TEXT", help="Why it is surveyed (required when it has a level already).")
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def survey(settings: Settings, disaster_id: str, dwelling_id: str, loss_ratio: str | None, level: str | None,
            surveyor: str, surveyed_on: dt.date | None, flood_depth: str | None, reason: str | None,
@@ -502,7 +467,7 @@ def survey(settings: Settings, disaster_id: str, dwelling_id: str, loss_ratio: s
 
     if (loss_ratio is None) == (level is None):
         raise click.UsageError("give either --loss-ratio or --level")
-    with _options_of_rule():
+    with options_of_rule():
         stored = Platform(settings).damage_assessment.survey(
             disaster_id.strip(), dwelling_id.strip(), surveyor=surveyor, surveyed_on=surveyed_on, now=_now(),
             loss_ratio=loss_ratio, level=level, reason=reason,
@@ -525,7 +490,7 @@ def survey(settings: Settings, disaster_id: str, dwelling_id: str, loss_ratio: s
               help="Only count what the area touches (default), or set the level, in one transaction.")
 @click.option("--staff", metavar="NAME", help="Who registers the area (kept in the history; needed with --apply).")
 @click.option("--reason", metavar="TEXT", help="Why, kept in the history (e.g. 津波浸水区域).")
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def area(settings: Settings, disaster_id: str, municipality_code: str, geojson_file: Path, level: DamageLevel,
          overwrite_surveyed: bool, preview: bool, staff: str | None, reason: str | None, as_json: bool) -> None:
@@ -541,7 +506,7 @@ def area(settings: Settings, disaster_id: str, municipality_code: str, geojson_f
     except OSError as exc:
         raise click.BadParameter(f"cannot read {geojson_file}: {exc.strerror}", param_hint="'--geojson'") from exc
     assessment = Platform(settings).damage_assessment
-    with _options_of_rule():
+    with options_of_rule():
         shape = parse_area(text)
         if preview:
             counts = assessment.preview_area(disaster_id.strip(), municipality_code.strip(), shape, level,
@@ -573,7 +538,7 @@ def area(settings: Settings, disaster_id: str, municipality_code: str, geojson_f
 @disaster.command()
 @click.argument("disaster_id")
 @click.option("--dwelling", "dwelling_id", metavar="ID", help="Only this dwelling.")
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def surveys(settings: Settings, disaster_id: str, dwelling_id: str | None, as_json: bool) -> None:
     """The current damage level of the disaster's assessed dwellings (or of one), and the history of every change:
@@ -639,13 +604,13 @@ def staff_add(settings: Settings, municipality: str, login: str, role: str) -> N
         check_password(password)
     except InvalidArgumentError as exc:  # not an option: it was typed at the prompt (or read from stdin)
         raise click.UsageError(f"the password {exc.reason}") from exc
-    with _options_of_rule():
+    with options_of_rule():
         member = Platform(settings).staff_accounts.add(municipality, login, password, StaffRole(role.upper()), _now())
     click.echo(f"staff account {member.login} ({member.role}) for {member.municipality_code}")
 
 
 @staff.command("list")
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def staff_list(settings: Settings, as_json: bool) -> None:
     """The staff accounts: login, municipality, role."""

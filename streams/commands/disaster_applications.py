@@ -17,7 +17,8 @@ import click
 
 from domain.disaster_applications import PROCEDURE_NAMES, ApplicationDraft, ApplicationStatus, Procedure
 from domain.japan_time import format_instant
-from streams.commands.disaster import _json_option, disaster
+from streams.commands.disaster import disaster
+from streams.commands.option_types import JSON_OPTION
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def _line(a: Application) -> str:
 @click.option("--mail", required=True, metavar="ADDRESS", help="Where the decision and 'ready to issue' are mailed.")
 @_pin_option
 @_reader_option
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def apply(settings: Settings, disaster_id: str, procedure_name: str, mail: str, pin: str, reader: str | None,
           as_json: bool) -> None:
@@ -115,7 +116,7 @@ def sign(draft_text: str, pin: str, reader: str | None) -> None:
 @click.option("--municipality", metavar="CODE", help="Only this municipality's applications (and the unmatched).")
 @click.option("--status", type=click.Choice([s.value for s in ApplicationStatus], case_sensitive=False),
               help="Only the applications of this status.")
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def applications(settings: Settings, disaster_id: str, municipality: str | None, status: str | None,
                  as_json: bool) -> None:
@@ -145,7 +146,7 @@ _staff_option = click.option("--staff", required=True, help="Who decides (kept w
 @click.argument("application_id")
 @_staff_option
 @click.option("--reason", help="Why (optional).")
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def accept(settings: Settings, application_id: str, staff: str, reason: str | None, as_json: bool) -> None:
     """Accept an open application (stored with who and when; the applicant is mailed "ready to issue" once the
@@ -160,7 +161,7 @@ def accept(settings: Settings, application_id: str, staff: str, reason: str | No
 @click.argument("application_id")
 @_staff_option
 @click.option("--reason", required=True, help="Why: mailed to the applicant.")
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def reject(settings: Settings, application_id: str, staff: str, reason: str, as_json: bool) -> None:
     """Reject an open application with a reason; the applicant is mailed it."""

@@ -14,8 +14,8 @@ from domain.disaster_applications import PROCEDURE_NAMES
 from domain.japan_time import format_instant
 from domain.livelihood_recovery_support import DwellingLoss, Rebuild
 from domain.support_payments import SUPPORT_PROCEDURES, Statement
-from streams.commands.disaster import _json_option, _options_of_rule, _yen, disaster
-from streams.commands.option_types import JAPAN_DAY
+from streams.commands.disaster import disaster
+from streams.commands.option_types import JAPAN_DAY, JSON_OPTION, options_of_rule, yen
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -62,17 +62,17 @@ def household_values(h: HouseholdSupport) -> dict[str, Any]:
 
 
 def household_lines(h: HouseholdSupport) -> list[str]:
-    lines = [f"世帯 {h.household_number}: applied {_yen(h.totals()['applied'])}, paid {_yen(h.totals()['paid'])}, "
-             f"outstanding {_yen(h.totals()['outstanding'])}"]
+    lines = [f"世帯 {h.household_number}: applied {yen(h.totals()['applied'])}, paid {yen(h.totals()['paid'])}, "
+             f"outstanding {yen(h.totals()['outstanding'])}"]
     for p in h.procedures:
-        lines.append(f"  {PROCEDURE_NAMES[p.procedure]}: applied {_yen(p.applied)}, paid {_yen(p.paid)}, "
-                     f"outstanding {_yen(p.outstanding)}")
+        lines.append(f"  {PROCEDURE_NAMES[p.procedure]}: applied {yen(p.applied)}, paid {yen(p.paid)}, "
+                     f"outstanding {yen(p.outstanding)}")
         for a in p.amounts:
             now = "" if not a.changed_since else (" — at the current level: " + (
-                "nothing as stated" if a.current is None else f"{_yen(a.current.amount)} ({a.current.basis})"))
-            lines.append(f"    application {a.application_id}: {_yen(a.amount)} ({a.basis}), by {a.recorded_by}{now}")
+                "nothing as stated" if a.current is None else f"{yen(a.current.amount)} ({a.current.basis})"))
+            lines.append(f"    application {a.application_id}: {yen(a.amount)} ({a.basis}), by {a.recorded_by}{now}")
         for x in p.payments:
-            lines.append(f"    paid {_yen(x.amount)} on {x.paid_on.isoformat()} by {x.paid_by}, ref {x.reference}")
+            lines.append(f"    paid {yen(x.amount)} on {x.paid_on.isoformat()} by {x.paid_by}, ref {x.reference}")
     return lines
 
 
@@ -92,7 +92,7 @@ def household_lines(h: HouseholdSupport) -> list[str]:
 @click.option("--household-goods-lost", is_flag=True, help="災害援護資金: a third or more of the household goods.")
 @click.option("--dwelling-lost", is_flag=True, help="災害援護資金: the dwelling was lost entirely (流失, 滅失).")
 @click.option("--rest-demolished", is_flag=True, help="災害援護資金: the rest of the dwelling must be demolished.")
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def record_amount(settings: Settings, application_id: str, staff: str, rebuild: str | None,
                   dwelling_loss: str | None, breadwinner: bool | None, loan_requested: int | None, head_injured: bool,
@@ -107,13 +107,13 @@ def record_amount(settings: Settings, application_id: str, staff: str, rebuild: 
                           breadwinner=breadwinner, loan_requested=loan_requested, head_injured=head_injured,
                           household_goods_lost=household_goods_lost, dwelling_lost=dwelling_lost,
                           rest_demolished=rest_demolished)
-    with _options_of_rule():
+    with options_of_rule():
         recorded = Platform(settings).support_payments.record_amount(application_id.strip(), statement, staff, _now())
     if as_json:
         click.echo(json.dumps(amount_values(recorded), ensure_ascii=False))
         return
     click.echo(f"{PROCEDURE_NAMES[recorded.procedure]} of application {recorded.application_id}: "
-               f"{_yen(recorded.amount)} ({recorded.basis})")
+               f"{yen(recorded.amount)} ({recorded.basis})")
 
 
 @support.command()
@@ -127,7 +127,7 @@ def record_amount(settings: Settings, application_id: str, staff: str, rebuild: 
 @click.option("--staff", required=True, metavar="NAME", help="Who records the payment.")
 @click.option("--reference", required=True, metavar="REF",
               help="The payment's reference (振込・支出命令番号): unique in the municipality's ledger.")
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def pay(settings: Settings, disaster_id: str, municipality: str, household: str, procedure: str, amount: int,
         paid_on: dt.date, staff: str, reference: str, as_json: bool) -> None:
@@ -135,14 +135,14 @@ def pay(settings: Settings, disaster_id: str, municipality: str, household: str,
     accepted application(s), less what was paid."""
     from streams.platform import Platform
 
-    with _options_of_rule():
+    with options_of_rule():
         paid = Platform(settings).support_payments.pay(disaster_id.strip(), municipality.strip(), household.strip(),
                                                        procedure, amount=amount, paid_on=paid_on, staff=staff,
                                                        reference=reference, now=_now())
     if as_json:
         click.echo(json.dumps(payment_values(paid), ensure_ascii=False))
         return
-    click.echo(f"paid {_yen(paid.amount)} of {PROCEDURE_NAMES[paid.procedure]} to household {household.strip()} on "
+    click.echo(f"paid {yen(paid.amount)} of {PROCEDURE_NAMES[paid.procedure]} to household {household.strip()} on "
                f"{paid.paid_on.isoformat()} (ref {paid.reference})")
 
 
@@ -150,7 +150,7 @@ def pay(settings: Settings, disaster_id: str, municipality: str, household: str,
 @click.argument("disaster_id")
 @click.option("--municipality", required=True, metavar="CODE", help="The municipality of the ledger.")
 @click.option("--household", metavar="NUMBER", help="Only this household (default: every household with an amount).")
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def show(settings: Settings, disaster_id: str, municipality: str, household: str | None, as_json: bool) -> None:
     """The households' support: per procedure applied for, paid, outstanding, the amounts (and what the current

@@ -1,4 +1,4 @@
-"""Click types for the options that take a time or a certificate serial: one reading rule for every command.
+"""Click types and options shared by the commands: one reading rule for every command.
 
 - INSTANT (`--as-of`, `--at`, `--start`...): ISO 8601, read by domain.japan_time.parse_instant: an offset
   is kept, a value without one is Japan time, a date alone is 00:00 Japan time. Gives an aware UTC datetime.
@@ -6,16 +6,21 @@
 - SERIAL (`--serial`): a certificate serial in either case, given back in the one register form
   (domain.certificate_serial).
 Instants are shown to people with domain.japan_time.format_instant (Japan time, ISO 8601).
+- RuleType: an option read by a rule of domain/; options_of_rule: a rule's refusal named as the option typed.
+- JSON_OPTION: `--json`, the answer as one JSON object; yen: an amount as printed to people.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import click
 
 from domain.certificate_serial import read_serial
-from domain.errors import InvalidInstantError, InvalidSerialError
+from domain.errors import InvalidArgumentError, InvalidInstantError, InvalidSerialError
 from domain.japan_time import japan_date, parse_instant
 from domain.kiosk_rules import SERVICE_CLOSES, SERVICE_OPENS
 
@@ -70,3 +75,37 @@ at_option = click.option(
          f"time), e.g. to try the service hours ({SERVICE_OPENS:%H:%M}–{SERVICE_CLOSES:%H:%M}) at any hour. "
          "Worker and kiosks must agree: a "
          "kiosk without --at follows a running `bcl worker run --at`.")
+
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
+
+
+@contextmanager
+def options_of_rule() -> Iterator[None]:
+    """A rule's refusal names its parameter; the parameters are named like the options (`household_size` is
+    `--household-size`), so the message a person reads names the option they typed."""
+    try:
+        yield
+    except InvalidArgumentError as exc:
+        raise click.BadParameter(exc.reason, param_hint=f"'--{exc.argument.replace('_', '-')}'") from exc
+
+
+class RuleType(click.ParamType):
+    """An option read by a rule of domain/ (which refuses a bad value with its reason)."""
+
+    def __init__(self, name: str, read: Callable[[str], Any]) -> None:
+        self.name = name
+        self._read = read
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):  # already converted (a default)
+            return value
+        try:
+            return self._read(value)
+        except InvalidArgumentError as exc:
+            self.fail(exc.reason, param, ctx)
+
+
+def yen(amount: int) -> str:
+    """An amount as printed to people: 1,234,000 円."""
+    return f"{amount:,} 円"

@@ -20,8 +20,7 @@ from domain.evacuation_roster import Criterion, consent_decision, criterion, ros
 from domain.japan_time import japan_date
 
 # The disaster commands' reading of a rule's refusal as the option's error (one statement of it).
-from streams.commands.disaster import _options_of_rule, _RuleType
-from streams.commands.option_types import JAPAN_DAY
+from streams.commands.option_types import JAPAN_DAY, RuleType, options_of_rule
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print JSON lines i
 def _filters(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed((
             click.option("--town", help="Only people whose address is in this town (町名・大字 and 丁目, exactly)."),
-            click.option("--criterion", "criterion_", type=_RuleType("criterion", criterion),
+            click.option("--criterion", "criterion_", type=RuleType("criterion", criterion),
                          help=f"Only people meeting this criterion: {', '.join(c.value for c in Criterion)}."),
             click.option("--consent", type=click.Choice(["given", "not-given"]),
                          help="Only people who consented to share in normal times (given), or who did not."),
@@ -115,7 +114,7 @@ def criteria_command(settings: Settings, code: str, care_levels: str | None, phy
         click.echo(json.dumps(current.as_dict(), ensure_ascii=False))
         return
     values = current.as_dict()
-    with _options_of_rule():
+    with options_of_rule():
         for key, value in given.items():
             if isinstance(value, str) and key in ("care_levels", "intellectual_grades"):
                 values[key] = [] if value.lower() == "none" else [v.strip() for v in value.split(",") if v.strip()]
@@ -199,7 +198,7 @@ def tasks(settings: Settings, code: str, everything: bool, as_json: bool) -> Non
 @roster.command("consent")
 @_municipality
 @_resident
-@click.option("--decision", required=True, type=_RuleType("decision", consent_decision),
+@click.option("--decision", required=True, type=RuleType("decision", consent_decision),
               help="given, refused or withdrawn: consent to share the list's items in normal times.")
 @_on
 @click.pass_obj
@@ -259,7 +258,7 @@ def pdf(settings: Settings, code: str, town: str | None, criterion_: Criterion |
 @roster.command("plan")
 @_municipality
 @_resident
-@click.option("--supporter", "supporters", multiple=True, type=_RuleType("supporter", supporter),
+@click.option("--supporter", "supporters", multiple=True, type=RuleType("supporter", supporter),
               help="A supporter (避難支援等実施者) as name:relation:phone; repeat for each (1 to 5).")
 @click.option("--shelter", help="Destination: a shelter code of the municipality in the shipped open data.")
 @click.option("--route", default="", help="Route notes (at most 500 characters).")
@@ -282,7 +281,7 @@ def plan(settings: Settings, code: str, resident: str, supporters: tuple[Any, ..
         return
     if shelter is None:
         raise click.BadParameter("a plan needs its destination shelter", param_hint="'--shelter'")
-    with _options_of_rule():
+    with options_of_rule():
         made = evacuation_plan(code, supporters=supporters, shelter_id=shelter, route=route, needs=needs)
     plans.set_plan(code, resident, made, by=getpass.getuser(), now=_now())
     click.echo(f"plan of {resident} stored: {len(made.supporters)} supporters, shelter {made.shelter.shelter_id}")

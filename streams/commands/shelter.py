@@ -17,14 +17,13 @@ import click
 
 from domain.japan_time import format_instant
 from domain.shelter_stays import ReceiptStatus, StayAction, StayError, TokenKind
-from streams.commands.option_types import INSTANT
+from streams.commands.option_types import INSTANT, JSON_OPTION
 from streams.settings import Settings
 
 if TYPE_CHECKING:
     from kiosk_sim.shelter_terminal import TerminalQueue
     from streams.platform import Platform
 
-_json_option = click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
 _staff_option = click.option("--staff", required=True, help="The staff member who does it (kept with the change).")
 _at_option = click.option("--at", type=INSTANT, metavar="TIME", help="When (default now); Japan time if no offset.")
 _municipality_option = click.option("--municipality", metavar="CODE", help="Only this municipality's.")
@@ -55,7 +54,7 @@ def shelter() -> None:
 @shelter.command("import")
 @click.argument("file", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @_municipality_option
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def import_shelters(settings: Settings, file: Path | None, municipality: str | None, as_json: bool) -> None:
     """Import shelters from a CSV of the open-data format (default: the shipped GSI data of the sample
@@ -71,7 +70,7 @@ def import_shelters(settings: Settings, file: Path | None, municipality: str | N
 
 @shelter.command("list")
 @_municipality_option
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def list_shelters(settings: Settings, municipality: str | None, as_json: bool) -> None:
     """The imported shelters with their capacities."""
@@ -135,7 +134,7 @@ def capacity(settings: Settings, shelter_id: str, day: str, night: str, staff: s
 @click.argument("disaster_id")
 @_municipality_option
 @_at_option
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def occupancy(settings: Settings, disaster_id: str, municipality: str | None, at: dt.datetime | None,
               as_json: bool) -> None:
@@ -161,7 +160,7 @@ def occupancy(settings: Settings, disaster_id: str, municipality: str | None, at
 @click.argument("disaster_id")
 @click.option("--shelter", "shelter_id", help="Only the people checked in at this shelter.")
 @_municipality_option
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def evacuees(settings: Settings, disaster_id: str, shelter_id: str | None, municipality: str | None,
              as_json: bool) -> None:
@@ -300,7 +299,7 @@ def _stay_command(action: StayAction) -> click.Command:
     @click.option("--birth-date", help="Staff entry: the person's birth date, YYYY-MM-DD.")
     @click.option("--staff", help="Staff entry: the staff member who entered it.")
     @click.option("--offline", is_flag=True, help="Keep the event in the terminal's queue only (no network).")
-    @_json_option
+    @JSON_OPTION
     @click.pass_obj
     def command(settings: Settings, terminal_id: str, card: bool, pin: str | None, reader: str | None,
                 qr: str | None, qr_image: Path | None, kana: str | None, birth_date: str | None, staff: str | None,
@@ -330,7 +329,7 @@ terminal.command("check-out")(_stay_command(StayAction.CHECK_OUT))
 
 @terminal.command("sync")
 @_terminal_option
-@_json_option
+@JSON_OPTION
 @click.pass_obj
 def terminal_sync(settings: Settings, terminal_id: str, as_json: bool) -> None:
     """Send the terminal's unanswered events to the intake (each once, whatever was sent before)."""
