@@ -61,11 +61,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project's tests.sinks.history_factory
 
+import shapely
 from cryptography.hazmat.primitives import serialization
 
 from bench.disaster_world import declared
 from bench.machine import machine
 from certgen.user_certificates import CertificateKind
+from domain.damage_levels import DamageLevel
 from domain.shelter_pass import ShelterPass, pass_text
 from domain.shelter_stays import ReceiptStatus, StayAction, TokenKind, kana_key
 from domain.shelters import Capacity, ShelterKind
@@ -103,7 +105,9 @@ class Timeline:
     receipts: dict[str, tuple[float, str]] = field(default_factory=dict)  # event id → (t, status)
     published: dict[str, float] = field(default_factory=dict)  # stay event id → t read on the topic
     views: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # shelter id → (t, headcount)
+    counts: list[tuple[float, int]] = field(default_factory=list)  # (t, the unaccounted-for count)
     poll_costs: list[float] = field(default_factory=list)
+    count_costs: list[float] = field(default_factory=list)
     card_reads: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -171,6 +175,12 @@ def main() -> None:
         for shelter in chosen:
             shelters.set_capacity(shelter.shelter_id, Capacity(int(capacity * 1.2), int(capacity)), "bench", now)
             shelters.open(d, shelter.shelter_id, "bench", now, opened_at)
+        # Every dwelling of the municipality damaged (an area registration over all of it): every resident is looked
+        # for, and each check-in takes one person off the unaccounted-for count.
+        platform.damage_assessment.apply_area(d, TANABE, shapely.box(122.0, 20.0, 154.0, 46.0), DamageLevel.ZENKAI,
+                                              staff="bench", now=now)
+        unaccounted = platform.unaccounted
+        initial = unaccounted.counts(d, TANABE).unaccounted
         con = platform.disaster_store.connection
         people = con.execute("SELECT resident_code, family_name_kana || given_name_kana, birth_date, jpki_serials "
                              "FROM ledger_residents WHERE disaster_id=? AND current_status='CURRENT' "
@@ -183,7 +193,7 @@ def main() -> None:
         card_codes = {p[0] for p in with_cards}
         print(f"set-up {time.monotonic() - began:.0f} s: ledger of {TANABE} with {len(people):,} current residents, "
               f"{len(chosen)} shelters opened (capacity {capacity:.0f} at night each), {args.evacuees:,} evacuees, "
-              f"{len(with_cards)} of them with a card")
+              f"{len(with_cards)} of them with a card; every dwelling damaged: {initial:,} unaccounted for")
 
         period = args.minutes * 60 / args.compression  # real seconds the evening is played in
         times = arrival_times(args.evacuees, period, rng)
@@ -255,6 +265,16 @@ def main() -> None:
                             (read, row.occupancy.headcount))
                 time.sleep(max(0.0, args.poll_ms / 1000 - (read - started)))
 
+        def count_view() -> None:
+            view = Platform(settings).unaccounted  # another connection, as the staff page's process has
+            while not stop.is_set():
+                started = time.perf_counter()
+                count = view.counts(d, TANABE).unaccounted
+                read = time.perf_counter()
+                timeline.count_costs.append(read - started)
+                timeline.counts.append((read, count))
+                time.sleep(max(0.0, args.poll_ms / 1000 - (read - started)))
+
         def sync() -> None:
             intake = platform.shelter_intake()
             queues = [TerminalQueue(terminals_dir / f"T{n:02d}.sqlite3") for n in range(len(chosen))]
@@ -303,7 +323,7 @@ def main() -> None:
             from infra.pcscd import PcscDaemon
 
             PcscDaemon.ensure_running()
-        threads = [threading.Thread(target=f, daemon=True) for f in (read_topic, live_view, sync)]
+        threads = [threading.Thread(target=f, daemon=True) for f in (read_topic, live_view, count_view, sync)]
         for thread in threads:
             thread.start()
         time.sleep(5)  # the consumer joined, the relay started
@@ -370,12 +390,28 @@ def main() -> None:
                     to_view.append(counted[k] - t)
                 if event_id in timeline.published:
                     to_topic.append(timeline.published[event_id] - t)
+        # The count: the applied check-ins in the order the intake committed them (batch after batch); the count read
+        # after the n-th is down by n.
+        committed = sorted((timeline.receipts[i][0], i) for i in applied)
+        kept_at = {event_id: t for kept in timeline.kept.values() for _, t, event_id in kept}
+        count_times = [t for t, _ in timeline.counts]
+        accounted = [initial - c for _, c in timeline.counts]
+        to_count = []
+        for n, (_, event_id) in enumerate(committed, start=1):
+            k = bisect.bisect_left(accounted, n)
+            if k < len(accounted):
+                to_count.append(count_times[k] - kept_at[event_id])
         print("latency from the check-in kept on the terminal:")
         print("  " + figures("(a) to the intake's receipt on the terminal", to_receipt))
         print("  " + figures(f"(b) to the live view (occupancy read every {args.poll_ms:g} ms)", to_view))
         print(f"      a read of the live view: p50 {statistics.median(timeline.poll_costs) * 1000:.1f} ms, "
               f"p99 {percentile(timeline.poll_costs, 99) * 1000:.1f} ms")
-        print("  " + figures("(c) to bcl.shelter.stays (relay, consumer)", to_topic))
+        print("  " + figures(f"(c) to the unaccounted-for count (read every {args.poll_ms:g} ms or as fast as it "
+                             "answers)", to_count))
+        print(f"      a read of the count: p50 {statistics.median(timeline.count_costs) * 1000:.1f} ms, "
+              f"p99 {percentile(timeline.count_costs, 99) * 1000:.1f} ms; the count at the end "
+              f"{timeline.counts[-1][1]:,} (of {initial:,})")
+        print("  " + figures("(d) to bcl.shelter.stays (relay, consumer)", to_topic))
         if timeline.card_reads:
             print("  " + figures("card read (pcscd/vpcd: certificate, PIN, signature), before the check-in",
                                  timeline.card_reads))
