@@ -31,13 +31,17 @@ checks, then Shelters.receive: one transaction a batch, the stays recomputed, th
 receipts on the terminal, terminal after terminal, as fast as it can; a terminal's batch is what arrived while the
 others were being served.
 
+Every dwelling of the municipality is registered damaged (one area registration, sinks.damage_assessment), so
+every resident is looked for and each check-in takes one person off the unaccounted-for count.
+
 Figures: check-ins applied per second (over the evening, and the busiest 10 s); latency from the moment a
 check-in is kept on its terminal to (a) the intake's receipt kept on the terminal, (b) the live view: the
 headcount of the shelter as the staff page reads it (Shelters.occupancy of the municipality now, polled by
-another connection every --poll-ms), the clock stops at the first read that counts it, and (c) the ShelterStay
-on bcl.shelter.stays read by a consumer (through the relay). p50, p99, max. The unaccounted-for count
-(sinks/unaccounted.py) is not measured here: it was not on this branch when the bench was written. The machine is
-named with its core count and CPU model (the cluster, the relay and this driver share them).
+another connection every --poll-ms), the clock stops at the first read that counts it, (c) the unaccounted-for
+count (sinks.unaccounted.Unaccounted.counts, what the unaccounted-for page shows first, polled the same way by a
+third connection: the first read down by n after the n-th check-in the intake committed), and (d) the ShelterStay
+on bcl.shelter.stays read by a consumer (through the relay). p50, p99, max; and the cost of one read of each
+view. The machine is named with its core count and CPU model (the cluster, the relay and this driver share them).
 """
 
 from __future__ import annotations
