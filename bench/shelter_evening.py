@@ -76,6 +76,7 @@ from cryptography.hazmat.primitives import serialization
 
 from bench.disaster_world import declared
 from bench.machine import machine
+from bench.percentiles import percentile
 from certgen.user_certificates import CertificateKind
 from domain.damage_levels import DamageLevel
 from domain.shelter_pass import ShelterPass, pass_text
@@ -106,11 +107,6 @@ class Arrival:
     kind: TokenKind
     token: dict[str, str]
     card: tuple[bytes, bytes] | None = None  # a card's key (PEM) and certificate (DER) of the test PKI
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def figures(name: str, seconds: list[float]) -> str:
