@@ -34,6 +34,7 @@ from kiosk_sim.kiosk import CertificateChoice, Kiosk, KioskConnection, KioskTerm
 from kiosk_sim.transport import InProcessTransport
 from schemas.registry import FileSchemaRegistry
 from streams.centre_claims import centre_group_id
+from tests.streams.kiosk_load import Session
 from tests.streams.kiosk_world import (
     CHIYODA,
     PIN,
@@ -43,7 +44,7 @@ from tests.streams.kiosk_world import (
     make_world,
     resident_with_card,
 )
-from tests.streams.test_centre_failover import CentreWorker, Recorder, Session, centre_topics
+from tests.streams.test_centre_failover import CentreWorker, Recorder, centre_topics
 
 VENDORS = {"seven-eleven": "EAST", "lawson": "WEST"}
 
@@ -84,7 +85,8 @@ def main() -> None:
                 w.wait_ready()
             recorder = Recorder(cluster.bootstrap_servers, names)
             connection = KioskConnection(cluster.bootstrap_servers, FileSchemaRegistry(),
-                                         topics=KioskTopics(names.requests, names.responses), response_timeout=60,
+                                         topics=KioskTopics(names.requests, names.responses, names.claims),
+                                         response_timeout=60,
                                          centres=CentreAvailability(args.fail_after, args.probe_after),
                                          vendor_centres=VENDORS).start()
             sessions: list[Session] = []

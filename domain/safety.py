@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+from collections import Counter
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -114,6 +116,36 @@ def whereabouts(facts: PersonFacts, home_municipality: str) -> Whereabouts:
     if facts.register_status != "CURRENT":
         return Whereabouts.REGISTER
     return Whereabouts.UNACCOUNTED
+
+
+@dataclass(frozen=True)
+class Tally:
+    """How many people looked for stand where (domain.safety.whereabouts of each, counted)."""
+
+    looked_for: int
+    by_whereabouts: dict[Whereabouts, int]
+    unaccounted_by_category: dict[Category, int]
+    confirmed: dict[SafetyStatus, int]
+
+
+def tally(damaged: Set[str], listed: Set[str], sheltered_at: Mapping[str, str], confirmed: Mapping[str, SafetyStatus],
+          removed: Set[str], home_municipality: str) -> Tally:
+    """The counts of `whereabouts` over everyone looked for, by set operations (a municipality's tens of thousands
+    of people at once): the same precedence, a check-in now first, then a confirmation, then the register."""
+    looked = damaged | listed
+    in_shelter = looked & sheltered_at.keys()
+    here = {r for r in in_shelter if sheltered_at[r] == home_municipality}
+    known = looked - in_shelter
+    by_confirmation = known & confirmed.keys()
+    by_register = (known - by_confirmation) & removed
+    unaccounted = known - by_confirmation - by_register
+    statuses = Counter(confirmed[r] for r in by_confirmation)
+    return Tally(len(looked), {
+        Whereabouts.UNACCOUNTED: len(unaccounted), Whereabouts.SHELTERED: len(here),
+        Whereabouts.SHELTERED_ELSEWHERE: len(in_shelter) - len(here), Whereabouts.CONFIRMED: len(by_confirmation),
+        Whereabouts.REGISTER: len(by_register)},
+        {Category.DAMAGED_DWELLING: len(unaccounted & damaged), Category.LISTED: len(unaccounted & listed)},
+        {status: statuses[status] for status in SafetyStatus})
 
 
 def categories(facts: PersonFacts) -> tuple[Category, ...]:

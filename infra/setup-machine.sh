@@ -14,6 +14,7 @@ packages=(
   openssl            # openssl x509/crl/verify/ocsp: tests check the JPKI test PKI with the reference tool
   chromium           # headless browser of the verification web page's browser test (Selenium)
   chromium-driver    # /usr/bin/chromedriver: Selenium drives Chromium through it, never a downloaded driver
+  nftables           # nft: tests cut the link between the two issuing centres (infra/centre_link.py)
 )
 
 missing=()

@@ -1,12 +1,14 @@
 """The topic catalogue: the one place that knows topic names, partitions and settings.
 
 Both deployments are built from it: the embedded cluster creates every topic at start (the
-librdkafka mock has no CreateTopics API), and the production script `infra/production/create-topics.sh`
-is generated from it by `kafka_topics_commands`.
+librdkafka mock has no CreateTopics API), and the production scripts are generated from it by
+`kafka_topics_script`: `infra/production/create-topics.sh` for one site, `infra/production/centres/create-topics.sh`
+for the cluster stretched over the two issuing centres (`two_centre_catalogue`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shlex
 from collections.abc import Iterable
@@ -103,6 +105,40 @@ CATALOGUE: tuple[TopicSpec, ...] = (
 )
 
 
+# The cluster stretched over East and West (infra/production/centres/README.md): two replicas in each centre
+# (rack-aware placement over broker.rack) and min.insync.replicas=2, so that with acks=all an acknowledged write is
+# in both centres while both run, and each centre's two replicas still take writes for what it leads when the
+# link between them is cut.
+CENTRES_REPLICATION_FACTOR = 4
+CENTRES_MIN_INSYNC_REPLICAS = 2
+
+
+def two_centre_catalogue(specs: Iterable[TopicSpec] = CATALOGUE) -> tuple[TopicSpec, ...]:
+    """The catalogue as the two-centre cluster has it: replication factor 4, min.insync.replicas 2 on every topic."""
+    return tuple(dataclasses.replace(s, replication_factor=CENTRES_REPLICATION_FACTOR,
+                                     config={**s.config, "min.insync.replicas": str(CENTRES_MIN_INSYNC_REPLICAS)})
+                 for s in specs)
+
+
+@dataclass(frozen=True)
+class ScriptLayout:
+    """What differs between the generated topic scripts: where they live, the brokers they talk to by default."""
+
+    path: str
+    option: str  # the `bcl cluster topics` options that print it
+    bootstrap: str
+    site: str
+
+
+SINGLE_SITE = ScriptLayout("infra/production/create-topics.sh", "--kafka-topics-script",
+                           "kafka-1:19092,kafka-2:19092,kafka-3:19092", "an Apache Kafka cluster")
+TWO_CENTRES = ScriptLayout("infra/production/centres/create-topics.sh", "--kafka-topics-script --centres",
+                           "kafka-east-1.bcl.internal:9092,kafka-east-2.bcl.internal:9092,"
+                           "kafka-west-1.bcl.internal:9092,kafka-west-2.bcl.internal:9092",
+                           "the Apache Kafka cluster stretched over the East and West centres (RF 4, two replicas "
+                           "in each)")
+
+
 def kafka_topics_commands(
     specs: Iterable[TopicSpec] = CATALOGUE,
     *,
@@ -125,17 +161,18 @@ def kafka_topics_commands(
     return commands
 
 
-def kafka_topics_script(specs: Iterable[TopicSpec] = CATALOGUE) -> str:
-    """infra/production/create-topics.sh: a POSIX shell script creating the catalogue on Apache Kafka.
-    Regenerate with `bcl cluster topics --kafka-topics-script > infra/production/create-topics.sh`."""
+def kafka_topics_script(specs: Iterable[TopicSpec] = CATALOGUE, layout: ScriptLayout = SINGLE_SITE) -> str:
+    """A POSIX shell script creating the catalogue on Apache Kafka, written to `layout.path`.
+    Regenerate with `bcl cluster topics --kafka-topics-script > infra/production/create-topics.sh` (one site) or
+    `bcl cluster topics --kafka-topics-script --centres > infra/production/centres/create-topics.sh`."""
     header = [
         "#!/bin/sh",
-        "# Creates the BCL topic catalogue on an Apache Kafka cluster. Idempotent (--if-not-exists).",
-        "# GENERATED from infra/topics.py by `bcl cluster topics --kafka-topics-script`; do not edit by hand.",
-        "#   BOOTSTRAP_SERVER  brokers to talk to (default kafka-1:19092,kafka-2:19092,kafka-3:19092)",
+        f"# Creates the BCL topic catalogue on {layout.site}. Idempotent (--if-not-exists).",
+        f"# GENERATED from infra/topics.py by `bcl cluster topics {layout.option}`; do not edit by hand.",
+        f"#   BOOTSTRAP_SERVER  brokers to talk to (default {layout.bootstrap})",
         "#   KAFKA_TOPICS      the kafka-topics.sh program (default /opt/kafka/bin/kafka-topics.sh)",
         "set -eu",
-        ': "${BOOTSTRAP_SERVER:=kafka-1:19092,kafka-2:19092,kafka-3:19092}"',
+        f': "${{BOOTSTRAP_SERVER:={layout.bootstrap}}}"',
         ': "${KAFKA_TOPICS:=/opt/kafka/bin/kafka-topics.sh}"',
         "",
     ]

@@ -12,6 +12,11 @@ One session, as at a convenience-store terminal:
    comes within the failover time, the answer of either centre ending the wait;
 5. "print": save the PDF of an issued certificate; show the message of a refusal.
 
+With two centres the kiosk is also a claimant of its request (kiosk_sim.withdrawal): when no answer comes within its
+response time-out it withdraws the request on bcl.kiosk.claims and does what the first claim of the request id says,
+printing the answer a worker claimed first, or refunding if its withdrawal came first. Until it knows, the session
+is unresolved: the screen says MESSAGE_CONFIRMING, nothing is refunded and nothing printed.
+
 `KioskConnection` is what a kiosk process holds once: the producer, the request serde and the
 response router. Any number of `Kiosk` terminals (threads) share it. The card reaches the kiosk
 through a transport (in-process or PC/SC): the kiosk cannot tell which.
@@ -19,6 +24,7 @@ through a transport (in-process or PC/SC): the kiosk cannot tell which.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import threading
@@ -37,7 +43,7 @@ from domain.issuing_centres import CENTRE_HEADER, CentreAvailability, other_cent
 from domain.kiosk_rules import ISSUING_CENTRES, MAX_COPIES, MIN_COPIES, FeeTable
 from infra.kafka import make_producer, produce
 from infra.private_files import write_private_file
-from infra.topics import KIOSK_REQUESTS, KIOSK_RESPONSES
+from infra.topics import KIOSK_CLAIMS, KIOSK_REQUESTS, KIOSK_RESPONSES
 from kiosk_sim.card_client import JpkiCardClient
 from kiosk_sim.errors import (
     CardDataError,
@@ -51,6 +57,8 @@ from kiosk_sim.errors import (
 )
 from kiosk_sim.response_router import PendingResponse, ResponseRouter, RoutedResponse
 from kiosk_sim.transport import BaseCardTransport
+from kiosk_sim.undecided_requests import UndecidedRequests
+from kiosk_sim.withdrawal import ClaimMark, ClaimsUnreachable, Withdrawals
 from schemas.contracts import CONTRACTS
 from schemas.registry import BaseSchemaRegistry
 from schemas.wire import AvroSerde
@@ -76,6 +84,9 @@ MESSAGE_CARD_ERROR = "カードを読み取れませんでした。カードを�
 MESSAGE_NO_RESPONSE = ("ただいま証明書を発行できません。料金は返金いたします。"
                        "しばらくしてからもう一度お試しください。")
 MESSAGE_ISSUED = "証明書を印刷しました。お取り忘れのないようご注意ください。"
+# While a withdrawn request is undecided (its claim partition out of reach): neither printed nor refunded yet.
+MESSAGE_CONFIRMING = ("ただいま発行状況を確認しています。画面が切り替わるまでこのままお待ちください。"
+                      "料金の精算はまだ行われていません。")
 
 
 class KioskError(KioskSimError):
@@ -89,6 +100,7 @@ class OutcomeStatus(enum.StrEnum):
     PIN_LOCKED = "PIN_LOCKED"  # nothing sent
     CARD_ERROR = "CARD_ERROR"  # nothing sent: the card could not be read, or the PIN was not 4 digits
     NO_RESPONSE = "NO_RESPONSE"  # sent, but no answer in time (or an answer the kiosk cannot read)
+    WITHDRAWN = "WITHDRAWN"  # two centres: no answer in time, and the kiosk's withdrawal was the first claim
     SEND_FAILED = "SEND_FAILED"  # the request could not be delivered to the cluster
 
 
@@ -150,6 +162,7 @@ class KioskOutcome:
     certificate_ids: tuple[str, ...] = ()
     pdf_bytes: int = 0
     centre: str | None = None  # the centre that answered (two centres), or the one last sent to
+    unresolved_seconds: float = 0.0  # two centres: how long the kiosk waited to learn the first claim
 
     @property
     def sent(self) -> bool:
@@ -157,9 +170,26 @@ class KioskOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class SettledRequest:
+    """A request a previous run of the kiosk process left undecided, now settled: `answer` is the response a worker
+    claimed first (a certificate to hand over, or a refusal), None if the kiosk's withdrawal was first (the
+    resident is owed the refund)."""
+
+    request_id: str
+    kiosk_id: str
+    answer: dict[str, Any] | None
+    centre: str | None = None
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.answer is None
+
+
+@dataclass(frozen=True, slots=True)
 class KioskTopics:
     requests: str = KIOSK_REQUESTS
     responses: str = KIOSK_RESPONSES
+    claims: str = KIOSK_CLAIMS  # two centres: where the kiosk withdraws a request it gave up on
 
 
 @dataclass
@@ -168,6 +198,8 @@ class ConnectionCounters:
     send_failures: int = 0
     timeouts: int = 0
     failovers: int = 0  # requests sent again to the other centre
+    withdrawn: int = 0  # two centres: given up on, and the kiosk's withdrawal came first (refunded)
+    claimed_answers: int = 0  # two centres: given up on, but a worker's claim came first (its answer printed)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, name: str) -> None:
@@ -180,7 +212,9 @@ class KioskConnection:
 
     def __init__(self, bootstrap_servers: str, registry: BaseSchemaRegistry, *, topics: KioskTopics = KioskTopics(),
                  response_timeout: float = DEFAULT_RESPONSE_TIMEOUT, centres: CentreAvailability | None = None,
-                 vendor_centres: Mapping[str, str] | None = None) -> None:
+                 vendor_centres: Mapping[str, str] | None = None, undecided: Path | None = None) -> None:
+        """undecided: with two centres, the file where the requests sent and not yet settled are kept, so that a
+        restarted kiosk process settles them (kiosk_sim.undecided_requests; None: in memory only)."""
         self.topics = topics
         self.response_timeout = response_timeout
         # Two centres (domain.issuing_centres): each request is sent to one, named in its CENTRE_HEADER, and to the
@@ -188,9 +222,14 @@ class KioskConnection:
         self.centres = centres
         self.vendor_centres = dict(vendor_centres or {})
         self._serde = AvroSerde(registry, CONTRACTS[KIOSK_REQUESTS])
+        self.responses = AvroSerde(registry, CONTRACTS[KIOSK_RESPONSES])  # what a worker's claim carries
+        self.claims = AvroSerde(registry, CONTRACTS[KIOSK_CLAIMS])
         # linger 1 ms: a kiosk request is one small message and someone is waiting for it.
         self._producer = make_producer(bootstrap_servers, **{"linger.ms": 1})
         self.router = ResponseRouter(bootstrap_servers, registry, topic=topics.responses)
+        self.withdrawals = None if centres is None else Withdrawals(
+            bootstrap_servers, self._producer, topics.claims,
+            undecided=None if undecided is None else UndecidedRequests(undecided))
         self._failed: dict[str, str] = {}
         self._failed_lock = threading.Lock()
         self._stop = threading.Event()
@@ -208,6 +247,8 @@ class KioskConnection:
             self._poller.join(timeout=5)
         self._producer.flush(10)
         self.router.close()
+        if self.withdrawals is not None:
+            self.withdrawals.close()
 
     def __enter__(self) -> KioskConnection:
         return self.start()
@@ -248,6 +289,28 @@ class KioskConnection:
                 headers=headers)
         self.counters.add("sent")
 
+    def withdrawal(self, request_id: str) -> bytes:
+        """The value of the kiosk's WITHDRAWN claim for a request id (a CertificateResponse: no certificate, no fee)."""
+        return self.claims.encode({
+            "request_id": request_id, "status": "WITHDRAWN", "reason_code": "WITHDRAWN",
+            "message": MESSAGE_NO_RESPONSE, "certificate_ids": [], "pdf": None, "pages": 0, "fee_yen": 0,
+            "responded_at": _utc_now_millis()})
+
+    def settle_undecided(self) -> list[SettledRequest]:
+        """What a previous run of this kiosk process sent and did not settle (it died mid-session): withdraw each
+        request and take what its first claim says, as a kiosk that gives up does. Blocks until all are settled."""
+        withdrawals = self.withdrawals
+        if withdrawals is None or withdrawals.undecided is None:
+            return []
+        settled: list[SettledRequest] = []
+        for request_id, kiosk_id, partition, offset in withdrawals.undecided.all():
+            mark = ClaimMark(request_id, partition, offset)
+            first = withdrawals.settle(mark, kiosk_id, self.withdrawal(request_id))
+            answer = None if first.withdrawn else self.responses.decode(first.response)
+            withdrawals.settled(mark)
+            settled.append(SettledRequest(request_id, kiosk_id, answer, first.centre))
+        return settled
+
     def delivery_failure(self, request_id: str) -> str | None:
         with self._failed_lock:
             return self._failed.pop(request_id, None)
@@ -278,11 +341,13 @@ class Kiosk:
 
     def __init__(self, terminal: KioskTerminal, connection: KioskConnection, *,
                  clock: Callable[[], dt.datetime] = _utc_now_millis,
-                 price_per_copy: PricePerCopy = kiosk_price) -> None:
+                 price_per_copy: PricePerCopy = kiosk_price,
+                 screen: Callable[[str], None] = lambda message: None) -> None:
         self.terminal = terminal
         self.connection = connection
         self._clock = clock
         self._price_per_copy = price_per_copy
+        self._screen = screen  # what the kiosk shows while a session is still going on (MESSAGE_CONFIRMING)
 
     def issue(self, transport: BaseCardTransport, pin: str, choice: CertificateChoice, *,
               print_to: Path | None = None) -> KioskOutcome:
@@ -307,6 +372,26 @@ class Kiosk:
         except (CardError, CardDataError, TransportError, PinNotVerifiedError):
             return self._local(OutcomeStatus.CARD_ERROR, MESSAGE_CARD_ERROR, started)
 
+        mark = None
+        if self.connection.withdrawals is not None:
+            try:
+                mark = self.connection.withdrawals.mark(request_id, self.terminal.kiosk_id,
+                                                        self.connection.response_timeout)
+            except ClaimsUnreachable:
+                # Not sent: a request the kiosk could not withdraw could be issued to nobody after a refund.
+                self.connection.counters.add("send_failures")
+                return KioskOutcome(OutcomeStatus.SEND_FAILED, MESSAGE_NO_RESPONSE, reason_code="CLAIMS_UNREACHABLE",
+                                    session_seconds=time.perf_counter() - started)
+        outcome = self._send(request, started, print_to, mark)
+        withdrawals = self.connection.withdrawals
+        if mark is not None and withdrawals is not None:
+            withdrawals.settled(mark)  # only once the session has ended: a restart settles it otherwise
+        return outcome
+
+    def _send(self, request: dict[str, Any], started: float, print_to: Path | None,
+              mark: ClaimMark | None) -> KioskOutcome:
+        """Send the request and end the session: the answer, a withdrawal (with a mark), or the kiosk's no-answer."""
+        request_id = request["request_id"]
         sent_at = time.perf_counter()
         routed, centre = self._send_and_wait(request)
         self.connection.router.forget(request_id)
@@ -315,6 +400,8 @@ class Kiosk:
             self.connection.counters.add("send_failures")
             return KioskOutcome(OutcomeStatus.SEND_FAILED, MESSAGE_NO_RESPONSE, request_id,
                                 reason_code="SEND_FAILED", session_seconds=time.perf_counter() - started)
+        if mark is not None and routed is None:
+            return self._withdraw(mark, sent_at, started, print_to, centre)
         if routed is None or routed.record is None:
             self.connection.router.check()
             self.connection.counters.add("timeouts")
@@ -323,6 +410,25 @@ class Kiosk:
                                 session_seconds=time.perf_counter() - started)
         return self._answered(routed.record, request_id, routed.received_at - sent_at, started, print_to,
                               routed.centre or centre)
+
+    def _withdraw(self, mark: ClaimMark, sent_at: float, started: float, print_to: Path | None,
+                  centre: str | None) -> KioskOutcome:
+        """No answer in time: withdraw the request and do what its first claim says (kiosk_sim.withdrawal)."""
+        connection = self.connection
+        assert connection.withdrawals is not None
+        self._screen(MESSAGE_CONFIRMING)
+        confirming = time.perf_counter()
+        first = connection.withdrawals.settle(mark, self.terminal.kiosk_id, connection.withdrawal(mark.request_id))
+        settled = time.perf_counter()
+        if first.withdrawn:
+            connection.counters.add("withdrawn")
+            return KioskOutcome(OutcomeStatus.WITHDRAWN, MESSAGE_NO_RESPONSE, mark.request_id,
+                                reason_code="WITHDRAWN", session_seconds=settled - started, centre=centre,
+                                unresolved_seconds=settled - confirming)
+        connection.counters.add("claimed_answers")
+        outcome = self._answered(connection.responses.decode(first.response), mark.request_id, settled - sent_at,
+                                 started, print_to, first.centre)
+        return dataclasses.replace(outcome, unresolved_seconds=settled - confirming)
 
     def _send_and_wait(self, request: dict[str, Any]) -> tuple[RoutedResponse | None, str | None]:
         """Send the request and wait for its answer: with two centres, to the vendor's preferred one (unless it is

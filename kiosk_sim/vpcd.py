@@ -16,6 +16,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
 
 import structlog
 
@@ -155,3 +156,15 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
             return None
         chunks += chunk
     return bytes(chunks)
+
+
+@contextlib.contextmanager
+def inserted(card: JpkiCard, port: int = VPCD_PORT) -> Iterator[VpcdCardServer]:
+    """The card in the vpcd reader of `port` for the block (pcscd sees it inserted, then removed)."""
+    server = VpcdCardServer(card, port=port)
+    thread = server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+        thread.join(timeout=5)

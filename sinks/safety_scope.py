@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from domain.disasters import Disaster, UnknownDisasterError
+from domain.disasters import Disaster
 from domain.safety import UnknownPersonError
 from domain.staff_accounts import StaffMember
 from sinks.staff_scope import MemberScope
@@ -27,16 +27,10 @@ class SafetyScope(MemberScope):
         self._unaccounted = unaccounted
 
     def disasters(self) -> list[Disaster]:
-        return [d for d in self._unaccounted.store.disasters() if self._code in d.municipality_codes]
+        return self._declared_disasters(self._unaccounted.store)
 
     def disaster(self, disaster_id: str) -> Disaster:
-        try:
-            disaster = self._unaccounted.store.disaster(disaster_id)
-        except UnknownDisasterError:
-            raise self._refuse(f"disaster {disaster_id!r}") from None
-        if self._code not in disaster.municipality_codes:
-            raise self._refuse(f"disaster {disaster_id!r}")
-        return disaster
+        return self._declared(self._unaccounted.store, disaster_id)
 
     def counts(self, disaster_id: str) -> SafetyCounts:
         self.disaster(disaster_id)

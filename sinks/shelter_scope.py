@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from domain.disasters import Disaster, UnknownDisasterError
+from domain.disasters import Disaster
 from domain.shelters import Occupancy, UnknownShelterError, capacity
 from domain.staff_accounts import StaffMember
 from sinks.shelters import Opening, ShelterEntry, Shelters
@@ -42,16 +42,10 @@ class ShelterScope(MemberScope):
         self._shelters = shelters
 
     def disasters(self) -> list[Disaster]:
-        return [d for d in self._shelters.store.disasters() if self._code in d.municipality_codes]
+        return self._declared_disasters(self._shelters.store)
 
     def disaster(self, disaster_id: str) -> Disaster:
-        try:
-            disaster = self._shelters.store.disaster(disaster_id)
-        except UnknownDisasterError:
-            raise self._refuse(f"disaster {disaster_id!r}") from None
-        if self._code not in disaster.municipality_codes:
-            raise self._refuse(f"disaster {disaster_id!r}")
-        return disaster
+        return self._declared(self._shelters.store, disaster_id)
 
     def shelter(self, shelter_id: str) -> ShelterEntry:
         try:

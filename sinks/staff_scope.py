@@ -35,6 +35,7 @@ from sinks.audit import record_access
 from sinks.damage_assessment import AreaPreview, AreaRegistration, Assessment, Change, DamageAssessment
 from sinks.disaster_applications import Application, DisasterApplications
 from sinks.disaster_ledger import DisasterLedger, LedgerDwelling, NoLedgerError
+from sinks.disaster_store import DisasterStore
 from sinks.support_payments import HouseholdSupport, Payment, SupportPayments
 
 # The most rows a search lists (the counts cover every match).
@@ -112,6 +113,21 @@ class MemberScope:
         self._audit("staff.refused", 0, requested=what, **details)
         return OutOfScope(f"{what} {self._OUT_OF_SCOPE} {self._code}")
 
+    def _declared_disasters(self, store: DisasterStore) -> list[Disaster]:
+        """The disasters of the store declared for the member's municipality."""
+        return [d for d in store.disasters() if self._code in d.municipality_codes]
+
+    def _declared(self, store: DisasterStore, disaster_id: str) -> Disaster:
+        """The disaster, if declared for the member's municipality; else OutOfScope (one that does not exist
+        too), audited."""
+        try:
+            disaster = store.disaster(disaster_id)
+        except UnknownDisasterError:
+            raise self._refuse(f"disaster {disaster_id!r}", disaster_id=disaster_id) from None
+        if self._code not in disaster.municipality_codes:
+            raise self._refuse(f"disaster {disaster_id!r}", disaster_id=disaster_id)
+        return disaster
+
 
 class StaffScope(MemberScope):
     _OUT_OF_SCOPE = "is not in the ledgers of"
@@ -135,17 +151,10 @@ class StaffScope(MemberScope):
 
     def disasters(self) -> list[Disaster]:
         """The disasters declared for the member's municipality."""
-        code = self.member.municipality_code
-        return [d for d in self._ledger.store.disasters() if code in d.municipality_codes]
+        return self._declared_disasters(self._ledger.store)
 
     def disaster(self, disaster_id: str) -> Disaster:
-        try:
-            disaster = self._ledger.store.disaster(disaster_id)
-        except UnknownDisasterError:
-            raise self._refuse(f"disaster {disaster_id!r}", disaster_id=disaster_id) from None
-        if self.member.municipality_code not in disaster.municipality_codes:
-            raise self._refuse(f"disaster {disaster_id!r}", disaster_id=disaster_id)
-        return disaster
+        return self._declared(self._ledger.store, disaster_id)
 
     def _rows(self, disaster_id: str) -> list[dict[str, Any]]:
         self.disaster(disaster_id)

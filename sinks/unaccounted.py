@@ -1,7 +1,7 @@
 """Who is unaccounted for in a disaster, live (docs/domain.md §6.6), and the safety confirmations staff record, on
 the disaster store's database (sinks.disaster_store). The rules are domain.safety's.
 
-Nothing is copied: every answer is one SQL query over the stores as they stand — the ledger (`ledger_residents`,
+Nothing is copied: every answer is read by SQL from the stores as they stand — the ledger (`ledger_residents`,
 sinks.disaster_ledger), the damage levels (`dwelling_surveys`, sinks.damage_assessment), the list
 (`roster_people`, sinks.evacuation_roster), the stays (`shelter_stays` and `shelters`, sinks.shelters) — and the
 one table this store owns:
@@ -14,8 +14,8 @@ and is audited (sinks.audit), as are the confirmations and the inquiries."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from domain.safety import (
     inquiry_answer,
     may_disclose,
     not_disclosed,
+    tally,
     whereabouts,
 )
 from domain.shelter_stays import kana_key
@@ -59,39 +60,43 @@ _TABLES = """
 
 _DAMAGED_LEVELS = tuple(level.value for level in DamageLevel if is_damaged(level))
 
-# The people looked for (a damaged dwelling at 発災日時, or on the list now) with the facts of domain.safety, and
-# what the names list shows. One statement: the damaged are found from the surveyed dwellings (their index), the
-# listed from the roster's primary key, each person's open stay and confirmation by their keys.
-_LOOKED_FOR = f"""
-    WITH damaged AS (
-        SELECT l.resident_code FROM dwelling_surveys d JOIN ledger_residents l
-            ON l.disaster_id = d.disaster_id AND l.dwelling_id = d.dwelling_id
-        WHERE d.disaster_id = :d AND d.municipality_code = :m AND l.municipality_code = :m
-            AND d.level IN ({", ".join(f"'{level}'" for level in _DAMAGED_LEVELS)})),
-    listed AS (
-        SELECT resident_code FROM roster_people
-        WHERE municipality_code = :m AND status = 'CURRENT' AND listed_since IS NOT NULL),
-    looked AS (
-        SELECT resident_code, max(dmg) AS dmg, max(lst) AS lst FROM (
-            SELECT resident_code, 1 AS dmg, 0 AS lst FROM damaged
-            UNION ALL SELECT resident_code, 0, 1 FROM listed) GROUP BY resident_code)
-    SELECT k.resident_code, k.dmg, k.lst, coalesce(l.current_status, 'CURRENT'),
-        (SELECT h.municipality_code || ' ' || s.shelter_id || ' ' || s.checked_in_at
-         FROM shelter_stays s JOIN shelters h USING (shelter_id)
-         WHERE s.disaster_id = :d AND s.municipality_code = :m AND s.resident_code = k.resident_code
-             AND s.checked_out_at IS NULL LIMIT 1),
-        c.status {{names}}
-    FROM looked k
-    LEFT JOIN ledger_residents l
-        ON l.disaster_id = :d AND l.municipality_code = :m AND l.resident_code = k.resident_code
-    LEFT JOIN safety_confirmations c
-        ON c.disaster_id = :d AND c.municipality_code = :m AND c.resident_code = k.resident_code
-    {{roster}}"""
+# The facts of domain.safety for the people looked for, in five statements, each a range of one index: the residents
+# of the damaged dwellings (the surveys of the municipality, joined by the ledger's dwelling index), the listed (the
+# roster's primary key), the open stays (the stays' person index, joined to the shelters for their municipality),
+# the confirmations and the register's removals (the primary keys). Sets and maps in Python are cheaper than one
+# statement uniting and grouping them (measured: bench/unaccounted_counts.py).
+_DAMAGED = f"""
+    SELECT l.resident_code FROM dwelling_surveys d JOIN ledger_residents l
+        ON l.disaster_id = d.disaster_id AND l.dwelling_id = d.dwelling_id
+    WHERE d.disaster_id = ?1 AND d.municipality_code = ?2 AND l.municipality_code = ?2
+        AND d.level IN ({", ".join(f"'{level}'" for level in _DAMAGED_LEVELS)})"""
+_LISTED = """
+    SELECT resident_code FROM roster_people
+    WHERE municipality_code = ? AND status = 'CURRENT' AND listed_since IS NOT NULL"""
+_OPEN_STAYS = """
+    SELECT s.resident_code, h.municipality_code FROM shelter_stays s JOIN shelters h USING (shelter_id)
+    WHERE s.disaster_id = ?1 AND s.municipality_code = ?2 AND s.checked_out_at IS NULL"""
+_CONFIRMED = "SELECT resident_code, status FROM safety_confirmations WHERE disaster_id = ?1 AND municipality_code = ?2"
+_REMOVED = """
+    SELECT resident_code, current_status FROM ledger_residents
+    WHERE disaster_id = ?1 AND municipality_code = ?2 AND current_status != 'CURRENT'"""
 
-_NAMES = """, coalesce(l.family_name || '　' || l.given_name, r.family_name || '　' || r.given_name),
+# What the names list shows of the people given (a JSON array of resident codes), by reading: names from the ledger
+# (from the list for a listed person the ledger lacks), the open stay, the confirmation.
+_DETAILS = """
+    SELECT j.value,
+        coalesce(l.family_name || '　' || l.given_name, r.family_name || '　' || r.given_name),
         coalesce(l.family_name_kana || '　' || l.given_name_kana, r.family_name_kana || '　' || r.given_name_kana),
-        coalesce(l.address, l.current_address, r.address), c.method, c.confirmed_at, c.recorded_by"""
-_ROSTER_JOIN = "LEFT JOIN roster_people r ON r.municipality_code = :m AND r.resident_code = k.resident_code"
+        coalesce(l.address, l.current_address, r.address), s.shelter_id, h.municipality_code, s.checked_in_at,
+        c.method, c.confirmed_at, c.recorded_by
+    FROM json_each(?3) j
+    LEFT JOIN ledger_residents l ON l.disaster_id = ?1 AND l.municipality_code = ?2 AND l.resident_code = j.value
+    LEFT JOIN roster_people r ON r.municipality_code = ?2 AND r.resident_code = j.value
+    LEFT JOIN shelter_stays s
+        ON s.disaster_id = ?1 AND s.municipality_code = ?2 AND s.resident_code = j.value AND s.checked_out_at IS NULL
+    LEFT JOIN shelters h ON h.shelter_id = s.shelter_id
+    LEFT JOIN safety_confirmations c ON c.disaster_id = ?1 AND c.municipality_code = ?2 AND c.resident_code = j.value
+    ORDER BY 3, 1"""
 
 _HOSTED = """
     SELECT count(*) FROM shelter_stays s JOIN shelters h USING (shelter_id)
@@ -238,57 +243,50 @@ class Unaccounted:
         """UnknownDisasterError, or NoLedgerError when the municipality has no ledger of the disaster."""
         self._ledger.ledger_build(disaster_id, municipality_code)
 
-    def _rows(self, disaster_id: str, municipality_code: str, names: bool) -> list[tuple[Any, ...]]:
-        query = _LOOKED_FOR.format(names=_NAMES if names else "", roster=_ROSTER_JOIN if names else "")
-        return self._con.execute(query, {"d": disaster_id, "m": municipality_code}).fetchall()
+    def _sets(self, disaster_id: str, municipality_code: str
+              ) -> tuple[set[str], set[str], dict[str, str], dict[str, SafetyStatus], dict[str, str]]:
+        """The damaged dwellings' residents, the listed, the open stays (resident → the shelter's municipality),
+        the confirmations and the register's removals (resident → its status)."""
+        key = (disaster_id, municipality_code)
+        return ({r for (r,) in self._con.execute(_DAMAGED, key)},
+                {r for (r,) in self._con.execute(_LISTED, (municipality_code,))},
+                dict(self._con.execute(_OPEN_STAYS, key).fetchall()),
+                {r: SafetyStatus(s) for r, s in self._con.execute(_CONFIRMED, key)},
+                dict(self._con.execute(_REMOVED, key).fetchall()))
 
-    @staticmethod
-    def _facts(row: tuple[Any, ...]) -> PersonFacts:
-        _, damaged, listed, register_status, stay, confirmed = row[:6]
-        return PersonFacts(bool(damaged), bool(listed), None if stay is None else stay.split(" ")[0],
-                           None if confirmed is None else SafetyStatus(confirmed), register_status)
+    def _facts(self, disaster_id: str, municipality_code: str) -> dict[str, PersonFacts]:
+        """The facts of every person looked for, by resident code."""
+        damaged, listed, stays, confirmed, removed = self._sets(disaster_id, municipality_code)
+        return {r: PersonFacts(r in damaged, r in listed, stays.get(r), confirmed.get(r), removed.get(r, "CURRENT"))
+                for r in damaged | listed}
 
     # -- reading ---------------------------------------------------------------------------------
 
     def counts(self, disaster_id: str, municipality_code: str) -> SafetyCounts:
         """The municipality's counts now (the cheap call: no names, not audited)."""
         self._check(disaster_id, municipality_code)
-        states: Counter[Whereabouts] = Counter()
-        unaccounted_by: Counter[str] = Counter({c.value: 0 for c in (Category.DAMAGED_DWELLING, Category.LISTED)})
-        confirmed: Counter[str] = Counter({s.value: 0 for s in SafetyStatus})
-        rows = self._rows(disaster_id, municipality_code, names=False)
-        for row in rows:
-            facts = self._facts(row)
-            state = whereabouts(facts, municipality_code)
-            states[state] += 1
-            if state is Whereabouts.UNACCOUNTED:
-                unaccounted_by.update(c.value for c in categories(facts))
-            elif state is Whereabouts.CONFIRMED and facts.confirmed is not None:
-                confirmed[facts.confirmed.value] += 1
+        damaged, listed, stays, confirmed, removed = self._sets(disaster_id, municipality_code)
+        counted = tally(damaged, listed, stays, confirmed, removed.keys(), municipality_code)
         (hosted,) = self._con.execute(_HOSTED, (disaster_id, municipality_code, municipality_code)).fetchone()
-        return SafetyCounts(disaster_id, municipality_code, len(rows), states[Whereabouts.UNACCOUNTED],
-                            dict(unaccounted_by), states[Whereabouts.SHELTERED],
-                            states[Whereabouts.SHELTERED_ELSEWHERE], dict(confirmed), states[Whereabouts.REGISTER],
-                            hosted)
+        states = counted.by_whereabouts
+        return SafetyCounts(disaster_id, municipality_code, counted.looked_for, states[Whereabouts.UNACCOUNTED],
+                            {c.value: n for c, n in counted.unaccounted_by_category.items()},
+                            states[Whereabouts.SHELTERED], states[Whereabouts.SHELTERED_ELSEWHERE],
+                            {s.value: n for s, n in counted.confirmed.items()}, states[Whereabouts.REGISTER], hosted)
 
     def people(self, disaster_id: str, municipality_code: str, query: NamesQuery = NamesQuery(), *,
                actor: str | None = None) -> NamesPage:
         """One page of the names the query matches, by kana (personal data for staff: audited)."""
         self._check(disaster_id, municipality_code)
         town = _fold(query.town)
-        matched = []
-        for row in self._rows(disaster_id, municipality_code, names=True):
-            facts = self._facts(row)
-            person = _person(row, facts, whereabouts(facts, municipality_code))
-            if query.whereabouts is not None and person.whereabouts is not query.whereabouts:
-                continue
-            if query.category is not None and query.category not in person.categories:
-                continue
-            if town and town not in _fold(person.address):
-                continue
-            matched.append(person)
-        matched.sort(key=lambda p: (p.name_kana, p.resident_code))
-        shown = matched[query.page * PAGE_SIZE:(query.page + 1) * PAGE_SIZE]
+        states = {r: (f, whereabouts(f, municipality_code)) for r, f in self._facts(disaster_id,
+                                                                                    municipality_code).items()}
+        chosen = {r: (f, state) for r, (f, state) in states.items()
+                  if (query.whereabouts is None or state is query.whereabouts)
+                  and (query.category is None or query.category in categories(f))}
+        rows = self._con.execute(_DETAILS, (disaster_id, municipality_code, json.dumps(sorted(chosen)))).fetchall()
+        matched = [row for row in rows if not town or town in _fold(row[3] or "")]
+        shown = [_person(row, *chosen[row[0]]) for row in matched[query.page * PAGE_SIZE:(query.page + 1) * PAGE_SIZE]]
         record_access(self._audit_file, "safety.names", municipality_code, len(shown), actor=actor,
                       disaster_id=disaster_id, filters=query.filters())
         return NamesPage(len(matched), shown, query.page)
@@ -389,10 +387,9 @@ class Unaccounted:
 
 
 def _person(row: tuple[Any, ...], facts: PersonFacts, state: Whereabouts) -> LookedForPerson:
-    resident, stay, (name, kana, address, method, confirmed_at, confirmed_by) = row[0], row[4], row[6:]
-    shelter_code, shelter_id, since = (None, None, None) if stay is None else stay.split(" ")
+    resident, name, kana, address, shelter_id, shelter_code, since, method, confirmed_at, confirmed_by = row
     return LookedForPerson(
         resident, name or "", kana or "", address or "", categories(facts), state, shelter_id, shelter_code,
-        None if since is None else _instant(int(since)), facts.confirmed,
+        None if since is None else _instant(since), facts.confirmed,
         None if method is None else ConfirmationMethod(method),
         None if confirmed_at is None else _instant(confirmed_at), confirmed_by)

@@ -14,7 +14,9 @@ election off, an acknowledged claim is in both centres and no two leaders take w
 - another worker's claim is first and its response is already on bcl.kiosk.responses: this worker emits nothing
   (the kiosk, which waits for the request id whichever centre answers, has the answer);
 - another worker's claim is first and no response of it is out yet (that centre was lost between its claim and
-  its answer): this worker emits *that* claim's bytes, the one answer, byte for byte.
+  its answer): this worker emits *that* claim's bytes, the one answer, byte for byte;
+- the first claim is the kiosk's withdrawal (domain.request_claims: the kiosk gave up waiting and refunded the
+  resident): this worker emits nothing, no response and no CertificateIssued, so nothing is billed or counted.
 So a request id is decided once; its answer and its certificates (ids uuid5 of request id and copy) are the
 first claim's whatever centre emits them. The same bytes can go out twice only when the first claimant was
 slower than the other centre's whole decide-render-claim (it is alive but was not answering): the kiosk takes
@@ -37,12 +39,13 @@ from dataclasses import dataclass
 from confluent_kafka import Message
 
 from domain.issuing_centres import CENTRE_HEADER, require_centre
+from domain.request_claims import STATUS_HEADER, WITHDRAWN
 from infra.metrics import Totals
 from infra.processor_runtime import BatchHandler, LoopOptions, Partitions, ProcessorRuntime, Source, Start
 from infra.topics import ANSWER_RETENTION
 from streams.request_ledger import Claim, ClaimKey, IssuedMessage
 
-_STATUS = "bcl-status"
+_STATUS = STATUS_HEADER
 _ISSUED_AT = "bcl-issued-at"
 _MUNICIPALITY = "bcl-municipality"
 _CERTIFICATE = "bcl-certificate-id"
@@ -74,12 +77,14 @@ def claim_message(claim: Claim, centre: str, claim_header: bytes, request_header
 
 @dataclass(frozen=True)
 class FirstClaim:
-    """The claim that decides a request id: who made it, and what it emits (None once its response is out)."""
+    """The claim that decides a request id: who made it, and what it emits (None once its response is out, and for
+    a kiosk's withdrawal, which emits nothing)."""
 
     claim_header: bytes
     centre: str
     answer: Claim | None
     seen_at: float
+    withdrawn: bool = False
 
 
 def _answer_of(msg: Message, request_header: str) -> tuple[bytes, str, Claim]:
@@ -152,13 +157,16 @@ class ClaimsIndex(BatchHandler):
                 if msg.topic() == self._claims_topic:
                     if request_id not in self._first:
                         header, centre, answer = _answer_of(msg, self._request_header)
-                        done = request_id in self._answered
-                        self._first[request_id] = FirstClaim(header, centre, None if done else answer, now)
+                        withdrawn = answer.status == WITHDRAWN
+                        done = withdrawn or request_id in self._answered
+                        self._first[request_id] = FirstClaim(header, centre, None if done else answer, now,
+                                                             withdrawn)
                 else:
                     self._answered.setdefault(request_id, now)
                     first = self._first.get(request_id)
                     if first is not None and first.answer is not None:
-                        self._first[request_id] = FirstClaim(first.claim_header, first.centre, None, first.seen_at)
+                        self._first[request_id] = FirstClaim(first.claim_header, first.centre, None, first.seen_at,
+                                                             first.withdrawn)
                 self._read_to[(msg.topic(), msg.partition())] = msg.offset() + 1
             if now - self._pruned_at > 60:
                 self._prune(now)
@@ -199,18 +207,27 @@ class ClaimsIndex(BatchHandler):
             return request_id in self._answered
 
 
-Arbitrated = tuple[list[Claim], list[Claim]]  # (to emit, decided and answered elsewhere: nothing to emit)
+@dataclass(frozen=True)
+class Arbitrated:
+    """A batch's claims split by what the first claim of each request id says."""
+
+    emit: list[Claim]  # this worker's own, or another worker's answer not out yet (under this claim's key)
+    superseded: list[Claim]  # decided and answered by another worker: nothing to emit
+    withdrawn: list[Claim]  # withdrawn by the kiosk first: nothing to emit, ever
 
 
 def arbitrate(claims: Sequence[Claim], own_header: Callable[[ClaimKey], bytes], index: ClaimsIndex) -> Arbitrated:
     """Split the claims (each already in the claims log and read back) by what the first claim of their request id
     says: this worker's own (emit it), another's already answered (emit nothing), another's not answered yet
-    (emit that answer under this claim's key)."""
+    (emit that answer under this claim's key), the kiosk's withdrawal (emit nothing)."""
     emit: list[Claim] = []
     superseded: list[Claim] = []
+    withdrawn: list[Claim] = []
     for c in claims:
         first = index.first(c.request_id)
-        if first is None or first.claim_header == own_header(c.key):
+        if first is not None and first.withdrawn:
+            withdrawn.append(c)
+        elif first is None or first.claim_header == own_header(c.key):
             emit.append(c)
         elif first.answer is None:
             superseded.append(c)
@@ -218,4 +235,4 @@ def arbitrate(claims: Sequence[Claim], own_header: Callable[[ClaimKey], bytes], 
             a = first.answer
             emit.append(Claim(c.position, c.request_id, a.status, a.response_key, a.response, a.issued, a.issued_at,
                               a.municipality_code, a.fronts, c.origin))
-    return emit, superseded
+    return Arbitrated(emit, superseded, withdrawn)

@@ -63,6 +63,7 @@ from domain.disaster_certificate import HouseholdDisasterFacts
 from domain.issuance_decision import IssuancePolicy, Issue, Lookups, decide
 from domain.issuing_centres import CENTRE_HEADER, require_centre
 from domain.kiosk_rules import ReasonCode, Refusal, Resident, refusal
+from domain.request_claims import claim_partition
 from infra import kafka, metrics, topics
 from infra.crash_points import crash_point
 from infra.metrics import Totals
@@ -73,7 +74,7 @@ from schemas.wire import AvroSerde
 from sinks.household_facts import HouseholdFactsReader
 from sinks.issuance_archive import IssuanceArchive, IssuanceArchiveError
 from sinks.snapshot_store import BaseSnapshotStore
-from streams.centre_claims import ClaimsIndex, arbitrate, claim_message
+from streams.centre_claims import ClaimsIndex, FirstClaim, arbitrate, claim_message
 from streams.certificate_rendering import (
     RENDER_TIME_LIMIT_SECONDS,
     RenderedCertificate,
@@ -157,6 +158,7 @@ class Counters:
     other_centre: int = 0  # sent to the other centre: not this worker's
     superseded: int = 0  # decided by the other centre's claim, already answered: nothing emitted
     took_over: int = 0  # decided by the other centre's claim, not answered yet: its answer emitted from here
+    withdrawn: int = 0  # withdrawn by its kiosk before any worker's claim: nothing emitted
     refusals: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def as_dict(self) -> dict[str, Any]:
@@ -204,6 +206,7 @@ class _Emitted:
     rendered: float
     claimed: float
     emitted: float
+    withdrawn: frozenset[str] = frozenset()  # request ids whose kiosk's withdrawal was first: nothing emitted
 
 
 class _Serving(BatchHandler):
@@ -390,6 +393,7 @@ class CertificateWorker:
         self._cluster_id: str | None = None  # the request topic's cluster, read when serving starts
         self._request_seconds = metrics.REQUEST_SECONDS.labels(group_id)
         self._claims_index: ClaimsIndex | None = None  # with a centre, while serving
+        self._claim_partitions = 0  # with a centre: the claims topic's partition count, read when serving starts
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -412,7 +416,13 @@ class CertificateWorker:
         producer = kafka.make_producer(self.bootstrap_servers,
                                        **{"linger.ms": 1, "message.max.bytes": MAX_MESSAGE_BYTES})
         dead_letters = DeadLetterSink(producer, self._registry, PROCESSOR, self._on_delivery, topic=self.topics.dlq)
-        self._cluster_id = producer.list_topics(timeout=10).cluster_id
+        metadata = producer.list_topics(timeout=10)
+        self._cluster_id = metadata.cluster_id
+        if self.options.centre is not None:
+            claims_topic = metadata.topics.get(self.topics.claims)
+            if claims_topic is None or not claims_topic.partitions:
+                raise kafka.KafkaClientError(f"the claims topic {self.topics.claims} does not exist")
+            self._claim_partitions = len(claims_topic.partitions)
         archiver = ThreadPoolExecutor(4, thread_name_prefix="archive")
         runtime: ProcessorRuntime | None = None
         try:
@@ -488,8 +498,12 @@ class CertificateWorker:
             if self.options.centre is not None and sent_to is None and request.get("centre") != self.options.centre:
                 self.counters.other_centre += 1  # no routing header: the centre the kiosk's vendor is assigned to
                 continue
-            if self._answered_elsewhere(request.get("request_id")):
-                self.counters.superseded += 1  # a retry of a request the other centre decided and answered
+            decided_elsewhere = self._decided_elsewhere(request.get("request_id"))
+            if decided_elsewhere is not None:
+                if decided_elsewhere.withdrawn:
+                    self.counters.withdrawn += 1  # the kiosk withdrew it before any worker claimed it
+                else:
+                    self.counters.superseded += 1  # a retry of a request the other centre decided and answered
                 continue
             request_id = request["request_id"]
             seen = Seen.REPLAYED if request_id in seen_in_batch else ledger.seen(request_id, position, origin)
@@ -526,9 +540,11 @@ class CertificateWorker:
             ledger.claim(claims)
             claimed = time.monotonic()
             crash_point("worker.after_claim")
-            claims, superseded = self._arbitrate(claims, ledger, producer)
-            claims = self._emit(claims, ledger, producer, archiver) + superseded
+            claims, not_emitted = self._arbitrate(claims, ledger, producer)
+            withdrawn = frozenset(c.request_id for c in not_emitted if self._withdrawn_first(c.request_id))
+            claims = self._emit(claims, ledger, producer, archiver) + not_emitted
             emitted = time.monotonic()
+            return _Emitted(batch, claims, waiting, rendered, claimed, emitted, withdrawn)
         return _Emitted(batch, claims, waiting, rendered, claimed, emitted)
 
     def _arbitrate(self, claims: list[Claim], ledger: RequestLedger, producer: Producer) -> tuple[list[Claim],
@@ -551,31 +567,44 @@ class CertificateWorker:
         for c in contested:
             value, headers = claim_message(c, self.options.centre, _claim_header(c.key), REQUEST_HEADER)
             kafka.produce(producer, self.topics.claims, value, c.request_id.encode(), headers=headers,
-                          on_delivery=claimed)
+                          on_delivery=claimed, partition=claim_partition(c.request_id, self._claim_partitions))
         self._delivered.flush(producer, "claims", "the batch is in doubt and will be completed from the ledger at "
                                                   "restart")
         crash_point("worker.after_centre_claim")
         index.wait_read(list(positions.values()), timeout=30)
-        decided, superseded = arbitrate(contested, _claim_header, index)
+        arbitrated = arbitrate(contested, _claim_header, index)
         by_key = {c.key: c for c in contested}
-        for c in decided:
+        for c in arbitrated.emit:
             if c.response != by_key[c.key].response:
                 ledger.replace(c)  # the other centre's answer, under this claim: what a restart completes
                 self.counters.took_over += 1
                 self._uncount(by_key[c.key])
-        for c in superseded:
+        for c in arbitrated.superseded:
             self.counters.superseded += 1
             self._uncount(c)
+        for c in arbitrated.withdrawn:
+            # The kiosk gave up and refunded before any claim: nothing of this request goes out, and its ledger
+            # entry is marked delivered with nothing emitted, so a restart does not emit it either.
+            self.counters.withdrawn += 1
+            self._uncount(c)
         replays = [c for c in claims if _is_replay_refusal(c, self._responses)]
-        return decided + replays, superseded
+        return arbitrated.emit + replays, arbitrated.superseded + arbitrated.withdrawn
 
-    def _answered_elsewhere(self, request_id: object) -> bool:
-        """Decided by another worker's claim, whose answer is out: nothing for this worker to do."""
+    def _withdrawn_first(self, request_id: str) -> bool:
+        index = self._claims_index
+        first = None if index is None else index.first(request_id)
+        return first is not None and first.withdrawn
+
+    def _decided_elsewhere(self, request_id: object) -> FirstClaim | None:
+        """The first claim of the request id if it leaves this worker nothing to do: another worker's, whose answer
+        is out, or the kiosk's withdrawal."""
         index = self._claims_index
         if index is None or not isinstance(request_id, str):
-            return False
+            return None
         first = index.first(request_id)
-        return first is not None and first.answer is None and first.centre != self.options.centre
+        if first is None or not (first.withdrawn or (first.answer is None and first.centre != self.options.centre)):
+            return None
+        return first
 
     def _uncount(self, claim: Claim) -> None:
         """This worker's own answer did not go out: it is not counted as this worker's."""
@@ -602,7 +631,10 @@ class CertificateWorker:
                                       "municipality": request["municipality_code"][:16],
                                       "certificate_type": request["certificate_type"],
                                       "ms": round((done - item.received) * 1000, 1)}
-            if item.refusal is not None:
+            if request["request_id"] in emitted.withdrawn:
+                log.info("withdrawn", **fields)  # by its kiosk, first: nothing answered, issued or billed
+                metrics.REQUEST_OUTCOMES.labels(self.group_id, "withdrawn", "").inc()
+            elif item.refusal is not None:
                 log.info("refused", reason_code=item.refusal.code.value, detail=item.refusal.detail, **fields)
                 metrics.REQUEST_OUTCOMES.labels(self.group_id, "refused", item.refusal.code.value).inc()
             else:

@@ -53,7 +53,7 @@ from sinks.audit import record_access
 from sinks.disaster_ledger import LedgerBuild
 from sinks.restore import backup_status, restore
 from sinks.snapshot_store import BaseSnapshotStore
-from streams.adapter import AdapterState, publish
+from streams.adapter import AdapterState, publish, publish_welfare
 from streams.platform import Platform
 from streams.register.reference import load_reference_data
 from streams.settings import Settings, load_settings
@@ -117,10 +117,14 @@ def load_register(run: DemoRun) -> None:
         loaded = publish(sim.full_load(), run.cluster.bootstrap_servers, registry, run.platform.register_signer)
         changed = publish(sim.changes(DAYS), run.cluster.bootstrap_servers, registry, run.platform.register_signer)
         state.last_sequence, state.last_day = changed.last_sequence or loaded.last_sequence, DAYS
+        # The welfare systems' feed of the same week (bcl.welfare.status), as `bcl adapter welfare` sends it.
+        welfare = publish_welfare(state.welfare_events(sim), run.cluster.bootstrap_servers, registry,
+                                  run.platform.register_signer)
+        state.welfare_day = DAYS
         state.save(settings.adapter_dir)
         events += loaded.delivered + changed.delivered
         console.print(f"  {code} {sim.municipality.name}: {loaded.delivered:,} residents loaded, "
-                      f"{changed.delivered:,} changes over {DAYS} days")
+                      f"{changed.delivered:,} changes over {DAYS} days, {welfare.delivered:,} welfare events")
     # Wait until the materialiser has applied everything the adapters sent.
     while materialiser.counters.applied + materialiser.counters.duplicates < events:
         time.sleep(0.2)
@@ -590,6 +594,20 @@ def _answers(url: str, timeout: float = 60.0) -> int:
             time.sleep(0.3)
 
 
+def shelters(run: DemoRun, centre: KioskCentre, demo: DisasterDemo) -> None:
+    """The roster, shelters opened in both towns, check-ins at terminals (streams.demo_shelters), on the evening of
+    the kiosks' simulated day: the cards were issued that day."""
+    from streams.demo_shelters import ShelterCast, shelters_and_evacuees
+
+    ledger = {code: _ledger_rows(run, demo.disaster, code) for code in DISASTER_MUNICIPALITIES}
+    with_cards = {code: [r for r in centre.residents if r.profile.municipality_code == code and r is not demo.applicant
+                         and _in_ledger(ledger[code].get(r.profile.resident_code), r)]
+                  for code in DISASTER_MUNICIPALITIES}
+    evening = to_japan_time(centre.clock()).replace(hour=18, minute=0, second=0, microsecond=0)
+    shelters_and_evacuees(run.platform, ShelterCast(demo.disaster, ledger, with_cards), evening, run.outputs,
+                          run.figures)
+
+
 def disaster_pages(run: DemoRun, demo: DisasterDemo) -> None:
     step("The disaster's web pages: each started once here and answering; the commands to start them again")
     bcl = f".venv/bin/bcl --data-dir {run.settings.data_dir}"
@@ -686,6 +704,7 @@ def main() -> None:
             demo = surveys_and_flood_zone(run, centre, disaster)
             online_applications(run, centre, demo, capture)
             disaster_certificate(run, centre, demo)
+        shelters(run, centre, demo)
         ledger_extract(run, demo)
         disaster_pages(run, demo)
         run.figures["disaster"] = (f"declared, assessed, applied for, issued and shown in "

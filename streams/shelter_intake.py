@@ -15,14 +15,19 @@ import binascii
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from certgen.card_trust import CardTrust
 from domain.certificate_serial import format_serial
 from domain.errors import CertificateValidationError
 from domain.kiosk_rules import Refusal
 from domain.request_authentication import parse_certificate, validation_refusal
-from domain.shelter_stays import REFUSED_TOKEN, Receipt, TerminalEvent, TokenKind
+from domain.shelter_stays import REFUSED_TOKEN, Receipt, ReceiptStatus, TerminalEvent, TokenKind
+from infra.crash_points import crash_point
 from sinks.shelters import Shelters
+
+if TYPE_CHECKING:
+    from kiosk_sim.shelter_terminal import TerminalQueue
 
 
 class ShelterIntake:
@@ -61,3 +66,18 @@ class ShelterIntake:
         if revoked is not None:
             return f"the card's certificate is refused ({revoked.code.value}: {revoked.detail or revoked.message})"
         return None
+
+
+def sync_terminal(queue: TerminalQueue, intake: ShelterIntake, now: Callable[[], dt.datetime]) -> dict[str, int]:
+    """Hand a terminal's queue to the intake, batch by batch; each batch answered once the intake committed it
+    (`bcl shelter terminal sync`, and the terminals of `make demo`). How many events of each receipt status, and
+    how many had been taken before ("duplicate")."""
+    totals = {status.value: 0 for status in ReceiptStatus} | {"duplicate": 0}
+    while batch := queue.pending():
+        receipts = intake.receive(batch)
+        crash_point("shelter_terminal.after_receipt")
+        queue.answer(receipts, now())
+        for receipt in receipts:
+            totals[receipt.status.value] += 1
+            totals["duplicate"] += receipt.duplicate
+    return totals

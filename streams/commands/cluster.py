@@ -64,36 +64,47 @@ def up(
 @click.option("--kafka-topics-script", "as_script", is_flag=True,
               help="Print the whole infra/production/create-topics.sh script (to regenerate it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
-def topics(as_commands: bool, as_script: bool, as_json: bool) -> None:
+@click.option("--centres", is_flag=True,
+              help="The catalogue of the cluster stretched over the two issuing centres (replication factor 4, "
+                   "min.insync.replicas 2); with --kafka-topics-script, infra/production/centres/create-topics.sh.")
+def topics(as_commands: bool, as_script: bool, as_json: bool, centres: bool) -> None:
     """Show the topic catalogue: name, partitions, replication factor, configuration.
 
     The configuration applies in production; the embedded cluster ignores it (no compaction)."""
-    from infra.topics import CATALOGUE, kafka_topics_commands, kafka_topics_script
+    from infra.topics import (
+        CATALOGUE,
+        SINGLE_SITE,
+        TWO_CENTRES,
+        kafka_topics_commands,
+        kafka_topics_script,
+        two_centre_catalogue,
+    )
 
     if as_commands + as_script + as_json > 1:
         raise click.UsageError("choose one of --kafka-topics-commands, --kafka-topics-script and --json")
+    specs = two_centre_catalogue() if centres else CATALOGUE
     if as_script:
-        click.echo(kafka_topics_script(), nl=False)
+        click.echo(kafka_topics_script(specs, TWO_CENTRES if centres else SINGLE_SITE), nl=False)
         return
     if as_commands:
-        for line in kafka_topics_commands():
+        for line in kafka_topics_commands(specs):
             click.echo(line)
         return
     if as_json:
         rows = [{"name": s.name, "partitions": s.partitions, "replication_factor": s.replication_factor,
-                 "config": s.config, "doc": s.doc} for s in CATALOGUE]
+                 "config": s.config, "doc": s.doc} for s in specs]
         click.echo(json.dumps(rows, indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="BCL topic catalogue")
+    table = Table(title="BCL topic catalogue" + (" (two centres)" if centres else ""))
     table.add_column("topic", no_wrap=True)
     table.add_column("partitions", justify="right")
     table.add_column("RF", justify="right")
     table.add_column("config", no_wrap=True)
     table.add_column("holds")
-    for spec in CATALOGUE:
+    for spec in specs:
         config = "\n".join(f"{k}={v}" for k, v in sorted(spec.config.items()))
         table.add_row(spec.name, str(spec.partitions), str(spec.replication_factor), config, spec.doc)
     Console().print(table)

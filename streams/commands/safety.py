@@ -52,7 +52,7 @@ def unaccounted(settings: Settings, disaster_id: str, municipality: str, names: 
                 category: str | None, town: str, page: str, as_json: bool) -> None:
     """The counts of a municipality now (who is looked for, unaccounted for, sheltered here or elsewhere,
     confirmed), and with --names the people."""
-    from sinks.unaccounted import names_query
+    from sinks.unaccounted import PAGE_SIZE, names_query
 
     store = _store(settings)
     with options_of_rule():
@@ -76,7 +76,8 @@ def unaccounted(settings: Settings, disaster_id: str, municipality: str, names: 
                  f"{counts.hosted_from_elsewhere}")
     if listed is None:
         return
-    click.echo(f"names {listed.page * 50 + 1 if listed.people else 0}-{listed.page * 50 + len(listed.people)} "
+    first = listed.page * PAGE_SIZE
+    click.echo(f"names {first + 1 if listed.people else 0}-{first + len(listed.people)} "
                f"of {listed.total}:")
     for p in listed.people:
         where = f" at {p.shelter_id}" if p.shelter_id else ""

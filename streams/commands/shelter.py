@@ -272,19 +272,9 @@ def _token(card: bool, pin: str | None, reader: str | None, qr: str | None, qr_i
 
 
 def _sync(settings: Settings, queue: TerminalQueue) -> dict[str, int]:
-    """Hand the queue to the intake, batch by batch; each batch answered once the intake committed it."""
-    from infra.crash_points import crash_point
+    from streams.shelter_intake import sync_terminal
 
-    intake = _platform(settings).shelter_intake()
-    totals = {status.value: 0 for status in ReceiptStatus} | {"duplicate": 0}
-    while batch := queue.pending():
-        receipts = intake.receive(batch)
-        crash_point("shelter_terminal.after_receipt")
-        queue.answer(receipts, _now())
-        for receipt in receipts:
-            totals[receipt.status.value] += 1
-            totals["duplicate"] += receipt.duplicate
-    return totals
+    return sync_terminal(queue, _platform(settings).shelter_intake(), _now)
 
 
 def _stay_command(action: StayAction) -> click.Command:

@@ -13,12 +13,28 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from click.testing import CliRunner
 
-from infra.topics import CATALOGUE, kafka_topics_script
+from infra.topics import (
+    CATALOGUE,
+    SINGLE_SITE,
+    TWO_CENTRES,
+    ScriptLayout,
+    TopicSpec,
+    kafka_topics_script,
+    two_centre_catalogue,
+)
+from streams.cli import cli
 from streams.settings import load_settings
 
-PRODUCTION = Path(__file__).resolve().parents[2] / "infra" / "production"
+REPO = Path(__file__).resolve().parents[2]
+PRODUCTION = REPO / "infra" / "production"
+# The two generated topic scripts: one site (RF 3), and the cluster stretched over the two centres (RF 4).
+LAYOUTS = pytest.mark.parametrize(("layout", "specs"),
+                                  [(SINGLE_SITE, CATALOGUE), (TWO_CENTRES, two_centre_catalogue())],
+                                  ids=["single-site", "two-centres"])
 
 
 def _compose() -> dict[str, Any]:
@@ -32,13 +48,31 @@ def _default(value: str) -> str:
     return match.group(1) if match else value
 
 
-def test_create_topics_script_is_the_generated_one() -> None:
-    assert (PRODUCTION / "create-topics.sh").read_text() == kafka_topics_script(), (
-        "regenerate: bcl cluster topics --kafka-topics-script > infra/production/create-topics.sh"
+@LAYOUTS
+def test_create_topics_script_is_the_generated_one(layout: ScriptLayout, specs: tuple[TopicSpec, ...]) -> None:
+    checked_in = (REPO / layout.path).read_text()
+    assert checked_in == kafka_topics_script(specs, layout), (
+        f"regenerate: bcl cluster topics {layout.option} > {layout.path}"
     )
+    printed = CliRunner().invoke(cli, ["cluster", "topics", *layout.option.split()])  # the command the header names
+    assert printed.exit_code == 0, printed.output
+    assert printed.output == checked_in
 
 
-def test_create_topics_script_creates_every_topic_as_catalogued(tmp_path: Path) -> None:
+def test_two_centre_topics_have_the_replication_of_the_centres_design() -> None:
+    """infra/production/centres/README.md: two replicas in each centre (RF 4), min.insync.replicas=2, as the
+    centres' broker properties set for the defaults."""
+    east = dict(line.split("=", 1) for line in (PRODUCTION / "centres" / "server-east.properties").read_text()
+                .splitlines() if line and not line.startswith("#"))
+    for spec in two_centre_catalogue():
+        assert spec.replication_factor == int(east["default.replication.factor"]) == 4
+        assert spec.config["min.insync.replicas"] == east["min.insync.replicas"] == "2"
+    assert [s.name for s in two_centre_catalogue()] == [s.name for s in CATALOGUE]
+
+
+@LAYOUTS
+def test_create_topics_script_creates_every_topic_as_catalogued(tmp_path: Path, layout: ScriptLayout,
+                                                                specs: tuple[TopicSpec, ...]) -> None:
     record = tmp_path / "calls"
     recorder = tmp_path / "kafka-topics.sh"
     # Stands in for Apache Kafka's kafka-topics.sh: one line per call, arguments separated by a unit separator.
@@ -46,12 +80,12 @@ def test_create_topics_script_creates_every_topic_as_catalogued(tmp_path: Path) 
     recorder.chmod(0o755)
     env = {"PATH": os.environ["PATH"], "RECORD": str(record), "KAFKA_TOPICS": str(recorder),
            "BOOTSTRAP_SERVER": "broker-a:9092,broker-b:9092"}
-    subprocess.run(["sh", str(PRODUCTION / "create-topics.sh")], env=env, check=True, timeout=30)
+    subprocess.run(["sh", str(REPO / layout.path)], env=env, check=True, timeout=30)
     calls = [line.split("\x1f") for line in record.read_text().splitlines()]
     assert calls[-1] == ["--bootstrap-server", "broker-a:9092,broker-b:9092", "--list"]
     creates = calls[:-1]
-    assert len(creates) == len(CATALOGUE)
-    for spec, args in zip(CATALOGUE, creates, strict=True):
+    assert len(creates) == len(specs)
+    for spec, args in zip(specs, creates, strict=True):
         assert args[:5] == ["--bootstrap-server", "broker-a:9092,broker-b:9092", "--create", "--if-not-exists",
                             "--topic"]
         pairs = list(zip(args[4::2], args[5::2], strict=True))

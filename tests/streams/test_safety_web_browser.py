@@ -25,10 +25,11 @@ from domain.shelter_stays import StayAction, StayEvent, TerminalEvent, TokenKind
 from tests.platforms import make_platform
 from tests.streams.roster_world import SHELTER_TANABE, TANABE_ALONE, TANABE_PHYSICAL, RosterWorld, build_roster_world
 from tests.streams.staff_world import TANABE
+from tests.streams.test_roster_web_browser import browser  # noqa: F401  (headless Chromium, per test)
 from tests.streams.test_staff_web_browser import sign_in, wait_text
 from tests.streams.test_staff_web_isolation import client, page_token
 from tests.streams.test_staff_web_isolation import sign_in as sign_in_client
-from tests.web_fixtures import headless_chromium, served
+from tests.web_fixtures import served
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +63,6 @@ def url(world: RosterWorld) -> Iterator[str]:
     platform.disaster_store.close()
 
 
-@pytest.fixture
-def browser() -> Iterator[webdriver.Chrome]:
-    with headless_chromium() as driver:
-        driver.set_page_load_timeout(60)
-        driver.implicitly_wait(10)
-        yield driver
-
-
 def audit(world: RosterWorld, action: str, actor: str) -> list[dict[str, Any]]:
     path = world.data_dir / "audit" / "personal-data-access.jsonl"
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
@@ -96,7 +89,8 @@ def check_in(world: RosterWorld, resident: dict[str, Any]) -> None:
     assert receipt.status.value == "APPLIED", receipt
 
 
-def test_counts_names_filters_and_a_confirmation(world: RosterWorld, url: str, browser: webdriver.Chrome) -> None:
+def test_counts_names_filters_and_a_confirmation(world: RosterWorld, url: str,
+                                                 browser: webdriver.Chrome) -> None:  # noqa: F811
     damaged = damaged_residents(world)
     sign_in(browser, url, "tanabe.ito")
     browser.find_element(By.LINK_TEXT, "安否確認").click()
@@ -140,6 +134,7 @@ def test_counts_names_filters_and_a_confirmation(world: RosterWorld, url: str, b
     # Another municipality's member: the same URL is not found, and no name is shown.
     browser.find_element(By.ID, "signout").click()
     sign_in(browser, url, "onagawa.abe")
+    assert "onagawa.abe" in browser.find_element(By.ID, "member").text  # signed in before the next page is asked
     browser.get(f"{url}/d/{world.staff.tanabe_only_id}/safety")
     assert "見つかりません" in browser.find_element(By.ID, "error").text
     browser.get(f"{url}/d/{world.staff.disaster_id}/safety?whereabouts=all")

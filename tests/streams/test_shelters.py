@@ -16,8 +16,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,7 @@ from infra.crash_points import CRASH_EXIT_STATUS
 from infra.pcscd import PcscDaemon
 from kiosk_sim.card import CardKey, JpkiCard
 from kiosk_sim.shelter_terminal import TerminalQueue
-from kiosk_sim.vpcd import VPCD_PORT, VpcdCardServer
+from kiosk_sim.vpcd import inserted
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
@@ -119,18 +117,6 @@ def world(cluster: ClusterHandle, tmp_path: Path) -> World:
     for shelter in (SHELTER_A, SHELTER_B):
         assert bcl(made, "open", d, shelter, "--staff", "佐藤", "--at", made.opened_at.isoformat()).returncode == 0
     return made
-
-
-@contextmanager
-def inserted(card: JpkiCard) -> Iterator[None]:
-    """The card in the first vpcd reader for the block (pcscd sees it inserted, then removed)."""
-    server = VpcdCardServer(card, port=VPCD_PORT)
-    thread = server.start()
-    try:
-        yield
-    finally:
-        server.close()
-        thread.join(timeout=5)
 
 
 def bcl(world: World, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:

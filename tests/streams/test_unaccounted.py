@@ -156,6 +156,10 @@ def test_damaged_dwellings_residents_and_check_ins_moves_and_check_outs(world: W
     assert [p["resident_code"] for p in names(world, "--category", "LISTED")] == [UME]
     assert [p["resident_code"] for p in names(world, "--town", "鷲神浜1")] == [HANAKO]
     assert audit(world, "safety.names")[-1]["records"] == 1
+    plain = bcl(world, "safety", "unaccounted", world.disaster_id, "--municipality", ONAGAWA, "--names")
+    assert plain.returncode == 0, plain
+    assert plain.stdout.startswith("looked for 3: unaccounted for 3 (damaged dwelling 2, listed 1)")
+    assert f"{UME}  牡鹿　ウメ" in plain.stdout and "names 1-3 of 3:" in plain.stdout
 
     a, b = terminal(world, "TA", SHELTER_A), terminal(world, "TB", SHELTER_B)
     stay(world, "check-in", a, HANAKO)
@@ -216,6 +220,9 @@ def test_a_listed_person_confirmed_safe_leaves_the_list_and_bad_input(world: Wor
     refused(bcl(world, "safety", "unaccounted", world.disaster_id, "--municipality", ONAGAWA, "--names",
                 "--category", "PETS"), "--category")
     assert counts(world)["confirmed"] == {"SAFE": 1, "INJURED": 0, "DECEASED": 0}  # nothing else was recorded
+    world.platform.disaster_store.close_disaster(world.disaster_id, None, dt.datetime.now(dt.UTC))
+    refused(bcl(world, "safety", "confirm", world.disaster_id, ONAGAWA, TARO, "--status", "SAFE", "--method",
+                "PHONED", "--staff", "阿部"), "is closed")
 
 
 def inquiry(world: World, resident: str, inquirer: str) -> subprocess.CompletedProcess[str]:
