@@ -134,11 +134,16 @@ class DisasterStore:
         """Close a declared disaster (at `at`, default now) and store its CLOSED event, in one transaction. The
         checks (domain.disasters.closing_time) run inside it, so two staff closing at once cannot both succeed."""
         with self._transaction():
-            disaster = self._disaster(disaster_id)
-            closed = closing_time(disaster, now if at is None else at, now)
-            self._con.execute("UPDATE disasters SET closed_at=? WHERE disaster_id=?", (_ms(closed), disaster_id))
-            disaster = self._disaster(disaster_id)
-            self._append_event("CLOSED", disaster, now)
+            return self.close_disaster_within(disaster_id, at, now)
+
+    def close_disaster_within(self, disaster_id: str, at: dt.datetime | None, now: dt.datetime) -> Disaster:
+        """close_disaster inside a caller's transaction, for the modules on this database whose state ends with
+        the disaster in the same transaction (sinks.shelters closes the shelters still open)."""
+        disaster = self._disaster(disaster_id)
+        closed = closing_time(disaster, now if at is None else at, now)
+        self._con.execute("UPDATE disasters SET closed_at=? WHERE disaster_id=?", (_ms(closed), disaster_id))
+        disaster = self._disaster(disaster_id)
+        self._append_event("CLOSED", disaster, now)
         return disaster
 
     def disasters(self) -> list[Disaster]:
