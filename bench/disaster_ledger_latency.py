@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project's
 
 from bench.disaster_world import ONAGAWA, START, declared_onagawa
 from bench.machine import machine
+from bench.percentiles import percentile
 from domain.register_validation import message_key
 from infra import kafka, topics
 from infra.cluster_control import ClusterHandle
@@ -67,11 +68,6 @@ def stop_processor(proc: subprocess.Popen[str]) -> str:
     if proc.returncode != 0:
         raise SystemExit(f"the processor exited with {proc.returncode}")
     return out.strip().splitlines()[-1]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def main() -> None:

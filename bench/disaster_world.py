@@ -19,12 +19,17 @@ START = dt.datetime(2026, 11, 9, tzinfo=JST)
 
 def declared_onagawa(platform: Platform, population: int) -> tuple[Disaster, list[dict[str, Any]]]:
     """The declared disaster and the full load's events (their `after` is each resident's record)."""
-    sim = RegisterSimulator(load_reference_data(), ONAGAWA, population=population, seed=3, start=START,
+    return declared(platform, ONAGAWA, population)
+
+
+def declared(platform: Platform, municipality_code: str, population: int) -> tuple[Disaster, list[dict[str, Any]]]:
+    """declared_onagawa for another municipality of the reference data."""
+    sim = RegisterSimulator(load_reference_data(), municipality_code, population=population, seed=3, start=START,
                             font_path=platform.settings.mincho_font)
     load = list(sim.full_load())
-    append_events(platform.snapshot_store, ONAGAWA, load, 50_000)
+    append_events(platform.snapshot_store, municipality_code, load, 50_000)
     now = dt.datetime.now(dt.UTC)
     disaster, _ = platform.disaster_ledger.declare(
-        declaration(name="ベンチ地震", kind="earthquake", municipality_codes=[ONAGAWA],
+        declaration(name="ベンチ地震", kind="earthquake", municipality_codes=[municipality_code],
                     occurred_at=START + dt.timedelta(days=1), now=now), now)
     return disaster, load

@@ -37,9 +37,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project's bench.* when run as a script
 
-from bench.disaster_ledger_latency import percentile
 from bench.disaster_world import ONAGAWA, START
 from bench.machine import machine
+from bench.percentiles import percentile
 from domain.register_validation import message_key
 from infra import kafka, topics
 from infra.cluster_control import ClusterHandle

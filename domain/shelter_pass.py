@@ -20,7 +20,7 @@ import hmac
 import json
 from dataclasses import dataclass
 
-from domain.shelter_stays import StayError
+from domain.shelter_stays import RefusalCode, StayError
 
 PREFIX = "BCL-SHELTER-1."
 TAG_BYTES = 16
@@ -56,15 +56,19 @@ def read_pass(text: str, key: bytes) -> ShelterPass:
     """The person a QR text names, or StayError when it is no registration QR or was not made with this key."""
     text = text.strip()
     if len(text) > MAX_TEXT or not text.startswith(PREFIX) or text.count(".") != 2:
-        raise StayError(f"the QR code is not a shelter registration (it starts with {PREFIX})")
+        raise StayError(f"the QR code is not a shelter registration (it starts with {PREFIX})",
+                        RefusalCode.BAD_QR)
     body, tag = text[len(PREFIX):].split(".")
     try:
         given = _unb64(tag)
         values = json.loads(_unb64(body))
     except (ValueError, binascii.Error):
-        raise StayError("the registration QR is damaged: scan it again or enter the person by name") from None
+        raise StayError("the registration QR is damaged: scan it again or enter the person by name",
+                        RefusalCode.BAD_QR) from None
     if not hmac.compare_digest(given, _tag(key, body)):
-        raise StayError("the registration QR was not issued by this system (its signature does not match)")
+        raise StayError("the registration QR was not issued by this system (its signature does not match)",
+                        RefusalCode.BAD_QR)
     if not isinstance(values, dict) or not all(isinstance(values.get(k), str) for k in "dmr"):
-        raise StayError("the registration QR is damaged: scan it again or enter the person by name")
+        raise StayError("the registration QR is damaged: scan it again or enter the person by name",
+                        RefusalCode.BAD_QR)
     return ShelterPass(values["d"], values["m"], values["r"])

@@ -10,7 +10,9 @@ stays are recomputed from *all* their events sorted by the time they happened (`
 - a check-in at another shelter ends the stay at the first one (MOVED): people move between shelters, cars and
   1.5th/2nd-stage shelters;
 - the closing of a shelter ends every stay there at its closing time (SHELTER_CLOSED), including one whose
-  check-in arrives after the closing;
+  check-in arrives after the closing; a shelter closed and opened again has one opening period after the other,
+  and a stay ends at the closing of the period it began in (a stay of the new period is not ended by the old
+  closing);
 - a second check-in at the shelter the person is already in changes nothing (REPEATED, a refusal the terminal
   shows; the event is kept, since an offline check-out between the two may still arrive and make it count).
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -53,8 +55,28 @@ class Ending(StrEnum):
     SHELTER_CLOSED = "SHELTER_CLOSED"
 
 
+class RefusalCode(StrEnum):
+    """Why a terminal's event was refused outright: the reason code of its dead letter (bcl.dlq)."""
+
+    UNKNOWN_DISASTER = "UNKNOWN_DISASTER"
+    UNKNOWN_SHELTER = "UNKNOWN_SHELTER"
+    SHELTER_NOT_OPEN = "SHELTER_NOT_OPEN"  # not opened for the disaster, or not open at the event's time
+    NO_LEDGER = "NO_LEDGER"  # the disaster has no ledger yet: no one can be found
+    UNKNOWN_PERSON = "UNKNOWN_PERSON"  # a card, QR or staff entry of no one in the disaster's ledger
+    AMBIGUOUS_PERSON = "AMBIGUOUS_PERSON"  # a staff entry (or card) matching several people
+    BAD_QR = "BAD_QR"  # not a registration QR, damaged, not made by this system, of another disaster
+    BAD_CERTIFICATE = "BAD_CERTIFICATE"  # a card event whose certificate the intake refused
+    BAD_TOKEN = "BAD_TOKEN"  # a token kind terminals do not send
+    REFUSED = "REFUSED"  # anything else a terminal's event cannot be taken for
+
+
 class StayError(BclError):
-    """A check-in or check-out that cannot be taken (unknown shelter, person or token, closed shelter)."""
+    """A check-in or check-out that cannot be taken (unknown shelter, person or token, closed shelter), with the
+    code of its refusal."""
+
+    def __init__(self, message: str, code: RefusalCode = RefusalCode.REFUSED) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -76,6 +98,22 @@ class Stay:
 
 
 @dataclass(frozen=True)
+class OpeningPeriod:
+    """A shelter open for a disaster from `opened_at` until `closed_at` (None: open now). A shelter closed and
+    opened again has several, one after the other."""
+
+    opened_at: dt.datetime
+    closed_at: dt.datetime | None
+
+
+def period_at(periods: Sequence[OpeningPeriod], instant: dt.datetime) -> OpeningPeriod | None:
+    """The period a stay that began at `instant` belongs to: the last one opened at or before it (its closing may
+    be earlier, for a closing entered afterwards with an earlier time)."""
+    begun = [p for p in periods if p.opened_at <= instant]
+    return max(begun, key=lambda p: p.opened_at) if begun else None
+
+
+@dataclass(frozen=True)
 class PersonStays:
     stays: tuple[Stay, ...]  # in time order; only the last can be open
     outcomes: Mapping[str, Outcome]  # event id → what it did
@@ -91,9 +129,9 @@ def event_order(event: StayEvent) -> tuple[dt.datetime, str, int, str]:
     return event.occurred_at, event.terminal_id, event.terminal_sequence, event.event_id
 
 
-def stays(events: Iterable[StayEvent], closings: Mapping[str, dt.datetime]) -> PersonStays:
-    """A person's stays from all their events (any order, without duplicates) and the closing times of the
-    shelters that closed (shelter id → when)."""
+def stays(events: Iterable[StayEvent], openings: Mapping[str, Sequence[OpeningPeriod]]) -> PersonStays:
+    """A person's stays from all their events (any order, without duplicates) and the opening periods of the
+    shelters (shelter id → its periods; a shelter not in it never closed)."""
     done: list[Stay] = []
     outcomes: dict[str, Outcome] = {}
     current: Stay | None = None
@@ -101,11 +139,18 @@ def stays(events: Iterable[StayEvent], closings: Mapping[str, dt.datetime]) -> P
     def end(at: dt.datetime, why: Ending) -> None:
         nonlocal current
         assert current is not None
-        done.append(Stay(current.shelter_id, current.checked_in_at, at, why))
+        # A closing entered with a time before a check-in already taken ends that stay as it begins.
+        done.append(Stay(current.shelter_id, current.checked_in_at, max(at, current.checked_in_at), why))
         current = None
 
+    def closing(stay: Stay | None) -> dt.datetime | None:
+        if stay is None:
+            return None
+        period = period_at(openings.get(stay.shelter_id, ()), stay.checked_in_at)
+        return None if period is None else period.closed_at
+
     for event in sorted(events, key=event_order):
-        closed = None if current is None else closings.get(current.shelter_id)
+        closed = closing(current)
         if closed is not None and closed <= event.occurred_at:
             end(closed, Ending.SHELTER_CLOSED)
         if event.action is StayAction.CHECK_IN:
@@ -121,16 +166,16 @@ def stays(events: Iterable[StayEvent], closings: Mapping[str, dt.datetime]) -> P
             outcomes[event.event_id] = Outcome.APPLIED
         else:
             outcomes[event.event_id] = Outcome.UNMATCHED
-    if current is not None and (closed := closings.get(current.shelter_id)) is not None:
-        end(max(closed, current.checked_in_at), Ending.SHELTER_CLOSED)
+    if current is not None and (closed := closing(current)) is not None:
+        end(closed, Ending.SHELTER_CLOSED)
     if current is not None:
         done.append(current)
     return PersonStays(tuple(done), outcomes)
 
 
-def shelter_open_at(opened_at: dt.datetime, closed_at: dt.datetime | None, instant: dt.datetime) -> bool:
-    """Whether a shelter opened at `opened_at` (and closed at `closed_at`) takes an event of that instant."""
-    return opened_at <= instant and (closed_at is None or instant < closed_at)
+def shelter_open_at(periods: Sequence[OpeningPeriod], instant: dt.datetime) -> bool:
+    """Whether a shelter with these opening periods takes an event of that instant (open in one of them)."""
+    return any(p.opened_at <= instant and (p.closed_at is None or instant < p.closed_at) for p in periods)
 
 
 _SPACES = re.compile(r"\s+")

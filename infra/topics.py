@@ -39,6 +39,16 @@ DISASTER_APPLICATIONS = "bcl.disaster.applications"
 SHELTER_STAYS = "bcl.shelter.stays"
 WELFARE_STATUS = "bcl.welfare.status"
 
+# Not a topic: the source a dead letter of the shelter intake names (sinks.shelters), whose input is a terminal's
+# own queue (kiosk_sim.shelter_terminal), synced in-process; ':' cannot be in a topic's name, so it is never one.
+SHELTER_TERMINAL_SOURCE = "shelter-terminal"
+
+
+def shelter_terminal_source(terminal_id: str) -> str:
+    """The `topic` of a refused terminal event's dead letter: the terminal's queue it came from."""
+    return f"{SHELTER_TERMINAL_SOURCE}:{terminal_id}"
+
+
 _COMPACTED = {"cleanup.policy": "compact", "min.insync.replicas": "2"}
 _RETAINED = {"cleanup.policy": "delete", "retention.ms": "-1", "min.insync.replicas": "2"}
 

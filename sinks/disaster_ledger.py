@@ -18,11 +18,17 @@ the damaged dwellings, so a redelivered or replayed record changes nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import queue
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence, Set
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.damage_levels import DamageLevel
 from domain.disaster_ledger import (
@@ -94,7 +100,20 @@ DERIVED = ("current_status", "deletion_reason", "deleted_on", "current_address",
 COLUMNS = ("disaster_id", "municipality_code", "resident_code", "in_base", *IDENTITY, *BASE, *DERIVED)
 _ROW = f"INTO ledger_residents ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
+# A built row: the record at 発災日時 (the key, the identity, the address text, dwelling id and household number),
+# and its derived part, the rule's answer for a record unchanged since then (domain.disaster_ledger: itself, no
+# flag), written by SQLite from the same parameters and constants rather than asked and bound a million times.
+_BUILT_VALUES = {"disaster_id": "?1", "municipality_code": "?2", "resident_code": "?3", "in_base": "1",
+                 **{column: f"?{4 + i}" for i, column in enumerate(IDENTITY)},
+                 "address": "?14", "dwelling_id": "?15", "household_number": "?16",
+                 "current_status": "'CURRENT'", "deletion_reason": "NULL", "deleted_on": "NULL",
+                 "current_address": "?14", "current_dwelling_id": "?15", "current_household_number": "?16",
+                 "flags": "''", "review_reasons": "''", "moved_to": "NULL"}
+_BUILD_ROW = f"INSERT {_ROW.split(' VALUES ')[0]} VALUES ({', '.join(_BUILT_VALUES[c] for c in COLUMNS)})"
+
 BUILD_CACHE_KIB = 256 * 1024
+BUILD_BATCH_ROWS = 50_000  # rows read, made and inserted at a time
+BUILD_BATCHES_AHEAD = 2  # batches made and waiting while one is inserted
 
 # What a build reads of each record at 発災日時, in this order: the resident code, the identity columns, the household
 # number, the address parts and the coordinates. From the backup, projected in DuckDB (dates and enums as text, the
@@ -170,8 +189,10 @@ class DisasterLedger:
     """The ledgers, over the disaster store's connection; the backup is read for builds and refreshes."""
 
     def __init__(self, store: DisasterStore, snapshots: BaseSnapshotStore,
-                 damaged_dwellings: Callable[[sqlite3.Connection, str], Set[str]] = surveyed_damage) -> None:
+                 damaged_dwellings: Callable[[sqlite3.Connection, str], Set[str]] = surveyed_damage,
+                 build_batch_rows: int = BUILD_BATCH_ROWS) -> None:
         self.store = store
+        self._build_batch_rows = build_batch_rows
         self._snapshots = snapshots
         self._con = store.connection
         self._damaged_dwellings = damaged_dwellings
@@ -192,15 +213,18 @@ class DisasterLedger:
     def build(self, disaster: Disaster, municipality_code: str, now: dt.datetime) -> LedgerBuild | Unbuilt:
         """The municipality's ledger from the backup as the register stood at 発災日時, replacing the register part
         of an earlier build (staff items are kept)."""
-        try:
-            with register_as_of(self._snapshots, municipality_code, disaster.occurred_at,
-                                current_only=True) as register:
-                query = _BASE_SELECT.format(query=register.query)
-                table = register.con.sql(query, params=register.params).to_arrow_table()
-        except RestoreError as exc:
-            return Unbuilt(municipality_code, str(exc))
-        columns = [column.to_pylist() for column in table.columns]
-        return self._store_base(disaster, municipality_code, "backup", zip(*columns, strict=True), now)
+        with ExitStack() as stack:
+            try:
+                register = stack.enter_context(register_as_of(self._snapshots, municipality_code,
+                                                              disaster.occurred_at, current_only=True))
+            except RestoreError as exc:
+                return Unbuilt(municipality_code, str(exc))
+            # Streamed in batches: the rows of one are stored while the next is read and made (_store_base).
+            batches = register.con.sql(_BASE_SELECT.format(query=register.query),
+                                       params=register.params).fetch_record_batch(self._build_batch_rows)
+            columns = ([column.to_pylist() for column in batch.columns] for batch in batches)
+            return self._store_base(disaster, municipality_code, "backup", columns, now)
+        raise AssertionError("unreachable")  # ExitStack does not swallow exceptions
 
     def import_csv(self, disaster_id: str, municipality_code: str, path: Path, now: dt.datetime) -> LedgerBuild:
         """Pattern B: the municipality's register as CSV (domain.register_csv), taken as it stood at 発災日時. Every
@@ -213,45 +237,53 @@ class DisasterLedger:
                                  f"({', '.join(disaster.municipality_codes)})")
         records = sorted((r for r in _read_csv(path, municipality_code) if r["status"] == "CURRENT"),
                          key=lambda r: r["resident_code"])
-        return self._store_base(disaster, municipality_code, "csv", map(_base_fields, records), now)
+        columns = [list(column) for column in zip(*map(_base_fields, records), strict=True)]
+        return self._store_base(disaster, municipality_code, "csv", [columns] if records else [], now)
 
     def _store_base(self, disaster: Disaster, municipality_code: str, source: str,
-                    records: Iterable[Sequence[Any]], now: dt.datetime) -> LedgerBuild:
-        """Replace the register part of the ledger with `records` (in the order of _BASE_SELECT), in one
-        transaction. A million rows: no per-row dictionaries, and each address is turned into its text and
-        dwelling id once (a household shares it)."""
-        rows: list[tuple[Any, ...]] = []
-        dwellings: list[tuple[Any, ...]] = []
-        addresses: dict[tuple[Any, ...], tuple[str, str]] = {}
+                    batches: Iterable[Sequence[Sequence[Any]]], now: dt.datetime) -> LedgerBuild:
+        """Replace the register part of the ledger with the records of `batches` (each a batch's columns, in the
+        order of _BASE_SELECT), in one transaction. A million rows: the rows of a batch are made in a thread while
+        the previous batch is inserted (SQLite releases the GIL while it steps), zipped from the columns without
+        per-row dictionaries, and each address is turned into its text and dwelling id once (a household shares
+        it)."""
         key = (disaster.disaster_id, municipality_code)
-        identity = slice(1, 1 + len(IDENTITY))
-        for r in records:
-            parts, household = tuple(r[12:17]), r[11]
-            known = addresses.get(parts)
-            if known is None:
-                address = dict(zip(ADDRESS_PARTS, parts, strict=True))
-                known = addresses[parts] = (address_text(address), dwelling_id(municipality_code, address))
-                dwellings.append((*key[:1], known[1], municipality_code, known[0], r[17], r[18]))
-            text, dwelling = known
-            # The derived part is the rule's answer for a record unchanged since 発災日時 (domain.disaster_ledger:
-            # itself, no flag), written out here rather than asked a million times.
-            rows.append((*key, r[0], 1, *r[identity], text, dwelling, household,
-                         "CURRENT", None, None, text, dwelling, household, "", "", None))
+        addresses: dict[tuple[Any, ...], tuple[str, str]] = {}
+        dwellings: list[tuple[Any, ...]] = []
+
+        def rows_of(columns: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+            places = []
+            located = zip(zip(*columns[12:17], strict=True), columns[17], columns[18], strict=True)
+            for parts, latitude, longitude in located:
+                known = addresses.get(parts)
+                if known is None:
+                    address = dict(zip(ADDRESS_PARTS, parts, strict=True))
+                    known = addresses[parts] = (address_text(address), dwelling_id(municipality_code, address))
+                    dwellings.append((key[0], known[1], municipality_code, known[0], latitude, longitude))
+                places.append(known)
+            texts, ids = zip(*places, strict=True) if places else ((), ())
+            return list(zip(repeat(key[0], len(ids)), repeat(municipality_code, len(ids)), *columns[:11], texts, ids,
+                            columns[11], strict=True))
+
+        residents = 0
         # A large build touches every page of its B-trees: a page cache of BUILD_CACHE_KIB instead of SQLite's 2 MiB
         # default keeps them in memory until the commit (a quarter less time for a million rows), for the build only.
         (cache,) = self._con.execute("PRAGMA cache_size").fetchone()
         self._con.execute(f"PRAGMA cache_size=-{BUILD_CACHE_KIB}")
         try:
-            with self.store.transaction():
+            with _without_collection(), self.store.transaction():
                 for table in ("ledger_residents", "ledger_dwellings"):
                     self._con.execute(f"DELETE FROM {table} WHERE disaster_id=? AND municipality_code=?", key)
-                self._con.executemany(f"INSERT {_ROW}", rows)
+                for rows in _made_ahead(map(rows_of, batches)):
+                    self._con.executemany(_BUILD_ROW, rows)
+                    residents += len(rows)
+                dwellings.sort(key=itemgetter(1))  # appended to the primary key, not inserted all over it
                 self._con.executemany("INSERT INTO ledger_dwellings VALUES (?, ?, ?, ?, ?, ?)", dwellings)
                 self._con.execute("INSERT OR REPLACE INTO ledger_builds VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                  (*key, source, _ms(disaster.occurred_at), len(rows), len(dwellings), _ms(now)))
+                                  (*key, source, _ms(disaster.occurred_at), residents, len(dwellings), _ms(now)))
         finally:
             self._con.execute(f"PRAGMA cache_size={int(cache)}")
-        return LedgerBuild(municipality_code, source, disaster.occurred_at, len(rows), len(dwellings))
+        return LedgerBuild(municipality_code, source, disaster.occurred_at, residents, len(dwellings))
 
     def builds(self, disaster_id: str) -> dict[str, LedgerBuild]:
         rows = self._con.execute("SELECT municipality_code, source, as_of, residents, dwellings FROM ledger_builds "
@@ -431,6 +463,64 @@ class DisasterLedger:
                                  "municipality_code=? AND resident_code=?", (disaster_id, municipality_code,
                                                                              resident_code))
         return dict(rows.fetchall())
+
+
+_T = TypeVar("_T")
+
+
+@contextmanager
+def _without_collection() -> Iterator[None]:
+    """Python's cyclic garbage collector paused: a build makes millions of tuples of strings, which hold no
+    cycles, and each full collection would walk all those alive (a fifth of a build's time at a million)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _made_ahead(items: Iterator[_T], ahead: int = BUILD_BATCHES_AHEAD) -> Iterator[_T]:
+    """`items`, made in a thread up to `ahead` items before they are taken: the making (reading the backup, Python
+    values) runs while the taker works without the GIL (SQLite stepping). An exception of the making is raised
+    here; when the taker stops early (an error, a rollback), the thread stops at its next item and is joined
+    before this returns, so that nothing it reads (the backup's DuckDB connection) is used after."""
+    made: queue.Queue[tuple[bool, Any]] = queue.Queue(ahead)
+    stop = threading.Event()
+    end = object()
+
+    def put(item: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                made.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def make() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((True, end))
+        except BaseException as exc:  # handed to the taker, which raises it
+            put((False, exc))
+
+    thread = threading.Thread(target=make, name="ledger-build", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = made.get()
+            if not ok:
+                raise item
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _base_fields(record: Mapping[str, Any]) -> tuple[Any, ...]:

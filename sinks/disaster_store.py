@@ -42,6 +42,10 @@ from schemas.wire import AvroSerde
 
 LAYOUT_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
+# Pages of 16 KiB rather than SQLite's 4: a ledger's rows are about 500 bytes, so a page holds about 30 of them
+# instead of 8, and a build of a million rows splits a quarter as many pages (a fifth less time to insert them;
+# bench/disaster_declare.py). A store made before keeps its 4 KiB pages: it works the same, only slower to build.
+PAGE_SIZE = 16 * 1024
 
 _TABLES = """
     CREATE TABLE IF NOT EXISTS disasters (
@@ -91,7 +95,7 @@ class DisasterStore:
         self.path = path
         self.topic = topic
         self._serde = serde
-        self._con = open_database(path, busy_timeout_s=BUSY_TIMEOUT_MS / 1000)
+        self._con = open_database(path, busy_timeout_s=BUSY_TIMEOUT_MS / 1000, page_size=PAGE_SIZE)
         with self._transaction():
             for statement in _TABLES.split(";"):
                 if statement.strip():
@@ -130,11 +134,16 @@ class DisasterStore:
         """Close a declared disaster (at `at`, default now) and store its CLOSED event, in one transaction. The
         checks (domain.disasters.closing_time) run inside it, so two staff closing at once cannot both succeed."""
         with self._transaction():
-            disaster = self._disaster(disaster_id)
-            closed = closing_time(disaster, now if at is None else at, now)
-            self._con.execute("UPDATE disasters SET closed_at=? WHERE disaster_id=?", (_ms(closed), disaster_id))
-            disaster = self._disaster(disaster_id)
-            self._append_event("CLOSED", disaster, now)
+            return self.close_disaster_within(disaster_id, at, now)
+
+    def close_disaster_within(self, disaster_id: str, at: dt.datetime | None, now: dt.datetime) -> Disaster:
+        """close_disaster inside a caller's transaction, for the modules on this database whose state ends with
+        the disaster in the same transaction (sinks.shelters closes the shelters still open)."""
+        disaster = self._disaster(disaster_id)
+        closed = closing_time(disaster, now if at is None else at, now)
+        self._con.execute("UPDATE disasters SET closed_at=? WHERE disaster_id=?", (_ms(closed), disaster_id))
+        disaster = self._disaster(disaster_id)
+        self._append_event("CLOSED", disaster, now)
         return disaster
 
     def disasters(self) -> list[Disaster]:

@@ -2,10 +2,12 @@
 
 - `shelters`: the open data (imported all or nothing, re-imports update it) and the capacities by day and by
   night staff entered (an import never touches them).
-- `shelter_openings`: a shelter opened (and closed) for a declared disaster.
+- `shelter_openings`: a shelter's opening periods for a declared disaster (period 1, 2, ...: a shelter closed can
+  be opened again; the stays of each period are kept).
 - `shelter_stay_events`: every check-in and check-out taken, keyed by the event id the terminal made (so a copy
   is taken once), with the person it was matched to and what it did (domain.shelter_stays.Outcome);
-  `shelter_refused_events`: those refused, with the reason (the terminal was told; nothing is silently dropped).
+  `shelter_refused_events`: those refused, with the reason (the terminal was told; nothing is silently dropped),
+  each also dead-lettered once (`dead_letter_of`: an outbox row for bcl.dlq in the refusal's transaction).
 - `shelter_stays`: each person's stays, a pure function of their events (domain.shelter_stays.stays), rewritten
   for the people a batch touches: the live headcount and "who is where" are queries on it.
 
@@ -13,28 +15,32 @@
 new event (ShelterStay on bcl.shelter.stays, published by the disaster relay). A batch is acknowledged to the
 terminal once committed; a crash before loses nothing the terminal was told, a crash after makes the terminal
 send it again, which the event ids make harmless. Closing a shelter is one transaction too, with a check-out
-event for everyone it checks out.
+event for everyone it checks out; so is closing a disaster (`close_disaster`): the disaster's CLOSED event and the
+closing of every shelter still open for it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from domain.disasters import DisasterClosedError, UnknownDisasterError, to_millisecond
+from domain.disasters import Disaster, DisasterClosedError, UnknownDisasterError, to_millisecond
 from domain.register_csv import RowError
 from domain.shelter_pass import read_pass
 from domain.shelter_stays import (
     REFUSED_TOKEN,
     Ending,
+    OpeningPeriod,
     Outcome,
     PersonStays,
     Receipt,
     ReceiptStatus,
+    RefusalCode,
     Stay,
     StayAction,
     StayError,
@@ -71,8 +77,9 @@ _TABLES = """
         capacity_at INTEGER, imported_at INTEGER NOT NULL);
     CREATE INDEX IF NOT EXISTS shelters_of ON shelters (municipality_code);
     CREATE TABLE IF NOT EXISTS shelter_openings (
-        disaster_id TEXT NOT NULL, shelter_id TEXT NOT NULL, opened_at INTEGER NOT NULL, opened_by TEXT NOT NULL,
-        closed_at INTEGER, closed_by TEXT, PRIMARY KEY (disaster_id, shelter_id)) WITHOUT ROWID;
+        disaster_id TEXT NOT NULL, shelter_id TEXT NOT NULL, period INTEGER NOT NULL, opened_at INTEGER NOT NULL,
+        opened_by TEXT NOT NULL, closed_at INTEGER, closed_by TEXT, PRIMARY KEY (disaster_id, shelter_id, period))
+        WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS shelter_stay_events (
         event_id TEXT PRIMARY KEY, disaster_id TEXT NOT NULL, shelter_id TEXT NOT NULL, action TEXT NOT NULL,
         occurred_at INTEGER NOT NULL, terminal_id TEXT NOT NULL, terminal_sequence INTEGER NOT NULL,
@@ -94,6 +101,19 @@ _TABLES = """
 _SHELTER_COLUMNS = ("shelter_id", "municipality_code", "name", "address", "latitude", "longitude", "kind", "hazards",
                     "published_capacity", "capacity_day", "capacity_night")
 CLOSING_TERMINAL = "shelter-closing"  # the terminal id of the check-outs a closing makes (no terminal made them)
+CLOSED_WITH_DISASTER = "(the disaster's closing)"  # closed_by of the shelters a disaster's closing closed
+DEAD_LETTER_PROCESSOR = "shelter-intake"
+# Stores of the first layout had one opening per disaster and shelter, without a period: it becomes period 1.
+_OPENINGS_BEFORE_PERIODS = """
+    ALTER TABLE shelter_openings RENAME TO shelter_openings_before_periods;
+    CREATE TABLE shelter_openings (
+        disaster_id TEXT NOT NULL, shelter_id TEXT NOT NULL, period INTEGER NOT NULL, opened_at INTEGER NOT NULL,
+        opened_by TEXT NOT NULL, closed_at INTEGER, closed_by TEXT, PRIMARY KEY (disaster_id, shelter_id, period))
+        WITHOUT ROWID;
+    INSERT INTO shelter_openings SELECT disaster_id, shelter_id, 1, opened_at, opened_by, closed_at, closed_by
+        FROM shelter_openings_before_periods;
+    DROP TABLE shelter_openings_before_periods;
+"""
 
 
 class ShelterImportError(ShelterError):
@@ -110,10 +130,13 @@ class ShelterEntry:
 
 @dataclass(frozen=True)
 class Opening:
+    """One opening period of a shelter for a disaster (1 for the first; a reopening is the next)."""
+
     disaster_id: str
     shelter_id: str
     opened_at: dt.datetime
     closed_at: dt.datetime | None
+    period: int = 1
 
 
 @dataclass(frozen=True)
@@ -179,14 +202,21 @@ def read_shelter_csv(path: Path, municipality_code: str | None) -> list[Shelter]
 class Shelters:
     """The shelters, their openings and the stays, over the disaster store's connection and outbox."""
 
-    def __init__(self, store: DisasterStore, serde: AvroSerde, pass_key: bytes,
-                 topic: str = topics.SHELTER_STAYS) -> None:
+    def __init__(self, store: DisasterStore, serde: AvroSerde, pass_key: bytes, dead_letter_serde: AvroSerde,
+                 topic: str = topics.SHELTER_STAYS, dead_letter_topic: str = topics.DLQ) -> None:
         self.store = store
         self.topic = topic
+        self.dead_letter_topic = dead_letter_topic
         self._serde = serde
+        self._dead_letter_serde = dead_letter_serde
         self._pass_key = pass_key
         self._con = store.connection
         with store.transaction():
+            columns = [row[1] for row in self._con.execute("PRAGMA table_info(shelter_openings)")]
+            if columns and "period" not in columns:
+                for statement in _OPENINGS_BEFORE_PERIODS.split(";"):
+                    if statement.strip():
+                        self._con.execute(statement)
             for statement in _TABLES.split(";"):
                 if statement.strip():
                     self._con.execute(statement)
@@ -236,7 +266,8 @@ class Shelters:
 
     def open(self, disaster_id: str, shelter_id: str, staff: str, now: dt.datetime,
              at: dt.datetime | None = None) -> Opening:
-        """Open a shelter for a declared, not closed disaster (at `at`, default now)."""
+        """Open a shelter for a declared, not closed disaster (at `at`, default now): its first opening period, or,
+        for a shelter closed, the next one (from its closing on); the stays of the earlier periods are kept."""
         if not staff.strip():
             raise ShelterError("name the staff member who opens the shelter (--staff)")
         opened = to_millisecond(now if at is None else at)
@@ -248,13 +279,17 @@ class Shelters:
             self.shelter(shelter_id)
             if opened < disaster.occurred_at or opened > now:
                 raise ShelterError("a shelter opens between the disaster's occurrence and now")
-            existing = self._opening(disaster_id, shelter_id)
-            if existing is not None:
-                state = "open" if existing.closed_at is None else "closed"
-                raise ShelterError(f"shelter {shelter_id} was already opened for this disaster (it is {state})")
-            self._con.execute("INSERT INTO shelter_openings VALUES (?, ?, ?, ?, NULL, NULL)",
-                              (disaster_id, shelter_id, _ms(opened), staff.strip()))
-        return Opening(disaster_id, shelter_id, opened, None)
+            last = self._opening(disaster_id, shelter_id)
+            if last is not None and last.closed_at is None:
+                raise ShelterError(f"shelter {shelter_id} is open for this disaster already (since "
+                                   f"{last.opened_at.isoformat()})")
+            if last is not None and last.closed_at is not None and opened < last.closed_at:
+                raise ShelterError(f"shelter {shelter_id} was closed at {last.closed_at.isoformat()}: it opens again "
+                                   "at or after its closing")
+            period = 1 if last is None else last.period + 1
+            self._con.execute("INSERT INTO shelter_openings VALUES (?, ?, ?, ?, ?, NULL, NULL)",
+                              (disaster_id, shelter_id, period, _ms(opened), staff.strip()))
+        return Opening(disaster_id, shelter_id, opened, None, period)
 
     def close(self, disaster_id: str, shelter_id: str, staff: str, now: dt.datetime,
               at: dt.datetime | None = None) -> tuple[Opening, int]:
@@ -271,35 +306,75 @@ class Shelters:
                 raise ShelterError(f"shelter {shelter_id} was not opened for this disaster")
             if opening.closed_at is not None:
                 raise ShelterError(f"shelter {shelter_id} was already closed at {opening.closed_at.isoformat()}")
-            if not opening.opened_at <= closed <= now:
-                raise ShelterError("a shelter closes between its opening and now")
-            self._con.execute("UPDATE shelter_openings SET closed_at=?, closed_by=? WHERE disaster_id=? AND "
-                              "shelter_id=?", (_ms(closed), staff.strip(), disaster_id, shelter_id))
-            people = [_Person(m, r) for m, r in self._con.execute(
-                "SELECT DISTINCT municipality_code, resident_code FROM shelter_stays WHERE disaster_id=? AND "
-                "shelter_id=? AND (checked_out_at IS NULL OR checked_out_at > ?)", (disaster_id, shelter_id,
-                                                                                   _ms(closed)))]
-            shelter = self.shelter(shelter_id).shelter
-            for person in people:
-                after = self._recompute(disaster_id, person)
-                self._announce(disaster_id, shelter, person, StayAction.CHECK_OUT, TokenKind.SHELTER_CLOSED,
-                               str(uuid.uuid4()), None, closed, Outcome.APPLIED, after, now)
-            return self._opening(disaster_id, shelter_id) or opening, len(people)
+            return self._close_within(opening, staff.strip(), closed, now)
 
-    def openings(self, disaster_id: str, municipality_code: str | None = None) -> list[Opening]:
-        query = ("SELECT o.shelter_id, o.opened_at, o.closed_at FROM shelter_openings o JOIN shelters s USING "
-                 "(shelter_id) WHERE o.disaster_id=?")
+    def close_disaster(self, disaster_id: str, at: dt.datetime | None, now: dt.datetime) -> tuple[Disaster, int]:
+        """Close a disaster (DisasterStore.close_disaster: final, its CLOSED event) and, in the same transaction,
+        every shelter still open for it at the disaster's closing time, everyone in them checked out as closing a
+        shelter does. The disaster and how many shelters were closed."""
+        with self.store.transaction():
+            disaster = self.store.close_disaster_within(disaster_id, at, now)
+            assert disaster.closed_at is not None
+            still_open = [o for o in self.openings(disaster_id) if o.closed_at is None]
+            for opening in still_open:
+                if opening.opened_at > disaster.closed_at:
+                    raise ShelterError(f"shelter {opening.shelter_id} opened at {opening.opened_at.isoformat()}, "
+                                       f"after {disaster.closed_at.isoformat()}: close the disaster at or after it")
+                self._close_within(opening, CLOSED_WITH_DISASTER, disaster.closed_at, now)
+                crash_point("disaster_close.mid_shelters")
+        return disaster, len(still_open)
+
+    def _close_within(self, opening: Opening, staff: str, closed: dt.datetime, now: dt.datetime
+                      ) -> tuple[Opening, int]:
+        """Inside a transaction: end an open period at `closed` and check out everyone in the shelter then."""
+        disaster_id, shelter_id = opening.disaster_id, opening.shelter_id
+        if not opening.opened_at <= closed <= now:
+            raise ShelterError("a shelter closes between its opening and now")
+        self._con.execute("UPDATE shelter_openings SET closed_at=?, closed_by=? WHERE disaster_id=? AND "
+                          "shelter_id=? AND period=?", (_ms(closed), staff, disaster_id, shelter_id, opening.period))
+        people = [_Person(m, r) for m, r in self._con.execute(
+            "SELECT DISTINCT municipality_code, resident_code FROM shelter_stays WHERE disaster_id=? AND "
+            "shelter_id=? AND checked_in_at >= ? AND (checked_out_at IS NULL OR checked_out_at > ?)",
+            (disaster_id, shelter_id, _ms(opening.opened_at), _ms(closed)))]
+        shelter = self.shelter(shelter_id).shelter
+        for person in people:
+            after = self._recompute(disaster_id, person)
+            self._announce(disaster_id, shelter, person, StayAction.CHECK_OUT, TokenKind.SHELTER_CLOSED,
+                           str(uuid.uuid4()), None, closed, Outcome.APPLIED, after, now)
+        return self._opening(disaster_id, shelter_id) or opening, len(people)
+
+    def openings(self, disaster_id: str, municipality_code: str | None = None, *, every_period: bool = False
+                 ) -> list[Opening]:
+        """The shelters opened for the disaster (of one municipality), each by its last opening period (open, or
+        closed and not opened again), by shelter id; with `every_period`, every period, oldest first."""
+        query = ("SELECT o.shelter_id, o.period, o.opened_at, o.closed_at FROM shelter_openings o JOIN shelters s "
+                 "USING (shelter_id) WHERE o.disaster_id=?")
         values: list[str] = [disaster_id]
         if municipality_code is not None:
             query += " AND s.municipality_code=?"
             values.append(municipality_code)
-        return [Opening(disaster_id, s, _instant(o), _maybe_instant(c))
-                for s, o, c in self._con.execute(query + " ORDER BY o.shelter_id", values)]
+        if not every_period:
+            query += (" AND o.period = (SELECT max(period) FROM shelter_openings l WHERE l.disaster_id=o.disaster_id "
+                      "AND l.shelter_id=o.shelter_id)")
+        return [Opening(disaster_id, s, _instant(o), _maybe_instant(c), n)
+                for s, n, o, c in self._con.execute(query + " ORDER BY o.shelter_id, o.period", values)]
 
     def _opening(self, disaster_id: str, shelter_id: str) -> Opening | None:
-        row = self._con.execute("SELECT opened_at, closed_at FROM shelter_openings WHERE disaster_id=? AND "
-                                "shelter_id=?", (disaster_id, shelter_id)).fetchone()
-        return None if row is None else Opening(disaster_id, shelter_id, _instant(row[0]), _maybe_instant(row[1]))
+        """The shelter's last opening period for the disaster, if it was opened."""
+        row = self._con.execute("SELECT period, opened_at, closed_at FROM shelter_openings WHERE disaster_id=? AND "
+                                "shelter_id=? ORDER BY period DESC LIMIT 1", (disaster_id, shelter_id)).fetchone()
+        return None if row is None else Opening(disaster_id, shelter_id, _instant(row[1]), _maybe_instant(row[2]),
+                                                row[0])
+
+    def _periods(self, disaster_id: str, shelter_id: str | None = None) -> dict[str, list[OpeningPeriod]]:
+        """Shelter id → its opening periods for the disaster (of one shelter), oldest first."""
+        query = "SELECT shelter_id, opened_at, closed_at FROM shelter_openings WHERE disaster_id=?"
+        values = (disaster_id,) if shelter_id is None else (disaster_id, shelter_id)
+        found: dict[str, list[OpeningPeriod]] = {}
+        for s, o, c in self._con.execute(query + ("" if shelter_id is None else " AND shelter_id=?")
+                                         + " ORDER BY shelter_id, period", values):
+            found.setdefault(s, []).append(OpeningPeriod(_instant(o), _maybe_instant(c)))
+        return found
 
     # -- the terminals' events -------------------------------------------------------------------
 
@@ -316,7 +391,7 @@ class Shelters:
                 try:
                     shelter, person = self._check(item)
                 except (StayError, ShelterError, UnknownDisasterError) as exc:
-                    self._refuse(item, str(exc), now)
+                    self._refuse(item, refusal_code(exc), str(exc), now)
                     receipts[item.event.event_id] = Receipt(item.event.event_id, ReceiptStatus.REFUSED, str(exc))
                     continue
                 e = item.event
@@ -344,23 +419,25 @@ class Shelters:
         e = item.event
         self.store.disaster(item.disaster_id)
         shelter = self.shelter(e.shelter_id).shelter
-        opening = self._opening(item.disaster_id, e.shelter_id)
-        if opening is None:
-            raise StayError(f"shelter {e.shelter_id} ({shelter.name}) is not open for this disaster")
-        if not shelter_open_at(opening.opened_at, opening.closed_at, e.occurred_at):
+        periods = self._periods(item.disaster_id, e.shelter_id).get(e.shelter_id, [])
+        if not periods:
+            raise StayError(f"shelter {e.shelter_id} ({shelter.name}) is not open for this disaster",
+                            RefusalCode.SHELTER_NOT_OPEN)
+        if not shelter_open_at(periods, e.occurred_at):
+            opened = "; ".join(f"opened {p.opened_at.isoformat()}"
+                               + ("" if p.closed_at is None else f", closed {p.closed_at.isoformat()}")
+                               for p in periods)
             raise StayError(f"shelter {e.shelter_id} ({shelter.name}) was not open at {e.occurred_at.isoformat()} "
-                            f"(opened {opening.opened_at.isoformat()}"
-                            + ("" if opening.closed_at is None else f", closed {opening.closed_at.isoformat()}")
-                            + ")")
+                            f"({opened})", RefusalCode.SHELTER_NOT_OPEN)
         return shelter, self._person(item)
 
     def _person(self, item: TerminalEvent) -> _Person:
         """The ledger person the token names, or StayError (unknown, or ambiguous for a staff entry)."""
         if not self._has_ledger():
-            raise StayError("no ledger was built for this disaster yet: no one can be found")
+            raise StayError("no ledger was built for this disaster yet: no one can be found", RefusalCode.NO_LEDGER)
         token = item.token
         if REFUSED_TOKEN in token:
-            raise StayError(token[REFUSED_TOKEN])
+            raise StayError(token[REFUSED_TOKEN], RefusalCode.BAD_CERTIFICATE)
         if item.token_kind is TokenKind.CARD:
             serial = token.get("serial", "")
             rows = self._con.execute(
@@ -368,17 +445,18 @@ class Shelters:
                 "instr(',' || jpki_serials || ',', ?) > 0", (item.disaster_id, f",{serial},")).fetchall()
             if not rows:
                 raise StayError(f"the card (certificate {serial}) is of no resident in this disaster's register: "
-                                "enter the person by name and birth date")
+                                "enter the person by name and birth date", RefusalCode.UNKNOWN_PERSON)
         elif item.token_kind is TokenKind.QR:
             shelter_pass = read_pass(token.get("text", ""), self._pass_key)
             if shelter_pass.disaster_id != item.disaster_id:
-                raise StayError("the registration QR is of another disaster")
+                raise StayError("the registration QR is of another disaster", RefusalCode.BAD_QR)
             rows = self._con.execute(
                 "SELECT municipality_code, resident_code FROM ledger_residents WHERE disaster_id=? AND "
                 "municipality_code=? AND resident_code=?",
                 (item.disaster_id, shelter_pass.municipality_code, shelter_pass.resident_code)).fetchall()
             if not rows:
-                raise StayError("the registration QR names no one of this disaster's register")
+                raise StayError("the registration QR names no one of this disaster's register",
+                                RefusalCode.UNKNOWN_PERSON)
         elif item.token_kind is TokenKind.STAFF:
             wanted = kana_key(token.get("kana", ""))
             rows = [(m, r) for m, r, family, given in self._con.execute(
@@ -386,14 +464,16 @@ class Shelters:
                 "WHERE disaster_id=? AND birth_date=?", (item.disaster_id, token.get("birth_date", "")))
                 if kana_key(family + given) == wanted]
             if not rows:
-                raise StayError("no one of this disaster's register has that name (kana) and birth date")
+                raise StayError("no one of this disaster's register has that name (kana) and birth date",
+                                RefusalCode.UNKNOWN_PERSON)
             if len(rows) > 1:
                 raise StayError(f"{len(rows)} people of this disaster's register have that name (kana) and birth "
-                                "date: use the card or the registration QR")
+                                "date: use the card or the registration QR", RefusalCode.AMBIGUOUS_PERSON)
         else:
-            raise StayError(f"a terminal does not send {item.token_kind.value} events")
+            raise StayError(f"a terminal does not send {item.token_kind.value} events", RefusalCode.BAD_TOKEN)
         if len(rows) > 1:
-            raise StayError("the card matches more than one resident of the register: enter the person by name")
+            raise StayError("the card matches more than one resident of the register: enter the person by name",
+                            RefusalCode.AMBIGUOUS_PERSON)
         return _Person(*rows[0])
 
     def ledger_person(self, disaster_id: str, municipality_code: str, resident_code: str) -> None:
@@ -409,11 +489,15 @@ class Shelters:
         return self._con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='ledger_residents'"
                                  ).fetchone() is not None
 
-    def _refuse(self, item: TerminalEvent, reason: str, now: dt.datetime) -> None:
+    def _refuse(self, item: TerminalEvent, code: RefusalCode, reason: str, now: dt.datetime) -> None:
+        """Keep a refused event with its reason, and its dead letter in the outbox, in the batch's transaction: a
+        copy sent again finds the refusal (`_stored_receipt`), so each refused event is dead-lettered once."""
         e = item.event
         self._con.execute("INSERT INTO shelter_refused_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                           (e.event_id, item.disaster_id, e.shelter_id, e.action.value, _ms(e.occurred_at),
                            e.terminal_id, e.terminal_sequence, item.token_kind.value, reason, _ms(now)))
+        self.store.append_outbox(self.dead_letter_topic, item.disaster_id.encode(), self._dead_letter_serde,
+                                 dead_letter_of(item, code, reason, now), now)
 
     def _stored_receipt(self, event_id: str) -> Receipt | None:
         refused = self._con.execute("SELECT reason FROM shelter_refused_events WHERE event_id=?",
@@ -433,10 +517,7 @@ class Shelters:
         events = [StayEvent(i, StayAction(a), s, _instant(o), t, n) for i, a, s, o, t, n in self._con.execute(
             "SELECT event_id, action, shelter_id, occurred_at, terminal_id, terminal_sequence FROM "
             "shelter_stay_events WHERE disaster_id=? AND municipality_code=? AND resident_code=?", key)]
-        closings = {s: _instant(c) for s, c in self._con.execute(
-            "SELECT shelter_id, closed_at FROM shelter_openings WHERE disaster_id=? AND closed_at IS NOT NULL",
-            (disaster_id,))}
-        state = stays(events, closings)
+        state = stays(events, self._periods(disaster_id))
         self._con.execute("DELETE FROM shelter_stays WHERE disaster_id=? AND municipality_code=? AND "
                           "resident_code=?", key)
         self._con.executemany("INSERT INTO shelter_stays VALUES (?, ?, ?, ?, ?, ?, ?)", [
@@ -474,7 +555,12 @@ class Shelters:
             "SELECT shelter_id, count(*) FROM shelter_stays WHERE disaster_id=? AND checked_in_at <= ? AND "
             "(checked_out_at IS NULL OR checked_out_at > ?) GROUP BY shelter_id", (disaster_id, instant, instant)))
         found = []
-        for opening in self.openings(disaster_id, municipality_code):
+        periods = {}
+        for opening in self.openings(disaster_id, municipality_code, every_period=True):
+            # The period in effect at `at` (the last opened by then), else the first.
+            if opening.opened_at <= at or opening.shelter_id not in periods:
+                periods[opening.shelter_id] = opening
+        for opening in periods.values():
             entry = self.shelter(opening.shelter_id)
             found.append(ShelterOccupancy(entry, opening, Occupancy(
                 opening.shelter_id, counts.get(opening.shelter_id, 0), period,
@@ -515,6 +601,35 @@ class Shelters:
         return [(i, s, r) for i, s, r in self._con.execute(
             "SELECT event_id, shelter_id, reason FROM shelter_refused_events WHERE disaster_id=? ORDER BY "
             "received_at, rowid", (disaster_id,))]
+
+
+def refusal_code(exc: StayError | ShelterError | UnknownDisasterError) -> RefusalCode:
+    if isinstance(exc, StayError):
+        return exc.code
+    if isinstance(exc, UnknownShelterError):
+        return RefusalCode.UNKNOWN_SHELTER
+    if isinstance(exc, UnknownDisasterError):
+        return RefusalCode.UNKNOWN_DISASTER
+    return RefusalCode.REFUSED
+
+
+def dead_letter_of(item: TerminalEvent, code: RefusalCode, reason: str, now: dt.datetime) -> dict[str, Any]:
+    """The DeadLetter of a refused terminal event. Its input was no Kafka message but the terminal's queue, an
+    ordered log of its own: the source is `topics.shelter_terminal_source(terminal id)`, partition 0, the offset the
+    event's sequence on the terminal (so the three name it, as they name a message, and a copy the relay sends again
+    is known by them). The value is what the store keeps of a refused event (`shelter_refused_events`: ids,
+    shelter, action, time, token kind) as JSON: the token itself — a name in kana and a birth date, a card's
+    certificate, a QR naming a resident — stays on the terminal, since a dead letter carries no personal data in
+    plain text; the reason names no one either (at most a card's certificate serial, as the store's does)."""
+    e = item.event
+    value = {"event_id": e.event_id, "disaster_id": item.disaster_id, "shelter_id": e.shelter_id,
+             "action": e.action.value, "occurred_at": to_millisecond(e.occurred_at).isoformat(),
+             "terminal_id": e.terminal_id, "terminal_sequence": e.terminal_sequence,
+             "token_kind": item.token_kind.value}
+    return {"processor": DEAD_LETTER_PROCESSOR, "topic": topics.shelter_terminal_source(e.terminal_id),
+            "partition": 0, "offset": e.terminal_sequence, "key": item.disaster_id.encode(),
+            "value": json.dumps(value, sort_keys=True, separators=(",", ":")).encode(), "reason_code": code.value,
+            "reason": reason, "failed_at": to_millisecond(now)}
 
 
 def _detail(event: StayEvent, outcome: Outcome, state: PersonStays) -> str:

@@ -186,7 +186,7 @@ class Platform:
     def shelters(self) -> Shelters:
         """Shelters, their openings and the stays at them, on the disaster store; people found in the ledgers."""
         return Shelters(self.disaster_ledger.store, AvroSerde(self.registry, CONTRACTS[topics.SHELTER_STAYS]),
-                        self.shelter_pass_key)
+                        self.shelter_pass_key, AvroSerde(self.registry, CONTRACTS[topics.DLQ]))
 
     @cached_property
     def shelter_pass_key(self) -> bytes:

@@ -104,11 +104,12 @@ def _board_html(disaster: Disaster, rows: list[BoardRow], csrf_field: str) -> st
                       f'<button id="close-{_e(s.shelter_id)}" type="submit">閉鎖（全員退所）</button></form>')
         else:
             closed_at = r.opening.closed_at if r.opening else None
-            closed = closed_at is not None
             state = f"閉鎖（{_e(_when(closed_at))}）" if closed_at is not None else "未開設"
             count, capacity, ratio = "", "", ""
-            button = "" if closed else (f'<form method="post" action="/d/{d}/shelters/{sid}/open">{csrf_field}'
-                                        f'<button id="open-{_e(s.shelter_id)}" type="submit">開設</button></form>')
+            # A closed shelter can be opened again (a new opening period; its earlier stays are kept).
+            button = (f'<form method="post" action="/d/{d}/shelters/{sid}/open">{csrf_field}'
+                      f'<button id="open-{_e(s.shelter_id)}" type="submit">'
+                      f'{"再開設" if closed_at is not None else "開設"}</button></form>')
         lines += (f'<tr id="shelter-{_e(s.shelter_id)}"><td>{_e(s.name)}</td><td>{_e(_KINDS[s.kind])}</td>'
                   f'<td class="state">{state}</td><td class="headcount">{count}</td><td class="capacity">'
                   f'{capacity}</td><td class="occupancy">{ratio}</td><td>{button}</td></tr>')

@@ -145,12 +145,14 @@ def list_disasters(settings: Settings, as_json: bool) -> None:
 @JSON_OPTION
 @click.pass_obj
 def close_disaster(settings: Settings, disaster_id: str, at: dt.datetime | None, as_json: bool) -> None:
-    """Close a declared disaster (final): stored durably, then published by the relay."""
+    """Close a declared disaster (final), and the shelters still open for it (everyone checked out): stored
+    durably in one step, then published by the relay."""
     from streams.platform import Platform
 
     with options_of_rule():
-        closed = Platform(settings).disaster_store.close_disaster(disaster_id.strip(), at, _now())
-    _emit(_disaster_values(closed), as_json, _disaster_line(closed))
+        closed, shelters = Platform(settings).shelters.close_disaster(disaster_id.strip(), at, _now())
+    _emit(_disaster_values(closed) | {"shelters_closed": shelters}, as_json,
+          _disaster_line(closed) + (f" ({shelters} shelters closed)" if shelters else ""))
 
 
 _municipality_option = click.option("--municipality", "municipality", required=True, metavar="CODE",

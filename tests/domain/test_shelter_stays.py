@@ -10,7 +10,17 @@ import pytest
 
 from domain.register_csv import RowError
 from domain.shelter_pass import ShelterPass, pass_text, read_pass
-from domain.shelter_stays import Ending, Outcome, StayAction, StayError, StayEvent, kana_key, stays
+from domain.shelter_stays import (
+    Ending,
+    OpeningPeriod,
+    Outcome,
+    StayAction,
+    StayError,
+    StayEvent,
+    kana_key,
+    shelter_open_at,
+    stays,
+)
 from domain.shelters import Period, ShelterError, ShelterKind, capacity, period_of, shelter_record
 
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
@@ -54,13 +64,32 @@ def test_a_check_out_at_another_shelter_is_unmatched() -> None:
 
 def test_closing_a_shelter_ends_the_stays_there_even_a_late_check_in() -> None:
     closed = T0 + dt.timedelta(hours=2)
-    result = stays([_event(1, IN, "A", 0)], {"A": closed})
+    result = stays([_event(1, IN, "A", 0)], {"A": [OpeningPeriod(T0, closed)]})
     assert result.current is None and result.stays[0] == result.stays[0].__class__("A", T0, closed,
                                                                                    Ending.SHELTER_CLOSED)
     # After the closing the person checks in elsewhere: the closed stay stays closed at its closing time.
-    moved = stays([_event(1, IN, "A", 0), _event(2, IN, "B", 180)], {"A": closed})
+    moved = stays([_event(1, IN, "A", 0), _event(2, IN, "B", 180)], {"A": [OpeningPeriod(T0, closed)]})
     assert [(s.shelter_id, s.checked_out_at, s.ended_by) for s in moved.stays] == [
         ("A", closed, Ending.SHELTER_CLOSED), ("B", None, None)]
+
+
+def test_a_shelter_opened_again_ends_only_the_stays_of_its_closed_period() -> None:
+    closed, reopened = T0 + dt.timedelta(hours=2), T0 + dt.timedelta(hours=5)
+    periods = {"A": [OpeningPeriod(T0, closed), OpeningPeriod(reopened, None)]}
+    assert shelter_open_at(periods["A"], T0 + dt.timedelta(hours=1))
+    assert not shelter_open_at(periods["A"], closed) and not shelter_open_at(periods["A"], T0 + dt.timedelta(hours=4))
+    assert shelter_open_at(periods["A"], reopened)
+    # In before the closing, in again after the reopening (arriving in any order): two stays, the second open.
+    events = [_event(1, IN, "A", 0), _event(2, IN, "A", 6 * 60)]
+    for order in (events, events[::-1]):
+        result = stays(order, periods)
+        assert [(s.checked_in_at, s.checked_out_at, s.ended_by) for s in result.stays] == [
+            (T0, closed, Ending.SHELTER_CLOSED), (T0 + dt.timedelta(hours=6), None, None)]
+        assert result.outcomes == {"e1": Outcome.APPLIED, "e2": Outcome.APPLIED}
+    # When the second period closes too, its stay ends at that closing, the first one's at its own.
+    second_close = T0 + dt.timedelta(hours=8)
+    both = stays(events, {"A": [OpeningPeriod(T0, closed), OpeningPeriod(reopened, second_close)]})
+    assert [s.checked_out_at for s in both.stays] == [closed, second_close]
 
 
 def test_kana_as_staff_type_it() -> None:

@@ -6,7 +6,9 @@ nothing, staff items never overwritten, closed disasters left alone."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,8 @@ from infra import topics
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
-from sinks.disaster_ledger import DisasterLedger, LedgerBuild, Unbuilt
+from sinks.disaster_ledger import DisasterLedger, LedgerBuild, Unbuilt, _made_ahead
+from sinks.disaster_store import PAGE_SIZE, DisasterStore
 from sinks.restore import read_restore, restore
 from streams.platform import Platform
 from streams.register.reference import load_reference_data
@@ -108,6 +111,72 @@ def test_build_equals_the_restore_at_the_moment_of_the_disaster(platform: Platfo
     assert isinstance(onagawa, Unbuilt) and "no backup of municipality 045811" in onagawa.reason
     assert platform.disaster_ledger.builds(disaster.disaster_id).keys() == {TANABE}
     assert con.execute("SELECT count(*) FROM ledger_residents WHERE municipality_code=?", (ONAGAWA,)).fetchone() == (0,)
+
+
+def test_a_build_in_batches_is_the_build_in_one(platform: Platform, register: Any) -> None:
+    """Batches of 700 of the 8,000 residents (ordered by resident code, so a household's address recurs in
+    several batches): the same rows and dwellings as the build in one batch."""
+    at = occurred(register[1])
+    whole, [one] = declare(platform.disaster_ledger, at, TANABE)
+    batched = DisasterLedger(platform.disaster_store, platform.snapshot_store, build_batch_rows=700)
+    parts, [many] = declare(batched, at, TANABE)
+    assert isinstance(one, LedgerBuild) and many == one and one.residents > 7 * 700
+    assert (batched.residents(parts.disaster_id, TANABE)
+            == platform.disaster_ledger.residents(whole.disaster_id, TANABE))
+    assert [(d.dwelling_id, d.address, d.latitude, d.longitude) for d in batched.dwellings(parts.disaster_id, TANABE)] \
+        == [(d.dwelling_id, d.address, d.latitude, d.longitude)
+            for d in platform.disaster_ledger.dwellings(whole.disaster_id, TANABE)]
+
+
+def test_a_store_made_with_small_pages_keeps_them_and_builds_the_same(platform: Platform, tmp_path: Path,
+                                                                     register: Any) -> None:
+    """A disaster store made before the pages grew to 16 KiB keeps its 4 KiB pages and builds the same ledger."""
+    assert platform.disaster_store.connection.execute("PRAGMA page_size").fetchone() == (PAGE_SIZE,)
+    old_file = tmp_path / "old" / "store.sqlite3"
+    old_file.parent.mkdir(mode=0o700)
+    made = sqlite3.connect(old_file)
+    made.execute("PRAGMA page_size=4096")
+    made.execute("PRAGMA journal_mode=WAL")
+    made.close()
+    old = DisasterStore(old_file, AvroSerde(FileSchemaRegistry(), CONTRACTS[topics.DISASTER_EVENTS]))
+    try:
+        assert old.connection.execute("PRAGMA page_size").fetchone() == (4096,)
+        at = occurred(register[1])
+        in_old, [built] = declare(DisasterLedger(old, platform.snapshot_store), at, TANABE)
+        in_new, [expected] = declare(platform.disaster_ledger, at, TANABE)
+        assert built == expected
+        assert (DisasterLedger(old, platform.snapshot_store).residents(in_old.disaster_id, TANABE)
+                == platform.disaster_ledger.residents(in_new.disaster_id, TANABE))
+    finally:
+        old.close()
+
+
+def test_rows_made_ahead_hand_over_a_failure_and_stop_with_the_taker() -> None:
+    """The build's making thread: an exception of the making reaches the taker after what was made before it (so
+    the build's transaction rolls back); a taker that stops leaves no thread running, which made at most what
+    fits ahead."""
+    def failing() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ValueError("a bad batch")
+
+    taken = []
+    with pytest.raises(ValueError, match="a bad batch"):
+        for item in _made_ahead(failing()):
+            taken.append(item)
+    assert taken == [1, 2]
+    made: list[int] = []
+
+    def endless() -> Iterator[int]:
+        for i in itertools.count():
+            made.append(i)
+            yield i
+
+    items = _made_ahead(endless(), ahead=2)
+    assert next(items) == 0
+    items.close()
+    assert not [t for t in threading.enumerate() if t.name == "ledger-build"]
+    assert len(made) <= 1 + 2 + 1  # taken, waiting, and the one the thread held when told to stop
 
 
 def test_build_before_the_backup_starts_is_refused_whole(platform: Platform) -> None:

@@ -24,7 +24,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from certgen.user_certificates import CertificateKind
-from domain.disasters import declaration
+from domain.disasters import declaration, to_millisecond
 from domain.shelter_stays import StayAction, TokenKind
 from infra import topics
 from infra.cluster_control import ClusterHandle
@@ -48,6 +48,9 @@ BCL = Path(sys.executable).parent / "bcl"
 SERDE = AvroSerde(FileSchemaRegistry(), CONTRACTS[topics.SHELTER_STAYS])
 ONAGAWA, TANABE = "045811", "302066"
 PIN = "1234"
+# The shelters are opened this long before a test starts, so that a test can record events at times of its choosing
+# (on a terminal's queue) that are all in the past when it reads the occupancy "now".
+OPENED_BEFORE = dt.timedelta(hours=3)
 SHELTER_A, SHELTER_B = "E0458100001111", "E0458100003111"  # 大沢安住集会所, 浦宿二区集会所 (shipped GSI data)
 HEADER = ("municipality_code,shelter_id,name,address,lat,lon,kind,hazard_flood,hazard_landslide,hazard_storm_surge,"
           "hazard_earthquake,hazard_tsunami,hazard_fire,hazard_inland_flood,hazard_volcano,capacity")
@@ -61,6 +64,7 @@ class World:
     env: dict[str, str]
     hanako: JpkiCard  # R0001's card
     stranger: JpkiCard  # a valid card of nobody in the ledger
+    opened_at: dt.datetime  # when the fixture opened shelters A and B (OPENED_BEFORE its start)
 
 
 def _card(platform: Platform, serial: str, now: dt.datetime) -> JpkiCard:
@@ -108,10 +112,10 @@ def world(cluster: ClusterHandle, tmp_path: Path) -> World:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BCL_")}
     env |= {"BCL_DATA_DIR": str(data_dir), "BCL_LOG_LEVEL": "warning",
             "BCL_BOOTSTRAP_SERVERS": cluster.bootstrap_servers}
-    made = World(data_dir, platform, d, env, hanako, stranger)
+    made = World(data_dir, platform, d, env, hanako, stranger, to_millisecond(now - OPENED_BEFORE))
     assert bcl(made, "import").returncode == 0
     for shelter in (SHELTER_A, SHELTER_B):
-        assert bcl(made, "open", d, shelter, "--staff", "佐藤").returncode == 0
+        assert bcl(made, "open", d, shelter, "--staff", "佐藤", "--at", made.opened_at.isoformat()).returncode == 0
     return made
 
 
@@ -339,8 +343,10 @@ def test_intake_killed_mid_batch_and_events_delivered_twice(world: World) -> Non
 def test_sync_sigkilled_between_batches_loses_nothing_and_applies_nothing_twice(world: World) -> None:
     t1 = terminal(world, "T1", SHELTER_A)
     queue = TerminalQueue(world.data_dir / "shelter-terminals" / f"{t1}.sqlite3")
-    start = dt.datetime.now(dt.UTC)
-    total = 1_200  # three batches of the sync
+    # In the past (the shelter opened OPENED_BEFORE ago), so that "now", when the occupancy is read, is after them
+    # all: 太郎's last check-out counts, however long the test took.
+    start = world.opened_at + dt.timedelta(minutes=1)
+    total = 1_200  # three batches of the sync (20 minutes of events)
     for n in range(total):  # 太郎 in and out, all day, while the terminal is offline
         queue.record(StayAction.CHECK_OUT if n % 2 else StayAction.CHECK_IN, TokenKind.STAFF,
                      {"kana": "オナガワ タロウ", "birth_date": "1950-07-07", "staff": "佐藤"},
@@ -364,7 +370,155 @@ def test_sync_sigkilled_between_batches_loses_nothing_and_applies_nothing_twice(
     assert len(events) == total and len({e["stay_event_id"] for e in events}) == total
     assert {e["outcome"] for e in events} == {"APPLIED"}
     assert len(world.platform.shelters.stays_of(world.disaster_id, ONAGAWA, "R0002")) == total // 2
-    # The events run 20 minutes past the test's start: the headcount after the last of them, not at some instant
-    # among them (where 太郎 is in or out by the second).
-    end = start + dt.timedelta(seconds=total)
-    assert where(world, "R0002") is None and headcounts(world, end)[SHELTER_A] == 0
+    assert where(world, "R0002") is None and headcounts(world)[SHELTER_A] == 0
+
+
+# -- reopening, the disaster's closing, refusals dead-lettered -----------------------------------------------------
+
+
+def _record(world: World, terminal_id: str, action: StayAction, token: tuple[TokenKind, dict[str, str]],
+            at: dt.datetime) -> str:
+    """An event kept on a terminal's queue at a chosen time (the terminal offline): its id."""
+    queue = TerminalQueue(world.data_dir / "shelter-terminals" / f"{terminal_id}.sqlite3")
+    try:
+        return queue.record(action, token[0], token[1], at).event.event_id
+    finally:
+        queue.close()
+
+
+def _staff(kana: str, birth: str) -> tuple[TokenKind, dict[str, str]]:
+    return TokenKind.STAFF, {"kana": kana, "birth_date": birth, "staff": "佐藤"}
+
+
+TARO_TOKEN, HANAKO_TOKEN = _staff("オナガワ タロウ", "1950-07-07"), _staff("オナガワ ハナコ", "1980-04-01")
+
+
+def test_a_shelter_closed_and_opened_again(world: World) -> None:
+    t1, at = terminal(world, "T1", SHELTER_A), world.opened_at
+    minutes = [at + dt.timedelta(minutes=m) for m in range(0, 181)]
+    _record(world, t1, StayAction.CHECK_IN, TARO_TOKEN, minutes[10])
+    assert bcl(world, "terminal", "sync", "--terminal", t1).returncode == 0
+    closed = bcl(world, "close", world.disaster_id, SHELTER_A, "--staff", "佐藤", "--at", minutes[30].isoformat())
+    assert closed.returncode == 0 and "1 checked out" in closed.stdout, closed
+    refused(bcl(world, "open", world.disaster_id, SHELTER_A, "--staff", "佐藤", "--at", minutes[20].isoformat()),
+            "opens again at or after its closing")
+    reopened = bcl(world, "open", world.disaster_id, SHELTER_A, "--staff", "鈴木", "--at", minutes[60].isoformat())
+    assert reopened.returncode == 0, reopened
+    refused(bcl(world, "open", world.disaster_id, SHELTER_A, "--staff", "鈴木"), "is open for this disaster already")
+    # 太郎 comes back after the reopening; 花子 arrives; a check-in made while it was closed is refused.
+    _record(world, t1, StayAction.CHECK_IN, TARO_TOKEN, minutes[70])
+    _record(world, t1, StayAction.CHECK_IN, HANAKO_TOKEN, minutes[80])
+    gap = _record(world, t1, StayAction.CHECK_IN, _staff("スズキ イチロウ", "1960-01-01"), minutes[45])
+    synced = json.loads(bcl(world, "terminal", "sync", "--terminal", t1, "--json").stdout)
+    assert (synced["APPLIED"], synced["REFUSED"]) == (2, 1)
+    [(event_id, _, reason)] = world.platform.shelters.refused(world.disaster_id)
+    assert event_id == gap and "was not open" in reason
+    taro = world.platform.shelters.stays_of(world.disaster_id, ONAGAWA, "R0002")
+    assert [(s.checked_in_at, s.checked_out_at, s.ended_by) for s in taro] == [
+        (minutes[10], minutes[30], "SHELTER_CLOSED"), (minutes[70], None, None)]
+    # The occupancy right across the two periods.
+    assert [headcounts(world, minutes[m])[SHELTER_A] for m in (20, 45, 75, 85)] == [1, 0, 1, 2]
+    assert headcounts(world)[SHELTER_A] == 2
+    periods = world.platform.shelters.openings(world.disaster_id, every_period=True)
+    assert [(o.shelter_id, o.period, o.closed_at) for o in periods if o.shelter_id == SHELTER_A] == [
+        (SHELTER_A, 1, minutes[30]), (SHELTER_A, 2, None)]
+    # Closing the second period checks out its two, and leaves the first period's stay as it was.
+    closed = bcl(world, "close", world.disaster_id, SHELTER_A, "--staff", "鈴木", "--at", minutes[120].isoformat())
+    assert closed.returncode == 0 and "2 checked out" in closed.stdout, closed
+    taro = world.platform.shelters.stays_of(world.disaster_id, ONAGAWA, "R0002")
+    assert [(s.checked_out_at, s.ended_by) for s in taro] == [(minutes[30], "SHELTER_CLOSED"),
+                                                              (minutes[120], "SHELTER_CLOSED")]
+    assert [headcounts(world, minutes[m])[SHELTER_A] for m in (20, 85, 130)] == [1, 2, 0]
+
+
+def _disaster_close(world: World, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BCL), "disaster", "close", world.disaster_id, "--json"], capture_output=True,
+                          text=True, env=world.env | extra_env, timeout=120)
+
+
+def test_closing_the_disaster_closes_its_open_shelters_in_the_same_step(world: World) -> None:
+    t1, t2 = terminal(world, "T1", SHELTER_A), terminal(world, "T2", SHELTER_B)
+    assert stay(world, "check-in", t1, *TARO).returncode == 0
+    assert stay(world, "check-in", t2, *staff_entry("オナガワ ハナコ", "1980-04-01")).returncode == 0
+    before = len(world.platform.disaster_store.unpublished(10_000))
+
+    # Killed inside the closing's transaction, one shelter closed: nothing of it was kept.
+    killed = _disaster_close(world, BCL_CRASH_POINT="disaster_close.mid_shelters")
+    assert killed.returncode == CRASH_EXIT_STATUS, killed
+    assert world.platform.disaster_store.disaster(world.disaster_id).closed_at is None
+    assert headcounts(world) == {SHELTER_A: 1, SHELTER_B: 1}
+    assert len(world.platform.disaster_store.unpublished(10_000)) == before
+
+    done = _disaster_close(world)
+    assert done.returncode == 0, done
+    assert json.loads(done.stdout)["shelters_closed"] == 2
+    closed_at = world.platform.disaster_store.disaster(world.disaster_id).closed_at
+    assert closed_at is not None
+    assert {o.shelter_id: o.closed_at for o in world.platform.shelters.openings(world.disaster_id)} == {
+        SHELTER_A: closed_at, SHELTER_B: closed_at}
+    assert headcounts(world) == {SHELTER_A: 0, SHELTER_B: 0}
+    assert where(world, "R0002") is None and where(world, "R0001") is None
+    closing = [e for e in stay_events(world) if e["token_kind"] == "SHELTER_CLOSED"]
+    assert sorted((e["shelter_id"], e["resident_code"]) for e in closing) == [(SHELTER_A, "R0002"),
+                                                                               (SHELTER_B, "R0001")]
+    # The disaster is closed for good: no shelter opens for it, and a terminal's later check-in is refused.
+    refused(bcl(world, "open", world.disaster_id, SHELTER_A, "--staff", "佐藤"), "is closed")
+    refused(stay(world, "check-in", t1, *TARO), "was not open")
+
+
+def test_refused_terminal_events_are_dead_lettered_once_without_personal_data(world: World) -> None:
+    t1 = terminal(world, "T1", SHELTER_A)
+    # A terminal set up (offline) for a shelter no one imported.
+    lost = TerminalQueue.create(world.data_dir / "shelter-terminals" / "T9.sqlite3", world.disaster_id,
+                                "E0000000000000", "T9", dt.datetime.now(dt.UTC))
+    lost.close()
+    now = dt.datetime.now(dt.UTC)
+    expected = {
+        _record(world, t1, StayAction.CHECK_IN, _staff("ヤマダ ハナコ", "1961-02-03"), now): "UNKNOWN_PERSON",
+        _record(world, t1, StayAction.CHECK_IN, _staff("スズキ イチロウ", "1960-01-01"), now): "AMBIGUOUS_PERSON",
+        _record(world, t1, StayAction.CHECK_IN, (TokenKind.CARD, {"serial": "00000000000b0001",
+                                                                  "certificate": "bm90IGEgY2VydGlmaWNhdGU="}), now):
+            "BAD_CERTIFICATE",
+        _record(world, t1, StayAction.CHECK_IN, (TokenKind.QR, {"text": "BCL-SHELTER-1.eyJkIjoiMSJ9.AAAA"}), now):
+            "BAD_QR",
+        _record(world, t1, StayAction.CHECK_IN, TARO_TOKEN, world.opened_at - dt.timedelta(minutes=5)):
+            "SHELTER_NOT_OPEN",
+        _record(world, "T9", StayAction.CHECK_IN, TARO_TOKEN, now): "UNKNOWN_SHELTER",
+    }
+    # A check-out without a check-in is no refusal but an UNMATCHED stay event (kept, applied if its check-in
+    # arrives): it is on bcl.shelter.stays, not a dead letter.
+    unmatched = _record(world, t1, StayAction.CHECK_OUT, TARO_TOKEN, now)
+    # The terminal is killed after the intake committed, before it kept the answers: it sends the batch again.
+    killed = bcl(world, "terminal", "sync", "--terminal", t1, BCL_CRASH_POINT="shelter_terminal.after_receipt")
+    assert killed.returncode == CRASH_EXIT_STATUS, killed
+    again = json.loads(bcl(world, "terminal", "sync", "--terminal", t1, "--json").stdout)
+    assert (again["REFUSED"], again["UNMATCHED"], again["duplicate"]) == (5, 1, 6)
+    assert json.loads(bcl(world, "terminal", "sync", "--terminal", "T9", "--json").stdout)["REFUSED"] == 1
+    # Kept with the reason in the store and answered to the terminal.
+    assert {i for i, _, _ in world.platform.shelters.refused(world.disaster_id)} == set(expected)
+    assert all(status == "REFUSED" for i, status in _terminal_queue(world, t1) if i in expected)
+
+    relayed = subprocess.run([str(BCL), "disaster", "relay", "--until-published"], capture_output=True, text=True,
+                             env=world.env, timeout=120)
+    assert relayed.returncode == 0, relayed
+    dlq = AvroSerde(FileSchemaRegistry(), CONTRACTS[topics.DLQ])
+    messages = [m for m in read_topic(world.env["BCL_BOOTSTRAP_SERVERS"], topics.DLQ)
+                if m.key() == world.disaster_id.encode()]
+    letters = [dlq.decode(m.value()) for m in messages]
+    assert {letter["processor"] for letter in letters} == {"shelter-intake"}
+    values = [json.loads(letter["value"]) for letter in letters]
+    assert sorted(v["event_id"] for v in values) == sorted(expected)  # each once, the resent batch too
+    for letter, value in zip(letters, values, strict=True):
+        assert letter["reason_code"] == expected[value["event_id"]]
+        assert letter["topic"] == f"shelter-terminal:{value['terminal_id']}" and letter["partition"] == 0
+        assert letter["offset"] == value["terminal_sequence"] and value["disaster_id"] == world.disaster_id
+    # No name, reading, birth date, certificate or QR of the tokens in the dead letters (nor in their reasons).
+    raw = b"".join(m.value() for m in messages)
+    tokens = ("ヤマダ", "スズキ", "オナガワ", "1961-02-03", "1960-01-01", "1950-07-07", "bm90IGEgY2VydGlmaWNhdGU",
+              "eyJkIjoiMSJ9")
+    for personal in tokens:
+        assert personal.encode() not in raw, personal
+    stays_published = [SERDE.decode(m.value()) for m in read_topic(world.env["BCL_BOOTSTRAP_SERVERS"],
+                                                                    topics.SHELTER_STAYS)]
+    [out] = [e for e in stays_published if e["stay_event_id"] == unmatched]
+    assert out["outcome"] == "UNMATCHED"
