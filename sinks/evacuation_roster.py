@@ -71,7 +71,9 @@ _TABLES = """
         household_number TEXT NOT NULL, status TEXT NOT NULL, deletion_reason TEXT, deleted_on TEXT,
         reasons TEXT, elderly INTEGER, household_size INTEGER, evaluated_on TEXT, listed_since TEXT,
         PRIMARY KEY (municipality_code, resident_code)) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS roster_people_household ON roster_people (municipality_code, household_number);
+    DROP INDEX IF EXISTS roster_people_household;
+    CREATE INDEX IF NOT EXISTS roster_people_households ON roster_people
+        (municipality_code, household_number, status, birth_date);
     CREATE TABLE IF NOT EXISTS roster_welfare (
         municipality_code TEXT NOT NULL, resident_code TEXT NOT NULL, status TEXT NOT NULL,
         event_time INTEGER NOT NULL, PRIMARY KEY (municipality_code, resident_code)) WITHOUT ROWID;
@@ -156,6 +158,10 @@ def _text(reasons: Iterable[Criterion]) -> str:
     return ",".join(r.value for r in reasons)
 
 
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
 def _ms(instant: dt.datetime) -> int:
     return int(instant.timestamp() * 1000)
 
@@ -198,19 +204,26 @@ class EvacuationRoster:
         joined too); returns how many people's reasons to be listed changed (a first evaluation counts).
         Applying the same records again changes nothing."""
         touched: dict[str, set[str]] = {}
+        latest = {(s["municipality_code"], s["resident_code"]): s for s in register_states}
+        by_municipality: dict[str, list[Mapping[str, Any]]] = {}
+        for state in latest.values():
+            by_municipality.setdefault(state["municipality_code"], []).append(state)
         with self.store.transaction():
-            for state in {(s["municipality_code"], s["resident_code"]): s for s in register_states}.values():
-                code, resident = state["municipality_code"], state["resident_code"]
-                households = {state["household_number"]}
-                old = self._con.execute("SELECT household_number FROM roster_people WHERE municipality_code=? "
-                                        "AND resident_code=?", (code, resident)).fetchone()
-                if old is not None:
-                    households.add(old[0])
-                self._upsert_person(state)
+            # Set-based: the households the people were in before the batch, the records written, then the current
+            # members of every household left or joined, a few queries per municipality and batch. The members are
+            # read after every write of the batch: whoever left one of these households in the batch is touched as
+            # a record of the batch itself.
+            for code, states in by_municipality.items():
                 people = touched.setdefault(code, set())
-                people.add(resident)
-                for household in households:
-                    people.update(self._household_codes(code, household))
+                people.update(s["resident_code"] for s in states)
+                households = {s["household_number"] for s in states}
+                households.update(h for (h,) in self._select_in(
+                    "SELECT household_number FROM roster_people WHERE municipality_code=? AND resident_code IN ({})",
+                    code, sorted(people)))
+                self._upsert_people(states)
+                people.update(r for (r,) in self._select_in(
+                    "SELECT resident_code FROM roster_people WHERE municipality_code=? AND status='CURRENT' "
+                    "AND household_number IN ({})", code, sorted(households)))
             for event in welfare:
                 code, resident = event["municipality_code"], event["resident_code"]
                 status = welfare_status(event)
@@ -230,22 +243,16 @@ class EvacuationRoster:
         with self.store.transaction():
             return self._evaluate(municipality_code, self._all_codes(municipality_code), on)
 
-    def _upsert_person(self, state: Mapping[str, Any]) -> None:
-        deleted_on = state.get("deleted_on")
-        values = (state["family_name"], state["given_name"], state["family_name_kana"], state["given_name_kana"],
-                  state["birth_date"].isoformat(), state["sex"], address_text(state["address"]),
-                  state["address"]["town"], state["household_number"], state["status"], state.get("deletion_reason"),
-                  deleted_on.isoformat() if deleted_on else None)
+    def _upsert_people(self, states: Sequence[Mapping[str, Any]]) -> None:
         assignments = ", ".join(f"{c}=excluded.{c}" for c in _PERSON)
-        self._con.execute(
+        self._con.executemany(
             f"INSERT INTO roster_people (municipality_code, resident_code, {', '.join(_PERSON)}) "
             f"VALUES (?, ?, {', '.join('?' * len(_PERSON))}) "
             f"ON CONFLICT (municipality_code, resident_code) DO UPDATE SET {assignments}",
-            (state["municipality_code"], state["resident_code"], *values))
-
-    def _household_codes(self, code: str, household: str) -> list[str]:
-        return [r for (r,) in self._con.execute("SELECT resident_code FROM roster_people WHERE municipality_code=? "
-                                                "AND household_number=? AND status='CURRENT'", (code, household))]
+            [(state["municipality_code"], state["resident_code"], state["family_name"], state["given_name"],
+              state["family_name_kana"], state["given_name_kana"], state["birth_date"].isoformat(), state["sex"],
+              address_text(state["address"]), state["address"]["town"], state["household_number"], state["status"],
+              state.get("deletion_reason"), _iso(state.get("deleted_on"))) for state in states])
 
     def _all_codes(self, code: str) -> list[str]:
         return [r for (r,) in self._con.execute("SELECT resident_code FROM roster_people WHERE municipality_code=?",

@@ -54,6 +54,7 @@ from sinks.disaster_ledger import LedgerBuild
 from sinks.restore import backup_status, restore
 from sinks.snapshot_store import BaseSnapshotStore
 from streams.adapter import AdapterState, publish, publish_welfare
+from streams.demo_shelters import RosterProcessor
 from streams.platform import Platform
 from streams.register.reference import load_reference_data
 from streams.settings import Settings, load_settings
@@ -594,7 +595,7 @@ def _answers(url: str, timeout: float = 60.0) -> int:
             time.sleep(0.3)
 
 
-def shelters(run: DemoRun, centre: KioskCentre, demo: DisasterDemo) -> None:
+def shelters(run: DemoRun, centre: KioskCentre, demo: DisasterDemo, roster: RosterProcessor) -> None:
     """The roster, shelters opened in both towns, check-ins at terminals (streams.demo_shelters), on the evening of
     the kiosks' simulated day: the cards were issued that day."""
     from streams.demo_shelters import ShelterCast, shelters_and_evacuees
@@ -604,8 +605,8 @@ def shelters(run: DemoRun, centre: KioskCentre, demo: DisasterDemo) -> None:
                          and _in_ledger(ledger[code].get(r.profile.resident_code), r)]
                   for code in DISASTER_MUNICIPALITIES}
     evening = to_japan_time(centre.clock()).replace(hour=18, minute=0, second=0, microsecond=0)
-    shelters_and_evacuees(run.platform, ShelterCast(demo.disaster, ledger, with_cards), evening, run.outputs,
-                          run.figures)
+    shelters_and_evacuees(run.platform, ShelterCast(demo.disaster, ledger, with_cards), roster, evening,
+                          run.outputs, run.figures)
 
 
 def disaster_pages(run: DemoRun, demo: DisasterDemo) -> None:
@@ -689,9 +690,12 @@ def main() -> None:
     console.print(f"  bootstrap servers: {cluster.bootstrap_servers}")
     # The demo's SMTP server (aiosmtpd): every mail of disaster support kept as an .eml file, nothing delivered.
     capture = MailCapture(settings.data_dir / "mail").start()
+    roster: RosterProcessor | None = None
     try:
         run = DemoRun(Platform(replace(settings, bootstrap_servers=cluster.bootstrap_servers,
                                        smtp_port=capture.port)), cluster)
+        # Reads the register the materialiser publishes and the welfare feed while the demo goes on.
+        roster = RosterProcessor(run.platform)
         load_register(run)
         show_status(run)
         restore_mid_week(run)
@@ -704,7 +708,7 @@ def main() -> None:
             demo = surveys_and_flood_zone(run, centre, disaster)
             online_applications(run, centre, demo, capture)
             disaster_certificate(run, centre, demo)
-        shelters(run, centre, demo)
+        shelters(run, centre, demo, roster)
         ledger_extract(run, demo)
         disaster_pages(run, demo)
         run.figures["disaster"] = (f"declared, assessed, applied for, issued and shown in "
@@ -713,6 +717,8 @@ def main() -> None:
         centre_drill(run)
         summary(run)
     finally:
+        if roster is not None:
+            roster.stop()
         capture.stop()
         cluster.stop()
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -21,7 +24,6 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import KafkaError
 from rich.console import Console
 from rich.table import Table
 
@@ -53,6 +55,7 @@ ONAGAWA_A, ONAGAWA_B, TANABE_A = OPENED
 SHELTER_STAFF = "避難所班 佐藤"
 # The second vpcd slot (port 35964): the tests use the first, and pcscd is the machine's.
 VPCD_SLOT_PORT, VPCD_SLOT_READER = 35964, "Virtual PCD 00 01"
+ROSTER_WAIT_SECONDS = 600.0  # a bound, not a wait: by the shelter step the processor has read for minutes
 
 console = Console()
 
@@ -70,64 +73,72 @@ class ShelterCast:
 # -- the roster, from the register and the welfare feed --------------------------------------------
 
 
-def _read_to_end(bootstrap_servers: str, topic: str, prefix: bytes) -> list[tuple[bytes, bytes, list[Any]]]:
-    """(key, value, headers) of every record of the topic whose key starts with `prefix`, to the end as it is now."""
+def _committed_to_end(bootstrap_servers: str, group_id: str, topic_names: Sequence[str]) -> tuple[int, int]:
+    """(events behind, events in the topics) of a consumer group: what it has not committed yet."""
     from confluent_kafka import TopicPartition
 
-    consumer = make_consumer(bootstrap_servers, f"make-demo.{topic}")
+    consumer = make_consumer(bootstrap_servers, f"{group_id}.lag-probe")
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in partitions}
-        left = {p for p, (low, high) in ends.items() if high > low}
-        consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in left])
-        found = []
-        while left:
-            for message in consumer.consume(1000, timeout=1.0):
-                if message.error() is not None:
-                    if message.error().code() == KafkaError._PARTITION_EOF:
-                        left.discard(message.partition())
-                    continue
-                key, value = message.key(), message.value()
-                if key is not None and value is not None and key.startswith(prefix):
-                    found.append((key, value, message.headers() or []))
-                if message.offset() + 1 >= ends[message.partition()][1]:
-                    left.discard(message.partition())
-        return found
+        partitions = [TopicPartition(t, p) for t in topic_names
+                      for p in consumer.list_topics(t, timeout=10).topics[t].partitions]
+        ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
     finally:
         consumer.close()
+    group = make_consumer(bootstrap_servers, group_id)
+    try:
+        committed = group.committed(partitions, timeout=10)
+    finally:
+        group.close()
+    behind = sum(max(0, ends[(tp.topic, tp.partition)] - max(tp.offset, 0)) for tp in committed)
+    return behind, sum(ends.values())
 
 
-def roster_of(platform: Platform, code: str) -> int:
-    """The 避難行動要支援者名簿 of one municipality, from its records of bcl.residents and bcl.welfare.status, checked
-    and applied as the roster processor checks and applies them (streams.evacuation_roster_processor: the welfare
-    feed's signature, domain.evacuation_roster.welfare_rejection, then one call of the roster's apply). Why not the
-    processor itself: it reads every municipality's register, ten minutes and more on the shared 2-core machine.
-    How many people are listed."""
-    from domain.evacuation_roster import welfare_rejection
-    from domain.japan_time import japan_date
-    from domain.register_validation import message_key
-    from infra.register_signing import SignatureVerifier
-    from schemas.contracts import CONTRACTS
-    from schemas.wire import AvroSerde
+class RosterProcessor:
+    """`bcl roster processor` (the Faust app) as a child process, started before the register is loaded and left to
+    read the register the materialiser publishes and the welfare feed while the demo goes on (as it runs beside the
+    other processors in production)."""
 
-    now = dt.datetime.now(dt.UTC)
-    prefix = message_key(code, "")
-    residents = AvroSerde(platform.registry, CONTRACTS[topics.RESIDENTS])
-    states = [residents.decode(v) for _, v, _ in _read_to_end(platform.bootstrap_servers, topics.RESIDENTS, prefix)]
-    serde, verifier = AvroSerde(platform.registry, CONTRACTS[topics.WELFARE_STATUS]), SignatureVerifier(
-        platform.trust_store)
-    welfare = []
-    for key, value, headers in _read_to_end(platform.bootstrap_servers, topics.WELFARE_STATUS, prefix):
-        unsigned = verifier.check(key, value, list(headers))
-        if unsigned is not None:
-            raise RuntimeError(f"a welfare message of {code} is refused: {unsigned.reason}")
-        record = serde.decode(value)
-        rejection = welfare_rejection(record, key, now)
-        if rejection is not None:
-            raise RuntimeError(f"a welfare event of {code} is refused: {rejection.reason}")
-        welfare.append(record)
-    platform.evacuation_roster.apply(states, welfare, japan_date(now))
-    return len(platform.evacuation_roster.listed(code, actor="make demo", action="demo.roster.count"))
+    def __init__(self, platform: Platform) -> None:
+        settings = platform.settings
+        self.platform = platform
+        self.log = settings.data_dir / "roster-processor.log"
+        self._began = time.perf_counter()
+        with self.log.open("wb") as out:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "--data-dir", str(settings.data_dir), "roster", "processor"],
+                stdout=out, stderr=subprocess.STDOUT, env=os.environ | {"BCL_LOG_LEVEL": "warning"})
+
+    def caught_up(self, codes: Sequence[str]) -> dict[str, int]:
+        """Wait until the processor's group has committed everything of bcl.residents and bcl.welfare.status, then
+        stop it (SIGTERM: it commits and leaves its group). Listed people by municipality."""
+        from streams.evacuation_roster_processor import PROCESSOR
+
+        console.rule("[bold]避難行動要支援者名簿: kept by its processor from bcl.residents and the welfare feed")
+        waited = time.perf_counter()
+        deadline = time.monotonic() + ROSTER_WAIT_SECONDS
+        with console.status("the roster processor reads the register and the welfare feed"):
+            while True:
+                if self._process.poll() is not None:
+                    raise RuntimeError(f"bcl roster processor exited {self._process.returncode} (see {self.log})")
+                behind, total = _committed_to_end(self.platform.bootstrap_servers, PROCESSOR,
+                                                  (topics.RESIDENTS, topics.WELFARE_STATUS))
+                if behind == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"bcl roster processor is still {behind:,} events behind (see {self.log})")
+                time.sleep(2)
+        self.stop()
+        listed = {code: len(self.platform.evacuation_roster.listed(code, actor="make demo",
+                                                                    action="demo.roster.count")) for code in codes}
+        console.print(f"  {total:,} events read in {time.perf_counter() - self._began:.0f} s since it started "
+                      f"(the demo waited {time.perf_counter() - waited:.1f} s for the rest); listed: "
+                      + ", ".join(f"{code} {n:,}" for code, n in listed.items()))
+        return listed
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(60)
 
 
 # -- the terminals -------------------------------------------------------------------------------------------------
@@ -236,8 +247,8 @@ def _safety_table(stages: Sequence[tuple[str, Mapping[str, SafetyCounts]]]) -> T
     return table
 
 
-def shelters_and_evacuees(platform: Platform, cast: ShelterCast, evening: dt.datetime, outputs: dict[str, Path],
-                          figures: dict[str, str]) -> None:
+def shelters_and_evacuees(platform: Platform, cast: ShelterCast, roster: RosterProcessor, evening: dt.datetime,
+                          outputs: dict[str, Path], figures: dict[str, str]) -> None:
     """The shelter step of the demo's disaster (see the module doc). `evening`: when the terminals start."""
     from certgen.shelter_pass_image import read_pass_png, write_pass_png
     from domain.shelter_pass import ShelterPass, pass_text
@@ -246,9 +257,7 @@ def shelters_and_evacuees(platform: Platform, cast: ShelterCast, evening: dt.dat
 
     settings, disaster = platform.settings, cast.disaster
     began = time.perf_counter()
-    console.rule("[bold]避難行動要支援者名簿 of 女川町 from bcl.residents and the welfare feed (bcl.welfare.status)")
-    listed = {ONAGAWA: roster_of(platform, ONAGAWA)}
-    console.print(f"  {listed[ONAGAWA]:,} people listed in {ONAGAWA} ({time.perf_counter() - began:.1f} s)")
+    listed = roster.caught_up(disaster.municipality_codes)
 
     console.rule("[bold]Shelters open in 女川町 and 田辺市; evacuees check in at three terminals (one offline)")
     clock = SimulatedClock(evening)
