@@ -99,6 +99,14 @@ def sign_in(browser: webdriver.Chrome, url: str, login: str, password: str = PAS
     browser.find_element(By.ID, "login").send_keys(login)
     browser.find_element(By.ID, "password").send_keys(password)
     browser.find_element(By.ID, "submit").click()
+    # The click returns before the sign-in's answer has come: a page asked for at once could still be answered
+    # as to nobody. The answer has come when the header names the member or the sign-in page shows its error.
+    def answered(driver: webdriver.Chrome) -> bool:
+        if driver.find_elements(By.ID, "error"):
+            return True
+        return any(login in member.text for member in driver.find_elements(By.ID, "member"))
+
+    WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,)).until(answered)
 
 
 def wait_text(browser: webdriver.Chrome, element_id: str, expected: str) -> None:
