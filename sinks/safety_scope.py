@@ -17,7 +17,7 @@ from domain.disasters import Disaster
 from domain.safety import UnknownPersonError
 from domain.staff_accounts import StaffMember
 from sinks.staff_scope import MemberScope
-from sinks.unaccounted import NamesPage, NamesQuery, SafetyCounts, StoredConfirmation, Unaccounted
+from sinks.unaccounted import NamesPage, NamesQuery, PlanToFollow, SafetyCounts, StoredConfirmation, Unaccounted
 
 
 class SafetyScope(MemberScope):
@@ -40,6 +40,12 @@ class SafetyScope(MemberScope):
         """A page of the municipality's names (audited by the store, the member as the actor)."""
         self.disaster(disaster_id)
         return self._unaccounted.people(disaster_id, self._code, query, actor=self.member.login)
+
+    def plans_to_follow(self, disaster_id: str) -> list[PlanToFollow]:
+        """The municipality's listed people of damaged dwellings not at any shelter nor confirmed, with their plans
+        (audited by the store, the member as the actor)."""
+        self.disaster(disaster_id)
+        return self._unaccounted.plans_to_follow(disaster_id, self._code, actor=self.member.login)
 
     def confirm(self, disaster_id: str, resident_code: str, form: Mapping[str, str]) -> StoredConfirmation:
         """Record the safety confirmation of a resident of the member's municipality (status, method, note of

@@ -9,13 +9,16 @@ one table this store owns:
                         recorded it and when; written once in one transaction (durable on return), never replaced.
 
 `counts` is the cheap call (no names, no audit: counts are no one's personal data); `people` lists names for staff
-and is audited (sinks.audit), as are the confirmations and the inquiries."""
+and is audited (sinks.audit), as are the confirmations and the inquiries; `plans_to_follow` links the 個別避難計画
+(sinks.evacuation_plans) to the disaster: the listed people of damaged dwellings not seen at any shelter, each with
+their plan."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,7 @@ from domain.shelter_stays import kana_key
 from sinks.audit import record_access
 from sinks.damage_assessment import DamageAssessment
 from sinks.disaster_ledger import DisasterLedger
+from sinks.evacuation_plans import EvacuationPlans, StoredPlan
 from sinks.evacuation_roster import EvacuationRoster
 from sinks.shelters import Shelters
 
@@ -200,6 +204,24 @@ class NamesPage:
         return max(1, -(-self.total // PAGE_SIZE))
 
 
+@dataclass(frozen=True)
+class PlanToFollow:
+    """A listed person of a damaged dwelling not at any shelter nor confirmed, and their 個別避難計画 (None: none made
+    yet) — whom the plan's supporters are to go to, where, with what needs."""
+
+    person: LookedForPerson
+    plan: StoredPlan | None
+
+    def as_dict(self) -> dict[str, Any]:
+        plan = None if self.plan is None else {
+            "supporters": [{"name": s.name, "relation": s.relation, "phone": s.phone}
+                           for s in self.plan.plan.supporters],
+            "shelter_id": self.plan.plan.shelter.shelter_id, "shelter_name": self.plan.plan.shelter.name,
+            "route": self.plan.plan.route, "needs": self.plan.plan.needs, "updated_by": self.plan.updated_by,
+            "updated_at": self.plan.updated_at.isoformat()}
+        return {**self.person.as_dict(), "plan": plan}
+
+
 def names_query(form: dict[str, str]) -> NamesQuery:
     """The names form's fields (whereabouts — a Whereabouts or "all" —, category, town, page), checked."""
     shown = form.get("whereabouts", "").strip() or Whereabouts.UNACCOUNTED.value
@@ -227,9 +249,10 @@ class Unaccounted:
     the stores whose tables it reads, so that they exist."""
 
     def __init__(self, ledger: DisasterLedger, assessment: DamageAssessment, roster: EvacuationRoster,
-                 shelters: Shelters, audit_file: Path) -> None:
+                 plans: EvacuationPlans, shelters: Shelters, audit_file: Path) -> None:
         self.store = ledger.store
         self._ledger = ledger
+        self._plans = plans
         self._shelters = shelters
         self._audit_file = audit_file
         self._con = ledger.store.connection
@@ -279,17 +302,38 @@ class Unaccounted:
         """One page of the names the query matches, by kana (personal data for staff: audited)."""
         self._check(disaster_id, municipality_code)
         town = _fold(query.town)
-        states = {r: (f, whereabouts(f, municipality_code)) for r, f in self._facts(disaster_id,
-                                                                                    municipality_code).items()}
-        chosen = {r: (f, state) for r, (f, state) in states.items()
-                  if (query.whereabouts is None or state is query.whereabouts)
-                  and (query.category is None or query.category in categories(f))}
-        rows = self._con.execute(_DETAILS, (disaster_id, municipality_code, json.dumps(sorted(chosen)))).fetchall()
+        chosen = self._chosen(disaster_id, municipality_code, lambda f, state: (
+            (query.whereabouts is None or state is query.whereabouts)
+            and (query.category is None or query.category in categories(f))))
+        rows = self._details(disaster_id, municipality_code, chosen)
         matched = [row for row in rows if not town or town in _fold(row[3] or "")]
         shown = [_person(row, *chosen[row[0]]) for row in matched[query.page * PAGE_SIZE:(query.page + 1) * PAGE_SIZE]]
         record_access(self._audit_file, "safety.names", municipality_code, len(shown), actor=actor,
                       disaster_id=disaster_id, filters=query.filters())
         return NamesPage(len(matched), shown, query.page)
+
+    def plans_to_follow(self, disaster_id: str, municipality_code: str, *, actor: str | None = None
+                        ) -> list[PlanToFollow]:
+        """The 個別避難計画 in the disaster (§6.5): the listed people whose dwelling is damaged and who are not at any
+        shelter nor confirmed, by kana, each with their plan. Personal data for staff: the list and each plan's read
+        are audited."""
+        self._check(disaster_id, municipality_code)
+        chosen = self._chosen(disaster_id, municipality_code, lambda f, state: (
+            state is Whereabouts.UNACCOUNTED and {Category.LISTED, Category.DAMAGED_DWELLING} <= set(categories(f))))
+        people = [_person(row, *chosen[row[0]]) for row in self._details(disaster_id, municipality_code, chosen)]
+        record_access(self._audit_file, "safety.plans", municipality_code, len(people), actor=actor,
+                      disaster_id=disaster_id)
+        return [PlanToFollow(p, self._plans.plan(municipality_code, p.resident_code, actor=actor)) for p in people]
+
+    def _chosen(self, disaster_id: str, municipality_code: str, keep: Callable[[PersonFacts, Whereabouts], bool]
+                ) -> dict[str, tuple[PersonFacts, Whereabouts]]:
+        """The people looked for whose facts and whereabouts `keep` keeps."""
+        states = ((r, f, whereabouts(f, municipality_code))
+                  for r, f in self._facts(disaster_id, municipality_code).items())
+        return {r: (f, state) for r, f, state in states if keep(f, state)}
+
+    def _details(self, disaster_id: str, municipality_code: str, chosen: Mapping[str, object]) -> list[tuple[Any, ...]]:
+        return self._con.execute(_DETAILS, (disaster_id, municipality_code, json.dumps(sorted(chosen)))).fetchall()
 
     def confirmation_of(self, disaster_id: str, municipality_code: str, resident_code: str
                         ) -> StoredConfirmation | None:

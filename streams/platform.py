@@ -213,8 +213,8 @@ class Platform:
         and the safety confirmations staff record, on the disaster store."""
         from sinks.unaccounted import Unaccounted
 
-        return Unaccounted(self.disaster_ledger, self.damage_assessment, self.evacuation_roster, self.shelters,
-                           self.settings.audit_file)
+        return Unaccounted(self.disaster_ledger, self.damage_assessment, self.evacuation_roster,
+                           self.evacuation_plans, self.shelters, self.settings.audit_file)
 
     def staff_mail_address(self, municipality_code: str) -> str:
         """The disaster-support staff address of a municipality (Settings.disaster_staff_mail)."""

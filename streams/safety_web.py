@@ -1,7 +1,8 @@
 """The staff page of who is unaccounted for in a disaster (server-rendered, no script), on the staff app of
 streams.staff_web (its sign-in, sessions, CSRF check and error answers): the counts first, then the names, paged
 and filtered by whereabouts, category and town (part of the address), each unaccounted-for person with a form to
-record a safety confirmation (status, how it was learnt, a note).
+record a safety confirmation (status, how it was learnt, a note); and the 個別避難計画 to follow (`/plans`: listed
+people of damaged dwellings not seen at any shelter, each linked to their page of the roster with the plan).
 
 A thin shell: a handler makes the signed-in member's sinks.safety_scope.SafetyScope (`scope_of`) and nothing else
 of the stores, so the names are always the member's municipality's: another's disaster or resident by URL is 404."""
@@ -17,7 +18,7 @@ from domain.disasters import Disaster
 from domain.safety import Category, ConfirmationMethod, SafetyStatus, Whereabouts
 from domain.staff_accounts import StaffMember
 from sinks.safety_scope import SafetyScope
-from sinks.unaccounted import NamesPage, NamesQuery, SafetyCounts, names_query
+from sinks.unaccounted import NamesPage, NamesQuery, PlanToFollow, SafetyCounts, names_query
 from streams.staff_web import _e, _redirect, _when, csrf_field_of, form_of, in_store, member_of, query_of, staff_page
 
 _WHEREABOUTS = {Whereabouts.UNACCOUNTED: "所在不明（未確認）", Whereabouts.SHELTERED: "自市町村の避難所に避難中",
@@ -111,8 +112,30 @@ def _view_html(disaster: Disaster, counts: SafetyCounts, page: NamesPage, query:
             "<p>被災住家（半壊以上）の居住者と避難行動要支援者のうち、いまどの避難所にも入所しておらず安否確認も"
             "ないかたが所在不明です。安否情報は本人の提供同意がある場合のみ、その提供先に回答します"
             "（`bcl safety inquiry`）。</p></section>"
+            f'<p><a id="plans-link" href="{_e(_view_url(disaster.disaster_id))}/plans">個別避難計画の対象'
+            "（被災住家の避難行動要支援者で所在不明のかた）</a></p>"
             f"<section>{_filter_html(disaster.disaster_id, query)}"
             f"{_names_html(disaster.disaster_id, page, query, csrf_field)}</section>")
+
+
+def _plans_html(disaster: Disaster, to_follow: list[PlanToFollow]) -> str:
+    rows = ""
+    for t in to_follow:
+        p, plan = t.person, None if t.plan is None else t.plan.plan
+        route, needs = ("", "") if plan is None else (plan.route, plan.needs)
+        supporters = "—" if plan is None else "<br>".join(
+            f"{_e(s.name)}（{_e(s.relation)}） {_e(s.phone)}" for s in plan.supporters) or "—"
+        where = "個別避難計画なし" if plan is None else f"{_e(plan.shelter.name)}（{_e(plan.shelter.shelter_id)}）"
+        rows += (f'<tr id="plan-{_e(p.resident_code)}"><td><a href="/roster/p/{quote(p.resident_code, safe="")}">'
+                 f"{_e(p.name)}</a></td><td>{_e(p.address)}</td><td>{supporters}</td><td>{where}</td>"
+                 f"<td>{_e(route)}</td><td>{_e(needs)}</td></tr>")
+    return (f"<section><h2>{_e(disaster.name)}：個別避難計画の対象</h2>"
+            "<p>避難行動要支援者のうち、住家が半壊以上と調査され、いまどの避難所にも入所しておらず安否確認もないかた。"
+            "氏名から名簿の個人ページ（個別避難計画とそのPDF）へ。</p>"
+            f'<p>該当 <b id="plans-total">{len(to_follow)}</b> 人 '
+            f'<a href="{_e(_view_url(disaster.disaster_id))}">所在不明者の一覧へ</a></p>'
+            f'<table id="plans"><tr><th>氏名</th><th>住所（発災時）</th><th>避難支援者</th><th>避難先</th>'
+            f"<th>避難経路</th><th>配慮事項</th></tr>{rows}</table></section>")
 
 
 def _disasters_html(disasters: list[Disaster]) -> str:
@@ -148,5 +171,11 @@ def safety_routes(scope_of: Callable[[StaffMember], SafetyScope]) -> list[web.Ro
         await in_store(request, lambda: s.confirm(disaster_id, request.match_info["resident"], form))
         return _redirect(_view_url(disaster_id) + "?saved=1")
 
+    async def plans(request: web.Request) -> web.Response:
+        s, disaster_id = scope(request), request.match_info["disaster"]
+        return staff_page(request, "安否確認", await in_store(
+            request, lambda: _plans_html(s.disaster(disaster_id), s.plans_to_follow(disaster_id))))
+
     return [web.get("/safety", disasters), web.get("/d/{disaster}/safety", view),
+            web.get("/d/{disaster}/safety/plans", plans),
             web.post("/d/{disaster}/safety/{resident}/confirm", confirm)]

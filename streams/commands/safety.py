@@ -1,5 +1,6 @@
 """`bcl safety`: who is unaccounted for in a disaster, live (docs/domain.md §6.6) — counts first, names for staff
-with `--names` (audited) —, the safety confirmations staff record, and the answer to a safety inquiry (安否照会),
+with `--names` (audited) —, the 個別避難計画 to follow (`plans`: listed people of damaged dwellings not seen at any
+shelter, with their plans, §6.5), the safety confirmations staff record, and the answer to a safety inquiry (安否照会),
 which discloses only what the person's recorded consent allows. Thin shells over sinks.unaccounted and the rules of
 domain.safety."""
 
@@ -84,6 +85,32 @@ def unaccounted(settings: Settings, disaster_id: str, municipality: str, names: 
         confirmed = f" {p.confirmed.value} ({p.method.value if p.method else ''})" if p.confirmed else ""
         click.echo(f"{p.resident_code}  {p.name}  {p.address}  [{','.join(c.value for c in p.categories)}]  "
                    f"{p.whereabouts.value}{where}{confirmed}")
+
+
+@safety.command()
+@click.argument("disaster_id")
+@click.option("--municipality", required=True, metavar="CODE", help="The municipality whose list is read.")
+@JSON_OPTION
+@click.pass_obj
+def plans(settings: Settings, disaster_id: str, municipality: str, as_json: bool) -> None:
+    """The 個別避難計画 to follow now: the listed people whose dwelling is damaged and who are not at any shelter nor
+    confirmed, each with their plan's supporters, destination, route and needs (for staff: audited)."""
+    to_follow = _store(settings).plans_to_follow(disaster_id.strip(), municipality.strip(), actor=getpass.getuser())
+    if as_json:
+        click.echo(json.dumps({"people": [t.as_dict() for t in to_follow]}, ensure_ascii=False))
+        return
+    click.echo(f"{len(to_follow)} listed people of damaged dwellings not at any shelter nor confirmed:")
+    for t in to_follow:
+        p = t.person
+        click.echo(f"{p.resident_code}  {p.name}  {p.address}")
+        if t.plan is None:
+            click.echo("  no 個別避難計画 yet")
+            continue
+        plan = t.plan.plan
+        for s in plan.supporters:
+            click.echo(f"  supporter {s.name} ({s.relation}) {s.phone}")
+        click.echo(f"  to {plan.shelter.name} ({plan.shelter.shelter_id}); route: {plan.route or '-'}; "
+                   f"needs: {plan.needs or '-'}")
 
 
 @safety.command()

@@ -21,7 +21,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from certgen.verification_csrf import FIELD
+from domain.japan_time import japan_date
 from domain.shelter_stays import StayAction, StayEvent, TerminalEvent, TokenKind
+from tests.factories import make_resident
 from tests.platforms import make_platform
 from tests.streams.roster_world import SHELTER_TANABE, TANABE_ALONE, TANABE_PHYSICAL, RosterWorld, build_roster_world
 from tests.streams.staff_world import TANABE
@@ -176,3 +178,37 @@ def test_another_municipalitys_confirmation_and_a_post_without_csrf_write_nothin
     assert confirmations(world) == before
     refused = audit(world, "staff.refused", "onagawa.abe")
     assert any(e["requested"] == f"resident {TANABE_PHYSICAL!r}" for e in refused)
+
+
+def test_the_plans_to_follow_link_the_listed_of_a_damaged_dwelling_to_their_page(
+        world: RosterWorld, url: str, browser: webdriver.Chrome) -> None:  # noqa: F811
+    platform = make_platform(world.data_dir)
+    d, now = world.staff.disaster_id, dt.datetime.now(dt.UTC)
+    surveyed = {a.dwelling_id for a in platform.damage_assessment.assessments(d)}
+    person = next(r for r in platform.disaster_ledger.residents(d, TANABE)
+                  if r["dwelling_id"] and r["dwelling_id"] not in surveyed)
+    platform.damage_assessment.survey(d, person["dwelling_id"], surveyor="調査員", surveyed_on=None, now=now,
+                                      level="ZENKAI")
+    # Listed by the roster as its processor would: 95 and alone in a household of her own.
+    platform.evacuation_roster.apply([make_resident(
+        TANABE, resident_code=person["resident_code"], household_number="HPLAN", family_name=person["family_name"],
+        given_name=person["given_name"], family_name_kana=person["family_name_kana"],
+        given_name_kana=person["given_name_kana"], birth_date=dt.date(1931, 3, 3))], [], japan_date(now))
+    platform.disaster_store.close()
+    code = person["resident_code"]
+    sign_in(browser, url, "tanabe.ito")
+    browser.get(f"{url}/d/{d}/safety")
+    browser.find_element(By.ID, "plans-link").click()
+    row = browser.find_element(By.ID, f"plan-{code}")
+    assert "個別避難計画なし" in row.text and person["family_name"] in row.text
+    assert f"plan-{TANABE_ALONE}" not in browser.page_source  # listed, but not of a damaged dwelling
+    assert audit(world, "safety.plans", "tanabe.ito")
+    row.find_element(By.TAG_NAME, "a").click()
+    assert browser.current_url.endswith(f"/roster/p/{code}")
+
+    browser.find_element(By.ID, "signout").click()
+    sign_in(browser, url, "onagawa.abe")
+    browser.get(f"{url}/d/{d}/safety/plans")  # the disaster is 女川町's too: its own list, without 田辺市's people
+    assert browser.find_element(By.ID, "plans-total").text == "0" and f"plan-{code}" not in browser.page_source
+    browser.get(f"{url}/d/{world.staff.tanabe_only_id}/safety/plans")
+    assert "見つかりません" in browser.find_element(By.ID, "error").text

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from domain.disasters import declaration
+from domain.evacuation_plan import evacuation_plan, supporter_of
 from domain.japan_time import japan_date
 from domain.safety import NOT_DISCLOSED
 from sinks.disaster_ledger import COLUMNS
@@ -223,6 +224,32 @@ def test_a_listed_person_confirmed_safe_leaves_the_list_and_bad_input(world: Wor
     world.platform.disaster_store.close_disaster(world.disaster_id, None, dt.datetime.now(dt.UTC))
     refused(bcl(world, "safety", "confirm", world.disaster_id, ONAGAWA, TARO, "--status", "SAFE", "--method",
                 "PHONED", "--staff", "阿部"), "is closed")
+
+
+def test_the_plans_to_follow_are_the_listed_of_damaged_dwellings_not_yet_found(world: World) -> None:
+    def to_follow() -> list[dict[str, Any]]:
+        return ok(bcl(world, "safety", "plans", world.disaster_id, "--municipality", ONAGAWA, "--json"))["people"]
+
+    assert to_follow() == []  # ウメ is listed, but her dwelling D3 is not surveyed damaged (花子's is: not listed)
+    now = dt.datetime.now(dt.UTC)
+    world.platform.damage_assessment.survey(world.disaster_id, "D3", surveyor="調査員", surveyed_on=None, now=now,
+                                            level="ZENKAI")
+    [ume] = to_follow()
+    assert (ume["resident_code"], ume["categories"], ume["plan"]) == (UME, ["DAMAGED_DWELLING", "LISTED"], None)
+    world.platform.evacuation_plans.set_plan(ONAGAWA, UME, evacuation_plan(
+        ONAGAWA, supporters=[supporter_of("女川\u3000次郎", "近隣住民", "0225-54-0001")], shelter_id=SHELTER_A,
+        route="裏の坂道から集会所へ", needs="車椅子"), by="阿部", now=now)
+    [ume] = to_follow()
+    assert ume["plan"]["supporters"] == [{"name": "女川\u3000次郎", "relation": "近隣住民", "phone": "0225-54-0001"}]
+    assert (ume["plan"]["shelter_id"], ume["plan"]["needs"]) == (SHELTER_A, "車椅子")
+    assert audit(world, "safety.plans")[-1]["records"] == 1
+    text = bcl(world, "safety", "plans", world.disaster_id, "--municipality", ONAGAWA)
+    assert text.returncode == 0 and "supporter 女川\u3000次郎 (近隣住民) 0225-54-0001" in text.stdout, text
+
+    stay(world, "check-in", terminal(world, "TP", SHELTER_B), UME)  # found at another shelter than her plan's
+    assert to_follow() == []
+    refused(bcl(world, "safety", "plans", "no-such-disaster", "--municipality", ONAGAWA),
+            "no disaster 'no-such-disaster'")
 
 
 def inquiry(world: World, resident: str, inquirer: str) -> subprocess.CompletedProcess[str]:
