@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -106,16 +106,18 @@ def sign_in(browser: webdriver.Chrome, url: str, login: str, password: str = PAS
             return True
         return any(login in member.text for member in driver.find_elements(By.ID, "member"))
 
-    WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,)).until(answered)
+    WebDriverWait(browser, 20, ignored_exceptions=(WebDriverException,)).until(answered)
 
 
 def wait_text(browser: webdriver.Chrome, element_id: str, expected: str) -> None:
-    """Until the element of that id shows `expected` (the page after a submit replaces the one before)."""
+    """Until the element of that id shows `expected` (the page after a submit replaces the one before). While the
+    page is being replaced, Chromium can answer a read of the old page's element with a stale reference or with an
+    inspector error ("Node with given id does not belong to the document"): both are waited out."""
     def shown(driver: webdriver.Chrome) -> bool:
         return bool(driver.find_element(By.ID, element_id).text == expected)
 
     try:
-        WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,)).until(shown)
+        WebDriverWait(browser, 20, ignored_exceptions=(WebDriverException,)).until(shown)
     except TimeoutException:
         raise AssertionError(f"#{element_id} shows {browser.find_element(By.ID, element_id).text!r}, "
                              f"not {expected!r}") from None
