@@ -14,7 +14,7 @@ import numpy as np
 from sinks.disaster_ledger import COLUMNS
 from tests.platforms import make_platform
 
-_INSERT_RESIDENT = f"INSERT INTO ledger_residents ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+INSERT_RESIDENT = f"INSERT INTO ledger_residents ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
 @dataclass(frozen=True)
@@ -25,18 +25,28 @@ class Dwelling:
     households: int = 1  # each of one resident
 
 
-def _resident(disaster_id: str, municipality_code: str, d: Dwelling, household: int) -> tuple[object, ...]:
-    values: dict[str, object] = {
-        "disaster_id": disaster_id, "municipality_code": municipality_code,
-        "resident_code": f"{d.dwelling_id}-{household}", "in_base": 1, "family_name": "被災", "given_name": "太郎",
-        "family_name_kana": "ヒサイ", "given_name_kana": "タロウ", "birth_date": "1970-01-01", "sex": "MALE",
-        "individual_number": "000000000000", "jpki_serials": "", "household_head_name": "被災 太郎",
-        "relationship": "世帯主", "address": f"住所 {d.dwelling_id}", "dwelling_id": d.dwelling_id,
-        "household_number": f"H-{d.dwelling_id}-{household}", "current_status": "CURRENT", "deletion_reason": None,
-        "deleted_on": None, "current_address": f"住所 {d.dwelling_id}", "current_dwelling_id": d.dwelling_id,
-        "current_household_number": f"H-{d.dwelling_id}-{household}", "flags": "", "review_reasons": "",
+def ledger_row(disaster_id: str, municipality_code: str, resident_code: str, dwelling_id: str,
+               **values: object) -> tuple[object, ...]:
+    """One row of `ledger_residents` in COLUMNS order: a current resident of `dwelling_id`, unchanged since the
+    base (the current columns equal to the base's), with placeholder identity; `values` set any column."""
+    row: dict[str, object] = {
+        "disaster_id": disaster_id, "municipality_code": municipality_code, "resident_code": resident_code,
+        "in_base": 1, "family_name": "被災", "given_name": "太郎", "family_name_kana": "ヒサイ",
+        "given_name_kana": "タロウ", "birth_date": "1970-01-01", "sex": "MALE", "individual_number": "000000000000",
+        "jpki_serials": "", "household_head_name": "被災 太郎", "relationship": "世帯主",
+        "address": f"住所 {dwelling_id}", "dwelling_id": dwelling_id, "household_number": f"H-{resident_code}",
+        "current_status": "CURRENT", "deletion_reason": None, "deleted_on": None, "flags": "", "review_reasons": "",
         "moved_to": None}
-    return tuple(values[c] for c in COLUMNS)
+    row |= values
+    row |= {"current_address": values.get("current_address", row["address"]),
+            "current_dwelling_id": values.get("current_dwelling_id", row["dwelling_id"]),
+            "current_household_number": values.get("current_household_number", row["household_number"])}
+    return tuple(row[c] for c in COLUMNS)
+
+
+def _resident(disaster_id: str, municipality_code: str, d: Dwelling, household: int) -> tuple[object, ...]:
+    return ledger_row(disaster_id, municipality_code, f"{d.dwelling_id}-{household}", d.dwelling_id,
+                      household_number=f"H-{d.dwelling_id}-{household}")
 
 
 def add_dwellings(data_dir: Path, disaster_id: str, municipality_code: str, dwellings: Iterable[Dwelling]) -> int:
@@ -48,7 +58,7 @@ def add_dwellings(data_dir: Path, disaster_id: str, municipality_code: str, dwel
         con.executemany("INSERT INTO ledger_dwellings VALUES (?, ?, ?, ?, ?, ?)",
                         [(disaster_id, d.dwelling_id, municipality_code, f"住所 {d.dwelling_id}", d.lat, d.lon)
                          for d in rows])
-        con.executemany(_INSERT_RESIDENT, [_resident(disaster_id, municipality_code, d, h)
+        con.executemany(INSERT_RESIDENT, [_resident(disaster_id, municipality_code, d, h)
                                            for d in rows for h in range(d.households)])
     ledger.store.close()
     return len(rows)

@@ -21,9 +21,9 @@ from domain.disasters import declaration
 from domain.evacuation_plan import evacuation_plan, supporter_of
 from domain.japan_time import japan_date
 from domain.safety import NOT_DISCLOSED
-from sinks.disaster_ledger import COLUMNS
 from streams.platform import Platform
 from tests.factories import make_resident
+from tests.ledger_dwellings_factory import INSERT_RESIDENT, ledger_row
 from tests.platforms import make_platform
 
 BCL = Path(sys.executable).parent / "bcl"
@@ -54,18 +54,12 @@ def _ledger(platform: Platform, disaster_id: str) -> None:
     con = platform.disaster_store.connection
     with platform.disaster_store.transaction():
         for resident, (code, dwelling, (family, given, family_kana, given_kana), birth) in PEOPLE.items():
-            values: dict[str, object] = {
-                "disaster_id": disaster_id, "municipality_code": code, "resident_code": resident, "in_base": 1,
-                "family_name": family, "given_name": given, "family_name_kana": family_kana,
-                "given_name_kana": given_kana, "birth_date": birth, "sex": "FEMALE",
-                "individual_number": "123456789018", "jpki_serials": "", "household_head_name": f"{family} {given}",
-                "relationship": "世帯主", "address": f"宮城県牡鹿郡女川町鷲神浜{resident[-1]}",
-                "dwelling_id": dwelling, "household_number": f"H{resident}", "current_status": "CURRENT",
-                "deletion_reason": None, "deleted_on": None, "current_address": f"住所 {resident}",
-                "current_dwelling_id": dwelling, "current_household_number": f"H{resident}", "flags": "",
-                "review_reasons": "", "moved_to": None}
-            con.execute(f"INSERT INTO ledger_residents ({', '.join(COLUMNS)}) VALUES "
-                        f"({', '.join('?' * len(COLUMNS))})", tuple(values[c] for c in COLUMNS))
+            con.execute(INSERT_RESIDENT, ledger_row(
+                disaster_id, code, resident, dwelling, family_name=family, given_name=given,
+                family_name_kana=family_kana, given_name_kana=given_kana, birth_date=birth, sex="FEMALE",
+                individual_number="123456789018", household_head_name=f"{family} {given}",
+                address=f"宮城県牡鹿郡女川町鷲神浜{resident[-1]}", household_number=f"H{resident}",
+                current_address=f"住所 {resident}"))
         for dwelling, code in (("D1", ONAGAWA), ("D2", ONAGAWA), ("D3", ONAGAWA), ("D9", TANABE)):
             con.execute("INSERT INTO ledger_dwellings VALUES (?, ?, ?, ?, ?, ?)",
                         (disaster_id, dwelling, code, f"住所 {dwelling}", 38.44, 141.44))
