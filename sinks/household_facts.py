@@ -98,7 +98,7 @@ class HouseholdFactsReader:
                 return None
             self._con = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro", uri=True,
                                         check_same_thread=False)
-        tables = {name for (name,) in self._con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = {name for (name,) in self._con.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
         self._query = _query(tables) if tables >= _LEDGER else None
         self._complete = tables >= _LEDGER | {_SURVEYS, _APPLICATIONS}
         return self._query

@@ -6,9 +6,7 @@ nothing, staff items never overwritten, closed disasters left alone."""
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from infra import topics
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
-from sinks.disaster_ledger import DisasterLedger, LedgerBuild, Unbuilt, _made_ahead
+from sinks.disaster_ledger import DisasterLedger, LedgerBuild, Unbuilt
 from sinks.disaster_store import PAGE_SIZE, DisasterStore
 from sinks.restore import read_restore, restore
 from streams.platform import Platform
@@ -149,34 +147,6 @@ def test_a_store_made_with_small_pages_keeps_them_and_builds_the_same(platform: 
                 == platform.disaster_ledger.residents(in_new.disaster_id, TANABE))
     finally:
         old.close()
-
-
-def test_rows_made_ahead_hand_over_a_failure_and_stop_with_the_taker() -> None:
-    """The build's making thread: an exception of the making reaches the taker after what was made before it (so
-    the build's transaction rolls back); a taker that stops leaves no thread running, which made at most what
-    fits ahead."""
-    def failing() -> Iterator[int]:
-        yield 1
-        yield 2
-        raise ValueError("a bad batch")
-
-    taken = []
-    with pytest.raises(ValueError, match="a bad batch"):
-        for item in _made_ahead(failing()):
-            taken.append(item)
-    assert taken == [1, 2]
-    made: list[int] = []
-
-    def endless() -> Iterator[int]:
-        for i in itertools.count():
-            made.append(i)
-            yield i
-
-    items = _made_ahead(endless(), ahead=2)
-    assert next(items) == 0
-    items.close()
-    assert not [t for t in threading.enumerate() if t.name == "ledger-build"]
-    assert len(made) <= 1 + 2 + 1  # taken, waiting, and the one the thread held when told to stop
 
 
 def test_build_before_the_backup_starts_is_refused_whole(platform: Platform) -> None:
