@@ -15,7 +15,9 @@ How they are stored: a million people are written at every declaration, so each 
 an integer (`ledger_keys`), a dwelling an integer (`ledger_homes`, which holds its id, address text and
 coordinates once), and a person's row (`ledger_people`) names its base dwelling by that integer and leaves the
 register-derived columns NULL while they are what the base says (current, at the base's address and household,
-no flag): the views put the texts back. Stores of the first layout (the views' columns as tables) are carried
+no flag): the views put the texts back. Both views end with that integer, `dwelling`: residents are found by
+dwelling on it (ledger_dwellings' `dwelling` = ledger_residents' `dwelling`, an index), not on the dwelling id
+text, which the people do not hold. Stores of the first layout (the views' columns as tables) are carried
 over when opened.
 
 `apply_register_states` keeps the ledgers of open disasters current from the materialised register: the
@@ -110,11 +112,11 @@ _TABLES = f"""
     CREATE VIEW IF NOT EXISTS ledger_residents AS SELECT k.disaster_id, k.municipality_code, p.resident_code,
         p.in_base, {", ".join(f"p.identity ->> {i} AS {c}" for i, c in enumerate(IDENTITY))},
         h.address, h.dwelling_id, p.household_number,
-        {", ".join(f"{v} AS {c}" for c, v in _DERIVED_VIEW.items())}
+        {", ".join(f"{v} AS {c}" for c, v in _DERIVED_VIEW.items())}, p.dwelling
         FROM ledger_people p JOIN ledger_keys k ON k.ledger = p.ledger
         LEFT JOIN ledger_homes h ON h.dwelling = p.dwelling;
     CREATE VIEW IF NOT EXISTS ledger_dwellings AS SELECT k.disaster_id, h.dwelling_id, k.municipality_code, h.address,
-        h.latitude, h.longitude FROM ledger_homes h JOIN ledger_keys k ON k.ledger = h.ledger;
+        h.latitude, h.longitude, h.dwelling FROM ledger_homes h JOIN ledger_keys k ON k.ledger = h.ledger;
     CREATE TABLE IF NOT EXISTS ledger_staff_items (
         disaster_id TEXT NOT NULL, municipality_code TEXT NOT NULL, resident_code TEXT NOT NULL, item TEXT NOT NULL,
         value TEXT NOT NULL, entered_by TEXT NOT NULL, entered_at INTEGER NOT NULL,
@@ -166,8 +168,8 @@ _BACKUP_BASE = f"""SELECT resident_code, family_name, given_name, family_name_ka
     address.latitude AS latitude, address.longitude AS longitude FROM ({{query}})"""
 # The distinct addresses of the base, in the order of their first resident (so that the dwellings' numbers grow
 # with the resident codes the people are inserted in), each with its first resident's coordinates.
-_ADDRESSES = f"""SELECT {", ".join(ADDRESS_PARTS)}, arg_min(latitude, resident_code), arg_min(longitude, resident_code)
-    FROM ledger_base GROUP BY ALL ORDER BY min(resident_code)"""
+_ADDRESSES = f"""SELECT {", ".join(ADDRESS_PARTS)}, arg_min(latitude, resident_code) AS latitude,
+    arg_min(longitude, resident_code) AS longitude FROM ledger_base GROUP BY ALL ORDER BY min(resident_code)"""
 # The people of the base, each with the identity columns as one JSON array (one value to hand over and bind instead
 # of ten: a third less time for a million) and their dwelling's number (ledger_numbers: an address's parts and its
 # number), ordered by resident code so that SQLite appends to its primary key instead of splitting pages.
@@ -247,15 +249,15 @@ def _ledger_key(con: sqlite3.Connection, disaster_id: str, municipality_code: st
     return int(ledger)
 
 
-def _homes(addresses: Sequence[Sequence[Any]], ledger: int, municipality_code: str,
+def _homes(addresses: pa.Table, ledger: int, municipality_code: str,
            first: int) -> tuple[list[tuple[Any, ...]], pa.Table]:
-    """The dwellings of a build's distinct addresses (_ADDRESSES rows: the parts, then the coordinates), numbered
-    from `first`, as rows of ledger_homes; and each address's parts with its dwelling's number. Addresses whose
-    parts differ only as domain.dwellings does not tell apart (blanks) are one dwelling, the first one's."""
+    """The dwellings of a build's distinct addresses (_ADDRESSES: the parts, then the coordinates), numbered from
+    `first`, as rows of ledger_homes; and each address's parts with its dwelling's number. Addresses whose parts
+    differ only as domain.dwellings does not tell apart (blanks) are one dwelling, the first one's."""
     numbers: dict[str, int] = {}
     homes: list[tuple[Any, ...]] = []
     of_address: list[int] = []
-    for *parts, latitude, longitude in addresses:
+    for *parts, latitude, longitude in zip(*(c.to_pylist() for c in addresses.columns), strict=True):
         address = dict(zip(ADDRESS_PARTS, parts, strict=True))
         dwelling = dwelling_id(municipality_code, address)
         number = numbers.get(dwelling)
@@ -263,9 +265,7 @@ def _homes(addresses: Sequence[Sequence[Any]], ledger: int, municipality_code: s
             number = numbers[dwelling] = first + len(homes)
             homes.append((number, ledger, dwelling, address_text(address), latitude, longitude))
         of_address.append(number)
-    columns = list(zip(*addresses, strict=True))[:len(ADDRESS_PARTS)] if addresses else [()] * len(ADDRESS_PARTS)
-    table = {part: pa.array(column, pa.string()) for part, column in zip(ADDRESS_PARTS, columns, strict=True)}
-    return homes, pa.table(table | {"dwelling": pa.array(of_address, pa.int64())})
+    return homes, addresses.select(ADDRESS_PARTS).append_column("dwelling", pa.array(of_address, pa.int64()))
 
 
 def put_dwellings(con: sqlite3.Connection, dwellings: Iterable[Sequence[Any]]) -> None:
@@ -375,7 +375,7 @@ class DisasterLedger:
                 for table in ("ledger_people", "ledger_homes"):
                     self._con.execute(f"DELETE FROM {table} WHERE ledger=?", (ledger,))
                 (first,) = self._con.execute("SELECT coalesce(max(dwelling), 0) + 1 FROM ledger_homes").fetchone()
-                homes, numbers = _homes(base.sql(_ADDRESSES).fetchall(), ledger, municipality_code, first)
+                homes, numbers = _homes(base.sql(_ADDRESSES).to_arrow_table(), ledger, municipality_code, first)
                 self._con.executemany("INSERT INTO ledger_homes VALUES (?, ?, ?, ?, ?, ?)", homes)
                 base.register("ledger_numbers", numbers)
                 people = base.sql(_PEOPLE).to_arrow_reader(self._build_batch_rows)
