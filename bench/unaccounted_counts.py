@@ -30,6 +30,7 @@ import numpy as np
 from bench.machine import machine
 from domain.disasters import declaration
 from domain.shelter_stays import StayAction, StayEvent, TerminalEvent, TokenKind
+from sinks.disaster_ledger import COLUMNS, put_residents
 from sinks.unaccounted import NamesQuery
 from tests.ledger_dwellings_factory import add_dwellings, grid_dwellings
 from tests.platforms import make_platform
@@ -80,8 +81,9 @@ def main() -> None:
                 "'住所', '町', ?, 'CURRENT', NULL, NULL, 'ELDERLY_ALONE', 1, 1, ?, ?)",
                 [(TANABE, r, f"L{r}", now.date().isoformat(), now.date().isoformat()) for r in listed])
             damaged_residents = [r for (r,) in con.execute(
-                "SELECT l.resident_code FROM dwelling_surveys s JOIN ledger_residents l ON l.disaster_id = "
-                "s.disaster_id AND l.dwelling_id = s.dwelling_id WHERE s.disaster_id=?", (d,))]
+                "SELECT l.resident_code FROM dwelling_surveys s JOIN ledger_dwellings w ON w.disaster_id = "
+                "s.disaster_id AND w.dwelling_id = s.dwelling_id JOIN ledger_residents l ON l.dwelling = w.dwelling "
+                "WHERE s.disaster_id=?", (d,))]
             sheltered = [r for r in damaged_residents if rng.random() < args.sheltered]
             con.executemany("INSERT INTO shelter_stays VALUES (?, ?, ?, ?, ?, NULL, NULL)",
                             [(d, TANABE, r, shelters[i % len(shelters)], ms) for i, r in enumerate(sheltered)])
@@ -107,8 +109,11 @@ def main() -> None:
         waiting = [r for r in damaged_residents if r not in set(sheltered)]
         # The factory's residents share one name and birth date: give this one its own, so a staff entry finds them.
         with platform.disaster_store.transaction():
-            con.execute("UPDATE ledger_residents SET family_name_kana='ベンチ', given_name_kana='イチロウ', "
-                        "birth_date='1999-09-09' WHERE disaster_id=? AND resident_code=?", (d, waiting[0]))
+            row = con.execute(f"SELECT {', '.join(COLUMNS)} FROM ledger_residents WHERE disaster_id=? AND "
+                              "resident_code=?", (d, waiting[0])).fetchone()
+            named = dict(zip(COLUMNS, row, strict=True)) | {"family_name_kana": "ベンチ", "given_name_kana": "イチロウ",
+                                                            "birth_date": "1999-09-09"}
+            put_residents(con, [tuple(named[c] for c in COLUMNS)])
         before = unaccounted.counts(d, TANABE).unaccounted
         event = TerminalEvent(StayEvent(str(uuid.uuid4()), StayAction.CHECK_IN, shelters[0], now, "bench", 1), d,
                               TokenKind.STAFF, {"kana": "ベンチイチロウ", "birth_date": "1999-09-09", "staff": "bench"})

@@ -339,5 +339,5 @@ class DamageAssessment:
 
     def _has_ledger(self) -> bool:
         """Whether the ledger tables exist (a store of a platform whose ledgers were never built has none)."""
-        return self._con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='ledger_dwellings'"
+        return self._con.execute("SELECT 1 FROM sqlite_master WHERE type='view' AND name='ledger_dwellings'"
                                  ).fetchone() is not None

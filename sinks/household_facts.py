@@ -29,7 +29,7 @@ from domain.damage_levels import DamageLevel, FloodDepth
 from domain.disaster_applications import ApplicationStatus, Procedure
 from domain.disaster_certificate import HouseholdDisasterFacts
 
-# The ledger's tables; the surveys' and the applications' are made by their own modules when first used, so a
+# The ledger's views; the surveys' and the applications' are made by their own modules when first used, so a
 # store may hold a ledger before them (nothing surveyed, nothing applied for).
 _LEDGER = frozenset({"ledger_residents", "ledger_dwellings"})
 _SURVEYS, _APPLICATIONS = "dwelling_surveys", "disaster_applications"
@@ -98,7 +98,8 @@ class HouseholdFactsReader:
                 return None
             self._con = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro", uri=True,
                                         check_same_thread=False)
-        tables = {name for (name,) in self._con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = {name for (name,) in self._con.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
         self._query = _query(tables) if tables >= _LEDGER else None
         self._complete = tables >= _LEDGER | {_SURVEYS, _APPLICATIONS}
         return self._query

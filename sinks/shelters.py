@@ -486,7 +486,7 @@ class Shelters:
             raise StayError(f"no resident {municipality_code}-{resident_code} in the ledger of disaster {disaster_id}")
 
     def _has_ledger(self) -> bool:
-        return self._con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='ledger_residents'"
+        return self._con.execute("SELECT 1 FROM sqlite_master WHERE type='view' AND name='ledger_residents'"
                                  ).fetchone() is not None
 
     def _refuse(self, item: TerminalEvent, code: RefusalCode, reason: str, now: dt.datetime) -> None:

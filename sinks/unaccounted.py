@@ -65,13 +65,14 @@ _TABLES = """
 _DAMAGED_LEVELS = tuple(level.value for level in DamageLevel if is_damaged(level))
 
 # The facts of domain.safety for the people looked for, in five statements, each a range of one index: the residents
-# of the damaged dwellings (the surveys of the municipality, joined by the ledger's dwelling index), the listed (the
-# roster's primary key), the open stays (the stays' person index, joined to the shelters for their municipality),
-# the confirmations and the register's removals (the primary keys). Sets and maps in Python are cheaper than one
-# statement uniting and grouping them (measured: bench/unaccounted_counts.py).
+# of the damaged dwellings (the surveys of the municipality, joined to the ledger's dwellings, then by the dwelling's
+# number to its people), the listed (the roster's primary key), the open stays (the stays' person index, joined to
+# the shelters for their municipality), the confirmations and the register's removals (the primary keys). Sets and
+# maps in Python are cheaper than one statement uniting and grouping them (measured: bench/unaccounted_counts.py).
 _DAMAGED = f"""
-    SELECT l.resident_code FROM dwelling_surveys d JOIN ledger_residents l
-        ON l.disaster_id = d.disaster_id AND l.dwelling_id = d.dwelling_id
+    SELECT l.resident_code FROM dwelling_surveys d
+    JOIN ledger_dwellings w ON w.disaster_id = d.disaster_id AND w.dwelling_id = d.dwelling_id
+    JOIN ledger_residents l ON l.dwelling = w.dwelling
     WHERE d.disaster_id = ?1 AND d.municipality_code = ?2 AND l.municipality_code = ?2
         AND d.level IN ({", ".join(f"'{level}'" for level in _DAMAGED_LEVELS)})"""
 _LISTED = """

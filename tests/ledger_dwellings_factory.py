@@ -1,6 +1,6 @@
-"""Dwellings and residents in a disaster's ledger, written straight into the ledger's own tables (created by
-sinks.disaster_ledger through the composition root): for the damage assessment's tests and benchmark, which need
-dwellings at chosen coordinates (and many of them) without building a register backup first. Only the identity
+"""Dwellings and residents in a disaster's ledger, written straight into it (sinks.disaster_ledger's put_dwellings
+and put_residents, over the store of the composition root): for the damage assessment's tests and benchmark, which
+need dwellings at chosen coordinates (and many of them) without building a register backup first. Only the identity
 columns the assessment never reads are placeholders."""
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sinks.disaster_ledger import COLUMNS
+from sinks.disaster_ledger import COLUMNS, put_dwellings, put_residents
 from tests.platforms import make_platform
-
-INSERT_RESIDENT = f"INSERT INTO ledger_residents ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
 @dataclass(frozen=True)
@@ -27,8 +25,9 @@ class Dwelling:
 
 def ledger_row(disaster_id: str, municipality_code: str, resident_code: str, dwelling_id: str,
                **values: object) -> tuple[object, ...]:
-    """One row of `ledger_residents` in COLUMNS order: a current resident of `dwelling_id`, unchanged since the
-    base (the current columns equal to the base's), with placeholder identity; `values` set any column."""
+    """One row of the view `ledger_residents` in COLUMNS order (for put_residents): a current resident of
+    `dwelling_id`, unchanged since the base (the current columns equal to the base's), with placeholder identity;
+    `values` set any column (the base address is the dwelling's, whatever `address` says)."""
     row: dict[str, object] = {
         "disaster_id": disaster_id, "municipality_code": municipality_code, "resident_code": resident_code,
         "in_base": 1, "family_name": "被災", "given_name": "太郎", "family_name_kana": "ヒサイ",
@@ -55,11 +54,9 @@ def add_dwellings(data_dir: Path, disaster_id: str, municipality_code: str, dwel
     rows = list(dwellings)
     con = ledger.store.connection
     with ledger.store.transaction():
-        con.executemany("INSERT INTO ledger_dwellings VALUES (?, ?, ?, ?, ?, ?)",
-                        [(disaster_id, d.dwelling_id, municipality_code, f"住所 {d.dwelling_id}", d.lat, d.lon)
-                         for d in rows])
-        con.executemany(INSERT_RESIDENT, [_resident(disaster_id, municipality_code, d, h)
-                                           for d in rows for h in range(d.households)])
+        put_dwellings(con, [(disaster_id, d.dwelling_id, municipality_code, f"住所 {d.dwelling_id}", d.lat, d.lon)
+                            for d in rows])
+        put_residents(con, [_resident(disaster_id, municipality_code, d, h) for d in rows for h in range(d.households)])
     ledger.store.close()
     return len(rows)
 

@@ -5,10 +5,9 @@ nothing, staff items never overwritten, closed disasters left alone."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
-import itertools
 import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from infra import topics
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
-from sinks.disaster_ledger import DisasterLedger, LedgerBuild, Unbuilt, _made_ahead
+from sinks.disaster_ledger import COLUMNS, DisasterLedger, LedgerBuild, Unbuilt, put_residents
 from sinks.disaster_store import PAGE_SIZE, DisasterStore
 from sinks.restore import read_restore, restore
 from streams.platform import Platform
@@ -151,34 +150,6 @@ def test_a_store_made_with_small_pages_keeps_them_and_builds_the_same(platform: 
         old.close()
 
 
-def test_rows_made_ahead_hand_over_a_failure_and_stop_with_the_taker() -> None:
-    """The build's making thread: an exception of the making reaches the taker after what was made before it (so
-    the build's transaction rolls back); a taker that stops leaves no thread running, which made at most what
-    fits ahead."""
-    def failing() -> Iterator[int]:
-        yield 1
-        yield 2
-        raise ValueError("a bad batch")
-
-    taken = []
-    with pytest.raises(ValueError, match="a bad batch"):
-        for item in _made_ahead(failing()):
-            taken.append(item)
-    assert taken == [1, 2]
-    made: list[int] = []
-
-    def endless() -> Iterator[int]:
-        for i in itertools.count():
-            made.append(i)
-            yield i
-
-    items = _made_ahead(endless(), ahead=2)
-    assert next(items) == 0
-    items.close()
-    assert not [t for t in threading.enumerate() if t.name == "ledger-build"]
-    assert len(made) <= 1 + 2 + 1  # taken, waiting, and the one the thread held when told to stop
-
-
 def test_build_before_the_backup_starts_is_refused_whole(platform: Platform) -> None:
     disaster, [build] = declare(platform.disaster_ledger, START - dt.timedelta(days=1), TANABE)
     assert isinstance(build, Unbuilt) and "holds nothing of 302066 as early as" in build.reason
@@ -289,3 +260,100 @@ def test_damaged_dwellings_come_from_the_surveys(platform: Platform) -> None:
     con.executemany("INSERT INTO dwelling_surveys VALUES ('d', ?, ?)",
                     [("a", "ZENKAI"), ("b", "HANKAI"), ("c", "JUN_HANKAI"), ("e", "ICHIBU_SONKAI")])
     assert surveyed_damage(con, "d") == {"a", "b"}
+
+
+def test_identity_text_of_any_kind_is_kept_exactly(platform: Platform, tmp_path: Path, register: Any) -> None:
+    """The identity columns are stored as one JSON array (made by DuckDB in a build, by Python for a row put): a
+    name with quotes, a backslash, a tab or characters outside the BMP reads back exactly, by both paths."""
+    at = occurred(register[1])
+    disaster, _ = declare(platform.disaster_ledger, at, TANABE)
+    exported = tmp_path / "register.csv"
+    restore(platform.snapshot_store, TANABE, at, exported, "csv", current_only=True)
+    with exported.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    awkward = 'ﾃｽﾄ "引用" \\ 𠮷野\t家'
+    target = next(r for r in rows if r["status"] == "CURRENT")
+    target["family_name"] = awkward
+    with exported.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    ledger = platform.disaster_ledger
+    ledger.import_csv(disaster.disaster_id, TANABE, exported, dt.datetime.now(dt.UTC))
+    [row] = [r for r in ledger.residents(disaster.disaster_id, TANABE) if r["resident_code"] == target["resident_code"]]
+    assert row["family_name"] == awkward
+    con = platform.disaster_store.connection
+    put = dict(row) | {"resident_code": "X0000000001", "given_name": awkward, "jpki_serials": '"a",\\b'}
+    with platform.disaster_store.transaction():
+        put_residents(con, [(disaster.disaster_id, TANABE, *(put[c] for c in COLUMNS[2:]))])
+    [back] = [r for r in ledger.residents(disaster.disaster_id, TANABE) if r["resident_code"] == "X0000000001"]
+    assert back == put
+
+
+# The first layout of the ledger (until the compact one): what stores made then hold.
+FIRST_LAYOUT = """
+    CREATE TABLE ledger_residents (
+        disaster_id TEXT NOT NULL, municipality_code TEXT NOT NULL, resident_code TEXT NOT NULL,
+        in_base INTEGER NOT NULL,
+        family_name TEXT NOT NULL, given_name TEXT NOT NULL, family_name_kana TEXT NOT NULL,
+        given_name_kana TEXT NOT NULL, birth_date TEXT NOT NULL, sex TEXT NOT NULL, individual_number TEXT NOT NULL,
+        jpki_serials TEXT NOT NULL, household_head_name TEXT NOT NULL, relationship TEXT NOT NULL,
+        address TEXT, dwelling_id TEXT, household_number TEXT,
+        current_status TEXT NOT NULL, deletion_reason TEXT, deleted_on TEXT, current_address TEXT NOT NULL,
+        current_dwelling_id TEXT NOT NULL, current_household_number TEXT NOT NULL, flags TEXT NOT NULL,
+        review_reasons TEXT NOT NULL, moved_to TEXT,
+        PRIMARY KEY (disaster_id, municipality_code, resident_code)) WITHOUT ROWID;
+    CREATE INDEX ledger_residents_dwelling ON ledger_residents (disaster_id, dwelling_id);
+    CREATE TABLE ledger_dwellings (
+        disaster_id TEXT NOT NULL, dwelling_id TEXT NOT NULL, municipality_code TEXT NOT NULL,
+        address TEXT NOT NULL, latitude REAL NOT NULL, longitude REAL NOT NULL,
+        PRIMARY KEY (disaster_id, dwelling_id)) WITHOUT ROWID;
+    CREATE TABLE ledger_builds (
+        disaster_id TEXT NOT NULL REFERENCES disasters, municipality_code TEXT NOT NULL, source TEXT NOT NULL,
+        as_of INTEGER NOT NULL, residents INTEGER NOT NULL, dwellings INTEGER NOT NULL, built_at INTEGER NOT NULL,
+        PRIMARY KEY (disaster_id, municipality_code));
+"""
+
+
+def test_a_store_of_the_first_layout_is_carried_over(platform: Platform, tmp_path: Path, register: Any) -> None:
+    """A store whose ledger rows are in the first layout's tables (the views' columns) is carried over when
+    opened: the same rows, changed by the register after the disaster and arrivals included, the same dwellings,
+    staff items and builds kept; the old tables are gone and the store builds and updates as any other."""
+    _, changes = register
+    at = occurred(changes)
+    ledger = platform.disaster_ledger
+    disaster, _ = declare(ledger, at, TANABE)
+    ledger.apply_register_states(decoded([e["after"] for e in after_disaster(changes, at)]))
+    want = ledger.residents(disaster.disaster_id, TANABE)
+    assert {r["in_base"] for r in want} == {0, 1} and any(r["flags"] for r in want)
+    dwellings = ledger.dwellings(disaster.disaster_id, TANABE)
+    old_file = tmp_path / "old" / "store.sqlite3"
+    old_file.parent.mkdir(mode=0o700)
+    old = DisasterStore(old_file, AvroSerde(FileSchemaRegistry(), CONTRACTS[topics.DISASTER_EVENTS]))
+    try:
+        now = dt.datetime.now(dt.UTC)
+        in_old = old.declare(declaration(name="令和8年紀伊半島沖地震", kind="earthquake", municipality_codes=[TANABE],
+                                         occurred_at=at, now=now), now)
+        con = old.connection
+        with old.transaction():
+            for statement in FIRST_LAYOUT.split(";"):
+                if statement.strip():
+                    con.execute(statement)
+            build = ledger.builds(disaster.disaster_id)[TANABE]
+            con.execute("INSERT INTO ledger_builds VALUES (?, ?, ?, ?, ?, ?, 0)",
+                        (in_old.disaster_id, TANABE, build.source, int(build.as_of.timestamp() * 1000),
+                         build.residents, build.dwellings))
+            con.executemany(f"INSERT INTO ledger_residents VALUES ({', '.join('?' * len(COLUMNS))})",
+                            [(in_old.disaster_id, TANABE, *r.values()) for r in want])
+            con.executemany("INSERT INTO ledger_dwellings VALUES (?, ?, ?, ?, ?, ?)",
+                            [(in_old.disaster_id, d.dwelling_id, TANABE, d.address, d.latitude, d.longitude)
+                             for d in dwellings])
+        carried = DisasterLedger(old, platform.snapshot_store)
+        assert carried.residents(in_old.disaster_id, TANABE) == want
+        assert carried.dwellings(in_old.disaster_id, TANABE) == dwellings
+        kinds = dict(con.execute("SELECT name, type FROM sqlite_master WHERE name LIKE 'ledger_%'").fetchall())
+        assert kinds["ledger_residents"] == kinds["ledger_dwellings"] == "view"
+        assert not [n for n in kinds if n.endswith("_first")]
+        assert carried.apply_register_states(decoded([e["after"] for e in after_disaster(changes, at)])) == 0
+    finally:
+        old.close()

@@ -36,10 +36,11 @@ from kiosk_sim.vpcd import VPCD_PORT, VpcdCardServer
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
-from sinks.disaster_ledger import COLUMNS
+from sinks.disaster_ledger import put_dwellings, put_residents
 from streams.application_intake import new_draft
 from streams.platform import Platform
 from tests.kiosk_sim.conftest import pcsc_daemon  # noqa: F401  (the session's pcscd with the vpcd driver)
+from tests.ledger_dwellings_factory import ledger_row
 from tests.platforms import make_platform
 from tests.topic_reader import read_topic
 from tests.web_fixtures import headless_chromium, served
@@ -78,21 +79,15 @@ def _card(platform: Platform, serial: str, now: dt.datetime) -> Card:
 
 
 def _ledger_resident(platform: Platform, disaster_id: str, resident_code: str, serial: str, dwelling: str) -> None:
-    values: dict[str, object] = {
-        "disaster_id": disaster_id, "municipality_code": ONAGAWA, "resident_code": resident_code, "in_base": 1,
-        "family_name": "女川", "given_name": "花子", "family_name_kana": "オナガワ", "given_name_kana": "ハナコ",
-        "birth_date": "1980-04-01", "sex": "FEMALE", "individual_number": "123456789018", "jpki_serials": serial,
-        "household_head_name": "女川 花子", "relationship": "世帯主", "address": f"住所 {dwelling}",
-        "dwelling_id": dwelling, "household_number": f"H-{resident_code}", "current_status": "CURRENT",
-        "deletion_reason": None, "deleted_on": None, "current_address": f"住所 {dwelling}",
-        "current_dwelling_id": dwelling, "current_household_number": f"H-{resident_code}", "flags": "",
-        "review_reasons": "", "moved_to": None}
     con = platform.disaster_store.connection
     with platform.disaster_store.transaction():
-        con.execute(f"INSERT INTO ledger_residents ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                    tuple(values[c] for c in COLUMNS))
-        con.execute("INSERT OR IGNORE INTO ledger_dwellings VALUES (?, ?, ?, ?, ?, ?)",
-                    (disaster_id, dwelling, ONAGAWA, f"住所 {dwelling}", 38.445, 141.445))
+        if con.execute("SELECT 1 FROM ledger_dwellings WHERE disaster_id=? AND dwelling_id=?",
+                       (disaster_id, dwelling)).fetchone() is None:
+            put_dwellings(con, [(disaster_id, dwelling, ONAGAWA, f"住所 {dwelling}", 38.445, 141.445)])
+        put_residents(con, [ledger_row(
+            disaster_id, ONAGAWA, resident_code, dwelling, family_name="女川", given_name="花子",
+            family_name_kana="オナガワ", given_name_kana="ハナコ", birth_date="1980-04-01", sex="FEMALE",
+            individual_number="123456789018", jpki_serials=serial, household_head_name="女川 花子")])
 
 
 @pytest.fixture

@@ -36,9 +36,10 @@ from kiosk_sim.vpcd import inserted
 from schemas.contracts import CONTRACTS
 from schemas.registry import FileSchemaRegistry
 from schemas.wire import AvroSerde
-from sinks.disaster_ledger import COLUMNS
+from sinks.disaster_ledger import put_dwellings, put_residents
 from streams.platform import Platform
 from tests.kiosk_sim.conftest import pcsc_daemon  # noqa: F401  (the session's pcscd with the vpcd driver)
+from tests.ledger_dwellings_factory import ledger_row
 from tests.platforms import make_platform
 from tests.topic_reader import read_topic
 
@@ -76,19 +77,13 @@ def _card(platform: Platform, serial: str, now: dt.datetime) -> JpkiCard:
 def _ledger_resident(platform: Platform, disaster_id: str, code: str, resident: str, names: tuple[str, str, str, str],
                      birth: str, serial: str = "") -> None:
     family, given, family_kana, given_kana = names
-    values: dict[str, object] = {
-        "disaster_id": disaster_id, "municipality_code": code, "resident_code": resident, "in_base": 1,
-        "family_name": family, "given_name": given, "family_name_kana": family_kana, "given_name_kana": given_kana,
-        "birth_date": birth, "sex": "FEMALE", "individual_number": "123456789018", "jpki_serials": serial,
-        "household_head_name": f"{family} {given}", "relationship": "世帯主", "address": f"住所 {resident}",
-        "dwelling_id": f"D-{resident}", "household_number": f"H-{resident}", "current_status": "CURRENT",
-        "deletion_reason": None, "deleted_on": None, "current_address": f"住所 {resident}",
-        "current_dwelling_id": f"D-{resident}", "current_household_number": f"H-{resident}", "flags": "",
-        "review_reasons": "", "moved_to": None}
     con = platform.disaster_store.connection
     with platform.disaster_store.transaction():
-        con.execute(f"INSERT INTO ledger_residents ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                    tuple(values[c] for c in COLUMNS))
+        put_dwellings(con, [(disaster_id, f"D-{resident}", code, f"住所 {resident}", 38.44, 141.44)])
+        put_residents(con, [ledger_row(
+            disaster_id, code, resident, f"D-{resident}", family_name=family, given_name=given,
+            family_name_kana=family_kana, given_name_kana=given_kana, birth_date=birth, sex="FEMALE",
+            individual_number="123456789018", jpki_serials=serial, household_head_name=f"{family} {given}")])
 
 
 @pytest.fixture
