@@ -585,7 +585,7 @@ def _without_collection() -> Iterator[None]:
 
 
 def _base_fields(record: Mapping[str, Any]) -> tuple[Any, ...]:
-    """A record's fields in the order of _BASE_SELECT."""
+    """A record's fields in the order of _BASE_COLUMNS."""
     address = record["address"]
     return (record["resident_code"], *_identity(record), record["household_number"],
             *(address[part] for part in ADDRESS_PARTS), address["latitude"], address["longitude"])

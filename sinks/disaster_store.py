@@ -42,9 +42,9 @@ from schemas.wire import AvroSerde
 
 LAYOUT_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
-# Pages of 16 KiB rather than SQLite's 4: a ledger's rows are about 500 bytes, so a page holds about 30 of them
-# instead of 8, and a build of a million rows splits a quarter as many pages (a fifth less time to insert them;
-# bench/disaster_declare.py). A store made before keeps its 4 KiB pages: it works the same, only slower to build.
+# Pages of 16 KiB rather than SQLite's 4: a declaration writes a ledger of up to a million rows (about 200 bytes
+# each), and larger pages split a quarter as often (15-35 % less time to insert them; bench/disaster_declare.py).
+# A store made before keeps its 4 KiB pages: it works the same, only slower to build.
 PAGE_SIZE = 16 * 1024
 
 _TABLES = """
